@@ -1,0 +1,1 @@
+"""Linkage schemas shipped with aidlink (JSON package data)."""
