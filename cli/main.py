@@ -1,0 +1,57 @@
+"""The `aidlink` command line: one entry point for every part of the system."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cli import demo, files, gateway_commands, matcher_commands
+    from keys.cli import register as register_keys
+
+    parser = argparse.ArgumentParser(
+        prog="aidlink",
+        description="Privacy-preserving matching for social-assistance data sharing between departments.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    demo.register(sub)
+    files.register(sub)
+    gateway_commands.register(sub)
+    matcher_commands.register(sub)
+    register_keys(sub)
+    _register_optional(sub, "audit.cli")
+    bench = sub.add_parser("bench", help="benchmarks and quality evaluations (never timed tests)")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
+    bench_sub.required = True
+    for module in ("bench.kernel", "bench.audit"):
+        _register_optional(bench_sub, module)
+    return parser
+
+
+def _register_optional(sub, module_name: str) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return
+    module.register(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

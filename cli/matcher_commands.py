@@ -1,0 +1,106 @@
+"""`aidlink matcher …`: run the central matcher and inspect what it enforces."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from matcher.comparison import DEFAULT_THRESHOLD
+
+
+def register(sub) -> None:
+    p = sub.add_parser("matcher", help="the central matcher")
+    msub = p.add_subparsers(dest="matcher_command", metavar="SUBCOMMAND")
+    msub.required = True
+
+    s = msub.add_parser("serve", help="run the matcher's gRPC server")
+    s.add_argument("--data-dir", type=Path, default=Path("aidlink-data/matcher"))
+    s.add_argument("--listen", default="127.0.0.1:50051")
+    s.add_argument("--tls-dir", type=Path,
+                   help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem")
+    s.add_argument("--insecure-dev", action="store_true",
+                   help="DEVELOPMENT ONLY: plaintext on a loopback address, department from a header")
+    s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    s.add_argument("--catalog", type=Path)
+    s.add_argument("--agreements", type=Path)
+    s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    s.set_defaults(func=serve)
+
+    a = msub.add_parser("agreements", help="print the sharing agreements in force as a table")
+    a.add_argument("--agreements", type=Path, help="agreement file (default: the embedded Art. 14 set)")
+    a.add_argument("--format", choices=("table", "json"), default="table")
+    a.set_defaults(func=print_agreements)
+
+
+def serve(args) -> int:
+    from matcher.server import MatcherConfig, MatcherServer, TlsFiles
+
+    tls = None
+    if args.tls_dir:
+        crl = args.tls_dir / "crl.pem"
+        tls = TlsFiles(args.tls_dir / "ca.crt", args.tls_dir / "matcher.crt", args.tls_dir / "matcher.key",
+                       crl if crl.exists() else None)
+    elif not args.insecure_dev:
+        print("aidlink matcher serve: pass --tls-dir (mTLS) or, for development on loopback only, "
+              "--insecure-dev", file=sys.stderr)
+        return 2
+    try:
+        server = MatcherServer(MatcherConfig(
+            data_dir=args.data_dir, listen=args.listen, tls=tls, insecure_dev=args.insecure_dev,
+            metrics_port=args.metrics_port, catalog=args.catalog, agreements=args.agreements,
+            threshold=args.threshold)).start()
+    except ValueError as exc:
+        print(f"aidlink matcher serve: {exc}", file=sys.stderr)
+        return 2
+    print(f"matcher listening on {server.address}"
+          + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=10)
+    return 0
+
+
+def print_agreements(args) -> int:
+    import json
+
+    from matcher.agreements import AgreementError, AgreementSet
+
+    try:
+        agreements = AgreementSet.load(args.agreements)
+    except AgreementError as exc:
+        print(f"aidlink matcher agreements: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps([{
+            "id": a.id, "title": a.title, "provider": a.providers, "user": a.users,
+            "catalog_entries": a.catalog_entries, "purposes": a.purposes, "returns": a.returns,
+            "record_filter": [dict(f) for f in a.record_filter], "valid_from": str(a.valid_from),
+            "valid_until": str(a.valid_until), "onward_sharing": a.onward_sharing}
+            for a in agreements.agreements], ensure_ascii=False, indent=2))
+        return 0
+    print(f"Sharing agreements, set {agreements.version} ({len(agreements.agreements)} agreements)\n")
+    rows = [("agreement", "provider → user", "datasets (catalog)", "records admitted", "purposes",
+             "user learns", "valid")]
+    for a in agreements.agreements:
+        flt = " or ".join(" & ".join(f"{k}∈{{{','.join(v)}}}" for k, v in alt.items())
+                          for alt in a.record_filter) or "all"
+        rows.append((a.id, f"{','.join(a.providers)} → {','.join(a.users)}", ", ".join(a.catalog_entries),
+                     flt, ", ".join(a.purposes), ", ".join(a.returns),
+                     f"{a.valid_from}..{a.valid_until}"))
+    _print_table(rows)
+    print("\nTitles:")
+    for a in agreements.agreements:
+        print(f"  {a.id}: {a.title}  (onward sharing: {a.onward_sharing})")
+    return 0
+
+
+def _print_table(rows) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))

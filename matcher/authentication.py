@@ -1,0 +1,62 @@
+"""Who is calling: the department named by the caller's verified certificate.
+
+gRPC's TLS layer has already checked that the client certificate chains to the
+CA. Here we additionally apply the CA's revocation list and aidlink's identity
+policy, and never trust a department named by the caller in a request field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import grpc
+
+from matcher.calls import Caller
+
+DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+class CertificateAuthenticator:
+    """mTLS: the identity comes from the peer certificate only, checked against the
+    CA, its current revocation list and aidlink's identity policy (node certificates)."""
+
+    def __init__(self, ca_cert_pem: bytes, crl_pem: Callable[[], bytes | None] = lambda: None) -> None:
+        self.ca_cert_pem, self.crl_pem = ca_cert_pem, crl_pem
+        self._policy, self._policy_crl = None, object()
+
+    def _current_policy(self):
+        from keys.identity import CertificatePolicy
+
+        crl = self.crl_pem()
+        if crl is not self._policy_crl:
+            self._policy, self._policy_crl = CertificatePolicy(self.ca_cert_pem, crl, kinds=("node",)), crl
+        return self._policy
+
+    def __call__(self, context: grpc.ServicerContext) -> Caller:
+        from keys.identity import CertificateRejected, IdentityError
+
+        certs = context.auth_context().get("x509_pem_cert")
+        if not certs:
+            raise Unauthenticated("no client certificate was presented")
+        try:
+            ident = self._current_policy().check(certs[0])
+        except (CertificateRejected, IdentityError) as exc:
+            raise Unauthenticated(str(exc)) from None
+        return Caller(ident.department, f"{ident.uri} serial=0x{ident.serial:x}", ident.kind)
+
+
+@dataclass
+class DevelopmentAuthenticator:
+    """Plaintext development mode on loopback only: the department is taken from a
+    header. Never used unless the matcher was started with the explicit dev flag."""
+
+    def __call__(self, context: grpc.ServicerContext) -> Caller:
+        md = dict(context.invocation_metadata())
+        dept = md.get(DEV_DEPARTMENT_HEADER, "")
+        if not dept:
+            raise Unauthenticated(f"development mode: header {DEV_DEPARTMENT_HEADER} is required")
+        return Caller(dept, f"dev:{dept}", "node")

@@ -1,0 +1,217 @@
+"""The matcher's dataset store (embedded default: one data directory).
+
+Metadata, record references and attributes live in SQLite; encodings live in
+flat files of fixed-length rows that are memory-mapped for matching. A new
+version becomes visible only once it is complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dataset_versions (
+    id INTEGER PRIMARY KEY,
+    department TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    catalog_entry TEXT NOT NULL,
+    catalog_version TEXT NOT NULL,
+    bits INTEGER NOT NULL,
+    secret_version INTEGER NOT NULL,
+    schema_fingerprint TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (department, name, version)
+);
+CREATE TABLE IF NOT EXISTS records (
+    dataset_version INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    PRIMARY KEY (dataset_version, idx)
+);
+"""
+
+
+class DatasetNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    bits: int
+    secret_version: int
+    schema_fingerprint: str
+
+    def describe(self) -> str:
+        return (f"{self.bits}-bit, secret version {self.secret_version}, "
+                f"schema {self.schema_fingerprint[:12]}")
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: int
+    department: str
+    name: str
+    version: int
+    catalog_entry: str
+    catalog_version: str
+    encoding: EncodingSpec
+    attributes: tuple[str, ...]
+    records: int
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.department}/{self.name}"
+
+
+@dataclass
+class LoadedDataset:
+    meta: DatasetVersion
+    encodings: np.ndarray           # (records, bits // 8) uint8, memory-mapped
+    refs: list[str]
+    attributes: list[dict[str, str]]
+
+
+class DatasetWriter:
+    """Receives one upload; `commit` makes it the dataset's newest version."""
+
+    def __init__(self, store: "DatasetStore", department: str, name: str, catalog_entry: str,
+                 catalog_version: str, encoding: EncodingSpec, attributes: Iterable[str]) -> None:
+        self.store, self.department, self.name = store, department, name
+        self.catalog_entry, self.catalog_version = catalog_entry, catalog_version
+        self.encoding, self.attributes = encoding, tuple(attributes)
+        self.row_bytes = encoding.bits // 8
+        tmp_dir = store.root / "encodings" / department
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp_path = tmp_dir / f".{name}.{os.getpid()}.{time.monotonic_ns()}.part"
+        self._file = open(self._tmp_path, "wb")
+        self._rows: list[tuple[int, str, str]] = []
+        self.count = 0
+
+    def add(self, ref: str, encoding: bytes, attributes: Mapping[str, str]) -> None:
+        if len(encoding) != self.row_bytes:
+            raise ValueError(f"encoding has {len(encoding)} bytes, expected {self.row_bytes}")
+        self._file.write(encoding)
+        self._rows.append((self.count, ref, json.dumps(dict(attributes), ensure_ascii=False,
+                                                         sort_keys=True)))
+        self.count += 1
+
+    def commit(self) -> DatasetVersion:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return self.store._commit(self)
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp_path.unlink(missing_ok=True)
+
+
+class DatasetStore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.root / "matcher.sqlite", check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.executescript(SCHEMA)
+        self._cache: dict[int, LoadedDataset] = {}
+
+    def writer(self, department: str, name: str, catalog_entry: str, catalog_version: str,
+               encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+        return DatasetWriter(self, department, name, catalog_entry, catalog_version, encoding, attributes)
+
+    def _commit(self, w: DatasetWriter) -> DatasetVersion:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                (latest,) = cur.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM dataset_versions WHERE department=? AND name=?",
+                    (w.department, w.name)).fetchone()
+                version = latest + 1
+                final = self._encodings_path(w.department, w.name, version)
+                os.replace(w._tmp_path, final)
+                cur.execute(
+                    "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
+                    " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
+                    " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (w.department, w.name, version, w.catalog_entry, w.catalog_version,
+                     w.encoding.bits, w.encoding.secret_version, w.encoding.schema_fingerprint,
+                     json.dumps(w.attributes), w.count, time.time()))
+                vid = cur.lastrowid
+                cur.executemany("INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
+                                [(vid, i, ref, attrs) for i, ref, attrs in w._rows])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return self._meta_by_id(vid)
+
+    def _encodings_path(self, department: str, name: str, version: int) -> Path:
+        return self.root / "encodings" / department / f"{name}.v{version}.bin"
+
+    def _meta(self, row) -> DatasetVersion:
+        (vid, dept, name, version, entry, cat_version, bits, secret_version, fp, attrs, records) = row
+        return DatasetVersion(vid, dept, name, version, entry, cat_version,
+                              EncodingSpec(bits, secret_version, fp), tuple(json.loads(attrs)), records)
+
+    _COLUMNS = ("id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
+                " schema_fingerprint, attributes, records")
+
+    def _meta_by_id(self, vid: int) -> DatasetVersion:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE id=?",
+                                     (vid,)).fetchone()
+        return self._meta(row)
+
+    def latest(self, department: str, name: str) -> DatasetVersion:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
+                " ORDER BY version DESC LIMIT 1", (department, name)).fetchone()
+        if row is None:
+            raise DatasetNotFound(f"dataset {department}/{name} does not exist")
+        return self._meta(row)
+
+    def list_latest(self) -> list[DatasetVersion]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
+                " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
+                " AND e.name=d.name) ORDER BY department, name").fetchall()
+        return [self._meta(r) for r in rows]
+
+    def load(self, meta: DatasetVersion) -> LoadedDataset:
+        cached = self._cache.get(meta.id)
+        if cached is not None:
+            return cached
+        path = self._encodings_path(meta.department, meta.name, meta.version)
+        row_bytes = meta.encoding.bits // 8
+        if meta.records:
+            enc = np.memmap(path, dtype=np.uint8, mode="r", shape=(meta.records, row_bytes))
+        else:
+            enc = np.zeros((0, row_bytes), dtype=np.uint8)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx",
+                (meta.id,)).fetchall()
+        loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows])
+        self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}
+        return loaded
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

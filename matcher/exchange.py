@@ -1,0 +1,210 @@
+"""The matcher's domain: datasets, agreements and comparisons, without gRPC.
+
+A department uploads its encodings under a catalog entry; another department,
+under an agreement and a declared purpose, learns which of ITS OWN records
+match, with the attributes the agreement returns, and nothing else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Iterable, Mapping
+
+from matcher.agreements import Agreement, AgreementSet, Refusal
+from matcher.catalog import Catalog, CatalogError
+from matcher.comparison import DEFAULT_THRESHOLD, Link, compare_encodings
+from matcher.datasets import DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
+from matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
+
+import numpy as np
+
+NOTICE = ("比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
+          "for carrying out duties, not legal data (Art. 26).")
+MAX_REF_LENGTH = 64
+MAX_ATTRIBUTE_LENGTH = 256
+SUPPORTED_BITS = range(64, 65537, 64)
+
+
+@dataclass(frozen=True)
+class UploadProblem:
+    index: int
+    ref: str
+    field: str
+    reason: str
+
+
+@dataclass
+class Comparison:
+    mine: DatasetVersion
+    other: DatasetVersion
+    agreement: Agreement
+    threshold: float
+    matches: list[tuple[str, float, dict[str, str]]]   # (my ref, score, returned attributes)
+    comparisons: int
+    other_admitted: int
+
+
+@dataclass
+class StatusResult:
+    found: bool
+    score: float
+    attributes: dict[str, str]
+    dataset: DatasetVersion
+    agreement: Agreement
+
+
+@dataclass
+class Exchange:
+    store: DatasetStore
+    catalog: Catalog
+    agreements: AgreementSet
+    default_threshold: float = DEFAULT_THRESHOLD
+    today: Callable[[], date] = date.today
+
+    # -- upload -------------------------------------------------------------------------------
+    def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
+                     encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+        if not name or "/" in name or len(name) > 64:
+            raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
+        try:
+            entry = self.catalog.entry(catalog_entry, catalog_version)
+        except CatalogError as exc:
+            raise InvalidInput(f"header.catalog_entry: {exc}") from None
+        if entry.provider != department:
+            raise NotPermitted(f"catalog entry {entry.id} is provided by {entry.provider}, "
+                               f"not by {department}")
+        if entry.sharing == "not-shared":
+            raise NotPermitted(f"catalog entry {entry.id} is 'not shared' and cannot be uploaded")
+        attributes = tuple(attributes)
+        extra = [a for a in attributes if a not in entry.attributes]
+        if extra:
+            raise InvalidInput(f"header.attributes: {', '.join(extra)} not listed in catalog entry "
+                               f"{entry.id} (allowed: {', '.join(entry.attributes)})")
+        if encoding.bits not in SUPPORTED_BITS:
+            raise InvalidInput(f"header.encoding.bits: {encoding.bits} is not a positive multiple of 64")
+        if encoding.secret_version < 1:
+            raise InvalidInput("header.encoding.secret_version must be set (>= 1)")
+        if not encoding.schema_fingerprint:
+            raise InvalidInput("header.encoding.schema_fingerprint must be set")
+        return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
+
+    def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
+                   attributes: Mapping[str, str]) -> UploadProblem | None:
+        """Adds one record, or says why it was refused (the upload goes on)."""
+        if not ref or len(ref) > MAX_REF_LENGTH:
+            return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
+        if len(encoding) != writer.row_bytes:
+            return UploadProblem(index, ref, "encoding",
+                                 f"has {len(encoding)} bytes, expected {writer.row_bytes} "
+                                 f"({writer.encoding.bits} bits)")
+        for key, value in attributes.items():
+            if key not in writer.attributes:
+                return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
+            if len(value) > MAX_ATTRIBUTE_LENGTH:
+                return UploadProblem(index, ref, f"attributes.{key}", f"longer than {MAX_ATTRIBUTE_LENGTH}")
+        writer.add(ref, encoding, attributes)
+        return None
+
+    # -- resolving names and agreements --------------------------------------------------------
+    def dataset(self, qualified: str, field_name: str) -> DatasetVersion:
+        department, sep, name = qualified.partition("/")
+        if not sep or not department or not name:
+            raise InvalidInput(f"{field_name}: {qualified!r} must be '<department>/<dataset>'")
+        try:
+            return self.store.latest(department, name)
+        except DatasetNotFound as exc:
+            raise NotFound(f"{field_name}: {exc}") from None
+
+    def own_dataset(self, department: str, name: str, field_name: str) -> DatasetVersion:
+        if "/" in name:
+            owner = name.partition("/")[0]
+            if owner != department:
+                raise NotPermitted(f"{field_name}: {name!r} belongs to {owner}; a department "
+                                   f"compares its own datasets only")
+            name = name.partition("/")[2]
+        try:
+            return self.store.latest(department, name)
+        except DatasetNotFound as exc:
+            raise NotFound(f"{field_name}: {exc}") from None
+
+    def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
+        found = self.agreements.find(user=user, provider=other.department,
+                                     catalog_entry=other.catalog_entry, purpose=purpose,
+                                     today=self.today())
+        if isinstance(found, Refusal):
+            raise NotPermitted(found.message)
+        return found
+
+    def _threshold(self, requested: float) -> float:
+        if requested == 0:
+            return self.default_threshold
+        if not 0 < requested <= 1:
+            raise InvalidInput(f"threshold: {requested} is outside (0, 1]")
+        return requested
+
+    @staticmethod
+    def _check_compatible(a: EncodingSpec, b: EncodingSpec, what: str) -> None:
+        if a.secret_version != b.secret_version:
+            raise Incompatible(f"{what}: encodings were made under linkage-secret version "
+                               f"{a.secret_version} and {b.secret_version}; they are never compared. "
+                               f"Re-encode and re-upload under the current version.")
+        if a.bits != b.bits or a.schema_fingerprint != b.schema_fingerprint:
+            raise Incompatible(f"{what}: encodings differ ({a.describe()} vs {b.describe()}); "
+                               f"both sides must use the same linkage schema")
+
+    # -- comparison ---------------------------------------------------------------------------
+    def compare(self, department: str, my_name: str, other_name: str, purpose: str,
+                threshold: float, all_pairs: bool,
+                progress: Callable[[int, int], None] | None = None) -> Comparison:
+        mine = self.own_dataset(department, my_name, "my_dataset")
+        other = self.dataset(other_name, "other_dataset")
+        agreement = self.agreement_for(department, other, purpose)
+        self._check_compatible(mine.encoding, other.encoding,
+                               f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
+        threshold = self._threshold(threshold)
+        my_data, other_data = self.store.load(mine), self.store.load(other)
+        admitted = [i for i, attrs in enumerate(other_data.attributes) if agreement.admits(attrs)]
+        other_enc = other_data.encodings[np.asarray(admitted, dtype=np.int64)] if admitted else \
+            other_data.encodings[:0]
+        links: list[Link] = compare_encodings(np.asarray(my_data.encodings), np.asarray(other_enc),
+                                              threshold, all_pairs=all_pairs, progress=progress)
+        matches = []
+        for link in sorted(links, key=lambda l: (l.mine, -l.score)):
+            attrs = other_data.attributes[admitted[link.other]]
+            matches.append((my_data.refs[link.mine], link.score,
+                            {k: attrs[k] for k in agreement.returns if k in attrs}))
+        return Comparison(mine, other, agreement, threshold, matches,
+                          comparisons=len(my_data.refs) * len(admitted), other_admitted=len(admitted))
+
+    def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
+               purpose: str, threshold: float) -> StatusResult:
+        other = self.dataset(dataset_name, "dataset")
+        agreement = self.agreement_for(department, other, purpose)
+        if len(encoding) * 8 != spec.bits:
+            raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")
+        if len(encoding) > 8192:
+            raise TooLarge(f"encoding: {len(encoding)} bytes is larger than any supported encoding")
+        self._check_compatible(spec, other.encoding, f"query vs {other.qualified_name} v{other.version}")
+        threshold = self._threshold(threshold)
+        data = self.store.load(other)
+        admitted = [i for i, attrs in enumerate(data.attributes) if agreement.admits(attrs)]
+        if not admitted:
+            return StatusResult(False, 0.0, {}, other, agreement)
+        query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
+        links = compare_encodings(query, np.asarray(data.encodings[np.asarray(admitted)]), threshold,
+                                  all_pairs=True)
+        if not links:
+            return StatusResult(False, 0.0, {}, other, agreement)
+        best = max(links, key=lambda l: l.score)
+        attrs = data.attributes[admitted[best.other]]
+        return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
+                            other, agreement)
+
+    def visible_datasets(self, department: str) -> list[tuple[DatasetVersion, list[str]]]:
+        out = []
+        for meta in self.store.list_latest():
+            ids = [a.id for a in self.agreements.for_user(department)
+                   if meta.department in a.providers and meta.catalog_entry in a.catalog_entries]
+            if ids or meta.department == department:
+                out.append((meta, ids))
+        return out

@@ -1,0 +1,150 @@
+"""Assembles the matcher's gRPC server: TLS, interceptors, health, metrics."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from audit.log import AuditLog
+from audit.store import SQLiteAuditStore
+from aidlink.v1 import matcher_pb2_grpc
+from matcher.agreements import AgreementSet
+from matcher.audit_interceptor import AuditInterceptor
+from matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
+from matcher.catalog import Catalog
+from matcher.comparison import DEFAULT_THRESHOLD
+from matcher.datasets import DatasetStore
+from matcher.exchange import Exchange
+from matcher.service import MatcherServicer
+from observability.metrics import MetricsInterceptor, RpcMetrics
+from observability.tracing import server_interceptor as tracing_interceptor
+
+log = logging.getLogger("aidlink.matcher")
+SERVICE_NAME = "aidlink.v1.Matcher"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class TlsFiles:
+    ca_cert: Path
+    cert: Path
+    key: Path
+    crl: Path | None = None
+
+
+@dataclass
+class MatcherConfig:
+    data_dir: Path
+    listen: str = "127.0.0.1:50051"
+    tls: TlsFiles | None = None
+    insecure_dev: bool = False        # plaintext, loopback only, department from a header
+    metrics_port: int | None = None   # None: no /metrics endpoint; 0: pick a free port
+    catalog: Path | None = None
+    agreements: Path | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    audit: bool = True                # False only for side-by-side benchmarks
+    max_workers: int = 16
+
+
+class _ReloadingFile:
+    """Re-reads a file (the CRL) when it changes on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self._mtime, self._data = path, None, None
+
+    def __call__(self) -> bytes | None:
+        if self.path is None:
+            return None
+        mtime = os.stat(self.path).st_mtime_ns
+        if mtime != self._mtime:
+            self._data, self._mtime = self.path.read_bytes(), mtime
+        return self._data
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class MatcherServer:
+    config: MatcherConfig
+    server: grpc.Server = field(init=False)
+    port: int = field(init=False)
+    metrics_port: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        cfg.data_dir = Path(cfg.data_dir)
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.tls is None:
+            if not cfg.insecure_dev:
+                raise ValueError("the matcher needs TLS files (CA, certificate, key); plaintext is only "
+                                 "allowed with the explicit development flag on a loopback address")
+            if not _is_loopback(cfg.listen):
+                raise ValueError(f"plaintext development mode may only listen on loopback, not {cfg.listen}")
+            authenticate = DevelopmentAuthenticator()
+        else:
+            authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
+        self.store = DatasetStore(cfg.data_dir)
+        self.audit_log = AuditLog(SQLiteAuditStore(cfg.data_dir / "audit.sqlite")) if cfg.audit else None
+        self.exchange = Exchange(self.store, Catalog.load(cfg.catalog), AgreementSet.load(cfg.agreements),
+                                 default_threshold=cfg.threshold)
+        self.metrics = RpcMetrics("matcher")
+        interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
+                        AuditInterceptor(self.audit_log, authenticate)]
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        matcher_pb2_grpc.add_MatcherServicer_to_server(
+            MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if cfg.tls is None:
+            self.port = self.server.add_insecure_port(cfg.listen)
+        else:
+            creds = grpc.ssl_server_credentials(
+                [(cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes())],
+                root_certificates=cfg.tls.ca_cert.read_bytes(), require_client_auth=True)
+            self.port = self.server.add_secure_port(cfg.listen, creds)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {cfg.listen}")
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> "MatcherServer":
+        self.server.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port)
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("matcher listening on %s (%s)", self.address, "mTLS" if self.config.tls else "PLAINTEXT dev")
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Graceful: health flips to NOT_SERVING, in-flight calls finish, audit is flushed."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        if self.audit_log is not None:
+            self.audit_log.close()
+        self.store.close()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
