@@ -1,0 +1,108 @@
+"""One raw person record → the normalized features the Bloom-filter encoder takes.
+
+Policy: every field rule runs and all fatal problems are collected into one RowRejected.
+Fatal: name missing/invalid, invalid id_number, invalid birth_date, unrecognised sex, and
+neither id_number nor birth_date given. Not fatal (flagged in ``flags``):
+- birth_date or sex given AND disagreeing with what id_number encodes: the GIVEN value is kept
+  in the features and the disagreement is flagged; nothing is silently chosen. A field that
+  is missing is filled from id_number (no disagreement exists then).
+- an unusable phone: flagged, and the phone feature is left empty (a contact number is an
+  auxiliary linkage field and must not cost the whole row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TypeVar
+
+from gateway.normalize.address import parse_address
+from gateway.normalize.dates import parse_date
+from gateway.normalize.issues import FieldIssue, InvalidField, RowRejected
+from gateway.normalize.names import name_pinyin, normalize_name
+from gateway.normalize.phone import normalize_phone
+from gateway.normalize.resident_id import ResidentId, normalize_resident_id
+from gateway.normalize.sex import normalize_sex
+
+RAW_FIELDS = ("name", "id_number", "birth_date", "sex", "phone", "address")
+T = TypeVar("T")
+
+FEATURE_KEYS = ("name", "name_pinyin", "id_number", "birth_date", "sex", "phone", "address")
+
+
+@dataclass(frozen=True)
+class NormalizedPerson:
+    """Encoder inputs (``features``), the county division code, and non-fatal flags."""
+
+    features: dict[str, str]
+    division_code: str = ""
+    flags: list[FieldIssue] = field(default_factory=list)
+
+
+def normalize_person(raw: Mapping[str, str], *, today: date | None = None) -> NormalizedPerson:
+    """Normalize one record; raise RowRejected listing every fatal issue of the row."""
+    values = {key: (raw.get(key) or "") for key in RAW_FIELDS}
+    issues: list[FieldIssue] = []
+    flags: list[FieldIssue] = []
+
+    name = _run(issues, lambda: normalize_name(values["name"]))
+    resident_id: ResidentId | None = None
+    if values["id_number"].strip():
+        resident_id = _run(issues, lambda: normalize_resident_id(values["id_number"], today=today))
+    birth_date = ""
+    if values["birth_date"].strip():
+        parsed = _run(issues, lambda: parse_date(values["birth_date"], today=today))
+        birth_date = parsed.strftime("%Y%m%d") if parsed else ""
+    sex = _run(issues, lambda: normalize_sex(values["sex"])) or ""
+    if not values["id_number"].strip() and not values["birth_date"].strip():
+        issues.append(FieldIssue("id_number", "", "id_number or birth_date is required (both are empty)"))
+
+    phone = ""
+    try:
+        phone = normalize_phone(values["phone"])
+    except InvalidField as problem:
+        flags.append(FieldIssue(problem.issue.field, problem.issue.value, problem.issue.reason + "; phone left empty"))
+
+    if issues:
+        raise RowRejected(issues)
+
+    if resident_id is not None:
+        birth_date, sex = _reconcile(values, resident_id, birth_date, sex, flags)
+    address = parse_address(values["address"])
+    division_code = address.division_code or (resident_id.division_code if resident_id else "")
+    features = {
+        "name": name or "",
+        "name_pinyin": name_pinyin(name or ""),
+        "id_number": resident_id.number if resident_id else "",
+        "birth_date": birth_date,
+        "sex": sex,
+        "phone": phone,
+        "address": address.canonical,
+    }
+    return NormalizedPerson(features=features, division_code=division_code, flags=flags)
+
+
+def _reconcile(
+    values: dict[str, str], resident_id: ResidentId, birth_date: str, sex: str, flags: list[FieldIssue]
+) -> tuple[str, str]:
+    id_birth = resident_id.birth_date_text
+    if not birth_date:
+        birth_date = id_birth
+    elif birth_date != id_birth:
+        flags.append(FieldIssue("birth_date", values["birth_date"],
+                                f"differs from the birth date {id_birth} in id_number; kept the given value"))
+    if not sex:
+        sex = resident_id.sex
+    elif sex != resident_id.sex:
+        flags.append(FieldIssue("sex", values["sex"],
+                                f"differs from the sex {resident_id.sex} encoded in id_number; kept the given value"))
+    return birth_date, sex
+
+
+def _run(issues: list[FieldIssue], rule: Callable[[], T]) -> T | None:
+    try:
+        return rule()
+    except InvalidField as problem:
+        issues.append(problem.issue)
+        return None
