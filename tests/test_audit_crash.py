@@ -1,0 +1,104 @@
+"""Crash test: SIGKILL the matcher while clients call it; every answered call is in the log."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
+from audit.sqlite_store import SQLiteAuditStore
+from audit.verify import verify_log
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "x-aidlink-dev-department"
+
+pytestmark = pytest.mark.slow
+
+
+def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "matcher", "serve", "--data-dir", str(data_dir),
+         "--listen", "127.0.0.1:0", "--insecure-dev"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:  # the server prints its address once it listens
+        lines.append(line)
+        if line.startswith("matcher listening on "):
+            address = line.split()[3].rstrip(",")
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
+            return proc, address
+    proc.wait()
+    pytest.fail("matcher did not start:\n" + "".join(lines))
+
+
+def test_sigkill_loses_no_answered_call(tmp_path):
+    proc, address = start_matcher(tmp_path)
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = matcher_pb2_grpc.MatcherStub(channel)
+            for i in range(100000):
+                if stop.is_set():
+                    return
+                call_id = f"crash-{k}-{i}"  # dev mode records the header as the caller's department
+                try:
+                    stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, call_id)],
+                                      timeout=5)
+                except grpc.RpcError as err:
+                    if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                        return  # the server died before answering: not an answered call
+                    # any other status is an answer (a refusal), which must be audited too
+                with lock:
+                    answered.append(call_id)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    while True:  # kill it mid-way, once a good number of calls were answered
+        with lock:
+            if len(answered) >= 300:
+                break
+        if proc.poll() is not None:
+            pytest.fail("matcher exited on its own")
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+
+    store = SQLiteAuditStore(tmp_path / "audit.sqlite", read_only=True)
+    logged = {row.entry.department for row in store.scan()}
+    result = verify_log(store)
+    store.close()
+    missing = [c for c in answered if c not in logged]
+    assert not missing, f"{len(missing)} answered calls are not in the audit log, e.g. {missing[:5]}"
+    assert result.ok, result.problems
+
+    # The matcher restarts over the log it left and keeps appending to it.
+    proc, address = start_matcher(tmp_path)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            matcher_pb2_grpc.MatcherStub(channel).ListDatasets(
+                matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "after-restart")], timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    store = SQLiteAuditStore(tmp_path / "audit.sqlite", read_only=True)
+    try:
+        rows = list(store.scan())
+        assert rows[-1].entry.department == "after-restart"
+        assert verify_log(store).ok
+    finally:
+        store.close()
