@@ -3,7 +3,8 @@
 A server interceptor: it authenticates the caller, opens a CallRecord that the
 servicer fills in, and appends one audit entry when the servicer has decided.
 Unary answers are sent only after the entry is durable; a streaming answer is
-held back until its first message is ready and the entry is durable. If the
+held back until its first answering message is ready and the entry is
+durable (progress messages the servicer marks preliminary may go first). If the
 audit log cannot write, the call is refused (fail closed).
 """
 from __future__ import annotations
@@ -76,18 +77,15 @@ class AuditInterceptor(grpc.ServerInterceptor):
     def _streaming(self, method: str, behavior):
         def audited(request, context) -> Iterator:
             record, token = self._open(method, context)
+            audited_yet = False
             try:
-                stream = iter(behavior(request, context))
-                first = next(stream, _END)
-            except Exception as exc:
-                unbind_call(token)
-                self._refused(record, context, exc)
-                raise
-            self._append(record, context, grpc.StatusCode.OK, "")
-            try:
-                if first is not _END:
-                    yield first
-                    yield from stream
+                for message in behavior(request, context):
+                    if not audited_yet and not record.preliminary:
+                        self._append(record, context, grpc.StatusCode.OK, "")
+                        audited_yet = True
+                    yield message
+                if not audited_yet:
+                    self._append(record, context, grpc.StatusCode.OK, "")
             except Exception as exc:
                 self._refused(record, context, exc)
                 raise
@@ -137,6 +135,3 @@ class AuditInterceptor(grpc.ServerInterceptor):
             if not quiet:
                 context.abort(grpc.StatusCode.UNAVAILABLE,
                               "the audit log cannot record this call, so it is refused (fail closed)")
-
-
-_END = object()

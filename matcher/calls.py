@@ -25,6 +25,10 @@ class CallRecord:
     agreement: str = ""
     datasets: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # A streaming servicer sets this while it yields progress messages (no data
+    # about persons); the audit entry is appended before the first message sent
+    # while it is False, i.e. before any answer.
+    preliminary: bool = False
 
 
 _current: contextvars.ContextVar[CallRecord] = contextvars.ContextVar("aidlink_call")

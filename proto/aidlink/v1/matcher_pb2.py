@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from aidlink.v1 import common_pb2 as aidlink_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/matcher.proto\x12\naidlink.v1\x1a\x17\x61idlink/v1/common.proto\"\xa9\x01\n\x0cUploadHeader\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rcatalog_entry\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x03 \x01(\t\x12*\n\x08\x65ncoding\x18\x04 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12\x12\n\nattributes\x18\x05 \x03(\t\x12\x18\n\x10\x65xpected_records\x18\x06 \x01(\x04\"\xa0\x01\n\rEncodedRecord\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x02 \x01(\x0c\x12=\n\nattributes\x18\x03 \x03(\x0b\x32).aidlink.v1.EncodedRecord.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0bRecordBatch\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.aidlink.v1.EncodedRecord\"k\n\x0bUploadChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.aidlink.v1.UploadHeaderH\x00\x12(\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x17.aidlink.v1.RecordBatchH\x00\x42\x06\n\x04part\"J\n\rRecordProblem\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x88\x01\n\rUploadSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x04\x12+\n\x08rejected\x18\x04 \x03(\x0b\x32\x19.aidlink.v1.RecordProblem\x12\x16\n\x0erejected_count\x18\x05 \x01(\x04\"\x87\x01\n\x0e\x43ompareRequest\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x11\n\tall_pairs\x18\x05 \x01(\x08\"=\n\x0f\x43ompareProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x04\x12\r\n\x05total\x18\x02 \x01(\x04\x12\r\n\x05stage\x18\x03 \x01(\t\"\x90\x01\n\x05Match\x12\x0e\n\x06my_ref\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x35\n\nattributes\x18\x03 \x03(\x0b\x32!.aidlink.v1.Match.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf0\x01\n\x0e\x43ompareSummary\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x12\n\nmy_version\x18\x02 \x01(\r\x12\x15\n\rother_dataset\x18\x03 \x01(\t\x12\x15\n\rother_version\x18\x04 \x01(\r\x12\x12\n\nmy_records\x18\x05 \x01(\x04\x12\x0f\n\x07matches\x18\x06 \x01(\x04\x12\x13\n\x0b\x63omparisons\x18\x07 \x01(\x04\x12\x11\n\tthreshold\x18\x08 \x01(\x01\x12\x11\n\tagreement\x18\t \x01(\t\x12(\n\x06notice\x18\n \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\"\x9b\x01\n\x0c\x43ompareEvent\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.aidlink.v1.CompareProgressH\x00\x12\"\n\x05match\x18\x02 \x01(\x0b\x32\x11.aidlink.v1.MatchH\x00\x12-\n\x07summary\x18\x03 \x01(\x0b\x32\x1a.aidlink.v1.CompareSummaryH\x00\x42\x07\n\x05\x65vent\"\x9a\x01\n\x0bStatusQuery\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x02 \x01(\x0c\x12/\n\rencoding_info\x18\x03 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12$\n\x07purpose\x18\x04 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x05 \x01(\x01\"\xfc\x01\n\x0cStatusAnswer\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x01\x12<\n\nattributes\x18\x03 \x03(\x0b\x32(.aidlink.v1.StatusAnswer.AttributesEntry\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\r\x12\x11\n\tagreement\x18\x06 \x01(\t\x12(\n\x06notice\x18\x07 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x15\n\x13ListDatasetsRequest\"\xb0\x01\n\x0b\x44\x61tasetInfo\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x15\n\rcatalog_entry\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\t\x12\x0f\n\x07records\x18\x05 \x01(\x04\x12*\n\x08\x65ncoding\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12\x12\n\nagreements\x18\x07 \x03(\t\"A\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.aidlink.v1.DatasetInfo2\xb0\x02\n\x07Matcher\x12\x45\n\rUploadDataset\x12\x17.aidlink.v1.UploadChunk\x1a\x19.aidlink.v1.UploadSummary(\x01\x12I\n\x0f\x43ompareDatasets\x12\x1a.aidlink.v1.CompareRequest\x1a\x18.aidlink.v1.CompareEvent0\x01\x12@\n\x0bQueryStatus\x12\x17.aidlink.v1.StatusQuery\x1a\x18.aidlink.v1.StatusAnswer\x12Q\n\x0cListDatasets\x12\x1f.aidlink.v1.ListDatasetsRequest\x1a .aidlink.v1.ListDatasetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/matcher.proto\x12\naidlink.v1\x1a\x17\x61idlink/v1/common.proto\"\xa9\x01\n\x0cUploadHeader\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rcatalog_entry\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x03 \x01(\t\x12*\n\x08\x65ncoding\x18\x04 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12\x12\n\nattributes\x18\x05 \x03(\t\x12\x18\n\x10\x65xpected_records\x18\x06 \x01(\x04\"\xb7\x01\n\rEncodedRecord\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x02 \x01(\x0c\x12=\n\nattributes\x18\x03 \x03(\x0b\x32).aidlink.v1.EncodedRecord.AttributesEntry\x12\x15\n\rblocking_keys\x18\x04 \x03(\x0c\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0bRecordBatch\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.aidlink.v1.EncodedRecord\"k\n\x0bUploadChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.aidlink.v1.UploadHeaderH\x00\x12(\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x17.aidlink.v1.RecordBatchH\x00\x42\x06\n\x04part\"J\n\rRecordProblem\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0b\n\x03ref\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x88\x01\n\rUploadSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x04\x12+\n\x08rejected\x18\x04 \x03(\x0b\x32\x19.aidlink.v1.RecordProblem\x12\x16\n\x0erejected_count\x18\x05 \x01(\x04\"\x87\x01\n\x0e\x43ompareRequest\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x11\n\tall_pairs\x18\x05 \x01(\x08\"=\n\x0f\x43ompareProgress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x04\x12\r\n\x05total\x18\x02 \x01(\x04\x12\r\n\x05stage\x18\x03 \x01(\t\"\x90\x01\n\x05Match\x12\x0e\n\x06my_ref\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x35\n\nattributes\x18\x03 \x03(\x0b\x32!.aidlink.v1.Match.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf0\x01\n\x0e\x43ompareSummary\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x12\n\nmy_version\x18\x02 \x01(\r\x12\x15\n\rother_dataset\x18\x03 \x01(\t\x12\x15\n\rother_version\x18\x04 \x01(\r\x12\x12\n\nmy_records\x18\x05 \x01(\x04\x12\x0f\n\x07matches\x18\x06 \x01(\x04\x12\x13\n\x0b\x63omparisons\x18\x07 \x01(\x04\x12\x11\n\tthreshold\x18\x08 \x01(\x01\x12\x11\n\tagreement\x18\t \x01(\t\x12(\n\x06notice\x18\n \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\"\x9b\x01\n\x0c\x43ompareEvent\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.aidlink.v1.CompareProgressH\x00\x12\"\n\x05match\x18\x02 \x01(\x0b\x32\x11.aidlink.v1.MatchH\x00\x12-\n\x07summary\x18\x03 \x01(\x0b\x32\x1a.aidlink.v1.CompareSummaryH\x00\x42\x07\n\x05\x65vent\"\x9a\x01\n\x0bStatusQuery\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x10\n\x08\x65ncoding\x18\x02 \x01(\x0c\x12/\n\rencoding_info\x18\x03 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12$\n\x07purpose\x18\x04 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x05 \x01(\x01\"\xfc\x01\n\x0cStatusAnswer\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x01\x12<\n\nattributes\x18\x03 \x03(\x0b\x32(.aidlink.v1.StatusAnswer.AttributesEntry\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\r\x12\x11\n\tagreement\x18\x06 \x01(\t\x12(\n\x06notice\x18\x07 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x15\n\x13ListDatasetsRequest\"\xb0\x01\n\x0b\x44\x61tasetInfo\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x15\n\rcatalog_entry\x18\x03 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x04 \x01(\t\x12\x0f\n\x07records\x18\x05 \x01(\x04\x12*\n\x08\x65ncoding\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.EncodingInfo\x12\x12\n\nagreements\x18\x07 \x03(\t\"A\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.aidlink.v1.DatasetInfo2\xb0\x02\n\x07Matcher\x12\x45\n\rUploadDataset\x12\x17.aidlink.v1.UploadChunk\x1a\x19.aidlink.v1.UploadSummary(\x01\x12I\n\x0f\x43ompareDatasets\x12\x1a.aidlink.v1.CompareRequest\x1a\x18.aidlink.v1.CompareEvent0\x01\x12@\n\x0bQueryStatus\x12\x17.aidlink.v1.StatusQuery\x1a\x18.aidlink.v1.StatusAnswer\x12Q\n\x0cListDatasets\x12\x1f.aidlink.v1.ListDatasetsRequest\x1a .aidlink.v1.ListDatasetsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,41 +41,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADHEADER']._serialized_start=66
   _globals['_UPLOADHEADER']._serialized_end=235
   _globals['_ENCODEDRECORD']._serialized_start=238
-  _globals['_ENCODEDRECORD']._serialized_end=398
-  _globals['_ENCODEDRECORD_ATTRIBUTESENTRY']._serialized_start=349
-  _globals['_ENCODEDRECORD_ATTRIBUTESENTRY']._serialized_end=398
-  _globals['_RECORDBATCH']._serialized_start=400
-  _globals['_RECORDBATCH']._serialized_end=457
-  _globals['_UPLOADCHUNK']._serialized_start=459
-  _globals['_UPLOADCHUNK']._serialized_end=566
-  _globals['_RECORDPROBLEM']._serialized_start=568
-  _globals['_RECORDPROBLEM']._serialized_end=642
-  _globals['_UPLOADSUMMARY']._serialized_start=645
-  _globals['_UPLOADSUMMARY']._serialized_end=781
-  _globals['_COMPAREREQUEST']._serialized_start=784
-  _globals['_COMPAREREQUEST']._serialized_end=919
-  _globals['_COMPAREPROGRESS']._serialized_start=921
-  _globals['_COMPAREPROGRESS']._serialized_end=982
-  _globals['_MATCH']._serialized_start=985
-  _globals['_MATCH']._serialized_end=1129
-  _globals['_MATCH_ATTRIBUTESENTRY']._serialized_start=349
-  _globals['_MATCH_ATTRIBUTESENTRY']._serialized_end=398
-  _globals['_COMPARESUMMARY']._serialized_start=1132
-  _globals['_COMPARESUMMARY']._serialized_end=1372
-  _globals['_COMPAREEVENT']._serialized_start=1375
-  _globals['_COMPAREEVENT']._serialized_end=1530
-  _globals['_STATUSQUERY']._serialized_start=1533
-  _globals['_STATUSQUERY']._serialized_end=1687
-  _globals['_STATUSANSWER']._serialized_start=1690
-  _globals['_STATUSANSWER']._serialized_end=1942
-  _globals['_STATUSANSWER_ATTRIBUTESENTRY']._serialized_start=349
-  _globals['_STATUSANSWER_ATTRIBUTESENTRY']._serialized_end=398
-  _globals['_LISTDATASETSREQUEST']._serialized_start=1944
-  _globals['_LISTDATASETSREQUEST']._serialized_end=1965
-  _globals['_DATASETINFO']._serialized_start=1968
-  _globals['_DATASETINFO']._serialized_end=2144
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=2146
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=2211
-  _globals['_MATCHER']._serialized_start=2214
-  _globals['_MATCHER']._serialized_end=2518
+  _globals['_ENCODEDRECORD']._serialized_end=421
+  _globals['_ENCODEDRECORD_ATTRIBUTESENTRY']._serialized_start=372
+  _globals['_ENCODEDRECORD_ATTRIBUTESENTRY']._serialized_end=421
+  _globals['_RECORDBATCH']._serialized_start=423
+  _globals['_RECORDBATCH']._serialized_end=480
+  _globals['_UPLOADCHUNK']._serialized_start=482
+  _globals['_UPLOADCHUNK']._serialized_end=589
+  _globals['_RECORDPROBLEM']._serialized_start=591
+  _globals['_RECORDPROBLEM']._serialized_end=665
+  _globals['_UPLOADSUMMARY']._serialized_start=668
+  _globals['_UPLOADSUMMARY']._serialized_end=804
+  _globals['_COMPAREREQUEST']._serialized_start=807
+  _globals['_COMPAREREQUEST']._serialized_end=942
+  _globals['_COMPAREPROGRESS']._serialized_start=944
+  _globals['_COMPAREPROGRESS']._serialized_end=1005
+  _globals['_MATCH']._serialized_start=1008
+  _globals['_MATCH']._serialized_end=1152
+  _globals['_MATCH_ATTRIBUTESENTRY']._serialized_start=372
+  _globals['_MATCH_ATTRIBUTESENTRY']._serialized_end=421
+  _globals['_COMPARESUMMARY']._serialized_start=1155
+  _globals['_COMPARESUMMARY']._serialized_end=1395
+  _globals['_COMPAREEVENT']._serialized_start=1398
+  _globals['_COMPAREEVENT']._serialized_end=1553
+  _globals['_STATUSQUERY']._serialized_start=1556
+  _globals['_STATUSQUERY']._serialized_end=1710
+  _globals['_STATUSANSWER']._serialized_start=1713
+  _globals['_STATUSANSWER']._serialized_end=1965
+  _globals['_STATUSANSWER_ATTRIBUTESENTRY']._serialized_start=372
+  _globals['_STATUSANSWER_ATTRIBUTESENTRY']._serialized_end=421
+  _globals['_LISTDATASETSREQUEST']._serialized_start=1967
+  _globals['_LISTDATASETSREQUEST']._serialized_end=1988
+  _globals['_DATASETINFO']._serialized_start=1991
+  _globals['_DATASETINFO']._serialized_end=2167
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=2169
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=2234
+  _globals['_MATCHER']._serialized_start=2237
+  _globals['_MATCHER']._serialized_end=2541
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ class UploadHeader(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., catalog_entry: _Optional[str] = ..., catalog_version: _Optional[str] = ..., encoding: _Optional[_Union[_common_pb2.EncodingInfo, _Mapping]] = ..., attributes: _Optional[_Iterable[str]] = ..., expected_records: _Optional[int] = ...) -> None: ...
 
 class EncodedRecord(_message.Message):
-    __slots__ = ("ref", "encoding", "attributes")
+    __slots__ = ("ref", "encoding", "attributes", "blocking_keys")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,10 +35,12 @@ class EncodedRecord(_message.Message):
     REF_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    BLOCKING_KEYS_FIELD_NUMBER: _ClassVar[int]
     ref: str
     encoding: bytes
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, ref: _Optional[str] = ..., encoding: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    blocking_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, ref: _Optional[str] = ..., encoding: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ..., blocking_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class RecordBatch(_message.Message):
     __slots__ = ("records",)
