@@ -135,12 +135,25 @@ def run(args) -> int:
         except grpc.RpcError as exc:
             say(f"   refused: {exc.code().name}: {exc.details()}")
         audit_dir = deployment.matcher.config.data_dir
-        audit_size = deployment.matcher.audit_log.size
+        audit_log = deployment.matcher.audit_log
+        audit_size = audit_log.size
+        checkpoint = audit_log.checkpoint().decode()
+        public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")
 
     elapsed = time.perf_counter() - started
-    say(f"\nAudit: {audit_size} calls recorded (allowed and refused) in {audit_dir / 'audit.sqlite'}")
+    from audit.store import SQLiteAuditStore
+    from audit.verify import verify_log
+
+    store = SQLiteAuditStore(audit_dir / "audit.sqlite", read_only=True)
+    try:
+        verdict = "verifies" if verify_log(store).ok else "DOES NOT VERIFY"
+    finally:
+        store.close()
+    say(f"\nAudit: {audit_size} calls recorded (allowed and refused) in {audit_dir / 'audit.sqlite'}; "
+        f"the Merkle log {verdict}. Latest signed checkpoint:")
+    say("   " + checkpoint.rstrip().replace("\n", "\n   "))
     say(f"   inspect:  aidlink audit tail --data-dir {audit_dir}")
-    say(f"   verify:   aidlink audit verify --data-dir {audit_dir}")
+    say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key}")
     say(f"Results (own record ids only): {out}")
     say(f"Done in {elapsed:.1f} s.")
     return 0

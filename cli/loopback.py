@@ -9,6 +9,7 @@ import grpc
 
 from aidlink.v1 import gateway_pb2_grpc
 from gateway.server import GatewayConfig, GatewayServer, NodeTls
+from keys.audit_key import AuditSigningKey
 from keys.authority import CertificateAuthority
 from keys.linkage_secret import LinkageSecret, open_sealed, seal
 from matcher.server import MatcherConfig, MatcherServer, TlsFiles
@@ -43,6 +44,8 @@ class LoopbackDeployment:
         self.custody = self.root / "custody"
         self.ca = CertificateAuthority.create(self.custody / "ca")
         self.secret = LinkageSecret.generate(self.secret_version)
+        self.audit_key_path = self.custody / "audit" / "audit-signing.key"
+        self.audit_key = AuditSigningKey.create(self.audit_key_path)
 
     # -- keys ---------------------------------------------------------------------------------
     def matcher_tls(self) -> TlsFiles:
@@ -68,7 +71,8 @@ class LoopbackDeployment:
     def start(self) -> "LoopbackDeployment":
         self.matcher = MatcherServer(MatcherConfig(
             data_dir=self.root / "matcher" / "data", listen="127.0.0.1:0", tls=self.matcher_tls(),
-            metrics_port=0 if self.matcher_metrics else None)).start()
+            metrics_port=0 if self.matcher_metrics else None, audit_key=self.audit_key_path,
+            audit_origin="aidlink.audit/loopback")).start()
         for dept in self.departments:
             self.add_node(dept)
         return self

@@ -26,6 +26,10 @@ def register(sub) -> None:
     s.add_argument("--catalog", type=Path)
     s.add_argument("--agreements", type=Path)
     s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    s.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
+    s.add_argument("--audit-key-passphrase-file", type=Path)
+    s.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")
+    s.add_argument("--health-listen", help="plaintext grpc.health.v1-only address for probes, e.g. 0.0.0.0:8081")
     s.set_defaults(func=serve)
 
     a = msub.add_parser("agreements", help="print the sharing agreements in force as a table")
@@ -50,8 +54,11 @@ def serve(args) -> int:
         server = MatcherServer(MatcherConfig(
             data_dir=args.data_dir, listen=args.listen, tls=tls, insecure_dev=args.insecure_dev,
             metrics_port=args.metrics_port, catalog=args.catalog, agreements=args.agreements,
-            threshold=args.threshold)).start()
-    except ValueError as exc:
+            threshold=args.threshold, audit_key=args.audit_key,
+            audit_key_passphrase=(args.audit_key_passphrase_file.read_bytes().strip()
+                                  if args.audit_key_passphrase_file else None),
+            audit_origin=args.audit_origin, health_listen=args.health_listen)).start()
+    except (ValueError, OSError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2
     print(f"matcher listening on {server.address}"

@@ -17,7 +17,7 @@ import grpc
 
 from audit.entry import AuditEntry, utc_now
 from audit.log import AuditLog, AuditUnavailable
-from matcher.authentication import Unauthenticated
+from matcher.authentication import NotAllowed, Unauthenticated, check_kind
 from matcher.calls import Caller, CallRecord, bind_call, unbind_call
 
 log = logging.getLogger("aidlink.matcher.audit")
@@ -99,10 +99,15 @@ class AuditInterceptor(grpc.ServerInterceptor):
         token = bind_call(record)
         try:
             record.caller = self.authenticate(context)
+            check_kind(record.caller, method)
         except Unauthenticated as exc:
             unbind_call(token)
             self._append(record, context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
             context.abort(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc}")
+        except NotAllowed as exc:
+            unbind_call(token)
+            self._append(record, context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return record, token
 
     def _refused(self, record: CallRecord, context: grpc.ServicerContext, exc: Exception) -> None:

@@ -12,11 +12,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from audit.log import AuditLog
+from audit.reader import AuditReader
+from audit.service import add_to_server as add_audit_service
 from audit.store import SQLiteAuditStore
+from keys.audit_key import AuditSigningKey
 from aidlink.v1 import matcher_pb2_grpc
 from matcher.agreements import AgreementSet
 from matcher.audit_interceptor import AuditInterceptor
 from matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
+from matcher.calls import current_call
 from matcher.catalog import Catalog
 from matcher.comparison import DEFAULT_THRESHOLD
 from matcher.datasets import DatasetStore
@@ -28,6 +32,13 @@ from observability.tracing import server_interceptor as tracing_interceptor
 log = logging.getLogger("aidlink.matcher")
 SERVICE_NAME = "aidlink.v1.Matcher"
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def _officers_only(context: grpc.ServicerContext) -> None:
+    """Defence in depth for the AuditTrail service (the interceptor already checked)."""
+    caller = current_call().caller
+    if caller is None or caller.kind != "officer":
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, "the audit trail is for security officers")
 
 
 @dataclass
@@ -49,6 +60,11 @@ class MatcherConfig:
     agreements: Path | None = None
     threshold: float = DEFAULT_THRESHOLD
     audit: bool = True                # False only for side-by-side benchmarks
+    audit_key: Path | None = None     # Ed25519 audit signing key (aidlink keys init makes one)
+    audit_key_passphrase: bytes | None = None
+    audit_origin: str | None = None
+    checkpoint_interval: float = 10.0
+    health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
     max_workers: int = 16
 
 
@@ -98,10 +114,15 @@ class MatcherServer:
         else:
             authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
         self.store = DatasetStore(cfg.data_dir)
-        self.audit_log = AuditLog(SQLiteAuditStore(cfg.data_dir / "audit.sqlite")) if cfg.audit else None
+        self.metrics = RpcMetrics("matcher")
+        self.audit_log = None
+        if cfg.audit:
+            key = AuditSigningKey.load(cfg.audit_key, cfg.audit_key_passphrase) if cfg.audit_key else None
+            self.audit_log = AuditLog(SQLiteAuditStore(cfg.data_dir / "audit.sqlite"), signing_key=key,
+                                      origin=cfg.audit_origin, checkpoint_interval=cfg.checkpoint_interval,
+                                      registry=self.metrics.registry)
         self.exchange = Exchange(self.store, Catalog.load(cfg.catalog), AgreementSet.load(cfg.agreements),
                                  default_threshold=cfg.threshold)
-        self.metrics = RpcMetrics("matcher")
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
                         AuditInterceptor(self.audit_log, authenticate)]
         self.server = grpc.server(
@@ -112,8 +133,15 @@ class MatcherServer:
                      ("grpc.so_reuseport", 0)])
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
+        if self.audit_log is not None:
+            add_audit_service(self.server, AuditReader(self.audit_log.store), _officers_only)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.health_server = None
+        if cfg.health_listen:
+            self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_port = self.health_server.add_insecure_port(cfg.health_listen)
         if cfg.tls is None:
             self.port = self.server.add_insecure_port(cfg.listen)
         else:
@@ -131,6 +159,8 @@ class MatcherServer:
 
     def start(self) -> "MatcherServer":
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_port)
         for name in ("", SERVICE_NAME):
@@ -142,6 +172,8 @@ class MatcherServer:
         """Graceful: health flips to NOT_SERVING, in-flight calls finish, audit is flushed."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0)
         if self.audit_log is not None:
             self.audit_log.close()
         self.store.close()
