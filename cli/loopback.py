@@ -59,7 +59,7 @@ class LoopbackDeployment:
         """Issue a node certificate and seal the linkage secret to it."""
         directory = self.root / "nodes" / department
         issued = self.ca.issue_node(department, level=PROVINCE[0], division_code=PROVINCE[1])
-        issued.write(directory, "node")
+        issued.write(directory, "node", overwrite=True)
         (directory / "ca.crt").write_bytes(self.ca.cert_pem)
         (directory / "linkage-secret.sealed").write_bytes(seal(self.secret, issued.cert_pem))
         return directory

@@ -89,19 +89,21 @@ def print_agreements(args) -> int:
             "valid_until": str(a.valid_until), "onward_sharing": a.onward_sharing}
             for a in agreements.agreements], ensure_ascii=False, indent=2))
         return 0
-    print(f"Sharing agreements, set {agreements.version} ({len(agreements.agreements)} agreements)\n")
-    rows = [("agreement", "provider → user", "datasets (catalog)", "records admitted", "purposes",
-             "user learns", "valid")]
+    print(f"Sharing agreements, set {agreements.version} ({len(agreements.agreements)} agreements). "
+          "The user learns, for its own records only, which match the provider's records admitted.\n")
+    rows = [("article", "agreement", "provider → user", "provider records admitted", "user learns",
+             "purposes")]
     for a in agreements.agreements:
-        flt = " or ".join(" & ".join(f"{k}∈{{{','.join(v)}}}" for k, v in alt.items())
+        flt = " or ".join(" & ".join(f"{k}={'|'.join(v)}" for k, v in alt.items())
                           for alt in a.record_filter) or "all"
-        rows.append((a.id, f"{','.join(a.providers)} → {','.join(a.users)}", ", ".join(a.catalog_entries),
-                     flt, ", ".join(a.purposes), ", ".join(a.returns),
-                     f"{a.valid_from}..{a.valid_until}"))
+        rows.append((a.article, a.id, f"{','.join(a.providers)} → {','.join(a.users)}", flt,
+                     ", ".join(a.returns), ", ".join(a.purposes)))
     _print_table(rows)
-    print("\nTitles:")
+    print()
     for a in agreements.agreements:
-        print(f"  {a.id}: {a.title}  (onward sharing: {a.onward_sharing})")
+        print(f"{a.id}: {a.title}")
+        print(f"    catalog entries {', '.join(a.catalog_entries)}; valid {a.valid_from} to {a.valid_until}; "
+              f"onward sharing: {a.onward_sharing}")
     return 0
 
 

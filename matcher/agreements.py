@@ -35,6 +35,7 @@ class Agreement:
     valid_from: date
     valid_until: date
     onward_sharing: str
+    article: str = ""
 
     def admits(self, record_attributes: Mapping[str, str]) -> bool:
         """Whether a provider record takes part in matching under this agreement."""
@@ -123,7 +124,7 @@ def _parse_agreement(raw: dict, where: str) -> Agreement:
     if missing:
         raise AgreementError(f"{where}: missing {', '.join(missing)}")
     where = f"{where} ({raw['id']})"
-    unknown = set(raw) - set(required) - {"title", "record_filter", "onward_sharing"}
+    unknown = set(raw) - set(required) - {"title", "record_filter", "onward_sharing", "article"}
     if unknown:
         raise AgreementError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     providers = _names(raw["provider"], where, "provider")
@@ -154,4 +155,5 @@ def _parse_agreement(raw: dict, where: str) -> Agreement:
         id=raw["id"], title=raw.get("title", ""), providers=providers, users=users,
         catalog_entries=_names(raw["catalog_entries"], where, "catalog_entries"),
         purposes=purposes, returns=tuple(raw["returns"]), record_filter=tuple(record_filter),
-        valid_from=valid_from, valid_until=valid_until, onward_sharing=onward)
+        valid_from=valid_from, valid_until=valid_until, onward_sharing=onward,
+        article=raw.get("article", ""))
