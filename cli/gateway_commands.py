@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+from cli.settings import add_config_option
+
 import grpc
 
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
@@ -22,15 +24,16 @@ def register(sub) -> None:
     gsub.required = True
 
     s = gsub.add_parser("serve", help="run the node's gRPC API for the department's systems")
-    s.add_argument("--department", required=True)
-    s.add_argument("--node-dir", type=Path, required=True, help=f"directory with {NODE_FILES}")
-    s.add_argument("--matcher", required=True, help="matcher host:port")
+    s.add_argument("--department", help="this node's department code (required)")
+    s.add_argument("--node-dir", type=Path, help=f"directory with {NODE_FILES} (required)")
+    s.add_argument("--matcher", help="matcher host:port (required)")
     s.add_argument("--matcher-name", help="TLS server name of the matcher if it differs from the host")
     s.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
     s.add_argument("--listen", default="127.0.0.1:50061")
     s.add_argument("--schema", type=Path)
     s.add_argument("--metrics-port", type=int)
-    s.set_defaults(func=serve)
+    add_config_option(s)
+    s.set_defaults(func=serve, settings_parser=s)
 
     u = gsub.add_parser("submit", help="submit a CSV extract through a running node")
     u.add_argument("input", type=Path)
@@ -66,6 +69,11 @@ def _open_secret(node_dir: Path) -> tuple[bytes, int]:
 def serve(args) -> int:
     from gateway.server import GatewayConfig, GatewayServer, NodeTls
 
+    unset = [f"--{n.replace('_', '-')}" for n in ("department", "node_dir", "matcher") if not getattr(args, n)]
+    if unset:
+        print(f"aidlink gateway serve: set {', '.join(unset)} (flags, AIDLINK_* environment or --config)",
+              file=sys.stderr)
+        return 2
     missing = [f for f in ("ca.crt", "node.crt", "node.key", "linkage-secret.sealed")
                if not (args.node_dir / f).exists()]
     if missing:

@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aidlink",
         description="Privacy-preserving matching for social-assistance data sharing between departments.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: one JSON object per log line, for log shippers")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     demo.register(sub)
@@ -43,10 +45,19 @@ def _register_optional(sub, module_name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cli.settings import SettingsError, apply_settings
+    from observability.logs import configure_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings_parser = getattr(args, "settings_parser", None)
+    if settings_parser is not None:   # a service: flags, else AIDLINK_* environment, else --config file
+        try:
+            apply_settings(settings_parser, args.config)
+        except SettingsError as exc:
+            parser.exit(2, f"aidlink: {exc}\n")
+        args = parser.parse_args(argv)
+    configure_logging(logging.INFO if args.verbose or settings_parser else logging.WARNING, args.log_format)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

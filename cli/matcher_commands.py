@@ -7,6 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+from cli.settings import add_config_option
+
 from matcher.comparison import DEFAULT_THRESHOLD
 
 
@@ -30,7 +32,8 @@ def register(sub) -> None:
     s.add_argument("--audit-key-passphrase-file", type=Path)
     s.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")
     s.add_argument("--health-listen", help="plaintext grpc.health.v1-only address for probes, e.g. 0.0.0.0:8081")
-    s.set_defaults(func=serve)
+    add_config_option(s)
+    s.set_defaults(func=serve, settings_parser=s)
 
     a = msub.add_parser("agreements", help="print the sharing agreements in force as a table")
     a.add_argument("--agreements", type=Path, help="agreement file (default: the embedded Art. 14 set)")

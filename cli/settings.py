@@ -1,0 +1,74 @@
+"""Configuration for long-running services: command-line flags, else environment
+variables, else a TOML file, else built-in defaults.
+
+`aidlink matcher serve --config matcher.toml` reads keys named like the flags
+(`listen = "0.0.0.0:50051"`, `data_dir = "/var/lib/aidlink"`); the environment
+variable AIDLINK_<FLAG> (e.g. AIDLINK_LISTEN, AIDLINK_DATA_DIR) overrides the
+file; a flag given on the command line overrides both.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from pathlib import Path
+from typing import Mapping
+
+ENV_PREFIX = "AIDLINK_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _convert(action: argparse.Action, value, source: str):
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{source}: expected true or false, got {value!r}")
+    if action.type is not None and value is not None:
+        try:
+            return action.type(value)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{source}: {exc}") from None
+    return value
+
+
+def apply_settings(parser: argparse.ArgumentParser, config: Path | None,
+                   environ: Mapping[str, str] = os.environ) -> None:
+    """Turn the file's and the environment's values into the parser's defaults."""
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "func")}
+    values: dict[str, object] = {}
+    if config is not None:
+        try:
+            data = tomllib.loads(Path(config).read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"configuration file {config}: {exc}") from None
+        unknown = sorted(set(data) - set(actions))
+        if unknown:
+            raise SettingsError(f"configuration file {config}: unknown setting(s) {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(actions))})")
+        for key, value in data.items():
+            values[key] = _convert(actions[key], value, f"{config}: {key}")
+    for dest, action in actions.items():
+        name = ENV_PREFIX + dest.upper()
+        if name in environ:
+            values[dest] = _convert(action, environ[name], f"environment {name}")
+    parser.set_defaults(**values)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path,
+                        help=f"TOML file of settings named like the flags; {ENV_PREFIX}<FLAG> "
+                             f"environment variables override it, flags override both")
+
+
+def parse_with_settings(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    first, _ = parser.parse_known_args(argv)
+    apply_settings(parser, getattr(first, "config", None))
+    return parser.parse_args(argv)
