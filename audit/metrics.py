@@ -33,7 +33,8 @@ class AuditMetrics:
         self.batch_size = Histogram(
             "aidlink_audit_commit_batch_entries", "Entries written per group commit",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024), registry=self.registry)
-        self.entries = Counter("aidlink_audit_entries", "Entries appended, by outcome", ["outcome"],
+        self.entries = Counter("aidlink_audit_entries", "Entries appended, by outcome and caller's department",
+                               ["outcome", "department"],
                                registry=self.registry)
         self.refused = Counter("aidlink_audit_refused_calls", "Refused calls recorded, by department",
                                ["department"], registry=self.registry)
@@ -47,9 +48,10 @@ class AuditMetrics:
 
     def entry_recorded(self, entry: AuditEntry) -> None:
         """Count one durably recorded entry (label children cached: this runs per call)."""
-        counter = self._by_outcome.get(entry.outcome)
+        key = (entry.outcome, entry.department or "(unauthenticated)")
+        counter = self._by_outcome.get(key)
         if counter is None:
-            counter = self._by_outcome[entry.outcome] = self.entries.labels(entry.outcome)
+            counter = self._by_outcome[key] = self.entries.labels(*key)
         counter.inc()
         if entry.outcome == "refused":
             department = entry.department or "(unauthenticated)"

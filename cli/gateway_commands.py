@@ -32,6 +32,7 @@ def register(sub) -> None:
     s.add_argument("--listen", default="127.0.0.1:50061")
     s.add_argument("--schema", type=Path)
     s.add_argument("--metrics-port", type=int)
+    s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -85,6 +86,7 @@ def serve(args) -> int:
         matcher=args.matcher, secret_key=key, secret_version=version,
         tls=NodeTls(args.node_dir / "ca.crt", args.node_dir / "node.crt", args.node_dir / "node.key"),
         listen=args.listen, schema=args.schema, metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
         matcher_server_name=args.matcher_name)).start()
     print(f"gateway {args.department} listening on {server.address}", flush=True)
     stop = threading.Event()

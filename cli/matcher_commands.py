@@ -25,13 +25,18 @@ def register(sub) -> None:
     s.add_argument("--insecure-dev", action="store_true",
                    help="DEVELOPMENT ONLY: plaintext on a loopback address, department from a header")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
     s.add_argument("--catalog", type=Path)
     s.add_argument("--agreements", type=Path)
     s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     s.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
     s.add_argument("--audit-key-passphrase-file", type=Path)
     s.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")
-    s.add_argument("--health-listen", help="plaintext grpc.health.v1-only address for probes, e.g. 0.0.0.0:8081")
+    s.add_argument("--health-port", type=int,
+                   help="serve plaintext grpc.health.v1 only on 0.0.0.0:PORT, for Kubernetes probes")
+    s.add_argument("--database-url",
+                   help="where matcher state lives: postgresql://user@host:5432/db or sqlite:///file.sqlite "
+                        "(default: SQLite files in --data-dir; also AIDLINK_DATABASE_URL)")
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -42,6 +47,7 @@ def register(sub) -> None:
 
 
 def serve(args) -> int:
+    from audit.store import AuditStoreError
     from matcher.server import MatcherConfig, MatcherServer, TlsFiles
 
     tls = None
@@ -60,8 +66,9 @@ def serve(args) -> int:
             threshold=args.threshold, audit_key=args.audit_key,
             audit_key_passphrase=(args.audit_key_passphrase_file.read_bytes().strip()
                                   if args.audit_key_passphrase_file else None),
-            audit_origin=args.audit_origin, health_listen=args.health_listen)).start()
-    except (ValueError, OSError) as exc:
+            audit_origin=args.audit_origin, health_listen=args.health_listen,
+            database_url=args.database_url)).start()
+    except (ValueError, OSError, AuditStoreError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2
     print(f"matcher listening on {server.address}"

@@ -10,11 +10,13 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from aidlink.v1 import gateway_pb2_grpc, matcher_pb2_grpc
+from aidlink.v1 import gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
 from gateway.encoding import LinkageSchema
 from gateway.node import GatewayNode
 from gateway.refs import ReferenceMap
 from gateway.service import GatewayServicer
+from gateway.inbox import NodeKeys, ReferralInbox
+from gateway.monitoring_service import MonitoringGatewayServicer
 from matcher.authentication import DEV_DEPARTMENT_HEADER
 from observability.metrics import MetricsInterceptor, RpcMetrics
 from observability.tracing import server_interceptor, traced_channel
@@ -41,6 +43,7 @@ class GatewayConfig:
     listen: str = "127.0.0.1:0"           # the node's own API, inside the department's network
     schema: Path | None = None
     metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
     matcher_server_name: str | None = None
 
 
@@ -110,6 +113,12 @@ class GatewayServer:
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", 0)])
         gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(self.node), self.server)
+        keys = (NodeKeys(cfg.tls.ca_cert.read_bytes(), cfg.tls.cert.read_bytes(), cfg.tls.key.read_bytes())
+                if cfg.tls else None)
+        monitoring = monitoring_pb2_grpc.MonitoringStub(self.channel)
+        self.inbox = ReferralInbox(cfg.data_dir / "inbox.sqlite", monitoring, self.refs, cfg.department, keys)
+        monitoring_pb2_grpc.add_MonitoringGatewayServicer_to_server(
+            MonitoringGatewayServicer(monitoring, self.inbox, self.refs), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(cfg.listen)
@@ -121,7 +130,8 @@ class GatewayServer:
     def start(self) -> "GatewayServer":
         self.server.start()
         if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port)
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
+                                                       self.config.metrics_address)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("gateway %s listening on %s, matcher %s", self.config.department, self.address,
                  self.config.matcher)
@@ -131,4 +141,5 @@ class GatewayServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.channel.close()
+        self.inbox.close()
         self.refs.close()

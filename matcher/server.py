@@ -12,19 +12,27 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from audit.log import AuditLog
+from audit.open_store import open_audit_store
 from audit.reader import AuditReader
 from audit.service import add_to_server as add_audit_service
-from audit.store import SQLiteAuditStore
+from database.url import sqlite_url
 from keys.audit_key import AuditSigningKey
-from aidlink.v1 import matcher_pb2_grpc
+from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 from matcher.agreements import AgreementSet
 from matcher.audit_interceptor import AuditInterceptor
 from matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from matcher.calls import current_call
 from matcher.catalog import Catalog
+from matcher.catalog_service import CatalogServicer
+from matcher.catalog_store import CatalogStore
+from matcher.dispute_service import DisputesServicer
+from matcher.disputes import DisputeDesk
 from matcher.comparison import DEFAULT_THRESHOLD
 from matcher.datasets import DatasetStore
 from matcher.exchange import Exchange
+from matcher.monitoring.monitor import Monitor
+from matcher.monitoring.rules import RuleSet
+from matcher.monitoring.service import add_to_server as add_monitoring_service
 from matcher.service import MatcherServicer
 from observability.metrics import MetricsInterceptor, RpcMetrics
 from observability.tracing import server_interceptor as tracing_interceptor
@@ -56,6 +64,7 @@ class MatcherConfig:
     tls: TlsFiles | None = None
     insecure_dev: bool = False        # plaintext, loopback only, department from a header
     metrics_port: int | None = None   # None: no /metrics endpoint; 0: pick a free port
+    metrics_address: str = "127.0.0.1"
     catalog: Path | None = None
     agreements: Path | None = None
     threshold: float = DEFAULT_THRESHOLD
@@ -66,6 +75,8 @@ class MatcherConfig:
     checkpoint_interval: float = 10.0
     health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
     max_workers: int = 16
+    database_url: str | None = None   # sqlite:///… or postgresql://…; None: SQLite files in data_dir
+    risk_rules: Path | None = None    # risk-warning rules (TOML); None: the embedded default
 
 
 class _ReloadingFile:
@@ -118,10 +129,13 @@ class MatcherServer:
         self.audit_log = None
         if cfg.audit:
             key = AuditSigningKey.load(cfg.audit_key, cfg.audit_key_passphrase) if cfg.audit_key else None
-            self.audit_log = AuditLog(SQLiteAuditStore(cfg.data_dir / "audit.sqlite"), signing_key=key,
+            audit_store = open_audit_store(cfg.database_url or sqlite_url(cfg.data_dir / "audit.sqlite"))
+            self.audit_log = AuditLog(audit_store, signing_key=key,
                                       origin=cfg.audit_origin, checkpoint_interval=cfg.checkpoint_interval,
                                       registry=self.metrics.registry)
-        self.exchange = Exchange(self.store, Catalog.load(cfg.catalog), AgreementSet.load(cfg.agreements),
+        # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
+        self.catalog = CatalogStore.open(cfg.data_dir / "catalog.sqlite", seed=Catalog.load(cfg.catalog))
+        self.exchange = Exchange(self.store, self.catalog, AgreementSet.load(cfg.agreements),
                                  default_threshold=cfg.threshold)
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
                         AuditInterceptor(self.audit_log, authenticate)]
@@ -133,6 +147,12 @@ class MatcherServer:
                      ("grpc.so_reuseport", 0)])
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
+        self.disputes = DisputeDesk(cfg.data_dir / "disputes.sqlite", self.exchange)
+        catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
+        disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
+        self.monitor = Monitor(cfg.data_dir, self.store, Catalog.load(cfg.catalog), self.exchange.agreements,
+                               rules=RuleSet.load(cfg.risk_rules, Catalog.load(cfg.catalog)), threshold=cfg.threshold)
+        add_monitoring_service(self.server, self.monitor)
         if self.audit_log is not None:
             add_audit_service(self.server, AuditReader(self.audit_log.store), _officers_only)
         self.health = health.HealthServicer()
@@ -162,7 +182,8 @@ class MatcherServer:
         if self.health_server is not None:
             self.health_server.start()
         if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port)
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
+                                                       self.config.metrics_address)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("matcher listening on %s (%s)", self.address, "mTLS" if self.config.tls else "PLAINTEXT dev")
@@ -176,6 +197,9 @@ class MatcherServer:
             self.health_server.stop(0)
         if self.audit_log is not None:
             self.audit_log.close()
+        self.disputes.close()
+        self.monitor.close()
+        self.catalog.close()
         self.store.close()
 
     def wait(self) -> None:
