@@ -16,9 +16,10 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import grpc
 
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
+from gateway.blocking import BlockingTokens
 from gateway.encoding import Encoder, LinkageSchema, RecordError
 from gateway.normalize.issues import RowRejected
-from gateway.normalize.person import normalize_person
+from gateway.normalize.person import NormalizedPerson, normalize_person
 from gateway.refs import ReferenceMap
 
 UPLOAD_BATCH = 2000
@@ -95,6 +96,7 @@ class GatewayNode:
                  today: Callable[[], date] = date.today) -> None:
         self.department = department
         self.encoder = Encoder(schema, secret_key)
+        self.blocking = BlockingTokens(secret_key)
         self.encoding_info = common_pb2.EncodingInfo(
             bits=self.encoder.length_bytes * 8, secret_version=secret_version,
             schema_fingerprint=schema_fingerprint(schema))
@@ -105,6 +107,11 @@ class GatewayNode:
     # -- one record ----------------------------------------------------------------------------
     def encode_row(self, row: Mapping[str, str]) -> tuple[bytes, str, list[str]]:
         """(encoding, normalized birth date, flags) or RowRefused naming each field at fault."""
+        encoding, person = self.encode_person(row)
+        return encoding, person.features.get("birth_date", ""), [str(f) for f in person.flags]
+
+    def encode_person(self, row: Mapping[str, str]) -> tuple[bytes, NormalizedPerson]:
+        """(encoding, normalized person) or RowRefused naming each field at fault."""
         try:
             person = normalize_person(row, today=self.today())
         except RowRejected as exc:
@@ -113,7 +120,7 @@ class GatewayNode:
             encoding = self.encoder.encode(person.features)
         except RecordError as exc:
             raise RowRefused([("record", str(exc))]) from None
-        return encoding, person.features.get("birth_date", ""), [str(f) for f in person.flags]
+        return encoding, person
 
     def _attributes(self, row: Mapping[str, str], birth_date: str, names: Sequence[str]) -> dict[str, str]:
         attrs = {}
@@ -151,14 +158,15 @@ class GatewayNode:
                     problems.append(RowProblem(number, rid, id_column, f"duplicate record id {rid!r}"))
                     continue
                 try:
-                    encoding, birth_date, _flags = self.encode_row(row)
+                    encoding, person = self.encode_person(row)
                 except RowRefused as exc:
                     problems.extend(RowProblem(number, rid, f, r) for f, r in exc.problems)
                     continue
                 seen.add(rid)
                 batch.append(matcher_pb2.EncodedRecord(
                     ref=f"{tag}.{len(record_ids)}", encoding=encoding,
-                    attributes=self._attributes(row, birth_date, attributes)))
+                    attributes=self._attributes(row, person.features.get("birth_date", ""), attributes),
+                    blocking_keys=self.blocking.tokens(person)))
                 record_ids.append(rid)
                 if len(batch) >= UPLOAD_BATCH:
                     yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=batch))

@@ -1,6 +1,12 @@
 """Finds which records of one dataset match another: candidate pairs by the
-Dice kernel, then either every pair at or above the threshold or a greedy
-1-to-1 assignment (the same links as anonlink's greedy solver)."""
+Dice kernel (exhaustive, or blocked when both sides carry blocking keys), then
+either every pair at or above the threshold or a greedy 1-to-1 assignment (the
+same links as anonlink's greedy solver).
+
+Candidate pairs stream in chunks of rows of `mine`; `progress(done, total)` is
+called after each chunk, so a command line can draw a bar and a server can send
+progress events.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +14,15 @@ from typing import Callable
 
 import numpy as np
 
-from matcher.similarity import candidate_pairs, greedy_links, pack
+from matcher.similarity import CandidatePairs, greedy_link_pairs, iter_candidate_chunks, pack
+from matcher.similarity.blocking import BlockedJoin, BlockingKeys
+from matcher.similarity.lsh import BitSamplingLsh
 
 DEFAULT_THRESHOLD = 0.8
+DEFAULT_CHUNK_ROWS = 20_000
+DEFAULT_LSH = BitSamplingLsh()
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -20,15 +32,59 @@ class Link:
     score: float
 
 
-def compare_encodings(mine: np.ndarray, other: np.ndarray, threshold: float, *, all_pairs: bool,
-                      progress: Callable[[int, int], None] | None = None) -> list[Link]:
-    """Links between rows of `mine` and `other` (uint8 arrays of equal width)."""
+@dataclass(frozen=True)
+class MatchOutcome:
+    links: list[Link]
+    comparisons: int       # pairs examined: all pairs (exhaustive) or candidate pairs (blocked)
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """Blocking for one comparison: both sides' keyed tokens, plus LSH bands (None: tokens only)."""
+
+    mine: BlockingKeys
+    other: BlockingKeys
+    lsh: BitSamplingLsh | None = DEFAULT_LSH
+
+
+def candidate_chunks(mine: np.ndarray, other: np.ndarray, threshold: float, *,
+                     blocking: Blocking | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                     progress: Progress | None = None, threads: int | None = None):
+    """(iterator of CandidatePairs chunks, function giving the comparisons made so far)."""
+    a, b = pack(mine), pack(other)
+    if blocking is None or threshold <= 0:
+        chunks = iter_candidate_chunks(a, b, threshold, chunk_rows=chunk_rows, threads=threads,
+                                       progress=progress)
+        return chunks, lambda: len(a) * len(b)
+    a_keys, b_keys = blocking.mine, blocking.other
+    if blocking.lsh is not None:
+        a_keys = a_keys.with_keys(blocking.lsh.band_keys(a))
+        b_keys = b_keys.with_keys(blocking.lsh.band_keys(b))
+    join = BlockedJoin(a, a_keys, b, b_keys, threshold, threads=threads)
+    return join.chunks(chunk_rows, progress), lambda: join.candidates
+
+
+def match_encodings(mine: np.ndarray, other: np.ndarray, threshold: float, *, all_pairs: bool,
+                    blocking: Blocking | None = None, progress: Progress | None = None,
+                    chunk_rows: int = DEFAULT_CHUNK_ROWS, threads: int | None = None) -> MatchOutcome:
+    """Links between rows of `mine` and `other` (uint8 arrays of equal width), with counts."""
     if len(mine) == 0 or len(other) == 0:
-        return []
-    candidates = candidate_pairs(pack(mine), pack(other), threshold)
-    if progress:
-        progress(len(mine), len(mine))
-    if all_pairs:
-        return [Link(int(a), int(b), float(s)) for s, a, b in
-                zip(candidates.scores, candidates.a_index, candidates.b_index)]
-    return [Link(int(a), int(b), float(s)) for a, b, s in greedy_links(candidates)]
+        if progress:
+            progress(len(mine), len(mine))
+        return MatchOutcome([], 0, blocking is not None)
+    chunks, comparisons = candidate_chunks(mine, other, threshold, blocking=blocking,
+                                           chunk_rows=chunk_rows, progress=progress, threads=threads)
+    candidates = CandidatePairs.concatenate(list(chunks))
+    if not all_pairs:
+        candidates = greedy_link_pairs(candidates)
+    links = [Link(a, b, s) for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(),
+                                              candidates.scores.tolist())]
+    return MatchOutcome(links, comparisons(), blocking is not None and threshold > 0)
+
+
+def compare_encodings(mine: np.ndarray, other: np.ndarray, threshold: float, *, all_pairs: bool,
+                      progress: Progress | None = None, blocking: Blocking | None = None) -> list[Link]:
+    """Links between rows of `mine` and `other` (uint8 arrays of equal width)."""
+    return match_encodings(mine, other, threshold, all_pairs=all_pairs, blocking=blocking,
+                           progress=progress).links

@@ -17,6 +17,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from matcher.similarity.blocking import BlockingKeys, token_key
+
+MAX_BLOCKING_KEYS = 32   # per record
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dataset_versions (
     id INTEGER PRIMARY KEY,
@@ -31,6 +35,7 @@ CREATE TABLE IF NOT EXISTS dataset_versions (
     attributes TEXT NOT NULL,
     records INTEGER NOT NULL,
     created_at REAL NOT NULL,
+    blocking_keys INTEGER NOT NULL DEFAULT 0,
     UNIQUE (department, name, version)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -69,6 +74,7 @@ class DatasetVersion:
     encoding: EncodingSpec
     attributes: tuple[str, ...]
     records: int
+    blocking_keys: int = 0          # keyed blocking tokens stored (0: none; exhaustive join only)
 
     @property
     def qualified_name(self) -> str:
@@ -81,6 +87,7 @@ class LoadedDataset:
     encodings: np.ndarray           # (records, bits // 8) uint8, memory-mapped
     refs: list[str]
     attributes: list[dict[str, str]]
+    blocking: BlockingKeys | None = None   # per-record token keys, when the upload carried them
 
 
 class DatasetWriter:
@@ -96,27 +103,42 @@ class DatasetWriter:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self._tmp_path = tmp_dir / f".{name}.{os.getpid()}.{time.monotonic_ns()}.part"
         self._file = open(self._tmp_path, "wb")
+        self._key_counts = open(self._tmp_path.with_suffix(".keycounts"), "wb")
+        self._keys = open(self._tmp_path.with_suffix(".keys"), "wb")
         self._rows: list[tuple[int, str, str]] = []
         self.count = 0
+        self.key_count = 0
 
-    def add(self, ref: str, encoding: bytes, attributes: Mapping[str, str]) -> None:
+    def add(self, ref: str, encoding: bytes, attributes: Mapping[str, str],
+            blocking_keys: Iterable[bytes] = ()) -> None:
         if len(encoding) != self.row_bytes:
             raise ValueError(f"encoding has {len(encoding)} bytes, expected {self.row_bytes}")
+        keys = [token_key(bytes(k)) for k in blocking_keys]
+        if len(keys) > MAX_BLOCKING_KEYS:
+            raise ValueError(f"{len(keys)} blocking keys; at most {MAX_BLOCKING_KEYS} per record")
         self._file.write(encoding)
+        self._key_counts.write(bytes((len(keys),)))
+        if keys:
+            self._keys.write(np.asarray(keys, dtype="<u8").tobytes())
+            self.key_count += len(keys)
         self._rows.append((self.count, ref, json.dumps(dict(attributes), ensure_ascii=False,
                                                          sort_keys=True)))
         self.count += 1
 
     def commit(self) -> DatasetVersion:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        for f in (self._file, self._key_counts, self._keys):
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
         return self.store._commit(self)
 
     def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._tmp_path.unlink(missing_ok=True)
+        for f in (self._file, self._key_counts, self._keys):
+            if not f.closed:
+                f.close()
+        for path in (self._tmp_path, self._tmp_path.with_suffix(".keycounts"),
+                     self._tmp_path.with_suffix(".keys")):
+            path.unlink(missing_ok=True)
 
 
 class DatasetStore:
@@ -127,6 +149,9 @@ class DatasetStore:
         self._conn = sqlite3.connect(self.root / "matcher.sqlite", check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(dataset_versions)")}
+        if "blocking_keys" not in columns:   # a data directory from before blocking
+            self._conn.execute("ALTER TABLE dataset_versions ADD COLUMN blocking_keys INTEGER NOT NULL DEFAULT 0")
         self._cache: dict[int, LoadedDataset] = {}
 
     def writer(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -144,13 +169,19 @@ class DatasetStore:
                 version = latest + 1
                 final = self._encodings_path(w.department, w.name, version)
                 os.replace(w._tmp_path, final)
+                for suffix in (".keycounts", ".keys"):
+                    part = w._tmp_path.with_suffix(suffix)
+                    if w.key_count:
+                        os.replace(part, final.with_suffix(suffix))
+                    else:
+                        part.unlink(missing_ok=True)
                 cur.execute(
                     "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
                     " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
-                    " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " created_at, blocking_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (w.department, w.name, version, w.catalog_entry, w.catalog_version,
                      w.encoding.bits, w.encoding.secret_version, w.encoding.schema_fingerprint,
-                     json.dumps(w.attributes), w.count, time.time()))
+                     json.dumps(w.attributes), w.count, time.time(), w.key_count))
                 vid = cur.lastrowid
                 cur.executemany("INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
                                 [(vid, i, ref, attrs) for i, ref, attrs in w._rows])
@@ -164,12 +195,14 @@ class DatasetStore:
         return self.root / "encodings" / department / f"{name}.v{version}.bin"
 
     def _meta(self, row) -> DatasetVersion:
-        (vid, dept, name, version, entry, cat_version, bits, secret_version, fp, attrs, records) = row
+        (vid, dept, name, version, entry, cat_version, bits, secret_version, fp, attrs, records,
+         blocking_keys) = row
         return DatasetVersion(vid, dept, name, version, entry, cat_version,
-                              EncodingSpec(bits, secret_version, fp), tuple(json.loads(attrs)), records)
+                              EncodingSpec(bits, secret_version, fp), tuple(json.loads(attrs)), records,
+                              blocking_keys)
 
     _COLUMNS = ("id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
-                " schema_fingerprint, attributes, records")
+                " schema_fingerprint, attributes, records, blocking_keys")
 
     def _meta_by_id(self, vid: int) -> DatasetVersion:
         with self._lock:
@@ -208,9 +241,18 @@ class DatasetStore:
             rows = self._conn.execute(
                 "SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx",
                 (meta.id,)).fetchall()
-        loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows])
+        loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows],
+                               self._blocking_keys(meta, path))
         self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}
         return loaded
+
+    @staticmethod
+    def _blocking_keys(meta: DatasetVersion, path: Path) -> BlockingKeys | None:
+        if not meta.blocking_keys:
+            return None
+        counts = np.fromfile(path.with_suffix(".keycounts"), dtype=np.uint8)
+        values = np.fromfile(path.with_suffix(".keys"), dtype="<u8").astype(np.uint64, copy=False)
+        return BlockingKeys.from_ragged(counts, values)
 
     def close(self) -> None:
         with self._lock:

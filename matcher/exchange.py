@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from matcher.agreements import Agreement, AgreementSet, Refusal
 from matcher.catalog import Catalog, CatalogError
-from matcher.comparison import DEFAULT_THRESHOLD, Link, compare_encodings
-from matcher.datasets import DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
+from matcher.comparison import (DEFAULT_LSH, DEFAULT_THRESHOLD, Blocking, Link, compare_encodings,
+                                match_encodings)
+from matcher.similarity.lsh import BitSamplingLsh
+from matcher.datasets import MAX_BLOCKING_KEYS, DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
 from matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
 
 import numpy as np
@@ -23,6 +25,7 @@ NOTICE = ("比对结果仅作为履行职责的参考依据，不作为法定依
 MAX_REF_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)
+MIN_BLOCKING_KEY_BYTES, MAX_BLOCKING_KEY_BYTES = 8, 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Comparison:
     matches: list[tuple[str, float, dict[str, str]]]   # (my ref, score, returned attributes)
     comparisons: int
     other_admitted: int
+    blocked: bool = False     # True: only pairs sharing a blocking key were scored
 
 
 @dataclass
@@ -60,6 +64,10 @@ class Exchange:
     agreements: AgreementSet
     default_threshold: float = DEFAULT_THRESHOLD
     today: Callable[[], date] = date.today
+    # Blocking: used when both datasets carry keyed blocking tokens; False forces the
+    # exhaustive join. `lsh` adds Hamming-LSH bands over the encodings (None: tokens only).
+    blocking: bool = True
+    lsh: BitSamplingLsh | None = DEFAULT_LSH
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -89,7 +97,8 @@ class Exchange:
         return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
 
     def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
-                   attributes: Mapping[str, str]) -> UploadProblem | None:
+                   attributes: Mapping[str, str],
+                   blocking_keys: Sequence[bytes] = ()) -> UploadProblem | None:
         """Adds one record, or says why it was refused (the upload goes on)."""
         if not ref or len(ref) > MAX_REF_LENGTH:
             return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
@@ -102,7 +111,15 @@ class Exchange:
                 return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
             if len(value) > MAX_ATTRIBUTE_LENGTH:
                 return UploadProblem(index, ref, f"attributes.{key}", f"longer than {MAX_ATTRIBUTE_LENGTH}")
-        writer.add(ref, encoding, attributes)
+        if len(blocking_keys) > MAX_BLOCKING_KEYS:
+            return UploadProblem(index, ref, "blocking_keys",
+                                 f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed")
+        for k, key in enumerate(blocking_keys):
+            if not MIN_BLOCKING_KEY_BYTES <= len(key) <= MAX_BLOCKING_KEY_BYTES:
+                return UploadProblem(index, ref, f"blocking_keys[{k}]",
+                                     f"has {len(key)} bytes; a keyed token has "
+                                     f"{MIN_BLOCKING_KEY_BYTES}-{MAX_BLOCKING_KEY_BYTES}")
+        writer.add(ref, encoding, attributes, blocking_keys)
         return None
 
     # -- resolving names and agreements --------------------------------------------------------
@@ -158,27 +175,32 @@ class Exchange:
                 progress: Callable[[int, int], None] | None = None) -> Comparison:
         mine = self.own_dataset(department, my_name, "my_dataset")
         other = self.dataset(other_name, "other_dataset")
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
         self._check_compatible(mine.encoding, other.encoding,
                                f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
         threshold = self._threshold(threshold)
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted = [i for i, attrs in enumerate(other_data.attributes) if agreement.admits(attrs)]
-        other_enc = other_data.encodings[np.asarray(admitted, dtype=np.int64)] if admitted else \
-            other_data.encodings[:0]
-        links: list[Link] = compare_encodings(np.asarray(my_data.encodings), np.asarray(other_enc),
-                                              threshold, all_pairs=all_pairs, progress=progress)
+        admitted_rows = np.asarray(admitted, dtype=np.int64)
+        other_enc = other_data.encodings[admitted_rows] if admitted else other_data.encodings[:0]
+        blocking = None
+        if self.blocking and my_data.blocking is not None and other_data.blocking is not None:
+            blocking = Blocking(my_data.blocking, other_data.blocking.take(admitted_rows), self.lsh)
+        outcome = match_encodings(np.asarray(my_data.encodings), np.asarray(other_enc), threshold,
+                                  all_pairs=all_pairs, blocking=blocking, progress=progress)
         matches = []
-        for link in sorted(links, key=lambda l: (l.mine, -l.score)):
+        for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
             attrs = other_data.attributes[admitted[link.other]]
             matches.append((my_data.refs[link.mine], link.score,
                             {k: attrs[k] for k in agreement.returns if k in attrs}))
-        return Comparison(mine, other, agreement, threshold, matches,
-                          comparisons=len(my_data.refs) * len(admitted), other_admitted=len(admitted))
+        return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
+                          other_admitted=len(admitted), blocked=outcome.blocked)
 
     def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
                purpose: str, threshold: float) -> StatusResult:
         other = self.dataset(dataset_name, "dataset")
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
         if len(encoding) * 8 != spec.bits:
             raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")

@@ -3,6 +3,8 @@ domain (`Exchange`). Authentication, audit, metrics and tracing are
 interceptors; this module only fills in what the audit entry needs to know."""
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Iterator
 
 import grpc
@@ -20,6 +22,50 @@ MAX_LISTED_PROBLEMS = 100
 
 def _abort(context: grpc.ServicerContext, exc: Refused):
     context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+
+
+class _Cancelled(Exception):
+    """The caller went away; the comparison stops at its next progress report."""
+
+
+class _CompareJob:
+    """Runs Exchange.compare in a worker thread, handing its progress to the stream."""
+
+    def __init__(self, exchange: Exchange, department: str, request: matcher_pb2.CompareRequest,
+                 purpose: str, context: grpc.ServicerContext) -> None:
+        self._events: queue.Queue = queue.Queue()
+        self._context = context
+        self._thread = threading.Thread(target=self._run, name="aidlink-compare", daemon=True,
+                                        args=(exchange, department, request, purpose))
+        self._thread.start()
+
+    def _report(self, done: int, total: int) -> None:
+        if not self._context.is_active():
+            raise _Cancelled()
+        self._events.put(("progress", (done, total)))
+
+    def _run(self, exchange, department, request, purpose) -> None:
+        try:
+            result = exchange.compare(department, request.my_dataset, request.other_dataset, purpose,
+                                      request.threshold, request.all_pairs, progress=self._report)
+            self._events.put(("result", result))
+        except BaseException as exc:   # handed to the serving thread, which decides
+            self._events.put(("error", exc))
+
+    def progress(self) -> Iterator[tuple[int, int]]:
+        """Progress reports until the comparison ends; then `result` is ready."""
+        while True:
+            kind, value = self._events.get()
+            if kind != "progress":
+                self._outcome = (kind, value)
+                return
+            yield value
+
+    def result(self):
+        kind, value = self._outcome
+        if kind == "error":
+            raise value
+        return value
 
 
 def _spec(info: common_pb2.EncodingInfo) -> EncodingSpec:
@@ -56,7 +102,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
                 if chunk.WhichOneof("part") != "batch":
                     raise InvalidInput(f"message after record {index}: only one header is allowed")
                 for rec in chunk.batch.records:
-                    problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes)
+                    problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes,
+                                                       rec.blocking_keys)
                     if problem:
                         problems.append(problem)
                     index += 1
@@ -85,17 +132,22 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
         call.datasets = [request.my_dataset, request.other_dataset]
+        job = _CompareJob(self.exchange, call.caller.department, request, call.purpose, context)
+        call.preliminary = True        # progress events carry no data about persons
+        for done, total in job.progress():
+            yield matcher_pb2.CompareEvent(progress=matcher_pb2.CompareProgress(
+                done=done, total=total, stage="compare"))
+        call.preliminary = False
         try:
-            result = self.exchange.compare(call.caller.department, request.my_dataset,
-                                           request.other_dataset, call.purpose, request.threshold,
-                                           request.all_pairs)
+            result = job.result()
         except Refused as exc:
             _abort(context, exc)
         call.agreement = result.agreement.id
         call.datasets = [f"{result.mine.qualified_name}@v{result.mine.version}",
                          f"{result.other.qualified_name}@v{result.other.version}"]
         call.counts = {"my_records": result.mine.records, "other_records": result.other_admitted,
-                       "comparisons": result.comparisons, "matches": len(result.matches)}
+                       "comparisons": result.comparisons, "matches": len(result.matches),
+                       "blocked": int(result.blocked)}
         self.pairs_compared.inc(result.comparisons)
         for ref, score, attrs in result.matches:
             yield matcher_pb2.CompareEvent(match=matcher_pb2.Match(my_ref=ref, score=score, attributes=attrs))

@@ -1,0 +1,47 @@
+"""Keyed blocking tokens made at the node: keyed, truncated, never the raw values."""
+from __future__ import annotations
+
+from datetime import date
+
+from gateway.blocking import TOKEN_BYTES, BlockingTokens, blocking_values
+from gateway.normalize.person import normalize_person
+
+ROW = {"name": "王丽", "id_number": "11010519491231002X", "birth_date": "1949-12-31", "sex": "女",
+       "phone": "13812345678", "address": "江苏省南京市玄武区孝陵卫街道钟灵街50号"}
+
+
+def _person(row=ROW):
+    return normalize_person(row, today=date(2025, 6, 30))
+
+
+def test_tokens_are_keyed_truncated_and_do_not_contain_the_values():
+    person = _person()
+    tokens = BlockingTokens(b"secret-one-0123456789").tokens(person)
+    assert len(tokens) == len(blocking_values(person)) >= 5
+    assert all(len(t) == TOKEN_BYTES for t in tokens)
+    assert len(set(tokens)) == len(tokens)
+    raw_parts = [v.encode() for v in person.features.values() if len(v) >= 2]
+    raw_parts += [person.features["id_number"][i:i + 4].encode() for i in range(0, 18, 4)]
+    for token in tokens:
+        assert not any(part in token for part in raw_parts)
+
+
+def test_tokens_differ_across_secrets_and_agree_within_one():
+    person = _person()
+    one = BlockingTokens(b"secret-one-0123456789").tokens(person)
+    again = BlockingTokens(b"secret-one-0123456789").tokens(person)
+    two = BlockingTokens(b"secret-two-0123456789").tokens(person)
+    assert one == again
+    assert not set(one) & set(two)
+
+
+def test_differently_written_rows_of_one_person_share_tokens():
+    variant = dict(ROW, name="王 麗", birth_date="19491231", sex="F", phone="+86 138 1234 5678", address="")
+    maker = BlockingTokens(b"secret-one-0123456789")
+    assert set(maker.tokens(_person())) & set(maker.tokens(_person(variant)))
+
+
+def test_a_missing_value_makes_no_token():
+    no_phone = _person(dict(ROW, phone=""))
+    assert not any(v.startswith("phone") for v in blocking_values(no_phone))
+    assert any(v.startswith("phone") for v in blocking_values(_person()))
