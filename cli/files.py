@@ -13,6 +13,7 @@ import numpy as np
 
 from gateway.encoding import LinkageSchema
 from gateway.extract import ColumnMapping, ExtractError, read_extract
+from cli.progress import ProgressBar
 from gateway.node import GatewayNode, RowRefused, schema_fingerprint
 
 FORMAT = "aidlink-encodings/1"
@@ -138,7 +139,8 @@ def match_command(args) -> int:
         print(f"aidlink match: {args.a} has {a.shape[1] * 8}-bit encodings, {args.b} has "
               f"{b.shape[1] * 8}-bit", file=sys.stderr)
         return 2
-    links = compare_encodings(a, b, args.threshold, all_pairs=args.all_pairs)
+    links = compare_encodings(a, b, args.threshold, all_pairs=args.all_pairs,
+                              progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None)
     with open(args.output, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["a_id", "b_id", "score"])

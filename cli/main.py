@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     matcher_commands.register(sub)
     register_keys(sub)
     _register_optional(sub, "audit.cli")
+    for module in ("cli.catalog_commands", "cli.dispute_commands", "cli.bundle_commands"):
+        _register_optional(sub, module)
     bench = sub.add_parser("bench", help="benchmarks and quality evaluations (never timed tests)")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
     bench_sub.required = True
-    for module in ("bench.kernel", "bench.audit"):
+    for module in ("bench.kernel", "bench.audit", "bench.scale", "bench.quality", "bench.dask"):
         _register_optional(bench_sub, module)
     return parser
 
