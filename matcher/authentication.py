@@ -20,6 +20,9 @@ DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
 SERVICE_KINDS = {
     "/aidlink.v1.Matcher/": ("node",),
     "/aidlink.v1.AuditTrail/": ("officer",),
+    "/aidlink.v1.Catalog/": ("node", "officer"),
+    "/aidlink.v1.Disputes/": ("node",),
+    "/aidlink.v1.Monitoring/": ("node",),
 }
 
 
