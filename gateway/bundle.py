@@ -311,6 +311,6 @@ def read_result_bundle(blob: bytes, *, refs, key_pem: bytes, cert_pem: bytes, ca
     if ledger is not None and not ledger.claim(opened.envelope.bundle_id, opened.sender.uri):
         raise BundleError("replayed", f"bundle {opened.envelope.bundle_id} was already read", opened.envelope)
     comparisons = [BundleResult(c.request, c.summary if c.HasField("summary") else None,
-                                [LocalMatch(refs.resolve(m.my_ref), m.score, dict(m.attributes)) for m in c.matches],
+                                [LocalMatch(refs.resolve(m.my_ref), m.score, dict(m.attributes), m.disputed) for m in c.matches],
                                 c.refused) for c in result.comparisons]
     return NodeResults(result.in_reply_to, result.upload, comparisons)

@@ -48,6 +48,7 @@ class LocalMatch:
     record_id: str
     score: float
     attributes: dict[str, str]
+    disputed: bool = False     # the other department's record is under an open dispute (Art. 23)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class CheckResult:
     agreement: str
     notice: str
     flags: list[str]
+    disputed: bool = False
 
 
 def schema_fingerprint(schema: LinkageSchema) -> str:
@@ -198,7 +200,8 @@ class GatewayNode:
             kind = event.WhichOneof("event")
             if kind == "match":
                 m = event.match
-                matches.append(LocalMatch(self.refs.resolve(m.my_ref), m.score, dict(m.attributes)))
+                matches.append(LocalMatch(self.refs.resolve(m.my_ref), m.score, dict(m.attributes),
+                                          m.disputed))
             elif kind == "summary":
                 s = event.summary
                 summary = CompareSummary(s.my_dataset, s.other_dataset, s.my_records, s.matches,
@@ -215,4 +218,4 @@ class GatewayNode:
             dataset=dataset, encoding=encoding, encoding_info=self.encoding_info, purpose=purpose,
             threshold=threshold))
         return CheckResult(answer.found, answer.score, dict(answer.attributes), answer.agreement,
-                           answer.notice.text, flags)
+                           answer.notice.text, flags, answer.disputed)

@@ -50,7 +50,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             _relay(context, exc)
         for m in matches:
             yield gateway_pb2.GatewayCompareEvent(match=gateway_pb2.LocalMatch(
-                record_id=m.record_id, score=m.score, attributes=m.attributes))
+                record_id=m.record_id, score=m.score, attributes=m.attributes, disputed=m.disputed))
         yield gateway_pb2.GatewayCompareEvent(summary=gateway_pb2.GatewayCompareSummary(
             my_dataset=summary.my_dataset, other_dataset=summary.other_dataset, matches=summary.matches,
             my_records=summary.my_records, agreement=summary.agreement,
@@ -66,5 +66,5 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             _relay(context, exc)
         return gateway_pb2.CheckPersonResponse(
             found=result.found, score=result.score, attributes=result.attributes,
-            agreement=result.agreement, flags=result.flags,
+            agreement=result.agreement, flags=result.flags, disputed=result.disputed,
             notice=common_pb2.ResultNotice(text=result.notice))

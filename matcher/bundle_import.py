@@ -138,7 +138,7 @@ class BundleImporter:
             notice=common_pb2.ResultNotice(text=NOTICE))
         return bundle_pb2.BundleComparison(
             request=request, summary=summary,
-            matches=[matcher_pb2.Match(my_ref=m[0], score=m[1], attributes=m[2]) for m in r.matches])
+            matches=[matcher_pb2.Match(my_ref=m.ref, score=m.score, attributes=m.attributes, disputed=m.disputed) for m in r.matches])
 
     # -- audit ------------------------------------------------------------------------------------
     def _audit(self, method: str, status: str, sender: NodeIdentity | None, bid: str, *, purpose: str = "",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from matcher.agreements import Agreement, AgreementSet, Refusal
 from matcher.catalog import Catalog, CatalogError
@@ -36,13 +36,24 @@ class UploadProblem:
     reason: str
 
 
+class MatchedRecord(NamedTuple):
+    ref: str                      # the caller's own record reference
+    score: float
+    attributes: dict[str, str]    # the other side's attributes the agreement returns
+    disputed: bool = False        # the other side's record is under an open dispute (Art. 23)
+
+
+def no_disputes(dataset: str, version: int) -> set[str]:
+    return set()
+
+
 @dataclass
 class Comparison:
     mine: DatasetVersion
     other: DatasetVersion
     agreement: Agreement
     threshold: float
-    matches: list[tuple[str, float, dict[str, str]]]   # (my ref, score, returned attributes)
+    matches: list[MatchedRecord]
     comparisons: int
     other_admitted: int
     blocked: bool = False     # True: only pairs sharing a blocking key were scored
@@ -55,6 +66,7 @@ class StatusResult:
     attributes: dict[str, str]
     dataset: DatasetVersion
     agreement: Agreement
+    disputed: bool = False
 
 
 @dataclass
@@ -68,6 +80,8 @@ class Exchange:
     # exhaustive join. `lsh` adds Hamming-LSH bands over the encodings (None: tokens only).
     blocking: bool = True
     lsh: BitSamplingLsh | None = DEFAULT_LSH
+    # Refs of a dataset version's records under an open dispute (the dispute desk sets it).
+    disputed_refs: Callable[[str, int], set[str]] = no_disputes
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -189,11 +203,14 @@ class Exchange:
             blocking = Blocking(my_data.blocking, other_data.blocking.take(admitted_rows), self.lsh)
         outcome = match_encodings(np.asarray(my_data.encodings), np.asarray(other_enc), threshold,
                                   all_pairs=all_pairs, blocking=blocking, progress=progress)
+        disputed = self.disputed_refs(other.qualified_name, other.version)
         matches = []
         for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
-            attrs = other_data.attributes[admitted[link.other]]
-            matches.append((my_data.refs[link.mine], link.score,
-                            {k: attrs[k] for k in agreement.returns if k in attrs}))
+            row = admitted[link.other]
+            attrs = other_data.attributes[row]
+            matches.append(MatchedRecord(my_data.refs[link.mine], link.score,
+                                         {k: attrs[k] for k in agreement.returns if k in attrs},
+                                         other_data.refs[row] in disputed))
         return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
                           other_admitted=len(admitted), blocked=outcome.blocked)
 
@@ -218,9 +235,11 @@ class Exchange:
         if not links:
             return StatusResult(False, 0.0, {}, other, agreement)
         best = max(links, key=lambda l: l.score)
-        attrs = data.attributes[admitted[best.other]]
+        row = admitted[best.other]
+        attrs = data.attributes[row]
+        disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
         return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
-                            other, agreement)
+                            other, agreement, disputed)
 
     def visible_datasets(self, department: str) -> list[tuple[DatasetVersion, list[str]]]:
         out = []

@@ -148,6 +148,7 @@ class MatcherServer:
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
         self.disputes = DisputeDesk(cfg.data_dir / "disputes.sqlite", self.exchange)
+        self.exchange.disputed_refs = self.disputes.disputed_refs
         catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
         disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
         self.monitor = Monitor(cfg.data_dir, self.store, Catalog.load(cfg.catalog), self.exchange.agreements,

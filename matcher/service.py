@@ -149,8 +149,9 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
                        "comparisons": result.comparisons, "matches": len(result.matches),
                        "blocked": int(result.blocked)}
         self.pairs_compared.inc(result.comparisons)
-        for ref, score, attrs in result.matches:
-            yield matcher_pb2.CompareEvent(match=matcher_pb2.Match(my_ref=ref, score=score, attributes=attrs))
+        for m in result.matches:
+            yield matcher_pb2.CompareEvent(match=matcher_pb2.Match(my_ref=m.ref, score=m.score,
+                                                                   attributes=m.attributes, disputed=m.disputed))
         yield matcher_pb2.CompareEvent(summary=matcher_pb2.CompareSummary(
             my_dataset=result.mine.qualified_name, my_version=result.mine.version,
             other_dataset=result.other.qualified_name, other_version=result.other.version,
@@ -178,7 +179,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         return matcher_pb2.StatusAnswer(
             found=result.found, score=result.score, attributes=result.attributes,
             dataset=result.dataset.qualified_name, version=result.dataset.version,
-            agreement=result.agreement.id, notice=common_pb2.ResultNotice(text=NOTICE))
+            agreement=result.agreement.id, notice=common_pb2.ResultNotice(text=NOTICE),
+            disputed=result.disputed)
 
     def ListDatasets(self, request, context):
         call = current_call()

@@ -82,7 +82,9 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     # While open, the provider record is marked disputed but still served (Art. 23).
     ver = flagged[0].provider_version
     assert len(d.matcher.disputes.disputed_refs("mca/low-income", ver)) == 3
-    assert set(doubted) <= set(edu_matches(d))
+    served = edu_matches(d)
+    assert set(doubted) <= set(served)
+    assert {rid for rid, m in served.items() if m.disputed} == set(doubted)
 
     confirm_id, reject_id, correct_id = (e.dispute.id for e in inbox)
     by_id = {e.dispute.id: e.record_id for e in inbox}

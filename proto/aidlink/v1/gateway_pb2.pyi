@@ -91,7 +91,7 @@ class GatewayCompareRequest(_message.Message):
     def __init__(self, my_dataset: _Optional[str] = ..., other_dataset: _Optional[str] = ..., purpose: _Optional[_Union[_common_pb2.Purpose, str]] = ..., threshold: _Optional[float] = ..., all_pairs: _Optional[bool] = ...) -> None: ...
 
 class LocalMatch(_message.Message):
-    __slots__ = ("record_id", "score", "attributes")
+    __slots__ = ("record_id", "score", "attributes", "disputed")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,10 +102,12 @@ class LocalMatch(_message.Message):
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     score: float
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, record_id: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    disputed: bool
+    def __init__(self, record_id: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
 class GatewayCompareEvent(_message.Message):
     __slots__ = ("match", "summary")
@@ -151,7 +153,7 @@ class CheckPersonRequest(_message.Message):
     def __init__(self, fields: _Optional[_Mapping[str, str]] = ..., dataset: _Optional[str] = ..., purpose: _Optional[_Union[_common_pb2.Purpose, str]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class CheckPersonResponse(_message.Message):
-    __slots__ = ("found", "score", "attributes", "agreement", "flags", "notice")
+    __slots__ = ("found", "score", "attributes", "agreement", "flags", "notice", "disputed")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,10 +167,12 @@ class CheckPersonResponse(_message.Message):
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     NOTICE_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     score: float
     attributes: _containers.ScalarMap[str, str]
     agreement: str
     flags: _containers.RepeatedScalarFieldContainer[str]
     notice: _common_pb2.ResultNotice
-    def __init__(self, found: _Optional[bool] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., agreement: _Optional[str] = ..., flags: _Optional[_Iterable[str]] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ...) -> None: ...
+    disputed: bool
+    def __init__(self, found: _Optional[bool] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., agreement: _Optional[str] = ..., flags: _Optional[_Iterable[str]] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ..., disputed: _Optional[bool] = ...) -> None: ...

@@ -107,7 +107,7 @@ class CompareProgress(_message.Message):
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("my_ref", "score", "attributes")
+    __slots__ = ("my_ref", "score", "attributes", "disputed")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -118,10 +118,12 @@ class Match(_message.Message):
     MY_REF_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
     my_ref: str
     score: float
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, my_ref: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    disputed: bool
+    def __init__(self, my_ref: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
 class CompareSummary(_message.Message):
     __slots__ = ("my_dataset", "my_version", "other_dataset", "other_version", "my_records", "matches", "comparisons", "threshold", "agreement", "notice")
@@ -172,7 +174,7 @@ class StatusQuery(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., encoding: _Optional[bytes] = ..., encoding_info: _Optional[_Union[_common_pb2.EncodingInfo, _Mapping]] = ..., purpose: _Optional[_Union[_common_pb2.Purpose, str]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class StatusAnswer(_message.Message):
-    __slots__ = ("found", "score", "attributes", "dataset", "version", "agreement", "notice")
+    __slots__ = ("found", "score", "attributes", "dataset", "version", "agreement", "notice", "disputed")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +189,7 @@ class StatusAnswer(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     NOTICE_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     score: float
     attributes: _containers.ScalarMap[str, str]
@@ -194,7 +197,8 @@ class StatusAnswer(_message.Message):
     version: int
     agreement: str
     notice: _common_pb2.ResultNotice
-    def __init__(self, found: _Optional[bool] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., dataset: _Optional[str] = ..., version: _Optional[int] = ..., agreement: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ...) -> None: ...
+    disputed: bool
+    def __init__(self, found: _Optional[bool] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., dataset: _Optional[str] = ..., version: _Optional[int] = ..., agreement: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
 class ListDatasetsRequest(_message.Message):
     __slots__ = ()
