@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     files.register(sub)
     gateway_commands.register(sub)
     matcher_commands.register(sub)
+    _register_optional(sub, "cli.monitoring_commands")   # after gateway: adds `gateway download`
     register_keys(sub)
     _register_optional(sub, "audit.cli")
     for module in ("cli.catalog_commands", "cli.dispute_commands", "cli.bundle_commands"):
