@@ -1,8 +1,8 @@
 """`aidlink demo`: the whole path on loopback with embedded defaults.
 
-A matcher and three department nodes (civil affairs, education, medical
-insurance) over mTLS with throwaway keys; synthetic Chinese records; two Art. 14
-exchanges; a refused call; a summary with where the audit log is."""
+A matcher and the ten department nodes over mTLS with throwaway keys; synthetic
+Chinese records; two Art. 14 exchanges; a refused call; dynamic monitoring
+(warnings, a referral, feedback); a summary with where the audit log is."""
 from __future__ import annotations
 
 import csv
@@ -17,11 +17,18 @@ from datetime import date
 
 from aidlink.v1 import common_pb2, gateway_pb2
 
+# department: (dataset name, catalog entry, file encoding of its extract). Edu's export is GBK.
 DATASETS = {
-    # department: (dataset, catalog entry, attributes sent, file encoding of the extract)
-    "mca": ("low-income", "mca.low-income", ["category", "dispersed", "school_age"], "utf-8"),
-    "edu": ("students", "edu.students", ["school_stage", "assistance"], "gb18030"),
-    "nhsa": ("medical", "nhsa.medical", ["serious_illness", "high_cost", "medical_assistance"], "utf-8"),
+    "mca": ("low-income", "mca.low-income", "utf-8"),
+    "edu": ("students", "edu.students", "gb18030"),
+    "hrss": ("employment", "hrss.employment", "utf-8"),
+    "housing": ("support", "housing.support", "utf-8"),
+    "health": ("serious-illness", "health.serious-illness", "utf-8"),
+    "mem": ("disaster", "mem.disaster", "utf-8"),
+    "nhsa": ("medical", "nhsa.medical", "utf-8"),
+    "rural": ("former-poor", "rural.former-poor", "utf-8"),
+    "union": ("hardship-workers", "union.hardship-workers", "utf-8"),
+    "cdpf": ("disability", "cdpf.disability", "utf-8"),
 }
 LOW_INCOME = {"dibao", "tekun", "bianyuan", "zhichu"}
 CATEGORY_NAMES = {"dibao": "低保", "tekun": "特困", "bianyuan": "低保边缘", "zhichu": "支出型困难",
@@ -64,6 +71,8 @@ def run(args) -> int:
     from cli.loopback import LoopbackDeployment
     from gateway.extract import read_extract
     from gateway.node import SCHOOL_AGE
+    from matcher.catalog import Catalog
+    from cli.monitoring_demo import run_monitoring_demo
     from gateway.synthetic.extracts import department_extract
     from gateway.synthetic.population import SyntheticPopulation
 
@@ -77,7 +86,7 @@ def run(args) -> int:
 
     population = SyntheticPopulation.generate(args.persons, seed=args.seed)
     extracts, files = {}, {}
-    for dept, (_, _, _, encoding) in DATASETS.items():
+    for dept, (_, _, encoding) in DATASETS.items():
         extracts[dept] = department_extract(population, dept, seed=args.seed)
         files[dept] = workdir / "extracts" / f"{dept}.csv"
         files[dept].parent.mkdir(exist_ok=True)
@@ -89,12 +98,14 @@ def run(args) -> int:
         say(f"matcher on {deployment.matcher.address} (mTLS); nodes: "
             + ", ".join(f"{d} {n.server.address}" for d, n in deployment.nodes.items()))
         say("\n1. Upload: each node reads its extract, normalizes, encodes, uploads encodings only")
-        for dept, (dataset, entry, attributes, _) in DATASETS.items():
+        catalog = Catalog.load()
+        for dept, (dataset, entry, _) in DATASETS.items():
+            attributes = list(catalog.entry(entry, catalog.version).attributes)
             extract = read_extract(files[dept], attributes=tuple(attributes), allow_unknown=True)
             header = gateway_pb2.SubmitHeader(dataset=dataset, catalog_entry=entry, catalog_version="2023.1",
                                               attributes=attributes)
             summary = submit_rows(deployment.nodes[dept].stub, header, extract.rows)
-            say(f"   {dept:5} {summary.dataset:18} {summary.uploaded:6} of {summary.rows:6} rows uploaded "
+            say(f"   {dept:7} {summary.dataset:24} {summary.uploaded:6} of {summary.rows:6} rows uploaded "
                 f"({extract.encoding} file), {summary.problem_count} rows reported with reasons")
 
         say("\n2. Exchange Art. 14(1): edu learns which of ITS students are in 低保/特困/边缘/支出型 households")
@@ -134,6 +145,9 @@ def run(args) -> int:
             return 1
         except grpc.RpcError as exc:
             say(f"   refused: {exc.code().name}: {exc.details()}")
+        say("\n5. Dynamic monitoring (Art. 14-18) over all ten departments")
+        run_monitoring_demo(deployment, population, args.seed, say)
+
         audit_dir = deployment.matcher.config.data_dir
         audit_log = deployment.matcher.audit_log
         audit_size = audit_log.size

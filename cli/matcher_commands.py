@@ -28,6 +28,7 @@ def register(sub) -> None:
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
     s.add_argument("--catalog", type=Path)
     s.add_argument("--agreements", type=Path)
+    s.add_argument("--risk-rules", type=Path, help="risk rule file (default: the embedded Art. 14-15 set)")
     s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     s.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
     s.add_argument("--audit-key-passphrase-file", type=Path)
@@ -63,7 +64,7 @@ def serve(args) -> int:
         server = MatcherServer(MatcherConfig(
             data_dir=args.data_dir, listen=args.listen, tls=tls, insecure_dev=args.insecure_dev,
             metrics_port=args.metrics_port, catalog=args.catalog, agreements=args.agreements,
-            threshold=args.threshold, audit_key=args.audit_key,
+            risk_rules=args.risk_rules, threshold=args.threshold, audit_key=args.audit_key,
             audit_key_passphrase=(args.audit_key_passphrase_file.read_bytes().strip()
                                   if args.audit_key_passphrase_file else None),
             audit_origin=args.audit_origin, health_listen=args.health_listen,

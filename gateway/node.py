@@ -20,6 +20,7 @@ from gateway.blocking import BlockingTokens
 from gateway.encoding import Encoder, LinkageSchema, RecordError
 from gateway.normalize.issues import RowRejected
 from gateway.normalize.person import NormalizedPerson, normalize_person
+from gateway.pseudonyms import Pseudonyms
 from gateway.refs import ReferenceMap
 
 UPLOAD_BATCH = 2000
@@ -99,6 +100,7 @@ class GatewayNode:
         self.department = department
         self.encoder = Encoder(schema, secret_key)
         self.blocking = BlockingTokens(secret_key)
+        self.pseudonyms = Pseudonyms(secret_key)
         self.encoding_info = common_pb2.EncodingInfo(
             bits=self.encoder.length_bytes * 8, secret_version=secret_version,
             schema_fingerprint=schema_fingerprint(schema))
@@ -129,6 +131,8 @@ class GatewayNode:
         for name in names:
             if name == "school_age" and not row.get(name):
                 attrs[name] = school_age(birth_date, self.today())
+            elif name == "household":   # the household id never travels raw: a keyed pseudonym does
+                attrs[name] = self.pseudonyms.household(row.get("household_id", ""))
             else:
                 attrs[name] = row.get(name, "")
         return attrs
