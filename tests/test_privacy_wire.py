@@ -24,7 +24,7 @@ import grpc
 from aidlink.v1 import gateway_pb2_grpc
 
 DATASETS = {
-    "mca": ("low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
+    "mca": ("low-income", "mca.low-income", ["category", "dispersed", "school_age", "household"]),
     "edu": ("students", "edu.students", ["school_stage", "assistance"]),
     "nhsa": ("medical", "nhsa.medical", ["serious_illness", "high_cost", "medical_assistance"]),
 }
@@ -46,7 +46,7 @@ def needles(rows) -> dict[bytes, str]:
             found[text.encode("gb18030")] = what + " (GBK)"
 
     for row in rows:
-        for key in ("name", "id_number", "phone", "birth_date", "address"):
+        for key in ("name", "id_number", "phone", "birth_date", "address", "household_id", "rec_id"):
             value = row.get(key, "")
             if key == "birth_date" and len(value) < 8:
                 continue
