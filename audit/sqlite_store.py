@@ -13,40 +13,13 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from audit.schema import COMPONENT, MIGRATIONS, SQLITE_V1
 from audit.store import AuditStoreError, SQLAuditStore
+from database.connection import Database, DatabaseUnavailable
+from database.migrations import SchemaError, migrate
+from database.url import DatabaseUrl
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_entries (
-    seq        INTEGER PRIMARY KEY,
-    time       TEXT NOT NULL,
-    department TEXT NOT NULL,
-    identity   TEXT NOT NULL,
-    method     TEXT NOT NULL,
-    purpose    TEXT NOT NULL,
-    agreement  TEXT NOT NULL,
-    outcome    TEXT NOT NULL,
-    datasets   TEXT NOT NULL,
-    body       BLOB NOT NULL,
-    leaf_hash  BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries(time);
-CREATE INDEX IF NOT EXISTS audit_by_department ON audit_entries(department, time);
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    number INTEGER PRIMARY KEY,
-    time   TEXT NOT NULL,
-    size   INTEGER NOT NULL,
-    root   BLOB NOT NULL,
-    note   BLOB NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entries
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE of audit_entries refused'); END;
-CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE from audit_entries refused'); END;
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE of audit_checkpoints refused'); END;
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE from audit_checkpoints refused'); END;
-"""
+SCHEMA = SQLITE_V1  # the schema as migration 1 of audit.schema makes it
 
 
 class SQLiteAuditStore(SQLAuditStore):
@@ -62,13 +35,19 @@ class SQLiteAuditStore(SQLAuditStore):
             if not self.path.is_file():
                 raise AuditStoreError(f"no audit log at {self.path}")
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                          cached_statements=256)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(SCHEMA)
         self._check_schema()
+
+    def _migrate(self) -> None:
+        try:
+            with Database(DatabaseUrl("sqlite", f"sqlite:///{self.path}", path=self.path)) as db:
+                migrate(db, COMPONENT, MIGRATIONS)
+        except (DatabaseUnavailable, SchemaError) as exc:
+            raise AuditStoreError(f"cannot open the audit store {self.path}: {exc}") from None
 
     def _connect_reader(self) -> sqlite3.Connection:
         if self.read_only:

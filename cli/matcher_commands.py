@@ -67,7 +67,8 @@ def serve(args) -> int:
             risk_rules=args.risk_rules, threshold=args.threshold, audit_key=args.audit_key,
             audit_key_passphrase=(args.audit_key_passphrase_file.read_bytes().strip()
                                   if args.audit_key_passphrase_file else None),
-            audit_origin=args.audit_origin, health_listen=args.health_listen,
+            audit_origin=args.audit_origin, metrics_address=args.metrics_address,
+            health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
             database_url=args.database_url)).start()
     except (ValueError, OSError, AuditStoreError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
