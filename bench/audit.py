@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--calls", type=int, default=3000, help="matcher calls per round and server (default 3000)")
     parser.add_argument("--clients", type=int, default=8, help="client threads calling the matcher (default 8)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server (default 5)")
+    parser.add_argument("--query", choices=("status", "list"), default="status",
+                        help="status: QueryStatus against an uploaded dataset (a real query); "
+                             "list: ListDatasets, a trivial call, the worst case for audit overhead")
+    parser.add_argument("--records", type=int, default=20000,
+                        help="records in the dataset the status queries search (default 20000)")
     parser.add_argument("--skip-appends", action="store_true")
     parser.add_argument("--skip-matcher", action="store_true")
     parser.set_defaults(func=run)
@@ -73,18 +78,62 @@ def bench_appends(appends: int, threads: int, directory: Path) -> tuple[float, f
     return total / elapsed, total / batches
 
 
-def _hammer(address: str, calls: int, clients: int) -> tuple[float, float]:
-    """(calls per second, CPU microseconds of this process per call) of ListDatasets
-    against `address` from `clients` threads."""
+STATUS_BITS = 1024
+
+
+def _status_dataset(records: int, seed: int = 7):
+    """Bloom-filter-like encodings (about 30 % of bits set) for the status-query workload."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    bits = rng.random((records, STATUS_BITS)) < 0.3
+    return np.packbits(bits, axis=1)
+
+
+def _upload_status_dataset(address: str, encodings) -> None:
     import grpc
 
-    from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
+    from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
+
+    info = common_pb2.EncodingInfo(bits=STATUS_BITS, secret_version=1, schema_fingerprint="bench")
+    def chunks():
+        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
+            dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
+            encoding=info, attributes=["category"]))
+        for start in range(0, len(encodings), 2000):
+            yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
+                matcher_pb2.EncodedRecord(ref=str(i), encoding=encodings[i].tobytes(),
+                                          attributes={"category": "dibao"})
+                for i in range(start, min(start + 2000, len(encodings)))]))
+    with grpc.insecure_channel(address) as channel:
+        matcher_pb2_grpc.MatcherStub(channel).UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, "mca")])
+
+
+def _hammer(address: str, calls: int, clients: int, query: str = "list", encodings=None) -> tuple[float, float]:
+    """(calls per second, CPU microseconds of this process per call) of ListDatasets
+    or QueryStatus against `address` from `clients` threads."""
+    import grpc
+
+    from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
     channels = [grpc.insecure_channel(address) for _ in range(clients)]
     stubs = [matcher_pb2_grpc.MatcherStub(c) for c in channels]
-    metadata = [(DEV_DEPARTMENT_HEADER, "mca")]
+    if query == "status":
+        metadata = [(DEV_DEPARTMENT_HEADER, "nhsa")]
+        info = common_pb2.EncodingInfo(bits=STATUS_BITS, secret_version=1, schema_fingerprint="bench")
+        requests = [matcher_pb2.StatusQuery(dataset="mca/low-income", encoding=encodings[i].tobytes(),
+                                            encoding_info=info, purpose=common_pb2.ELIGIBILITY_CHECK)
+                    for i in range(0, len(encodings), max(1, len(encodings) // 64))]
+
+        def call(stub, i):
+            stub.QueryStatus(requests[i % len(requests)], metadata=metadata)
+    else:
+        metadata = [(DEV_DEPARTMENT_HEADER, "mca")]
+
+        def call(stub, i):
+            stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=metadata)
     for stub in stubs:  # connect and warm up
-        stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=metadata)
+        call(stub, 0)
     per_client = max(1, calls // clients)
     start = threading.Barrier(clients + 1)
     errors: list[BaseException] = []
@@ -92,8 +141,8 @@ def _hammer(address: str, calls: int, clients: int) -> tuple[float, float]:
     def client(stub) -> None:
         start.wait()
         try:
-            for _ in range(per_client):
-                stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=metadata)
+            for i in range(per_client):
+                call(stub, i)
         except BaseException as exc:  # reported after the round
             errors.append(exc)
 
@@ -116,7 +165,8 @@ def _hammer(address: str, calls: int, clients: int) -> tuple[float, float]:
 Rounds = list[tuple[float, float]]
 
 
-def bench_matcher(calls: int, clients: int, rounds: int, directory: Path) -> tuple[Rounds, Rounds, int]:
+def bench_matcher(calls: int, clients: int, rounds: int, directory: Path, query: str = "list",
+                  records: int = 20000) -> tuple[Rounds, Rounds, int]:
     """(calls/s, CPU µs/call) per round with audit on and off, and the audit entries written."""
     from matcher.server import MatcherConfig, MatcherServer
 
@@ -125,12 +175,16 @@ def bench_matcher(calls: int, clients: int, rounds: int, directory: Path) -> tup
         config = MatcherConfig(data_dir=directory / ("audited" if audited else "unaudited"),
                                listen="127.0.0.1:0", insecure_dev=True, audit=audited)
         servers[audited] = MatcherServer(config).start()
+    encodings = _status_dataset(records) if query == "status" else None
+    if encodings is not None:
+        for server in servers.values():
+            _upload_status_dataset(server.address, encodings)
     results: dict[bool, Rounds] = {True: [], False: []}
     try:
         for r in range(rounds):
             order = (True, False) if r % 2 == 0 else (False, True)
             for audited in order:
-                results[audited].append(_hammer(servers[audited].address, calls, clients))
+                results[audited].append(_hammer(servers[audited].address, calls, clients, query, encodings))
         entries = servers[True].audit_log.size
     finally:
         for server in servers.values():
@@ -150,10 +204,13 @@ def run(args: argparse.Namespace) -> int:
                 rate, per_commit = bench_appends(args.appends, threads, directory)
                 print(f"{threads:>8}  {rate:>10.0f}  {per_commit:>14.1f}")
         if not args.skip_matcher:
-            print(f"\n(b) matcher ListDatasets, {args.clients} client threads, {args.calls} calls per round, "
+            what = ("ListDatasets (a trivial call: the worst case for audit overhead)" if args.query == "list"
+                    else f"QueryStatus against a {args.records}-record dataset")
+            print(f"\n(b) matcher {what}, {args.clients} client threads, {args.calls} calls per round, "
                   f"{args.rounds} alternating rounds")
             try:
-                audited, plain, entries = bench_matcher(args.calls, args.clients, args.rounds, directory)
+                audited, plain, entries = bench_matcher(args.calls, args.clients, args.rounds, directory,
+                                                        args.query, args.records)
             except ImportError as exc:
                 print(f"matcher server not importable, part (b) skipped: {exc}")
                 return 2
