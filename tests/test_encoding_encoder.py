@@ -12,7 +12,8 @@ from gateway.encoding import (
 
 SECRET = bytes(range(32))
 PERSON = {
-    "name": "王丽", "name_pinyin": "wang li", "id_number": "32010219900101002X", "birth_date": "19900101",
+    "name": "王丽", "name_pinyin": "wang li", "id_number": "32010219900101002X", "id_number_exact": "32010219900101002X",
+    "birth_date": "19900101",
     "sex": "2", "phone": "13912345678", "address": "江苏省南京市玄武区中山路100号",
 }
 
@@ -107,7 +108,7 @@ def test_encode_many_names_the_row(encoder: Encoder) -> None:
 
 
 def test_sequence_of_wrong_length(encoder: Encoder) -> None:
-    with pytest.raises(RecordError, match="row 0: the record has 2 values but the schema has 8 features"):
+    with pytest.raises(RecordError, match="row 0: the record has 2 values but the schema has 9 features"):
         encoder.encode_many([["a", "b"]])
 
 

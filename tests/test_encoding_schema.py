@@ -41,7 +41,8 @@ def test_default_chinese_schema() -> None:
     schema = LinkageSchema.default_chinese()
     assert schema.length_bits == 1024
     assert schema.field_identifiers == (
-        "rec_id", "name", "name_pinyin", "id_number", "birth_date", "sex", "phone", "address")
+        "rec_id", "name", "name_pinyin", "id_number", "id_number_exact", "birth_date", "sex", "phone", "address")
+    assert schema.feature("id_number_exact").hashing.tokenizer == ExactTokenizer()
     assert schema.feature("rec_id").ignored
     assert schema.feature("name").hashing.tokenizer == NgramTokenizer(1, False)
     assert schema.feature("name_pinyin").hashing.tokenizer == NgramTokenizer(2, False)
@@ -52,7 +53,7 @@ def test_default_chinese_schema() -> None:
     assert schema.feature("address").missing_value.sentinel == ""
     assert isinstance(schema.feature("address").hashing.strategy, BitsPerFeature)
     assert {f.identifier for f in schema.features if f.missing_value is not None} == {
-        "id_number", "birth_date", "sex", "phone", "address"}
+        "id_number", "id_number_exact", "birth_date", "sex", "phone", "address"}
     assert schema.feature("name").missing_value is None
     assert schema.kdf.hash == "SHA256" and schema.kdf.key_size == 64 and len(schema.kdf.salt) == 32
 

@@ -19,7 +19,7 @@ def test_full_record_normalizes_every_feature():
     )
     assert tuple(person.features) == FEATURE_KEYS
     assert person.features == {
-        "name": "王丽", "name_pinyin": "wang li", "id_number": ID, "birth_date": "19850307", "sex": "2",
+        "name": "王丽", "name_pinyin": "wang li", "id_number": ID, "id_number_exact": ID, "birth_date": "19850307", "sex": "2",
         "phone": "13812345678", "address": "江苏省盐城市亭湖区文峰街道毓龙社区开放大道12号",
     }
     assert person.division_code == "320902"
@@ -54,7 +54,7 @@ def test_bad_phone_is_flagged_not_fatal():
 
 
 def test_all_fatal_issues_of_a_row_are_collected():
-    bad_id = STEM + ("1" if check_character(STEM) != "1" else "2")
+    bad_id = "3209021985030712"  # 16 characters
     with pytest.raises(RowRejected) as caught:
         normalize_person({"name": "王丽3", "id_number": bad_id, "birth_date": "19850230", "sex": "?"}, today=TODAY)
     issues = caught.value.issues
@@ -62,8 +62,26 @@ def test_all_fatal_issues_of_a_row_are_collected():
     assert all(isinstance(i, FieldIssue) for i in issues)
     message = str(caught.value)
     assert "name='王丽3'" in message and "contains digits" in message
-    assert bad_id in message and f"expected {check_character(STEM)}" in message
+    assert bad_id in message and "wrong length: 16" in message
     assert "1985-02-30 does not exist" in message
+
+
+def test_mistyped_id_is_kept_flagged_and_not_derived_from():
+    transposed = ID[:10] + ID[11] + ID[10] + ID[12:]  # 0307 -> 0370: check character now wrong
+    assert transposed != ID
+    person = normalize_person({"name": "王丽", "id_number": transposed.lower(), "sex": ""}, today=TODAY)
+    assert person.features["id_number"] == transposed.upper()
+    assert person.features["birth_date"] == "" and person.features["sex"] == ""
+    assert person.division_code == ""
+    assert [f.field for f in person.flags] == ["id_number"]
+    assert "bad check character" in person.flags[0].reason and "kept as written" in person.flags[0].reason
+
+
+def test_mistyped_id_does_not_override_the_given_birth_date():
+    typo = ID[:6] + ("2" if ID[6] != "2" else "3") + ID[7:]
+    person = normalize_person({"name": "王丽", "id_number": typo, "birth_date": "1985-3-7", "sex": "女"}, today=TODAY)
+    assert person.features["birth_date"] == "19850307" and person.features["sex"] == "2"
+    assert len(person.flags) == 1  # only the check character; no disagreement is invented
 
 
 def test_name_and_an_identifier_are_required():

@@ -110,7 +110,7 @@ def test_corrupted_rows_still_normalize_to_the_clean_features(population, mca):
     clean = department_extract(population, "mca", seed=3, corruption=None)
     clean_features = {clean.truth[r["rec_id"]]: normalize_person(r, today=population.reference_date).features
                       for r in clean.rows}
-    raw_differs = ids_recovered = identical = rejected = 0
+    raw_differs = ids_recovered = identical = rejected = mistyped = 0
     clean_raw = {clean.truth[r["rec_id"]]: r for r in clean.rows}
     for row in mca.rows:
         person_id = mca.truth[row["rec_id"]]
@@ -120,13 +120,16 @@ def test_corrupted_rows_still_normalize_to_the_clean_features(population, mca):
         except RowRejected:
             rejected += 1
             continue
+        mistyped += any("bad check character" in f.reason for f in normalize_person(
+            row, today=population.reference_date).flags)
         ids_recovered += features["id_number"] == clean_features[person_id]["id_number"]
         identical += features == clean_features[person_id]
     total = len(mca.rows)
     assert raw_differs > total * 0.5  # the corruption really changes how rows are written
     assert ids_recovered >= 0.9 * total
     assert identical >= 0.8 * total
-    assert 0 < rejected < 0.05 * total  # mistyped ID digits are caught by the check character
+    assert rejected < 0.01 * total
+    assert 0 < mistyped < 0.05 * total  # mistyped ID digits are caught by the check character and flagged
 
 
 def test_corruption_covers_each_variation(mca):

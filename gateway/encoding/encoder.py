@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from gateway.encoding.bloom import TokenHasher, fold_xor, mask_bytes
 from gateway.encoding.errors import FeatureValueError, RecordError
 from gateway.encoding.features import Feature
+from gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip
 from gateway.encoding.keyderivation import derive_feature_keys
 from gateway.encoding.schema import LinkageSchema
 
@@ -35,18 +36,21 @@ class _FeatureEncoder:
         self.strategy = feature.hashing.strategy
         missing = feature.hashing.missing_value
         self.sentinel = missing.sentinel if missing is not None else None
+        self.salted = False  # set by the Encoder when the schema salts this feature (aidlink extension)
         self._cached_mask = lru_cache(maxsize=VALUE_CACHE_SIZE)(self._mask)
 
-    def _mask(self, value: str) -> int:
+    def _mask(self, value: str, salt: str = "") -> int:
         tokens = self.feature.tokens(value)
         if not tokens:
             return 0
+        if self.salted:
+            tokens = [f"{salt}{SALT_SEPARATOR}{token}" for token in tokens]
         return self.hasher.mask(tokens, self.strategy.bits_per_token(len(tokens)))
 
-    def mask(self, value: object) -> int:
+    def mask(self, value: object, salt: str = "") -> int:
         if value.__class__ is str:
-            return self._cached_mask(value)
-        return self._mask(value)  # type: ignore[arg-type]  # Feature.prepare rejects non-strings
+            return self._cached_mask(value, salt)
+        return self._mask(value, salt)  # type: ignore[arg-type]  # Feature.prepare rejects non-strings
 
 
 class Encoder:
@@ -67,10 +71,27 @@ class Encoder:
             for index, feature in enumerate(schema.features)
             if feature.hashing is not None
         ]
+        hardening = schema.hardening
+        self._salt = hardening.salt
+        self._salt_index = schema.field_identifiers.index(self._salt.feature) if self._salt else -1
+        for _, slot in self._slots:
+            slot.salted = self._salt is not None and slot.identifier in self._salt.features
+        self._balance = Balancer(secret, schema.kdf, schema.length_bits) if hardening.balance else None
+        self._blip = Blip(secret, schema.kdf, hardening.flip_probability) if hardening.flip_probability else None
 
     @property
     def length_bytes(self) -> int:
-        return self.schema.length_bits // 8
+        """Bytes per encoding (``l / 8``; twice that with balancing)."""
+        return self.schema.encoding_length_bits // 8
+
+    def _record_salt(self, record: Mapping[str, str | None] | Sequence[str]) -> str:
+        if self._salt is None:
+            return ""
+        if isinstance(record, Mapping):
+            value = record.get(self._salt.feature)
+        else:
+            value = record[self._salt_index]
+        return self._salt.salt_of(value if isinstance(value, str) else None)
 
     def encode(self, record: Record) -> bytes:
         """The CLK of one record, ``length_bits // 8`` bytes.
@@ -82,6 +103,7 @@ class Encoder:
         """
         mask = 0
         if isinstance(record, Mapping):
+            salt = self._record_salt(record)
             for _, slot in self._slots:
                 value = record.get(slot.identifier)
                 if value is None:
@@ -90,7 +112,7 @@ class Encoder:
                             slot.identifier, None,
                             "no value given and the schema defines no missingValue for this feature")
                     value = slot.sentinel
-                mask |= slot.mask(value)
+                mask |= slot.mask(value, salt)
         elif isinstance(record, (str, bytes, bytearray)):
             raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
         elif isinstance(record, Sequence):
@@ -99,14 +121,21 @@ class Encoder:
                 raise RecordError(
                     f"the record has {len(record)} values but the schema has {len(features)} features "
                     f"{list(self.schema.field_identifiers)}")
+            salt = self._record_salt(record)
             for index, slot in self._slots:
-                mask |= slot.mask(record[index])
+                mask |= slot.mask(record[index], salt)
         else:
             raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
         schema = self.schema
         if schema.xor_folds:
             mask = fold_xor(mask, schema.hashed_length_bits, schema.xor_folds)
-        return mask_bytes(mask, schema.length_bits)
+        length = schema.length_bits
+        if self._balance is not None:
+            mask = self._balance(mask)
+            length *= 2
+        if self._blip is not None:
+            mask = self._blip(mask, length)
+        return mask_bytes(mask, length)
 
     def encode_many(self, records: Iterable[Record]) -> list[bytes]:
         """CLKs of ``records`` in order; an error names the 0-based row at fault."""

@@ -5,6 +5,10 @@ unknown keys are rejected (a misspelt key would otherwise be ignored), ``clkConf
 rejected because clkhash 0.18 ignores it (it honours the undocumented ``xor_folds``, which we
 honour too), identifiers must be unique, and ``l`` must be a multiple of 8. Every error names
 the feature and key at fault. Schema versions 1 and 2 are not read.
+
+One aidlink extension is read: the top-level ``aidlinkHardening`` section (per-record salt,
+balancing, BLIP; see :mod:`gateway.encoding.hardening`). Without it a schema encodes exactly as
+clkhash 0.18.3 does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Mapping
 from gateway.encoding.bloom import BLAKE_HASH, BLAKE_MAX_KEY_SIZE, DOUBLE_HASH, HashSpec
 from gateway.encoding.errors import SchemaError
 from gateway.encoding.features import Feature, HashingSpec, MissingValue
+from gateway.encoding.hardening import EXTENSION_KEY, Hardening, parse_hardening
 from gateway.encoding.formats import DateFormat, EnumFormat, IntegerFormat, StringFormat, ValueFormat
 from gateway.encoding.keyderivation import KdfConfig
 from gateway.encoding.strategy import BitsPerFeature, BitsPerToken, Strategy
@@ -43,6 +48,7 @@ class LinkageSchema:
     features: tuple[Feature, ...]
     kdf: KdfConfig = KdfConfig()
     xor_folds: int = 0
+    hardening: Hardening = Hardening()
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -54,6 +60,11 @@ class LinkageSchema:
     def hashed_length_bits(self) -> int:
         """Filter length before XOR folding."""
         return self.length_bits << self.xor_folds
+
+    @property
+    def encoding_length_bits(self) -> int:
+        """Length of the encodings this schema produces (``l``, doubled by balancing)."""
+        return self.hardening.output_bits(self.length_bits)
 
     def feature(self, identifier: str) -> Feature:
         for f in self.features:
@@ -162,7 +173,7 @@ def _json_type(value: Any) -> str:
 
 
 def _parse_schema(obj: Any) -> LinkageSchema:
-    top = _Section(obj, "", None, ("version", "clkConfig", "features", "description"))
+    top = _Section(obj, "", None, ("version", "clkConfig", "features", "description", EXTENSION_KEY))
     version = top.get("version", "number")
     if version != SCHEMA_VERSION:
         raise top.error(f"only linkage-schema version {SCHEMA_VERSION} is supported, got {version!r}", "version")
@@ -199,7 +210,11 @@ def _parse_schema(obj: Any) -> LinkageSchema:
             raise SchemaError(
                 f"blakeHash keys are at most {BLAKE_MAX_KEY_SIZE} bytes but clkConfig.kdf.keySize is {kdf.key_size}",
                 feature=feature.identifier, key="hashing.hash")
-    return LinkageSchema(length, tuple(features), kdf, xor_folds, copy.deepcopy(dict(obj)))
+    hardening = Hardening()
+    if EXTENSION_KEY in top.obj:
+        hardening = parse_hardening(top.obj[EXTENSION_KEY], tuple(f.identifier for f in features if not f.ignored),
+                                    tuple(f.identifier for f in features))
+    return LinkageSchema(length, tuple(features), kdf, xor_folds, hardening, copy.deepcopy(dict(obj)))
 
 
 def _parse_kdf(obj: Any) -> KdfConfig:

@@ -3,6 +3,10 @@
 Policy: every field rule runs and all fatal problems are collected into one RowRejected.
 Fatal: name missing/invalid, invalid id_number, invalid birth_date, unrecognised sex, and
 neither id_number nor birth_date given. Not fatal (flagged in ``flags``):
+- an 18-character id_number whose only fault is a wrong check character (one mistyped or two
+  transposed digits): it is kept as written, because the encoding's n-grams still match the
+  correct number on most of its digits, but nothing (birth date, sex, division) is derived
+  from it; a missing birth date then stays empty.
 - birth_date or sex given AND disagreeing with what id_number encodes: the GIVEN value is kept
   in the features and the disagreement is flagged; nothing is silently chosen. A field that
   is missing is filled from id_number (no disagreement exists then).
@@ -22,13 +26,13 @@ from gateway.normalize.dates import parse_date
 from gateway.normalize.issues import FieldIssue, InvalidField, RowRejected
 from gateway.normalize.names import name_pinyin, normalize_name
 from gateway.normalize.phone import normalize_phone
-from gateway.normalize.resident_id import ResidentId, normalize_resident_id
+from gateway.normalize.resident_id import CheckCharacterMismatch, ResidentId, normalize_resident_id
 from gateway.normalize.sex import normalize_sex
 
 RAW_FIELDS = ("name", "id_number", "birth_date", "sex", "phone", "address")
 T = TypeVar("T")
 
-FEATURE_KEYS = ("name", "name_pinyin", "id_number", "birth_date", "sex", "phone", "address")
+FEATURE_KEYS = ("name", "name_pinyin", "id_number", "id_number_exact", "birth_date", "sex", "phone", "address")
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,17 @@ def normalize_person(raw: Mapping[str, str], *, today: date | None = None) -> No
 
     name = _run(issues, lambda: normalize_name(values["name"]))
     resident_id: ResidentId | None = None
+    mistyped_id = ""
     if values["id_number"].strip():
-        resident_id = _run(issues, lambda: normalize_resident_id(values["id_number"], today=today))
+        try:
+            resident_id = normalize_resident_id(values["id_number"], today=today)
+        except CheckCharacterMismatch as problem:
+            mistyped_id = problem.number
+            flags.append(FieldIssue(problem.issue.field, problem.issue.value,
+                                    problem.issue.reason + "; kept as written for approximate matching, "
+                                    "nothing derived from it"))
+        except InvalidField as problem:
+            issues.append(problem.issue)
     birth_date = ""
     if values["birth_date"].strip():
         parsed = _run(issues, lambda: parse_date(values["birth_date"], today=today))
@@ -74,7 +87,8 @@ def normalize_person(raw: Mapping[str, str], *, today: date | None = None) -> No
     features = {
         "name": name or "",
         "name_pinyin": name_pinyin(name or ""),
-        "id_number": resident_id.number if resident_id else "",
+        "id_number": resident_id.number if resident_id else mistyped_id,
+        "id_number_exact": resident_id.number if resident_id else mistyped_id,  # hashed whole (one token)
         "birth_date": birth_date,
         "sex": sex,
         "phone": phone,

@@ -15,6 +15,18 @@ CHECK_CHARACTERS = "10X98765432"
 EARLIEST_BIRTH_YEAR = 1900
 
 
+class CheckCharacterMismatch(InvalidField):
+    """An 18-character ID of the right shape whose check character is wrong (a typo somewhere).
+
+    ``number`` is the cleaned ID as written, so a caller may keep it for approximate matching.
+    """
+
+    def __init__(self, raw: str, number: str, expected: str) -> None:
+        self.number = number
+        self.expected = expected
+        super().__init__(FIELD, raw, f"bad check character: expected {expected}, got {number[17]}")
+
+
 @dataclass(frozen=True)
 class ResidentId:
     """A valid 18-character resident ID and what it encodes."""
@@ -74,7 +86,7 @@ def normalize_resident_id(value: str, *, today: date | None = None) -> ResidentI
             raise InvalidField(FIELD, raw, f"check character {got!r} is neither a digit nor X")
         expected = check_character(body)
         if got != expected:
-            raise InvalidField(FIELD, raw, f"bad check character: expected {expected}, got {got}")
+            raise CheckCharacterMismatch(raw, number, expected)
     birth = _birth_date(number, raw, today or date.today())
     sex = "1" if int(number[16]) % 2 == 1 else "2"
     return ResidentId(number, number[:6], birth, sex, upgraded_from_legacy=legacy)

@@ -177,3 +177,42 @@ def _person_fields(person: Person, profile: C.CorruptionProfile, rng: random.Ran
         "phone": C.corrupt_phone(person.phone, profile, rng),
         "address": C.corrupt_address(person.address, profile, rng),
     }
+
+
+def linkage_pair(
+    population: SyntheticPopulation,
+    n: int,
+    *,
+    overlap: float,
+    seed: int,
+    corruption: C.CorruptionProfile | None = C.CorruptionProfile.default(),
+) -> tuple[Extract, Extract]:
+    """Two extracts "a" and "b" of ``n`` persons each, ``round(n * overlap)`` of them in both.
+
+    Persons are drawn at random (household members and twins land on either side, as in real
+    extracts); each side is corrupted independently with ``corruption``. Rows carry the person
+    columns only. The population must hold at least ``2n - round(n * overlap)`` persons.
+    """
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must be between 0 and 1, got {overlap}")
+    shared = round(n * overlap)
+    needed = 2 * n - shared
+    if n < 0 or needed > len(population.persons):
+        raise ValueError(f"{n} per side with overlap {overlap} needs {needed} persons; "
+                         f"the population has {len(population.persons)}")
+    profile = corruption or C.CorruptionProfile.none()
+    rng = random.Random(f"{seed}:linkage-pair")
+    persons = list(population.persons)
+    rng.shuffle(persons)
+    sides = {"a": persons[:n], "b": persons[n - shared:needed]}
+    extracts = []
+    for side, held in sides.items():
+        held = list(held)
+        rng.shuffle(held)
+        extract = Extract(side, list(PERSON_COLUMNS))
+        for index, person in enumerate(held, start=1):
+            rec_id = f"{side.upper()}-{index:07d}"
+            extract.rows.append({"rec_id": rec_id, **_person_fields(person, profile, rng)})
+            extract.truth[rec_id] = person.person_id
+        extracts.append(extract)
+    return extracts[0], extracts[1]

@@ -103,6 +103,11 @@ def chinese_rows(rng: random.Random, count: int = 30) -> list[list[str]]:
     return rows
 
 
+def with_exact_id(rows: list[list[str]]) -> list[list[str]]:
+    """Insert the id_number_exact column (the ID again, hashed whole) after id_number."""
+    return [row[:4] + [row[3]] + row[4:] for row in rows]
+
+
 # --- Latin-name records -----------------------------------------------------------------------
 
 FIRST = ["john", "jane", "michael", "sarah", "liam", "olivia", "noah", "emma", "jack", "chloe",
@@ -320,7 +325,8 @@ def main() -> int:
 
     default_schema = json.loads(DEFAULT_SCHEMA.read_text(encoding="utf-8"))
     write_set("chinese-person-v3", "aidlink's default Chinese person schema; Chinese names, near-duplicates, "
-              "missing phone/address/id_number/birth_date/sex", default_schema, chinese_rows(rng), rng.randbytes(32))
+              "missing phone/address/id_number/birth_date/sex", default_schema, with_exact_id(chinese_rows(rng)),
+              rng.randbytes(32))
     write_set("latin-febrl", "FEBRL-like Latin-name schema: positional unigrams, integer, date, enum, exact, "
               "bitsPerToken above 32 and 64, one doubleHash feature", LATIN_FEBRL, latin_febrl_rows(rng),
               rng.randbytes(32))
