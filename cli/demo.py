@@ -106,7 +106,8 @@ def run(args) -> int:
                                               attributes=attributes)
             summary = submit_rows(deployment.nodes[dept].stub, header, extract.rows)
             say(f"   {dept:7} {summary.dataset:24} {summary.uploaded:6} of {summary.rows:6} rows uploaded "
-                f"({extract.encoding} file), {summary.problem_count} rows reported with reasons")
+                f"({extract.encoding} file); {summary.rows - summary.uploaded} refused and "
+                f"{summary.rows_flagged} flagged, each with its reason")
 
         say("\n2. Exchange Art. 14(1): edu learns which of ITS students are in 低保/特困/边缘/支出型 households")
         edu_matches, s1 = _compare(deployment.nodes["edu"].stub, "students", "mca/low-income",

@@ -130,7 +130,8 @@ def submit(args) -> int:
             return 1
     for p in summary.problems:
         print(f"row {extract.row_numbers[p.row - 1] if 0 < p.row <= len(extract.row_numbers) else p.row}"
-              f" ({p.record_id}): {p.field}: {p.reason}", file=sys.stderr)
+              f" ({p.record_id}): {p.field}: {p.reason}{'' if p.kept else ' (row not uploaded)'}",
+              file=sys.stderr)
     print(f"{summary.dataset} v{summary.version}: {summary.uploaded} of {summary.rows} rows uploaded, "
           f"{summary.problem_count + len(extract.problems)} problem(s)")
     return 0

@@ -33,6 +33,7 @@ class RowProblem:
     record_id: str
     field: str
     reason: str
+    kept: bool = False  # flagged, not fatal: the row was still encoded and uploaded
 
 
 @dataclass
@@ -42,6 +43,10 @@ class SubmitResult:
     rows: int
     uploaded: int
     problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def rows_flagged(self) -> int:
+        return len({p.row for p in self.problems if p.kept})
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class GatewayNode:
                     problems.extend(RowProblem(number, rid, f, r) for f, r in exc.problems)
                     continue
                 seen.add(rid)
+                problems.extend(RowProblem(number, rid, f.field, f"{f.reason} (value {f.value!r}); row kept",
+                                           kept=True) for f in person.flags)
                 batch.append(matcher_pb2.EncodedRecord(
                     ref=f"{tag}.{len(record_ids)}", encoding=encoding,
                     attributes=self._attributes(row, person.features.get("birth_date", ""), attributes),

@@ -38,9 +38,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             _relay(context, exc)
         return gateway_pb2.SubmitSummary(
             dataset=result.dataset, version=result.version, rows=result.rows, uploaded=result.uploaded,
-            problems=[gateway_pb2.RowProblem(row=p.row, record_id=p.record_id, field=p.field, reason=p.reason)
+            problems=[gateway_pb2.RowProblem(row=p.row, record_id=p.record_id, field=p.field, reason=p.reason,
+                                   kept=p.kept)
                       for p in result.problems[:MAX_LISTED_PROBLEMS]],
-            problem_count=len(result.problems))
+            problem_count=len(result.problems), rows_flagged=result.rows_flagged)
 
     def CompareDataset(self, request, context):
         try:

@@ -62,8 +62,8 @@ def test_blocked_compare_keeps_nearly_all_exhaustive_pairs(exchange, encoded):
     exhaustive = exchange.compare("mca", "people", "hrss/people", "policy-delivery-check", 0.8, True)
     assert blocked.blocked and not exhaustive.blocked
     assert blocked.comparisons * 50 < exhaustive.comparisons
-    blocked_pairs = {(ref, score) for ref, score, _ in blocked.matches}
-    exhaustive_pairs = {(ref, score) for ref, score, _ in exhaustive.matches}
+    blocked_pairs = {(m.ref, m.score) for m in blocked.matches}
+    exhaustive_pairs = {(m.ref, m.score) for m in exhaustive.matches}
     assert blocked_pairs <= exhaustive_pairs
     assert len(blocked_pairs) >= 0.995 * len(exhaustive_pairs)
     assert progress and progress[-1][0] == progress[-1][1] == len(encoded[0])

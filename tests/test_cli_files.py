@@ -98,15 +98,15 @@ def test_match_all_pairs_equals_anonlink_candidates(extracts, tmp_path, capsys):
     a, b = a + noise[:25], b + noise[25:]
     _clkhash_json(tmp_path / "a.json", a)
     _clkhash_json(tmp_path / "b.json", b)
-    expected_pairs, expected_links = _anonlink_reference(a, b, 0.8)
-    assert main(["match", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "0.8",
+    expected_pairs, expected_links = _anonlink_reference(a, b, 0.7)
+    assert main(["match", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "0.7",
                  "--all-pairs", "-o", str(tmp_path / "pairs.csv")]) == 0
     with open(tmp_path / "pairs.csv") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["a_id", "b_id", "score"]
     assert [(r[0], r[1], float(r[2])) for r in rows[1:]] == expected_pairs
     assert len(expected_pairs) > 100
-    assert main(["match", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "0.8",
+    assert main(["match", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--threshold", "0.7",
                  "-o", str(tmp_path / "links.csv")]) == 0
     with open(tmp_path / "links.csv") as fh:
         links = {(r[0], r[1]) for r in list(csv.reader(fh))[1:]}

@@ -7,7 +7,6 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.synthetic.extracts import department_extract
@@ -17,11 +16,11 @@ LOW_INCOME = {"dibao", "tekun", "bianyuan", "zhichu"}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     root = tmp_path_factory.mktemp("e2e")
     population = SyntheticPopulation.generate(4000, seed=11)
     extracts = {d: department_extract(population, d, seed=11) for d in ("mca", "edu", "nhsa")}
-    with LoopbackDeployment(root) as deployment:
+    with LoopbackDeployment(root, database_url=matcher_database_url) as deployment:
         uploads = {}
         for dept, dataset, entry, attrs in (
                 ("mca", "low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
@@ -41,7 +40,7 @@ def compare(deployment, dept, mine, other, purpose=common_pb2.ELIGIBILITY_CHECK,
 
 
 def audit_entries(deployment):
-    store = SQLiteAuditStore(deployment.matcher.config.data_dir / "audit.sqlite")
+    store = deployment.open_audit_store()
     try:
         return [row.entry for row in store.scan()]
     finally:
@@ -52,7 +51,8 @@ def test_uploads_accept_every_valid_row(world):
     _, _, extracts, uploads = world
     for dept, summary in uploads.items():
         assert summary.rows == len(extracts[dept].rows)
-        assert summary.uploaded + summary.problem_count == summary.rows
+        refused_rows = {p.row for p in summary.problems if not p.kept}
+        assert summary.uploaded + len(refused_rows) == summary.rows
         assert summary.uploaded >= 0.97 * summary.rows, (dept, list(summary.problems)[:5])
         assert summary.dataset.startswith(dept + "/")
 
@@ -137,11 +137,14 @@ def test_bad_rows_are_reported_and_good_rows_kept(world):
     header = gateway_pb2.SubmitHeader(dataset="students-partial", catalog_entry="edu.students",
                                       catalog_version="2023.1", attributes=["assistance"])
     summary = submit_rows(deployment.nodes["edu"].stub, header, [bad_id, *good[3:], bad_date, no_id])
-    assert summary.uploaded == 17
-    problems = {(p.record_id, p.field) for p in summary.problems}
-    assert ("BAD-1", "id_number") in problems
-    assert ("BAD-2", "birth_date") in problems
-    assert ("", "rec_id") in problems
+    # A wrong check character alone is flagged and the row kept (a typo must not lose the person);
+    # an impossible date or a missing record id refuses the row. Every problem is named.
+    assert summary.uploaded == 18 and summary.rows_flagged >= 1
+    problems = {(p.record_id, p.field, p.kept) for p in summary.problems}
+    assert ("BAD-1", "id_number", True) in problems
+    assert ("BAD-2", "birth_date", False) in problems
+    assert ("", "rec_id", False) in problems
+    assert "check character" in next(p.reason for p in summary.problems if p.record_id == "BAD-1")
     rows = {p.record_id: p.row for p in summary.problems}
     assert rows["BAD-1"] == 1 and rows["BAD-2"] == 19
 
@@ -234,7 +237,7 @@ def test_audit_log_records_every_call_and_verifies(world):
     uploads = [e for e in entries if e.method.endswith("UploadDataset") and e.outcome == "allowed"]
     assert {e.department for e in uploads} >= {"mca", "edu", "nhsa"}
     assert all(e.identity.startswith("aidlink://node/") for e in uploads)
-    store = SQLiteAuditStore(deployment.matcher.config.data_dir / "audit.sqlite")
+    store = deployment.open_audit_store()
     try:
         assert verify_log(store).ok
     finally:

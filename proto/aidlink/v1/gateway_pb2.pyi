@@ -49,32 +49,36 @@ class RawRowBatch(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[RawRow, _Mapping]]] = ...) -> None: ...
 
 class RowProblem(_message.Message):
-    __slots__ = ("row", "record_id", "field", "reason")
+    __slots__ = ("row", "record_id", "field", "reason", "kept")
     ROW_FIELD_NUMBER: _ClassVar[int]
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
     row: int
     record_id: str
     field: str
     reason: str
-    def __init__(self, row: _Optional[int] = ..., record_id: _Optional[str] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    kept: bool
+    def __init__(self, row: _Optional[int] = ..., record_id: _Optional[str] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ..., kept: _Optional[bool] = ...) -> None: ...
 
 class SubmitSummary(_message.Message):
-    __slots__ = ("dataset", "version", "rows", "uploaded", "problems", "problem_count")
+    __slots__ = ("dataset", "version", "rows", "uploaded", "problems", "problem_count", "rows_flagged")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     UPLOADED_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FLAGGED_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     version: int
     rows: int
     uploaded: int
     problems: _containers.RepeatedCompositeFieldContainer[RowProblem]
     problem_count: int
-    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[int] = ..., rows: _Optional[int] = ..., uploaded: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[RowProblem, _Mapping]]] = ..., problem_count: _Optional[int] = ...) -> None: ...
+    rows_flagged: int
+    def __init__(self, dataset: _Optional[str] = ..., version: _Optional[int] = ..., rows: _Optional[int] = ..., uploaded: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[RowProblem, _Mapping]]] = ..., problem_count: _Optional[int] = ..., rows_flagged: _Optional[int] = ...) -> None: ...
 
 class GatewayCompareRequest(_message.Message):
     __slots__ = ("my_dataset", "other_dataset", "purpose", "threshold", "all_pairs")
