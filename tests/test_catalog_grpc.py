@@ -8,22 +8,21 @@ import grpc
 import pytest
 
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, gateway_pb2
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.synthetic.extracts import department_extract
 from gateway.synthetic.population import SyntheticPopulation
 from matcher.catalog import Catalog
 
-MCA_ATTRS = ["category", "dispersed", "school_age"]
+MCA_ATTRS = ["category", "dispersed", "school_age", "household"]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     root = tmp_path_factory.mktemp("catalog")
     population = SyntheticPopulation.generate(300, seed=3)
     extracts = {d: department_extract(population, d, seed=3) for d in ("mca", "edu")}
-    with LoopbackDeployment(root, departments=("mca", "edu")) as d:
+    with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as d:
         submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
             dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
             attributes=MCA_ATTRS), extracts["mca"].rows)
@@ -43,7 +42,7 @@ def compare(d):
 
 
 def audit(d):
-    store = SQLiteAuditStore(d.matcher.config.data_dir / "audit.sqlite", read_only=True)
+    store = d.open_audit_store()
     try:
         return [row.entry for row in store.scan()]
     finally:

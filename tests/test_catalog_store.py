@@ -26,7 +26,7 @@ def test_default_catalog_describes_every_dataset_of_the_regulation():
         missing = [k for k in METADATA if not getattr(entry, k)]
         assert not missing, (entry.id, missing)
         assert entry.sharing in ("unconditional", "conditional", "not-shared")
-    assert catalog.entries["mca.low-income"].attributes == ("category", "dispersed", "school_age")
+    assert catalog.entries["mca.low-income"].attributes == ("category", "dispersed", "school_age", "household")
 
 
 def test_unknown_metadata_key_is_refused_naming_it():
