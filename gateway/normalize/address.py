@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 from dataclasses import dataclass
 
@@ -55,10 +57,20 @@ def normalize_address(value: str) -> str:
 
 def parse_address(value: str, *, table: DivisionTable | None = None) -> ParsedAddress:
     """Parse an address; Jiangsu cities/counties resolve to official names and codes."""
+    if table is None:
+        return _parse_with_default_table(value)
+    return _parse(value, table)
+
+
+@lru_cache(maxsize=1 << 16)   # household members share an address; ParsedAddress is immutable
+def _parse_with_default_table(value: str) -> ParsedAddress:
+    return _parse(value, jiangsu_divisions())
+
+
+def _parse(value: str, table: DivisionTable) -> ParsedAddress:
     text = to_simplified(strip_spaces(fold_width(value)))
     if not text:
         return ParsedAddress()
-    table = table or jiangsu_divisions()
     other = _other_province(text)
     if other is not None:
         return _parse_other(other, text)

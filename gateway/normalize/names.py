@@ -56,6 +56,7 @@ def normalize_name(value: str) -> str:
     return to_simplified(name).upper()
 
 
+@lru_cache(maxsize=1 << 16)   # full names repeat a lot: pypinyin is the costliest normalization step
 def name_pinyin(name: str) -> str:
     """Tone-less pinyin syllables joined by single spaces, with surname readings for Han names.
 
