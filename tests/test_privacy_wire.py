@@ -62,14 +62,20 @@ def needles(rows) -> dict[bytes, str]:
     return found
 
 
+_AUTOMATA: dict[int, tuple[dict, ahocorasick.Automaton]] = {}
+
+
 def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
     """The first needle found in `data` (Aho-Corasick over bytes seen as latin-1,
     one character per byte: a per-needle `in` would take minutes on megabytes)."""
-    automaton = ahocorasick.Automaton()
-    for needle, what in wanted.items():
-        automaton.add_word(needle.decode("latin-1"), (needle, what))
-    automaton.make_automaton()
-    for _end, (needle, what) in automaton.iter(data.decode("latin-1")):
+    cached = _AUTOMATA.get(id(wanted))
+    if cached is None or cached[0] is not wanted:
+        automaton = ahocorasick.Automaton()
+        for needle, what in wanted.items():
+            automaton.add_word(needle.decode("latin-1"), (needle, what))
+        automaton.make_automaton()
+        _AUTOMATA[id(wanted)] = cached = (wanted, automaton)
+    for _end, (needle, what) in cached[1].iter(data.decode("latin-1")):
         return f"{what} {needle!r}"
     return None
 
