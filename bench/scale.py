@@ -10,6 +10,14 @@ completeness is the share of the exhaustive join's pairs the blocked join finds
 (on a sample of A rows above --exhaustive-limit). Memory is the peak resident
 set size of this process during each stage (matcher and bench share it; encoding
 workers are reported apart), sampled every 50 ms from /proc/self/statm.
+
+Up to --exhaustive-limit records per side, the same encodings are uploaded again
+WITHOUT blocking keys and compared exhaustively over gRPC on the matcher's join
+backend: always the local one, and with --backend dask also a second matcher whose
+join runs on a Dask cluster (a LocalCluster of --dask-workers processes, one thread
+each, unless --dask-scheduler names one). Each is run twice (the first Dask run
+also loads the shards onto the workers); both must return the same matches. Worker
+memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
 """
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -43,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="above this size, completeness is measured on a sample of A rows")
     parser.add_argument("--sample", type=int, default=20_000, help="A rows sampled for completeness")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=("local", "dask"), default="local",
+                        help="join backend of the exhaustive comparison; dask also runs local beside it")
+    parser.add_argument("--dask-workers", type=int, default=2,
+                        help="worker processes of the LocalCluster started for --backend dask (default: 2)")
+    parser.add_argument("--dask-scheduler", help="an existing Dask scheduler instead of a LocalCluster")
     parser.set_defaults(func=run)
     return parser
 
@@ -96,7 +110,7 @@ def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] |
     return out
 
 
-def _upload(stub, department: str, dataset: str, entry: str, records) -> None:
+def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
     from aidlink.v1 import common_pb2, matcher_pb2
     from gateway.encoding import LinkageSchema
     from gateway.node import schema_fingerprint
@@ -108,12 +122,95 @@ def _upload(stub, department: str, dataset: str, entry: str, records) -> None:
             dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info))
         for start in range(0, len(records), 2000):
             yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
-                matcher_pb2.EncodedRecord(ref=f"r{start + i}", encoding=enc, blocking_keys=keys)
+                matcher_pb2.EncodedRecord(ref=f"r{start + i}", encoding=enc,
+                                          blocking_keys=keys if with_keys else ())
                 for i, (enc, keys) in enumerate(records[start:start + 2000])]))
     from matcher.authentication import DEV_DEPARTMENT_HEADER
     summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
     if summary.accepted != len(records):
         raise RuntimeError(f"{dataset}: matcher accepted {summary.accepted} of {len(records)}")
+
+
+def _worker_rss() -> int:
+    import psutil
+    return psutil.Process().memory_info().rss
+
+
+class _WorkerPeakRss:
+    """Peak resident set size of each Dask worker process while a stage runs (sampled)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.peak = client, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _record(self) -> None:
+        for worker, rss in self.client.run(_worker_rss).items():
+            self.peak[worker] = max(self.peak.get(worker, 0), rss)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self._record()
+
+    def __enter__(self) -> "_WorkerPeakRss":
+        self._record()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._record()
+
+
+def _compare(stub, tag: str, threshold: float):
+    """All pairs of mca/<tag> vs hrss/<tag> over gRPC: (matches, comparisons, progress events)."""
+    from aidlink.v1 import common_pb2, matcher_pb2
+    from matcher.authentication import DEV_DEPARTMENT_HEADER
+    matches, progress, comparisons = [], 0, 0
+    for event in stub.CompareDatasets(matcher_pb2.CompareRequest(
+            my_dataset=tag, other_dataset=f"hrss/{tag}", purpose=common_pb2.POLICY_DELIVERY_CHECK,
+            threshold=threshold, all_pairs=True), metadata=[(DEV_DEPARTMENT_HEADER, "mca")]):
+        kind = event.WhichOneof("event")
+        if kind == "match":
+            matches.append((event.match.my_ref, event.match.score, tuple(sorted(event.match.attributes.items()))))
+        elif kind == "progress":
+            progress += 1
+        else:
+            comparisons = event.summary.comparisons
+    return matches, comparisons, progress
+
+
+def run_exhaustive(n: int, encoded, args, stubs: dict, client) -> dict:
+    """The exhaustive join over gRPC on each matcher's join backend, twice; same matches on all."""
+    tag = f"n{n}x"
+    row: dict = {"backends": {}}
+    reference = None
+    for backend, stub in stubs.items():
+        _upload(stub, "mca", tag, "mca.low-income", encoded[0], with_keys=False)
+        _upload(stub, "hrss", tag, "hrss.employment", encoded[1], with_keys=False)
+        runs = []
+        workers = _WorkerPeakRss(client) if backend == "dask" else None
+        with _PeakRss() as mem, (workers or _Nothing()):
+            for _ in range(2):
+                t = time.perf_counter()
+                matches, comparisons, _ = _compare(stub, tag, args.threshold)
+                runs.append(time.perf_counter() - t)
+        reference = matches if reference is None else reference
+        row["backends"][backend] = {
+            "first_s": runs[0], "again_s": runs[1], "matcher_rss": mem.peak, "pairs": len(matches),
+            "comparisons": comparisons, "identical": matches == reference,
+            "worker_rss": sorted(workers.peak.values()) if workers else [],
+            "shard_bytes_per_worker": (len(encoded[1]) * 128 / max(1, len(workers.peak))) if workers else 0}
+    return row
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 def _wilson_lower(found: int, total: int, z: float = 2.576) -> float:
@@ -179,6 +276,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
     b = pack(np.frombuffer(b"".join(e for e, _ in encoded[1]), np.uint8).reshape(-1, 128))
     keys = [BlockingKeys.from_tokens([k for _, k in side]) for side in encoded]
+    encoded_copy = encoded if n <= args.exhaustive_limit else None   # for the exhaustive stage
     del encoded
     rows_sampled = np.arange(len(a))
     if len(a) > args.exhaustive_limit:
@@ -201,6 +299,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     row.update(exhaustive_pairs=len(exhaustive_pairs), found=found, sampled_rows=len(rows_sampled),
                completeness=found / max(1, len(exhaustive_pairs)),
                completeness_lower99=_wilson_lower(found, len(exhaustive_pairs)))
+    row["encoded"] = encoded_copy
     return row
 
 
@@ -208,23 +307,69 @@ def _mib(x: int) -> str:
     return f"{x / 2**20:,.0f}"
 
 
+def _print_exhaustive(n: int, row: dict, args, scheduler: str | None) -> None:
+    local = row["backends"]["local"]
+    print(f"   exhaustive join over gRPC (uploaded without blocking keys; {local['comparisons']:,} "
+          f"comparisons, {local['pairs']:,} pairs), first run / again:", flush=True)
+    for backend, r in row["backends"].items():
+        where = "in process" if backend == "local" else f"{len(r['worker_rss'])} workers at {scheduler}"
+        line = (f"     {backend} backend ({where}): {r['first_s']:.2f}s / {r['again_s']:.2f}s; "
+                f"matcher process peak RSS {_mib(r['matcher_rss'])} MiB")
+        if backend == "dask":
+            line += (f"; worker peak RSS MiB {'/'.join(_mib(x) for x in r['worker_rss'])}; "
+                     f"shards {r['shard_bytes_per_worker'] / 2**20:.1f} MiB per worker; "
+                     f"same matches as local: {'yes' if r['identical'] else 'NO'}")
+        print(line, flush=True)
+
+
+def _dask_cluster(args, stack):
+    """(scheduler address, client): the one named, or a LocalCluster started for the bench."""
+    import logging
+
+    from distributed import Client, LocalCluster
+    if not logging.getLogger().isEnabledFor(logging.INFO):   # Dask's INFO chatter only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    address = args.dask_scheduler
+    if address is None:
+        cluster = stack.enter_context(LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None, host="127.0.0.1"))
+        address = cluster.scheduler_address
+    client = stack.enter_context(Client(address, set_as_default=False))
+    return address, client
+
+
 def run(args) -> int:
+    import contextlib
+
     from aidlink.v1 import matcher_pb2_grpc
     from matcher.server import MatcherConfig, MatcherServer
 
+    if args.dask_workers < 1:
+        print("aidlink bench scale: --dask-workers must be at least 1", file=sys.stderr)
+        return 2
     ctx = multiprocessing.get_context("fork")
-    # The encoding workers fork before any gRPC thread exists.
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    # The encoding workers fork before any gRPC thread (or Dask cluster) exists.
     with ctx.Pool(args.workers, initializer=_init_worker) as pool, \
-            tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp:
-        server = MatcherServer(MatcherConfig(data_dir=Path(tmp), listen="127.0.0.1:0", insecure_dev=True,
-                                             audit=False)).start()
-        options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-        channel = grpc.insecure_channel(server.address, options=options)
-        stub = matcher_pb2_grpc.MatcherStub(channel)
-        results = []
+            tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp, \
+            contextlib.ExitStack() as stack:
+        scheduler = client = None
+        backends = {"local": {}}
+        if args.backend == "dask":
+            scheduler, client = _dask_cluster(args, stack)
+            backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler}
+        servers, stubs = {}, {}
+        for backend, settings in backends.items():
+            server = MatcherServer(MatcherConfig(data_dir=Path(tmp) / backend, listen="127.0.0.1:0",
+                                                 insecure_dev=True, audit=False, **settings)).start()
+            stack.callback(server.stop, 0)
+            channel = grpc.insecure_channel(server.address, options=options)
+            stack.callback(channel.close)
+            servers[backend], stubs[backend] = server, matcher_pb2_grpc.MatcherStub(channel)
+        stub = stubs[args.backend]
+        failed = False
         for n in args.sizes:
             r = run_size(n, args, pool, stub)
-            results.append(r)
             path_s = r["encode_s"] + r["upload_s"] + r["match_s"]
             print(f"N={n:,}: records {r['records'][0]:,} x {r['records'][1]:,}; "
                   f"generate {r['generate_s']:.1f}s; encode (node, {args.workers} proc) {r['encode_s']:.1f}s; "
@@ -238,6 +383,15 @@ def run(args) -> int:
                   f"exhaustive on them {r['exhaustive_sample_s']:.1f}s)", flush=True)
             print(f"   peak RSS MiB: generate {_mib(r['generate_rss'])}, encode {_mib(r['encode_rss'])}, "
                   f"upload {_mib(r['upload_rss'])}, compare {_mib(r['match_rss'])}", flush=True)
-        channel.close()
-        server.stop(0)
+            encoded = r.pop("encoded")
+            if encoded is None:
+                print(f"   exhaustive join: skipped above --exhaustive-limit {args.exhaustive_limit:,}", flush=True)
+                continue
+            exhaustive = run_exhaustive(n, encoded, args, stubs, client)
+            del encoded
+            _print_exhaustive(n, exhaustive, args, scheduler)
+            failed |= not all(b["identical"] for b in exhaustive["backends"].values())
+    if failed:
+        print("aidlink bench scale: the Dask backend's matches differ from the local backend's", file=sys.stderr)
+        return 1
     return 0

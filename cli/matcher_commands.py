@@ -38,6 +38,15 @@ def register(sub) -> None:
     s.add_argument("--database-url",
                    help="where matcher state lives: postgresql://user@host:5432/db or sqlite:///file.sqlite "
                         "(default: SQLite files in --data-dir; also AIDLINK_DATABASE_URL)")
+    s.add_argument("--join-backend", choices=("local", "dask"), default="local",
+                   help="engine of exhaustive joins: local (in process, default) or dask (a Dask "
+                        "cluster at --dask-scheduler); also AIDLINK_JOIN_BACKEND")
+    s.add_argument("--dask-scheduler", help="Dask scheduler address, tcp://host:8786 or tls://host:8786")
+    s.add_argument("--dask-tls-ca", type=Path, help="CA certificate of the Dask cluster (its own CA)")
+    s.add_argument("--dask-tls-cert", type=Path, help="the matcher's client certificate for the Dask cluster")
+    s.add_argument("--dask-tls-key", type=Path, help="the key of --dask-tls-cert")
+    s.add_argument("--dask-connect-timeout", type=float, default=30.0,
+                   help="seconds to reach the Dask scheduler at start-up (default: %(default)s)")
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -49,6 +58,7 @@ def register(sub) -> None:
 
 def serve(args) -> int:
     from audit.store import AuditStoreError
+    from database import DatabaseUnavailable, SchemaError
     from matcher.server import MatcherConfig, MatcherServer, TlsFiles
 
     tls = None
@@ -69,8 +79,11 @@ def serve(args) -> int:
                                   if args.audit_key_passphrase_file else None),
             audit_origin=args.audit_origin, metrics_address=args.metrics_address,
             health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
-            database_url=args.database_url)).start()
-    except (ValueError, OSError, AuditStoreError) as exc:
+            database_url=args.database_url, join_backend=args.join_backend,
+            dask_scheduler=args.dask_scheduler, dask_tls_ca=args.dask_tls_ca,
+            dask_tls_cert=args.dask_tls_cert, dask_tls_key=args.dask_tls_key,
+            dask_connect_timeout=args.dask_connect_timeout)).start()
+    except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2
     print(f"matcher listening on {server.address}"

@@ -162,3 +162,47 @@ timeoutSeconds: {{ .probe.timeoutSeconds }}
     matchLabels:
       kubernetes.io/metadata.name: {{ .Values.networkPolicy.monitoringNamespace }}
 {{- end -}}
+
+{{/* Dask cluster names (dask.enabled). */}}
+{{- define "aidlink.dask.schedulerName" -}}
+{{- printf "%s-dask-scheduler" (include "aidlink.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aidlink.dask.workerName" -}}
+{{- printf "%s-dask-worker" (include "aidlink.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aidlink.dask.schedulerSelectorLabels" -}}
+{{ include "aidlink.selectorLabels" . }}
+app.kubernetes.io/component: dask-scheduler
+{{- end -}}
+
+{{- define "aidlink.dask.workerSelectorLabels" -}}
+{{ include "aidlink.selectorLabels" . }}
+app.kubernetes.io/component: dask-worker
+{{- end -}}
+
+{{- define "aidlink.dask.tlsSecret" -}}
+{{- default (printf "%s-dask-tls" (include "aidlink.fullname" .)) .Values.dask.tls.existingSecret -}}
+{{- end -}}
+
+{{- define "aidlink.dask.schedulerAddress" -}}
+{{- printf "tls://%s.%s.svc:%d" (include "aidlink.dask.schedulerName" .) .Release.Namespace (int .Values.dask.scheduler.port) -}}
+{{- end -}}
+
+{{/* Dask's own TLS flags: certificates from the Dask cluster's CA, mounted at /etc/aidlink/dask. */}}
+{{- define "aidlink.dask.tlsArgs" -}}
+- --tls-ca-file=/etc/aidlink/dask/ca.crt
+- --tls-cert=/etc/aidlink/dask/tls.crt
+- --tls-key=/etc/aidlink/dask/tls.key
+{{- end -}}
+
+{{/* Dask settings every Dask container gets: TLS required, config and scratch under /tmp. */}}
+{{- define "aidlink.dask.env" -}}
+- name: DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION
+  value: "True"
+- name: DASK_CONFIG
+  value: /tmp/dask-config
+- name: DASK_TEMPORARY_DIRECTORY
+  value: /tmp
+{{- end -}}
