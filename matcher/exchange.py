@@ -101,6 +101,9 @@ class Exchange:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     _join_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _joined: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+    # Provider rows an agreement admits, per (dataset version, agreement): status queries
+    # repeat the same filter thousands of times, so it is computed once per version.
+    _admitted_rows: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -214,8 +217,8 @@ class Exchange:
                                f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
         threshold = self._threshold(threshold)
         my_data, other_data = self.store.load(mine), self.store.load(other)
-        admitted = [i for i, attrs in enumerate(other_data.attributes) if agreement.admits(attrs)]
-        admitted_rows = np.asarray(admitted, dtype=np.int64)
+        admitted_rows = self._admitted(other, other_data.attributes, agreement)
+        admitted = admitted_rows.tolist()
         blocking = None
         if self.blocking and my_data.blocking is not None and other_data.blocking is not None:
             blocking = Blocking(my_data.blocking, other_data.blocking.take(admitted_rows), self.lsh)
@@ -249,24 +252,32 @@ class Exchange:
         self._check_compatible(spec, other.encoding, f"query vs {other.qualified_name} v{other.version}")
         threshold = self._threshold(threshold)
         data = self.store.load(other)
-        admitted = [i for i, attrs in enumerate(data.attributes) if agreement.admits(attrs)]
-        if not admitted:
+        admitted = self._admitted(other, data.attributes, agreement)
+        if not len(admitted):
             return StatusResult(False, 0.0, {}, other, agreement)
         query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
         if self.join is not None:
-            links = self._backend_match(query, other, data.encodings, np.asarray(admitted, dtype=np.int64),
-                                        threshold, all_pairs=True).links
+            links = self._backend_match(query, other, data.encodings, admitted, threshold, all_pairs=True).links
         else:
-            links = compare_encodings(query, np.asarray(data.encodings[np.asarray(admitted)]), threshold,
-                                      all_pairs=True)
+            links = compare_encodings(query, np.asarray(data.encodings[admitted]), threshold, all_pairs=True)
         if not links:
             return StatusResult(False, 0.0, {}, other, agreement)
         best = max(links, key=lambda l: l.score)
-        row = admitted[best.other]
+        row = int(admitted[best.other])
         attrs = data.attributes[row]
         disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
         return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
                             other, agreement, disputed)
+
+    def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
+        key = (meta.id, agreement.id)
+        rows = self._admitted_rows.get(key)
+        if rows is None:
+            rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
+            if len(self._admitted_rows) >= 64:
+                self._admitted_rows.clear()
+            self._admitted_rows[key] = rows
+        return rows
 
     # -- the exhaustive join on the join backend ---------------------------------------------------
     def _backend_match(self, mine: np.ndarray, other: DatasetVersion, other_encodings: np.ndarray,

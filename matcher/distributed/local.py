@@ -31,11 +31,14 @@ class LocalJoinBackend:
         self.metrics = join_metrics(registry if registry is not None else CollectorRegistry())
         self.threads = threads
         self._datasets: dict[str, _Loaded] = {}
+        # The packed rows of the last filter used per dataset: status queries repeat it.
+        self._packed: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
 
     def load(self, dataset_key: str, encodings: np.ndarray, *, version: Version = None) -> None:
         """Keep a reference to ``encodings`` (no copy: a memory-mapped array stays mapped)."""
         check_encodings(encodings, f"dataset {dataset_key!r}")
         self._datasets[dataset_key] = _Loaded(encodings, version)
+        self._packed.pop(dataset_key, None)
 
     def loaded_version(self, dataset_key: str) -> Version:
         loaded = self._datasets.get(dataset_key)
@@ -43,6 +46,7 @@ class LocalJoinBackend:
 
     def evict(self, dataset_key: str) -> None:
         self._datasets.pop(dataset_key, None)
+        self._packed.pop(dataset_key, None)
 
     def candidate_pairs(self, query: np.ndarray, dataset_key: str, threshold: float, *,
                         rows: np.ndarray | None = None) -> CandidatePairs:
@@ -54,16 +58,27 @@ class LocalJoinBackend:
         if query.shape[1] != loaded.encodings.shape[1]:
             raise ValueError(f"query encodings are {query.shape[1] * 8} bits but dataset "
                              f"{dataset_key!r} holds {loaded.encodings.shape[1] * 8}-bit encodings")
-        row_positions(rows, len(loaded.encodings), dataset_key)   # validates the filter
-        b = loaded.encodings if rows is None else loaded.encodings[np.asarray(rows, dtype=np.int64)]
         started = time.perf_counter()
-        pairs = candidate_pairs(pack(query), pack(np.asarray(b)), threshold, threads=self.threads)
+        pairs = candidate_pairs(pack(query), self._packed_rows(dataset_key, loaded, rows), threshold,
+                                threads=self.threads)
         self.metrics.partition_seconds.labels(self.name, dataset_key).observe(
             time.perf_counter() - started)
         return pairs
 
+    def _packed_rows(self, dataset_key: str, loaded: _Loaded, rows: np.ndarray | None) -> np.ndarray:
+        cached = self._packed.get(dataset_key)
+        if cached is not None and (cached[0] is rows or (cached[0] is not None and rows is not None
+                                                          and np.array_equal(cached[0], rows))):
+            return cached[1]
+        row_positions(rows, len(loaded.encodings), dataset_key)   # validates the filter
+        b = loaded.encodings if rows is None else loaded.encodings[np.asarray(rows, dtype=np.int64)]
+        packed = pack(np.asarray(b))
+        self._packed[dataset_key] = (rows, packed)
+        return packed
+
     def close(self) -> None:
         self._datasets.clear()
+        self._packed.clear()
 
     def __enter__(self) -> LocalJoinBackend:
         return self
