@@ -130,8 +130,9 @@ def import_bundle(args) -> int:
 
     tls, data = args.tls_dir, args.data_dir
     crl = tls / "crl.pem"
-    store = DatasetStore(data)
-    catalog = CatalogStore.open(data / "catalog.sqlite", seed=Catalog.load(args.catalog))
+    # The matcher's state where `matcher serve` keeps it: the database URL, else SQLite files in data_dir.
+    store = DatasetStore(data, args.database_url)
+    catalog = CatalogStore.open(args.database_url or data / "catalog.sqlite", seed=Catalog.load(args.catalog))
     audit_log = AuditLog(open_audit_store(args.database_url or sqlite_url(data / "audit.sqlite")),
                          signing_key=AuditSigningKey.load(args.audit_key) if args.audit_key else None,
                          checkpoint_interval=None)

@@ -8,6 +8,9 @@ from pathlib import Path
 import grpc
 
 from aidlink.v1 import gateway_pb2_grpc
+from audit.open_store import open_audit_store
+from audit.store import SQLAuditStore
+from database.url import sqlite_url
 from gateway.server import GatewayConfig, GatewayServer, NodeTls
 from keys.audit_key import AuditSigningKey
 from keys.authority import CertificateAuthority
@@ -36,6 +39,7 @@ class LoopbackDeployment:
     departments: tuple[str, ...] = ("mca", "edu", "nhsa")
     secret_version: int = 1
     matcher_metrics: bool = False
+    database_url: str | None = None   # the matcher's state (MatcherConfig.database_url); None: SQLite files
     matcher: MatcherServer = field(init=False)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
@@ -72,7 +76,7 @@ class LoopbackDeployment:
         self.matcher = MatcherServer(MatcherConfig(
             data_dir=self.root / "matcher" / "data", listen="127.0.0.1:0", tls=self.matcher_tls(),
             metrics_port=0 if self.matcher_metrics else None, audit_key=self.audit_key_path,
-            audit_origin="aidlink.audit/loopback")).start()
+            audit_origin="aidlink.audit/loopback", database_url=self.database_url)).start()
         for dept in self.departments:
             self.add_node(dept)
         return self
@@ -90,6 +94,11 @@ class LoopbackDeployment:
         node = Node(department, directory, server)
         self.nodes[department] = node
         return node
+
+    def open_audit_store(self, read_only: bool = True) -> SQLAuditStore:
+        """The matcher's audit store, wherever its configuration keeps it (close it after use)."""
+        cfg = self.matcher.config
+        return open_audit_store(cfg.database_url or sqlite_url(cfg.data_dir / "audit.sqlite"), read_only=read_only)
 
     def stop(self) -> None:
         for node in self.nodes.values():

@@ -1,4 +1,4 @@
-"""Published catalog versions, kept immutable in SQLite (Art. 7).
+"""Published catalog versions, kept immutable in the matcher's database (Art. 7).
 
 Publishing stores a whole catalog version; once published it is never changed:
 publishing the same version again with different content is refused (the
@@ -11,31 +11,15 @@ and must include "mca".
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 from matcher.catalog import Catalog, CatalogDiff, CatalogEntry, CatalogError, NotShared, diff, refuse_not_shared
+from matcher.catalog_schema import COMPONENT, MIGRATIONS
+from matcher.state_database import StateTarget, open_state_database, serialize_writers
 
 LEAD_DEPARTMENT = "mca"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS catalog_versions (
-    version TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL UNIQUE,
-    published_at REAL NOT NULL,
-    approved_by TEXT NOT NULL,
-    note TEXT NOT NULL,
-    document TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS catalog_versions_no_update BEFORE UPDATE ON catalog_versions
-BEGIN SELECT RAISE(ABORT, 'published catalog versions are immutable'); END;
-CREATE TRIGGER IF NOT EXISTS catalog_versions_no_delete BEFORE DELETE ON catalog_versions
-BEGIN SELECT RAISE(ABORT, 'published catalog versions are immutable'); END;
-"""
 
 
 class CatalogImmutable(CatalogError):
@@ -55,19 +39,20 @@ class PublishedVersion:
 class CatalogStore:
     """Every published catalog version; the matcher's `Exchange.catalog`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
+    def __init__(self, database: StateTarget) -> None:
+        """`database`: a shared `Database`, a database URL, or an SQLite file path."""
+        self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
         self._cache: dict[str, Catalog] = {}   # safe: a published version never changes
 
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        with self.database.reading() as cur:
+            cur.execute(self.database.sql(sql), params)
+            return cur.fetchone()
+
     @classmethod
-    def open(cls, path: Path | str, seed: Catalog | None = None) -> "CatalogStore":
+    def open(cls, database: StateTarget, seed: Catalog | None = None) -> "CatalogStore":
         """Open the store; publish `seed` (e.g. the embedded default) if that version is new."""
-        store = cls(path)
+        store = cls(database)
         if seed is not None and seed.version not in store.versions():
             store.publish(seed, approved_by=(LEAD_DEPARTMENT,), note="published at matcher start (configured catalog)")
         return store
@@ -82,9 +67,11 @@ class CatalogStore:
                                f"civil affairs (Art. 7); approved_by must include {LEAD_DEPARTMENT!r} "
                                f"(given: {', '.join(approved) or 'nobody'})")
         document = json.dumps(catalog.to_dict(), ensure_ascii=False, sort_keys=True)
-        with self._lock:
-            row = self._conn.execute("SELECT document FROM catalog_versions WHERE version=?",
-                                     (catalog.version,)).fetchone()
+        db = self.database
+        with db.transaction() as cur:
+            serialize_writers(cur, db, "catalog publish")   # one publisher at a time: seq and version checks
+            cur.execute(db.sql("SELECT document FROM catalog_versions WHERE version=?"), (catalog.version,))
+            row = cur.fetchone()
             if row is not None:
                 if row[0] != document:
                     published = Catalog.from_dict(json.loads(row[0]), f"catalog {catalog.version}")
@@ -93,30 +80,23 @@ class CatalogStore:
                         f"catalog version {catalog.version} is published and cannot be changed; publish the "
                         f"change as a new version. Attempted change:\n{changes}")
             else:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    (seq,) = self._conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM catalog_versions").fetchone()
-                    self._conn.execute(
-                        "INSERT INTO catalog_versions (version, seq, published_at, approved_by, note, document)"
-                        " VALUES (?,?,?,?,?,?)",
-                        (catalog.version, seq, time.time(), json.dumps(approved), note, document))
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM catalog_versions")
+                (seq,) = cur.fetchone()
+                cur.execute(db.sql("INSERT INTO catalog_versions (version, seq, published_at, approved_by, note,"
+                                   " document) VALUES (?,?,?,?,?,?)"),
+                            (catalog.version, seq, time.time(), json.dumps(approved), note, document))
         return self.published(catalog.version)
 
     # -- reading ------------------------------------------------------------------------------
     def versions(self) -> list[str]:
         """Published versions, oldest first."""
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT version FROM catalog_versions ORDER BY seq")]
+        with self.database.reading() as cur:
+            cur.execute("SELECT version FROM catalog_versions ORDER BY seq")
+            return [r[0] for r in cur.fetchall()]
 
     def published(self, version: str) -> PublishedVersion:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions"
-                " WHERE version=?", (version,)).fetchone()
+        row = self._one("SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions"
+                        " WHERE version=?", (version,))
         if row is None:
             raise CatalogError(self._not_published(version))
         return PublishedVersion(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4],
@@ -132,9 +112,7 @@ class CatalogStore:
         cached = self._cache.get(version)
         if cached is not None:
             return cached
-        with self._lock:
-            row = self._conn.execute("SELECT document FROM catalog_versions WHERE version=?",
-                                     (version,)).fetchone()
+        row = self._one("SELECT document FROM catalog_versions WHERE version=?", (version,))
         if row is None:
             raise CatalogError(self._not_published(version))
         catalog = Catalog.from_dict(json.loads(row[0]), f"catalog {version}")
@@ -176,5 +154,6 @@ class CatalogStore:
                 f"(published: {', '.join(known) if known else 'none'})")
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the database if this store opened it (a shared `Database` is closed by its owner)."""
+        if self._owns_database:
+            self.database.close()

@@ -1,15 +1,16 @@
-"""The matcher's dataset store (embedded default: one data directory).
+"""The matcher's dataset store.
 
-Metadata, record references and attributes live in SQLite; encodings live in
-flat files of fixed-length rows that are memory-mapped for matching. A new
-version becomes visible only once it is complete.
+Metadata, record references and attributes live in the matcher's database
+(embedded default: SQLite in <root>/matcher.sqlite; or PostgreSQL, see
+matcher.state_database); encodings live in flat files of fixed-length rows under
+<root>/encodings that are memory-mapped for matching, so `root` must persist
+(the StatefulSet's volume). A new version becomes visible only once it is
+complete: its files are moved into place before its metadata row commits.
 """
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,35 +18,11 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from matcher.datasets_schema import COMPONENT, MIGRATIONS
 from matcher.similarity.blocking import BlockingKeys, token_key
+from matcher.state_database import StateTarget, open_state_database, serialize_writers
 
 MAX_BLOCKING_KEYS = 32   # per record
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dataset_versions (
-    id INTEGER PRIMARY KEY,
-    department TEXT NOT NULL,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    catalog_entry TEXT NOT NULL,
-    catalog_version TEXT NOT NULL,
-    bits INTEGER NOT NULL,
-    secret_version INTEGER NOT NULL,
-    schema_fingerprint TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    records INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    blocking_keys INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (department, name, version)
-);
-CREATE TABLE IF NOT EXISTS records (
-    dataset_version INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    ref TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    PRIMARY KEY (dataset_version, idx)
-);
-"""
 
 
 class DatasetNotFound(LookupError):
@@ -142,16 +119,13 @@ class DatasetWriter:
 
 
 class DatasetStore:
-    def __init__(self, root: Path | str) -> None:
+    """Dataset versions: metadata in `database` (default: SQLite <root>/matcher.sqlite), encodings under `root`."""
+
+    def __init__(self, root: Path | str, database: StateTarget | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.root / "matcher.sqlite", check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
-        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(dataset_versions)")}
-        if "blocking_keys" not in columns:   # a data directory from before blocking
-            self._conn.execute("ALTER TABLE dataset_versions ADD COLUMN blocking_keys INTEGER NOT NULL DEFAULT 0")
+        self.database, self._owns_database = open_state_database(
+            database if database is not None else self.root / "matcher.sqlite", COMPONENT, MIGRATIONS)
         self._cache: dict[int, LoadedDataset] = {}
 
     def writer(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -159,37 +133,39 @@ class DatasetStore:
         return DatasetWriter(self, department, name, catalog_entry, catalog_version, encoding, attributes)
 
     def _commit(self, w: DatasetWriter) -> DatasetVersion:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                (latest,) = cur.execute(
-                    "SELECT COALESCE(MAX(version), 0) FROM dataset_versions WHERE department=? AND name=?",
-                    (w.department, w.name)).fetchone()
-                version = latest + 1
-                final = self._encodings_path(w.department, w.name, version)
-                os.replace(w._tmp_path, final)
-                for suffix in (".keycounts", ".keys"):
-                    part = w._tmp_path.with_suffix(suffix)
-                    if w.key_count:
-                        os.replace(part, final.with_suffix(suffix))
-                    else:
-                        part.unlink(missing_ok=True)
-                cur.execute(
-                    "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
-                    " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
-                    " created_at, blocking_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (w.department, w.name, version, w.catalog_entry, w.catalog_version,
-                     w.encoding.bits, w.encoding.secret_version, w.encoding.schema_fingerprint,
-                     json.dumps(w.attributes), w.count, time.time(), w.key_count))
-                vid = cur.lastrowid
-                cur.executemany("INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
-                                [(vid, i, ref, attrs) for i, ref, attrs in w._rows])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        return self._meta_by_id(vid)
+        db = self.database
+        with db.transaction() as cur:
+            serialize_writers(cur, db, f"dataset {w.department}/{w.name}")
+            cur.execute(db.sql("SELECT COALESCE(MAX(version), 0) FROM dataset_versions"
+                               " WHERE department=? AND name=?"), (w.department, w.name))
+            version = cur.fetchone()[0] + 1
+            final = self._encodings_path(w.department, w.name, version)
+            os.replace(w._tmp_path, final)
+            for suffix in (".keycounts", ".keys"):
+                part = w._tmp_path.with_suffix(suffix)
+                if w.key_count:
+                    os.replace(part, final.with_suffix(suffix))
+                else:
+                    part.unlink(missing_ok=True)
+            cur.execute(db.sql(
+                "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
+                " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
+                " created_at, blocking_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id"),
+                (w.department, w.name, version, w.catalog_entry, w.catalog_version,
+                 w.encoding.bits, w.encoding.secret_version, w.encoding.schema_fingerprint,
+                 json.dumps(w.attributes), w.count, time.time(), w.key_count))
+            vid = cur.fetchone()[0]
+            self._insert_records(cur, vid, w._rows)
+        return self.meta_by_id(vid)
+
+    def _insert_records(self, cur, vid: int, rows: list[tuple[int, str, str]]) -> None:
+        if self.database.dialect == "postgresql":   # COPY: one stream instead of a statement per record
+            with cur.copy("COPY records (dataset_version, idx, ref, attributes) FROM STDIN") as copy:
+                for i, ref, attrs in rows:
+                    copy.write_row((vid, i, ref, attrs))
+            return
+        cur.executemany("INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
+                        [(vid, i, ref, attrs) for i, ref, attrs in rows])
 
     def _encodings_path(self, department: str, name: str, version: int) -> Path:
         return self.root / "encodings" / department / f"{name}.v{version}.bin"
@@ -204,27 +180,36 @@ class DatasetStore:
     _COLUMNS = ("id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
                 " schema_fingerprint, attributes, records, blocking_keys")
 
-    def _meta_by_id(self, vid: int) -> DatasetVersion:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE id=?",
-                                     (vid,)).fetchone()
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        with self.database.reading() as cur:
+            cur.execute(self.database.sql(sql), params)
+            return cur.fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.database.reading() as cur:
+            cur.execute(self.database.sql(sql), params)
+            return cur.fetchall()
+
+    def meta_by_id(self, vid: int) -> DatasetVersion:
+        """The dataset version with database id `vid` (any version, not only the latest)."""
+        row = self._one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE id=?", (vid,))
+        if row is None:
+            raise DatasetNotFound(f"no dataset version with id {vid}")
         return self._meta(row)
 
+    _meta_by_id = meta_by_id   # the name callers used before it was public
+
     def latest(self, department: str, name: str) -> DatasetVersion:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
-                " ORDER BY version DESC LIMIT 1", (department, name)).fetchone()
+        row = self._one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
+                        " ORDER BY version DESC LIMIT 1", (department, name))
         if row is None:
             raise DatasetNotFound(f"dataset {department}/{name} does not exist")
         return self._meta(row)
 
     def list_latest(self) -> list[DatasetVersion]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
-                " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
-                " AND e.name=d.name) ORDER BY department, name").fetchall()
+        rows = self._all(f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
+                         " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
+                         " AND e.name=d.name) ORDER BY department, name")
         return [self._meta(r) for r in rows]
 
     def load(self, meta: DatasetVersion) -> LoadedDataset:
@@ -237,10 +222,7 @@ class DatasetStore:
             enc = np.memmap(path, dtype=np.uint8, mode="r", shape=(meta.records, row_bytes))
         else:
             enc = np.zeros((0, row_bytes), dtype=np.uint8)
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx",
-                (meta.id,)).fetchall()
+        rows = self._all("SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,))
         loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows],
                                self._blocking_keys(meta, path))
         self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}
@@ -255,5 +237,6 @@ class DatasetStore:
         return BlockingKeys.from_ragged(counts, values)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the database if this store opened it (a shared `Database` is closed by its owner)."""
+        if self._owns_database:
+            self.database.close()

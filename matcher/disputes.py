@@ -13,18 +13,18 @@ While a dispute is open the provider record is still served, marked disputed
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from matcher.datasets import EncodingSpec
+from matcher.disputes_schema import COMPONENT, MIGRATIONS
 from matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused
 from matcher.exchange import Exchange
+from matcher.state_database import StateTarget, open_state_database, serialize_writers
 
 OPEN_STATES = ("open", "received")
 FINAL_STATES = ("confirmed", "corrected", "rejected")
@@ -32,38 +32,6 @@ DEFAULT_ANSWER_DAYS = 5
 MAX_REASON = 1000
 MAX_WAIT_SECONDS = 30
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS disputes (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    flagged_by TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    user_dataset TEXT NOT NULL,
-    user_version INTEGER NOT NULL,
-    user_ref TEXT NOT NULL,
-    provider_dataset TEXT NOT NULL,
-    provider_version INTEGER NOT NULL,
-    provider_ref TEXT NOT NULL,
-    catalog_entry TEXT NOT NULL,
-    agreement TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    answer TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL,
-    due TEXT NOT NULL,
-    corrected_version INTEGER NOT NULL DEFAULT 0,
-    updated TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS disputes_provider_record ON disputes (provider_dataset, provider_version, state);
-CREATE TABLE IF NOT EXISTS dispute_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    dispute_id TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    time TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dispute_events_recipient ON dispute_events (recipient, seq);
-"""
 _COLUMNS = ("id, state, flagged_by, provider, user_dataset, user_version, user_ref, provider_dataset,"
             " provider_version, provider_ref, catalog_entry, agreement, purpose, reason, answer, created,"
             " due, corrected_version, updated")
@@ -141,20 +109,27 @@ def dice_scores(query: np.ndarray, encodings: np.ndarray) -> np.ndarray:
 class DisputeDesk:
     """The matcher's dispute register: states, deadlines, inboxes."""
 
-    def __init__(self, path: Path | str, exchange: Exchange, answer_days: int = DEFAULT_ANSWER_DAYS,
+    def __init__(self, database: StateTarget, exchange: Exchange, answer_days: int = DEFAULT_ANSWER_DAYS,
                  today: Callable[[], date] = date.today) -> None:
+        """`database`: a shared `Database`, a database URL, or an SQLite file path."""
         self.exchange, self.answer_days, self.today = exchange, answer_days, today
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
+        self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
         self._lock = threading.Lock()
-        self._new_event = threading.Condition(self._lock)
+        self._new_event = threading.Condition(self._lock)   # wakes `events` waiters of this process
+
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        with self.database.reading() as cur:
+            cur.execute(self.database.sql(sql), params)
+            return cur.fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.database.reading() as cur:
+            cur.execute(self.database.sql(sql), params)
+            return cur.fetchall()
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, dispute_id: str) -> Dispute:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_COLUMNS} FROM disputes WHERE id=?", (dispute_id,)).fetchone()
+        row = self._one(f"SELECT {_COLUMNS} FROM disputes WHERE id=?", (dispute_id,))
         if row is None:
             raise NotFound(f"dispute_id: no dispute {dispute_id!r}")
         return Dispute(*row)
@@ -179,18 +154,15 @@ class DisputeDesk:
         if open_only:
             sql += f" AND state IN ({','.join('?' * len(OPEN_STATES))})"
             params.extend(OPEN_STATES)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY created, id", params).fetchall()
+        rows = self._all(sql + " ORDER BY created, id", tuple(params))
         return [Dispute(*r) for r in rows]
 
     def disputed_refs(self, dataset_qualified_name: str, version: int) -> set[str]:
         """Provider refs in this dataset version under an open dispute: the compare path marks
         matches to them as disputed and still serves them (Art. 23)."""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
-                f" AND state IN ({','.join('?' * len(OPEN_STATES))})",
-                (dataset_qualified_name, version, *OPEN_STATES)).fetchall()
+        rows = self._all(f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
+                         f" AND state IN ({','.join('?' * len(OPEN_STATES))})",
+                         (dataset_qualified_name, version, *OPEN_STATES))
         return {r[0] for r in rows}
 
     def events(self, department: str, after: int = 0, wait_seconds: float = 0) -> list[DisputeEvent]:
@@ -204,9 +176,8 @@ class DisputeDesk:
         return [DisputeEvent(seq, kind, self.get(did)) for seq, did, kind in rows]
 
     def _events_after(self, department: str, after: int) -> list[tuple[int, str, str]]:
-        return self._conn.execute(
-            "SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
-            (department, after)).fetchall()
+        return self._all("SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
+                         (department, after))
 
     # -- the steps ------------------------------------------------------------------------------
     def flag(self, user: str, my_dataset: str, my_ref: str, other_dataset: str, purpose: str,
@@ -231,24 +202,21 @@ class DisputeDesk:
             raise NotFound(f"my_ref: {my_ref!r} does not match any record of {other.qualified_name} "
                            f"v{other.version} under agreement {agreement.id}; only a matched record can be flagged")
         provider_ref = other_data.refs[admitted[int(scores.argmax())]]
-        with self._lock:
-            existing = self._conn.execute(
-                f"SELECT id FROM disputes WHERE provider_dataset=? AND provider_version=? AND provider_ref=?"
-                f" AND flagged_by=? AND state IN ({','.join('?' * len(OPEN_STATES))})",
-                (other.qualified_name, other.version, provider_ref, user, *OPEN_STATES)).fetchone()
+        existing = self._one(
+            f"SELECT id FROM disputes WHERE provider_dataset=? AND provider_version=? AND provider_ref=?"
+            f" AND flagged_by=? AND state IN ({','.join('?' * len(OPEN_STATES))})",
+            (other.qualified_name, other.version, provider_ref, user, *OPEN_STATES))
         if existing:
             raise WrongState(f"this record is already under open dispute {existing[0]}")
         now, dispute_id = _now(), "dsp-" + secrets.token_hex(6)
         due = add_working_days(self.today(), self.answer_days).isoformat()
         with self._new_event:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.execute(
-                f"INSERT INTO disputes ({_COLUMNS}) VALUES ({','.join('?' * 19)})",
-                (dispute_id, "open", user, other.department, mine.qualified_name, mine.version, my_ref,
-                 other.qualified_name, other.version, provider_ref, other.catalog_entry, agreement.id, purpose,
-                 reason, "", now, due, 0, now))
-            self._event(dispute_id, other.department, "flagged", now)
-            self._conn.execute("COMMIT")
+            with self.database.transaction() as cur:
+                cur.execute(self.database.sql(f"INSERT INTO disputes ({_COLUMNS}) VALUES ({','.join('?' * 19)})"),
+                            (dispute_id, "open", user, other.department, mine.qualified_name, mine.version, my_ref,
+                             other.qualified_name, other.version, provider_ref, other.catalog_entry, agreement.id,
+                             purpose, reason, "", now, due, 0, now))
+                self._event(cur, dispute_id, other.department, "flagged", now)
             self._new_event.notify_all()
         return self.get(dispute_id)
 
@@ -314,27 +282,29 @@ class DisputeDesk:
     def _move(self, d: Dispute, state: str, kind: str, answer: str, corrected_version: int = 0) -> Dispute:
         now = _now()
         with self._new_event:
-            self._conn.execute("BEGIN IMMEDIATE")
-            cur = self._conn.execute(
-                "UPDATE disputes SET state=?, answer=CASE WHEN ?='' THEN answer ELSE ? END,"
-                " corrected_version=CASE WHEN ?=0 THEN corrected_version ELSE ? END, updated=?"
-                " WHERE id=? AND state=?",
-                (state, answer, answer, corrected_version, corrected_version, now, d.id, d.state))
-            if cur.rowcount != 1:
-                self._conn.execute("ROLLBACK")
-                raise WrongState(f"dispute {d.id} changed meanwhile; list it again")
-            self._event(d.id, d.flagged_by, kind, now)
-            self._conn.execute("COMMIT")
+            with self.database.transaction() as cur:
+                cur.execute(self.database.sql(
+                    "UPDATE disputes SET state=?, answer=CASE WHEN ?='' THEN answer ELSE ? END,"
+                    " corrected_version=CASE WHEN ?=0 THEN corrected_version ELSE ? END, updated=?"
+                    " WHERE id=? AND state=?"),
+                    (state, answer, answer, corrected_version, corrected_version, now, d.id, d.state))
+                if cur.rowcount != 1:
+                    raise WrongState(f"dispute {d.id} changed meanwhile; list it again")   # rolls back
+                self._event(cur, d.id, d.flagged_by, kind, now)
             self._new_event.notify_all()
         return self.get(d.id)
 
-    def _event(self, dispute_id: str, recipient: str, kind: str, now: str) -> None:
-        self._conn.execute("INSERT INTO dispute_events (dispute_id, recipient, kind, time) VALUES (?,?,?,?)",
-                           (dispute_id, recipient, kind, now))
+    def _event(self, cur, dispute_id: str, recipient: str, kind: str, now: str) -> None:
+        # Readers page by seq: (PostgreSQL) take the events lock before drawing a seq, so
+        # seqs become visible in order.
+        serialize_writers(cur, self.database, "dispute events")
+        cur.execute(self.database.sql("INSERT INTO dispute_events (dispute_id, recipient, kind, time)"
+                                      " VALUES (?,?,?,?)"), (dispute_id, recipient, kind, now))
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the database if this desk opened it (a shared `Database` is closed by its owner)."""
+        if self._owns_database:
+            self.database.close()
 
 
 def _key_rows(data) -> list[list[bytes]] | None:

@@ -15,6 +15,7 @@ from audit.log import AuditLog
 from audit.open_store import open_audit_store
 from audit.reader import AuditReader
 from audit.service import add_to_server as add_audit_service
+from database.connection import Database
 from database.url import sqlite_url
 from keys.audit_key import AuditSigningKey
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
@@ -29,6 +30,7 @@ from matcher.dispute_service import DisputesServicer
 from matcher.disputes import DisputeDesk
 from matcher.comparison import DEFAULT_THRESHOLD
 from matcher.datasets import DatasetStore
+from matcher.distributed import JoinBackend, open_join_backend
 from matcher.exchange import Exchange
 from matcher.monitoring.monitor import Monitor
 from matcher.monitoring.rules import RuleSet
@@ -77,6 +79,31 @@ class MatcherConfig:
     max_workers: int = 16
     database_url: str | None = None   # sqlite:///… or postgresql://…; None: SQLite files in data_dir
     risk_rules: Path | None = None    # risk-warning rules (TOML); None: the embedded default
+    join_backend: str = "local"       # the exhaustive similarity join: "local" (in process) or "dask"
+    dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
+    dask_tls_ca: Path | None = None   # TLS to the Dask cluster: its own CA, and the matcher's
+    dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
+    dask_tls_key: Path | None = None
+    dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
+
+
+def open_configured_join_backend(cfg: MatcherConfig, registry) -> JoinBackend:
+    """The join backend the settings name; a Dask scheduler must answer now, or start-up fails."""
+    tls = {"dask_tls_ca": cfg.dask_tls_ca, "dask_tls_cert": cfg.dask_tls_cert, "dask_tls_key": cfg.dask_tls_key}
+    given = [name for name, path in tls.items() if path]
+    if given and cfg.join_backend != "dask":
+        raise ValueError(f"{', '.join(given)} set but join_backend is {cfg.join_backend!r}; "
+                         f'the Dask TLS settings apply to join_backend = "dask" only')
+    if given and len(given) < len(tls):
+        raise ValueError(f"Dask TLS needs dask_tls_ca, dask_tls_cert and dask_tls_key together; "
+                         f"missing {', '.join(sorted(set(tls) - set(given)))}")
+    if cfg.join_backend != "dask" or not cfg.dask_scheduler:
+        return open_join_backend(cfg.join_backend, cfg.dask_scheduler, registry=registry)
+    from matcher.distributed import DaskJoinBackend, dask_security   # Dask only when configured
+    security = (dask_security(Path(cfg.dask_tls_ca), Path(cfg.dask_tls_cert), Path(cfg.dask_tls_key),
+                              roles=("client",)) if given else None)
+    return DaskJoinBackend(cfg.dask_scheduler, security=security, registry=registry,
+                           connect_timeout=cfg.dask_connect_timeout)
 
 
 class _ReloadingFile:
@@ -124,8 +151,19 @@ class MatcherServer:
             authenticate = DevelopmentAuthenticator()
         else:
             authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
-        self.store = DatasetStore(cfg.data_dir)
+        # Matcher state: with a database URL, every store shares one Database (the audit store opens
+        # its own); without one, each store keeps its SQLite file in data_dir as before.
+        self.database = (Database(cfg.database_url, pool_size=cfg.max_workers, application_name="aidlink-matcher")
+                         if cfg.database_url else None)   # pool: a connection per gRPC worker at most
+        self.store = DatasetStore(cfg.data_dir, self.database)
         self.metrics = RpcMetrics("matcher")
+        try:
+            self.join = open_configured_join_backend(cfg, self.metrics.registry)
+        except BaseException:
+            self.store.close()
+            if self.database is not None:
+                self.database.close()
+            raise
         self.audit_log = None
         if cfg.audit:
             key = AuditSigningKey.load(cfg.audit_key, cfg.audit_key_passphrase) if cfg.audit_key else None
@@ -134,9 +172,9 @@ class MatcherServer:
                                       origin=cfg.audit_origin, checkpoint_interval=cfg.checkpoint_interval,
                                       registry=self.metrics.registry)
         # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
-        self.catalog = CatalogStore.open(cfg.data_dir / "catalog.sqlite", seed=Catalog.load(cfg.catalog))
+        self.catalog = CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(cfg.catalog))
         self.exchange = Exchange(self.store, self.catalog, AgreementSet.load(cfg.agreements),
-                                 default_threshold=cfg.threshold)
+                                 default_threshold=cfg.threshold, join=self.join)
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
                         AuditInterceptor(self.audit_log, authenticate)]
         self.server = grpc.server(
@@ -147,12 +185,13 @@ class MatcherServer:
                      ("grpc.so_reuseport", 0)])
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
-        self.disputes = DisputeDesk(cfg.data_dir / "disputes.sqlite", self.exchange)
+        self.disputes = DisputeDesk(self._state("disputes.sqlite"), self.exchange)
         self.exchange.disputed_refs = self.disputes.disputed_refs
         catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
         disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
         self.monitor = Monitor(cfg.data_dir, self.store, Catalog.load(cfg.catalog), self.exchange.agreements,
-                               rules=RuleSet.load(cfg.risk_rules, Catalog.load(cfg.catalog)), threshold=cfg.threshold)
+                               rules=RuleSet.load(cfg.risk_rules, Catalog.load(cfg.catalog)), threshold=cfg.threshold,
+                               database=self.database)
         add_monitoring_service(self.server, self.monitor)
         if self.audit_log is not None:
             add_audit_service(self.server, AuditReader(self.audit_log.store), _officers_only)
@@ -172,6 +211,10 @@ class MatcherServer:
             self.port = self.server.add_secure_port(cfg.listen, creds)
         if self.port == 0:
             raise RuntimeError(f"could not listen on {cfg.listen}")
+
+    def _state(self, sqlite_file: str) -> Database | Path:
+        """Where a store keeps its state: the shared database, else its own SQLite file in data_dir."""
+        return self.database if self.database is not None else self.config.data_dir / sqlite_file
 
     @property
     def address(self) -> str:
@@ -202,6 +245,9 @@ class MatcherServer:
         self.monitor.close()
         self.catalog.close()
         self.store.close()
+        self.join.close()
+        if self.database is not None:
+            self.database.close()
 
     def wait(self) -> None:
         self.server.wait_for_termination()

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.bundle import BundleError, BundleLedger, export_dataset_bundle, read_result_bundle, seal_bundle
@@ -21,11 +20,11 @@ STUDENT_ATTRS = ["school_stage", "assistance"]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     root = tmp_path_factory.mktemp("bundles")
     population = SyntheticPopulation.generate(600, seed=8)
     extracts = {d: department_extract(population, d, seed=8) for d in ("mca", "edu")}
-    with LoopbackDeployment(root, departments=("mca", "edu")) as d:
+    with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as d:
         submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
             dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
             attributes=["category", "dispersed", "school_age"]), extracts["mca"].rows)
@@ -53,7 +52,7 @@ def export(d, extracts, dataset, **kw):
 
 
 def import_entries(d):
-    store = SQLiteAuditStore(d.matcher.config.data_dir / "audit.sqlite", read_only=True)
+    store = d.open_audit_store()
     try:
         return [row.entry for row in store.scan() if row.entry.method.startswith("offline/")]
     finally:

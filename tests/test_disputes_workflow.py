@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.disputes import NodeDisputes, UnknownRecord
@@ -19,11 +18,11 @@ from matcher.disputes import add_working_days
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     root = tmp_path_factory.mktemp("disputes")
     population = SyntheticPopulation.generate(600, seed=5)
     extracts = {d: department_extract(population, d, seed=5) for d in ("mca", "edu")}
-    with LoopbackDeployment(root, departments=("mca", "edu")) as d:
+    with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as d:
         submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
             dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
             attributes=["category", "dispersed", "school_age"]), extracts["mca"].rows)
@@ -45,7 +44,7 @@ def edu_matches(d):
 
 
 def audit(d):
-    store = SQLiteAuditStore(d.matcher.config.data_dir / "audit.sqlite", read_only=True)
+    store = d.open_audit_store()
     try:
         return [row.entry for row in store.scan()]
     finally:

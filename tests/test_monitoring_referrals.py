@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.referrals import DisclosureError, open_identity
@@ -46,11 +45,11 @@ def restart_matcher(deployment) -> None:
     old.stop(grace=1)
     deployment.matcher = MatcherServer(MatcherConfig(
         data_dir=cfg.data_dir, listen=f"127.0.0.1:{old.port}", tls=cfg.tls, audit_key=cfg.audit_key,
-        audit_origin=cfg.audit_origin)).start()
+        audit_origin=cfg.audit_origin, database_url=cfg.database_url)).start()
 
 
 def audit_entries(deployment):
-    store = SQLiteAuditStore(deployment.matcher.config.data_dir / "audit.sqlite", read_only=True)
+    store = deployment.open_audit_store()
     try:
         return [row.entry for row in store.scan()]
     finally:
@@ -58,11 +57,12 @@ def audit_entries(deployment):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     population = SyntheticPopulation.generate(900, seed=SEED)
     extracts = {d: department_extract(population, d, seed=SEED) for d in DEPARTMENTS}
     catalog = Catalog.load()
-    with LoopbackDeployment(tmp_path_factory.mktemp("monitoring"), departments=tuple(DEPARTMENTS)) as deployment:
+    with LoopbackDeployment(tmp_path_factory.mktemp("monitoring"), departments=tuple(DEPARTMENTS),
+                            database_url=matcher_database_url) as deployment:
         for entry in catalog.entries.values():
             ex = extracts[entry.provider]
             attrs = [a for a in entry.attributes if a in ex.columns or a == "school_age"]
@@ -124,7 +124,7 @@ def test_referral_to_a_department_holding_the_person_resolves_to_its_own_record(
     assert sum(e.method.endswith("ChangeWarning") and e.department == "mca" for e in entries) >= 2
 
 
-def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(world):
+def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(world, stored_matcher_state):
     deployment, extracts, _ = world
     mca = gateway(deployment, "mca")
     # an illness warning about a person mca does not hold: referred to mca itself, nhsa discloses
@@ -163,11 +163,11 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
             relayed += batch.SerializeToString()
     assert blob in relayed
     assert first_leak(relayed, wanted) is None
-    files = [p for p in deployment.matcher.config.data_dir.rglob("*") if p.is_file()]
-    assert any(p.name == "monitoring.sqlite" for p in files)
-    for path in files:
-        assert first_leak(path.read_bytes(), wanted) is None, f"{path.name} holds a raw identifier"
-        assert b"MCA-0" not in path.read_bytes() and b"NHSA-0" not in path.read_bytes()
+    stored = stored_matcher_state(deployment)   # data directory files and, on PostgreSQL, every table
+    assert "monitoring.sqlite" in stored or "table referrals" in stored
+    for name, content in stored.items():
+        assert first_leak(content, wanted) is None, f"{name} holds a raw identifier"
+        assert b"MCA-0" not in content and b"NHSA-0" not in content
 
 
 def test_feedback_tells_a_submitting_department_about_its_own_records_only(world):

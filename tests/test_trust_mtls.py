@@ -8,7 +8,6 @@ import grpc
 import pytest
 
 from aidlink.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
-from audit.store import SQLiteAuditStore
 from cli.gateway_commands import submit_rows
 from cli.loopback import LoopbackDeployment
 from gateway.synthetic.extracts import department_extract
@@ -22,11 +21,11 @@ UPLOADS = (("mca", "low-income", "mca.low-income", ["category", "dispersed", "sc
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     root = tmp_path_factory.mktemp("trust")
     population = SyntheticPopulation.generate(1500, seed=3)
     extracts = {d: department_extract(population, d, seed=3) for d in ("mca", "edu")}
-    with LoopbackDeployment(root, departments=("mca", "edu")) as deployment:
+    with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as deployment:
         for dept, dataset, entry, attrs in UPLOADS:
             submit_rows(deployment.nodes[dept].stub, gateway_pb2.SubmitHeader(
                 dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs),
@@ -44,7 +43,7 @@ def list_datasets(channel):
 
 
 def audit_entries(deployment):
-    store = SQLiteAuditStore(deployment.matcher.config.data_dir / "audit.sqlite", read_only=True)
+    store = deployment.open_audit_store()
     try:
         return [row.entry for row in store.scan()]
     finally:

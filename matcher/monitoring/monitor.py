@@ -3,7 +3,7 @@ evaluation into warnings, the warning lifecycle, referrals and feedback.
 
 The graph is rebuilt on demand and, lazily, whenever a monitoring call finds a
 dataset version newer than the last build (so an upload is picked up by the
-next call). State lives in <data dir>/monitoring.sqlite.
+next call). State lives in <data dir>/monitoring.sqlite or the matcher's database (`database`).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from matcher.monitoring.records import ClusterIndex
 from matcher.monitoring.referrals import ReferralDesk
 from matcher.monitoring.rules import LinkedRecord, Rule, RuleSet, by_entry
 from matcher.monitoring.store import MonitoringStore, NewWarning, WarningRow
+from matcher.state_database import StateTarget
 from matcher.monitoring.warnings import WarningLifecycle, check_lead
 
 DIVISION_ATTRIBUTE = "division"       # a county division code a record may carry
@@ -83,10 +84,11 @@ def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict],
 class Monitor:
     def __init__(self, data_dir: Path, datasets: DatasetStore, catalog: Catalog, agreements: AgreementSet,
                  rules: RuleSet | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] = date.today, database: StateTarget | None = None) -> None:
         self.datasets, self.catalog, self.agreements = datasets, catalog, agreements
         self.rules = rules or RuleSet.load(catalog=catalog)
-        self.store = MonitoringStore(Path(data_dir) / "monitoring.sqlite")
+        # State in `database` (a shared Database or a URL); default: <data_dir>/monitoring.sqlite.
+        self.store = MonitoringStore(database if database is not None else Path(data_dir) / "monitoring.sqlite")
         self.graph = LinkageGraph(datasets, self.store, threshold)
         self.clusters = ClusterIndex(datasets, self.store)
         self.lifecycle = WarningLifecycle(self.store)

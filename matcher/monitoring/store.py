@@ -1,6 +1,6 @@
-"""All of the monitoring state's SQL, in one place (embedded default: SQLite in
-<data dir>/monitoring.sqlite). Plain SQL only, so a PostgreSQL port is a
-matter of the connection and the placeholders.
+"""All of the monitoring state's SQL, in one place: portable SQL (``?`` placeholders
+through `Database.sql`) run on the matcher's database, SQLite (embedded default:
+<data dir>/monitoring.sqlite) or PostgreSQL. The schema is matcher.monitoring.schema.
 
 What is stored is pseudonymous: dataset version ids and record positions,
 opaque cluster ids, rule outcomes, node certificates and, for a referral with
@@ -9,56 +9,13 @@ disclosure, only the ciphertext the holding node sealed to the receiving node.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pair_runs (
-    a_version INTEGER NOT NULL, b_version INTEGER NOT NULL, threshold REAL NOT NULL,
-    links INTEGER NOT NULL, computed_at REAL NOT NULL, PRIMARY KEY (a_version, b_version, threshold));
-CREATE TABLE IF NOT EXISTS pair_links (
-    a_version INTEGER NOT NULL, b_version INTEGER NOT NULL, threshold REAL NOT NULL,
-    a_idx INTEGER NOT NULL, b_idx INTEGER NOT NULL, score REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS pair_links_pair ON pair_links (a_version, b_version, threshold);
-CREATE TABLE IF NOT EXISTS cluster_members (
-    dataset_version INTEGER NOT NULL, idx INTEGER NOT NULL, cluster_id TEXT NOT NULL,
-    PRIMARY KEY (dataset_version, idx));
-CREATE INDEX IF NOT EXISTS cluster_members_cluster ON cluster_members (cluster_id);
-CREATE TABLE IF NOT EXISTS cluster_households (
-    cluster_id TEXT PRIMARY KEY, household_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS graph_builds (
-    id INTEGER PRIMARY KEY, built_at REAL NOT NULL, datasets TEXT NOT NULL, records INTEGER NOT NULL,
-    clusters INTEGER NOT NULL, linked_clusters INTEGER NOT NULL, households INTEGER NOT NULL,
-    rule_set TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS warnings (
-    id INTEGER PRIMARY KEY, rule_id TEXT NOT NULL, rule_set TEXT NOT NULL, type TEXT NOT NULL,
-    level TEXT NOT NULL, reason TEXT NOT NULL, cluster_id TEXT NOT NULL, region TEXT NOT NULL,
-    subject_dataset TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE (rule_id, cluster_id));
-CREATE TABLE IF NOT EXISTS warning_events (
-    id INTEGER PRIMARY KEY, warning_id INTEGER NOT NULL, at REAL NOT NULL, department TEXT NOT NULL,
-    identity TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT NOT NULL, to_status TEXT NOT NULL,
-    assignee TEXT NOT NULL, note TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS warning_events_warning ON warning_events (warning_id);
-CREATE TABLE IF NOT EXISTS nodes (
-    department TEXT PRIMARY KEY, division_code TEXT NOT NULL, identity TEXT NOT NULL,
-    certificate TEXT NOT NULL, seen_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS referrals (
-    id INTEGER PRIMARY KEY, warning_id INTEGER NOT NULL, from_department TEXT NOT NULL,
-    to_department TEXT NOT NULL, status TEXT NOT NULL, agreement TEXT NOT NULL, note TEXT NOT NULL,
-    holder_department TEXT NOT NULL, holder_dataset TEXT NOT NULL, holder_ref TEXT NOT NULL,
-    recipient_refs TEXT NOT NULL, disclosure BLOB, outcome TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, department TEXT NOT NULL, kind TEXT NOT NULL,
-    referral_id INTEGER NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS inbox_department ON inbox (department, seq);
-CREATE TABLE IF NOT EXISTS inbox_cursors (department TEXT PRIMARY KEY, acknowledged INTEGER NOT NULL);
-"""
+from matcher.monitoring.schema import COMPONENT, MIGRATIONS
+from matcher.state_database import StateTarget, open_state_database, serialize_writers
+
 
 WARNING_COLUMNS = ("id, rule_id, rule_set, type, level, reason, cluster_id, region, subject_dataset, status,"
                    " assignee, created_at, updated_at")
@@ -151,41 +108,53 @@ class WarningMoved(Exception):
 
 
 class MonitoringStore:
-    def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SCHEMA)
+    """Monitoring state in `database`: a shared `Database`, a database URL, or an SQLite file path."""
+
+    def __init__(self, database: StateTarget) -> None:
+        self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the database if this store opened it (a shared `Database` is closed by its owner)."""
+        if self._owns_database:
+            self.database.close()
 
     def _tx(self):
-        return _Transaction(self._conn, self._lock)
+        return self.database.transaction()
+
+    def _run(self, cur: Any, sql: str, params: Sequence = ()) -> Any:
+        cur.execute(self.database.sql(sql), tuple(params))
+        return cur
+
+    def _one(self, sql: str, params: Sequence = ()) -> tuple | None:
+        with self.database.reading() as cur:
+            return self._run(cur, sql, params).fetchone()
+
+    def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self.database.reading() as cur:
+            return self._run(cur, sql, params).fetchall()
 
     # -- pairwise links (a cache keyed by dataset versions) ------------------------------------
     def pair_links(self, a_version: int, b_version: int, threshold: float) -> list[tuple[int, int, float]] | None:
-        with self._lock:
-            known = self._conn.execute("SELECT links FROM pair_runs WHERE a_version=? AND b_version=? AND"
-                                       " threshold=?", (a_version, b_version, threshold)).fetchone()
+        with self.database.reading() as cur:
+            known = self._run(cur, "SELECT links FROM pair_runs WHERE a_version=? AND b_version=? AND"
+                                   " threshold=?", (a_version, b_version, threshold)).fetchone()
             if known is None:
                 return None
-            return self._conn.execute("SELECT a_idx, b_idx, score FROM pair_links WHERE a_version=? AND"
-                                      " b_version=? AND threshold=?", (a_version, b_version, threshold)).fetchall()
+            return self._run(cur, "SELECT a_idx, b_idx, score FROM pair_links WHERE a_version=? AND"
+                                  " b_version=? AND threshold=?", (a_version, b_version, threshold)).fetchall()
 
     def save_pair_links(self, a_version: int, b_version: int, threshold: float,
                         links: Sequence[tuple[int, int, float]]) -> None:
         with self._tx() as cur:
-            cur.execute("DELETE FROM pair_links WHERE a_version=? AND b_version=? AND threshold=?",
-                        (a_version, b_version, threshold))
-            cur.executemany("INSERT INTO pair_links (a_version, b_version, threshold, a_idx, b_idx, score)"
-                            " VALUES (?,?,?,?,?,?)", [(a_version, b_version, threshold, a, b, s)
-                                                       for a, b, s in links])
-            cur.execute("INSERT OR REPLACE INTO pair_runs VALUES (?,?,?,?,?)",
-                        (a_version, b_version, threshold, len(links), time.time()))
+            self._run(cur, "DELETE FROM pair_links WHERE a_version=? AND b_version=? AND threshold=?",
+                      (a_version, b_version, threshold))
+            cur.executemany(self.database.sql(
+                "INSERT INTO pair_links (a_version, b_version, threshold, a_idx, b_idx, score) VALUES (?,?,?,?,?,?)"),
+                [(a_version, b_version, threshold, a, b, s) for a, b, s in links])
+            self._run(cur, "INSERT INTO pair_runs (a_version, b_version, threshold, links, computed_at)"
+                           " VALUES (?,?,?,?,?) ON CONFLICT (a_version, b_version, threshold)"
+                           " DO UPDATE SET links=excluded.links, computed_at=excluded.computed_at",
+                      (a_version, b_version, threshold, len(links), time.time()))
 
     def forget_pairs_except(self, current_versions: Iterable[int]) -> None:
         """Drop cached links of dataset versions that are no longer the latest."""
@@ -193,37 +162,35 @@ class MonitoringStore:
         marks = ",".join("?" * len(current)) or "NULL"
         with self._tx() as cur:
             for table in ("pair_links", "pair_runs"):
-                cur.execute(f"DELETE FROM {table} WHERE a_version NOT IN ({marks}) OR b_version NOT IN ({marks})",
-                            current + current)
+                self._run(cur, f"DELETE FROM {table} WHERE a_version NOT IN ({marks}) OR b_version NOT IN ({marks})",
+                          current + current)
 
     # -- clusters ------------------------------------------------------------------------------
     def cluster_assignments(self) -> dict[tuple[int, int], str]:
-        with self._lock:
-            return {(v, i): c for v, i, c in self._conn.execute(
-                "SELECT dataset_version, idx, cluster_id FROM cluster_members")}
+        return {(v, i): c for v, i, c in self._all("SELECT dataset_version, idx, cluster_id FROM cluster_members")}
 
     def replace_graph(self, members: Iterable[tuple[int, int, str]], households: Iterable[tuple[str, str]],
                       summary: dict) -> int:
+        sql = self.database.sql
         with self._tx() as cur:
             cur.execute("DELETE FROM cluster_members")
             cur.execute("DELETE FROM cluster_households")
-            cur.executemany("INSERT INTO cluster_members (dataset_version, idx, cluster_id) VALUES (?,?,?)", members)
-            cur.executemany("INSERT INTO cluster_households (cluster_id, household_id) VALUES (?,?)", households)
-            cur.execute("INSERT INTO graph_builds (built_at, datasets, records, clusters, linked_clusters,"
-                        " households, rule_set) VALUES (?,?,?,?,?,?,?)",
-                        (time.time(), json.dumps(summary["datasets"]), summary["records"], summary["clusters"],
-                         summary["linked_clusters"], summary["households"], summary["rule_set"]))
-            return cur.lastrowid
+            cur.executemany(sql("INSERT INTO cluster_members (dataset_version, idx, cluster_id) VALUES (?,?,?)"),
+                            list(members))
+            cur.executemany(sql("INSERT INTO cluster_households (cluster_id, household_id) VALUES (?,?)"),
+                            list(households))
+            return self._run(cur, "INSERT INTO graph_builds (built_at, datasets, records, clusters, linked_clusters,"
+                                  " households, rule_set) VALUES (?,?,?,?,?,?,?) RETURNING id",
+                             (time.time(), json.dumps(summary["datasets"]), summary["records"], summary["clusters"],
+                              summary["linked_clusters"], summary["households"], summary["rule_set"])).fetchone()[0]
 
     def cluster_members(self, cluster_id: str) -> list[tuple[int, int]]:
-        with self._lock:
-            return self._conn.execute("SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=?"
-                                      " ORDER BY dataset_version, idx", (cluster_id,)).fetchall()
+        return [tuple(r) for r in self._all("SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=?"
+                                            " ORDER BY dataset_version, idx", (cluster_id,))]
 
     def last_build(self) -> dict | None:
-        with self._lock:
-            row = self._conn.execute("SELECT id, built_at, datasets, records, clusters, linked_clusters,"
-                                     " households, rule_set FROM graph_builds ORDER BY id DESC LIMIT 1").fetchone()
+        row = self._one("SELECT id, built_at, datasets, records, clusters, linked_clusters,"
+                        " households, rule_set FROM graph_builds ORDER BY id DESC LIMIT 1")
         if row is None:
             return None
         keys = ("id", "built_at", "datasets", "records", "clusters", "linked_clusters", "households", "rule_set")
@@ -233,31 +200,29 @@ class MonitoringStore:
 
     # -- warnings ------------------------------------------------------------------------------
     def warnings_by_key(self) -> dict[tuple[str, str], WarningRow]:
-        with self._lock:
-            rows = self._conn.execute(f"SELECT {WARNING_COLUMNS} FROM warnings").fetchall()
+        rows = self._all(f"SELECT {WARNING_COLUMNS} FROM warnings")
         return {(r[1], r[6]): WarningRow(*r) for r in rows}
 
     def add_warnings(self, new: Sequence[NewWarning], actor: tuple[str, str]) -> list[int]:
         now, ids = time.time(), []
         with self._tx() as cur:
             for w in new:
-                cur.execute("INSERT INTO warnings (rule_id, rule_set, type, level, reason, cluster_id, region,"
-                            " subject_dataset, status, assignee, created_at, updated_at)"
-                            " VALUES (?,?,?,?,?,?,?,?,'new','',?,?)",
-                            (w.rule_id, w.rule_set, w.type, w.level, w.reason, w.cluster_id, w.region,
-                             w.subject_dataset, now, now))
-                ids.append(cur.lastrowid)
-                self._event(cur, cur.lastrowid, now, actor, "raised", "", "new", "", f"rule set {w.rule_set}")
+                (wid,) = self._run(cur, "INSERT INTO warnings (rule_id, rule_set, type, level, reason, cluster_id,"
+                                        " region, subject_dataset, status, assignee, created_at, updated_at)"
+                                        " VALUES (?,?,?,?,?,?,?,?,'new','',?,?) RETURNING id",
+                                   (w.rule_id, w.rule_set, w.type, w.level, w.reason, w.cluster_id, w.region,
+                                    w.subject_dataset, now, now)).fetchone()
+                ids.append(wid)
+                self._event(cur, wid, now, actor, "raised", "", "new", "", f"rule set {w.rule_set}")
         return ids
 
     def refresh_warning(self, warning_id: int, region: str, subject_dataset: str) -> None:
         with self._tx() as cur:
-            cur.execute("UPDATE warnings SET region=?, subject_dataset=? WHERE id=?",
-                        (region, subject_dataset, warning_id))
+            self._run(cur, "UPDATE warnings SET region=?, subject_dataset=? WHERE id=?",
+                      (region, subject_dataset, warning_id))
 
     def warning(self, warning_id: int) -> WarningRow | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id=?", (warning_id,)).fetchone()
+        row = self._one(f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id=?", (warning_id,))
         return WarningRow(*row) if row else None
 
     def find_warnings(self, *, levels: Sequence[str] = (), types: Sequence[str] = (),
@@ -274,51 +239,48 @@ class MonitoringStore:
             args.extend([len(region_prefix), region_prefix])
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
-        with self._lock:
-            return [WarningRow(*r) for r in self._conn.execute(sql, args).fetchall()]
+        return [WarningRow(*r) for r in self._all(sql, args)]
 
     def change_warning(self, warning_id: int, expected_status: str, to_status: str, assignee: str,
                        actor: tuple[str, str], action: str, note: str) -> bool:
         """Moves a warning on if it is still in `expected_status` (False if it moved meanwhile)."""
         now = time.time()
         with self._tx() as cur:
-            changed = cur.execute("UPDATE warnings SET status=?, assignee=?, updated_at=? WHERE id=? AND status=?",
-                                  (to_status, assignee, now, warning_id, expected_status)).rowcount
+            changed = self._run(cur, "UPDATE warnings SET status=?, assignee=?, updated_at=? WHERE id=? AND status=?",
+                                (to_status, assignee, now, warning_id, expected_status)).rowcount
             if changed:
                 self._event(cur, warning_id, now, actor, action, expected_status, to_status, assignee, note)
         return bool(changed)
 
     def warning_events(self, warning_id: int) -> list[WarningEvent]:
-        with self._lock:
-            rows = self._conn.execute("SELECT warning_id, at, department, identity, action, from_status,"
-                                      " to_status, assignee, note FROM warning_events WHERE warning_id=?"
-                                      " ORDER BY id", (warning_id,)).fetchall()
+        rows = self._all("SELECT warning_id, at, department, identity, action, from_status,"
+                         " to_status, assignee, note FROM warning_events WHERE warning_id=?"
+                         " ORDER BY id", (warning_id,))
         return [WarningEvent(*r) for r in rows]
 
-    @staticmethod
-    def _event(cur, warning_id: int, at: float, actor: tuple[str, str], action: str, from_status: str,
+    def _event(self, cur, warning_id: int, at: float, actor: tuple[str, str], action: str, from_status: str,
                to_status: str, assignee: str, note: str) -> None:
-        cur.execute("INSERT INTO warning_events (warning_id, at, department, identity, action, from_status,"
-                    " to_status, assignee, note) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (warning_id, at, actor[0], actor[1], action, from_status, to_status, assignee, note))
+        self._run(cur, "INSERT INTO warning_events (warning_id, at, department, identity, action, from_status,"
+                       " to_status, assignee, note) VALUES (?,?,?,?,?,?,?,?,?)",
+                  (warning_id, at, actor[0], actor[1], action, from_status, to_status, assignee, note))
 
     # -- nodes ---------------------------------------------------------------------------------
     def remember_node(self, department: str, division_code: str, identity: str, certificate: str) -> bool:
         """Records a node's certificate; True when it is new or changed."""
-        with self._lock:
-            old = self._conn.execute("SELECT certificate, division_code FROM nodes WHERE department=?",
-                                     (department,)).fetchone()
-        if old == (certificate, division_code):
+        old = self._one("SELECT certificate, division_code FROM nodes WHERE department=?", (department,))
+        if old is not None and tuple(old) == (certificate, division_code):
             return False
         with self._tx() as cur:
-            cur.execute("INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?)",
-                        (department, division_code, identity, certificate, time.time()))
+            self._run(cur, "INSERT INTO nodes (department, division_code, identity, certificate, seen_at)"
+                           " VALUES (?,?,?,?,?) ON CONFLICT (department) DO UPDATE SET"
+                           " division_code=excluded.division_code, identity=excluded.identity,"
+                           " certificate=excluded.certificate, seen_at=excluded.seen_at",
+                      (department, division_code, identity, certificate, time.time()))
         return True
 
     def node(self, department: str) -> NodeRow | None:
-        with self._lock:
-            row = self._conn.execute("SELECT department, division_code, identity, certificate FROM nodes"
-                                     " WHERE department=?", (department,)).fetchone()
+        row = self._one("SELECT department, division_code, identity, certificate FROM nodes WHERE department=?",
+                        (department,))
         return NodeRow(*row) if row else None
 
     # -- referrals and inboxes -----------------------------------------------------------------
@@ -331,16 +293,16 @@ class MonitoringStore:
         expected, to_status, actor, action = warning_change
         now = time.time()
         with self._tx() as cur:
-            if not cur.execute("UPDATE warnings SET status=?, updated_at=? WHERE id=? AND status=?",
-                               (to_status, now, warning_id, expected)).rowcount:
+            if not self._run(cur, "UPDATE warnings SET status=?, updated_at=? WHERE id=? AND status=?",
+                             (to_status, now, warning_id, expected)).rowcount:
                 raise WarningMoved(f"warning {warning_id} was changed by someone else meanwhile; retry")
-            cur.execute("INSERT INTO referrals (warning_id, from_department, to_department, status, agreement,"
-                        " note, holder_department, holder_dataset, holder_ref, recipient_refs, disclosure,"
-                        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?)",
-                        (warning_id, from_department, to_department, status, agreement, note, *holder,
-                         json.dumps(recipient_refs), now, now))
-            referral_id = cur.lastrowid
-            assignee = cur.execute("SELECT assignee FROM warnings WHERE id=?", (warning_id,)).fetchone()[0]
+            (referral_id,) = self._run(
+                cur, "INSERT INTO referrals (warning_id, from_department, to_department, status, agreement,"
+                     " note, holder_department, holder_dataset, holder_ref, recipient_refs, disclosure,"
+                     " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?) RETURNING id",
+                (warning_id, from_department, to_department, status, agreement, note, *holder,
+                 json.dumps(recipient_refs), now, now)).fetchone()
+            assignee = self._run(cur, "SELECT assignee FROM warnings WHERE id=?", (warning_id,)).fetchone()[0]
             self._event(cur, warning_id, now, actor, action, expected, to_status, assignee,
                         f"referral {referral_id}" + (f": {note}" if note else ""))
             if enqueue is not None:
@@ -349,9 +311,7 @@ class MonitoringStore:
             return referral_id
 
     def referral(self, referral_id: int) -> ReferralRow | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id=?",
-                                     (referral_id,)).fetchone()
+        row = self._one(f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id=?", (referral_id,))
         return self._referral(row) if row else None
 
     def referrals(self, *, warning_id: int | None = None, status: str | None = None,
@@ -361,8 +321,7 @@ class MonitoringStore:
             if value is not None:
                 sql += f" AND {column}=?"
                 args.append(value)
-        with self._lock:
-            return [self._referral(r) for r in self._conn.execute(sql + " ORDER BY id", args).fetchall()]
+        return [self._referral(r) for r in self._all(sql + " ORDER BY id", args)]
 
     @staticmethod
     def _referral(row) -> ReferralRow:
@@ -385,8 +344,8 @@ class MonitoringStore:
             if outcome is not None:
                 sets += ", outcome=?"
                 args.append(outcome)
-            changed = cur.execute(f"UPDATE referrals SET {sets} WHERE id=? AND status=?",
-                                  args + [referral_id, expected_status]).rowcount
+            changed = self._run(cur, f"UPDATE referrals SET {sets} WHERE id=? AND status=?",
+                                args + [referral_id, expected_status]).rowcount
             if changed and enqueue is not None:
                 self._enqueue(cur, enqueue[0], enqueue[1], referral_id, enqueue[2], now)
         return bool(changed)
@@ -395,54 +354,40 @@ class MonitoringStore:
         with self._tx() as cur:
             return self._enqueue(cur, department, kind, referral_id, payload, time.time())
 
-    @staticmethod
-    def _enqueue(cur, department: str, kind: str, referral_id: int, payload: dict, now: float) -> int:
-        cur.execute("INSERT INTO inbox (department, kind, referral_id, payload, created_at) VALUES (?,?,?,?,?)",
-                    (department, kind, referral_id, json.dumps(payload, ensure_ascii=False, sort_keys=True), now))
-        return cur.lastrowid
+    def _enqueue(self, cur, department: str, kind: str, referral_id: int, payload: dict, now: float) -> int:
+        # Inbox readers page by seq: seqs must become visible in order, so (PostgreSQL)
+        # writers take the inbox lock before drawing a seq and hold it until commit.
+        serialize_writers(cur, self.database, "monitoring inbox")
+        return self._run(cur, "INSERT INTO inbox (department, kind, referral_id, payload, created_at)"
+                              " VALUES (?,?,?,?,?) RETURNING seq",
+                         (department, kind, referral_id, json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                          now)).fetchone()[0]
 
     def inbox(self, department: str, after: int, limit: int) -> list[InboxRow]:
-        with self._lock:
-            rows = self._conn.execute("SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
-                                      " WHERE department=? AND seq > ? ORDER BY seq LIMIT ?",
-                                      (department, after, limit)).fetchall()
+        rows = self._all("SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
+                         " WHERE department=? AND seq > ? ORDER BY seq LIMIT ?", (department, after, limit))
         return [InboxRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def acknowledge(self, department: str, upto: int) -> list[int]:
         """Marks a department's inbox read up to `upto`; returns the referral ids newly received."""
         with self._tx() as cur:
-            row = cur.execute("SELECT acknowledged FROM inbox_cursors WHERE department=?", (department,)).fetchone()
+            serialize_writers(cur, self.database, f"monitoring inbox cursor {department}")
+            row = self._run(cur, "SELECT acknowledged FROM inbox_cursors WHERE department=?",
+                            (department,)).fetchone()
             before = row[0] if row else 0
             if upto <= before:
                 return []
-            cur.execute("INSERT OR REPLACE INTO inbox_cursors VALUES (?,?)", (department, upto))
-            received = [r[0] for r in cur.execute(
-                "SELECT referral_id FROM inbox WHERE department=? AND kind='referral' AND seq > ? AND seq <= ?",
-                (department, before, upto))]
+            self._run(cur, "INSERT INTO inbox_cursors (department, acknowledged) VALUES (?,?)"
+                           " ON CONFLICT (department) DO UPDATE SET acknowledged=excluded.acknowledged",
+                      (department, upto))
+            received = [r[0] for r in self._run(
+                cur, "SELECT referral_id FROM inbox WHERE department=? AND kind='referral' AND seq > ? AND seq <= ?",
+                (department, before, upto)).fetchall()]
             for rid in received:
-                cur.execute("UPDATE referrals SET status='received', updated_at=? WHERE id=? AND status='sent'",
-                            (time.time(), rid))
+                self._run(cur, "UPDATE referrals SET status='received', updated_at=? WHERE id=? AND status='sent'",
+                          (time.time(), rid))
             return received
 
     def acknowledged(self, department: str) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT acknowledged FROM inbox_cursors WHERE department=?",
-                                     (department,)).fetchone()
+        row = self._one("SELECT acknowledged FROM inbox_cursors WHERE department=?", (department,))
         return row[0] if row else 0
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.conn, self.lock = conn, lock
-
-    def __enter__(self) -> sqlite3.Cursor:
-        self.lock.acquire()
-        self.cur = self.conn.cursor()
-        self.cur.execute("BEGIN IMMEDIATE")
-        return self.cur
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self.cur.execute("COMMIT" if exc_type is None else "ROLLBACK")
-        finally:
-            self.lock.release()

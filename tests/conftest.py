@@ -1,0 +1,71 @@
+"""Which database the integration tests' matcher keeps its state in.
+
+``pytest --database=postgresql`` (or AIDLINK_TEST_DATABASE=postgresql) runs every
+test that takes the `matcher_database_url` fixture against the PostgreSQL test
+server (AIDLINK_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test),
+each test module in its own scratch schema; the default is SQLite files in the
+matcher's data directory. Asking for PostgreSQL when the server is down fails
+(it does not skip), so a PostgreSQL run cannot pass without PostgreSQL.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--database", choices=DATABASES, default=os.environ.get("AIDLINK_TEST_DATABASE", "sqlite"),
+                     help="where the integration tests' matcher keeps its state (default: sqlite, "
+                          "or $AIDLINK_TEST_DATABASE)")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"matcher database: {config.getoption('--database')}"
+
+
+@pytest.fixture(scope="module")
+def matcher_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite files in the data directory) or a PostgreSQL URL whose sessions use a fresh schema."""
+    if request.config.getoption("--database") == "sqlite":
+        yield None
+        return
+    from database.testing import postgres_unreachable, scratch_schema
+
+    reason = postgres_unreachable()
+    if reason:
+        pytest.fail(f"--database=postgresql: {reason}")
+    with scratch_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def stored_matcher_state() -> Callable[[object], dict[str, bytes]]:
+    """What a deployment's matcher stores at rest: its data directory's files and, on
+    PostgreSQL, every table of its schema (as COPY text), by name."""
+
+    def state(deployment) -> dict[str, bytes]:
+        cfg = deployment.matcher.config
+        stored = {str(p.relative_to(cfg.data_dir)): p.read_bytes()
+                  for p in Path(cfg.data_dir).rglob("*") if p.is_file()}
+        if cfg.database_url and cfg.database_url.startswith("postgres"):
+            stored.update(_postgres_tables(cfg.database_url))
+        return stored
+
+    return state
+
+
+def _postgres_tables(url: str) -> dict[str, bytes]:
+    import psycopg
+
+    tables: dict[str, bytes] = {}
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+        for (name,) in cur.fetchall():
+            with cur.copy(f'COPY "{name}" TO STDOUT') as copy:
+                tables[f"table {name}"] = b"".join(bytes(block) for block in copy)
+    return tables
