@@ -20,7 +20,7 @@ from matcher.similarity.lsh import BitSamplingLsh
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_CHUNK_ROWS = 20_000
-DEFAULT_LSH = BitSamplingLsh()
+DEFAULT_LSH = BitSamplingLsh(bands=16, bits_per_band=32)   # measured in docs/scale.md
 
 Progress = Callable[[int, int], None]
 
