@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,9 @@ from audit.log import unverified_checkpoint
 from audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
 from audit.reader import AuditReader, ProofRequestError
 from audit.report import AuditReport, ReportOptions, build_report
+from audit.open_store import open_audit_store
 from audit.sqlite_store import SQLiteAuditStore
+from audit.store import SQLAuditStore
 from audit.store import AuditStoreError, StoredEntry
 from audit.verifier_key import VerifierKeyError, read_verifier_key
 from audit.verify import verify_log
@@ -39,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("audit", help="security officers' tools: query, verify, prove, export, report")
     commands = group.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, required=True,
+    common.add_argument("--data-dir", type=Path,
                         help=f"the matcher's data directory (the log is DIR/{AUDIT_DB})")
+    common.add_argument("--database-url", default=os.environ.get("AIDLINK_DATABASE_URL"),
+                        help="the matcher's database instead (postgresql://…; default $AIDLINK_DATABASE_URL)")
     common.add_argument("--tz-offset", type=_offset, default=LOCAL_OFFSET, metavar="+HH:MM",
                         help="time zone for times given or shown without an offset (default +08:00)")
 
@@ -85,10 +90,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vb = command("verify-bundle", _verify_bundle, "check a bundle offline with only the audit public key")
     vb.add_argument("bundle", type=Path)
     vb.add_argument("--key", required=True, help="audit public key (verifier key string or file, or PEM file)")
-    # verify-bundle needs no data directory
-    for action in vb._actions:
-        if action.dest == "data_dir":
-            action.required = False
 
     report = command("report", _report, "per-department counts by purpose and outcome, and anomalies")
     report.add_argument("--since", required=True, help="period start (ISO 8601)")
@@ -139,9 +140,12 @@ def _entry_filter(args: argparse.Namespace) -> EntryFilter:
                        from_seq=args.from_seq, to_seq=args.to_seq)
 
 
-def _store(args: argparse.Namespace) -> SQLiteAuditStore:
+def _store(args: argparse.Namespace) -> SQLAuditStore:
+    """The log to read, read-only: the matcher's database if named, else its data directory."""
+    if args.database_url:
+        return open_audit_store(args.database_url, read_only=True)
     if args.data_dir is None:
-        raise CommandError("--data-dir is required")
+        raise CommandError("--data-dir (or --database-url) is required")
     return SQLiteAuditStore(args.data_dir / AUDIT_DB, read_only=True)
 
 
