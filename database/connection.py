@@ -18,7 +18,7 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from database.url import DatabaseUrl, parse_database_url
 
@@ -75,6 +75,18 @@ class Database:
         self._check_open()
         with self._engine.reading() as cur:
             yield cur
+
+    def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        """One row of a portable query (``?`` placeholders), or None."""
+        with self.reading() as cur:
+            cur.execute(self.sql(sql), tuple(params))
+            return cur.fetchone()
+
+    def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Every row of a portable query (``?`` placeholders)."""
+        with self.reading() as cur:
+            cur.execute(self.sql(sql), tuple(params))
+            return cur.fetchall()
 
     def run_script(self, cur: Any, script: str) -> None:
         """Run several ``;``-separated statements (no parameters) on `cur`, inside its transaction."""

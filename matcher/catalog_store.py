@@ -44,11 +44,6 @@ class CatalogStore:
         self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
         self._cache: dict[str, Catalog] = {}   # safe: a published version never changes
 
-    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
-        with self.database.reading() as cur:
-            cur.execute(self.database.sql(sql), params)
-            return cur.fetchone()
-
     @classmethod
     def open(cls, database: StateTarget, seed: Catalog | None = None) -> "CatalogStore":
         """Open the store; publish `seed` (e.g. the embedded default) if that version is new."""
@@ -95,7 +90,7 @@ class CatalogStore:
             return [r[0] for r in cur.fetchall()]
 
     def published(self, version: str) -> PublishedVersion:
-        row = self._one("SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions"
+        row = self.database.fetch_one("SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions"
                         " WHERE version=?", (version,))
         if row is None:
             raise CatalogError(self._not_published(version))
@@ -112,7 +107,7 @@ class CatalogStore:
         cached = self._cache.get(version)
         if cached is not None:
             return cached
-        row = self._one("SELECT document FROM catalog_versions WHERE version=?", (version,))
+        row = self.database.fetch_one("SELECT document FROM catalog_versions WHERE version=?", (version,))
         if row is None:
             raise CatalogError(self._not_published(version))
         catalog = Catalog.from_dict(json.loads(row[0]), f"catalog {version}")

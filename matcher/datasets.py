@@ -180,34 +180,22 @@ class DatasetStore:
     _COLUMNS = ("id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
                 " schema_fingerprint, attributes, records, blocking_keys")
 
-    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
-        with self.database.reading() as cur:
-            cur.execute(self.database.sql(sql), params)
-            return cur.fetchone()
-
-    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self.database.reading() as cur:
-            cur.execute(self.database.sql(sql), params)
-            return cur.fetchall()
-
     def meta_by_id(self, vid: int) -> DatasetVersion:
         """The dataset version with database id `vid` (any version, not only the latest)."""
-        row = self._one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE id=?", (vid,))
+        row = self.database.fetch_one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE id=?", (vid,))
         if row is None:
             raise DatasetNotFound(f"no dataset version with id {vid}")
         return self._meta(row)
 
-    _meta_by_id = meta_by_id   # the name callers used before it was public
-
     def latest(self, department: str, name: str) -> DatasetVersion:
-        row = self._one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
+        row = self.database.fetch_one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
                         " ORDER BY version DESC LIMIT 1", (department, name))
         if row is None:
             raise DatasetNotFound(f"dataset {department}/{name} does not exist")
         return self._meta(row)
 
     def list_latest(self) -> list[DatasetVersion]:
-        rows = self._all(f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
+        rows = self.database.fetch_all(f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
                          " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
                          " AND e.name=d.name) ORDER BY department, name")
         return [self._meta(r) for r in rows]
@@ -222,7 +210,7 @@ class DatasetStore:
             enc = np.memmap(path, dtype=np.uint8, mode="r", shape=(meta.records, row_bytes))
         else:
             enc = np.zeros((0, row_bytes), dtype=np.uint8)
-        rows = self._all("SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,))
+        rows = self.database.fetch_all("SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,))
         loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows],
                                self._blocking_keys(meta, path))
         self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}

@@ -117,19 +117,9 @@ class DisputeDesk:
         self._lock = threading.Lock()
         self._new_event = threading.Condition(self._lock)   # wakes `events` waiters of this process
 
-    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
-        with self.database.reading() as cur:
-            cur.execute(self.database.sql(sql), params)
-            return cur.fetchone()
-
-    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self.database.reading() as cur:
-            cur.execute(self.database.sql(sql), params)
-            return cur.fetchall()
-
     # -- reading --------------------------------------------------------------------------------
     def get(self, dispute_id: str) -> Dispute:
-        row = self._one(f"SELECT {_COLUMNS} FROM disputes WHERE id=?", (dispute_id,))
+        row = self.database.fetch_one(f"SELECT {_COLUMNS} FROM disputes WHERE id=?", (dispute_id,))
         if row is None:
             raise NotFound(f"dispute_id: no dispute {dispute_id!r}")
         return Dispute(*row)
@@ -154,13 +144,13 @@ class DisputeDesk:
         if open_only:
             sql += f" AND state IN ({','.join('?' * len(OPEN_STATES))})"
             params.extend(OPEN_STATES)
-        rows = self._all(sql + " ORDER BY created, id", tuple(params))
+        rows = self.database.fetch_all(sql + " ORDER BY created, id", tuple(params))
         return [Dispute(*r) for r in rows]
 
     def disputed_refs(self, dataset_qualified_name: str, version: int) -> set[str]:
         """Provider refs in this dataset version under an open dispute: the compare path marks
         matches to them as disputed and still serves them (Art. 23)."""
-        rows = self._all(f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
+        rows = self.database.fetch_all(f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
                          f" AND state IN ({','.join('?' * len(OPEN_STATES))})",
                          (dataset_qualified_name, version, *OPEN_STATES))
         return {r[0] for r in rows}
@@ -176,7 +166,7 @@ class DisputeDesk:
         return [DisputeEvent(seq, kind, self.get(did)) for seq, did, kind in rows]
 
     def _events_after(self, department: str, after: int) -> list[tuple[int, str, str]]:
-        return self._all("SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
+        return self.database.fetch_all("SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
                          (department, after))
 
     # -- the steps ------------------------------------------------------------------------------
@@ -202,7 +192,7 @@ class DisputeDesk:
             raise NotFound(f"my_ref: {my_ref!r} does not match any record of {other.qualified_name} "
                            f"v{other.version} under agreement {agreement.id}; only a matched record can be flagged")
         provider_ref = other_data.refs[admitted[int(scores.argmax())]]
-        existing = self._one(
+        existing = self.database.fetch_one(
             f"SELECT id FROM disputes WHERE provider_dataset=? AND provider_version=? AND provider_ref=?"
             f" AND flagged_by=? AND state IN ({','.join('?' * len(OPEN_STATES))})",
             (other.qualified_name, other.version, provider_ref, user, *OPEN_STATES))

@@ -46,7 +46,7 @@ def test_dataset_versions_records_and_encodings_survive_reopening(url, tmp_path)
     second = upload(store, "mca", "low-income", 3, keys=True)
     other = upload(store, "edu", "students", 2)
     assert (first.version, second.version, other.version) == (1, 2, 1)
-    assert store.meta_by_id(first.id) == first and store._meta_by_id(second.id) == second
+    assert store.meta_by_id(first.id) == first and store.meta_by_id(second.id) == second
     with pytest.raises(DatasetNotFound, match="no dataset version with id 999999"):
         store.meta_by_id(999999)
     store.close()

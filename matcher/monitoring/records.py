@@ -53,7 +53,7 @@ class ClusterIndex:
         meta = self._metas.get(version_id)
         if meta is None:
             # DatasetStore has no public lookup by id; versions in the graph always exist.
-            meta = self._metas[version_id] = self.datasets._meta_by_id(version_id)
+            meta = self._metas[version_id] = self.datasets.meta_by_id(version_id)
         return meta
 
     def records(self, cluster_id: str) -> list[ClusterRecord]:

@@ -125,14 +125,6 @@ class MonitoringStore:
         cur.execute(self.database.sql(sql), tuple(params))
         return cur
 
-    def _one(self, sql: str, params: Sequence = ()) -> tuple | None:
-        with self.database.reading() as cur:
-            return self._run(cur, sql, params).fetchone()
-
-    def _all(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        with self.database.reading() as cur:
-            return self._run(cur, sql, params).fetchall()
-
     # -- pairwise links (a cache keyed by dataset versions) ------------------------------------
     def pair_links(self, a_version: int, b_version: int, threshold: float) -> list[tuple[int, int, float]] | None:
         with self.database.reading() as cur:
@@ -167,7 +159,7 @@ class MonitoringStore:
 
     # -- clusters ------------------------------------------------------------------------------
     def cluster_assignments(self) -> dict[tuple[int, int], str]:
-        return {(v, i): c for v, i, c in self._all("SELECT dataset_version, idx, cluster_id FROM cluster_members")}
+        return {(v, i): c for v, i, c in self.database.fetch_all("SELECT dataset_version, idx, cluster_id FROM cluster_members")}
 
     def replace_graph(self, members: Iterable[tuple[int, int, str]], households: Iterable[tuple[str, str]],
                       summary: dict) -> int:
@@ -185,11 +177,11 @@ class MonitoringStore:
                               summary["linked_clusters"], summary["households"], summary["rule_set"])).fetchone()[0]
 
     def cluster_members(self, cluster_id: str) -> list[tuple[int, int]]:
-        return [tuple(r) for r in self._all("SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=?"
+        return [tuple(r) for r in self.database.fetch_all("SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=?"
                                             " ORDER BY dataset_version, idx", (cluster_id,))]
 
     def last_build(self) -> dict | None:
-        row = self._one("SELECT id, built_at, datasets, records, clusters, linked_clusters,"
+        row = self.database.fetch_one("SELECT id, built_at, datasets, records, clusters, linked_clusters,"
                         " households, rule_set FROM graph_builds ORDER BY id DESC LIMIT 1")
         if row is None:
             return None
@@ -200,7 +192,7 @@ class MonitoringStore:
 
     # -- warnings ------------------------------------------------------------------------------
     def warnings_by_key(self) -> dict[tuple[str, str], WarningRow]:
-        rows = self._all(f"SELECT {WARNING_COLUMNS} FROM warnings")
+        rows = self.database.fetch_all(f"SELECT {WARNING_COLUMNS} FROM warnings")
         return {(r[1], r[6]): WarningRow(*r) for r in rows}
 
     def add_warnings(self, new: Sequence[NewWarning], actor: tuple[str, str]) -> list[int]:
@@ -222,7 +214,7 @@ class MonitoringStore:
                       (region, subject_dataset, warning_id))
 
     def warning(self, warning_id: int) -> WarningRow | None:
-        row = self._one(f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id=?", (warning_id,))
+        row = self.database.fetch_one(f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id=?", (warning_id,))
         return WarningRow(*row) if row else None
 
     def find_warnings(self, *, levels: Sequence[str] = (), types: Sequence[str] = (),
@@ -239,7 +231,7 @@ class MonitoringStore:
             args.extend([len(region_prefix), region_prefix])
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
-        return [WarningRow(*r) for r in self._all(sql, args)]
+        return [WarningRow(*r) for r in self.database.fetch_all(sql, args)]
 
     def change_warning(self, warning_id: int, expected_status: str, to_status: str, assignee: str,
                        actor: tuple[str, str], action: str, note: str) -> bool:
@@ -253,7 +245,7 @@ class MonitoringStore:
         return bool(changed)
 
     def warning_events(self, warning_id: int) -> list[WarningEvent]:
-        rows = self._all("SELECT warning_id, at, department, identity, action, from_status,"
+        rows = self.database.fetch_all("SELECT warning_id, at, department, identity, action, from_status,"
                          " to_status, assignee, note FROM warning_events WHERE warning_id=?"
                          " ORDER BY id", (warning_id,))
         return [WarningEvent(*r) for r in rows]
@@ -267,7 +259,7 @@ class MonitoringStore:
     # -- nodes ---------------------------------------------------------------------------------
     def remember_node(self, department: str, division_code: str, identity: str, certificate: str) -> bool:
         """Records a node's certificate; True when it is new or changed."""
-        old = self._one("SELECT certificate, division_code FROM nodes WHERE department=?", (department,))
+        old = self.database.fetch_one("SELECT certificate, division_code FROM nodes WHERE department=?", (department,))
         if old is not None and tuple(old) == (certificate, division_code):
             return False
         with self._tx() as cur:
@@ -279,7 +271,7 @@ class MonitoringStore:
         return True
 
     def node(self, department: str) -> NodeRow | None:
-        row = self._one("SELECT department, division_code, identity, certificate FROM nodes WHERE department=?",
+        row = self.database.fetch_one("SELECT department, division_code, identity, certificate FROM nodes WHERE department=?",
                         (department,))
         return NodeRow(*row) if row else None
 
@@ -311,7 +303,7 @@ class MonitoringStore:
             return referral_id
 
     def referral(self, referral_id: int) -> ReferralRow | None:
-        row = self._one(f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id=?", (referral_id,))
+        row = self.database.fetch_one(f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id=?", (referral_id,))
         return self._referral(row) if row else None
 
     def referrals(self, *, warning_id: int | None = None, status: str | None = None,
@@ -321,7 +313,7 @@ class MonitoringStore:
             if value is not None:
                 sql += f" AND {column}=?"
                 args.append(value)
-        return [self._referral(r) for r in self._all(sql + " ORDER BY id", args)]
+        return [self._referral(r) for r in self.database.fetch_all(sql + " ORDER BY id", args)]
 
     @staticmethod
     def _referral(row) -> ReferralRow:
@@ -364,7 +356,7 @@ class MonitoringStore:
                           now)).fetchone()[0]
 
     def inbox(self, department: str, after: int, limit: int) -> list[InboxRow]:
-        rows = self._all("SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
+        rows = self.database.fetch_all("SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
                          " WHERE department=? AND seq > ? ORDER BY seq LIMIT ?", (department, after, limit))
         return [InboxRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
@@ -389,5 +381,5 @@ class MonitoringStore:
             return received
 
     def acknowledged(self, department: str) -> int:
-        row = self._one("SELECT acknowledged FROM inbox_cursors WHERE department=?", (department,))
+        row = self.database.fetch_one("SELECT acknowledged FROM inbox_cursors WHERE department=?", (department,))
         return row[0] if row else 0
