@@ -100,6 +100,14 @@ class LoopbackDeployment:
         cfg = self.matcher.config
         return open_audit_store(cfg.database_url or sqlite_url(cfg.data_dir / "audit.sqlite"), read_only=read_only)
 
+    def audit_entries(self) -> list:
+        """Every audit entry the matcher has recorded, oldest first."""
+        store = self.open_audit_store()
+        try:
+            return [row.entry for row in store.scan()]
+        finally:
+            store.close()
+
     def stop(self) -> None:
         for node in self.nodes.values():
             node.channel.close()

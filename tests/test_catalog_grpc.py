@@ -41,12 +41,6 @@ def compare(d):
         my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
 
 
-def audit(d):
-    store = d.open_audit_store()
-    try:
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 def test_nodes_read_the_published_catalog(world):
@@ -61,7 +55,7 @@ def test_nodes_read_the_published_catalog(world):
     with pytest.raises(grpc.RpcError) as err:
         stub.GetCatalog(catalog_pb2.GetCatalogRequest(version="1999"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND and "'1999' is not published" in err.value.details()
-    gets = [e for e in audit(d) if e.method == "/aidlink.v1.Catalog/GetCatalog"]
+    gets = [e for e in d.audit_entries() if e.method == "/aidlink.v1.Catalog/GetCatalog"]
     assert [e.outcome for e in gets] == ["allowed", "refused"] and gets[0].department == "edu"
 
 
@@ -97,5 +91,5 @@ def test_a_not_shared_entry_cannot_be_matched(world):
             dataset="low-income", catalog_entry="mca.low-income", catalog_version="2024.1",
             attributes=MCA_ATTRS), extracts["mca"].rows[:5])
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    last = [e for e in audit(d) if e.method == "/aidlink.v1.Matcher/CompareDatasets"][-1]
+    last = [e for e in d.audit_entries() if e.method == "/aidlink.v1.Matcher/CompareDatasets"][-1]
     assert last.outcome == "refused" and "not shared" in last.detail

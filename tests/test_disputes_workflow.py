@@ -43,12 +43,6 @@ def edu_matches(d):
     return {e.match.record_id: e.match for e in events if e.WhichOneof("event") == "match"}
 
 
-def audit(d):
-    store = d.open_audit_store()
-    try:
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 def test_disputes_walk_every_state_between_two_nodes(world):
@@ -114,7 +108,7 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     assert doubted[[x.id for x in flagged].index(confirm_id)] in after
 
     # Every step is an audited call with its purpose and the dispute id.
-    entries = [e for e in audit(d) if e.method.startswith("/aidlink.v1.Disputes/")]
+    entries = [e for e in d.audit_entries() if e.method.startswith("/aidlink.v1.Disputes/")]
     steps = [(e.method.rsplit("/", 1)[1], e.department, e.outcome) for e in entries]
     assert steps.count(("Flag", "edu", "allowed")) == 3
     assert steps.count(("Respond", "mca", "allowed")) == 5
@@ -164,7 +158,7 @@ def test_wrong_steps_are_refused_and_audited(world):
         mca.confirm(dispute.id, "changed my mind")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "already rejected" in err.value.details()
 
-    refused = [e for e in audit(d) if e.method.startswith("/aidlink.v1.Disputes/") and e.outcome == "refused"]
+    refused = [e for e in d.audit_entries() if e.method.startswith("/aidlink.v1.Disputes/") and e.outcome == "refused"]
     assert {e.status for e in refused} >= {"NOT_FOUND", "INVALID_ARGUMENT", "PERMISSION_DENIED",
                                            "FAILED_PRECONDITION"}
     assert any("already rejected" in e.detail for e in refused)

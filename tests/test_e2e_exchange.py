@@ -39,12 +39,6 @@ def compare(deployment, dept, mine, other, purpose=common_pb2.ELIGIBILITY_CHECK,
             [e.summary for e in events if e.WhichOneof("event") == "summary"])
 
 
-def audit_entries(deployment):
-    store = deployment.open_audit_store()
-    try:
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 def test_uploads_accept_every_valid_row(world):
@@ -109,7 +103,7 @@ def test_refusals_are_clear_and_audited(world):
         compare(deployment, "edu", "students", "mca/nonexistent")
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert "mca/nonexistent" in missing.value.details()
-    entries = audit_entries(deployment)
+    entries = deployment.audit_entries()
     refused = [e for e in entries if e.outcome == "refused" and e.department == "edu"]
     assert any(e.status == "PERMISSION_DENIED" and "nhsa/medical" in e.datasets for e in refused)
     assert any(e.status == "INVALID_ARGUMENT" for e in refused)
@@ -233,7 +227,7 @@ def test_audit_log_records_every_call_and_verifies(world):
     from audit.verify import verify_log
 
     deployment, _, _, _ = world
-    entries = audit_entries(deployment)
+    entries = deployment.audit_entries()
     uploads = [e for e in entries if e.method.endswith("UploadDataset") and e.outcome == "allowed"]
     assert {e.department for e in uploads} >= {"mca", "edu", "nhsa"}
     assert all(e.identity.startswith("aidlink://node/") for e in uploads)

@@ -48,12 +48,6 @@ def restart_matcher(deployment) -> None:
         audit_origin=cfg.audit_origin, database_url=cfg.database_url)).start()
 
 
-def audit_entries(deployment):
-    store = deployment.open_audit_store()
-    try:
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +111,7 @@ def test_referral_to_a_department_holding_the_person_resolves_to_its_own_record(
         pb.GetWarningRequest(id=target.warning.id))
     assert [h.to_status for h in detail.history] == ["new", "assigned", "visited", "referred"]
     assert detail.referrals[0].status == "received"      # nhsa's node fetched it
-    entries = [e for e in audit_entries(deployment) if "/aidlink.v1.Monitoring/" in e.method]
+    entries = [e for e in deployment.audit_entries() if "/aidlink.v1.Monitoring/" in e.method]
     refer = [e for e in entries if e.method.endswith("ReferWarning")]
     assert [e.outcome for e in refer] == ["refused", "allowed"]
     assert refer[1].purpose == "referral" and refer[1].agreement == "art17.referral-from-mca"

@@ -43,14 +43,6 @@ def snapshot(d: LoopbackDeployment) -> dict:
     return {"datasets": datasets, "warnings": warnings, "matches": matches}
 
 
-def audit_entries(d: LoopbackDeployment) -> list:
-    store = d.open_audit_store()
-    try:
-        result = verify_log(store)
-        assert result.ok, result.problems
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 @pytest.mark.slow
@@ -74,7 +66,7 @@ def test_matcher_restarted_on_the_same_postgresql_database_loses_nothing(tmp_pat
         before = snapshot(d)
         assert before["datasets"] and before["warnings"] and before["matches"]
         assert before["warnings"][first][0] == "assigned"
-        entries_before = audit_entries(d)
+        entries_before = d.audit_entries()
 
         # The state is in PostgreSQL: the data directory holds only the encodings' files.
         data_dir = d.matcher.config.data_dir
@@ -94,7 +86,7 @@ def test_matcher_restarted_on_the_same_postgresql_database_loses_nothing(tmp_pat
         with channel:
             detail = monitoring_pb2_grpc.MonitoringStub(channel).GetWarning(pb.GetWarningRequest(id=first))
         assert [h.to_status for h in detail.history] == ["new", "assigned"]
-        entries_after = audit_entries(d)                # verifies across the restart
+        entries_after = d.audit_entries()                # verifies across the restart
         assert entries_after[:len(entries_before)] == entries_before
         assert len(entries_after) > len(entries_before)
         assert [e.seq for e in entries_after] == list(range(len(entries_after)))

@@ -42,12 +42,6 @@ def list_datasets(channel):
     return matcher_pb2_grpc.MatcherStub(channel).ListDatasets(matcher_pb2.ListDatasetsRequest(), timeout=10)
 
 
-def audit_entries(deployment):
-    store = deployment.open_audit_store()
-    try:
-        return [row.entry for row in store.scan()]
-    finally:
-        store.close()
 
 
 def test_a_valid_node_certificate_is_served(world):
@@ -55,7 +49,7 @@ def test_a_valid_node_certificate_is_served(world):
     issued = deployment.ca.issue_node("hrss", level="city", division_code="320900")
     with channel_with(deployment, issued.cert_pem, issued.key_pem) as ch:
         assert list_datasets(ch).datasets
-    entry = audit_entries(deployment)[-1]
+    entry = deployment.audit_entries()[-1]
     assert entry.department == "hrss" and entry.identity.startswith("aidlink://node/hrss/city/320900")
 
 
@@ -102,7 +96,7 @@ def test_revoked_certificate_is_refused_and_audited(world):
         list_datasets(ch)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "revoked" in err.value.details() and f"{issued.serial:#x}" in err.value.details()
-    entry = audit_entries(deployment)[-1]
+    entry = deployment.audit_entries()[-1]
     assert entry.outcome == "refused" and entry.status == "UNAUTHENTICATED" and "revoked" in entry.detail
 
 
@@ -127,7 +121,7 @@ def test_outside_agreements_or_without_purpose_is_refused_and_audited(world):
                 my_dataset="edu/students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "belongs to edu" in err.value.details()
-    refused = [e for e in audit_entries(deployment)[-3:]]
+    refused = [e for e in deployment.audit_entries()[-3:]]
     assert [e.outcome for e in refused] == ["refused"] * 3
     assert refused[0].purpose == "eligibility-check" and refused[0].department == "mca"
     assert refused[1].status == "INVALID_ARGUMENT"
@@ -148,7 +142,7 @@ def test_officers_read_the_audit_trail_and_nodes_do_not(world):
         with pytest.raises(grpc.RpcError) as err:
             list(audit_pb2_grpc.AuditTrailStub(ch).Query(audit_pb2.AuditQuery()))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    last = audit_entries(deployment)[-1]
+    last = deployment.audit_entries()[-1]
     assert last.method.startswith("/aidlink.v1.AuditTrail/") and last.outcome == "refused"
 
 
