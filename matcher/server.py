@@ -189,8 +189,9 @@ class MatcherServer:
         self.exchange.disputed_refs = self.disputes.disputed_refs
         catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
         disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
-        self.monitor = Monitor(cfg.data_dir, self.store, Catalog.load(cfg.catalog), self.exchange.agreements,
-                               rules=RuleSet.load(cfg.risk_rules, Catalog.load(cfg.catalog)), threshold=cfg.threshold,
+        published = self.catalog.get()   # the newest published catalog version
+        self.monitor = Monitor(cfg.data_dir, self.store, published, self.exchange.agreements,
+                               rules=RuleSet.load(cfg.risk_rules, published), threshold=cfg.threshold,
                                database=self.database)
         add_monitoring_service(self.server, self.monitor)
         if self.audit_log is not None:
