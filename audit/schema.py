@@ -13,6 +13,7 @@ unchanged. Never edit a released migration: add the next one.
 """
 from __future__ import annotations
 
+from database.append_only import postgres_append_only
 from database.migrations import Migration
 
 COMPONENT = "audit"
@@ -73,26 +74,8 @@ CREATE TABLE audit_checkpoints (
     root   BYTEA NOT NULL,
     note   BYTEA NOT NULL
 );
-CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit log is append-only: % of % refused', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'integrity_constraint_violation';
-END
-$$;
-CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
-    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
-    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
-REVOKE UPDATE, DELETE, TRUNCATE ON audit_entries, audit_checkpoints FROM PUBLIC;
-"""
+""" + postgres_append_only("audit_append_only", "audit log is append-only",
+                        ["audit_entries", "audit_checkpoints"])
 
 MIGRATIONS = (
     Migration(1, "entries, checkpoints, append-only triggers", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),

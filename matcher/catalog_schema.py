@@ -9,6 +9,7 @@ Never edit a released migration: add the next one.
 """
 from __future__ import annotations
 
+from database.append_only import postgres_append_only
 from database.migrations import Migration
 
 COMPONENT = "catalog"
@@ -37,20 +38,8 @@ CREATE TABLE catalog_versions (
     note TEXT NOT NULL,
     document TEXT NOT NULL
 );
-CREATE FUNCTION catalog_versions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'published catalog versions are immutable: % of % refused', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'integrity_constraint_violation';
-END
-$$;
-CREATE TRIGGER catalog_versions_no_update BEFORE UPDATE ON catalog_versions
-    FOR EACH ROW EXECUTE FUNCTION catalog_versions_immutable();
-CREATE TRIGGER catalog_versions_no_delete BEFORE DELETE ON catalog_versions
-    FOR EACH ROW EXECUTE FUNCTION catalog_versions_immutable();
-CREATE TRIGGER catalog_versions_no_truncate BEFORE TRUNCATE ON catalog_versions
-    FOR EACH STATEMENT EXECUTE FUNCTION catalog_versions_immutable();
-REVOKE UPDATE, DELETE, TRUNCATE ON catalog_versions FROM PUBLIC;
-"""
+""" + postgres_append_only("catalog_versions_immutable", "published catalog versions are immutable",
+                        ["catalog_versions"])
 
 MIGRATIONS = (
     Migration(1, "published catalog versions, immutable", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
