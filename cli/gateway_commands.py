@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from cli.progress import ProgressBar
 from cli.settings import add_config_option
 
 import grpc
@@ -140,10 +141,16 @@ def submit(args) -> int:
 def compare(args) -> int:
     with grpc.insecure_channel(args.gateway) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
+        bar = ProgressBar("matching", sys.stderr)
+        events = []
         try:
-            events = list(stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-                my_dataset=args.my_dataset, other_dataset=args.other, purpose=purpose_value(args.purpose),
-                threshold=args.threshold, all_pairs=args.all_pairs)))
+            for event in stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
+                    my_dataset=args.my_dataset, other_dataset=args.other, purpose=purpose_value(args.purpose),
+                    threshold=args.threshold, all_pairs=args.all_pairs)):
+                if event.WhichOneof("event") == "progress":
+                    bar(event.progress.done, event.progress.total)
+                else:
+                    events.append(event)
         except grpc.RpcError as exc:
             print(f"aidlink gateway compare: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1

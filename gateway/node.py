@@ -58,6 +58,12 @@ class LocalMatch:
 
 
 @dataclass(frozen=True)
+class CompareProgress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class CompareSummary:
     my_dataset: str
     other_dataset: str
@@ -202,24 +208,31 @@ class GatewayNode:
             return ref
 
     # -- compare -------------------------------------------------------------------------------
-    def compare(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
-                all_pairs: bool = False) -> tuple[list[LocalMatch], CompareSummary]:
-        matches, summary = [], None
+    def compare_events(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
+                       all_pairs: bool = False) -> Iterator[CompareProgress | LocalMatch | CompareSummary]:
+        """The matcher's answer as it streams: progress, then this node's own matches, then the summary."""
+        summary = None
         for event in self.matcher.CompareDatasets(matcher_pb2.CompareRequest(
                 my_dataset=my_dataset, other_dataset=other_dataset, purpose=purpose,
                 threshold=threshold, all_pairs=all_pairs)):
             kind = event.WhichOneof("event")
-            if kind == "match":
+            if kind == "progress":
+                yield CompareProgress(event.progress.done, event.progress.total)
+            elif kind == "match":
                 m = event.match
-                matches.append(LocalMatch(self.refs.resolve(m.my_ref), m.score, dict(m.attributes),
-                                          m.disputed))
+                yield LocalMatch(self.refs.resolve(m.my_ref), m.score, dict(m.attributes), m.disputed)
             elif kind == "summary":
                 s = event.summary
                 summary = CompareSummary(s.my_dataset, s.other_dataset, s.my_records, s.matches,
                                          s.agreement, s.notice.text)
+                yield summary
         if summary is None:
             raise RuntimeError("the matcher ended the comparison without a summary")
-        return matches, summary
+
+    def compare(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
+                all_pairs: bool = False) -> tuple[list[LocalMatch], CompareSummary]:
+        events = list(self.compare_events(my_dataset, other_dataset, purpose, threshold, all_pairs))
+        return [e for e in events if isinstance(e, LocalMatch)], events[-1]
 
     # -- one person ----------------------------------------------------------------------------
     def check_person(self, fields: Mapping[str, str], dataset: str, purpose: int,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import grpc
 
-from aidlink.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from gateway.node import GatewayNode, RowRefused
+from aidlink.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, matcher_pb2
+from gateway.node import CompareProgress, GatewayNode, LocalMatch, RowRefused
 
 MAX_LISTED_PROBLEMS = 200
 
@@ -45,17 +45,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
 
     def CompareDataset(self, request, context):
         try:
-            matches, summary = self.node.compare(request.my_dataset, request.other_dataset, request.purpose,
-                                                 request.threshold, request.all_pairs)
+            for event in self.node.compare_events(request.my_dataset, request.other_dataset, request.purpose,
+                                                  request.threshold, request.all_pairs):
+                if isinstance(event, CompareProgress):
+                    yield gateway_pb2.GatewayCompareEvent(progress=matcher_pb2.CompareProgress(
+                        done=event.done, total=event.total, stage="compare"))
+                elif isinstance(event, LocalMatch):
+                    yield gateway_pb2.GatewayCompareEvent(match=gateway_pb2.LocalMatch(
+                        record_id=event.record_id, score=event.score, attributes=event.attributes,
+                        disputed=event.disputed))
+                else:
+                    yield gateway_pb2.GatewayCompareEvent(summary=gateway_pb2.GatewayCompareSummary(
+                        my_dataset=event.my_dataset, other_dataset=event.other_dataset, matches=event.matches,
+                        my_records=event.my_records, agreement=event.agreement,
+                        notice=common_pb2.ResultNotice(text=event.notice)))
         except grpc.RpcError as exc:
             _relay(context, exc)
-        for m in matches:
-            yield gateway_pb2.GatewayCompareEvent(match=gateway_pb2.LocalMatch(
-                record_id=m.record_id, score=m.score, attributes=m.attributes, disputed=m.disputed))
-        yield gateway_pb2.GatewayCompareEvent(summary=gateway_pb2.GatewayCompareSummary(
-            my_dataset=summary.my_dataset, other_dataset=summary.other_dataset, matches=summary.matches,
-            my_records=summary.my_records, agreement=summary.agreement,
-            notice=common_pb2.ResultNotice(text=summary.notice)))
 
     def CheckPerson(self, request, context):
         try:

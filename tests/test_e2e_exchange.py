@@ -236,3 +236,12 @@ def test_audit_log_records_every_call_and_verifies(world):
         assert verify_log(store).ok
     finally:
         store.close()
+
+
+def test_progress_is_relayed_before_the_answer(world):
+    deployment, _, _, _ = world
+    kinds = [e.WhichOneof("event") for e in deployment.nodes["mca"].stub.CompareDataset(
+        gateway_pb2.GatewayCompareRequest(my_dataset="low-income", other_dataset="nhsa/medical",
+                                          purpose=common_pb2.POLICY_DELIVERY_CHECK))]
+    assert kinds[0] == "progress" and kinds[-1] == "summary"
+    assert "progress" not in kinds[kinds.index("match"):]

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from aidlink.v1 import common_pb2 as aidlink_dot_v1_dot_common__pb2
+from aidlink.v1 import matcher_pb2 as aidlink_dot_v1_dot_matcher__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/gateway.proto\x12\naidlink.v1\x1a\x17\x61idlink/v1/common.proto\"v\n\x0cSubmitHeader\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rcatalog_entry\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x03 \x01(\t\x12\x11\n\tid_column\x18\x04 \x01(\t\x12\x12\n\nattributes\x18\x05 \x03(\t\"g\n\x06RawRow\x12.\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x1e.aidlink.v1.RawRow.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\x0bSubmitChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.aidlink.v1.SubmitHeaderH\x00\x12\'\n\x04rows\x18\x02 \x01(\x0b\x32\x17.aidlink.v1.RawRowBatchH\x00\x42\x06\n\x04part\"/\n\x0bRawRowBatch\x12 \n\x04rows\x18\x01 \x03(\x0b\x32\x12.aidlink.v1.RawRow\"Y\n\nRowProblem\x12\x0b\n\x03row\x18\x01 \x01(\x04\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04kept\x18\x05 \x01(\x08\"\xa8\x01\n\rSubmitSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x10\n\x08uploaded\x18\x04 \x01(\x04\x12(\n\x08problems\x18\x05 \x03(\x0b\x32\x16.aidlink.v1.RowProblem\x12\x15\n\rproblem_count\x18\x06 \x01(\x04\x12\x14\n\x0crows_flagged\x18\x07 \x01(\x04\"\x8e\x01\n\x15GatewayCompareRequest\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x11\n\tall_pairs\x18\x05 \x01(\x08\"\xaf\x01\n\nLocalMatch\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12:\n\nattributes\x18\x03 \x03(\x0b\x32&.aidlink.v1.LocalMatch.AttributesEntry\x12\x10\n\x08\x64isputed\x18\x04 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"}\n\x13GatewayCompareEvent\x12\'\n\x05match\x18\x01 \x01(\x0b\x32\x16.aidlink.v1.LocalMatchH\x00\x12\x34\n\x07summary\x18\x02 \x01(\x0b\x32!.aidlink.v1.GatewayCompareSummaryH\x00\x42\x07\n\x05\x65vent\"\xa4\x01\n\x15GatewayCompareSummary\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12\x0f\n\x07matches\x18\x03 \x01(\x04\x12\x12\n\nmy_records\x18\x04 \x01(\x04\x12\x11\n\tagreement\x18\x05 \x01(\t\x12(\n\x06notice\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\"\xc9\x01\n\x12\x43heckPersonRequest\x12:\n\x06\x66ields\x18\x01 \x03(\x0b\x32*.aidlink.v1.CheckPersonRequest.FieldsEntry\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x02\n\x13\x43heckPersonResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x43\n\nattributes\x18\x03 \x03(\x0b\x32/.aidlink.v1.CheckPersonResponse.AttributesEntry\x12\x11\n\tagreement\x18\x04 \x01(\t\x12\r\n\x05\x66lags\x18\x05 \x03(\t\x12(\n\x06notice\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\x12\x10\n\x08\x64isputed\x18\x07 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf8\x01\n\x07Gateway\x12\x45\n\rSubmitDataset\x12\x17.aidlink.v1.SubmitChunk\x1a\x19.aidlink.v1.SubmitSummary(\x01\x12V\n\x0e\x43ompareDataset\x12!.aidlink.v1.GatewayCompareRequest\x1a\x1f.aidlink.v1.GatewayCompareEvent0\x01\x12N\n\x0b\x43heckPerson\x12\x1e.aidlink.v1.CheckPersonRequest\x1a\x1f.aidlink.v1.CheckPersonResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/gateway.proto\x12\naidlink.v1\x1a\x17\x61idlink/v1/common.proto\x1a\x18\x61idlink/v1/matcher.proto\"v\n\x0cSubmitHeader\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x15\n\rcatalog_entry\x18\x02 \x01(\t\x12\x17\n\x0f\x63\x61talog_version\x18\x03 \x01(\t\x12\x11\n\tid_column\x18\x04 \x01(\t\x12\x12\n\nattributes\x18\x05 \x03(\t\"g\n\x06RawRow\x12.\n\x06\x66ields\x18\x01 \x03(\x0b\x32\x1e.aidlink.v1.RawRow.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\x0bSubmitChunk\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.aidlink.v1.SubmitHeaderH\x00\x12\'\n\x04rows\x18\x02 \x01(\x0b\x32\x17.aidlink.v1.RawRowBatchH\x00\x42\x06\n\x04part\"/\n\x0bRawRowBatch\x12 \n\x04rows\x18\x01 \x03(\x0b\x32\x12.aidlink.v1.RawRow\"Y\n\nRowProblem\x12\x0b\n\x03row\x18\x01 \x01(\x04\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0c\n\x04kept\x18\x05 \x01(\x08\"\xa8\x01\n\rSubmitSummary\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x04\x12\x10\n\x08uploaded\x18\x04 \x01(\x04\x12(\n\x08problems\x18\x05 \x03(\x0b\x32\x16.aidlink.v1.RowProblem\x12\x15\n\rproblem_count\x18\x06 \x01(\x04\x12\x14\n\x0crows_flagged\x18\x07 \x01(\x04\"\x8e\x01\n\x15GatewayCompareRequest\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x11\n\tall_pairs\x18\x05 \x01(\x08\"\xaf\x01\n\nLocalMatch\x12\x11\n\trecord_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12:\n\nattributes\x18\x03 \x03(\x0b\x32&.aidlink.v1.LocalMatch.AttributesEntry\x12\x10\n\x08\x64isputed\x18\x04 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xae\x01\n\x13GatewayCompareEvent\x12\'\n\x05match\x18\x01 \x01(\x0b\x32\x16.aidlink.v1.LocalMatchH\x00\x12\x34\n\x07summary\x18\x02 \x01(\x0b\x32!.aidlink.v1.GatewayCompareSummaryH\x00\x12/\n\x08progress\x18\x03 \x01(\x0b\x32\x1b.aidlink.v1.CompareProgressH\x00\x42\x07\n\x05\x65vent\"\xa4\x01\n\x15GatewayCompareSummary\x12\x12\n\nmy_dataset\x18\x01 \x01(\t\x12\x15\n\rother_dataset\x18\x02 \x01(\t\x12\x0f\n\x07matches\x18\x03 \x01(\x04\x12\x12\n\nmy_records\x18\x04 \x01(\x04\x12\x11\n\tagreement\x18\x05 \x01(\t\x12(\n\x06notice\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\"\xc9\x01\n\x12\x43heckPersonRequest\x12:\n\x06\x66ields\x18\x01 \x03(\x0b\x32*.aidlink.v1.CheckPersonRequest.FieldsEntry\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12$\n\x07purpose\x18\x03 \x01(\x0e\x32\x13.aidlink.v1.Purpose\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x02\n\x13\x43heckPersonResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x43\n\nattributes\x18\x03 \x03(\x0b\x32/.aidlink.v1.CheckPersonResponse.AttributesEntry\x12\x11\n\tagreement\x18\x04 \x01(\t\x12\r\n\x05\x66lags\x18\x05 \x03(\t\x12(\n\x06notice\x18\x06 \x01(\x0b\x32\x18.aidlink.v1.ResultNotice\x12\x10\n\x08\x64isputed\x18\x07 \x01(\x08\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf8\x01\n\x07Gateway\x12\x45\n\rSubmitDataset\x12\x17.aidlink.v1.SubmitChunk\x1a\x19.aidlink.v1.SubmitSummary(\x01\x12V\n\x0e\x43ompareDataset\x12!.aidlink.v1.GatewayCompareRequest\x1a\x1f.aidlink.v1.GatewayCompareEvent0\x01\x12N\n\x0b\x43heckPerson\x12\x1e.aidlink.v1.CheckPersonRequest\x1a\x1f.aidlink.v1.CheckPersonResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,38 +41,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPERSONREQUEST_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_SUBMITHEADER']._serialized_start=65
-  _globals['_SUBMITHEADER']._serialized_end=183
-  _globals['_RAWROW']._serialized_start=185
-  _globals['_RAWROW']._serialized_end=288
-  _globals['_RAWROW_FIELDSENTRY']._serialized_start=243
-  _globals['_RAWROW_FIELDSENTRY']._serialized_end=288
-  _globals['_SUBMITCHUNK']._serialized_start=290
-  _globals['_SUBMITCHUNK']._serialized_end=396
-  _globals['_RAWROWBATCH']._serialized_start=398
-  _globals['_RAWROWBATCH']._serialized_end=445
-  _globals['_ROWPROBLEM']._serialized_start=447
-  _globals['_ROWPROBLEM']._serialized_end=536
-  _globals['_SUBMITSUMMARY']._serialized_start=539
-  _globals['_SUBMITSUMMARY']._serialized_end=707
-  _globals['_GATEWAYCOMPAREREQUEST']._serialized_start=710
-  _globals['_GATEWAYCOMPAREREQUEST']._serialized_end=852
-  _globals['_LOCALMATCH']._serialized_start=855
-  _globals['_LOCALMATCH']._serialized_end=1030
-  _globals['_LOCALMATCH_ATTRIBUTESENTRY']._serialized_start=981
-  _globals['_LOCALMATCH_ATTRIBUTESENTRY']._serialized_end=1030
-  _globals['_GATEWAYCOMPAREEVENT']._serialized_start=1032
-  _globals['_GATEWAYCOMPAREEVENT']._serialized_end=1157
-  _globals['_GATEWAYCOMPARESUMMARY']._serialized_start=1160
-  _globals['_GATEWAYCOMPARESUMMARY']._serialized_end=1324
-  _globals['_CHECKPERSONREQUEST']._serialized_start=1327
-  _globals['_CHECKPERSONREQUEST']._serialized_end=1528
-  _globals['_CHECKPERSONREQUEST_FIELDSENTRY']._serialized_start=243
-  _globals['_CHECKPERSONREQUEST_FIELDSENTRY']._serialized_end=288
-  _globals['_CHECKPERSONRESPONSE']._serialized_start=1531
-  _globals['_CHECKPERSONRESPONSE']._serialized_end=1796
-  _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._serialized_start=981
-  _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._serialized_end=1030
-  _globals['_GATEWAY']._serialized_start=1799
-  _globals['_GATEWAY']._serialized_end=2047
+  _globals['_SUBMITHEADER']._serialized_start=91
+  _globals['_SUBMITHEADER']._serialized_end=209
+  _globals['_RAWROW']._serialized_start=211
+  _globals['_RAWROW']._serialized_end=314
+  _globals['_RAWROW_FIELDSENTRY']._serialized_start=269
+  _globals['_RAWROW_FIELDSENTRY']._serialized_end=314
+  _globals['_SUBMITCHUNK']._serialized_start=316
+  _globals['_SUBMITCHUNK']._serialized_end=422
+  _globals['_RAWROWBATCH']._serialized_start=424
+  _globals['_RAWROWBATCH']._serialized_end=471
+  _globals['_ROWPROBLEM']._serialized_start=473
+  _globals['_ROWPROBLEM']._serialized_end=562
+  _globals['_SUBMITSUMMARY']._serialized_start=565
+  _globals['_SUBMITSUMMARY']._serialized_end=733
+  _globals['_GATEWAYCOMPAREREQUEST']._serialized_start=736
+  _globals['_GATEWAYCOMPAREREQUEST']._serialized_end=878
+  _globals['_LOCALMATCH']._serialized_start=881
+  _globals['_LOCALMATCH']._serialized_end=1056
+  _globals['_LOCALMATCH_ATTRIBUTESENTRY']._serialized_start=1007
+  _globals['_LOCALMATCH_ATTRIBUTESENTRY']._serialized_end=1056
+  _globals['_GATEWAYCOMPAREEVENT']._serialized_start=1059
+  _globals['_GATEWAYCOMPAREEVENT']._serialized_end=1233
+  _globals['_GATEWAYCOMPARESUMMARY']._serialized_start=1236
+  _globals['_GATEWAYCOMPARESUMMARY']._serialized_end=1400
+  _globals['_CHECKPERSONREQUEST']._serialized_start=1403
+  _globals['_CHECKPERSONREQUEST']._serialized_end=1604
+  _globals['_CHECKPERSONREQUEST_FIELDSENTRY']._serialized_start=269
+  _globals['_CHECKPERSONREQUEST_FIELDSENTRY']._serialized_end=314
+  _globals['_CHECKPERSONRESPONSE']._serialized_start=1607
+  _globals['_CHECKPERSONRESPONSE']._serialized_end=1872
+  _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._serialized_start=1007
+  _globals['_CHECKPERSONRESPONSE_ATTRIBUTESENTRY']._serialized_end=1056
+  _globals['_GATEWAY']._serialized_start=1875
+  _globals['_GATEWAY']._serialized_end=2123
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from aidlink.v1 import common_pb2 as _common_pb2
+from aidlink.v1 import matcher_pb2 as _matcher_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -114,12 +115,14 @@ class LocalMatch(_message.Message):
     def __init__(self, record_id: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
 class GatewayCompareEvent(_message.Message):
-    __slots__ = ("match", "summary")
+    __slots__ = ("match", "summary", "progress")
     MATCH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     match: LocalMatch
     summary: GatewayCompareSummary
-    def __init__(self, match: _Optional[_Union[LocalMatch, _Mapping]] = ..., summary: _Optional[_Union[GatewayCompareSummary, _Mapping]] = ...) -> None: ...
+    progress: _matcher_pb2.CompareProgress
+    def __init__(self, match: _Optional[_Union[LocalMatch, _Mapping]] = ..., summary: _Optional[_Union[GatewayCompareSummary, _Mapping]] = ..., progress: _Optional[_Union[_matcher_pb2.CompareProgress, _Mapping]] = ...) -> None: ...
 
 class GatewayCompareSummary(_message.Message):
     __slots__ = ("my_dataset", "other_dataset", "matches", "my_records", "agreement", "notice")
