@@ -1,4 +1,4 @@
-"""Regenerate the committed Python stubs from proto/aidlink/v1/*.proto.
+"""Regenerate the committed Python stubs from src/aidlink/v1/*.proto.
 
 Run: python proto/generate.py  (needs grpcio-tools; the test suite checks the
 committed stubs equal what this produces).
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-PROTO_ROOT = Path(__file__).resolve().parent
+PROTO_ROOT = Path(__file__).resolve().parent.parent / "src"
 
 
 def generate(out_dir: Path = PROTO_ROOT) -> list[Path]:

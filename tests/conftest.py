@@ -34,7 +34,7 @@ def matcher_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]
     if request.config.getoption("--database") == "sqlite":
         yield None
         return
-    from database.testing import postgres_unreachable, scratch_schema
+    from tests.support.postgres import postgres_unreachable, scratch_schema
 
     reason = postgres_unreachable()
     if reason:

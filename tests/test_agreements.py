@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from cli.main import main
-from matcher.agreements import AgreementError, AgreementSet, Refusal
-from matcher.catalog import Catalog, CatalogError
+from aidlink.cli.main import main
+from aidlink.matcher.agreements import AgreementError, AgreementSet, Refusal
+from aidlink.matcher.catalog import Catalog, CatalogError
 
 GOOD = """
 version = "t1"

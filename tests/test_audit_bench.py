@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from audit.sqlite_store import SQLiteAuditStore
-from bench import audit as bench_audit
+from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.bench import audit as bench_audit
 
 
 def test_bench_appends_stores_every_entry(tmp_path):

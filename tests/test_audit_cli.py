@@ -7,14 +7,14 @@ import sqlite3
 
 import pytest
 
-from audit.checkpoint import open_checkpoint
-from audit.cli import register
-from audit.entry import AuditEntry
-from audit.log import AuditLog
-from audit.merkle import hash_leaf, verify_consistency, verify_inclusion
-from audit.note import NoteVerifier
-from audit.sqlite_store import SQLiteAuditStore
-from keys.audit_key import AuditSigningKey
+from aidlink.audit.checkpoint import open_checkpoint
+from aidlink.audit.cli import register
+from aidlink.audit.entry import AuditEntry
+from aidlink.audit.log import AuditLog
+from aidlink.audit.merkle import hash_leaf, verify_consistency, verify_inclusion
+from aidlink.audit.note import NoteVerifier
+from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.keys.audit_key import AuditSigningKey
 
 ORIGIN = "aidlink.audit/cli-test"
 

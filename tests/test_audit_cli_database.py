@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from audit.entry import AuditEntry, utc_now
-from audit.log import AuditLog
-from audit.open_store import open_audit_store
-from cli.main import main
-from database.testing import postgres_unreachable, scratch_schema
-from keys.audit_key import AuditSigningKey
+from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.log import AuditLog
+from aidlink.audit.open_store import open_audit_store
+from aidlink.cli.main import main
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.keys.audit_key import AuditSigningKey
 
 _UNREACHABLE = postgres_unreachable()
 pytestmark = pytest.mark.skipif(_UNREACHABLE is not None, reason=f"PostgreSQL unavailable: {_UNREACHABLE}")

@@ -13,8 +13,8 @@ import grpc
 import pytest
 
 from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
-from audit.sqlite_store import SQLiteAuditStore
-from audit.verify import verify_log
+from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.audit.verify import verify_log
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "x-aidlink-dev-department"
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "matcher", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "aidlink.cli.main", "matcher", "serve", "--data-dir", str(data_dir),
          "--listen", "127.0.0.1:0", "--insecure-dev"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

@@ -8,12 +8,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
-from audit.checkpoint import open_checkpoint
-from audit.entry import AuditEntry, utc_now
-from audit.log import AuditError, AuditIntegrityError, AuditLog, AuditUnavailable
-from audit.merkle import MerkleTree, hash_leaf, verify_consistency
-from audit.note import NoteVerifier
-from audit.store import SQLiteAuditStore
+from aidlink.audit.checkpoint import open_checkpoint
+from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.log import AuditError, AuditIntegrityError, AuditLog, AuditUnavailable
+from aidlink.audit.merkle import MerkleTree, hash_leaf, verify_consistency
+from aidlink.audit.note import NoteVerifier
+from aidlink.audit.store import SQLiteAuditStore
 
 ORIGIN = "aidlink.audit/test"
 

@@ -13,18 +13,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
-from audit.entry import AuditEntry, utc_now
-from audit.log import AuditIntegrityError, AuditLog, AuditUnavailable
-from audit.merkle import hash_leaf
-from audit.open_store import open_audit_store
-from audit.postgres_store import PostgresAuditStore, grant_writer
-from audit.query import EntryFilter
-from audit.sqlite_store import SQLiteAuditStore
-from audit.store import AuditStoreError
-from audit.verifier_key import VerifierKey
-from audit.verify import verify_log
-from database.testing import postgres_unreachable, scratch_schema
-from database.url import parse_database_url, sqlite_url
+from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.log import AuditIntegrityError, AuditLog, AuditUnavailable
+from aidlink.audit.merkle import hash_leaf
+from aidlink.audit.open_store import open_audit_store
+from aidlink.audit.postgres_store import PostgresAuditStore, grant_writer
+from aidlink.audit.query import EntryFilter
+from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.audit.store import AuditStoreError
+from aidlink.audit.verifier_key import VerifierKey
+from aidlink.audit.verify import verify_log
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.database.url import parse_database_url, sqlite_url
 
 ORIGIN = "aidlink.audit/pg-test"
 _UNREACHABLE = postgres_unreachable()
@@ -333,9 +333,9 @@ def test_unreachable_server_is_named_without_its_password():
 # -- SQLite only ---------------------------------------------------------------------------
 
 def test_sqlite_audit_file_from_before_migrations_is_adopted_unchanged(tmp_path):
-    from audit.schema import SQLITE_V1
-    from database.connection import Database
-    from database.migrations import schema_version
+    from aidlink.audit.schema import SQLITE_V1
+    from aidlink.database.connection import Database
+    from aidlink.database.migrations import schema_version
 
     path = tmp_path / "audit.sqlite"
     conn = sqlite3.connect(path)

@@ -17,11 +17,11 @@ import grpc
 import pytest
 
 from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
-from audit.open_store import open_audit_store
-from audit.verify import verify_log
-from cli.main import main
-from database.testing import postgres_unreachable, scratch_schema
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.audit.open_store import open_audit_store
+from aidlink.audit.verify import verify_log
+from aidlink.cli.main import main
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "x-aidlink-dev-department"
@@ -75,7 +75,7 @@ def test_serve_reports_an_unusable_database_url(tmp_path, capsys, monkeypatch):
 def start_matcher(data_dir: Path, env: dict[str, str], *flags: str) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]), **env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "matcher", "serve", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "aidlink.cli.main", "matcher", "serve", "--data-dir", str(data_dir),
          "--listen", "127.0.0.1:0", "--insecure-dev", *flags],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

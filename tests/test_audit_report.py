@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from audit.entry import AuditEntry
-from audit.log import AuditLog
-from audit.query import LOCAL_OFFSET, parse_time, stored_time
-from audit.report import ReportOptions, build_report
-from audit.sqlite_store import SQLiteAuditStore
+from aidlink.audit.entry import AuditEntry
+from aidlink.audit.log import AuditLog
+from aidlink.audit.query import LOCAL_OFFSET, parse_time, stored_time
+from aidlink.audit.report import ReportOptions, build_report
+from aidlink.audit.sqlite_store import SQLiteAuditStore
 
 DAY = datetime(2024, 6, 10, tzinfo=LOCAL_OFFSET)  # the reported day, local time (UTC+8)
 

@@ -8,14 +8,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aidlink.v1 import audit_pb2, audit_pb2_grpc
-from audit.checkpoint import open_checkpoint
-from audit.entry import AuditEntry
-from audit.log import AuditLog
-from audit.merkle import hash_leaf, verify_consistency, verify_inclusion
-from audit.note import NoteVerifier
-from audit.reader import AuditReader
-from audit.service import add_to_server
-from audit.sqlite_store import SQLiteAuditStore
+from aidlink.audit.checkpoint import open_checkpoint
+from aidlink.audit.entry import AuditEntry
+from aidlink.audit.log import AuditLog
+from aidlink.audit.merkle import hash_leaf, verify_consistency, verify_inclusion
+from aidlink.audit.note import NoteVerifier
+from aidlink.audit.reader import AuditReader
+from aidlink.audit.service import add_to_server
+from aidlink.audit.sqlite_store import SQLiteAuditStore
 
 ORIGIN = "aidlink.audit/service-test"
 OFFICER = ("x-test-role", "officer")

@@ -7,15 +7,15 @@ import sqlite3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.checkpoint import open_checkpoint
-from audit.entry import AuditEntry, utc_now
-from audit.log import AuditLog
-from audit.merkle import ProofError, hash_leaf, verify_consistency
-from audit.note import NoteVerifier
-from audit.reader import AuditReader
-from audit.store import SQLiteAuditStore
-from audit.verifier_key import VerifierKey
-from audit.verify import verify_log
+from aidlink.audit.checkpoint import open_checkpoint
+from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.log import AuditLog
+from aidlink.audit.merkle import ProofError, hash_leaf, verify_consistency
+from aidlink.audit.note import NoteVerifier
+from aidlink.audit.reader import AuditReader
+from aidlink.audit.store import SQLiteAuditStore
+from aidlink.audit.verifier_key import VerifierKey
+from aidlink.audit.verify import verify_log
 
 ORIGIN = "aidlink.audit/tamper"
 

@@ -6,14 +6,14 @@ from datetime import date
 import numpy as np
 import pytest
 
-from gateway.encoding import LinkageSchema
-from gateway.node import GatewayNode, RowRefused, schema_fingerprint
-from gateway.synthetic import SyntheticPopulation, department_extract
-from matcher.agreements import AgreementSet
-from matcher.catalog import Catalog
-from matcher.datasets import DatasetStore, EncodingSpec
-from matcher.errors import Incompatible
-from matcher.exchange import Exchange
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
+from aidlink.matcher.agreements import AgreementSet
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.datasets import DatasetStore, EncodingSpec
+from aidlink.matcher.errors import Incompatible
+from aidlink.matcher.exchange import Exchange
 
 SECRET = b"test-blocking-secret-0123456789"
 SCHEMA = LinkageSchema.default_chinese()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.comparison import Blocking, match_encodings
-from matcher.similarity import CandidatePairs, candidate_pairs, pack
-from matcher.similarity.blocking import NO_KEY, BlockedJoin, BlockingKeys, blocked_candidate_pairs
-from matcher.similarity.lsh import BitSamplingLsh
+from aidlink.matcher.comparison import Blocking, match_encodings
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+from aidlink.matcher.similarity.blocking import NO_KEY, BlockedJoin, BlockingKeys, blocked_candidate_pairs
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 
 def _planted(seed: int = 3, n: int = 600, bits: int = 1024):

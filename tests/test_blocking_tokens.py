@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.blocking import TOKEN_BYTES, BlockingTokens, blocking_values
-from gateway.normalize.person import normalize_person
+from aidlink.gateway.blocking import TOKEN_BYTES, BlockingTokens, blocking_values
+from aidlink.gateway.normalize.person import normalize_person
 
 ROW = {"name": "王丽", "id_number": "11010519491231002X", "birth_date": "1949-12-31", "sex": "女",
        "phone": "13812345678", "address": "江苏省南京市玄武区孝陵卫街道钟灵街50号"}

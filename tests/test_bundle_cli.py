@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 
 from aidlink.v1 import gateway_pb2
-from audit.store import SQLiteAuditStore
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from cli.main import main
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
+from aidlink.audit.store import SQLiteAuditStore
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.cli.main import main
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
 
 
 def test_offline_round_trip_by_command_line(tmp_path, capsys):

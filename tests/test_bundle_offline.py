@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.bundle import BundleError, BundleLedger, export_dataset_bundle, read_result_bundle, seal_bundle
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from keys.authority import CertificateAuthority
-from matcher.bundle_import import BundleImporter, BundleRefused
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.bundle import BundleError, BundleLedger, export_dataset_bundle, read_result_bundle, seal_bundle
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.keys.authority import CertificateAuthority
+from aidlink.matcher.bundle_import import BundleImporter, BundleRefused
 
 STUDENT_ATTRS = ["school_stage", "assistance"]
 

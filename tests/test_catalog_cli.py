@@ -1,14 +1,14 @@
 """`aidlink catalog list|show|diff|publish` on a matcher data directory."""
 from __future__ import annotations
 
-from cli.main import main
+from aidlink.cli.main import main
 
 
 def test_publish_list_show_diff(tmp_path, capsys):
     data = tmp_path / "matcher"
     default = tmp_path / "catalog-2023.toml"
     from importlib import resources
-    text = resources.files("matcher.data").joinpath("catalog.toml").read_text("utf-8")
+    text = resources.files("aidlink.matcher.data").joinpath("catalog.toml").read_text("utf-8")
     default.write_text(text, "utf-8")
     assert main(["catalog", "publish", str(default), "--data-dir", str(data), "--approved-by", "mca"]) == 0
     assert "published catalog version 2023.1" in capsys.readouterr().out

@@ -8,11 +8,11 @@ import grpc
 import pytest
 
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, gateway_pb2
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.catalog import Catalog
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.matcher.catalog import Catalog
 
 MCA_ATTRS = ["category", "dispersed", "school_age", "household"]
 

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from matcher.catalog import METADATA, Catalog, CatalogError, NotShared
-from matcher.catalog_store import CatalogImmutable, CatalogStore
-from matcher.errors import NotPermitted
+from aidlink.matcher.catalog import METADATA, Catalog, CatalogError, NotShared
+from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
+from aidlink.matcher.errors import NotPermitted
 
 
 def changed(catalog: Catalog, version: str, entry_id: str, **fields) -> Catalog:

@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.checkpoint import (
+from aidlink.audit.checkpoint import (
     Checkpoint,
     CheckpointError,
     CheckpointSigner,
@@ -15,8 +15,8 @@ from audit.checkpoint import (
     open_checkpoint,
     sign_checkpoint,
 )
-from audit.merkle import EMPTY_ROOT, MerkleTree, hash_leaf
-from audit.note import MalformedNoteError, NoteSignatureError, NoteVerifier, sign_note
+from aidlink.audit.merkle import EMPTY_ROOT, MerkleTree, hash_leaf
+from aidlink.audit.note import MalformedNoteError, NoteSignatureError, NoteVerifier, sign_note
 
 ORIGIN = "aidlink.example/audit"
 ROOT = bytes(range(32))

@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.note import (
+from aidlink.audit.note import (
     MalformedNoteError,
     NoteSignatureError,
     NoteSigner,

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from cli.main import main
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.anonlink_compat import import_anonlink
+from aidlink.cli.main import main
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.bench.anonlink_compat import import_anonlink
 
 
 @pytest.fixture(scope="module")

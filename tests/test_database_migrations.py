@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from database.connection import Database, DatabaseUnavailable
-from database.migrations import Migration, SchemaError, migrate, require_current, schema_version
-from database.testing import postgres_unreachable, scratch_schema
-from database.url import sqlite_url
+from aidlink.database.connection import Database, DatabaseUnavailable
+from aidlink.database.migrations import Migration, SchemaError, migrate, require_current, schema_version
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.database.url import sqlite_url
 
 _UNREACHABLE = postgres_unreachable()
 

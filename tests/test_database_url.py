@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from database.url import DatabaseUrlError, parse_database_url, redact, sqlite_url
+from aidlink.database.url import DatabaseUrlError, parse_database_url, redact, sqlite_url
 
 
 def test_sqlite_paths_follow_the_three_and_four_slash_convention():

@@ -109,7 +109,21 @@ def test_copied_files_build_a_wheel_with_the_aidlink_command(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert "aidlink = cli.main:main" in entry_points
+    assert "aidlink = aidlink.cli.main:main" in entry_points
     for needed in ("cli/main.py", "matcher/server.py", "matcher/data/agreements.toml",
-                   "matcher/data/catalog.toml", "aidlink/v1/matcher_pb2.py", "audit/log.py"):
-        assert needed in names, f"{needed} is not in the wheel built from the Docker context"
+                   "matcher/data/catalog.toml", "v1/matcher_pb2.py", "audit/log.py"):
+        assert f"aidlink/{needed}" in names, f"aidlink/{needed} is not in the wheel built from the Docker context"
+    top_level = {n.split("/")[0] for n in names}
+    assert {t for t in top_level if not t.endswith(".dist-info")} == {"aidlink"}, top_level
+    # Importable from the wheel alone: `aidlink`, and none of the old top-level names.
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(unpacked)
+    probe = ("import sys, importlib.util; sys.path[:] = [sys.argv[1]] + [p for p in sys.path if "
+             "'site-packages' not in p and p not in ('', '.')]; import aidlink; "
+             "print(sorted(n for n in ('cli', 'audit', 'keys', 'matcher', 'gateway', 'bench', 'database', "
+             "'observability') if importlib.util.find_spec(n) is not None))")
+    done = subprocess.run([sys.executable, "-c", probe, str(unpacked)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,12 +9,12 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.disputes import NodeDisputes, UnknownRecord
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.disputes import add_working_days
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.disputes import NodeDisputes, UnknownRecord
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.matcher.disputes import add_working_days
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,7 @@ def test_working_days_skip_weekends():
 
 
 def test_dispute_command_line_lists_states_and_inbox(world, capsys):
-    from cli.main import main
+    from aidlink.cli.main import main
 
     d, _, _ = world
     node = ["--department", "mca", "--node-dir", str(d.nodes["mca"].directory), "--matcher", d.matcher.address]

@@ -92,8 +92,8 @@ def test_out_of_range_dask_values_are_rejected(helm_binary, assignment, why):
 
 
 def test_the_matcher_is_told_to_join_on_the_release_scheduler_over_tls(docs):
-    from cli.main import build_parser
-    from cli.settings import apply_settings
+    from aidlink.cli.main import build_parser
+    from aidlink.cli.settings import apply_settings
 
     matcher = _kind(docs, "StatefulSet")[0]
     container = _container(matcher)
@@ -183,13 +183,13 @@ def test_notes_make_the_dask_secret_from_a_ca_of_its_own(helm_binary, tmp_path):
     [python] = [line.strip() for line in notes.splitlines() if line.strip().startswith("python -c")]
     work = tmp_path / "custodian"
     work.mkdir()
-    subprocess.run(shlex.split(python), cwd=work, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(shlex.split(python), cwd=work, check=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     secret = re.search(r"create secret generic aidlink-dask-tls \\\n(.*?)(?:\n\n|\Z)", notes, re.S).group(1)
     files = dict(re.findall(r"--from-file=([\w.-]+)=(\S+)", secret))
     assert set(files) == {"ca.crt", "tls.crt", "tls.key"}
     for path in files.values():
         assert (work / path).is_file(), path
-    from keys.authority import CertificateAuthority
+    from aidlink.keys.authority import CertificateAuthority
     cluster_ca = CertificateAuthority.load(work / "dask-ca")
     assert (work / files["ca.crt"]).read_bytes() == cluster_ca.cert_pem
     assert "aidlink dask cluster CA" in cluster_ca.certificate.subject.rfc4514_string()

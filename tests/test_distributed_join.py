@@ -10,11 +10,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from bench.kernel import make_datasets  # noqa: E402
-from matcher.distributed import (DaskJoinBackend, DatasetNotLoaded, JoinFailed,  # noqa: E402
+from aidlink.bench.kernel import make_datasets  # noqa: E402
+from aidlink.matcher.distributed import (DaskJoinBackend, DatasetNotLoaded, JoinFailed,  # noqa: E402
                                  LocalJoinBackend, open_join_backend)
-from matcher.distributed.tasks import TASK_PREFIX  # noqa: E402
-from matcher.similarity import CandidatePairs, candidate_pairs, pack  # noqa: E402
+from aidlink.matcher.distributed.tasks import TASK_PREFIX  # noqa: E402
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack  # noqa: E402
 
 WORKERS = 2
 
@@ -252,7 +252,7 @@ def test_join_backend_setting_picks_the_backend(cluster, data):
 
 def test_bench_dask_compares_both_backends_on_the_same_data(cluster):
     import io
-    from bench.dask import bench_dask
+    from aidlink.bench.dask import bench_dask
     local_cluster, client = cluster
     client.wait_for_workers(WORKERS, timeout=60)
     out = io.StringIO()

@@ -15,11 +15,11 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
-from audit.store import SQLiteAuditStore  # noqa: E402
-from bench.kernel import make_datasets  # noqa: E402
-from matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
-from matcher.distributed import DaskJoinBackend, LocalJoinBackend  # noqa: E402
-from matcher.server import MatcherConfig, MatcherServer  # noqa: E402
+from aidlink.audit.store import SQLiteAuditStore  # noqa: E402
+from aidlink.bench.kernel import make_datasets  # noqa: E402
+from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
+from aidlink.matcher.distributed import DaskJoinBackend, LocalJoinBackend  # noqa: E402
+from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
 
 WORKERS = 2
@@ -211,7 +211,7 @@ def test_an_unreachable_scheduler_stops_start_up_with_a_clear_error(tmp_path):
 
 
 def test_serve_takes_the_join_backend_from_the_environment(tmp_path, monkeypatch, capsys):
-    from cli.main import main
+    from aidlink.cli.main import main
     monkeypatch.setenv("AIDLINK_JOIN_BACKEND", "dask")
     monkeypatch.setenv("AIDLINK_DASK_SCHEDULER", "tcp://127.0.0.1:9")
     monkeypatch.setenv("AIDLINK_DASK_CONNECT_TIMEOUT", "0.5")
@@ -224,7 +224,7 @@ def test_serve_takes_the_join_backend_from_the_environment(tmp_path, monkeypatch
 def test_bench_scale_runs_the_exhaustive_join_on_both_backends(cluster, capsys):
     import argparse
 
-    from bench import scale
+    from aidlink.bench import scale
     local_cluster, client = cluster
     client.wait_for_workers(WORKERS, timeout=60)
     parser = argparse.ArgumentParser()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.kernel import make_datasets
-from matcher.distributed.partitions import ShardLayout, row_popcounts, row_positions
-from matcher.similarity import candidate_pairs, pack
+from aidlink.bench.kernel import make_datasets
+from aidlink.matcher.distributed.partitions import ShardLayout, row_popcounts, row_positions
+from aidlink.matcher.similarity import candidate_pairs, pack
 
 
 @pytest.fixture(scope="module")

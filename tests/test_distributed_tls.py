@@ -7,10 +7,10 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from bench.kernel import make_datasets  # noqa: E402
-from keys.authority import CertificateAuthority  # noqa: E402
-from matcher.distributed import DaskJoinBackend, dask_security  # noqa: E402
-from matcher.similarity import candidate_pairs, pack  # noqa: E402
+from aidlink.bench.kernel import make_datasets  # noqa: E402
+from aidlink.keys.authority import CertificateAuthority  # noqa: E402
+from aidlink.matcher.distributed import DaskJoinBackend, dask_security  # noqa: E402
+from aidlink.matcher.similarity import candidate_pairs, pack  # noqa: E402
 
 HOSTS = ("127.0.0.1", "localhost")
 

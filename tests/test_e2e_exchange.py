@@ -7,10 +7,10 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
 
 LOW_INCOME = {"dibao", "tekun", "bianyuan", "zhichu"}
 
@@ -116,8 +116,8 @@ def test_refusals_are_clear_and_audited(world):
 
 def test_bad_rows_are_reported_and_good_rows_kept(world):
     deployment, _, extracts, _ = world
-    from gateway.normalize.issues import RowRejected
-    from gateway.normalize.person import normalize_person
+    from aidlink.gateway.normalize.issues import RowRejected
+    from aidlink.gateway.normalize.person import normalize_person
 
     def valid(row):
         try:
@@ -224,7 +224,7 @@ def test_oversized_message_is_refused_and_server_keeps_serving(world):
 
 
 def test_audit_log_records_every_call_and_verifies(world):
-    from audit.verify import verify_log
+    from aidlink.audit.verify import verify_log
 
     deployment, _, _, _ = world
     entries = deployment.audit_entries()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.encoding import Encoder, LinkageSchema, clks_to_json, read_clks
+from aidlink.gateway.encoding import Encoder, LinkageSchema, clks_to_json, read_clks
 
 VECTORS = Path(__file__).parent / "vectors" / "clkhash"
 VECTOR_SETS = sorted(p.name for p in VECTORS.iterdir() if (p / "vector.json").is_file())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.encoding import (
+from aidlink.gateway.encoding import (
     ClkFileError, Encoder, FeatureValueError, LinkageSchema, RecordError, clks_from_json, read_clks, write_clks)
 
 SECRET = bytes(range(32))

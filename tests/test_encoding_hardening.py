@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from gateway.encoding import Encoder, LinkageSchema, SchemaError
-from gateway.encoding.hardening import keyed_permutation
+from aidlink.gateway.encoding import Encoder, LinkageSchema, SchemaError
+from aidlink.gateway.encoding.hardening import keyed_permutation
 
 SECRET = b"hardening test secret, 32 bytes!"
 PERSON = {"name": "王丽", "name_pinyin": "wang li", "id_number": "32010219900101002X",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.encoding.keyderivation import KdfConfig, derive_feature_keys, hkdf
+from aidlink.gateway.encoding.keyderivation import KdfConfig, derive_feature_keys, hkdf
 
 
 def test_hkdf_rfc5869_test_case_1() -> None:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from gateway.encoding import LinkageSchema, SchemaError
-from gateway.encoding.formats import DateFormat, EnumFormat, StringFormat
-from gateway.encoding.strategy import BitsPerFeature, BitsPerToken
-from gateway.encoding.tokens import ExactTokenizer, NgramTokenizer
+from aidlink.gateway.encoding import LinkageSchema, SchemaError
+from aidlink.gateway.encoding.formats import DateFormat, EnumFormat, StringFormat
+from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken
+from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer
 
 MINIMAL: dict[str, Any] = {
     "version": 3,

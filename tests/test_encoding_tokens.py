@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from gateway.encoding.strategy import BitsPerFeature, BitsPerToken
-from gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer
+from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken
+from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer
 
 
 def test_bigrams_are_space_padded() -> None:

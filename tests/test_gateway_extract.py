@@ -6,9 +6,9 @@ import csv
 import pytest
 
 from aidlink.v1 import gateway_pb2
-from cli.loopback import LoopbackDeployment
-from cli.main import main
-from gateway.extract import ColumnMapping, ExtractError, decode, parse_extract, read_extract
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.cli.main import main
+from aidlink.gateway.extract import ColumnMapping, ExtractError, decode, parse_extract, read_extract
 
 HEADER = "rec_id,name,id_number,birth_date,sex\n"
 
@@ -53,8 +53,8 @@ def test_column_problems_are_named(tmp_path):
 
 
 def test_gateway_submit_and_compare_commands(tmp_path, capsys):
-    from gateway.synthetic.extracts import department_extract
-    from gateway.synthetic.population import SyntheticPopulation
+    from aidlink.gateway.synthetic.extracts import department_extract
+    from aidlink.gateway.synthetic.population import SyntheticPopulation
 
     population = SyntheticPopulation.generate(1200, seed=8)
     mca, edu = (department_extract(population, d, seed=8) for d in ("mca", "edu"))

@@ -9,9 +9,9 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
-from audit.store import SQLiteAuditStore
-from matcher.authentication import DEV_DEPARTMENT_HEADER
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.audit.store import SQLiteAuditStore
+from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 
 INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test")
 

@@ -13,7 +13,7 @@ import yaml
 
 from deploy.validation import helm, manifests, promql
 from deploy.validation.metric_names import exposed_metrics
-from keys.departments import DEPARTMENTS, LEVELS
+from aidlink.keys.departments import DEPARTMENTS, LEVELS
 
 EXAMPLE = helm.DEPLOY / "helm" / "examples" / "jiangsu-ten-departments.yaml"
 NAMESPACE = "aidlink"
@@ -218,7 +218,7 @@ def test_probes_are_native_grpc_probes_on_plaintext_ports(example_docs):
 
 def test_container_command_lines_parse_with_the_real_cli(example_docs):
     """The args the chart passes are ones `aidlink` accepts, pointing at the mounted files."""
-    from cli.main import build_parser
+    from aidlink.cli.main import build_parser
 
     parser = build_parser()
     unknown_flags: set[str] = set()
@@ -243,7 +243,7 @@ def test_container_command_lines_parse_with_the_real_cli(example_docs):
 
 
 def test_catalog_and_agreements_overrides_come_from_config_maps(helm_binary, tmp_path):
-    agreements = (Path(__file__).parents[1] / "matcher" / "data" / "agreements.toml").read_text()
+    agreements = (Path(__file__).parents[1] / "src" / "aidlink" / "matcher" / "data" / "agreements.toml").read_text()
     values = {"matcher": {"agreements": {"content": agreements}, "catalog": {"existingConfigMap": "jiangsu-catalog"}}}
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
@@ -478,7 +478,7 @@ def _rendered_notes(helm_binary, tmp_path: Path, values: list[Path]) -> str:
 
 
 def test_notes_tell_the_custodian_how_to_make_each_secret_the_pods_mount(helm_binary, tmp_path, example_docs):
-    from cli.gateway_commands import NODE_FILES
+    from aidlink.cli.gateway_commands import NODE_FILES
 
     notes = _rendered_notes(helm_binary, tmp_path, [EXAMPLE])
     commands = {m.group(1): set(re.findall(r"--from-file=([\w.-]+)=", m.group(2)))

@@ -7,7 +7,7 @@ import stat
 import pytest
 from cryptography.exceptions import InvalidSignature
 
-from keys import AuditKeyError, AuditSigningKey, load_audit_public_key
+from aidlink.keys import AuditKeyError, AuditSigningKey, load_audit_public_key
 
 
 def test_create_writes_private_key_0600_and_public_key_beside_it(tmp_path):

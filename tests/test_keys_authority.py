@@ -10,8 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from keys import CertificateAuthority, CertificateAuthorityError, identity_from_pem
-from keys.authority import issued_certificates
+from aidlink.keys import CertificateAuthority, CertificateAuthorityError, identity_from_pem
+from aidlink.keys.authority import issued_certificates
 
 
 def mode(path) -> int:

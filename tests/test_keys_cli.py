@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from keys import CertificateAuthority, SecretStore, identity_from_pem, open_sealed
-from keys.cli import register
+from aidlink.keys import CertificateAuthority, SecretStore, identity_from_pem, open_sealed
+from aidlink.keys.cli import register
 
 
 def run(*argv: str) -> int:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from keys import CertificateAuthority, CertificatePolicy, CertificateRejected
+from aidlink.keys import CertificateAuthority, CertificatePolicy, CertificateRejected
 
 TIMEOUT_S = 10  # guards against a hang only; nothing here is timed
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from keys import (
+from aidlink.keys import (
     CertificateAuthority,
     CertificatePolicy,
     CertificateRejected,

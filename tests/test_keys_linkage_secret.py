@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from keys import CertificateAuthority, LinkageSecret, SealedSecretError, open_sealed, read_sealed_header, seal
-from keys.identity import certificate_fingerprint
+from aidlink.keys import CertificateAuthority, LinkageSecret, SealedSecretError, open_sealed, read_sealed_header, seal
+from aidlink.keys.identity import certificate_fingerprint
 
 
 @pytest.fixture(scope="module")

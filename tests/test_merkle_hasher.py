@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.merkle import EMPTY_ROOT, CompactRange, MerkleTree, hash_children, hash_leaf
+from aidlink.audit.merkle import EMPTY_ROOT, CompactRange, MerkleTree, hash_children, hash_leaf
 
 LEAF_INPUTS = [
     bytes.fromhex(h)

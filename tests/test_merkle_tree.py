@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.merkle import (
+from aidlink.audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
     MerkleTree,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from audit.merkle import (
+from aidlink.audit.merkle import (
     MerkleTree,
     ProofError,
     hash_leaf,

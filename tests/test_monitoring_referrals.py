@@ -9,13 +9,13 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.referrals import DisclosureError, open_identity
-from gateway.synthetic.extracts import DEPARTMENTS, department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.catalog import Catalog
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.referrals import DisclosureError, open_identity
+from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 from tests.test_privacy_wire import first_leak, needles
 
 SEED = 21
@@ -221,7 +221,7 @@ def test_nothing_is_lost_across_a_matcher_restart(world):
 def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, capsys):
     from openpyxl import load_workbook
 
-    from cli.main import main
+    from aidlink.cli.main import main
 
     deployment, extracts, _ = world
     cdpf = deployment.nodes["cdpf"].server.address

@@ -6,19 +6,19 @@ import random
 
 import pytest
 
-from gateway.encoding import LinkageSchema
-from gateway.node import GatewayNode
-from gateway.synthetic import corruption as C
-from gateway.synthetic.extracts import _person_fields
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.agreements import AgreementSet
-from matcher.calls import Caller
-from matcher.catalog import Catalog
-from matcher.datasets import DatasetStore, EncodingSpec
-from matcher.errors import NotPermitted
-from matcher.monitoring.monitor import Monitor
-from matcher.monitoring.rules import RuleError, RuleSet
-from matcher.monitoring.warnings import InvalidTransition
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.node import GatewayNode
+from aidlink.gateway.synthetic import corruption as C
+from aidlink.gateway.synthetic.extracts import _person_fields
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.matcher.agreements import AgreementSet
+from aidlink.matcher.calls import Caller
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.datasets import DatasetStore, EncodingSpec
+from aidlink.matcher.errors import NotPermitted
+from aidlink.matcher.monitoring.monitor import Monitor
+from aidlink.matcher.monitoring.rules import RuleError, RuleSet
+from aidlink.matcher.monitoring.warnings import InvalidTransition
 
 CATALOG = Catalog.load()
 GOOD_RULE = """

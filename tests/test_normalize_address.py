@@ -1,7 +1,7 @@
 import pytest
 
-from gateway.normalize.address import normalize_address, parse_address
-from gateway.normalize.divisions import jiangsu_divisions
+from aidlink.gateway.normalize.address import normalize_address, parse_address
+from aidlink.gateway.normalize.divisions import jiangsu_divisions
 
 CANONICAL = "江苏省盐城市亭湖区文峰街道毓龙社区开放大道12号"
 

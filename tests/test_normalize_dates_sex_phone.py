@@ -2,10 +2,10 @@ from datetime import date
 
 import pytest
 
-from gateway.normalize.dates import normalize_date, parse_date
-from gateway.normalize.issues import InvalidField
-from gateway.normalize.phone import normalize_phone
-from gateway.normalize.sex import normalize_sex
+from aidlink.gateway.normalize.dates import normalize_date, parse_date
+from aidlink.gateway.normalize.issues import InvalidField
+from aidlink.gateway.normalize.phone import normalize_phone
+from aidlink.gateway.normalize.sex import normalize_sex
 
 TODAY = date(2025, 6, 30)
 

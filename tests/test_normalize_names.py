@@ -1,7 +1,7 @@
 import pytest
 
-from gateway.normalize.issues import InvalidField
-from gateway.normalize.names import SEPARATOR, name_pinyin, normalize_name, to_simplified, unify_separators
+from aidlink.gateway.normalize.issues import InvalidField
+from aidlink.gateway.normalize.names import SEPARATOR, name_pinyin, normalize_name, to_simplified, unify_separators
 
 
 def test_spaces_removed_and_full_width_folded():

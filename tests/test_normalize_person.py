@@ -2,9 +2,9 @@ from datetime import date
 
 import pytest
 
-from gateway.normalize.issues import FieldIssue, RowRejected
-from gateway.normalize.person import FEATURE_KEYS, normalize_person
-from gateway.normalize.resident_id import check_character
+from aidlink.gateway.normalize.issues import FieldIssue, RowRejected
+from aidlink.gateway.normalize.person import FEATURE_KEYS, normalize_person
+from aidlink.gateway.normalize.resident_id import check_character
 
 TODAY = date(2025, 6, 30)
 STEM = "32090219850307124"  # even 17th digit: female

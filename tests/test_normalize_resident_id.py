@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.normalize.issues import InvalidField
-from gateway.normalize.resident_id import check_character, normalize_resident_id, upgrade_legacy
+from aidlink.gateway.normalize.issues import InvalidField
+from aidlink.gateway.normalize.resident_id import check_character, normalize_resident_id, upgrade_legacy
 
 TODAY = date(2025, 6, 30)
 

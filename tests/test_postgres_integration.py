@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from database.testing import postgres_unreachable
+from tests.support.postgres import postgres_unreachable
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATION_SUITE = ("test_e2e_exchange.py", "test_trust_mtls.py", "test_monitoring_referrals.py",

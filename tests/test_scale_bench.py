@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from bench import scale
+from aidlink.bench import scale
 
 
 def test_bench_scale_runs_the_whole_path_and_reports_completeness(capsys):

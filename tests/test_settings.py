@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from cli.settings import SettingsError, add_config_option, apply_settings
-from observability.logs import JsonFormatter
+from aidlink.cli.settings import SettingsError, add_config_option, apply_settings
+from aidlink.observability.logs import JsonFormatter
 
 
 def parser():

@@ -28,7 +28,7 @@ def test_imports_anonlink_with_stand_in_when_pkg_resources_missing() -> None:
                 raise ModuleNotFoundError("No module named 'pkg_resources'")
             return real_import(name, *args, **kwargs)
         builtins.__import__ = no_pkg_resources
-        from matcher.anonlink_compat import import_anonlink
+        from aidlink.bench.anonlink_compat import import_anonlink
         anonlink = import_anonlink()
         stand_in = sys.modules["pkg_resources"]
         assert anonlink.__version__ == importlib.metadata.version("anonlink")
@@ -47,7 +47,7 @@ def test_keeps_a_real_pkg_resources_when_one_is_importable() -> None:
             version = "9.9.9"
         real.get_distribution = lambda name: _Dist()
         sys.modules["pkg_resources"] = real
-        from matcher.anonlink_compat import import_anonlink
+        from aidlink.bench.anonlink_compat import import_anonlink
         anonlink = import_anonlink()
         assert sys.modules["pkg_resources"] is real
         print(anonlink.__version__)
@@ -56,7 +56,7 @@ def test_keeps_a_real_pkg_resources_when_one_is_importable() -> None:
 
 
 def test_returns_the_same_module_each_time() -> None:
-    from matcher.anonlink_compat import import_anonlink
+    from aidlink.bench.anonlink_compat import import_anonlink
 
     first = import_anonlink()
     assert import_anonlink() is first

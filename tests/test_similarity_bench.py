@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 
-from bench import kernel
+from aidlink.bench import kernel
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.similarity.bounds import anonlink_max_difference, min_common_counts, popcount_windows
+from aidlink.matcher.similarity.bounds import anonlink_max_difference, min_common_counts, popcount_windows
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.1, 0.3, 0.5, 2 / 3, 0.75, 0.8, 0.95, 1.0, 1e-16])

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.kernel import make_datasets
-from matcher.anonlink_compat import import_anonlink
-from matcher.similarity import CandidatePairs, candidate_pairs, pack
+from aidlink.bench.kernel import make_datasets
+from aidlink.bench.anonlink_compat import import_anonlink
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
 
 import_anonlink()
 from anonlink.candidate_generation import find_candidate_pairs  # noqa: E402
@@ -212,7 +212,7 @@ def _cpu_flags() -> set[str]:
 def test_kernel_compiles_to_hardware_popcount() -> None:
     from numba import njit, types
 
-    from matcher.similarity import dice
+    from aidlink.matcher.similarity import dice
 
     flags = _cpu_flags()
     if "popcnt" not in flags:

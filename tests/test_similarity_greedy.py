@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.kernel import make_datasets
-from matcher.anonlink_compat import import_anonlink
-from matcher.similarity import CandidatePairs, candidate_pairs, greedy_link_pairs, greedy_links
+from aidlink.bench.kernel import make_datasets
+from aidlink.bench.anonlink_compat import import_anonlink
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, greedy_link_pairs, greedy_links
 
 import_anonlink()
 from anonlink.solving import greedy_solve, pairs_from_groups  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bitarray import bitarray
 
-from matcher.similarity import pack, popcounts
+from aidlink.matcher.similarity import pack, popcounts
 
 
 def test_packs_bytes_into_contiguous_uint64_rows_keeping_byte_order() -> None:

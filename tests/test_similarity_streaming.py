@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.kernel import make_datasets
-from matcher.similarity import CandidatePairs, candidate_pairs, iter_candidate_chunks
+from aidlink.bench.kernel import make_datasets
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, iter_candidate_chunks
 
 
 def _same(x: CandidatePairs, y: CandidatePairs) -> bool:

@@ -4,12 +4,12 @@ from collections import Counter
 
 import pytest
 
-from gateway.normalize.issues import RowRejected
-from gateway.normalize.person import normalize_person
-from gateway.synthetic import facts as F
-from gateway.synthetic.corruption import CorruptionProfile
-from gateway.synthetic.extracts import DEPARTMENTS, department_extract
-from gateway.synthetic.population import SyntheticPopulation
+from aidlink.gateway.normalize.issues import RowRejected
+from aidlink.gateway.normalize.person import normalize_person
+from aidlink.gateway.synthetic import facts as F
+from aidlink.gateway.synthetic.corruption import CorruptionProfile
+from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
 
 ALL_DEPARTMENTS = ("mca", "edu", "hrss", "housing", "health", "mem", "rural", "union", "cdpf", "nhsa")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.synthetic import CorruptionProfile, SyntheticPopulation, linkage_pair
+from aidlink.gateway.synthetic import CorruptionProfile, SyntheticPopulation, linkage_pair
 
 
 @pytest.fixture(scope="module")

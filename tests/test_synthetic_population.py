@@ -2,14 +2,14 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from gateway.normalize.address import parse_address
-from gateway.normalize.divisions import jiangsu_divisions
-from gateway.normalize.names import name_pinyin, to_simplified
-from gateway.normalize.resident_id import normalize_resident_id
-from gateway.synthetic import facts as F
-from gateway.synthetic.corruption import traditional_forms
-from gateway.synthetic.homophones import HOMOPHONE_GROUPS
-from gateway.synthetic.population import SyntheticPopulation
+from aidlink.gateway.normalize.address import parse_address
+from aidlink.gateway.normalize.divisions import jiangsu_divisions
+from aidlink.gateway.normalize.names import name_pinyin, to_simplified
+from aidlink.gateway.normalize.resident_id import normalize_resident_id
+from aidlink.gateway.synthetic import facts as F
+from aidlink.gateway.synthetic.corruption import traditional_forms
+from aidlink.gateway.synthetic.homophones import HOMOPHONE_GROUPS
+from aidlink.gateway.synthetic.population import SyntheticPopulation
 
 
 @pytest.fixture(scope="module")

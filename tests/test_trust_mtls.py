@@ -8,13 +8,13 @@ import grpc
 import pytest
 
 from aidlink.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
-from cli.gateway_commands import submit_rows
-from cli.loopback import LoopbackDeployment
-from gateway.synthetic.extracts import department_extract
-from gateway.synthetic.population import SyntheticPopulation
-from keys.authority import CertificateAuthority
-from keys.linkage_secret import LinkageSecret
-from matcher.server import MatcherConfig, MatcherServer
+from aidlink.cli.gateway_commands import submit_rows
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.keys.authority import CertificateAuthority
+from aidlink.keys.linkage_secret import LinkageSecret
+from aidlink.matcher.server import MatcherConfig, MatcherServer
 
 UPLOADS = (("mca", "low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
            ("edu", "students", "edu.students", ["assistance"]))

@@ -12,9 +12,9 @@ _SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
 def exposed_metrics() -> dict[str, frozenset[str]]:
     """Sample name -> label names, for every metric the matcher, the gateways and the audit log
     define (histogram buckets also carry `le`)."""
-    from audit.metrics import AuditMetrics
-    from matcher.service import MatcherServicer
-    from observability.metrics import RpcMetrics
+    from aidlink.audit.metrics import AuditMetrics
+    from aidlink.matcher.service import MatcherServicer
+    from aidlink.observability.metrics import RpcMetrics
 
     registry = CollectorRegistry()
     owners = [RpcMetrics("matcher", registry), AuditMetrics(registry),

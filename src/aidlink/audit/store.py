@@ -1,0 +1,215 @@
+"""Durable, append-only storage of audit entries and signed checkpoints.
+
+`SQLAuditStore` holds the portable SQL (plain DB-API, one placeholder style);
+each database supplies its connection, schema and append-only enforcement in a
+subclass beside it: SQLite in audit.sqlite_store (the embedded default),
+PostgreSQL later. Every entry row keeps its canonical body (what is verified)
+and its Merkle leaf hash (so the tree is rebuilt at start-up without re-hashing);
+the filter columns copy fields of the body for indexed queries.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Iterator, Sequence
+
+from aidlink.audit.entry import AuditEntry
+from aidlink.audit.merkle import hash_leaf
+from aidlink.audit.query import EntryFilter, datasets_column
+
+ENTRY_COLUMNS = ("seq", "time", "department", "identity", "method", "purpose", "agreement",
+                 "outcome", "datasets", "body", "leaf_hash")
+CHECKPOINT_COLUMNS = ("number", "time", "size", "root", "note")
+
+
+class AuditStoreError(RuntimeError):
+    """The audit store cannot be opened or does not hold what was expected."""
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One stored entry: its position, canonical body and leaf hash as written."""
+
+    seq: int
+    body: bytes
+    leaf_hash: bytes
+    columns: tuple[object, ...] | None = field(default=None, compare=False, repr=False)
+    """The stored filter columns (ENTRY_COLUMNS[1:-2]) when read by `scan`, to check against the body."""
+
+    @classmethod
+    def of(cls, seq: int, entry: AuditEntry) -> "StoredEntry":
+        """The stored form of `entry` at position `seq`, which the body records."""
+        positioned = replace(entry, seq=seq)
+        body = positioned.canonical_bytes()
+        row = cls(seq, body, hash_leaf(body))
+        row.__dict__["entry"] = positioned  # fills the cached_property: no need to decode the body
+        return row
+
+    def expected_columns(self) -> tuple[object, ...]:
+        """The filter columns the body implies."""
+        return _entry_row(self)[1:-2]
+
+    @cached_property
+    def entry(self) -> AuditEntry:
+        """The decoded entry; raises ValueError if the body is not a valid entry."""
+        try:
+            return AuditEntry.from_canonical_bytes(self.body)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"entry {self.seq}: body is not a valid audit entry: {exc}") from None
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: numbered from 1 in the order issued."""
+
+    number: int
+    time: str
+    size: int
+    root: bytes
+    note: bytes
+
+
+def _blob(value: object) -> bytes:
+    # A column edited by hand may come back as text; verification then reports it.
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+
+
+def _entry_row(row: StoredEntry) -> tuple[object, ...]:
+    e = row.entry
+    return (row.seq, e.time, e.department, e.identity, e.method, e.purpose, e.agreement,
+            e.outcome, datasets_column(e.datasets), row.body, row.leaf_hash)
+
+
+class SQLAuditStore:
+    """Audit storage over a DB-API connection; subclasses provide `_writing` and `_reading`."""
+
+    placeholder = "?"
+
+    # -- provided by each database -----------------------------------------------------
+    def _writing(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor inside one write transaction, committed durably on clean exit."""
+        raise NotImplementedError
+
+    def _reading(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor that sees every committed write."""
+        raise NotImplementedError
+
+    def _write_statement(self, statement: str, params: Sequence[object]) -> None:
+        """Run one statement as its own transaction, durable on return."""
+        with self._writing() as cur:
+            cur.execute(statement, params)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- portable SQL --------------------------------------------------------------------
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.placeholder)
+
+    def append_batch(self, rows: Sequence[StoredEntry]) -> None:
+        """Write rows in one transaction; durable on return, nothing written on error.
+
+        One multi-row INSERT, so the database is entered once per batch (each
+        entry into the SQLite module gives up Python's GIL and must win it back).
+        """
+        if not rows:
+            return
+        one = f"({', '.join('?' * len(ENTRY_COLUMNS))})"
+        statement = self._sql(f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) "
+                              f"VALUES {', '.join([one] * len(rows))}")
+        self._write_statement(statement, [value for r in rows for value in _entry_row(r)])
+
+    def append_checkpoint(self, time: str, size: int, root: bytes, note: bytes) -> StoredCheckpoint:
+        """Store a signed checkpoint as the next in order; durable on return."""
+        with self._writing() as cur:
+            cur.execute("SELECT COALESCE(MAX(number), 0) FROM audit_checkpoints")
+            number = cur.fetchone()[0] + 1
+            cur.execute(self._sql("INSERT INTO audit_checkpoints (number, time, size, root, note) "
+                                  "VALUES (?, ?, ?, ?, ?)"), (number, time, size, root, note))
+        return StoredCheckpoint(number, time, size, bytes(root), bytes(note))
+
+    def count(self) -> int:
+        """Number of stored entries."""
+        with self._reading() as cur:
+            cur.execute("SELECT COUNT(*) FROM audit_entries")
+            return cur.fetchone()[0]
+
+    def leaf_hashes(self, start: int = 0) -> list[tuple[int, bytes]]:
+        """(seq, leaf hash) of every entry from seq `start` on, in order."""
+        with self._reading() as cur:
+            cur.execute(self._sql("SELECT seq, leaf_hash FROM audit_entries WHERE seq >= ? ORDER BY seq"),
+                        (start,))
+            return [(seq, _blob(h)) for seq, h in cur.fetchall()]
+
+    def scan(self, start: int = 0, batch: int = 5000) -> Iterator[StoredEntry]:
+        """Every entry from seq `start` on, in order, with its filter columns, read in batches."""
+        statement = self._sql(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE seq >= ? "
+                              "ORDER BY seq LIMIT ?")
+        while True:
+            with self._reading() as cur:
+                cur.execute(statement, (start, batch))
+                rows = cur.fetchall()
+            for row in rows:
+                yield StoredEntry(row[0], _blob(row[-2]), _blob(row[-1]), tuple(row[1:-2]))
+            if len(rows) < batch:
+                return
+            start = rows[-1][0] + 1
+
+    def query(self, where: EntryFilter = EntryFilter(), limit: int | None = None,
+              newest_first: bool = False) -> list[StoredEntry]:
+        """Entries matching `where`, oldest first (or newest first), at most `limit`."""
+        condition, params = where.where(self.placeholder)
+        statement = (f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
+                     f"ORDER BY seq {'DESC' if newest_first else 'ASC'}")
+        if limit is not None:
+            statement += f" LIMIT {int(limit)}"
+        with self._reading() as cur:
+            cur.execute(statement, params)
+            return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]
+
+    def hourly_counts(self, since: str, until: str) -> list[tuple[str, str, str, str, int]]:
+        """(department, purpose, outcome, UTC hour 'YYYY-MM-DDTHH', count) for entries in [since, until)."""
+        statement = self._sql(
+            "SELECT department, purpose, outcome, SUBSTR(time, 1, 13) AS hour, COUNT(*) "
+            "FROM audit_entries WHERE time >= ? AND time < ? "
+            "GROUP BY department, purpose, outcome, SUBSTR(time, 1, 13)")
+        with self._reading() as cur:
+            cur.execute(statement, (since, until))
+            return [(d, p, o, h, int(n)) for d, p, o, h, n in cur.fetchall()]
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, in the order issued."""
+        with self._reading() as cur:
+            cur.execute(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints ORDER BY number")
+            return [StoredCheckpoint(n, t, s, _blob(r), _blob(note)) for n, t, s, r, note in cur.fetchall()]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The most recently issued checkpoint, or None."""
+        with self._reading() as cur:
+            cur.execute(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints "
+                        "ORDER BY number DESC LIMIT 1")
+            row = cur.fetchone()
+        if row is None:
+            return None
+        n, t, s, r, note = row
+        return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
+
+    def checkpoint_of_size(self, size: int) -> StoredCheckpoint | None:
+        """The latest checkpoint issued for exactly `size` entries, or None."""
+        with self._reading() as cur:
+            cur.execute(self._sql(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints "
+                                  "WHERE size = ? ORDER BY number DESC LIMIT 1"), (size,))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        n, t, s, r, note = row
+        return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
+
+
+def __getattr__(name: str) -> Any:
+    # The matcher imports SQLiteAuditStore from here; loaded lazily to avoid an import cycle.
+    if name == "SQLiteAuditStore":
+        from aidlink.audit.sqlite_store import SQLiteAuditStore
+        return SQLiteAuditStore
+    raise AttributeError(f"module 'aidlink.audit.store' has no attribute {name!r}")

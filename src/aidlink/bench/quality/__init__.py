@@ -1,0 +1,145 @@
+"""``aidlink bench quality``: linkage quality of aidlink's default schema beside a clkhash-style baseline.
+
+On generated data (``--n`` per side, ``--seed``, ``--overlap``), on two CSV extracts with a truth
+file (``--a A.csv --b B.csv --truth T.csv``), or on FEBRL4 (``--febrl4``): precision, recall, F1
+and pair completeness across thresholds, greedy 1-to-1 links from the fast Dice kernel, hard
+negatives (same name and birth date, twins) counted separately, a table and a PNG plot.
+``--hardening`` adds the quality cost of each hardening option. Never a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from typing import TextIO
+
+from aidlink.bench.quality.encodings import (
+    baseline_schema, encode_records, normalize_rows, raw_records, schema_variant,
+)
+from aidlink.bench.quality.metrics import Evaluation, evaluate, thresholds
+from aidlink.bench.quality.report import print_summary, print_table, write_plot
+from aidlink.bench.quality.task import LinkageTask, csv_task, synthetic_task
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.encoding.schemas import RECOMMENDED_THRESHOLD
+
+# name -> (xor_folds, aidlinkHardening section) applied to the default schema
+HARDENING_VARIANTS: dict[str, tuple[int | None, dict | None]] = {
+    "salt: birth year": (None, {"salt": {"feature": "birth_date", "length": 4}}),
+    "xor-fold once": (1, None),
+    "balance": (None, {"balance": True}),
+    "BLIP f=0.02": (None, {"blip": {"flipProbability": 0.02}}),
+    "BLIP f=0.05": (None, {"blip": {"flipProbability": 0.05}}),
+}
+# Balanced encodings agree on the complement bits too: unrelated records already score ~0.5-0.7,
+# so their sweep starts higher (a low threshold would make nearly every pair a candidate).
+BALANCED_SWEEP = (0.80, 0.99, 0.01)
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``quality`` to the ``bench`` subparsers; its handler is :func:`run`."""
+    parser = subparsers.add_parser("quality", help="linkage quality: default schema vs a clkhash-style baseline",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="generated records per side (default 100000)")
+    parser.add_argument("--seed", type=int, default=20240611, help="population and corruption seed")
+    parser.add_argument("--overlap", type=float, default=0.5, help="share of persons on both sides (default 0.5)")
+    parser.add_argument("--a", help="CSV extract A (rec_id and person columns)")
+    parser.add_argument("--b", help="CSV extract B")
+    parser.add_argument("--truth", help="CSV of matching id pairs: id in A, id in B")
+    parser.add_argument("--id-column", default="rec_id", help="record id column of --a/--b (default rec_id)")
+    parser.add_argument("--febrl4", action="store_true", help="run on FEBRL4 with bench/febrl/febrl4-v3.json")
+    parser.add_argument("--schema", help="linkage schema for aidlink (default: the shipped Chinese person schema)")
+    parser.add_argument("--thresholds", type=float, nargs=3, default=(0.60, 0.95, 0.01),
+                        metavar=("LOW", "HIGH", "STEP"), help="threshold sweep (default 0.60 0.95 0.01)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="threshold to summarise (default: the schema's recommended threshold)")
+    parser.add_argument("--hardening", action="store_true", help="also measure each hardening option")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the clkhash-style baseline")
+    parser.add_argument("--plot", default="quality.png", help="PNG plot path (default quality.png; '' for none)")
+    parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    sweep = thresholds(*args.thresholds)
+    secret = hashlib.sha256(f"aidlink bench quality {args.seed}".encode()).digest()
+    started = time.monotonic()
+    if args.febrl4:
+        from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as febrl_threshold, febrl4_schema, febrl4_task
+
+        task, schema, recommended = febrl4_task(), febrl4_schema(), febrl_threshold
+    elif args.a or args.b or args.truth:
+        if not (args.a and args.b and args.truth):
+            raise SystemExit("--a, --b and --truth go together")
+        task, schema, recommended = csv_task(args.a, args.b, args.truth, id_column=args.id_column), None, None
+    else:
+        task, schema, recommended = synthetic_task(args.n, seed=args.seed, overlap=args.overlap), None, None
+    if schema is None:
+        schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+        recommended = RECOMMENDED_THRESHOLD
+    threshold = args.threshold if args.threshold is not None else recommended
+    out.write(f"task: {task.name}: {len(task.rows_a)} vs {len(task.rows_b)} rows, {len(task.true_pairs)} true pairs "
+              f"({time.monotonic() - started:.0f} s)\n")
+
+    evaluations = evaluate_task(task, schema, secret, sweep, febrl=args.febrl4, baseline=not args.no_baseline,
+                                hardening=args.hardening, threads=args.threads, out=out)
+    print_table(evaluations[:2] if not args.no_baseline else evaluations[:1], out, recommended=threshold)
+    out.write("\n")
+    for evaluation in evaluations:
+        print_summary(evaluation, out, threshold if not evaluation.method.startswith("aidlink +") else None)
+    if args.plot:
+        write_plot(evaluations[:2], args.plot, task.name, threshold)
+        out.write(f"plot: {args.plot}\n")
+    out.write(f"total {time.monotonic() - started:.0f} s\n")
+    return 0
+
+
+def evaluate_task(task: LinkageTask, schema: LinkageSchema, secret: bytes, sweep: list[float], *,
+                  febrl: bool = False, baseline: bool = True, hardening: bool = False,
+                  threads: int | None = None, out: TextIO | None = None) -> list[Evaluation]:
+    """The aidlink evaluation first, then the baseline and hardening variants as asked."""
+    def log(message: str) -> None:
+        if out is not None:
+            out.write(message + "\n")
+
+    if febrl:
+        records_a, records_b = raw_records(task.rows_a, schema), raw_records(task.rows_b, schema)
+    else:
+        norm_a = normalize_rows(task.rows_a, task.reference_date)
+        norm_b = normalize_rows(task.rows_b, task.reference_date)
+        records_a, records_b = norm_a.features, norm_b.features
+        for side, norm in (("A", norm_a), ("B", norm_b)):
+            rejected = sum(1 for f in norm.features if f is None)
+            log(f"normalization {side}: {rejected} rows rejected {dict(norm.rejected.most_common(5))}; "
+                f"flags {dict(norm.flagged.most_common(5))}")
+
+    def measure(method: str, method_schema: LinkageSchema, a, b, method_sweep: list[float] = sweep) -> Evaluation:
+        began = time.monotonic()
+        enc_a, enc_b = encode_records(a, method_schema, secret), encode_records(b, method_schema, secret)
+        evaluation = evaluate(method, task, enc_a, enc_b, method_sweep, threads=threads)
+        log(f"{method}: {evaluation.candidates} candidate pairs ({time.monotonic() - began:.0f} s)")
+        return evaluation
+
+    evaluations = [measure("aidlink", schema, records_a, records_b)]
+    if baseline:
+        plain = _plain_bigrams(schema) if febrl else baseline_schema()
+        evaluations.append(measure("baseline", plain, raw_records(task.rows_a, plain), raw_records(task.rows_b, plain)))
+    if hardening:
+        for name, (folds, section) in HARDENING_VARIANTS.items():
+            variant = schema_variant(schema, xor_folds=folds, hardening=section)
+            variant_sweep = thresholds(*BALANCED_SWEEP) if variant.hardening.balance else sweep
+            evaluations.append(measure(f"aidlink + {name}", variant, records_a, records_b, variant_sweep))
+    return evaluations
+
+
+def _plain_bigrams(schema: LinkageSchema) -> LinkageSchema:
+    """The same fields as ``schema``, every one as bigrams with 10 bits per token (FEBRL baseline)."""
+    document = schema.to_json()
+    for feature in document["features"]:
+        if not feature.get("ignored"):
+            feature["format"] = {"type": "string"}
+            feature["hashing"] = {"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 10},
+                                  "hash": {"type": "blakeHash"}, "missingValue": {"sentinel": ""}}
+    return LinkageSchema.from_json(document)

@@ -1,0 +1,397 @@
+"""``aidlink bench scale``: the full gateway-to-matcher path at growing sizes.
+
+Per size N: generates a synthetic population and two independently corrupted
+medical-insurance extracts of it (default corruption profile), N rows each, so
+nearly every record has a true match (the heaviest case for matching). Then:
+normalize + encode + blocking tokens at the node (worker processes, one Encoder
+each), upload over real gRPC on loopback to a dev-mode matcher (plaintext), and
+CompareDatasets (all pairs at the threshold) with progress events. Pair
+completeness is the share of the exhaustive join's pairs the blocked join finds
+(on a sample of A rows above --exhaustive-limit). Memory is the peak resident
+set size of this process during each stage (matcher and bench share it; encoding
+workers are reported apart), sampled every 50 ms from /proc/self/statm.
+
+Up to --exhaustive-limit records per side, the same encodings are uploaded again
+WITHOUT blocking keys and compared exhaustively over gRPC on the matcher's join
+backend: always the local one, and with --backend dask also a second matcher whose
+join runs on a Dask cluster (a LocalCluster of --dask-workers processes, one thread
+each, unless --dask-scheduler names one). Each is run twice (the first Dask run
+also loads the shards onto the workers); both must return the same matches. Worker
+memory is each Dask worker process's peak resident set size, sampled every 100 ms.
+Timings on a shared machine are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+_SECRET = b"aidlink-bench-scale-linkage-secret"
+_NODE = None
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("scale", help="gateway-to-matcher path at 10k/100k/1M records per side",
+                                   description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
+                        help="records per side (default: 10000 100000 1000000)")
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="encoding processes at the node (default: all cores)")
+    parser.add_argument("--exhaustive-limit", type=int, default=100_000,
+                        help="above this size, completeness is measured on a sample of A rows")
+    parser.add_argument("--sample", type=int, default=20_000, help="A rows sampled for completeness")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=("local", "dask"), default="local",
+                        help="join backend of the exhaustive comparison; dask also runs local beside it")
+    parser.add_argument("--dask-workers", type=int, default=2,
+                        help="worker processes of the LocalCluster started for --backend dask (default: 2)")
+    parser.add_argument("--dask-scheduler", help="an existing Dask scheduler instead of a LocalCluster")
+    parser.set_defaults(func=run)
+    return parser
+
+
+class _PeakRss:
+    """Peak resident set size of this process while a stage runs (sampled)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> "_PeakRss":
+        self.peak = self._rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def _init_worker() -> None:
+    global _NODE
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.node import GatewayNode
+    _NODE = GatewayNode("bench", LinkageSchema.default_chinese(), _SECRET, 1, matcher=None, refs=None,
+                        today=lambda: date(2025, 6, 30))
+
+
+def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
+    from aidlink.gateway.node import RowRefused
+    out = []
+    for row in rows:
+        try:
+            encoding, person = _NODE.encode_person(row)
+        except RowRefused:
+            out.append(None)
+            continue
+        out.append((encoding, _NODE.blocking.tokens(person)))
+    return out
+
+
+def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
+    from aidlink.v1 import common_pb2, matcher_pb2
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.node import schema_fingerprint
+    info = common_pb2.EncodingInfo(bits=1024, secret_version=1,
+                                   schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese()))
+
+    def chunks():
+        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
+            dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info))
+        for start in range(0, len(records), 2000):
+            yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
+                matcher_pb2.EncodedRecord(ref=f"r{start + i}", encoding=enc,
+                                          blocking_keys=keys if with_keys else ())
+                for i, (enc, keys) in enumerate(records[start:start + 2000])]))
+    from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+    summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
+    if summary.accepted != len(records):
+        raise RuntimeError(f"{dataset}: matcher accepted {summary.accepted} of {len(records)}")
+
+
+def _worker_rss() -> int:
+    import psutil
+    return psutil.Process().memory_info().rss
+
+
+class _WorkerPeakRss:
+    """Peak resident set size of each Dask worker process while a stage runs (sampled)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.peak = client, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _record(self) -> None:
+        for worker, rss in self.client.run(_worker_rss).items():
+            self.peak[worker] = max(self.peak.get(worker, 0), rss)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            self._record()
+
+    def __enter__(self) -> "_WorkerPeakRss":
+        self._record()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._record()
+
+
+def _compare(stub, tag: str, threshold: float):
+    """All pairs of mca/<tag> vs hrss/<tag> over gRPC: (matches, comparisons, progress events)."""
+    from aidlink.v1 import common_pb2, matcher_pb2
+    from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+    matches, progress, comparisons = [], 0, 0
+    for event in stub.CompareDatasets(matcher_pb2.CompareRequest(
+            my_dataset=tag, other_dataset=f"hrss/{tag}", purpose=common_pb2.POLICY_DELIVERY_CHECK,
+            threshold=threshold, all_pairs=True), metadata=[(DEV_DEPARTMENT_HEADER, "mca")]):
+        kind = event.WhichOneof("event")
+        if kind == "match":
+            matches.append((event.match.my_ref, event.match.score, tuple(sorted(event.match.attributes.items()))))
+        elif kind == "progress":
+            progress += 1
+        else:
+            comparisons = event.summary.comparisons
+    return matches, comparisons, progress
+
+
+def run_exhaustive(n: int, encoded, args, stubs: dict, client) -> dict:
+    """The exhaustive join over gRPC on each matcher's join backend, twice; same matches on all."""
+    tag = f"n{n}x"
+    row: dict = {"backends": {}}
+    reference = None
+    for backend, stub in stubs.items():
+        _upload(stub, "mca", tag, "mca.low-income", encoded[0], with_keys=False)
+        _upload(stub, "hrss", tag, "hrss.employment", encoded[1], with_keys=False)
+        runs = []
+        workers = _WorkerPeakRss(client) if backend == "dask" else None
+        with _PeakRss() as mem, (workers or _Nothing()):
+            for _ in range(2):
+                t = time.perf_counter()
+                matches, comparisons, _ = _compare(stub, tag, args.threshold)
+                runs.append(time.perf_counter() - t)
+        reference = matches if reference is None else reference
+        row["backends"][backend] = {
+            "first_s": runs[0], "again_s": runs[1], "matcher_rss": mem.peak, "pairs": len(matches),
+            "comparisons": comparisons, "identical": matches == reference,
+            "worker_rss": sorted(workers.peak.values()) if workers else [],
+            "shard_bytes_per_worker": (len(encoded[1]) * 128 / max(1, len(workers.peak))) if workers else 0}
+    return row
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _wilson_lower(found: int, total: int, z: float = 2.576) -> float:
+    """99 % Wilson lower bound of a proportion."""
+    if total == 0:
+        return 1.0
+    p = found / total
+    centre = p + z * z / (2 * total)
+    margin = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return (centre - margin) / (1 + z * z / total)
+
+
+def run_size(n: int, args, pool, stub) -> dict:
+    from aidlink.v1 import common_pb2, matcher_pb2
+    from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
+    from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+    from aidlink.matcher.comparison import DEFAULT_LSH, Blocking, candidate_chunks
+    from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+    from aidlink.matcher.similarity.blocking import BlockingKeys
+
+    row = {"size": n}
+    t = time.perf_counter()
+    with _PeakRss() as mem:
+        population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=args.seed)
+        sides = [department_extract(population, "nhsa", seed=args.seed + k).rows[:n] for k in (1, 2)]
+        del population
+    row["generate_s"], row["generate_rss"] = time.perf_counter() - t, mem.peak
+
+    t = time.perf_counter()
+    with _PeakRss() as mem:
+        encoded = []
+        for rows in sides:
+            slices = [rows[i:i + 5000] for i in range(0, len(rows), 5000)]
+            encoded.append([r for part in pool.map(_encode_rows, slices) for r in part if r is not None])
+        del sides
+    row["encode_s"], row["encode_rss"] = time.perf_counter() - t, mem.peak
+    row["records"] = [len(e) for e in encoded]
+
+    t = time.perf_counter()
+    with _PeakRss() as mem:
+        tag = f"n{n}"
+        _upload(stub, "mca", tag, "mca.low-income", encoded[0])
+        _upload(stub, "hrss", tag, "hrss.employment", encoded[1])
+    row["upload_s"], row["upload_rss"] = time.perf_counter() - t, mem.peak
+
+    t = time.perf_counter()
+    with _PeakRss() as mem:
+        matches = progress_events = comparisons = 0
+        for event in stub.CompareDatasets(matcher_pb2.CompareRequest(
+                my_dataset=tag, other_dataset=f"hrss/{tag}", purpose=common_pb2.POLICY_DELIVERY_CHECK,
+                threshold=args.threshold, all_pairs=True), metadata=[(DEV_DEPARTMENT_HEADER, "mca")]):
+            kind = event.WhichOneof("event")
+            if kind == "match":
+                matches += 1
+            elif kind == "progress":
+                progress_events += 1
+            else:
+                comparisons = event.summary.comparisons
+    row["match_s"], row["match_rss"] = time.perf_counter() - t, mem.peak
+    row.update(matches=matches, comparisons=comparisons, progress_events=progress_events)
+
+    # Completeness: the same blocked join the matcher ran, against the exhaustive join.
+    a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
+    b = pack(np.frombuffer(b"".join(e for e, _ in encoded[1]), np.uint8).reshape(-1, 128))
+    keys = [BlockingKeys.from_tokens([k for _, k in side]) for side in encoded]
+    encoded_copy = encoded if n <= args.exhaustive_limit else None   # for the exhaustive stage
+    del encoded
+    rows_sampled = np.arange(len(a))
+    if len(a) > args.exhaustive_limit:
+        rows_sampled = np.sort(np.random.default_rng(args.seed).choice(len(a), args.sample, replace=False))
+    t = time.perf_counter()
+    exhaustive = candidate_pairs(a[rows_sampled], b, args.threshold)
+    row["exhaustive_sample_s"] = time.perf_counter() - t
+    chunks, _ = candidate_chunks(a, b, args.threshold, blocking=Blocking(keys[0], keys[1], DEFAULT_LSH))
+    blocked = CandidatePairs.concatenate(list(chunks))
+    if len(blocked) != matches:
+        raise RuntimeError(f"the matcher returned {matches} pairs but the local blocked join {len(blocked)}")
+    blocked_set = dict(zip(zip(blocked.a_index.tolist(), blocked.b_index.tolist()), blocked.scores.tolist()))
+    exhaustive_pairs = dict(zip(zip(rows_sampled[exhaustive.a_index].tolist(), exhaustive.b_index.tolist()),
+                                exhaustive.scores.tolist()))
+    found = sum(1 for k, s in exhaustive_pairs.items() if blocked_set.get(k) == s)
+    sampled = set(rows_sampled.tolist())
+    extra = [k for k in blocked_set if k[0] in sampled and k not in exhaustive_pairs]
+    if extra:
+        raise RuntimeError(f"{len(extra)} blocked pairs are not in the exhaustive join, e.g. {extra[0]}")
+    row.update(exhaustive_pairs=len(exhaustive_pairs), found=found, sampled_rows=len(rows_sampled),
+               completeness=found / max(1, len(exhaustive_pairs)),
+               completeness_lower99=_wilson_lower(found, len(exhaustive_pairs)))
+    row["encoded"] = encoded_copy
+    return row
+
+
+def _mib(x: int) -> str:
+    return f"{x / 2**20:,.0f}"
+
+
+def _print_exhaustive(n: int, row: dict, args, scheduler: str | None) -> None:
+    local = row["backends"]["local"]
+    print(f"   exhaustive join over gRPC (uploaded without blocking keys; {local['comparisons']:,} "
+          f"comparisons, {local['pairs']:,} pairs), first run / again:", flush=True)
+    for backend, r in row["backends"].items():
+        where = "in process" if backend == "local" else f"{len(r['worker_rss'])} workers at {scheduler}"
+        line = (f"     {backend} backend ({where}): {r['first_s']:.2f}s / {r['again_s']:.2f}s; "
+                f"matcher process peak RSS {_mib(r['matcher_rss'])} MiB")
+        if backend == "dask":
+            line += (f"; worker peak RSS MiB {'/'.join(_mib(x) for x in r['worker_rss'])}; "
+                     f"shards {r['shard_bytes_per_worker'] / 2**20:.1f} MiB per worker; "
+                     f"same matches as local: {'yes' if r['identical'] else 'NO'}")
+        print(line, flush=True)
+
+
+def _dask_cluster(args, stack):
+    """(scheduler address, client): the one named, or a LocalCluster started for the bench."""
+    import logging
+
+    from distributed import Client, LocalCluster
+    if not logging.getLogger().isEnabledFor(logging.INFO):   # Dask's INFO chatter only with -v
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    address = args.dask_scheduler
+    if address is None:
+        cluster = stack.enter_context(LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None, host="127.0.0.1"))
+        address = cluster.scheduler_address
+    client = stack.enter_context(Client(address, set_as_default=False))
+    return address, client
+
+
+def run(args) -> int:
+    import contextlib
+
+    from aidlink.v1 import matcher_pb2_grpc
+    from aidlink.matcher.server import MatcherConfig, MatcherServer
+
+    if args.dask_workers < 1:
+        print("aidlink bench scale: --dask-workers must be at least 1", file=sys.stderr)
+        return 2
+    ctx = multiprocessing.get_context("fork")
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    # The encoding workers fork before any gRPC thread (or Dask cluster) exists.
+    with ctx.Pool(args.workers, initializer=_init_worker) as pool, \
+            tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp, \
+            contextlib.ExitStack() as stack:
+        scheduler = client = None
+        backends = {"local": {}}
+        if args.backend == "dask":
+            scheduler, client = _dask_cluster(args, stack)
+            backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler}
+        servers, stubs = {}, {}
+        for backend, settings in backends.items():
+            server = MatcherServer(MatcherConfig(data_dir=Path(tmp) / backend, listen="127.0.0.1:0",
+                                                 insecure_dev=True, audit=False, **settings)).start()
+            stack.callback(server.stop, 0)
+            channel = grpc.insecure_channel(server.address, options=options)
+            stack.callback(channel.close)
+            servers[backend], stubs[backend] = server, matcher_pb2_grpc.MatcherStub(channel)
+        stub = stubs[args.backend]
+        failed = False
+        for n in args.sizes:
+            r = run_size(n, args, pool, stub)
+            path_s = r["encode_s"] + r["upload_s"] + r["match_s"]
+            print(f"N={n:,}: records {r['records'][0]:,} x {r['records'][1]:,}; "
+                  f"generate {r['generate_s']:.1f}s; encode (node, {args.workers} proc) {r['encode_s']:.1f}s; "
+                  f"upload {r['upload_s']:.1f}s; compare over gRPC {r['match_s']:.1f}s; "
+                  f"path total {path_s:.1f}s", flush=True)
+            print(f"   comparisons {r['comparisons']:,} (exhaustive would be "
+                  f"{r['records'][0] * r['records'][1]:,}); pairs >= {args.threshold}: {r['matches']:,}; "
+                  f"progress events {r['progress_events']}", flush=True)
+            print(f"   completeness {r['found']:,}/{r['exhaustive_pairs']:,} = {r['completeness']:.4%} "
+                  f"(99% lower bound {r['completeness_lower99']:.4%}; {r['sampled_rows']:,} A rows vs all B; "
+                  f"exhaustive on them {r['exhaustive_sample_s']:.1f}s)", flush=True)
+            print(f"   peak RSS MiB: generate {_mib(r['generate_rss'])}, encode {_mib(r['encode_rss'])}, "
+                  f"upload {_mib(r['upload_rss'])}, compare {_mib(r['match_rss'])}", flush=True)
+            encoded = r.pop("encoded")
+            if encoded is None:
+                print(f"   exhaustive join: skipped above --exhaustive-limit {args.exhaustive_limit:,}", flush=True)
+                continue
+            exhaustive = run_exhaustive(n, encoded, args, stubs, client)
+            del encoded
+            _print_exhaustive(n, exhaustive, args, scheduler)
+            failed |= not all(b["identical"] for b in exhaustive["backends"].values())
+    if failed:
+        print("aidlink bench scale: the Dask backend's matches differ from the local backend's", file=sys.stderr)
+        return 1
+    return 0

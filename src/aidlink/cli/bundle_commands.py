@@ -1,0 +1,196 @@
+"""Offline exchange on removable media (Art. 10):
+
+    aidlink gateway export-bundle    a department's encodings + manifest, encrypted to the matcher
+    aidlink matcher import-bundle    verify, load, compare; write the result bundle for the node
+    aidlink gateway import-results   verify the matcher's result bundle; CSV of my record ids
+
+`register(sub)` adds these to the existing `gateway` and `matcher` commands.
+`matcher import-bundle` works on the matcher's data directory with the matcher stopped
+(the audit log has one writer); it appends its own audit entries.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+
+def _subcommands(sub, name: str):
+    parser = sub.choices[name]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def register(sub) -> None:
+    register_gateway(_subcommands(sub, "gateway"))
+    register_matcher(_subcommands(sub, "matcher"))
+
+
+def register_gateway(gsub) -> None:
+    e = gsub.add_parser("export-bundle", help="write an encrypted, signed offline bundle for the matcher")
+    e.add_argument("input", type=Path, help="CSV extract")
+    e.add_argument("--department", required=True)
+    e.add_argument("--node-dir", type=Path, required=True,
+                   help="directory with ca.crt, node.crt, node.key, linkage-secret.sealed")
+    e.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
+    e.add_argument("--matcher-cert", type=Path, required=True, help="the matcher's certificate (PEM)")
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--catalog-entry", required=True)
+    e.add_argument("--catalog-version", default="2023.1")
+    e.add_argument("--id-column", default="rec_id")
+    e.add_argument("--attribute", action="append", default=[], help="attribute column to send (repeat)")
+    e.add_argument("--compare", action="append", default=[], metavar="DEPT/DATASET:PURPOSE",
+                   help="a comparison for the matcher to run, e.g. mca/low-income:eligibility-check (repeat)")
+    e.add_argument("--allow-unknown-columns", action="store_true", help="drop columns that are not declared")
+    e.add_argument("--expires-days", type=int, default=14)
+    e.add_argument("--output", "-o", type=Path, required=True)
+    e.set_defaults(func=export_bundle)
+
+    r = gsub.add_parser("import-results", help="read the matcher's result bundle: CSV per comparison")
+    r.add_argument("bundle", type=Path)
+    r.add_argument("--node-dir", type=Path, required=True)
+    r.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
+    r.add_argument("--output-dir", type=Path, required=True)
+    r.set_defaults(func=import_results)
+
+
+def register_matcher(msub) -> None:
+    i = msub.add_parser("import-bundle", help="verify and load a department's offline bundle (matcher stopped)")
+    i.add_argument("bundle", type=Path)
+    i.add_argument("--data-dir", type=Path, default=Path("aidlink-data/matcher"))
+    i.add_argument("--tls-dir", type=Path, required=True, help="directory with ca.crt, matcher.crt, matcher.key, crl.pem")
+    i.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
+    i.add_argument("--catalog", type=Path)
+    i.add_argument("--agreements", type=Path)
+    i.add_argument("--database-url", help="the matcher's audit database, if not SQLite in --data-dir")
+    i.add_argument("--output", "-o", type=Path, required=True, help="where to write the result bundle")
+    i.set_defaults(func=import_bundle)
+
+
+def export_bundle(args) -> int:
+    from aidlink.v1 import bundle_pb2
+    from aidlink.gateway.bundle import export_dataset_bundle
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.extract import ExtractError, read_extract
+    from aidlink.gateway.node import GatewayNode
+    from aidlink.gateway.refs import ReferenceMap
+    from aidlink.matcher.purposes import BY_NAME
+
+    from aidlink.cli.gateway_commands import _open_secret
+
+    asks = []
+    for spec in args.compare:
+        other, _, purpose = spec.rpartition(":")
+        if "/" not in other or purpose not in BY_NAME:
+            print(f"aidlink gateway export-bundle: --compare {spec!r}: expected DEPT/DATASET:PURPOSE with a purpose "
+                  f"from {', '.join(BY_NAME)}", file=sys.stderr)
+            return 2
+        asks.append(bundle_pb2.BundleCompareRequest(other_dataset=other, purpose=purpose))
+    try:
+        extract = read_extract(args.input, id_column=args.id_column, attributes=tuple(args.attribute),
+                               allow_unknown=args.allow_unknown_columns)
+    except ExtractError as exc:
+        print(f"aidlink gateway export-bundle: {args.input}: {exc}", file=sys.stderr)
+        return 2
+    key, version = _open_secret(args.node_dir)
+    refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
+    try:
+        node = GatewayNode(args.department, LinkageSchema.default_chinese(), key, version, None, refs)
+        exported = export_dataset_bundle(
+            node, args.dataset, args.catalog_entry, args.catalog_version, extract.rows,
+            attributes=args.attribute, id_column=args.id_column, compare=asks,
+            key_pem=(args.node_dir / "node.key").read_bytes(), cert_pem=(args.node_dir / "node.crt").read_bytes(),
+            matcher_cert_pem=args.matcher_cert.read_bytes(), lifetime=timedelta(days=args.expires_days))
+    except ValueError as exc:
+        print(f"aidlink gateway export-bundle: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        refs.close()
+    args.output.write_bytes(exported.blob)
+    for p in exported.problems:
+        print(f"row {p.row} ({p.record_id}): {p.field}: {p.reason}", file=sys.stderr)
+    print(f"bundle {exported.bundle_id}: {exported.records} of {exported.rows} rows -> {args.output} "
+          f"(encrypted to the matcher, expires in {args.expires_days} days)")
+    return 0
+
+
+def import_bundle(args) -> int:
+    from aidlink.audit.log import AuditLog
+    from aidlink.audit.open_store import open_audit_store
+    from aidlink.database.url import sqlite_url
+    from aidlink.gateway.bundle import BundleLedger
+    from aidlink.keys.audit_key import AuditSigningKey
+    from aidlink.matcher.agreements import AgreementSet
+    from aidlink.matcher.bundle_import import BundleImporter, BundleRefused
+    from aidlink.matcher.catalog import Catalog
+    from aidlink.matcher.catalog_store import CatalogStore
+    from aidlink.matcher.datasets import DatasetStore
+    from aidlink.matcher.exchange import Exchange
+
+    tls, data = args.tls_dir, args.data_dir
+    crl = tls / "crl.pem"
+    # The matcher's state where `matcher serve` keeps it: the database URL, else SQLite files in data_dir.
+    store = DatasetStore(data, args.database_url)
+    catalog = CatalogStore.open(args.database_url or data / "catalog.sqlite", seed=Catalog.load(args.catalog))
+    audit_log = AuditLog(open_audit_store(args.database_url or sqlite_url(data / "audit.sqlite")),
+                         signing_key=AuditSigningKey.load(args.audit_key) if args.audit_key else None,
+                         checkpoint_interval=None)
+    ledger = BundleLedger(data / "bundles.sqlite")
+    importer = BundleImporter(Exchange(store, catalog, AgreementSet.load(args.agreements)), audit_log, ledger,
+                              key_pem=(tls / "matcher.key").read_bytes(), cert_pem=(tls / "matcher.crt").read_bytes(),
+                              ca_cert_pem=(tls / "ca.crt").read_bytes(),
+                              crl_pem=lambda: crl.read_bytes() if crl.exists() else None)
+    try:
+        outcome = importer.import_bundle(args.bundle.read_bytes())
+    except BundleRefused as exc:
+        print(f"aidlink matcher import-bundle: refused ({exc.status}): {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if audit_log.verifier() is not None:
+            audit_log.checkpoint()
+        audit_log.close()
+        ledger.close()
+        catalog.close()
+        store.close()
+    args.output.write_bytes(outcome.result_blob)
+    u = outcome.upload
+    print(f"bundle {outcome.bundle_id} from {outcome.department}: {u.dataset} v{u.version}, {u.accepted} records "
+          f"accepted, {u.rejected_count} refused; result bundle -> {args.output}")
+    return 0
+
+
+def import_results(args) -> int:
+    from aidlink.gateway.bundle import BundleError, BundleLedger, read_result_bundle
+    from aidlink.gateway.refs import ReferenceMap
+
+    state = args.data_dir or args.node_dir / "state"
+    refs, ledger = ReferenceMap(state / "references.sqlite"), BundleLedger(state / "bundles.sqlite")
+    try:
+        results = read_result_bundle(args.bundle.read_bytes(), refs=refs,
+                                     key_pem=(args.node_dir / "node.key").read_bytes(),
+                                     cert_pem=(args.node_dir / "node.crt").read_bytes(),
+                                     ca_cert_pem=(args.node_dir / "ca.crt").read_bytes(), ledger=ledger)
+    except BundleError as exc:
+        print(f"aidlink gateway import-results: refused ({exc.problem}): {exc}", file=sys.stderr)
+        return 1
+    finally:
+        refs.close()
+        ledger.close()
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    print(f"upload {results.upload.dataset} v{results.upload.version}: {results.upload.accepted} records accepted")
+    for n, c in enumerate(results.comparisons, 1):
+        label = f"{c.request.other_dataset} ({c.request.my_dataset})"
+        if c.summary is None:
+            print(f"comparison {n} with {label}: refused: {c.refused}")
+            continue
+        path = args.output_dir / f"comparison-{n}.csv"
+        names = sorted({k for m in c.matches for k in m.attributes})
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["record_id", "score", *names])
+            for m in c.matches:
+                writer.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(k, "") for k in names)])
+        print(f"comparison {n} with {label}: {c.summary.matches} matches (agreement {c.summary.agreement}) -> {path}")
+        print(f"    {c.summary.notice.text}")
+    return 0

@@ -1,0 +1,151 @@
+"""`aidlink encode` and `aidlink match`: encoding and matching files locally."""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
+from aidlink.cli.progress import ProgressBar
+from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+
+FORMAT = "aidlink-encodings/1"
+
+
+class EncodingFileError(ValueError):
+    pass
+
+
+def register(sub) -> None:
+    p = sub.add_parser("encode", help="normalize and encode a CSV extract into Bloom-filter encodings")
+    p.add_argument("input", type=Path, help="CSV (UTF-8 or GBK/GB18030) with a header row")
+    p.add_argument("--output", "-o", type=Path, required=True)
+    p.add_argument("--schema", type=Path, help="linkage schema (clkhash v3 JSON); default: Chinese person")
+    p.add_argument("--secret-file", type=Path, required=True,
+                   help="the linkage secret: a plain secret file, or a sealed one (with --node-key)")
+    p.add_argument("--node-key", type=Path, help="this node's private key, to open a sealed secret")
+    p.add_argument("--node-cert", type=Path, help="this node's certificate (checks the sealed recipient)")
+    p.add_argument("--id-column", default="rec_id")
+    p.add_argument("--mapping", type=Path, help="column mapping (TOML/JSON: [columns] header = field)")
+    p.add_argument("--allow-unknown-columns", action="store_true", help="ignore unmapped columns")
+    p.set_defaults(func=encode_command)
+
+    m = sub.add_parser("match", help="match two encoding files locally (ours or clkhash JSON)")
+    m.add_argument("a", type=Path)
+    m.add_argument("b", type=Path)
+    m.add_argument("--threshold", "-t", type=float, required=True)
+    m.add_argument("--output", "-o", type=Path, required=True)
+    m.add_argument("--all-pairs", action="store_true", help="every pair at or above the threshold")
+    m.set_defaults(func=match_command)
+
+
+def load_secret(args) -> tuple[bytes, int]:
+    """(secret key bytes, secret version) from --secret-file (plain or sealed)."""
+    from aidlink.keys.linkage_secret import MAGIC as SEALED_MAGIC, open_sealed
+
+    raw = args.secret_file.read_bytes()
+    if raw.startswith(SEALED_MAGIC):
+        if not args.node_key:
+            raise SystemExit(f"{args.secret_file} is a sealed secret: pass --node-key to open it")
+        cert = args.node_cert.read_bytes() if args.node_cert else None
+        secret = open_sealed(raw, args.node_key.read_bytes(), cert)
+        return secret.key, secret.version
+    if len(raw.strip()) < 16:
+        raise SystemExit(f"{args.secret_file}: a linkage secret must be at least 16 bytes")
+    return raw.strip(), 1
+
+
+def encode_command(args) -> int:
+    schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+    key, version = load_secret(args)
+    mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    try:
+        extract = read_extract(args.input, mapping=mapping, id_column=args.id_column,
+                               allow_unknown=args.allow_unknown_columns)
+    except ExtractError as exc:
+        print(f"aidlink encode: {args.input}: {exc}", file=sys.stderr)
+        return 2
+    node = GatewayNode("local", schema, key, version, matcher=None, refs=None)
+    ids, clks, problems = [], [], list(extract.problems)
+    for number, row in zip(extract.row_numbers, extract.rows):
+        try:
+            encoding, _, _ = node.encode_row(row)
+        except RowRefused as exc:
+            problems.extend((number, f"{f}: {r}") for f, r in exc.problems)
+            continue
+        ids.append(row[args.id_column])
+        clks.append(base64.b64encode(encoding).decode())
+    args.output.write_text(json.dumps({
+        "format": FORMAT,
+        "encoding": {"bits": node.encoding_info.bits, "secret_version": version,
+                     "schema_fingerprint": schema_fingerprint(schema)},
+        "ids": ids, "clks": clks}))
+    for number, reason in sorted(problems):
+        print(f"row {number}: {reason}", file=sys.stderr)
+    print(f"encoded {len(clks)} of {len(extract.rows) + len(extract.problems)} rows "
+          f"({extract.encoding}) -> {args.output}; {len(problems)} problem(s)", file=sys.stderr)
+    return 0 if clks or not extract.rows else 1
+
+
+def read_encodings(path: Path) -> tuple[list[str], np.ndarray]:
+    """(ids, uint8 array) from our format or clkhash's {"clks": [...]} (ids = row index)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EncodingFileError(f"{path}: not a readable JSON encoding file: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("clks"), list):
+        raise EncodingFileError(f"{path}: expected a JSON object with a 'clks' list")
+    clks = data["clks"]
+    ids = data.get("ids") or [str(i) for i in range(len(clks))]
+    if len(ids) != len(clks):
+        raise EncodingFileError(f"{path}: {len(ids)} ids but {len(clks)} encodings")
+    rows, width = [], None
+    for i, text in enumerate(clks):
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise EncodingFileError(f"{path}: encoding #{i} is not valid base64") from None
+        if width is None:
+            width = len(raw)
+        if len(raw) != width or width == 0 or width % 8:
+            raise EncodingFileError(f"{path}: encoding #{i} has {len(raw)} bytes; all must have the "
+                                    f"same length, a multiple of 8 (first has {width})")
+        rows.append(raw)
+    array = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), width or 0) if rows \
+        else np.zeros((0, 8), dtype=np.uint8)
+    return [str(x) for x in ids], array
+
+
+def match_command(args) -> int:
+    from aidlink.matcher.comparison import compare_encodings
+
+    if not 0 < args.threshold <= 1:
+        print(f"aidlink match: --threshold {args.threshold} is outside (0, 1]", file=sys.stderr)
+        return 2
+    try:
+        ids_a, a = read_encodings(args.a)
+        ids_b, b = read_encodings(args.b)
+    except EncodingFileError as exc:
+        print(f"aidlink match: {exc}", file=sys.stderr)
+        return 2
+    if len(a) and len(b) and a.shape[1] != b.shape[1]:
+        print(f"aidlink match: {args.a} has {a.shape[1] * 8}-bit encodings, {args.b} has "
+              f"{b.shape[1] * 8}-bit", file=sys.stderr)
+        return 2
+    links = compare_encodings(a, b, args.threshold, all_pairs=args.all_pairs,
+                              progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None)
+    with open(args.output, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["a_id", "b_id", "score"])
+        for link in links:
+            writer.writerow([ids_a[link.mine], ids_b[link.other], repr(link.score)])
+    kind = "pairs" if args.all_pairs else "1-to-1 links"
+    print(f"{len(links)} {kind} at threshold {args.threshold} -> {args.output}", file=sys.stderr)
+    return 0

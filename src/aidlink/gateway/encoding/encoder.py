@@ -1,0 +1,149 @@
+"""Encode person records into CLKs (keyed Bloom filters), bit-for-bit as clkhash 0.18.3.
+
+This reimplements clkhash's encoding on current ``cryptography`` and ``hashlib`` instead of
+depending on clkhash at run time: clkhash 0.18.x (last released 2023) pins
+``cryptography>=40,<41``, and those releases carry published vulnerabilities fixed only in later
+ones (e.g. CVE-2023-49083, fixed in 41.0.6; CVE-2023-50782, fixed in 42.0.0; CVE-2024-26130,
+fixed in 42.0.4), besides bundling OpenSSL builds with their own advisories. Compatibility is
+proven on vectors produced by clkhash itself (``tests/vectors/clkhash``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterable, Mapping, Sequence
+
+from aidlink.gateway.encoding.bloom import TokenHasher, fold_xor, mask_bytes
+from aidlink.gateway.encoding.errors import FeatureValueError, RecordError
+from aidlink.gateway.encoding.features import Feature
+from aidlink.gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip
+from aidlink.gateway.encoding.keyderivation import derive_feature_keys
+from aidlink.gateway.encoding.schema import LinkageSchema
+
+VALUE_CACHE_SIZE = 2**14
+
+Record = Sequence[str] | Mapping[str, str | None]
+
+
+class _FeatureEncoder:
+    """One hashed feature: value -> filter mask, cached per distinct value."""
+
+    def __init__(self, feature: Feature, hasher: TokenHasher) -> None:
+        assert feature.hashing is not None
+        self.feature = feature
+        self.identifier = feature.identifier
+        self.hasher = hasher
+        self.strategy = feature.hashing.strategy
+        missing = feature.hashing.missing_value
+        self.sentinel = missing.sentinel if missing is not None else None
+        self.salted = False  # set by the Encoder when the schema salts this feature (aidlink extension)
+        self._cached_mask = lru_cache(maxsize=VALUE_CACHE_SIZE)(self._mask)
+
+    def _mask(self, value: str, salt: str = "") -> int:
+        tokens = self.feature.tokens(value)
+        if not tokens:
+            return 0
+        if self.salted:
+            tokens = [f"{salt}{SALT_SEPARATOR}{token}" for token in tokens]
+        return self.hasher.mask(tokens, self.strategy.bits_per_token(len(tokens)))
+
+    def mask(self, value: object, salt: str = "") -> int:
+        if value.__class__ is str:
+            return self._cached_mask(value, salt)
+        return self._mask(value, salt)  # type: ignore[arg-type]  # Feature.prepare rejects non-strings
+
+
+class Encoder:
+    """Encodes records with one schema and one linkage secret; the keys are derived once.
+
+    ``secret`` is the raw linkage secret. clkhash also accepts a ``str`` secret and encodes it as
+    UTF-8; pass ``secret.encode("utf-8")`` here to reproduce such encodings.
+    """
+
+    def __init__(self, schema: LinkageSchema, secret: bytes) -> None:
+        if isinstance(secret, (bytes, bytearray, memoryview)) and len(secret) == 0:
+            raise ValueError("the linkage secret is empty")
+        self.schema = schema
+        keys = derive_feature_keys(secret, len(schema.features), schema.kdf)
+        bits = schema.hashed_length_bits
+        self._slots: list[tuple[int, _FeatureEncoder]] = [
+            (index, _FeatureEncoder(feature, TokenHasher(feature.hashing.hash, keys[index], bits, feature.encoding)))
+            for index, feature in enumerate(schema.features)
+            if feature.hashing is not None
+        ]
+        hardening = schema.hardening
+        self._salt = hardening.salt
+        self._salt_index = schema.field_identifiers.index(self._salt.feature) if self._salt else -1
+        for _, slot in self._slots:
+            slot.salted = self._salt is not None and slot.identifier in self._salt.features
+        self._balance = Balancer(secret, schema.kdf, schema.length_bits) if hardening.balance else None
+        self._blip = Blip(secret, schema.kdf, hardening.flip_probability) if hardening.flip_probability else None
+
+    @property
+    def length_bytes(self) -> int:
+        """Bytes per encoding (``l / 8``; twice that with balancing)."""
+        return self.schema.encoding_length_bits // 8
+
+    def _record_salt(self, record: Mapping[str, str | None] | Sequence[str]) -> str:
+        if self._salt is None:
+            return ""
+        if isinstance(record, Mapping):
+            value = record.get(self._salt.feature)
+        else:
+            value = record[self._salt_index]
+        return self._salt.salt_of(value if isinstance(value, str) else None)
+
+    def encode(self, record: Record) -> bytes:
+        """The CLK of one record, ``length_bits // 8`` bytes.
+
+        A mapping is keyed by feature identifier (ignored features and extra keys may be left
+        out; an absent or ``None`` value counts as the feature's missingValue sentinel, or is an
+        error if it has none). A sequence holds every feature's value in schema order, like a
+        clkhash CSV row. Raises :class:`FeatureValueError` or :class:`RecordError`.
+        """
+        mask = 0
+        if isinstance(record, Mapping):
+            salt = self._record_salt(record)
+            for _, slot in self._slots:
+                value = record.get(slot.identifier)
+                if value is None:
+                    if slot.sentinel is None:
+                        raise FeatureValueError(
+                            slot.identifier, None,
+                            "no value given and the schema defines no missingValue for this feature")
+                    value = slot.sentinel
+                mask |= slot.mask(value, salt)
+        elif isinstance(record, (str, bytes, bytearray)):
+            raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
+        elif isinstance(record, Sequence):
+            features = self.schema.features
+            if len(record) != len(features):
+                raise RecordError(
+                    f"the record has {len(record)} values but the schema has {len(features)} features "
+                    f"{list(self.schema.field_identifiers)}")
+            salt = self._record_salt(record)
+            for index, slot in self._slots:
+                mask |= slot.mask(record[index], salt)
+        else:
+            raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
+        schema = self.schema
+        if schema.xor_folds:
+            mask = fold_xor(mask, schema.hashed_length_bits, schema.xor_folds)
+        length = schema.length_bits
+        if self._balance is not None:
+            mask = self._balance(mask)
+            length *= 2
+        if self._blip is not None:
+            mask = self._blip(mask, length)
+        return mask_bytes(mask, length)
+
+    def encode_many(self, records: Iterable[Record]) -> list[bytes]:
+        """CLKs of ``records`` in order; an error names the 0-based row at fault."""
+        encode = self.encode
+        out: list[bytes] = []
+        for row, record in enumerate(records):
+            try:
+                out.append(encode(record))
+            except RecordError as exc:
+                raise exc.at_row(row) from None
+        return out

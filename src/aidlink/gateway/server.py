@@ -1,0 +1,145 @@
+"""Assembles a gateway node: its linkage secret, its mTLS channel to the
+matcher, and its own gRPC API for the department's systems."""
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from aidlink.v1 import gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
+from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.node import GatewayNode
+from aidlink.gateway.refs import ReferenceMap
+from aidlink.gateway.service import GatewayServicer
+from aidlink.gateway.inbox import NodeKeys, ReferralInbox
+from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
+from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
+from aidlink.observability.tracing import server_interceptor, traced_channel
+
+log = logging.getLogger("aidlink.gateway")
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class NodeTls:
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+
+@dataclass
+class GatewayConfig:
+    department: str
+    data_dir: Path
+    matcher: str                          # host:port of the matcher
+    secret_key: bytes                     # the opened linkage secret (never leaves this node)
+    secret_version: int
+    tls: NodeTls | None = None            # None only against a dev-mode matcher on loopback
+    listen: str = "127.0.0.1:0"           # the node's own API, inside the department's network
+    schema: Path | None = None
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    matcher_server_name: str | None = None
+
+
+class _DevDepartment(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                     grpc.StreamUnaryClientInterceptor):
+    """Development mode only: names the department in a header (a dev-mode
+    matcher on loopback trusts it; a real matcher ignores it)."""
+
+    def __init__(self, department: str) -> None:
+        self.department = department
+
+    def _with_header(self, details):
+        md = list(details.metadata or []) + [(DEV_DEPARTMENT_HEADER, self.department)]
+        return details._replace(metadata=md) if hasattr(details, "_replace") else _Details(details, md)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_header(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_header(details), request)
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return continuation(self._with_header(details), request_iterator)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, base, metadata):
+        self.method, self.timeout, self.credentials = base.method, base.timeout, base.credentials
+        self.wait_for_ready, self.compression = base.wait_for_ready, base.compression
+        self.metadata = metadata
+
+
+def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    if cfg.tls is None:
+        channel = grpc.insecure_channel(cfg.matcher, options=options)
+        channel = grpc.intercept_channel(channel, _DevDepartment(cfg.department))
+    else:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=cfg.tls.ca_cert.read_bytes(), private_key=cfg.tls.key.read_bytes(),
+            certificate_chain=cfg.tls.cert.read_bytes())
+        if cfg.matcher_server_name:
+            options.append(("grpc.ssl_target_name_override", cfg.matcher_server_name))
+        channel = grpc.secure_channel(cfg.matcher, creds, options=options)
+    return traced_channel(channel)
+
+
+@dataclass
+class GatewayServer:
+    config: GatewayConfig
+    port: int = field(init=False)
+    metrics_port: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        cfg.data_dir = Path(cfg.data_dir)
+        schema = LinkageSchema.load(cfg.schema) if cfg.schema else LinkageSchema.default_chinese()
+        self.channel = matcher_channel(cfg)
+        self.refs = ReferenceMap(cfg.data_dir / "references.sqlite")
+        self.node = GatewayNode(cfg.department, schema, cfg.secret_key, cfg.secret_version,
+                                matcher_pb2_grpc.MatcherStub(self.channel), self.refs)
+        self.metrics = RpcMetrics(f"gateway-{cfg.department}")
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),
+            interceptors=[server_interceptor(), MetricsInterceptor(self.metrics)],
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(self.node), self.server)
+        keys = (NodeKeys(cfg.tls.ca_cert.read_bytes(), cfg.tls.cert.read_bytes(), cfg.tls.key.read_bytes())
+                if cfg.tls else None)
+        monitoring = monitoring_pb2_grpc.MonitoringStub(self.channel)
+        self.inbox = ReferralInbox(cfg.data_dir / "inbox.sqlite", monitoring, self.refs, cfg.department, keys)
+        monitoring_pb2_grpc.add_MonitoringGatewayServicer_to_server(
+            MonitoringGatewayServicer(monitoring, self.inbox, self.refs), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.port = self.server.add_insecure_port(cfg.listen)
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
+
+    def start(self) -> "GatewayServer":
+        self.server.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
+                                                       self.config.metrics_address)
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        log.info("gateway %s listening on %s, matcher %s", self.config.department, self.address,
+                 self.config.matcher)
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.channel.close()
+        self.inbox.close()
+        self.refs.close()

@@ -1,0 +1,159 @@
+"""Sharing agreements as data (Art. 14, Art. 22).
+
+An agreement lets a *user* department compare its own records with a
+*provider* department's datasets under given catalog entries, for declared
+purposes, and names the provider attributes the user learns for its matches.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Mapping
+
+from aidlink.matcher.purposes import BY_NAME as PURPOSE_NAMES
+
+DEPARTMENTS = ("mca", "edu", "hrss", "housing", "health", "mem", "nhsa", "rural", "union", "cdpf")
+
+
+class AgreementError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    title: str
+    providers: tuple[str, ...]
+    users: tuple[str, ...]
+    catalog_entries: tuple[str, ...]
+    purposes: tuple[str, ...]
+    returns: tuple[str, ...]
+    record_filter: tuple[Mapping[str, tuple[str, ...]], ...]
+    valid_from: date
+    valid_until: date
+    onward_sharing: str
+    article: str = ""
+
+    def admits(self, record_attributes: Mapping[str, str]) -> bool:
+        """Whether a provider record takes part in matching under this agreement."""
+        if not self.record_filter:
+            return True
+        return any(all(record_attributes.get(k, "") in allowed for k, allowed in alt.items())
+                   for alt in self.record_filter)
+
+    def in_force(self, today: date) -> bool:
+        return self.valid_from <= today <= self.valid_until
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why no agreement allows a call: a message naming what is missing."""
+    message: str
+
+
+@dataclass(frozen=True)
+class AgreementSet:
+    version: str
+    agreements: tuple[Agreement, ...]
+
+    def find(self, *, user: str, provider: str, catalog_entry: str, purpose: str,
+             today: date | None = None) -> Agreement | Refusal:
+        today = today or date.today()
+        candidates = [a for a in self.agreements
+                      if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries]
+        if not candidates:
+            return Refusal(f"no sharing agreement lets {user} use {provider}'s {catalog_entry} "
+                           f"(agreement set {self.version})")
+        for a in candidates:
+            if purpose in a.purposes and a.in_force(today):
+                return a
+        for a in candidates:
+            if purpose not in a.purposes:
+                continue
+            return Refusal(f"agreement {a.id} is not in force on {today} "
+                           f"(valid {a.valid_from} to {a.valid_until})")
+        ids = ", ".join(a.id for a in candidates)
+        allowed = sorted({p for a in candidates for p in a.purposes})
+        return Refusal(f"agreement {ids} does not allow purpose {purpose!r} "
+                       f"(allowed: {', '.join(allowed)})")
+
+    def for_user(self, user: str) -> list[Agreement]:
+        return [a for a in self.agreements if user in a.users]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "AgreementSet":
+        if path is None:
+            text = resources.files("aidlink.matcher.data").joinpath("agreements.toml").read_text("utf-8")
+            return cls.parse(text, "embedded agreements.toml")
+        return cls.parse(Path(path).read_text("utf-8"), str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "agreements") -> "AgreementSet":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise AgreementError(f"{source}: not valid TOML: {exc}") from None
+        version = data.get("version")
+        if not isinstance(version, str) or not version:
+            raise AgreementError(f"{source}: missing agreement set 'version'")
+        seen: set[str] = set()
+        out = []
+        for i, raw in enumerate(data.get("agreement", [])):
+            a = _parse_agreement(raw, f"{source}: agreement #{i + 1}")
+            if a.id in seen:
+                raise AgreementError(f"{source}: duplicate agreement id {a.id!r}")
+            seen.add(a.id)
+            out.append(a)
+        return cls(version, tuple(out))
+
+
+def _names(value, where: str, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+        raise AgreementError(f"{where}: {key!r} must be a non-empty string or list of strings")
+    return tuple(items)
+
+
+def _parse_agreement(raw: dict, where: str) -> Agreement:
+    required = ("id", "provider", "user", "catalog_entries", "purposes", "returns",
+                "valid_from", "valid_until")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise AgreementError(f"{where}: missing {', '.join(missing)}")
+    where = f"{where} ({raw['id']})"
+    unknown = set(raw) - set(required) - {"title", "record_filter", "onward_sharing", "article"}
+    if unknown:
+        raise AgreementError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    providers = _names(raw["provider"], where, "provider")
+    users = _names(raw["user"], where, "user")
+    for d in providers + users:
+        if d not in DEPARTMENTS:
+            raise AgreementError(f"{where}: unknown department {d!r} (known: {', '.join(DEPARTMENTS)})")
+    purposes = _names(raw["purposes"], where, "purposes")
+    for p in purposes:
+        if p not in PURPOSE_NAMES:
+            raise AgreementError(f"{where}: unknown purpose {p!r} (known: {', '.join(PURPOSE_NAMES)})")
+    valid_from, valid_until = raw["valid_from"], raw["valid_until"]
+    if isinstance(valid_from, str):
+        valid_from = date.fromisoformat(valid_from)
+    if isinstance(valid_until, str):
+        valid_until = date.fromisoformat(valid_until)
+    if valid_until < valid_from:
+        raise AgreementError(f"{where}: valid_until {valid_until} is before valid_from {valid_from}")
+    record_filter = []
+    for alt in raw.get("record_filter", []):
+        if not isinstance(alt, dict) or not alt:
+            raise AgreementError(f"{where}: record_filter alternatives must be non-empty tables")
+        record_filter.append({k: _names(v, where, f"record_filter.{k}") for k, v in alt.items()})
+    onward = raw.get("onward_sharing", "provider-consent")
+    if onward not in ("provider-consent", "forbidden", "allowed"):
+        raise AgreementError(f"{where}: onward_sharing must be provider-consent, forbidden or allowed")
+    return Agreement(
+        id=raw["id"], title=raw.get("title", ""), providers=providers, users=users,
+        catalog_entries=_names(raw["catalog_entries"], where, "catalog_entries"),
+        purposes=purposes, returns=tuple(raw["returns"]), record_filter=tuple(record_filter),
+        valid_from=valid_from, valid_until=valid_until, onward_sharing=onward,
+        article=raw.get("article", ""))

@@ -1,0 +1,95 @@
+"""Who is calling: the department named by the caller's verified certificate.
+
+gRPC's TLS layer has already checked that the client certificate chains to the
+CA. Here we additionally apply the CA's revocation list and aidlink's identity
+policy, and never trust a department named by the caller in a request field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import grpc
+
+from aidlink.matcher.calls import Caller
+
+DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
+
+# Which kinds of identity may call which service: departments' nodes use the
+# matcher; security officers read the audit trail. Anything else is refused.
+SERVICE_KINDS = {
+    "/aidlink.v1.Matcher/": ("node",),
+    "/aidlink.v1.AuditTrail/": ("officer",),
+    "/aidlink.v1.Catalog/": ("node", "officer"),
+    "/aidlink.v1.Disputes/": ("node",),
+    "/aidlink.v1.Monitoring/": ("node",),
+}
+
+
+def kinds_allowed(method: str) -> tuple[str, ...]:
+    for prefix, kinds in SERVICE_KINDS.items():
+        if method.startswith(prefix):
+            return kinds
+    return ()
+
+
+class NotAllowed(Exception):
+    """An authenticated identity calling a service its kind may not use."""
+
+
+def check_kind(caller: Caller, method: str) -> None:
+    allowed = kinds_allowed(method)
+    if caller.kind not in allowed:
+        service = method.strip("/").split("/")[0]
+        raise NotAllowed(f"{caller.identity} is a {caller.kind} identity; {service} is for "
+                         f"{' or '.join(allowed) or 'no one'}")
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+class CertificateAuthenticator:
+    """mTLS: the identity comes from the peer certificate only, checked against the
+    CA, its current revocation list and aidlink's identity policy (node certificates)."""
+
+    def __init__(self, ca_cert_pem: bytes, crl_pem: Callable[[], bytes | None] = lambda: None) -> None:
+        self.ca_cert_pem, self.crl_pem = ca_cert_pem, crl_pem
+        self._policy, self._policy_crl = None, object()
+
+    def _current_policy(self):
+        from aidlink.keys.identity import CertificatePolicy
+
+        crl = self.crl_pem()
+        if crl is not self._policy_crl:
+            self._policy, self._policy_crl = CertificatePolicy(self.ca_cert_pem, crl,
+                                                               kinds=("node", "officer")), crl
+        return self._policy
+
+    def __call__(self, context: grpc.ServicerContext) -> Caller:
+        from aidlink.keys.identity import CertificateRejected, IdentityError
+
+        certs = context.auth_context().get("x509_pem_cert")
+        if not certs:
+            raise Unauthenticated("no client certificate was presented")
+        try:
+            ident = self._current_policy().check(certs[0])
+        except (CertificateRejected, IdentityError) as exc:
+            raise Unauthenticated(str(exc)) from None
+        return Caller(ident.department or "", f"{ident.uri} serial=0x{ident.serial:x}", ident.kind)
+
+
+@dataclass
+class DevelopmentAuthenticator:
+    """Plaintext development mode on loopback only: the department is taken from a
+    header ("officer" stands for a security officer). Never used unless the matcher
+    was started with the explicit dev flag."""
+
+    def __call__(self, context: grpc.ServicerContext) -> Caller:
+        md = dict(context.invocation_metadata())
+        dept = md.get(DEV_DEPARTMENT_HEADER, "")
+        if not dept:
+            raise Unauthenticated(f"development mode: header {DEV_DEPARTMENT_HEADER} is required")
+        if dept == "officer":
+            return Caller("", "dev:officer", "officer")
+        return Caller(dept, f"dev:{dept}", "node")

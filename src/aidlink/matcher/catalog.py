@@ -1,0 +1,198 @@
+"""The data-resource catalog (Art. 5-7): which datasets exist and what may travel.
+
+A `Catalog` is one version of the catalog document: entries with the metadata
+Art. 6 lists. A dataset uploaded to the matcher names a catalog entry and
+version; only the attributes (information items) that entry lists may travel
+with it, and an entry shared with no one ("not-shared") is never matched.
+Versions are published into `matcher.catalog_store.CatalogStore`, which keeps
+them immutable; `diff` says what changed between two versions.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from aidlink.matcher.errors import NotPermitted
+
+SHARING_TYPES = ("unconditional", "conditional", "not-shared")
+REQUIRED = ("id", "name", "provider", "sharing", "attributes")
+# Art. 6 metadata beyond the required keys, in the order a person reads them.
+METADATA = ("category", "format", "update_cycle", "sharing_conditions", "scope", "method",
+            "source_system", "security_class")
+
+
+class CatalogError(ValueError):
+    pass
+
+
+class NotShared(NotPermitted):
+    """A dataset whose catalog entry is 'not-shared' was asked to be matched."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    name: str
+    provider: str
+    sharing: str
+    attributes: tuple[str, ...]
+    category: str = ""
+    format: str = ""
+    update_cycle: str = ""
+    sharing_conditions: str = ""
+    scope: str = ""
+    method: str = ""
+    source_system: str = ""
+    security_class: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["attributes"] = list(self.attributes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CatalogEntry":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if k == "attributes" else v) for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    entry_id: str
+    kind: str                                 # added | removed | changed
+    changes: tuple[FieldChange, ...] = ()
+
+    def describe(self) -> list[str]:
+        if self.kind == "added":
+            return [f"+ {self.entry_id} (new entry)"]
+        if self.kind == "removed":
+            return [f"- {self.entry_id} (entry withdrawn)"]
+        lines = [f"~ {self.entry_id}"]
+        for c in self.changes:
+            if c.field == "attributes":
+                old, new = set(c.old), set(c.new)
+                added, removed = sorted(new - old), sorted(old - new)
+                detail = "; ".join(p for p in (f"added {', '.join(added)}" if added else "",
+                                               f"removed {', '.join(removed)}" if removed else "") if p)
+                lines.append(f"    attributes: {detail or 'reordered'}")
+            else:
+                lines.append(f"    {c.field}: {c.old!r} -> {c.new!r}")
+        return lines
+
+
+@dataclass(frozen=True)
+class CatalogDiff:
+    old_version: str
+    new_version: str
+    changes: tuple[EntryChange, ...]
+
+    def text(self) -> str:
+        head = f"catalog {self.old_version} -> {self.new_version}"
+        if not self.changes:
+            return f"{head}: no changes"
+        return "\n".join([head] + [line for c in self.changes for line in c.describe()])
+
+
+def diff(old: "Catalog", new: "Catalog") -> CatalogDiff:
+    """What changed from `old` to `new`, entry by entry and field by field."""
+    out: list[EntryChange] = []
+    for entry_id in sorted(set(old.entries) | set(new.entries)):
+        a, b = old.entries.get(entry_id), new.entries.get(entry_id)
+        if a is None:
+            out.append(EntryChange(entry_id, "added"))
+        elif b is None:
+            out.append(EntryChange(entry_id, "removed"))
+        elif a != b:
+            changed = tuple(FieldChange(f.name, getattr(a, f.name), getattr(b, f.name))
+                            for f in fields(CatalogEntry) if getattr(a, f.name) != getattr(b, f.name))
+            out.append(EntryChange(entry_id, "changed", changed))
+    return CatalogDiff(old.version, new.version, tuple(out))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    entries: dict[str, CatalogEntry]
+
+    def entry(self, entry_id: str, version: str) -> CatalogEntry:
+        if version != self.version:
+            raise CatalogError(
+                f"catalog version {version!r} is not published (current: {self.version!r})")
+        try:
+            return self.entries[entry_id]
+        except KeyError:
+            raise CatalogError(f"catalog entry {entry_id!r} does not exist in version {self.version}") from None
+
+    def check_matchable(self, entry_id: str, version: str) -> CatalogEntry:
+        """The entry, or NotShared if its datasets may not be matched (Art. 6 sharing type)."""
+        try:
+            entry = self.entry(entry_id, version)
+        except CatalogError as exc:
+            raise NotShared(f"dataset's catalog entry cannot be matched: {exc}") from None
+        refuse_not_shared(entry, version)
+        return entry
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "entry": [e.to_dict() for e in self.entries.values()]}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Catalog":
+        if path is None:
+            text = resources.files("aidlink.matcher.data").joinpath("catalog.toml").read_text("utf-8")
+            source = "embedded catalog.toml"
+        else:
+            text, source = Path(path).read_text("utf-8"), str(path)
+        return cls.parse(text, source)
+
+    @classmethod
+    def parse(cls, text: str, source: str = "catalog") -> "Catalog":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise CatalogError(f"{source}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "catalog") -> "Catalog":
+        version = data.get("version")
+        if not isinstance(version, str) or not version:
+            raise CatalogError(f"{source}: missing catalog 'version'")
+        entries: dict[str, CatalogEntry] = {}
+        for i, raw in enumerate(data.get("entry", [])):
+            where = f"{source}: entry #{i + 1}"
+            missing = [k for k in REQUIRED if k not in raw]
+            if missing:
+                raise CatalogError(f"{where}: missing {', '.join(missing)}")
+            if raw["sharing"] not in SHARING_TYPES:
+                raise CatalogError(f"{where} ({raw['id']}): sharing must be one of {SHARING_TYPES}")
+            if raw["id"] in entries:
+                raise CatalogError(f"{where}: duplicate entry id {raw['id']!r}")
+            unknown = sorted(set(raw) - set(REQUIRED) - set(METADATA))
+            if unknown:
+                raise CatalogError(f"{where} ({raw['id']}): unknown key(s) {', '.join(unknown)} "
+                                   f"(metadata keys: {', '.join(METADATA)})")
+            attrs = raw["attributes"]
+            if not isinstance(attrs, list) or not all(isinstance(a, str) and a for a in attrs):
+                raise CatalogError(f"{where} ({raw['id']}): attributes must be a list of names")
+            if len(set(attrs)) != len(attrs):
+                raise CatalogError(f"{where} ({raw['id']}): attributes list a name twice")
+            for key in METADATA:
+                if not isinstance(raw.get(key, ""), str):
+                    raise CatalogError(f"{where} ({raw['id']}): {key} must be text")
+            entries[raw["id"]] = CatalogEntry.from_dict(raw)
+        return cls(version, entries)
+
+
+def refuse_not_shared(entry: CatalogEntry, version: str) -> None:
+    if entry.sharing == "not-shared":
+        raise NotShared(f"catalog entry {entry.id} is 'not shared' in catalog version {version}; "
+                        f"its datasets cannot be matched (Art. 6)")

@@ -1,0 +1,67 @@
+"""gRPC servicer for aidlink.v1.Catalog: published catalog versions for nodes and officers."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import grpc
+
+from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
+from aidlink.matcher.calls import current_call
+from aidlink.matcher.catalog import CatalogEntry, CatalogError
+from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
+
+
+def entry_message(e: CatalogEntry) -> catalog_pb2.CatalogEntry:
+    return catalog_pb2.CatalogEntry(
+        id=e.id, name=e.name, provider=e.provider, sharing=e.sharing, attributes=list(e.attributes),
+        category=e.category, format=e.format, update_cycle=e.update_cycle,
+        sharing_conditions=e.sharing_conditions, scope=e.scope, method=e.method,
+        source_system=e.source_system, security_class=e.security_class)
+
+
+def info_message(p: PublishedVersion) -> catalog_pb2.CatalogVersionInfo:
+    when = datetime.fromtimestamp(p.published_at, timezone.utc).isoformat(timespec="seconds")
+    return catalog_pb2.CatalogVersionInfo(version=p.version, seq=p.seq, published_at=when.replace("+00:00", "Z"),
+                                          approved_by=list(p.approved_by), note=p.note, entries=p.entries)
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServicer):
+    def __init__(self, store: CatalogStore) -> None:
+        self.store = store
+
+    def ListVersions(self, request, context):
+        history = self.store.history()
+        current_call().counts = {"versions": len(history)}
+        return catalog_pb2.ListCatalogVersionsResponse(versions=[info_message(p) for p in history])
+
+    def GetCatalog(self, request, context):
+        try:
+            catalog = self.store.get(request.version or None)
+            info = self.store.published(catalog.version)
+        except CatalogError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"version: {exc}")
+        call = current_call()
+        call.datasets = [f"catalog@{catalog.version}"]
+        call.counts = {"entries": len(catalog.entries)}
+        return catalog_pb2.CatalogVersion(info=info_message(info),
+                                          entries=[entry_message(e) for e in catalog.entries.values()])
+
+    def DiffVersions(self, request, context):
+        try:
+            d = self.store.diff(request.old_version, request.new_version)
+        except CatalogError as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        call = current_call()
+        call.datasets = [f"catalog@{d.old_version}", f"catalog@{d.new_version}"]
+        call.counts = {"changes": len(d.changes)}
+        return catalog_pb2.CatalogDiff(
+            old_version=d.old_version, new_version=d.new_version, text=d.text(),
+            changes=[catalog_pb2.CatalogEntryChange(
+                entry_id=c.entry_id, kind=c.kind,
+                changes=[catalog_pb2.CatalogFieldChange(field=f.field, old_value=_text(f.old),
+                                                        new_value=_text(f.new)) for f in c.changes])
+                for c in d.changes])
+
+
+def _text(value: object) -> str:
+    return ", ".join(value) if isinstance(value, tuple) else str(value)

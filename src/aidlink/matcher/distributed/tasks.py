@@ -1,0 +1,32 @@
+"""What runs on a Dask worker: the local Dice kernel on one shard.
+
+Workers receive uint8 encodings only (the shard, and the query rows that can pair in
+it); row positions of a filter, the threshold and a thread count come as arguments.
+Answers carry shard-local indices; the matcher maps them back.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+
+TASK_PREFIX = "aidlink-join-"
+
+
+@dataclass(frozen=True)
+class PartitionAnswer:
+    shard_rows: int            # rows the worker's shard held (checked against the layout)
+    pairs: CandidatePairs      # a_index: query-subset row, b_index: (filtered) shard row
+    seconds: float
+
+
+def join_partition(shard: np.ndarray, query: np.ndarray, keep: np.ndarray | None,
+                   threshold: float, threads: int) -> PartitionAnswer:
+    """Pairs between ``query`` and the shard rows ``keep`` (all rows when None)."""
+    started = time.perf_counter()
+    b = shard if keep is None else shard[keep]
+    pairs = candidate_pairs(pack(query), pack(b), threshold, threads=threads)
+    return PartitionAnswer(len(shard), pairs, time.perf_counter() - started)

@@ -1,0 +1,351 @@
+"""The matcher's domain: datasets, agreements and comparisons, without gRPC.
+
+A department uploads its encodings under a catalog entry; another department,
+under an agreement and a declared purpose, learns which of ITS OWN records
+match, with the attributes the agreement returns, and nothing else.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+
+from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
+from aidlink.matcher.catalog import Catalog, CatalogError
+from aidlink.matcher.comparison import (DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD, Blocking, Link,
+                                MatchOutcome, Progress, compare_encodings, match_encodings)
+from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFailed
+from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
+from aidlink.matcher.datasets import MAX_BLOCKING_KEYS, DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
+from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused, TooLarge
+
+import numpy as np
+
+NOTICE = ("比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
+          "for carrying out duties, not legal data (Art. 26).")
+MAX_REF_LENGTH = 64
+MAX_ATTRIBUTE_LENGTH = 256
+SUPPORTED_BITS = range(64, 65537, 64)
+MIN_BLOCKING_KEY_BYTES, MAX_BLOCKING_KEY_BYTES = 8, 32
+
+
+class JoinUnavailable(Refused):
+    """The join backend could not finish a comparison; nothing of it was returned."""
+    status = "UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class UploadProblem:
+    index: int
+    ref: str
+    field: str
+    reason: str
+
+
+class MatchedRecord(NamedTuple):
+    ref: str                      # the caller's own record reference
+    score: float
+    attributes: dict[str, str]    # the other side's attributes the agreement returns
+    disputed: bool = False        # the other side's record is under an open dispute (Art. 23)
+
+
+def join_key(meta: DatasetVersion) -> str:
+    """The name a dataset version has on the join backend (and in its metrics)."""
+    return f"{meta.qualified_name}@v{meta.version}"
+
+
+def no_disputes(dataset: str, version: int) -> set[str]:
+    return set()
+
+
+@dataclass
+class Comparison:
+    mine: DatasetVersion
+    other: DatasetVersion
+    agreement: Agreement
+    threshold: float
+    matches: list[MatchedRecord]
+    comparisons: int
+    other_admitted: int
+    blocked: bool = False     # True: only pairs sharing a blocking key were scored
+
+
+@dataclass
+class StatusResult:
+    found: bool
+    score: float
+    attributes: dict[str, str]
+    dataset: DatasetVersion
+    agreement: Agreement
+    disputed: bool = False
+
+
+@dataclass
+class Exchange:
+    store: DatasetStore
+    catalog: Catalog
+    agreements: AgreementSet
+    default_threshold: float = DEFAULT_THRESHOLD
+    today: Callable[[], date] = date.today
+    # Blocking: used when both datasets carry keyed blocking tokens; False forces the
+    # exhaustive join. `lsh` adds Hamming-LSH bands over the encodings (None: tokens only).
+    blocking: bool = True
+    lsh: BitSamplingLsh | None = DEFAULT_LSH
+    # Refs of a dataset version's records under an open dispute (the dispute desk sets it).
+    disputed_refs: Callable[[str, int], set[str]] = no_disputes
+    # The engine of exhaustive joins (matcher.distributed: local or Dask); None: the in-process
+    # kernel called directly. Blocked joins always run in process.
+    join: JoinBackend | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    _join_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _joined: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+    # Provider rows an agreement admits, per (dataset version, agreement): status queries
+    # repeat the same filter thousands of times, so it is computed once per version.
+    _admitted_rows: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    # -- upload -------------------------------------------------------------------------------
+    def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
+                     encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+        if not name or "/" in name or len(name) > 64:
+            raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
+        try:
+            entry = self.catalog.entry(catalog_entry, catalog_version)
+        except CatalogError as exc:
+            raise InvalidInput(f"header.catalog_entry: {exc}") from None
+        if entry.provider != department:
+            raise NotPermitted(f"catalog entry {entry.id} is provided by {entry.provider}, "
+                               f"not by {department}")
+        if entry.sharing == "not-shared":
+            raise NotPermitted(f"catalog entry {entry.id} is 'not shared' and cannot be uploaded")
+        attributes = tuple(attributes)
+        extra = [a for a in attributes if a not in entry.attributes]
+        if extra:
+            raise InvalidInput(f"header.attributes: {', '.join(extra)} not listed in catalog entry "
+                               f"{entry.id} (allowed: {', '.join(entry.attributes)})")
+        if encoding.bits not in SUPPORTED_BITS:
+            raise InvalidInput(f"header.encoding.bits: {encoding.bits} is not a positive multiple of 64")
+        if encoding.secret_version < 1:
+            raise InvalidInput("header.encoding.secret_version must be set (>= 1)")
+        if not encoding.schema_fingerprint:
+            raise InvalidInput("header.encoding.schema_fingerprint must be set")
+        return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
+
+    def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
+                   attributes: Mapping[str, str],
+                   blocking_keys: Sequence[bytes] = ()) -> UploadProblem | None:
+        """Adds one record, or says why it was refused (the upload goes on)."""
+        if not ref or len(ref) > MAX_REF_LENGTH:
+            return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
+        if len(encoding) != writer.row_bytes:
+            return UploadProblem(index, ref, "encoding",
+                                 f"has {len(encoding)} bytes, expected {writer.row_bytes} "
+                                 f"({writer.encoding.bits} bits)")
+        for key, value in attributes.items():
+            if key not in writer.attributes:
+                return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
+            if len(value) > MAX_ATTRIBUTE_LENGTH:
+                return UploadProblem(index, ref, f"attributes.{key}", f"longer than {MAX_ATTRIBUTE_LENGTH}")
+        if len(blocking_keys) > MAX_BLOCKING_KEYS:
+            return UploadProblem(index, ref, "blocking_keys",
+                                 f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed")
+        for k, key in enumerate(blocking_keys):
+            if not MIN_BLOCKING_KEY_BYTES <= len(key) <= MAX_BLOCKING_KEY_BYTES:
+                return UploadProblem(index, ref, f"blocking_keys[{k}]",
+                                     f"has {len(key)} bytes; a keyed token has "
+                                     f"{MIN_BLOCKING_KEY_BYTES}-{MAX_BLOCKING_KEY_BYTES}")
+        writer.add(ref, encoding, attributes, blocking_keys)
+        return None
+
+    # -- resolving names and agreements --------------------------------------------------------
+    def dataset(self, qualified: str, field_name: str) -> DatasetVersion:
+        department, sep, name = qualified.partition("/")
+        if not sep or not department or not name:
+            raise InvalidInput(f"{field_name}: {qualified!r} must be '<department>/<dataset>'")
+        try:
+            return self.store.latest(department, name)
+        except DatasetNotFound as exc:
+            raise NotFound(f"{field_name}: {exc}") from None
+
+    def own_dataset(self, department: str, name: str, field_name: str) -> DatasetVersion:
+        if "/" in name:
+            owner = name.partition("/")[0]
+            if owner != department:
+                raise NotPermitted(f"{field_name}: {name!r} belongs to {owner}; a department "
+                                   f"compares its own datasets only")
+            name = name.partition("/")[2]
+        try:
+            return self.store.latest(department, name)
+        except DatasetNotFound as exc:
+            raise NotFound(f"{field_name}: {exc}") from None
+
+    def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
+        found = self.agreements.find(user=user, provider=other.department,
+                                     catalog_entry=other.catalog_entry, purpose=purpose,
+                                     today=self.today())
+        if isinstance(found, Refusal):
+            raise NotPermitted(found.message)
+        return found
+
+    def _threshold(self, requested: float) -> float:
+        if requested == 0:
+            return self.default_threshold
+        if not 0 < requested <= 1:
+            raise InvalidInput(f"threshold: {requested} is outside (0, 1]")
+        return requested
+
+    @staticmethod
+    def _check_compatible(a: EncodingSpec, b: EncodingSpec, what: str) -> None:
+        if a.secret_version != b.secret_version:
+            raise Incompatible(f"{what}: encodings were made under linkage-secret version "
+                               f"{a.secret_version} and {b.secret_version}; they are never compared. "
+                               f"Re-encode and re-upload under the current version.")
+        if a.bits != b.bits or a.schema_fingerprint != b.schema_fingerprint:
+            raise Incompatible(f"{what}: encodings differ ({a.describe()} vs {b.describe()}); "
+                               f"both sides must use the same linkage schema")
+
+    # -- comparison ---------------------------------------------------------------------------
+    def compare(self, department: str, my_name: str, other_name: str, purpose: str,
+                threshold: float, all_pairs: bool,
+                progress: Callable[[int, int], None] | None = None) -> Comparison:
+        mine = self.own_dataset(department, my_name, "my_dataset")
+        other = self.dataset(other_name, "other_dataset")
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
+        agreement = self.agreement_for(department, other, purpose)
+        self._check_compatible(mine.encoding, other.encoding,
+                               f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
+        threshold = self._threshold(threshold)
+        my_data, other_data = self.store.load(mine), self.store.load(other)
+        admitted_rows = self._admitted(other, other_data.attributes, agreement)
+        admitted = admitted_rows.tolist()
+        blocking = None
+        if self.blocking and my_data.blocking is not None and other_data.blocking is not None:
+            blocking = Blocking(my_data.blocking, other_data.blocking.take(admitted_rows), self.lsh)
+        if blocking is None and self.join is not None:
+            outcome = self._backend_match(my_data.encodings, other, other_data.encodings, admitted_rows,
+                                          threshold, all_pairs=all_pairs, progress=progress)
+        else:   # blocked joins (and an Exchange without a join backend) run in process
+            other_enc = other_data.encodings[admitted_rows] if admitted else other_data.encodings[:0]
+            outcome = match_encodings(np.asarray(my_data.encodings), np.asarray(other_enc), threshold,
+                                      all_pairs=all_pairs, blocking=blocking, progress=progress)
+        disputed = self.disputed_refs(other.qualified_name, other.version)
+        matches = []
+        for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
+            row = admitted[link.other]
+            attrs = other_data.attributes[row]
+            matches.append(MatchedRecord(my_data.refs[link.mine], link.score,
+                                         {k: attrs[k] for k in agreement.returns if k in attrs},
+                                         other_data.refs[row] in disputed))
+        return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
+                          other_admitted=len(admitted), blocked=outcome.blocked)
+
+    def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
+               purpose: str, threshold: float) -> StatusResult:
+        other = self.dataset(dataset_name, "dataset")
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
+        agreement = self.agreement_for(department, other, purpose)
+        if len(encoding) * 8 != spec.bits:
+            raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")
+        if len(encoding) > 8192:
+            raise TooLarge(f"encoding: {len(encoding)} bytes is larger than any supported encoding")
+        self._check_compatible(spec, other.encoding, f"query vs {other.qualified_name} v{other.version}")
+        threshold = self._threshold(threshold)
+        data = self.store.load(other)
+        admitted = self._admitted(other, data.attributes, agreement)
+        if not len(admitted):
+            return StatusResult(False, 0.0, {}, other, agreement)
+        query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
+        if self.join is not None:
+            links = self._backend_match(query, other, data.encodings, admitted, threshold, all_pairs=True).links
+        else:
+            links = compare_encodings(query, np.asarray(data.encodings[admitted]), threshold, all_pairs=True)
+        if not links:
+            return StatusResult(False, 0.0, {}, other, agreement)
+        best = max(links, key=lambda l: l.score)
+        row = int(admitted[best.other])
+        attrs = data.attributes[row]
+        disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
+        return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
+                            other, agreement, disputed)
+
+    def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
+        key = (meta.id, agreement.id)
+        rows = self._admitted_rows.get(key)
+        if rows is None:
+            rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
+            if len(self._admitted_rows) >= 64:
+                self._admitted_rows.clear()
+            self._admitted_rows[key] = rows
+        return rows
+
+    # -- the exhaustive join on the join backend ---------------------------------------------------
+    def _backend_match(self, mine: np.ndarray, other: DatasetVersion, other_encodings: np.ndarray,
+                       admitted: np.ndarray, threshold: float, *, all_pairs: bool,
+                       progress: Progress | None = None) -> MatchOutcome:
+        """``match_encodings(mine, other_encodings[admitted], ...)`` (exhaustive) on ``self.join``.
+
+        ``other`` stays loaded on the backend between calls (an older version of the same
+        dataset is evicted when a newer one is loaded); ``mine`` streams in chunks of
+        ``chunk_rows``, with ``progress`` after each. If the backend cannot answer, the call
+        raises :class:`JoinUnavailable` naming the dataset and partition: no partial result.
+        """
+        if len(mine) == 0 or len(admitted) == 0:
+            if progress:
+                progress(len(mine), len(mine))
+            return MatchOutcome([], 0, False)
+        rows = None if len(admitted) == len(other_encodings) else admitted
+        parts = []
+        try:
+            for start in range(0, len(mine), self.chunk_rows):
+                chunk = np.ascontiguousarray(mine[start:start + self.chunk_rows])
+                pairs = self._join_chunk(chunk, other, other_encodings, threshold, rows)
+                parts.append(CandidatePairs(pairs.scores, pairs.a_index + start, pairs.b_index))
+                if progress:
+                    progress(start + len(chunk), len(mine))
+        except (JoinFailed, OSError, TimeoutError) as exc:
+            raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} could not "
+                                  f"finish on the {self.join.name} join backend, and nothing of it was "
+                                  f"returned: {exc}") from exc
+        candidates = CandidatePairs.concatenate(parts)
+        if not all_pairs:
+            candidates = greedy_link_pairs(candidates)
+        links = [Link(a, b, s) for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(),
+                                                  candidates.scores.tolist())]
+        return MatchOutcome(links, len(mine) * len(admitted), False)
+
+    def _join_chunk(self, chunk: np.ndarray, other: DatasetVersion, encodings: np.ndarray,
+                    threshold: float, rows: np.ndarray | None) -> CandidatePairs:
+        key = join_key(other)
+        for attempt in range(3):
+            self._load(other, encodings)
+            try:
+                return self.join.candidate_pairs(chunk, key, threshold, rows=rows)
+            except DatasetNotLoaded:
+                if attempt == 2:   # newer versions kept replacing it: give up clearly
+                    raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} "
+                                          f"was abandoned: newer versions kept replacing it on the "
+                                          f"{self.join.name} join backend; try again") from None
+        raise AssertionError("unreachable")
+
+    def _load(self, meta: DatasetVersion, encodings: np.ndarray) -> None:
+        """Put a dataset version on the join backend (once), evicting its older versions."""
+        key = join_key(meta)
+        with self._join_lock:
+            if self.join.loaded_version(key) == meta.version:
+                return
+            self.join.load(key, encodings, version=meta.version)
+            older = [v for v in self._joined.get(meta.qualified_name, ()) if v < meta.version]
+            for version in older:
+                self.join.evict(f"{meta.qualified_name}@v{version}")
+            self._joined[meta.qualified_name] = {v for v in self._joined.get(meta.qualified_name, ())
+                                                 if v > meta.version} | {meta.version}
+
+    def visible_datasets(self, department: str) -> list[tuple[DatasetVersion, list[str]]]:
+        out = []
+        for meta in self.store.list_latest():
+            ids = [a.id for a in self.agreements.for_user(department)
+                   if meta.department in a.providers and meta.catalog_entry in a.catalog_entries]
+            if ids or meta.department == department:
+                out.append((meta, ids))
+        return out

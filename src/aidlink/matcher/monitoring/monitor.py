@@ -1,0 +1,192 @@
+"""Dynamic monitoring (Art. 14-18) without gRPC: the linkage graph, rule
+evaluation into warnings, the warning lifecycle, referrals and feedback.
+
+The graph is rebuilt on demand and, lazily, whenever a monitoring call finds a
+dataset version newer than the last build (so an upload is picked up by the
+next call). State lives in <data dir>/monitoring.sqlite or the matcher's database (`database`).
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from aidlink.matcher.agreements import AgreementSet
+from aidlink.matcher.calls import Caller
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.comparison import DEFAULT_THRESHOLD
+from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, DatasetVersion
+from aidlink.matcher.errors import NotFound, NotPermitted
+from aidlink.matcher.monitoring.feedback import Feedback, FeedbackDesk
+from aidlink.matcher.monitoring.graph import Graph, LinkageGraph
+from aidlink.matcher.monitoring.records import ClusterIndex
+from aidlink.matcher.monitoring.referrals import ReferralDesk
+from aidlink.matcher.monitoring.rules import LinkedRecord, Rule, RuleSet, by_entry
+from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning, WarningRow
+from aidlink.matcher.state_database import StateTarget
+from aidlink.matcher.monitoring.warnings import WarningLifecycle, check_lead
+
+DIVISION_ATTRIBUTE = "division"       # a county division code a record may carry
+MATCHER_ACTOR = ("matcher", "matcher: graph rebuild")
+
+
+@dataclass(frozen=True)
+class RebuildSummary:
+    datasets: list[str]
+    records: int
+    clusters: int
+    linked_clusters: int
+    households: int
+    rule_set: str
+    raised: int
+    auto_closed: int
+    open_by_type_level: dict[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    cluster_id: str
+    subject_dataset: str
+    region: str
+
+
+def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict], str]) -> list[Finding]:
+    """Every (rule, cluster) the rule set raises on a graph."""
+    entry_of = [d.meta.catalog_entry for d in graph.datasets]
+    person = [by_entry(LinkedRecord(entry_of[d], graph.datasets[d].attributes[i]) for d, i in c.members)
+              for c in graph.clusters]
+    household_of: dict[int, dict] = {}
+    for positions in graph.households.values():
+        merged = by_entry(LinkedRecord(entry, attrs) for p in positions
+                          for entry, records in person[p].items() for attrs in records)
+        for p in positions:
+            household_of[p] = merged
+    positive = [(rule, set(rule.positive_entries())) for rule in rules.rules]
+    findings = []
+    for position, cluster in enumerate(graph.clusters):
+        records = person[position]
+        household = household_of.get(position, records)
+        for rule, entries in positive:
+            if entries.isdisjoint(records) or not rule.holds(records, household):
+                continue
+            d, i = next(((d, i) for d, i in cluster.members if entry_of[d] == rule.subject),
+                        next((d, i) for d, i in cluster.members if entry_of[d] in entries))
+            meta = graph.meta(d)
+            findings.append(Finding(rule, cluster.id, meta.qualified_name,
+                                    region_of(meta.department, graph.datasets[d].attributes[i])))
+    return findings
+
+
+class Monitor:
+    def __init__(self, data_dir: Path, datasets: DatasetStore, catalog: Catalog, agreements: AgreementSet,
+                 rules: RuleSet | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 today: Callable[[], date] = date.today, database: StateTarget | None = None) -> None:
+        self.datasets, self.catalog, self.agreements = datasets, catalog, agreements
+        self.rules = rules or RuleSet.load(catalog=catalog)
+        # State in `database` (a shared Database or a URL); default: <data_dir>/monitoring.sqlite.
+        self.store = MonitoringStore(database if database is not None else Path(data_dir) / "monitoring.sqlite")
+        self.graph = LinkageGraph(datasets, self.store, threshold)
+        self.clusters = ClusterIndex(datasets, self.store)
+        self.lifecycle = WarningLifecycle(self.store)
+        self.referrals = ReferralDesk(self.store, self.lifecycle, agreements, self.clusters, today)
+        self.feedback_desk = FeedbackDesk(self.store, self.clusters, agreements, today)
+        self._build_lock = threading.RLock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def node_seen(self, caller: Caller, certificate_pem: str) -> None:
+        """Remembers a node's certificate (to seal disclosures to) and division code (for regions)."""
+        if not certificate_pem or caller.kind != "node":
+            return
+        division = caller.identity.split(" ")[0].rstrip("/").rsplit("/", 1)[-1]
+        if self.store.remember_node(caller.department, division if division.isdigit() else "",
+                                    caller.identity, certificate_pem):
+            self.referrals.node_seen(caller.department)
+
+    def _regions(self) -> Callable[[str, dict], str]:
+        """A record's region: its own `division` attribute, else its department node's division code."""
+        nodes: dict[str, str] = {}
+
+        def region(department: str, attributes: dict) -> str:
+            if attributes.get(DIVISION_ATTRIBUTE):
+                return attributes[DIVISION_ATTRIBUTE]
+            if department not in nodes:
+                node = self.store.node(department)
+                nodes[department] = node.division_code if node else ""
+            return nodes[department]
+        return region
+
+    # -- the graph and the rules -------------------------------------------------------------------
+    def stale(self) -> bool:
+        last = self.store.last_build()
+        current = [f"{m.qualified_name}@v{m.version}" for m in self.datasets.list_latest()]
+        return last is None or sorted(last["datasets"]) != sorted(current) or last["rule_set"] != self.rules.version
+
+    def ensure_current(self) -> None:
+        if self.stale():
+            with self._build_lock:
+                if self.stale():
+                    self.rebuild()
+
+    def rebuild(self) -> RebuildSummary:
+        with self._build_lock:
+            graph = self.graph.build()
+            self.graph.save(graph, self.rules.version)
+            self.clusters.reload()
+            raised, closed = self._sync_warnings(rule_findings(graph, self.rules, self._regions()))
+            build = self.store.last_build()
+        open_rows = self.store.find_warnings(statuses=("new", "assigned", "visited", "referred"), limit=10**9)
+        return RebuildSummary(build["datasets"], build["records"], build["clusters"], build["linked_clusters"],
+                              build["households"], build["rule_set"], raised, closed,
+                              dict(Counter((w.type, w.level) for w in open_rows)))
+
+    def _sync_warnings(self, findings: list[Finding]) -> tuple[int, int]:
+        existing = self.store.warnings_by_key()
+        found = {(f.rule.id, f.cluster_id): f for f in findings}
+        new = [NewWarning(f.rule.id, self.rules.version, f.rule.type, f.rule.level, f.rule.reason, f.cluster_id,
+                          f.region, f.subject_dataset) for key, f in found.items() if key not in existing]
+        self.store.add_warnings(new, MATCHER_ACTOR)
+        closed = 0
+        for key, w in existing.items():
+            f = found.get(key)
+            if f is not None and (f.region, f.subject_dataset) != (w.region, w.subject_dataset):
+                self.store.refresh_warning(w.id, f.region, f.subject_dataset)
+            elif f is None and w.status == "new":
+                closed += self.store.change_warning(w.id, "new", "closed", "", MATCHER_ACTOR, "auto-closed",
+                                                    f"rule {w.rule_id} no longer holds after the graph rebuild")
+        return len(new), closed
+
+    # -- warnings --------------------------------------------------------------------------------
+    def warnings(self, caller: Caller, **filters) -> list[WarningRow]:
+        check_lead(caller, "listing warnings")
+        self.ensure_current()
+        return self.store.find_warnings(**filters)
+
+    def own_refs(self, cluster_id: str, department: str) -> list[tuple[str, str]]:
+        """(dataset, ref) of the department's own records in a cluster."""
+        return [(r.dataset.qualified_name, r.ref) for r in self.clusters.records(cluster_id)
+                if r.department == department]
+
+    def warning(self, caller: Caller, warning_id: int) -> WarningRow:
+        check_lead(caller, "reading a warning")
+        return self.lifecycle.get(warning_id)
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def feedback(self, caller: Caller, dataset: str, purpose: str) -> Feedback:
+        name = dataset
+        if "/" in dataset:
+            owner, _, name = dataset.partition("/")
+            if owner != caller.department:
+                raise NotPermitted(f"dataset: {dataset!r} belongs to {owner}; feedback is about your own records")
+        try:
+            mine: DatasetVersion = self.datasets.latest(caller.department, name)
+        except DatasetNotFound as exc:
+            raise NotFound(f"dataset: {exc}") from None
+        self.ensure_current()
+        return self.feedback_desk.feedback(caller.department, mine, purpose)

@@ -1,0 +1,210 @@
+"""gRPC servicer for aidlink.v1.Monitoring: the wire side of `Monitor`. The audit
+interceptor authenticates and audits every call; this fills in purpose,
+agreement, datasets and counts, and maps domain refusals to status codes."""
+from __future__ import annotations
+
+import base64
+
+import grpc
+
+from aidlink.v1 import common_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
+from aidlink.matcher.calls import current_call
+from aidlink.matcher.errors import InvalidInput, Refused
+from aidlink.matcher.exchange import NOTICE
+from aidlink.matcher.monitoring.monitor import Monitor
+from aidlink.matcher.monitoring.rules import LEVELS, TYPES
+from aidlink.matcher.monitoring.store import ReferralRow, WarningRow
+from aidlink.matcher.monitoring.warnings import STATUSES, check_lead
+from aidlink.matcher.purposes import purpose_name
+
+MAX_WARNINGS = 10000
+
+
+def _notice() -> common_pb2.ResultNotice:
+    return common_pb2.ResultNotice(text=NOTICE)
+
+
+def warning_message(w: WarningRow, mine: list[tuple[str, str]] = ()) -> pb.RiskWarning:
+    return pb.RiskWarning(id=w.id, rule_id=w.rule_id, rule_set=w.rule_set, type=w.type, level=w.level,
+                          reason=w.reason, cluster_id=w.cluster_id, region=w.region,
+                          subject_dataset=w.subject_dataset, status=w.status, assignee=w.assignee,
+                          created_at=w.created_at, updated_at=w.updated_at,
+                          my_records=[pb.RecordRef(dataset=d, ref=r) for d, r in mine])
+
+
+def referral_message(r: ReferralRow) -> pb.ReferralInfo:
+    return pb.ReferralInfo(id=r.id, warning_id=r.warning_id, from_department=r.from_department,
+                           to_department=r.to_department, status=r.status, agreement=r.agreement,
+                           outcome=r.outcome, disclosed=r.disclosure is not None)
+
+
+def inbox_message(seq: int, kind: str, referral_id: int, p: dict) -> pb.ReferralInboxItem:
+    records = [pb.RecordRef(dataset=d, ref=r) for d, r in p.get("refs", [])]
+    if kind == "disclosure-request":
+        records = [pb.RecordRef(dataset=p["dataset"], ref=p["ref"])]
+    return pb.ReferralInboxItem(
+        seq=seq, kind=kind, referral_id=referral_id, warning_id=p.get("warning_id", 0),
+        rule_id=p.get("rule_id", ""), type=p.get("type", ""), level=p.get("level", ""),
+        reason=p.get("reason", ""), from_department=p.get("from", ""), note=p.get("note", ""),
+        agreement=p.get("agreement", ""), records=records,
+        sealed_identity=base64.b64decode(p["disclosure"]) if p.get("disclosure") else b"",
+        disclosed_by=p.get("disclosed_by", ""), recipient=p.get("recipient", ""),
+        recipient_certificate=p.get("recipient_certificate", "").encode(), status=p.get("status", ""),
+        outcome=p.get("outcome", ""))
+
+
+def _choices(values, allowed, field: str) -> list[str]:
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise InvalidInput(f"{field}: {', '.join(bad)} not one of {', '.join(allowed)}")
+    return list(values)
+
+
+def _region_prefix(code: str) -> str:
+    if code and (not code.isdigit() or len(code) > 12):
+        raise InvalidInput(f"region: {code!r} is not a division code")
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def _begin(self, context, purpose: str):
+        call = current_call()
+        call.purpose = purpose
+        certs = context.auth_context().get("x509_pem_cert") or [b""]
+        cert = certs[0].decode() if isinstance(certs[0], bytes) else certs[0]
+        self.monitor.node_seen(call.caller, cert)
+        return call
+
+    @staticmethod
+    def _abort(context, exc: Refused):
+        context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+
+    def RebuildGraph(self, request, context):
+        call = self._begin(context, "risk-monitoring")
+        try:
+            check_lead(call.caller, "rebuilding the linkage graph")
+            s = self.monitor.rebuild()
+        except Refused as exc:
+            self._abort(context, exc)
+        call.datasets = list(s.datasets)
+        call.counts = {"records": s.records, "clusters": s.clusters, "linked_clusters": s.linked_clusters,
+                       "raised": s.raised, "auto_closed": s.auto_closed}
+        return pb.GraphSummary(
+            datasets=s.datasets, records=s.records, clusters=s.clusters, linked_clusters=s.linked_clusters,
+            households=s.households, rule_set=s.rule_set, raised=s.raised, auto_closed=s.auto_closed,
+            open_warnings=[pb.TypeLevelCount(type=t, level=l, count=n)
+                           for (t, l), n in sorted(s.open_by_type_level.items())], notice=_notice())
+
+    def ListWarnings(self, request, context):
+        call = self._begin(context, "risk-monitoring")
+        try:
+            limit = request.limit or 1000
+            if limit > MAX_WARNINGS:
+                raise InvalidInput(f"limit: at most {MAX_WARNINGS}")
+            rows = self.monitor.warnings(
+                call.caller, levels=_choices(request.levels, LEVELS, "levels"),
+                types=_choices(request.types, TYPES, "types"),
+                statuses=_choices(request.statuses, STATUSES, "statuses"),
+                region_prefix=_region_prefix(request.region), after_id=request.after_id, limit=limit)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.counts = {"warnings": len(rows)}
+        dept = call.caller.department
+        return pb.WarningList(warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept))
+                                        for w in rows], notice=_notice())
+
+    def GetWarning(self, request, context):
+        call = self._begin(context, "risk-monitoring")
+        try:
+            w = self.monitor.warning(call.caller, request.id)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.counts = {"warning": w.id}
+        store = self.monitor.store
+        return pb.WarningDetail(
+            warning=warning_message(w, self.monitor.own_refs(w.cluster_id, call.caller.department)),
+            history=[pb.WarningEventInfo(at=e.at, department=e.department, identity=e.identity, action=e.action,
+                                         from_status=e.from_status, to_status=e.to_status, assignee=e.assignee,
+                                         note=e.note) for e in store.warning_events(w.id)],
+            referrals=[referral_message(r) for r in store.referrals(warning_id=w.id)])
+
+    def ChangeWarning(self, request, context):
+        call = self._begin(context, "risk-monitoring")
+        call.counts = {"warning": request.id}
+        try:
+            w = self.monitor.lifecycle.change(request.id, request.status, call.caller,
+                                              assignee=request.assignee, note=request.note)
+        except Refused as exc:
+            self._abort(context, exc)
+        return warning_message(w, self.monitor.own_refs(w.cluster_id, call.caller.department))
+
+    def ReferWarning(self, request, context):
+        call = self._begin(context, "referral")
+        call.counts = {"warning": request.warning_id}
+        try:
+            r = self.monitor.referrals.refer(request.warning_id, request.to_department, call.caller, request.note)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.agreement = r.agreement
+        call.counts = {"warning": r.warning_id, "referral": r.id, "recipient_records": len(r.recipient_refs)}
+        return referral_message(r)
+
+    def FetchInbox(self, request, context):
+        call = self._begin(context, "referral")
+        try:
+            rows = self.monitor.referrals.fetch(call.caller.department, request.after, request.limit or 100)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.counts = {"after": request.after, "items": len(rows)}
+        return pb.ReferralInboxBatch(items=[inbox_message(r.seq, r.kind, r.referral_id, r.payload) for r in rows],
+                                     acknowledged=request.after)
+
+    def SubmitDisclosure(self, request, context):
+        call = self._begin(context, "referral")
+        call.counts = {"referral": request.referral_id, "sealed_bytes": len(request.sealed_identity)}
+        try:
+            r = self.monitor.referrals.submit_disclosure(request.referral_id, call.caller,
+                                                         request.sealed_identity, request.declined_reason)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.agreement = r.agreement
+        return referral_message(r)
+
+    def ReportReferral(self, request, context):
+        call = self._begin(context, "referral")
+        call.counts = {"referral": request.referral_id}
+        try:
+            r = self.monitor.referrals.report(request.referral_id, call.caller, request.outcome)
+        except Refused as exc:
+            self._abort(context, exc)
+        return referral_message(r)
+
+    def GetFeedback(self, request, context):
+        try:
+            purpose = purpose_name(request.purpose)
+        except ValueError as exc:
+            self._begin(context, "")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
+        call = self._begin(context, purpose)
+        call.datasets = [request.my_dataset]
+        try:
+            fb = self.monitor.feedback(call.caller, request.my_dataset, purpose)
+        except Refused as exc:
+            self._abort(context, exc)
+        call.agreement = fb.agreement.id
+        call.datasets = [f"{fb.dataset.qualified_name}@v{fb.dataset.version}"]
+        call.counts = {"my_records": fb.dataset.records, "assisted": sum(i.status == "assisted" for i in fb.items),
+                       "monitored": sum(i.status == "monitored" for i in fb.items)}
+        return pb.FeedbackList(my_dataset=fb.dataset.qualified_name, my_version=fb.dataset.version,
+                               agreement=fb.agreement.id, my_records=fb.dataset.records,
+                               items=[pb.FeedbackItem(ref=i.ref, status=i.status, category=i.category)
+                                      for i in fb.items], notice=_notice())
+
+
+def add_to_server(server, monitor: Monitor) -> None:
+    monitoring_pb2_grpc.add_MonitoringServicer_to_server(MonitoringServicer(monitor), server)

@@ -1,0 +1,254 @@
+"""Assembles the matcher's gRPC server: TLS, interceptors, health, metrics."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from aidlink.audit.log import AuditLog
+from aidlink.audit.open_store import open_audit_store
+from aidlink.audit.reader import AuditReader
+from aidlink.audit.service import add_to_server as add_audit_service
+from aidlink.database.connection import Database
+from aidlink.database.url import sqlite_url
+from aidlink.keys.audit_key import AuditSigningKey
+from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
+from aidlink.matcher.agreements import AgreementSet
+from aidlink.matcher.audit_interceptor import AuditInterceptor
+from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
+from aidlink.matcher.calls import current_call
+from aidlink.matcher.catalog import Catalog
+from aidlink.matcher.catalog_service import CatalogServicer
+from aidlink.matcher.catalog_store import CatalogStore
+from aidlink.matcher.dispute_service import DisputesServicer
+from aidlink.matcher.disputes import DisputeDesk
+from aidlink.matcher.comparison import DEFAULT_THRESHOLD
+from aidlink.matcher.datasets import DatasetStore
+from aidlink.matcher.distributed import JoinBackend, open_join_backend
+from aidlink.matcher.exchange import Exchange
+from aidlink.matcher.monitoring.monitor import Monitor
+from aidlink.matcher.monitoring.rules import RuleSet
+from aidlink.matcher.monitoring.service import add_to_server as add_monitoring_service
+from aidlink.matcher.service import MatcherServicer
+from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
+from aidlink.observability.tracing import server_interceptor as tracing_interceptor
+
+log = logging.getLogger("aidlink.matcher")
+SERVICE_NAME = "aidlink.v1.Matcher"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def _officers_only(context: grpc.ServicerContext) -> None:
+    """Defence in depth for the AuditTrail service (the interceptor already checked)."""
+    caller = current_call().caller
+    if caller is None or caller.kind != "officer":
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, "the audit trail is for security officers")
+
+
+@dataclass
+class TlsFiles:
+    ca_cert: Path
+    cert: Path
+    key: Path
+    crl: Path | None = None
+
+
+@dataclass
+class MatcherConfig:
+    data_dir: Path
+    listen: str = "127.0.0.1:50051"
+    tls: TlsFiles | None = None
+    insecure_dev: bool = False        # plaintext, loopback only, department from a header
+    metrics_port: int | None = None   # None: no /metrics endpoint; 0: pick a free port
+    metrics_address: str = "127.0.0.1"
+    catalog: Path | None = None
+    agreements: Path | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    audit: bool = True                # False only for side-by-side benchmarks
+    audit_key: Path | None = None     # Ed25519 audit signing key (aidlink keys init makes one)
+    audit_key_passphrase: bytes | None = None
+    audit_origin: str | None = None
+    checkpoint_interval: float = 10.0
+    health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
+    max_workers: int = 16
+    database_url: str | None = None   # sqlite:///… or postgresql://…; None: SQLite files in data_dir
+    risk_rules: Path | None = None    # risk-warning rules (TOML); None: the embedded default
+    join_backend: str = "local"       # the exhaustive similarity join: "local" (in process) or "dask"
+    dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
+    dask_tls_ca: Path | None = None   # TLS to the Dask cluster: its own CA, and the matcher's
+    dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
+    dask_tls_key: Path | None = None
+    dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
+
+
+def open_configured_join_backend(cfg: MatcherConfig, registry) -> JoinBackend:
+    """The join backend the settings name; a Dask scheduler must answer now, or start-up fails."""
+    tls = {"dask_tls_ca": cfg.dask_tls_ca, "dask_tls_cert": cfg.dask_tls_cert, "dask_tls_key": cfg.dask_tls_key}
+    given = [name for name, path in tls.items() if path]
+    if given and cfg.join_backend != "dask":
+        raise ValueError(f"{', '.join(given)} set but join_backend is {cfg.join_backend!r}; "
+                         f'the Dask TLS settings apply to join_backend = "dask" only')
+    if given and len(given) < len(tls):
+        raise ValueError(f"Dask TLS needs dask_tls_ca, dask_tls_cert and dask_tls_key together; "
+                         f"missing {', '.join(sorted(set(tls) - set(given)))}")
+    if cfg.join_backend != "dask" or not cfg.dask_scheduler:
+        return open_join_backend(cfg.join_backend, cfg.dask_scheduler, registry=registry)
+    from aidlink.matcher.distributed import DaskJoinBackend, dask_security   # Dask only when configured
+    security = (dask_security(Path(cfg.dask_tls_ca), Path(cfg.dask_tls_cert), Path(cfg.dask_tls_key),
+                              roles=("client",)) if given else None)
+    return DaskJoinBackend(cfg.dask_scheduler, security=security, registry=registry,
+                           connect_timeout=cfg.dask_connect_timeout)
+
+
+class _ReloadingFile:
+    """Re-reads a file (the CRL) when it changes on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self._mtime, self._data = path, None, None
+
+    def __call__(self) -> bytes | None:
+        if self.path is None:
+            return None
+        mtime = os.stat(self.path).st_mtime_ns
+        if mtime != self._mtime:
+            self._data, self._mtime = self.path.read_bytes(), mtime
+        return self._data
+
+
+def _is_loopback(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class MatcherServer:
+    config: MatcherConfig
+    server: grpc.Server = field(init=False)
+    port: int = field(init=False)
+    metrics_port: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        cfg.data_dir = Path(cfg.data_dir)
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.tls is None:
+            if not cfg.insecure_dev:
+                raise ValueError("the matcher needs TLS files (CA, certificate, key); plaintext is only "
+                                 "allowed with the explicit development flag on a loopback address")
+            if not _is_loopback(cfg.listen):
+                raise ValueError(f"plaintext development mode may only listen on loopback, not {cfg.listen}")
+            authenticate = DevelopmentAuthenticator()
+        else:
+            authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
+        # Matcher state: with a database URL, every store shares one Database (the audit store opens
+        # its own); without one, each store keeps its SQLite file in data_dir as before.
+        self.database = (Database(cfg.database_url, pool_size=cfg.max_workers, application_name="aidlink-matcher")
+                         if cfg.database_url else None)   # pool: a connection per gRPC worker at most
+        self.store = DatasetStore(cfg.data_dir, self.database)
+        self.metrics = RpcMetrics("matcher")
+        try:
+            self.join = open_configured_join_backend(cfg, self.metrics.registry)
+        except BaseException:
+            self.store.close()
+            if self.database is not None:
+                self.database.close()
+            raise
+        self.audit_log = None
+        if cfg.audit:
+            key = AuditSigningKey.load(cfg.audit_key, cfg.audit_key_passphrase) if cfg.audit_key else None
+            audit_store = open_audit_store(cfg.database_url or sqlite_url(cfg.data_dir / "audit.sqlite"))
+            self.audit_log = AuditLog(audit_store, signing_key=key,
+                                      origin=cfg.audit_origin, checkpoint_interval=cfg.checkpoint_interval,
+                                      registry=self.metrics.registry)
+        # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
+        self.catalog = CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(cfg.catalog))
+        self.exchange = Exchange(self.store, self.catalog, AgreementSet.load(cfg.agreements),
+                                 default_threshold=cfg.threshold, join=self.join)
+        interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
+                        AuditInterceptor(self.audit_log, authenticate)]
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.so_reuseport", 0)])
+        matcher_pb2_grpc.add_MatcherServicer_to_server(
+            MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
+        self.disputes = DisputeDesk(self._state("disputes.sqlite"), self.exchange)
+        self.exchange.disputed_refs = self.disputes.disputed_refs
+        catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
+        disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
+        published = self.catalog.get()   # the newest published catalog version
+        self.monitor = Monitor(cfg.data_dir, self.store, published, self.exchange.agreements,
+                               rules=RuleSet.load(cfg.risk_rules, published), threshold=cfg.threshold,
+                               database=self.database)
+        add_monitoring_service(self.server, self.monitor)
+        if self.audit_log is not None:
+            add_audit_service(self.server, AuditReader(self.audit_log.store), _officers_only)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.health_server = None
+        if cfg.health_listen:
+            self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            self.health_port = self.health_server.add_insecure_port(cfg.health_listen)
+        if cfg.tls is None:
+            self.port = self.server.add_insecure_port(cfg.listen)
+        else:
+            creds = grpc.ssl_server_credentials(
+                [(cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes())],
+                root_certificates=cfg.tls.ca_cert.read_bytes(), require_client_auth=True)
+            self.port = self.server.add_secure_port(cfg.listen, creds)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {cfg.listen}")
+
+    def _state(self, sqlite_file: str) -> Database | Path:
+        """Where a store keeps its state: the shared database, else its own SQLite file in data_dir."""
+        return self.database if self.database is not None else self.config.data_dir / sqlite_file
+
+    @property
+    def address(self) -> str:
+        host = self.config.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> "MatcherServer":
+        self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
+                                                       self.config.metrics_address)
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("matcher listening on %s (%s)", self.address, "mTLS" if self.config.tls else "PLAINTEXT dev")
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Graceful: health flips to NOT_SERVING, in-flight calls finish, audit is flushed."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        if self.health_server is not None:
+            self.health_server.stop(0)
+        if self.audit_log is not None:
+            self.audit_log.close()
+        self.disputes.close()
+        self.monitor.close()
+        self.catalog.close()
+        self.store.close()
+        self.join.close()
+        if self.database is not None:
+            self.database.close()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()

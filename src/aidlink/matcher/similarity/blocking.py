@@ -1,0 +1,260 @@
+"""Blocked Dice join: only pairs that share a blocking key are scored.
+
+Each record carries a small set of 64-bit keys (keyed exact tokens from the node,
+LSH band keys from its encoding). A pair of records is a candidate when their key
+sets intersect; it is scored once (under the smallest key both share), with the
+same exact Dice score and the same popcount pruning as the exhaustive kernel, so
+its pairs are a subset of the exhaustive join's, with identical scores.
+
+Memory: the B side is indexed once (its keys, sorted, with row numbers); A rows are
+processed in chunks and only one chunk's matches are held at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from aidlink.matcher.similarity.bounds import popcount_windows
+from aidlink.matcher.similarity.candidates import CandidatePairs, canonical_order
+from aidlink.matcher.similarity.dice import _check_threshold, _resolve_threads
+from aidlink.matcher.similarity.packing import Encodings, pack, popcounts
+from aidlink.matcher.similarity.popcount import popcount64
+
+NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)   # padding in a key row; never a real key
+KEY_BYTES = 8
+_PARALLEL_LOCK = threading.Lock()
+ProgressCallback = Callable[[int, int], None]
+
+
+def token_key(token: bytes) -> int:
+    """The 64-bit key of a keyed token: its first 8 bytes, little-endian (tokens are HMAC output)."""
+    if len(token) < KEY_BYTES:
+        raise ValueError(f"a blocking token has {len(token)} bytes; at least {KEY_BYTES} are needed")
+    key = int.from_bytes(token[:KEY_BYTES], "little")
+    return key if key != int(NO_KEY) else int(NO_KEY) - 1
+
+
+class BlockingKeys:
+    """Per-record key sets as a ``(records, width)`` uint64 array: rows sorted, unique, padded."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        if keys.ndim != 2 or keys.dtype != np.uint64:
+            raise ValueError(f"blocking keys must be a 2-D uint64 array; got {keys.dtype} {keys.shape}")
+        rows = np.sort(keys, axis=1)
+        if rows.shape[1] > 1:
+            repeated = np.zeros(rows.shape, dtype=bool)
+            repeated[:, 1:] = rows[:, 1:] == rows[:, :-1]
+            if repeated.any():
+                rows[repeated] = NO_KEY
+                rows.sort(axis=1)
+        self.keys = np.ascontiguousarray(rows)
+
+    def __len__(self) -> int:
+        return self.keys.shape[0]
+
+    @classmethod
+    def from_ragged(cls, counts: np.ndarray, values: np.ndarray) -> "BlockingKeys":
+        """From per-record key counts and all keys concatenated in record order."""
+        counts = np.asarray(counts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.uint64)
+        if int(counts.sum()) != len(values):
+            raise ValueError(f"key counts add up to {int(counts.sum())} but {len(values)} keys were given")
+        width = int(counts.max()) if len(counts) else 0
+        out = np.full((len(counts), max(width, 1)), NO_KEY, dtype=np.uint64)
+        if len(values):
+            rows = np.repeat(np.arange(len(counts)), counts)
+            starts = np.cumsum(counts) - counts
+            cols = np.arange(len(values)) - np.repeat(starts, counts)
+            out[rows, cols] = values
+        return cls(out)
+
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[Sequence[bytes]]) -> "BlockingKeys":
+        """From each record's keyed tokens (bytes, as sent in EncodedRecord.blocking_keys)."""
+        counts = np.array([len(t) for t in tokens], dtype=np.int64)
+        values = np.array([token_key(k) for t in tokens for k in t], dtype=np.uint64)
+        return cls.from_ragged(counts, values)
+
+    def take(self, rows: np.ndarray) -> "BlockingKeys":
+        return BlockingKeys(self.keys[np.asarray(rows, dtype=np.int64)])
+
+    def with_keys(self, extra: np.ndarray) -> "BlockingKeys":
+        """These keys plus ``extra`` (``(records, k)`` uint64, e.g. LSH band keys) per record."""
+        if extra.shape[0] != len(self):
+            raise ValueError(f"{extra.shape[0]} rows of extra keys for {len(self)} records")
+        return BlockingKeys(np.hstack([self.keys, extra.astype(np.uint64, copy=False)]))
+
+    def records_with_keys(self) -> int:
+        return int((self.keys[:, 0] != NO_KEY).sum()) if len(self) else 0
+
+
+@njit(cache=True, nogil=True)
+def _first(sorted_keys, key):  # pragma: no cover - compiled
+    lo, hi = 0, sorted_keys.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sorted_keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _smallest_shared_is(a_keys, i, b_keys, j, key):  # pragma: no cover - compiled
+    """Whether ``key`` is the smallest key rows ``a_keys[i]`` and ``b_keys[j]`` share."""
+    p = 0
+    q = 0
+    while True:
+        x = a_keys[i, p]
+        y = b_keys[j, q]
+        if x == y:
+            return x == key
+        if x < y:
+            p += 1
+        else:
+            q += 1
+
+
+@njit(cache=True, nogil=True)
+def _scan_row(i, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
+              index_rows, threshold, out_b, out_s, start):  # pragma: no cover - compiled
+    """Score row ``i``'s candidates; write passing pairs from ``start`` when ``out_b`` has room.
+
+    Returns (passing pairs, candidate pairs).
+    """
+    no_key = np.uint64(0xFFFFFFFFFFFFFFFF)
+    nwords = a_words.shape[1]
+    pa = a_pop[i]
+    found = 0
+    candidates = 0
+    for k in range(a_keys.shape[1]):
+        key = a_keys[i, k]
+        if key == no_key:
+            break
+        p = _first(index_keys, key)
+        while p < index_keys.shape[0] and index_keys[p] == key:
+            j = index_rows[p]
+            p += 1
+            if not _smallest_shared_is(a_keys, i, b_keys, j, key):
+                continue
+            candidates += 1
+            pb = b_pop[j]
+            if pb < low[i] or pb > high[i]:
+                continue
+            common = 0
+            for w in range(nwords):
+                common += popcount64(a_words[i, w] & b_words[j, w])
+            score = np.float64(2 * common) / np.float64(pa + pb)
+            if score >= threshold:
+                if out_b.shape[0] > 0:
+                    out_b[start + found] = j
+                    out_s[start + found] = score
+                found += 1
+    return found, candidates
+
+
+@njit(cache=True, parallel=True)
+def _count(rows, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
+           index_rows, threshold, found, candidates):  # pragma: no cover - compiled
+    empty_b = np.empty(0, dtype=np.int64)
+    empty_s = np.empty(0, dtype=np.float64)
+    for r in prange(rows.shape[0]):
+        f, c = _scan_row(rows[r], a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys,
+                         index_keys, index_rows, threshold, empty_b, empty_s, 0)
+        found[r] = f
+        candidates[r] = c
+
+
+@njit(cache=True, parallel=True)
+def _fill(rows, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
+          index_rows, threshold, offsets, out_b, out_s):  # pragma: no cover - compiled
+    for r in prange(rows.shape[0]):
+        _scan_row(rows[r], a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys,
+                  index_keys, index_rows, threshold, out_b, out_s, offsets[r])
+
+
+class BlockedJoin:
+    """Pairs (row of A, row of B) with Dice >= threshold among pairs sharing a key.
+
+    ``candidates`` counts the distinct candidate pairs examined so far (each pair
+    sharing any key counts once).
+    """
+
+    def __init__(self, a: Encodings, a_keys: BlockingKeys, b: Encodings, b_keys: BlockingKeys,
+                 threshold: float, *, threads: int | None = None) -> None:
+        self.threshold = _check_threshold(threshold)
+        if not self.threshold > 0:
+            raise ValueError(f"blocking needs a threshold above 0; got {threshold} (use the exhaustive join)")
+        self.threads = _resolve_threads(threads)
+        self.a, self.b = pack(a), pack(b)
+        if len(a_keys) != len(self.a) or len(b_keys) != len(self.b):
+            raise ValueError(f"blocking keys for {len(a_keys)} and {len(b_keys)} records, but the "
+                             f"datasets have {len(self.a)} and {len(self.b)}")
+        if len(self.a) and len(self.b) and self.a.shape[1] != self.b.shape[1]:
+            raise ValueError(f"A has {self.a.shape[1] * 64}-bit and B {self.b.shape[1] * 64}-bit encodings")
+        self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
+        self.candidates = 0
+        if len(self.a) and len(self.b):
+            self.a_pop, self.b_pop = popcounts(self.a), popcounts(self.b)
+            self.low, self.high = popcount_windows(self.a_pop, self.a.shape[1] * 64, self.threshold)
+            flat = self.b_keys.ravel()
+            present = np.flatnonzero(flat != NO_KEY)
+            order = np.argsort(flat[present], kind="stable")
+            self.index_keys = np.ascontiguousarray(flat[present][order])
+            self.index_rows = (present[order] // self.b_keys.shape[1]).astype(np.int64)
+
+    def _run(self, kernel, *args) -> None:
+        with _PARALLEL_LOCK:
+            previous = numba.get_num_threads()
+            numba.set_num_threads(self.threads)
+            try:
+                kernel(*args)
+            finally:
+                numba.set_num_threads(previous)
+
+    def rows(self, rows: np.ndarray) -> CandidatePairs:
+        """Passing pairs for A rows ``rows`` (original indices), in canonical order."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if len(rows) == 0 or len(self.b) == 0:
+            return CandidatePairs.empty()
+        common = (rows, self.a, self.a_pop, self.a_keys, self.low, self.high, self.b, self.b_pop,
+                  self.b_keys, self.index_keys, self.index_rows, self.threshold)
+        found = np.zeros(len(rows), dtype=np.int64)
+        candidates = np.zeros(len(rows), dtype=np.int64)
+        self._run(_count, *common, found, candidates)
+        self.candidates += int(candidates.sum())
+        offsets = np.cumsum(found) - found
+        out_b = np.empty(int(found.sum()), dtype=np.int64)
+        out_s = np.empty(len(out_b), dtype=np.float64)
+        if len(out_b):
+            self._run(_fill, *common, offsets, out_b, out_s)
+        out_a = np.repeat(rows, found)
+        order = canonical_order(out_s, out_a, out_b)
+        return CandidatePairs(out_s[order], out_a[order], out_b[order])
+
+    def chunks(self, chunk_rows: int, progress: ProgressCallback | None = None
+               ) -> Iterator[CandidatePairs]:
+        """Stream pairs for successive blocks of ``chunk_rows`` A rows; ``progress(done, total)``."""
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be a positive integer; got {chunk_rows!r}")
+        total = len(self.a)
+        for start in range(0, total, chunk_rows):
+            stop = min(start + chunk_rows, total)
+            yield self.rows(np.arange(start, stop, dtype=np.int64))
+            if progress is not None:
+                progress(stop, total)
+
+    def all(self) -> CandidatePairs:
+        return self.rows(np.arange(len(self.a), dtype=np.int64))
+
+
+def blocked_candidate_pairs(a: Encodings, a_keys: BlockingKeys, b: Encodings, b_keys: BlockingKeys,
+                            threshold: float, *, threads: int | None = None) -> CandidatePairs:
+    """All pairs sharing a key with Dice >= threshold, in canonical order (one shot)."""
+    return BlockedJoin(a, a_keys, b, b_keys, threshold, threads=threads).all()
