@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from aidlink.audit.checkpoint import CheckpointError, open_checkpoint
 from aidlink.audit.entry import AuditEntry
@@ -20,6 +21,8 @@ from aidlink.audit.note import NoteError
 from aidlink.audit.query import EntryFilter
 from aidlink.audit.reader import AuditReader, b64
 from aidlink.audit.verifier_key import VerifierKey
+
+T = TypeVar("T")
 
 BUNDLE_FORMAT = "aidlink-audit-bundle/1"
 
@@ -41,7 +44,7 @@ class BundleCheck:
 
 @dataclass(frozen=True)
 class ExportResult:
-    bundle: dict[str, object]
+    bundle: dict[str, Any]
     entries: int
     left_out_after_checkpoint: int  # matching entries newer than the checkpoint, not exported
 
@@ -74,7 +77,7 @@ def export_bundle(reader: AuditReader, where: EntryFilter, key: VerifierKey) -> 
     return ExportResult(bundle, len(entries), len(newer))
 
 
-def _field(data: dict, name: str, kind: type, where: str) -> object:
+def _field(data: dict[str, Any], name: str, kind: type[T], where: str) -> T:
     value = data.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BundleError(f"{where}: field {name!r} must be {kind.__name__}, got {type(value).__name__}")
@@ -98,6 +101,7 @@ def verify_bundle(raw: bytes | str, key: VerifierKey) -> BundleCheck:
         raise BundleError(f"the bundle's checkpoint does not verify with {key.source}: {exc}") from None
     entries = _field(data, "entries", list, "bundle")
     previous = -1
+    item: Any
     for i, item in enumerate(entries):
         where = f"bundle entry #{i}"
         if not isinstance(item, dict):

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aidlink.audit.merkle.hasher import EMPTY_ROOT, HASH_SIZE
 from aidlink.audit.merkle.proof import verify_consistency
-from aidlink.audit.note import NoteSigner, NoteVerifier, open_note
+from aidlink.audit.note import NoteKey, NoteSigner, NoteVerifier, open_note
 
 ConsistencyProver = Callable[[int, int], Sequence[bytes]]
 """Yields the consistency proof from (size1, size2), e.g. MerkleTree.consistency_proof."""
@@ -128,7 +128,7 @@ class CheckpointSigner:
         self,
         origin: str,
         name: str,
-        private_key: Ed25519PrivateKey,
+        private_key: NoteKey,
         consistency_proof: ConsistencyProver,
         last: Checkpoint | None = None,
     ) -> None:

@@ -108,9 +108,10 @@ def _offset(text: str) -> timezone:
         moment = datetime.fromisoformat(f"2000-01-01T00:00{text}")
     except ValueError:
         raise argparse.ArgumentTypeError(f"time zone offset {text!r} must look like +08:00") from None
-    if moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise argparse.ArgumentTypeError(f"time zone offset {text!r} must look like +08:00")
-    return timezone(moment.utcoffset())
+    return timezone(offset)
 
 
 def _format(parser: argparse.ArgumentParser) -> None:
@@ -234,7 +235,7 @@ def _verify(args: argparse.Namespace) -> int:
         store.close()
     signed = ("signatures checked with " + ", ".join(k.source for k in keys) if keys
               else "signatures NOT checked: pass --key to check them")
-    print(f"audit log {store.path}: {result.entries} entries, {result.checkpoints} checkpoints "
+    print(f"audit log {store.location}: {result.entries} entries, {result.checkpoints} checkpoints "
           f"({signed}); {len(kept)} kept checkpoints")
     if result.ok:
         print("OK: every entry and checkpoint verifies")

@@ -18,7 +18,6 @@ import re
 import socket
 import threading
 import time
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -26,7 +25,7 @@ from aidlink.audit.checkpoint import Checkpoint, CheckpointError, CheckpointSign
 from aidlink.audit.entry import AuditEntry, utc_now
 from aidlink.audit.merkle import MerkleTree
 from aidlink.audit.metrics import AuditMetrics
-from aidlink.audit.note import NoteError, NoteVerifier
+from aidlink.audit.note import NoteError, NoteKey, NoteVerifier
 from aidlink.audit.store import SQLAuditStore, StoredCheckpoint, StoredEntry
 
 log = logging.getLogger("aidlink.audit")
@@ -48,11 +47,7 @@ class AuditIntegrityError(AuditError):
     """The stored log does not match what it committed to earlier (run `aidlink audit verify`)."""
 
 
-class CheckpointKey(Protocol):
-    """An Ed25519 private key, or anything signing like one (keys.audit_key.AuditSigningKey)."""
-
-    def sign(self, data: bytes) -> bytes: ...
-    def public_key(self): ...  # noqa: ANN201 - an Ed25519PublicKey
+CheckpointKey = NoteKey   # an Ed25519 private key, or anything signing like one (AuditSigningKey)
 
 
 def default_origin() -> str:
@@ -217,6 +212,7 @@ class AuditLog:
             self.metrics.append_failures.inc()
             raise slot.error
         self.metrics.append_latency.observe(time.perf_counter() - started)
+        assert slot.seq is not None
         return slot.seq
 
     def _lead(self) -> None:

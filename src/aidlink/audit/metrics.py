@@ -15,7 +15,7 @@ class AuditMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._checkpoint_time: float | None = None
-        self._by_outcome: dict[str, Counter] = {}
+        self._by_outcome: dict[tuple[str, str], Counter] = {}
         self._refused_by_department: dict[str, Counter] = {}
         self.size = Gauge("aidlink_audit_log_size", "Entries durably stored in the audit log",
                           registry=self.registry)

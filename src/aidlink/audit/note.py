@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -119,12 +120,19 @@ class NoteVerifier:
         return hash(self.vkey())
 
 
+class NoteKey(Protocol):
+    """An Ed25519 private key, or anything signing like one (keys.audit_key.AuditSigningKey)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+    def public_key(self) -> Ed25519PublicKey: ...
+
+
 @dataclass(frozen=True)
 class NoteSigner:
     """An Ed25519 signing key with its name and key hash."""
 
     name: str
-    private_key: Ed25519PrivateKey
+    private_key: NoteKey
 
     def __post_init__(self) -> None:
         _check_name(self.name, "key name")
@@ -181,7 +189,7 @@ def _check_text(text: bytes) -> str:
     return decoded
 
 
-def sign_note(text: bytes, name: str, private_key: Ed25519PrivateKey) -> bytes:
+def sign_note(text: bytes, name: str, private_key: NoteKey) -> bytes:
     """Sign `text` (UTF-8, ending in a newline) with an Ed25519 key under `name`."""
     return NoteSigner(name, private_key).sign(text)
 

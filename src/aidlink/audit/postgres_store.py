@@ -29,6 +29,10 @@ class PostgresAuditStore(SQLAuditStore):
 
     placeholder = "%s"
 
+    @property
+    def location(self) -> str:
+        return str(self.database.url)
+
     def __init__(self, url: str | DatabaseUrl, read_only: bool = False, pool_size: int = 4,
                  timeout: float = 10.0) -> None:
         try:
@@ -46,7 +50,7 @@ class PostgresAuditStore(SQLAuditStore):
                 require_current(self.database, COMPONENT, MIGRATIONS)
             else:
                 migrate(self.database, COMPONENT, MIGRATIONS)
-        except (SchemaError, *self.database.errors) as exc:
+        except (SchemaError, *self.database.errors) as exc:  # type: ignore[misc]
             self.database.close()
             raise AuditStoreError(f"cannot open the audit store at {self.database.url}: {exc}") from None
 

@@ -60,6 +60,7 @@ class AuditTrailServicer(audit_pb2_grpc.AuditTrailServicer):
         stored = self.reader.latest_checkpoint()
         if stored is None:
             context.abort(grpc.StatusCode.NOT_FOUND, "the audit log has not issued a checkpoint yet")
+            raise AssertionError("abort raises")
         cp = unverified_checkpoint(stored.note)
         return audit_pb2.SignedCheckpoint(note=stored.note, origin=cp.origin, tree_size=cp.size,
                                           root=cp.root, issued=stored.time, number=stored.number)

@@ -23,6 +23,10 @@ SCHEMA = SQLITE_V1  # the schema as migration 1 of audit.schema makes it
 
 
 class SQLiteAuditStore(SQLAuditStore):
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     """Audit entries and checkpoints in one SQLite file; `read_only` for officers' tools."""
 
     def __init__(self, path: Path | str, read_only: bool = False) -> None:

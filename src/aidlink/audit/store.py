@@ -72,7 +72,7 @@ class StoredCheckpoint:
 
 def _blob(value: object) -> bytes:
     # A column edited by hand may come back as text; verification then reports it.
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
 
 
 def _entry_row(row: StoredEntry) -> tuple[object, ...]:
@@ -85,6 +85,11 @@ class SQLAuditStore:
     """Audit storage over a DB-API connection; subclasses provide `_writing` and `_reading`."""
 
     placeholder = "?"
+
+    @property
+    def location(self) -> str:
+        """Where the log is kept, for messages (a file path or a database URL)."""
+        raise NotImplementedError
 
     # -- provided by each database -----------------------------------------------------
     def _writing(self) -> contextlib.AbstractContextManager[Any]:

@@ -185,7 +185,9 @@ def bench_matcher(calls: int, clients: int, rounds: int, directory: Path, query:
             order = (True, False) if r % 2 == 0 else (False, True)
             for audited in order:
                 results[audited].append(_hammer(servers[audited].address, calls, clients, query, encodings))
-        entries = servers[True].audit_log.size
+        audited_log = servers[True].audit_log
+        assert audited_log is not None   # the audited server keeps a log
+        entries = audited_log.size
     finally:
         for server in servers.values():
             server.stop(grace=1.0)

@@ -16,11 +16,12 @@ import argparse
 import os
 import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 import numpy as np
+
+from aidlink.bench.timing import timed
 
 from aidlink.bench.kernel import make_datasets
 
@@ -82,12 +83,6 @@ class _PeakMemory:
         self._record()
 
 
-def _timed(call: Callable[[], object]) -> tuple[object, float]:
-    started = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - started
-
-
 def _same(x, y) -> bool:
     return (np.array_equal(x.a_index, y.a_index) and np.array_equal(x.b_index, y.b_index)
             and x.scores.tobytes() == y.scores.tobytes())
@@ -107,11 +102,11 @@ def _run_sizes(client, workers: int, sizes: Sequence[int], threshold: float, par
             a, b = make_datasets(n, _BITS, 0.5, seed)
             local.load("b", b)
             with _PeakMemory() as local_mem:
-                expected, local_s = _timed(lambda: local.candidate_pairs(a, "b", threshold))
+                expected, local_s = timed(lambda: local.candidate_pairs(a, "b", threshold))
             local.evict("b")
-            _, load_s = _timed(lambda: dask.load("b", b))
+            _, load_s = timed(lambda: dask.load("b", b))
             with _PeakMemory(client) as worker_mem:
-                got, join_s = _timed(lambda: dask.candidate_pairs(a, "b", threshold))
+                got, join_s = timed(lambda: dask.candidate_pairs(a, "b", threshold))
             rows.append({
                 "size": n, "workers": workers, "partitions": dask.shard_count("b"),
                 "pairs": len(expected), "identical": _same(got, expected),

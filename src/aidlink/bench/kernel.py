@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
+from functools import partial
 from typing import TextIO
 
 import numpy as np
+
+from aidlink.bench.timing import timed
 
 from aidlink.bench.anonlink_compat import import_anonlink
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
@@ -79,12 +80,6 @@ def make_datasets(n: int, bits: int, planted: float, seed: int) -> tuple[np.ndar
     return a, b[rng.permutation(n)]
 
 
-def _timed(call: Callable[[], object]) -> tuple[object, float]:
-    start = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - start
-
-
 def _identical(ours: CandidatePairs, theirs: tuple) -> bool:
     mine = ours.to_anonlink()
     return (mine[0].tobytes() == theirs[0].tobytes()
@@ -123,15 +118,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     tiny = a_packed[: min(8, args.n)]
     warmups = {}
     for threads in args.threads:
-        _, warmups[threads] = _timed(
-            lambda t=threads: candidate_pairs(tiny, tiny, args.threshold, threads=t))
+        _, warmups[threads] = timed(partial(candidate_pairs, tiny, tiny, args.threshold, threads=threads))
 
-    expected, anonlink_s = _timed(lambda: find_candidate_pairs(
+    expected, anonlink_s = timed(lambda: find_candidate_pairs(
         [a_records, b_records], dice_coefficient_accelerated, args.threshold))
     rows = [("anonlink " + anonlink.__version__, "1", anonlink_s, True)]
     for threads in args.threads:
-        got, seconds = _timed(lambda t=threads: candidate_pairs(
-            a_packed, b_packed, args.threshold, threads=t))
+        got, seconds = timed(partial(candidate_pairs, a_packed, b_packed, args.threshold, threads=threads))
         rows.append(("aidlink", str(threads), seconds, _identical(got, expected)))
 
     print(f"Dice join: {args.n} x {args.n} records, {args.bits} bits, "

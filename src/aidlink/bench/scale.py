@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from datetime import date
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -140,7 +141,8 @@ class _WorkerPeakRss:
     """Peak resident set size of each Dask worker process while a stage runs (sampled)."""
 
     def __init__(self, client) -> None:
-        self.client, self.peak = client, {}
+        self.client = client
+        self.peak: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -231,7 +233,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
     from aidlink.matcher.similarity.blocking import BlockingKeys
 
-    row = {"size": n}
+    row: dict[str, Any] = {"size": n}
     t = time.perf_counter()
     with _PeakRss() as mem:
         population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=args.seed)
@@ -354,7 +356,7 @@ def run(args) -> int:
             tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp, \
             contextlib.ExitStack() as stack:
         scheduler = client = None
-        backends = {"local": {}}
+        backends: dict[str, dict[str, Any]] = {"local": {}}
         if args.backend == "dask":
             scheduler, client = _dask_cluster(args, stack)
             backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler}

@@ -33,7 +33,7 @@ def _convert(action: argparse.Action, value, source: str):
         raise SettingsError(f"{source}: expected true or false, got {value!r}")
     if action.type is not None and value is not None:
         try:
-            return action.type(value)
+            return action.type(value)  # type: ignore[operator]  # argparse types are callables
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"{source}: {exc}") from None
     return value

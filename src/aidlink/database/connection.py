@@ -202,8 +202,10 @@ class _PostgreSQL:
         self.integrity_errors = (psycopg.errors.IntegrityError, psycopg.errors.RaiseException,
                                  psycopg.errors.InsufficientPrivilege)
         self.url = url
+        assert url.conninfo is not None   # a postgresql URL always carries its connection string
+        conninfo: str = url.conninfo
         kwargs: dict[str, Any] = {"autocommit": True}
-        params = conninfo_to_dict(url.conninfo)
+        params = conninfo_to_dict(conninfo)
         if "application_name" not in params:
             kwargs["application_name"] = application_name
         if "connect_timeout" not in params:
@@ -214,11 +216,11 @@ class _PostgreSQL:
         # A first connection made directly, so that a bad host, database or password is
         # reported with libpq's own message rather than as a pool timeout.
         try:
-            psycopg.connect(url.conninfo, **kwargs).close()
+            psycopg.connect(conninfo, **kwargs).close()
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {url}: "
                                       f"{str(exc).strip()}") from None
-        self._pool = ConnectionPool(url.conninfo, kwargs=kwargs, min_size=1, max_size=max(1, pool_size),
+        self._pool = ConnectionPool(conninfo, kwargs=kwargs, min_size=1, max_size=max(1, pool_size),
                                     open=False, configure=self._configure, timeout=timeout,
                                     name=f"{application_name}-{id(self):x}")
         try:

@@ -61,7 +61,7 @@ def run_monitoring_demo(deployment, population, seed: int, say: Callable[..., No
     # One referral with disclosure: a 低保/特困 person without medical insurance, referred to 医保,
     # which does not hold them; mca's node seals the identity to nhsa's node.
     warnings = mca.ListWarnings(pb.WarningQuery(statuses=["new"], limit=10000)).warnings
-    by_rule = {}
+    by_rule: dict[str, pb.LocalWarning] = {}
     for w in warnings:
         by_rule.setdefault(w.warning.rule_id, w)
     target = by_rule.get("pnd.no-medical-insurance")

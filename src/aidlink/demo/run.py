@@ -151,6 +151,7 @@ def run(args) -> int:
 
         audit_dir = deployment.matcher.config.data_dir
         audit_log = deployment.matcher.audit_log
+        assert audit_log is not None   # the loopback matcher always audits
         audit_size = audit_log.size
         checkpoint = audit_log.checkpoint().decode()
         public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")

@@ -17,6 +17,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
@@ -223,7 +224,10 @@ class CertificatePolicy:
             )
         except ValueError as exc:
             raise ValueError(f"not a certificate revocation list in PEM or DER form: {exc}") from None
-        if crl.issuer != self._ca.subject or not crl.is_signature_valid(self._ca.public_key()):
+        ca_key = self._ca.public_key()
+        if not isinstance(ca_key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
+            raise ValueError(f"the CA's {type(ca_key).__name__} cannot sign a revocation list")
+        if crl.issuer != self._ca.subject or not crl.is_signature_valid(ca_key):
             raise ValueError(
                 f"revocation list issued by {crl.issuer.rfc4514_string()} is not signed by "
                 f"this CA ({self._ca.subject.rfc4514_string()})"

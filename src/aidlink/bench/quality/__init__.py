@@ -13,7 +13,7 @@ import argparse
 import hashlib
 import sys
 import time
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from aidlink.bench.quality.encodings import (
     baseline_schema, encode_records, normalize_rows, raw_records, schema_variant,
@@ -104,6 +104,8 @@ def evaluate_task(task: LinkageTask, schema: LinkageSchema, secret: bytes, sweep
         if out is not None:
             out.write(message + "\n")
 
+    records_a: Sequence[dict[str, str] | None]
+    records_b: Sequence[dict[str, str] | None]
     if febrl:
         records_a, records_b = raw_records(task.rows_a, schema), raw_records(task.rows_b, schema)
     else:

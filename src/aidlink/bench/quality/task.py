@@ -94,10 +94,10 @@ def csv_task(path_a: str, path_b: str, path_truth: str, *, id_column: str = "rec
                 raise ValueError(f"{path_truth}, line {line}: id {exc.args[0]!r} is not in the extracts") from None
     true = set(pairs)
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for j, row in enumerate(rows_b):
-        groups[(row.get("name", ""), row.get("birth_date", ""))].append(j)
-    same = [(i, j) for i, row in enumerate(rows_a) if row.get("name")
-            for j in groups.get((row.get("name", ""), row.get("birth_date", "")), ()) if (i, j) not in true]
+    for j, rec in enumerate(rows_b):
+        groups[(rec.get("name", ""), rec.get("birth_date", ""))].append(j)
+    same = [(i, j) for i, rec in enumerate(rows_a) if rec.get("name")
+            for j in groups.get((rec.get("name", ""), rec.get("birth_date", "")), ()) if (i, j) not in true]
     return LinkageTask(f"{path_a} vs {path_b}", rows_a, rows_b, _pairs(pairs), {SAME_NAME_AND_BIRTH: _pairs(same)})
 
 

@@ -15,8 +15,9 @@ from hashlib import blake2b, md5, sha1
 from operator import or_
 from typing import Iterable, Literal
 
-BLAKE_HASH = "blakeHash"
-DOUBLE_HASH = "doubleHash"
+HashKind = Literal["blakeHash", "doubleHash"]
+BLAKE_HASH: HashKind = "blakeHash"
+DOUBLE_HASH: HashKind = "doubleHash"
 BLAKE_MAX_KEY_SIZE = blake2b.MAX_KEY_SIZE  # 64 bytes
 TOKEN_CACHE_SIZE = 2**15
 
@@ -29,7 +30,7 @@ _SHORTS = struct.Struct("<32H")
 class HashSpec:
     """The ``hashing.hash`` section of a feature."""
 
-    type: Literal["blakeHash", "doubleHash"] = BLAKE_HASH
+    type: HashKind = BLAKE_HASH
     prevent_singularity: bool = False
 
 

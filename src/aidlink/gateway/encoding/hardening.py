@@ -88,9 +88,10 @@ def parse_hardening(obj: Any, hashed_features: tuple[str, ...], all_features: tu
         if not isinstance(blip, Mapping):
             raise SchemaError(f"expected a JSON object, got {type(blip).__name__}", key=where)
         _only(blip, ("flipProbability",), where)
-        flip = blip.get("flipProbability")
-        if isinstance(flip, bool) or not isinstance(flip, (int, float)) or not 0 < flip < 0.5:
-            raise SchemaError(f"must be a number above 0 and below 0.5, got {flip!r}", key=f"{where}.flipProbability")
+        given = blip.get("flipProbability")
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or not 0 < given < 0.5:
+            raise SchemaError(f"must be a number above 0 and below 0.5, got {given!r}", key=f"{where}.flipProbability")
+        flip = float(given)
     return Hardening(salt, balance, float(flip))
 
 

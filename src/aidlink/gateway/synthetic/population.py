@@ -291,6 +291,7 @@ class _Builder:
             member.given = first[0] + self._given_char(member.sex, avoid=first) if len(first) == 2 \
                 else self._given_char(member.sex, avoid=first)
             return
+        assert member.birth is not None   # set above
         single = rng.random() < (0.45 if member.birth.year < 1980 else SINGLE_CHARACTER_GIVEN_RATE / 2)
         first = self._given_char(member.sex)
         member.given = first if single else first + self._given_char(member.sex, avoid=first)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # anonlink's candidate tuple: (sims, (dset_is0, dset_is1), (rec_is0, rec_is1)).
-AnonlinkCandidates = tuple[array, tuple[array, array], tuple[array, array]]
+AnonlinkCandidates = tuple["array[float]", tuple["array[int]", "array[int]"], tuple["array[int]", "array[int]"]]
 _UINT32_MAX = 0xFFFFFFFF
 
 

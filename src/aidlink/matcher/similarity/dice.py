@@ -179,7 +179,7 @@ def _join_blocks_serial(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_commo
 
 
 def _resolve_threads(threads: int | None) -> int:
-    available = numba.config.NUMBA_NUM_THREADS
+    available: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # set at import
     if threads is None:
         return available
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

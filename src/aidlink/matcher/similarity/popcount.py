@@ -31,7 +31,7 @@ def _row_popcounts(words: np.ndarray) -> np.ndarray:
     for row in range(words.shape[0]):
         total = 0
         for w in range(words.shape[1]):
-            total += popcount64(words[row, w])
+            total += popcount64(words[row, w])  # type: ignore[call-arg]  # numba passes typingctx
         counts[row] = total
     return counts
 
