@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from aidlink.audit.entry import OUTCOMES
 from aidlink.audit.bundle import BundleError, export_bundle, verify_bundle
 from aidlink.audit.log import unverified_checkpoint
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
@@ -124,7 +125,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purpose", help="e.g. eligibility-check")
     parser.add_argument("--agreement")
     parser.add_argument("--dataset")
-    parser.add_argument("--outcome", choices=("allowed", "refused", "error"))
+    parser.add_argument("--outcome", choices=OUTCOMES)
     parser.add_argument("--since", help="inclusive (ISO 8601)")
     parser.add_argument("--until", help="exclusive (ISO 8601)")
     parser.add_argument("--from-seq", type=int)
