@@ -134,3 +134,21 @@ def test_callers_cannot_pass_a_purpose_the_recipe_does_not_know(node, blob):
         open_sealed(blob, node.key_pem, purpose="offline-bundle", context=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         open_sealed(blob, node.key_pem, purpose=BUNDLE)   # the expected context must be stated  # type: ignore[call-arg]
+
+
+def test_the_three_users_refuse_each_others_blobs(ca, node):
+    from aidlink.gateway.referrals import DisclosureError, open_identity, seal_identity
+    from aidlink.keys.linkage_secret import LinkageSecret, SealedSecretError
+    from aidlink.keys.linkage_secret import open_sealed as open_secret
+    from aidlink.keys.linkage_secret import seal as seal_secret
+
+    secret_blob = seal_secret(LinkageSecret.generate(7), node.cert_pem)
+    identity_blob = seal_identity({"name": "Li Lei"}, 7, "mca", node.cert_pem, ca.cert_pem)
+    assert open_identity(identity_blob, 7, node.key_pem, node.cert_pem) == {"name": "Li Lei"}
+    with pytest.raises(DisclosureError, match=r"sealed as the linkage secret \(linkage-secret\); refusing to open "
+                                              r"it as a referral identity"):
+        open_identity(secret_blob, 7, node.key_pem, node.cert_pem)
+    with pytest.raises(SealedSecretError, match=r"not a sealed linkage secret: .*referral-identity"):
+        open_secret(identity_blob, node.key_pem, node.cert_pem)
+    with pytest.raises(SealError, match="refusing to open it as an offline bundle"):
+        open_sealed(identity_blob, node.key_pem, node.cert_pem, purpose=BUNDLE, context=None)

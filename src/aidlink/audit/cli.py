@@ -345,9 +345,9 @@ def report_text(report: AuditReport) -> str:
     table: dict[tuple[str, str], dict[str, int]] = {}
     for r in report.rows:
         table.setdefault((r.department or "-", r.purpose or "-"), {})[r.outcome] = r.count
-    rows = [(d, p, str(c.get("allowed", 0)), str(c.get("refused", 0)), str(c.get("error", 0)),
-             str(sum(c.values()))) for (d, p), c in sorted(table.items())]
-    lines.append(_table(("DEPARTMENT", "PURPOSE", "ALLOWED", "REFUSED", "ERROR", "TOTAL"), rows))
+    rows = [(d, p, *(str(c.get(outcome, 0)) for outcome in OUTCOMES), str(sum(c.values())))
+            for (d, p), c in sorted(table.items())]
+    lines.append(_table(("DEPARTMENT", "PURPOSE", *(o.upper() for o in OUTCOMES), "TOTAL"), rows))
     lines.append("")
     if report.anomalies:
         lines.append(f"Anomalies ({len(report.anomalies)}):")

@@ -25,6 +25,7 @@ import hmac
 import struct
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -80,7 +81,7 @@ class SealedEnvelope:
     ciphertext_length: int          # AEAD ciphertext and tag, after enc
 
 
-def _p256_public_key(cert, who: str) -> ec.EllipticCurvePublicKey:
+def _p256_public_key(cert: x509.Certificate, who: str) -> ec.EllipticCurvePublicKey:
     public_key = cert.public_key()
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
         raise SealError(f"cannot seal to {who}: its key is not ECDSA P-256")
