@@ -104,17 +104,18 @@ def test_every_single_flipped_byte_is_detected(blob, node_a, with_cert):
 
 def test_changed_secret_version_in_header_is_detected(blob, node_a):
     tampered = bytearray(blob)
-    struct.pack_into(">I", tampered, 11, 4)
+    version_at = blob.index(b"linkage-secret") + len("linkage-secret") + 2   # after the u16 context length
+    struct.pack_into(">I", tampered, version_at, 4)
     assert read_sealed_header(bytes(tampered)).secret_version == 4
-    with pytest.raises(SealedSecretError, match="version 4 failed authentication"):
+    with pytest.raises(SealedSecretError, match="version 4: sealed linkage-secret failed authentication"):
         open_sealed(bytes(tampered), node_a.key_pem, node_a.cert_pem)
 
 
 def test_truncated_blob_is_reported(blob, node_a):
     for length in (0, 3, 4, 10, 47, 100, len(blob) - 40):
-        with pytest.raises(SealedSecretError, match="truncated|not an aidlink sealed secret"):
+        with pytest.raises(SealedSecretError, match="truncated|not an aidlink sealed envelope"):
             open_sealed(blob[:length], node_a.key_pem)
-    with pytest.raises(SealedSecretError, match=f"sealed secret is truncated: 100 bytes, at least {len(blob)} expected"):
+    with pytest.raises(SealedSecretError, match=f"envelope is truncated: 100 bytes, at least {len(blob) - 32} expected"):
         open_sealed(blob[:100], node_a.key_pem)
     with pytest.raises(SealedSecretError, match="truncated"):
         open_sealed(blob[:-1], node_a.key_pem)
@@ -123,9 +124,9 @@ def test_truncated_blob_is_reported(blob, node_a):
 
 
 def test_unknown_format_is_reported(blob, node_a):
-    with pytest.raises(SealedSecretError, match="not an aidlink sealed secret: expected magic b'ALSS', found b'PK"):
+    with pytest.raises(SealedSecretError, match="not an aidlink sealed envelope: expected magic b'ALSE', found b'PK"):
         open_sealed(b"PK\x03\x04" + blob[4:], node_a.key_pem)
-    with pytest.raises(SealedSecretError, match="unsupported sealed-secret format version 2 .this build reads 1"):
+    with pytest.raises(SealedSecretError, match="unsupported sealed-envelope format version 2 .this build reads 1"):
         open_sealed(blob[:4] + b"\x02" + blob[5:], node_a.key_pem)
     with pytest.raises(SealedSecretError, match="unsupported HPKE suite kem=0x0020"):
         open_sealed(blob[:5] + b"\x00\x20" + blob[7:], node_a.key_pem)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from aidlink.audit.entry import OUTCOMES
 from aidlink.audit.bundle import BundleError, export_bundle, verify_bundle
 from aidlink.audit.log import unverified_checkpoint
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
@@ -125,7 +126,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purpose", help="e.g. eligibility-check")
     parser.add_argument("--agreement")
     parser.add_argument("--dataset")
-    parser.add_argument("--outcome", choices=("allowed", "refused", "error"))
+    parser.add_argument("--outcome", choices=OUTCOMES)
     parser.add_argument("--since", help="inclusive (ISO 8601)")
     parser.add_argument("--until", help="exclusive (ISO 8601)")
     parser.add_argument("--from-seq", type=int)
@@ -345,9 +346,9 @@ def report_text(report: AuditReport) -> str:
     table: dict[tuple[str, str], dict[str, int]] = {}
     for r in report.rows:
         table.setdefault((r.department or "-", r.purpose or "-"), {})[r.outcome] = r.count
-    rows = [(d, p, str(c.get("allowed", 0)), str(c.get("refused", 0)), str(c.get("error", 0)),
-             str(sum(c.values()))) for (d, p), c in sorted(table.items())]
-    lines.append(_table(("DEPARTMENT", "PURPOSE", "ALLOWED", "REFUSED", "ERROR", "TOTAL"), rows))
+    rows = [(d, p, *(str(c.get(outcome, 0)) for outcome in OUTCOMES), str(sum(c.values())))
+            for (d, p), c in sorted(table.items())]
+    lines.append(_table(("DEPARTMENT", "PURPOSE", *(o.upper() for o in OUTCOMES), "TOTAL"), rows))
     lines.append("")
     if report.anomalies:
         lines.append(f"Anomalies ({len(report.anomalies)}):")

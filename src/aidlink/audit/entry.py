@@ -1,4 +1,4 @@
-"""The audit entry: one record per matcher call, allowed, refused or failed.
+"""The audit entry: one record per matcher call, allowed, refused, failed or cancelled.
 
 An entry's canonical bytes (sorted-key compact JSON, UTF-8) are what the log
 hashes; they never change once written. Entries describe calls, not people:
@@ -12,14 +12,33 @@ import json
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
-OUTCOMES = ("allowed", "refused", "error")
+OUTCOMES = ("allowed", "refused", "error", "cancelled")
+# gRPC status names that mean the matcher (or its policy) declined the call.
+REFUSED_STATUSES = frozenset({
+    "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "FAILED_PRECONDITION",
+    "RESOURCE_EXHAUSTED", "OUT_OF_RANGE", "ALREADY_EXISTS",
+})
+# The caller went away (cancelled, or its deadline passed) before the answer.
+CANCELLED_STATUSES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
+
+
+def audit_outcome(status: str) -> str:
+    """The audit class of a call that ended with gRPC status ``status`` (its name, e.g. "NOT_FOUND"):
+    allowed, refused, cancelled, or error. The one classification for online and offline calls."""
+    if status == "OK":
+        return "allowed"
+    if status in REFUSED_STATUSES:
+        return "refused"
+    if status in CANCELLED_STATUSES:
+        return "cancelled"
+    return "error"
 
 
 @dataclass(frozen=True)
 class AuditEntry:
     time: str                      # RFC 3339 UTC, microseconds
     method: str                    # full gRPC method, e.g. /aidlink.v1.Matcher/CompareDatasets
-    outcome: str                   # allowed | refused | error
+    outcome: str                   # allowed | refused | error | cancelled (audit_outcome)
     status: str                    # gRPC status code name, e.g. OK, PERMISSION_DENIED
     department: str = ""           # caller's department from its verified certificate
     identity: str = ""             # caller's certificate subject (CN) and serial

@@ -2,11 +2,11 @@
 
 A bundle is one file (layout in proto/aidlink/v1/bundle.proto)::
 
-    "ALBN" | format 1 | u32 len | BundleEnvelope | u32 len | HPKE ciphertext | u16 len | signature
+    "ALBN" | format 2 | u32 len | BundleEnvelope | u32 len | sealed envelope | u16 len | signature
 
-The payload is encrypted with RFC 9180 HPKE (DHKEM P-256, HKDF-SHA256, AES-256-GCM, from
-`cryptography`, as keys/linkage_secret.py does) to the recipient certificate's P-256 key,
-with the header bound into HPKE's `info`; the sender signs every byte before the signature
+The payload is sealed to the recipient certificate with :mod:`aidlink.keys.sealing` (RFC 9180
+HPKE), purpose ``offline-bundle``, with the SHA-256 of the header as the sealed envelope's
+context, so the payload cannot be moved under another header; the sender signs every byte before the signature
 with its certificate's ECDSA P-256 key (SHA-256). The envelope carries a random bundle id
 (a bundle is imported once), the sender's certificate (checked against the custodian's CA
 and CRL), the recipient certificate's fingerprint, and created/expires times.
@@ -18,6 +18,7 @@ reference map) with the upload captured into a bundle instead of sent, and
 from __future__ import annotations
 
 import copy
+import hashlib
 import hmac
 import secrets
 import sqlite3
@@ -29,23 +30,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, hpke, serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from aidlink.v1 import bundle_pb2, matcher_pb2
 from aidlink.keys.identity import CertificatePolicy, CertificateRejected, IdentityError, NodeIdentity, \
     certificate_fingerprint, identity_from_pem, load_certificate
-from aidlink.keys.key_files import KeyFileError, load_private_key
+from aidlink.keys.key_files import load_private_key
+from aidlink.keys.sealing import SealError, SealPurpose, open_sealed, seal
 
 MAGIC = b"ALBN"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2        # 2: the payload is an aidlink.keys.sealing envelope
 KINDS = ("dataset", "result")
 DEFAULT_LIFETIME = timedelta(days=14)
 MAX_LIFETIME = timedelta(days=90)
 CLOCK_SKEW = timedelta(minutes=10)
-_SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-_INFO_CONTEXT = b"aidlink offline bundle v1\x00"
+PURPOSE = SealPurpose.OFFLINE_BUNDLE
 _PREFIX = struct.Struct(">4sBI")
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
@@ -97,9 +98,6 @@ def seal_bundle(kind: str, payload: bytes, *, sender_key_pem: bytes, sender_cert
     key = load_private_key(sender_key_pem, None, what="sender private key")
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != sender_cert.public_key():
         raise ValueError("the sender private key does not belong to the sender certificate")
-    recipient_key = recipient_cert.public_key()
-    if not isinstance(recipient_key, ec.EllipticCurvePublicKey) or not isinstance(recipient_key.curve, ec.SECP256R1):
-        raise ValueError(f"cannot encrypt to {identity_from_pem(recipient_cert).describe()}: its key is not P-256")
     created = _utc(now)
     envelope = bundle_pb2.BundleEnvelope(
         bundle_id=bundle_id or secrets.token_hex(16), kind=kind,
@@ -107,10 +105,17 @@ def seal_bundle(kind: str, payload: bytes, *, sender_key_pem: bytes, sender_cert
         recipient_fingerprint=certificate_fingerprint(recipient_cert),
         created=_rfc3339(created), expires=_rfc3339(created + lifetime)).SerializeToString()
     header = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(envelope)) + envelope
-    ciphertext = _SUITE.encrypt(payload, recipient_key, info=_INFO_CONTEXT + header)
+    try:
+        ciphertext = seal(payload, recipient_cert, purpose=PURPOSE, context=_header_digest(header))
+    except SealError as exc:
+        raise ValueError(str(exc)) from None
     signed = header + _U32.pack(len(ciphertext)) + ciphertext
     signature = key.sign(signed, ec.ECDSA(hashes.SHA256()))
     return signed + _U16.pack(len(signature)) + signature
+
+
+def _header_digest(header: bytes) -> bytes:
+    return hashlib.sha256(header).digest()
 
 
 # -- opening -------------------------------------------------------------------------------------
@@ -192,10 +197,10 @@ def open_bundle(blob: bytes, *, kind: str, recipient_key_pem: bytes, recipient_c
         raise BundleError("replayed", f"bundle {bid} from {sender.uri} was already imported; a bundle is "
                                       f"imported once", envelope, sender)
     try:
-        key = load_private_key(recipient_key_pem, None, what="recipient private key")
-        payload = _SUITE.decrypt(ciphertext, key, info=_INFO_CONTEXT + header)
-    except (InvalidTag, ValueError, KeyFileError):
-        raise BundleError("undecryptable", f"bundle {bid} could not be decrypted with this recipient's key",
+        payload = open_sealed(ciphertext, recipient_key_pem, recipient_cert, purpose=PURPOSE,
+                              context=_header_digest(header))
+    except SealError as exc:
+        raise BundleError("undecryptable", f"bundle {bid} could not be decrypted with this recipient's key: {exc}",
                           envelope, sender) from None
     return OpenedBundle(envelope, sender, payload)
 

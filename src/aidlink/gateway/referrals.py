@@ -1,38 +1,26 @@
 """End-to-end encrypted identity disclosure for referrals (Art. 14, 17).
 
 The node holding a person seals the person's fields to the receiving node's
-certificate; the matcher relays the blob and cannot open it. Standard RFC 9180
-HPKE, base mode (as keys/linkage_secret.py): DHKEM(P-256, HKDF-SHA256),
-HKDF-SHA256, AES-256-GCM. The blob::
-
-    magic "AIDR" | format 1 (u8) | referral id (u64) | SHA-256 of the recipient certificate (32)
-    | HPKE enc (65) | ciphertext+tag
-
-The header is bound into HPKE's `info`, so a blob cannot be replayed for
-another referral or recipient. The plaintext (UTF-8 JSON) is padded to a
-multiple of 512 bytes so its length does not tell names apart.
+certificate; the matcher relays the blob and cannot open it. Sealing is
+:mod:`aidlink.keys.sealing` (RFC 9180 HPKE) with purpose ``referral-identity`` and
+the referral id (u64, big-endian) as the envelope's context, so a blob cannot be
+opened for another referral, another recipient or as anything but an identity.
+The plaintext (UTF-8 JSON) is padded to a multiple of 512 bytes so its length
+does not tell names apart.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import struct
 from typing import Mapping
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke
-from cryptography.hazmat.primitives.asymmetric import ec
+from aidlink.keys.identity import CertificatePolicy, CertificateRejected
+from aidlink.keys.sealing import SealError, SealPurpose, open_sealed, read_envelope, seal
 
-from aidlink.keys.identity import CertificatePolicy, CertificateRejected, certificate_fingerprint, load_certificate
-from aidlink.keys.key_files import KeyFileError, load_private_key
-
-MAGIC = b"AIDR"
-FORMAT_VERSION = 1
 PAD_TO = 512
 IDENTITY_FIELDS = ("name", "id_number", "birth_date", "sex", "phone", "address")
-_SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-_INFO_CONTEXT = b"aidlink referral identity v1\x00"
-_HEADER = struct.Struct(">4sBQ32s")
+PURPOSE = SealPurpose.REFERRAL_IDENTITY
+_REFERRAL_ID = struct.Struct(">Q")
 
 
 class DisclosureError(Exception):
@@ -51,34 +39,23 @@ def seal_identity(fields: Mapping[str, str], referral_id: int, recipient_departm
     if identity.department != recipient_department:
         raise DisclosureError(f"the certificate given for {recipient_department} belongs to "
                               f"{identity.department}; refusing to disclose")
-    cert = load_certificate(recipient_cert_pem)
-    public_key = cert.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
-        raise DisclosureError(f"cannot seal to {identity.describe()}: its key is not ECDSA P-256")
     body = json.dumps({k: str(v) for k, v in fields.items()}, ensure_ascii=False, sort_keys=True).encode()
     body += b" " * (-len(body) % PAD_TO)
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, referral_id, certificate_fingerprint(cert))
-    return header + _SUITE.encrypt(body, public_key, info=_INFO_CONTEXT + header)
+    try:
+        return seal(body, recipient_cert_pem, purpose=PURPOSE, context=_REFERRAL_ID.pack(referral_id))
+    except SealError as exc:
+        raise DisclosureError(str(exc)) from None
 
 
 def open_identity(blob: bytes, referral_id: int, node_key_pem: bytes, node_cert_pem: bytes) -> dict[str, str]:
     """Open a blob sealed to this node for `referral_id`."""
-    if len(blob) < _HEADER.size or blob[:4] != MAGIC:
-        raise DisclosureError("not an aidlink referral identity (bad magic or truncated)")
-    magic, version, sealed_for_referral, fingerprint = _HEADER.unpack_from(blob)
-    if version != FORMAT_VERSION:
-        raise DisclosureError(f"unsupported referral identity format {version}")
-    if sealed_for_referral != referral_id:
-        raise DisclosureError(f"the identity was sealed for referral {sealed_for_referral}, not {referral_id}")
-    if not hmac.compare_digest(fingerprint, certificate_fingerprint(node_cert_pem)):
-        raise DisclosureError("the identity was sealed to another node certificate")
+    expected = _REFERRAL_ID.pack(referral_id)
     try:
-        key = load_private_key(node_key_pem, None, what="node private key")
-    except KeyFileError as exc:
-        raise DisclosureError(str(exc)) from None
-    try:
-        body = _SUITE.decrypt(bytes(blob[_HEADER.size:]), key, info=_INFO_CONTEXT + bytes(blob[:_HEADER.size]))
-    except (InvalidTag, ValueError):
-        raise DisclosureError(f"the identity for referral {referral_id} failed authentication "
-                              f"(altered, or not sealed to this key)") from None
+        envelope = read_envelope(blob)
+        if envelope.purpose is PURPOSE and envelope.context != expected and len(envelope.context) == _REFERRAL_ID.size:
+            (sealed_for,) = _REFERRAL_ID.unpack(envelope.context)
+            raise DisclosureError(f"the identity was sealed for referral {sealed_for}, not {referral_id}")
+        body = open_sealed(blob, node_key_pem, node_cert_pem, purpose=PURPOSE, context=expected)
+    except SealError as exc:
+        raise DisclosureError(f"the identity for referral {referral_id} cannot be opened: {exc}") from None
     return json.loads(body.decode("utf-8").rstrip(" "))

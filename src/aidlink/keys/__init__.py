@@ -1,7 +1,8 @@
 """Key custody for aidlink: the CA and node certificates, peer identities, the linkage secret, the audit key.
 
 A safe high-level API over ``cryptography``: callers pass certificates and get identities,
-pass secrets and certificates and get sealed blobs; key material never shows in a repr.
+pass secrets and certificates and get sealed blobs (one recipe, :mod:`aidlink.keys.sealing`,
+for every use, each with its own :class:`SealPurpose`); key material never shows in a repr.
 """
 
 from aidlink.keys.audit_key import AuditKeyError, AuditSigningKey, audit_key_id, load_audit_public_key
@@ -30,6 +31,7 @@ from aidlink.keys.linkage_secret import (
     read_sealed_header,
     seal,
 )
+from aidlink.keys.sealing import SealError, SealPurpose
 from aidlink.keys.secret_store import SecretStore, SecretStoreError, SecretVersionInfo
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
     "LinkageSecret",
     "NodeIdentity",
     "SealedSecretError",
+    "SealError",
+    "SealPurpose",
     "SealedSecretHeader",
     "SecretStore",
     "SecretStoreError",

@@ -1,72 +1,53 @@
-"""Audits every matcher call, allowed or refused, before it is answered.
+"""Audits every matcher call, allowed, refused, failed or cancelled, before it is answered.
 
-A server interceptor: it authenticates the caller, opens a CallRecord that the
-servicer fills in, and appends one audit entry when the servicer has decided.
+A server interceptor that only records: it opens a CallRecord (which the
+authentication interceptor and the servicer fill in) and appends one audit entry
+when the call is decided, classified by :func:`aidlink.audit.entry.audit_outcome`
+from the status the error-mapping interceptor (inside this one) answered with.
 Unary answers are sent only after the entry is durable; a streaming answer is
-held back until its first answering message is ready and the entry is
-durable (progress messages the servicer marks preliminary may go first). If the
-audit log cannot write, the call is refused (fail closed).
+held back until its first answering message is ready and the entry is durable
+(progress messages the servicer marks preliminary may go first). A caller that
+goes away before its answer is recorded as cancelled. If the audit log cannot
+write, the call is refused (fail closed).
 """
 from __future__ import annotations
 
 import logging
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import grpc
 
-from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.entry import AuditEntry, audit_outcome, utc_now
 from aidlink.audit.log import AuditLog, AuditUnavailable
-from aidlink.matcher.authentication import NotAllowed, Unauthenticated, check_kind
-from aidlink.matcher.calls import Caller, CallRecord, bind_call, unbind_call
+from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, CallRecord, bind_call, unbind_call, wrap_handler
+from aidlink.matcher.error_mapping import caller_gone, gone_detail
 
 log = logging.getLogger("aidlink.matcher.audit")
 
-UNAUDITED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-REFUSED = {
-    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ALREADY_EXISTS,
-}
-
-
-def _outcome(code: grpc.StatusCode) -> str:
-    if code == grpc.StatusCode.OK:
-        return "allowed"
-    return "refused" if code in REFUSED else "error"
+UNAUDITED_PREFIXES = OPEN_METHOD_PREFIXES
 
 
 class AuditInterceptor(grpc.ServerInterceptor):
-    def __init__(self, audit_log: AuditLog | None, authenticate: Callable[[grpc.ServicerContext], Caller]):
-        self.audit_log = audit_log      # None: audit disabled (benchmarks only)
-        self.authenticate = authenticate
+    def __init__(self, audit_log: AuditLog | None):
+        self.audit_log = audit_log      # None: audit disabled (benchmarks only); calls still get a record
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(UNAUDITED_PREFIXES):
             return handler
-        if handler.response_streaming:
-            wrap, factory = self._streaming, (grpc.unary_stream_rpc_method_handler
-                                              if not handler.request_streaming
-                                              else grpc.stream_stream_rpc_method_handler)
-            behavior = handler.unary_stream or handler.stream_stream
-        else:
-            wrap, factory = self._unary, (grpc.unary_unary_rpc_method_handler
-                                          if not handler.request_streaming
-                                          else grpc.stream_unary_rpc_method_handler)
-            behavior = handler.unary_unary or handler.stream_unary
-        return factory(wrap(method, behavior), request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)
+        return wrap_handler(handler, lambda behavior, streaming: (self._streaming if streaming else self._unary)(
+            method, behavior))
 
     # -- the two shapes of call --------------------------------------------------------------
     def _unary(self, method: str, behavior):
         def audited(request, context):
-            record, token = self._open(method, context)
+            record = CallRecord(method=method)
+            token = bind_call(record)
             try:
                 response = behavior(request, context)
-            except Exception as exc:
-                self._refused(record, context, exc)
+            except Exception:
+                self._failed(record, context)
                 raise
             finally:
                 unbind_call(token)
@@ -76,7 +57,8 @@ class AuditInterceptor(grpc.ServerInterceptor):
 
     def _streaming(self, method: str, behavior):
         def audited(request, context) -> Iterator:
-            record, token = self._open(method, context)
+            record = CallRecord(method=method)
+            token = bind_call(record)
             audited_yet = False
             try:
                 for message in behavior(request, context):
@@ -86,38 +68,25 @@ class AuditInterceptor(grpc.ServerInterceptor):
                     yield message
                 if not audited_yet:
                     self._append(record, context, grpc.StatusCode.OK, "")
-            except Exception as exc:
-                self._refused(record, context, exc)
+            except GeneratorExit:
+                # gRPC stopped asking for messages: the caller cancelled, or its deadline passed.
+                if not audited_yet:
+                    gone = caller_gone(context) or grpc.StatusCode.CANCELLED
+                    self._append(record, context, gone, gone_detail(gone), quiet=True)
+                raise
+            except Exception:
+                self._failed(record, context)
                 raise
             finally:
                 unbind_call(token)
         return audited
 
     # -- helpers --------------------------------------------------------------------------------
-    def _open(self, method: str, context: grpc.ServicerContext):
-        record = CallRecord(method=method)
-        token = bind_call(record)
-        try:
-            record.caller = self.authenticate(context)
-            check_kind(record.caller, method)
-        except Unauthenticated as exc:
-            unbind_call(token)
-            self._append(record, context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc}")
-        except NotAllowed as exc:
-            unbind_call(token)
-            self._append(record, context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        return record, token
-
-    def _refused(self, record: CallRecord, context: grpc.ServicerContext, exc: Exception) -> None:
+    def _failed(self, record: CallRecord, context: grpc.ServicerContext) -> None:
+        """Record a call that ended with an exception, under the status it was answered with."""
         code = context.code()
-        if code is None or code == grpc.StatusCode.OK:
-            # Not a deliberate refusal: a fault. Do not leak internals to the caller.
-            log.exception("internal error in %s", record.method, exc_info=exc)
-            detail = f"internal error ({type(exc).__name__}); the call was recorded"
-            self._append(record, context, grpc.StatusCode.INTERNAL, detail, quiet=True)
-            context.abort(grpc.StatusCode.INTERNAL, detail)
+        if code is None or code == grpc.StatusCode.OK:   # not answered by the error-mapping interceptor
+            code = grpc.StatusCode.UNKNOWN
         detail = context.details() or ""
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
@@ -129,7 +98,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
             return
         caller = record.caller
         entry = AuditEntry(
-            time=utc_now(), method=record.method, outcome=_outcome(code), status=code.name,
+            time=utc_now(), method=record.method, outcome=audit_outcome(code.name), status=code.name,
             department=caller.department if caller else "", identity=caller.identity if caller else "",
             purpose=record.purpose, agreement=record.agreement, datasets=tuple(record.datasets),
             counts=dict(record.counts), detail=detail, peer=context.peer())

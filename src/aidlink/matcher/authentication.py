@@ -3,6 +3,9 @@
 gRPC's TLS layer has already checked that the client certificate chains to the
 CA. Here we additionally apply the CA's revocation list and aidlink's identity
 policy, and never trust a department named by the caller in a request field.
+:class:`AuthenticationInterceptor` does this for every call and puts the caller
+into the call's record (:mod:`aidlink.matcher.calls`); it raises refusals, which
+the error-mapping interceptor answers and the audit interceptor records.
 """
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from typing import Callable
 
 import grpc
 
-from aidlink.matcher.calls import Caller
+from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, Caller, CallRecord, bind_call, current_call, unbind_call, \
+    wrap_handler
+from aidlink.matcher.errors import NotPermitted, Refused
 
 DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
 
@@ -33,7 +38,7 @@ def kinds_allowed(method: str) -> tuple[str, ...]:
     return ()
 
 
-class NotAllowed(Exception):
+class NotAllowed(NotPermitted):
     """An authenticated identity calling a service its kind may not use."""
 
 
@@ -45,8 +50,65 @@ def check_kind(caller: Caller, method: str) -> None:
                          f"{' or '.join(allowed) or 'no one'}")
 
 
-class Unauthenticated(Exception):
-    pass
+class Unauthenticated(Refused):
+    """The caller's identity could not be verified (no certificate, revoked, outside policy)."""
+    status = "UNAUTHENTICATED"
+
+    def __str__(self) -> str:
+        return f"authentication failed: {super().__str__()}"
+
+
+class AuthenticationInterceptor(grpc.ServerInterceptor):
+    """Verifies the caller of every call (``authenticate``: certificate or development header)
+    and that its kind may use the service, and puts it into the call record before the servicer
+    runs. A caller that fails is refused with :class:`Unauthenticated` or :class:`NotAllowed`."""
+
+    def __init__(self, authenticate: Callable[[grpc.ServicerContext], Caller]) -> None:
+        self.authenticate = authenticate
+
+    def _enter(self, method: str, context: grpc.ServicerContext):
+        try:
+            record, token = current_call(), None
+        except LookupError:                 # no audit interceptor in front: the call record is ours
+            record = CallRecord(method=method)
+            token = bind_call(record)
+        try:
+            caller = self.authenticate(context)
+            check_kind(caller, method)
+        except BaseException:
+            if token is not None:
+                unbind_call(token)
+            raise
+        record.caller = caller
+        return token
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
+            return handler
+
+        def wrap(behavior, streaming: bool):
+            if streaming:
+                def authenticated_stream(request, context):
+                    token = self._enter(method, context)
+                    try:
+                        yield from behavior(request, context)
+                    finally:
+                        if token is not None:
+                            unbind_call(token)
+                return authenticated_stream
+
+            def authenticated(request, context):
+                token = self._enter(method, context)
+                try:
+                    return behavior(request, context)
+                finally:
+                    if token is not None:
+                        unbind_call(token)
+            return authenticated
+
+        return wrap_handler(handler, wrap)
 
 
 class CertificateAuthenticator:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from aidlink.v1 import bundle_pb2, common_pb2, matcher_pb2
-from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.entry import AuditEntry, audit_outcome, utc_now
 from aidlink.audit.log import AuditLog
 from aidlink.gateway.bundle import DEFAULT_LIFETIME, BundleError, BundleLedger, open_bundle, seal_bundle
 from aidlink.keys.identity import NodeIdentity
@@ -146,7 +146,7 @@ class BundleImporter:
                detail: str = "") -> None:
         if self.audit_log is None:
             return
-        outcome = "allowed" if status == "OK" else ("error" if status in ("INTERNAL", "UNKNOWN") else "refused")
+        outcome = audit_outcome(status)
         self.audit_log.append(AuditEntry(
             time=utc_now(), method=method, outcome=outcome, status=status,
             department=sender.department or "" if sender else "",

@@ -1,13 +1,17 @@
 """What the matcher knows about the call being served: who asks, for what.
 
-The audit interceptor opens a `CallRecord` for every call; the servicer fills
-in what only it knows (purpose, agreement, datasets, counts). Both run in the
-same worker thread, so a context variable carries the record between them.
+The audit interceptor opens a `CallRecord` for every call; the authentication
+interceptor puts the verified caller into it, and the servicer fills in what only
+it knows (purpose, agreement, datasets, counts). All run in the same worker
+thread, so a context variable carries the record between them.
 """
 from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class CallRecord:
 
 _current: contextvars.ContextVar[CallRecord] = contextvars.ContextVar("aidlink_call")
 
+# Methods served to anyone who passed the TLS handshake: no caller, no audit entry.
+OPEN_METHOD_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
 
 def current_call() -> CallRecord:
     """The record of the call being served (set by the audit interceptor)."""
@@ -45,3 +52,18 @@ def bind_call(record: CallRecord) -> contextvars.Token:
 
 def unbind_call(token: contextvars.Token) -> None:
     _current.reset(token)
+
+
+def wrap_handler(handler, wrap: Callable[[Callable, bool], Callable]):
+    """``handler`` with its behaviour replaced by ``wrap(behaviour, response_streaming)``:
+    the one place that knows gRPC's four handler shapes, for the matcher's interceptors."""
+    if handler.response_streaming:
+        factory = (grpc.stream_stream_rpc_method_handler if handler.request_streaming
+                   else grpc.unary_stream_rpc_method_handler)
+        behavior = handler.stream_stream or handler.unary_stream
+    else:
+        factory = (grpc.stream_unary_rpc_method_handler if handler.request_streaming
+                   else grpc.unary_unary_rpc_method_handler)
+        behavior = handler.stream_unary or handler.unary_unary
+    return factory(wrap(behavior, handler.response_streaming), request_deserializer=handler.request_deserializer,
+                   response_serializer=handler.response_serializer)

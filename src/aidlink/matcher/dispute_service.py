@@ -1,15 +1,14 @@
 """gRPC servicer for aidlink.v1.Disputes (Art. 20, 23). Every call is audited by the
 interceptor; this module fills in purpose "data-correction", the agreement, the
-datasets and the dispute id (as "dispute:<id>" in the entry's datasets)."""
+datasets and the dispute id (as "dispute:<id>" in the entry's datasets). Domain
+refusals are raised and answered by the error-mapping interceptor."""
 from __future__ import annotations
-
-import grpc
 
 from aidlink.v1 import common_pb2, disputes_pb2, disputes_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes import Dispute, DisputeDesk
-from aidlink.matcher.errors import Refused
+from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE
 from aidlink.matcher.purposes import purpose_name
 
@@ -50,12 +49,9 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
         try:
             matched_under = purpose_name(request.purpose)
         except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
-        try:
-            d = self.desk.flag(call.caller.department, request.my_dataset, request.my_ref,
-                               request.other_dataset, matched_under, request.reason, request.threshold)
-        except Refused as exc:
-            context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+            raise InvalidInput(f"purpose: {exc}") from None
+        d = self.desk.flag(call.caller.department, request.my_dataset, request.my_ref,
+                           request.other_dataset, matched_under, request.reason, request.threshold)
         return self._answer(d, call.caller.department)
 
     def Respond(self, request, context):
@@ -63,23 +59,17 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
         call.purpose, call.datasets = PURPOSE, [f"dispute:{request.dispute_id}"]
         action = ACTIONS.get(request.action)
         if action is None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "action: must be ACKNOWLEDGE, CONFIRM or REJECT")
-        try:
-            d = self.desk.respond(call.caller.department, request.dispute_id, action, request.reason)
-        except Refused as exc:
-            context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+            raise InvalidInput("action: must be ACKNOWLEDGE, CONFIRM or REJECT")
+        d = self.desk.respond(call.caller.department, request.dispute_id, action, request.reason)
         return self._answer(d, call.caller.department)
 
     def CorrectRecord(self, request, context):
         call = current_call()
         call.purpose, call.datasets = PURPOSE, [f"dispute:{request.dispute_id}"]
         info = request.encoding_info
-        try:
-            d = self.desk.correct(call.caller.department, request.dispute_id, request.encoding,
-                                  EncodingSpec(info.bits, info.secret_version, info.schema_fingerprint),
-                                  dict(request.attributes), list(request.blocking_keys), request.reason)
-        except Refused as exc:
-            context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+        d = self.desk.correct(call.caller.department, request.dispute_id, request.encoding,
+                              EncodingSpec(info.bits, info.secret_version, info.schema_fingerprint),
+                              dict(request.attributes), list(request.blocking_keys), request.reason)
         answer = self._answer(d, call.caller.department)
         call.datasets.insert(1, f"{d.provider_dataset}@v{d.corrected_version}")
         return answer
@@ -88,10 +78,7 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
         call = current_call()
         call.purpose = PURPOSE
         department = call.caller.department
-        try:
-            found = self.desk.list(department, request.role, request.open_only)
-        except Refused as exc:
-            context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+        found = self.desk.list(department, request.role, request.open_only)
         today = self.desk.today()
         call.counts = {"disputes": len(found), "overdue": sum(d.overdue(today) for d in found)}
         return disputes_pb2.ListDisputesResponse(

@@ -1,4 +1,5 @@
-"""Domain refusals. The servicer maps each to its gRPC status code."""
+"""Domain refusals, each with the gRPC status it is answered with (`status`). Servicers raise
+them; the error-mapping interceptor (matcher.error_mapping) answers them, once for every service."""
 from __future__ import annotations
 
 

@@ -20,7 +20,7 @@ from aidlink.database.url import sqlite_url
 from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 from aidlink.matcher.agreements import AgreementSet
-from aidlink.matcher.audit_interceptor import AuditInterceptor
+from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.catalog import Catalog
@@ -176,7 +176,7 @@ class MatcherServer:
         self.exchange = Exchange(self.store, self.catalog, AgreementSet.load(cfg.agreements),
                                  default_threshold=cfg.threshold, join=self.join)
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
-                        AuditInterceptor(self.audit_log, authenticate)]
+                        *call_interceptors(self.audit_log, authenticate)]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
             interceptors=interceptors,

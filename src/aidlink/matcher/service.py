@@ -1,6 +1,7 @@
 """gRPC servicer for aidlink.v1.Matcher: translates between the wire and the
-domain (`Exchange`). Authentication, audit, metrics and tracing are
-interceptors; this module only fills in what the audit entry needs to know."""
+domain (`Exchange`). Authentication, audit, error mapping, metrics and tracing are
+interceptors; this module only fills in what the audit entry needs to know, and
+raises domain refusals (matcher.errors) for the error-mapping interceptor to answer."""
 from __future__ import annotations
 
 import queue
@@ -13,15 +14,11 @@ from prometheus_client import Counter
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
-from aidlink.matcher.errors import InvalidInput, Refused
+from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE, Exchange
 from aidlink.matcher.purposes import purpose_name
 
 MAX_LISTED_PROBLEMS = 100
-
-
-def _abort(context: grpc.ServicerContext, exc: Refused):
-    context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
 
 
 class _Cancelled(Exception):
@@ -65,11 +62,20 @@ class _CompareJob:
         kind, value = self._outcome
         if kind == "error":
             raise value
+        if not self._context.is_active():   # the caller left while the last part ran: no answer
+            raise _Cancelled()
         return value
 
 
 def _spec(info: common_pb2.EncodingInfo) -> EncodingSpec:
     return EncodingSpec(info.bits, info.secret_version, info.schema_fingerprint)
+
+
+def _purpose(value: int) -> str:
+    try:
+        return purpose_name(value)
+    except ValueError as exc:
+        raise InvalidInput(f"purpose: {exc}") from None
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
@@ -88,14 +94,11 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         department = call.caller.department
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first upload message must be a header")
+            raise InvalidInput("the first upload message must be a header")
         h = first.header
         call.datasets = [f"{department}/{h.dataset}"]
-        try:
-            writer = self.exchange.begin_upload(department, h.dataset, h.catalog_entry,
-                                                h.catalog_version, _spec(h.encoding), h.attributes)
-        except Refused as exc:
-            _abort(context, exc)
+        writer = self.exchange.begin_upload(department, h.dataset, h.catalog_entry,
+                                            h.catalog_version, _spec(h.encoding), h.attributes)
         problems, index = [], 0
         try:
             for chunk in request_iterator:
@@ -108,9 +111,6 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
                         problems.append(problem)
                     index += 1
             meta = writer.commit()
-        except Refused as exc:
-            writer.abort()
-            _abort(context, exc)
         except BaseException:
             writer.abort()
             raise
@@ -127,10 +127,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
     # -- comparison -----------------------------------------------------------------------------
     def CompareDatasets(self, request: matcher_pb2.CompareRequest, context):
         call = current_call()
-        try:
-            call.purpose = purpose_name(request.purpose)
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
+        call.purpose = _purpose(request.purpose)
         call.datasets = [request.my_dataset, request.other_dataset]
         job = _CompareJob(self.exchange, call.caller.department, request, call.purpose, context)
         call.preliminary = True        # progress events carry no data about persons
@@ -138,10 +135,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
             yield matcher_pb2.CompareEvent(progress=matcher_pb2.CompareProgress(
                 done=done, total=total, stage="compare"))
         call.preliminary = False
-        try:
-            result = job.result()
-        except Refused as exc:
-            _abort(context, exc)
+        result = job.result()
         call.agreement = result.agreement.id
         call.datasets = [f"{result.mine.qualified_name}@v{result.mine.version}",
                          f"{result.other.qualified_name}@v{result.other.version}"]
@@ -162,16 +156,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
     # -- single status query ----------------------------------------------------------------------
     def QueryStatus(self, request: matcher_pb2.StatusQuery, context):
         call = current_call()
-        try:
-            call.purpose = purpose_name(request.purpose)
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
+        call.purpose = _purpose(request.purpose)
         call.datasets = [request.dataset]
-        try:
-            result = self.exchange.status(call.caller.department, request.dataset, request.encoding,
-                                          _spec(request.encoding_info), call.purpose, request.threshold)
-        except Refused as exc:
-            _abort(context, exc)
+        result = self.exchange.status(call.caller.department, request.dataset, request.encoding,
+                                      _spec(request.encoding_info), call.purpose, request.threshold)
         call.agreement = result.agreement.id
         call.datasets = [f"{result.dataset.qualified_name}@v{result.dataset.version}"]
         call.counts = {"queries": 1, "found": int(result.found)}

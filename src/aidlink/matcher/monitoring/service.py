@@ -1,15 +1,13 @@
-"""gRPC servicer for aidlink.v1.Monitoring: the wire side of `Monitor`. The audit
-interceptor authenticates and audits every call; this fills in purpose,
-agreement, datasets and counts, and maps domain refusals to status codes."""
+"""gRPC servicer for aidlink.v1.Monitoring: the wire side of `Monitor`. The matcher's
+interceptors authenticate and audit every call and answer domain refusals; this
+fills in purpose, agreement, datasets and counts, and raises the refusals."""
 from __future__ import annotations
 
 import base64
 
-import grpc
-
 from aidlink.v1 import common_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.matcher.calls import current_call
-from aidlink.matcher.errors import InvalidInput, Refused
+from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE
 from aidlink.matcher.monitoring.monitor import Monitor
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
@@ -80,17 +78,10 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         self.monitor.node_seen(call.caller, cert)
         return call
 
-    @staticmethod
-    def _abort(context, exc: Refused):
-        context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
-
     def RebuildGraph(self, request, context):
         call = self._begin(context, "risk-monitoring")
-        try:
-            check_lead(call.caller, "rebuilding the linkage graph")
-            s = self.monitor.rebuild()
-        except Refused as exc:
-            self._abort(context, exc)
+        check_lead(call.caller, "rebuilding the linkage graph")
+        s = self.monitor.rebuild()
         call.datasets = list(s.datasets)
         call.counts = {"records": s.records, "clusters": s.clusters, "linked_clusters": s.linked_clusters,
                        "raised": s.raised, "auto_closed": s.auto_closed}
@@ -102,17 +93,14 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
 
     def ListWarnings(self, request, context):
         call = self._begin(context, "risk-monitoring")
-        try:
-            limit = request.limit or 1000
-            if limit > MAX_WARNINGS:
-                raise InvalidInput(f"limit: at most {MAX_WARNINGS}")
-            rows = self.monitor.warnings(
-                call.caller, levels=_choices(request.levels, LEVELS, "levels"),
-                types=_choices(request.types, TYPES, "types"),
-                statuses=_choices(request.statuses, STATUSES, "statuses"),
-                region_prefix=_region_prefix(request.region), after_id=request.after_id, limit=limit)
-        except Refused as exc:
-            self._abort(context, exc)
+        limit = request.limit or 1000
+        if limit > MAX_WARNINGS:
+            raise InvalidInput(f"limit: at most {MAX_WARNINGS}")
+        rows = self.monitor.warnings(
+            call.caller, levels=_choices(request.levels, LEVELS, "levels"),
+            types=_choices(request.types, TYPES, "types"),
+            statuses=_choices(request.statuses, STATUSES, "statuses"),
+            region_prefix=_region_prefix(request.region), after_id=request.after_id, limit=limit)
         call.counts = {"warnings": len(rows)}
         dept = call.caller.department
         return pb.WarningList(warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept))
@@ -120,10 +108,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
 
     def GetWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
-        try:
-            w = self.monitor.warning(call.caller, request.id)
-        except Refused as exc:
-            self._abort(context, exc)
+        w = self.monitor.warning(call.caller, request.id)
         call.counts = {"warning": w.id}
         store = self.monitor.store
         return pb.WarningDetail(
@@ -136,30 +121,21 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def ChangeWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
         call.counts = {"warning": request.id}
-        try:
-            w = self.monitor.lifecycle.change(request.id, request.status, call.caller,
-                                              assignee=request.assignee, note=request.note)
-        except Refused as exc:
-            self._abort(context, exc)
+        w = self.monitor.lifecycle.change(request.id, request.status, call.caller,
+                                          assignee=request.assignee, note=request.note)
         return warning_message(w, self.monitor.own_refs(w.cluster_id, call.caller.department))
 
     def ReferWarning(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"warning": request.warning_id}
-        try:
-            r = self.monitor.referrals.refer(request.warning_id, request.to_department, call.caller, request.note)
-        except Refused as exc:
-            self._abort(context, exc)
+        r = self.monitor.referrals.refer(request.warning_id, request.to_department, call.caller, request.note)
         call.agreement = r.agreement
         call.counts = {"warning": r.warning_id, "referral": r.id, "recipient_records": len(r.recipient_refs)}
         return referral_message(r)
 
     def FetchInbox(self, request, context):
         call = self._begin(context, "referral")
-        try:
-            rows = self.monitor.referrals.fetch(call.caller.department, request.after, request.limit or 100)
-        except Refused as exc:
-            self._abort(context, exc)
+        rows = self.monitor.referrals.fetch(call.caller.department, request.after, request.limit or 100)
         call.counts = {"after": request.after, "items": len(rows)}
         return pb.ReferralInboxBatch(items=[inbox_message(r.seq, r.kind, r.referral_id, r.payload) for r in rows],
                                      acknowledged=request.after)
@@ -167,21 +143,15 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def SubmitDisclosure(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"referral": request.referral_id, "sealed_bytes": len(request.sealed_identity)}
-        try:
-            r = self.monitor.referrals.submit_disclosure(request.referral_id, call.caller,
-                                                         request.sealed_identity, request.declined_reason)
-        except Refused as exc:
-            self._abort(context, exc)
+        r = self.monitor.referrals.submit_disclosure(request.referral_id, call.caller,
+                                                     request.sealed_identity, request.declined_reason)
         call.agreement = r.agreement
         return referral_message(r)
 
     def ReportReferral(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"referral": request.referral_id}
-        try:
-            r = self.monitor.referrals.report(request.referral_id, call.caller, request.outcome)
-        except Refused as exc:
-            self._abort(context, exc)
+        r = self.monitor.referrals.report(request.referral_id, call.caller, request.outcome)
         return referral_message(r)
 
     def GetFeedback(self, request, context):
@@ -189,13 +159,10 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
             purpose = purpose_name(request.purpose)
         except ValueError as exc:
             self._begin(context, "")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"purpose: {exc}")
+            raise InvalidInput(f"purpose: {exc}") from None
         call = self._begin(context, purpose)
         call.datasets = [request.my_dataset]
-        try:
-            fb = self.monitor.feedback(call.caller, request.my_dataset, purpose)
-        except Refused as exc:
-            self._abort(context, exc)
+        fb = self.monitor.feedback(call.caller, request.my_dataset, purpose)
         call.agreement = fb.agreement.id
         call.datasets = [f"{fb.dataset.qualified_name}@v{fb.dataset.version}"]
         call.counts = {"my_records": fb.dataset.records, "assisted": sum(i.status == "assisted" for i in fb.items),

@@ -1,0 +1,24 @@
+"""The matcher's call interceptors, in the order that keeps its guarantees.
+
+Outermost first: the audit interceptor opens the call's record and records how the call
+ended; inside it, the error-mapping interceptor answers whatever was raised with one
+status; innermost, the authentication interceptor verifies the caller and puts it into
+the record. So an unauthenticated call is answered UNAUTHENTICATED and still audited
+(as refused) before the answer leaves, and a call the audit log cannot record is refused.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import grpc
+
+from aidlink.audit.log import AuditLog
+from aidlink.matcher.audit_interceptor import AuditInterceptor
+from aidlink.matcher.authentication import AuthenticationInterceptor
+from aidlink.matcher.calls import Caller
+from aidlink.matcher.error_mapping import ErrorMappingInterceptor
+
+
+def call_interceptors(audit_log: AuditLog | None,
+                      authenticate: Callable[[grpc.ServicerContext], Caller]) -> list[grpc.ServerInterceptor]:
+    return [AuditInterceptor(audit_log), ErrorMappingInterceptor(), AuthenticationInterceptor(authenticate)]
