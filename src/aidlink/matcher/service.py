@@ -21,6 +21,9 @@ MAX_LISTED_PROBLEMS = 100
 
 
 def _abort(context: grpc.ServicerContext, exc: Refused):
+    agreement = getattr(exc, "agreement", "")   # a policy limit's agreement, for the audit entry
+    if agreement:
+        current_call().agreement = agreement
     context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
 
 
