@@ -88,13 +88,21 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+# Volume limits bound bulk extraction; a share of a handful of records says little (1 of 3 is
+# 33%), so up to this many records of a dataset version may always be revealed.
+ALWAYS_ALLOWED_RECORDS = 25
+
+
 def allowed_records(share: float, admitted: int) -> int:
-    """How many of `admitted` records `share` lets a department see (one at least: a status query)."""
-    return max(1, math.floor(share * admitted + 1e-9))
+    """How many of `admitted` records `share` lets a department see."""
+    return max(ALWAYS_ALLOWED_RECORDS, math.floor(share * admitted + 1e-9))
 
 
 class VolumeLedger:
-    """Provider records revealed per (department, agreement, provider dataset), with when last."""
+    """Provider records revealed per (department, agreement, provider dataset version), with when last.
+
+    Counted per version, as the share is of that version's admitted records (a new version
+    may carry new refs for the same persons, e.g. after a linkage-secret rotation)."""
 
     def __init__(self, database: StateTarget) -> None:
         """`database`: a shared `Database` (stays open), a database URL, or an SQLite file path."""
@@ -106,7 +114,7 @@ class VolumeLedger:
         agreement's per-call or per-period share of the `admitted` records would be exceeded."""
         if not refs:
             return
-        where = (f"of the {admitted} records of {dataset.qualified_name} that agreement {agreement.id} "
+        where = (f"of the {admitted} records of {dataset.qualified_name} v{dataset.version} that agreement {agreement.id} "
                  f"admits for {department}")
         per_call = allowed_records(agreement.max_share_per_call, admitted)
         if len(refs) > per_call:
@@ -115,7 +123,7 @@ class VolumeLedger:
                 f"the agreement allows {agreement.max_share_per_call:.0%} ({per_call}) per call. Nothing "
                 f"was returned; compare a smaller dataset or a narrower selection", agreement=agreement.id)
         db = self.database
-        key = (department, agreement.id, dataset.qualified_name)
+        key = (department, agreement.id, f"{dataset.qualified_name}@v{dataset.version}")
         since = _stamp(now - timedelta(days=agreement.period_days))
         stamp = _stamp(now)
         with db.transaction() as cur:
@@ -137,7 +145,8 @@ class VolumeLedger:
                             [(*key, ref, stamp) for ref in refs])
 
     def revealed(self, department: str, agreement: str, dataset: str, since: datetime) -> int:
-        """Distinct records of `dataset` shown to `department` under `agreement` since `since`."""
+        """Distinct records of `dataset` ('<department>/<name>@v<version>') shown to `department`
+        under `agreement` since `since`."""
         row = self.database.fetch_one("SELECT COUNT(*) FROM policy_reveals WHERE department=? AND agreement=?"
                                       " AND dataset=? AND revealed_at >= ?",
                                       (department, agreement, dataset, _stamp(since)))

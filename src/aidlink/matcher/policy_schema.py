@@ -1,9 +1,9 @@
 """The policy gate's schema, as numbered migrations of the ``policy`` component.
 
 One table: which provider records each (user department, agreement, provider
-dataset) has been shown, and when last, so that the share of a provider's records
-revealed in a period can be counted (volume limits). Never edit a released
-migration: add the next one.
+dataset version, as "<department>/<name>@v<version>") has been shown, and when
+last, so that the share of a provider's records revealed in a period can be
+counted (volume limits). Never edit a released migration: add the next one.
 """
 from __future__ import annotations
 
@@ -24,5 +24,5 @@ CREATE INDEX policy_reveals_window ON policy_reveals (department, agreement, dat
 """
 
 MIGRATIONS = (
-    Migration(1, "provider records revealed per department, agreement and dataset", V1),
+    Migration(1, "provider records revealed per department, agreement and dataset version", V1),
 )
