@@ -192,6 +192,7 @@ class Exchange:
             raise NotFound(f"{field_name}: {exc}") from None
 
     def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
+        self.policy.check_purpose(purpose, "matching")   # also for the dispute desk's re-derived match
         found = self.agreements.find(user=user, provider=other.department,
                                      catalog_entry=other.catalog_entry, purpose=purpose,
                                      today=self.today())

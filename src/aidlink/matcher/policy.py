@@ -91,6 +91,8 @@ def _stamp(moment: datetime) -> str:
 # Volume limits bound bulk extraction; a share of a handful of records says little (1 of 3 is
 # 33%), so up to this many records of a dataset version may always be revealed.
 ALWAYS_ALLOWED_RECORDS = 25
+# A record shown again within this long keeps its earlier time in the ledger (fewer writes).
+REFRESH_AFTER = timedelta(days=1)
 
 
 def allowed_records(share: float, admitted: int) -> int:
@@ -128,10 +130,10 @@ class VolumeLedger:
         stamp = _stamp(now)
         with db.transaction() as cur:
             serialize_writers(cur, db, "policy reveals " + "|".join(key))
-            cur.execute(db.sql("SELECT ref FROM policy_reveals WHERE department=? AND agreement=? AND dataset=?"
-                               " AND revealed_at >= ?"), (*key, since))
-            earlier = {row[0] for row in cur.fetchall()}
-            total = len(earlier | set(refs))
+            cur.execute(db.sql("SELECT ref, revealed_at FROM policy_reveals WHERE department=? AND agreement=?"
+                               " AND dataset=? AND revealed_at >= ?"), (*key, since))
+            earlier = dict(cur.fetchall())
+            total = len(earlier.keys() | set(refs))
             per_period = allowed_records(agreement.max_share_per_period, admitted)
             if total > per_period:
                 raise VolumeLimitExceeded(
@@ -139,10 +141,13 @@ class VolumeLedger:
                     f"{agreement.period_days} days ({total / admitted:.0%}; {len(earlier)} before it); the "
                     f"agreement allows {agreement.max_share_per_period:.0%} ({per_period}) per "
                     f"{agreement.period_days} days. Nothing was returned", agreement=agreement.id)
-            cur.executemany(db.sql("INSERT INTO policy_reveals (department, agreement, dataset, ref, revealed_at)"
-                                   " VALUES (?, ?, ?, ?, ?) ON CONFLICT (department, agreement, dataset, ref)"
-                                   " DO UPDATE SET revealed_at = excluded.revealed_at"),
-                            [(*key, ref, stamp) for ref in refs])
+            # New refs, and refs last shown over a day ago (a status query repeated all day writes once).
+            fresh = _stamp(now - REFRESH_AFTER)
+            changed = [(*key, ref, stamp) for ref in refs if earlier.get(ref, "") < fresh]
+            if changed:
+                cur.executemany(db.sql("INSERT INTO policy_reveals (department, agreement, dataset, ref, revealed_at)"
+                                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT (department, agreement, dataset, ref)"
+                                       " DO UPDATE SET revealed_at = excluded.revealed_at"), changed)
 
     def revealed(self, department: str, agreement: str, dataset: str, since: datetime) -> int:
         """Distinct records of `dataset` ('<department>/<name>@v<version>') shown to `department`
