@@ -18,8 +18,8 @@ from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetVersion, EncodingSpec
 from aidlink.matcher.errors import (BelowThresholdFloor, InvalidInput, ProbeRefused, PurposeRefused,
                                     VolumeLimitExceeded)
-from aidlink.matcher.policy import (ALWAYS_ALLOWED_RECORDS, DEFAULT_SCHEMA_FINGERPRINT, SCHEMA_POLICIES, PolicyGate, VolumeLedger,
-                                    allowed_records)
+from aidlink.matcher.policy import (ALWAYS_ALLOWED_RECORDS, DEFAULT_SCHEMA_FINGERPRINT, SCHEMA_POLICIES,
+                                    PolicyGate, VolumeLedger, allowed_records)
 from tests.support.postgres import postgres_unreachable, scratch_schema
 
 SCHEMA = LinkageSchema.default_chinese()
@@ -207,17 +207,18 @@ def test_the_ledger_refuses_beyond_the_share_per_call_and_per_period(ledger):
     other, now = dataset(), datetime(2025, 6, 30, 9, tzinfo=timezone.utc)
     key = f"{other.qualified_name}@v{other.version}"
     refs = [f"r{i}" for i in range(1000)]
-    with pytest.raises(VolumeLimitExceeded, match=r"^volume limit: this call would reveal 301 of the 1000 records "
-                                                  r"of mca/low-income v1 that agreement art14-2a.mca-to-hrss admits "
-                                                  r"for hrss \(30%\); the agreement allows 30% \(300\) per call") as err:
+    per_call = (r"^volume limit: this call would reveal 301 of the 1000 records of mca/low-income v1 that agreement "
+                r"art14-2a.mca-to-hrss admits for hrss \(30%\); the agreement allows 30% \(300\) per call")
+    with pytest.raises(VolumeLimitExceeded, match=per_call) as err:
         ledger.reveal("hrss", agreement, other, refs[:301], 1000, now)
     assert err.value.status == "RESOURCE_EXHAUSTED" and err.value.agreement == agreement.id
     ledger.reveal("hrss", agreement, other, refs[:300], 1000, now)
     ledger.reveal("hrss", agreement, other, refs[:300], 1000, now + timedelta(hours=1))   # the same again: no more
     ledger.reveal("hrss", agreement, other, refs[300:500], 1000, now + timedelta(hours=2))
     assert ledger.revealed("hrss", agreement.id, key, now - timedelta(days=1)) == 500
-    with pytest.raises(VolumeLimitExceeded, match=r"^volume limit: with this call hrss would have been shown 501 .* "
-                                                  r"in 30 days \(50%; 500 before it\); the agreement allows 50% \(500\)"):
+    per_period = (r"^volume limit: with this call hrss would have been shown 501 .* in 30 days "
+                  r"\(50%; 500 before it\); the agreement allows 50% \(500\)")
+    with pytest.raises(VolumeLimitExceeded, match=per_period):
         ledger.reveal("hrss", agreement, other, refs[500:501], 1000, now + timedelta(days=1))
     # refused calls are not counted; other departments and dataset versions have their own count
     assert ledger.revealed("hrss", agreement.id, key, now - timedelta(days=1)) == 500

@@ -116,8 +116,8 @@ class VolumeLedger:
         agreement's per-call or per-period share of the `admitted` records would be exceeded."""
         if not refs:
             return
-        where = (f"of the {admitted} records of {dataset.qualified_name} v{dataset.version} that agreement {agreement.id} "
-                 f"admits for {department}")
+        where = (f"of the {admitted} records of {dataset.qualified_name} v{dataset.version} that agreement "
+                 f"{agreement.id} admits for {department}")
         per_call = allowed_records(agreement.max_share_per_call, admitted)
         if len(refs) > per_call:
             raise VolumeLimitExceeded(
