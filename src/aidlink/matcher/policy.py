@@ -52,9 +52,9 @@ class SchemaPolicy:
         return f"{self.min_density:.0%}-{self.max_density:.0%}"
 
 
-# The default schema (1024 bits), measured on aidlink.gateway.synthetic (4000 persons, seed 7,
-# 16 064 records of mca, edu, nhsa, hrss and cdpf under two secrets; /tmp script in the
-# policy branch's report):
+# The default schema (1024 bits), measured on aidlink.gateway.synthetic: SyntheticPopulation
+# (4000 persons, seed 7), department_extract of mca, edu, nhsa, hrss and cdpf, each row encoded by
+# GatewayNode.encode_row under two secrets (16 064 records):
 # - density (set bits / 1024): min 0.169, p0.1 0.207, p1 0.245, median 0.314, p99 0.347,
 #   p99.9 0.405, max 0.433; records with only a name and a birth date (the least a row may
 #   hold): 0.095-0.248. Band with a margin: 5%-55%. All zeros and all ones are far outside.
