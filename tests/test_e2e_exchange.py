@@ -188,7 +188,7 @@ def _node_channel(deployment, dept):
 def test_malformed_encodings_are_refused_per_record(world):
     deployment, _, _, _ = world
     info = deployment.nodes["edu"].server.node.encoding_info
-    good = bytes(info.bits // 8)
+    good = bytes([0b00100101]) * (info.bits // 8)   # 3 of 8 bits set: as dense as a person's record
     chunks = [matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
         dataset="raw", catalog_entry="edu.students", catalog_version="2023.1", encoding=info,
         attributes=["assistance"])),

@@ -33,7 +33,10 @@ def test_stop_lets_the_call_in_flight_finish(tmp_path):
     encodings = np.packbits(np.random.default_rng(3).random((4000, 1024)) < 0.3, axis=1)
     channel = grpc.insecure_channel(server.address)
     stub = matcher_pb2_grpc.MatcherStub(channel)
-    upload(stub, "mca", "low-income", "mca.low-income", encodings, {"category": "dibao"})
+    # mca holds as many records again that nhsa does not: nhsa's answer reveals half of mca's records,
+    # the most an agreement allows by default (matcher.policy volume limits).
+    others = np.packbits(np.random.default_rng(4).random((4000, 1024)) < 0.3, axis=1)
+    upload(stub, "mca", "low-income", "mca.low-income", np.concatenate([encodings, others]), {"category": "dibao"})
     upload(stub, "nhsa", "medical", "nhsa.medical", encodings, {"serious_illness": "1"})
     health = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{server.health_port}"))
     assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING

@@ -336,7 +336,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def report_json(report: AuditReport) -> dict[str, object]:
     return {"since": report.since.isoformat(), "until": report.until.isoformat(), "total": report.total,
-            "counts": [vars(r) for r in report.rows], "anomalies": [vars(a) for a in report.anomalies]}
+            "counts": [vars(r) for r in report.rows], "anomalies": [vars(a) for a in report.anomalies],
+            "volume_refusals": [vars(v) for v in report.volume_refusals]}
 
 
 def report_text(report: AuditReport) -> str:
@@ -356,6 +357,14 @@ def report_text(report: AuditReport) -> str:
                             [(a.kind, a.department or "-", a.message) for a in report.anomalies]))
     else:
         lines.append("No anomalies.")
+    lines.append("")
+    if report.volume_refusals:
+        lines.append(f"Departments refused by a volume limit ({len(report.volume_refusals)}):")
+        lines.append(_table(("DEPARTMENT", "AGREEMENT", "REFUSED", "LATEST"),
+                            [(v.department or "-", v.agreement or "-", str(v.count), v.last)
+                             for v in report.volume_refusals]))
+    else:
+        lines.append("No volume-limit refusals.")
     return "\n".join(lines)
 
 

@@ -4,7 +4,9 @@ Counts per department by purpose and outcome over [since, until), and three
 anomalies: refusal spikes (an hour with many more refusals than the
 department's baseline), calls at unusual local hours, and a department far
 above its usual volume. The baseline is the window of `baseline_days` before
-`since`. Counting is done by the database (GROUP BY department, purpose,
+`since`. Departments refused by an agreement's volume limit (matcher.policy) are
+listed apart, per agreement: each such refusal is an attempt to see more of a
+provider's records than the agreement allows. Counting is done by the database (GROUP BY department, purpose,
 outcome, UTC hour); hours are then read in the officer's time zone.
 """
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from aidlink.audit.query import LOCAL_OFFSET, stored_time
+from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, stored_time
 from aidlink.audit.store import SQLAuditStore
+from aidlink.matcher.errors import VolumeLimitExceeded
 
 Hourly = list[tuple[str, str, str, str, int]]
 
@@ -57,6 +60,15 @@ class Anomaly:
     message: str
 
 
+@dataclass(frozen=True)
+class VolumeRefusals:
+    """Calls of a department refused by an agreement's volume limit in the period."""
+    department: str
+    agreement: str
+    count: int
+    last: str          # the latest refusal's message
+
+
 @dataclass
 class AuditReport:
     since: datetime
@@ -64,6 +76,7 @@ class AuditReport:
     options: ReportOptions
     rows: list[CountRow] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    volume_refusals: list[VolumeRefusals] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -95,7 +108,21 @@ def build_report(store: SQLAuditStore, since: datetime, until: datetime,
     report.anomalies = (_refusal_spikes(period, baseline, options)
                         + _unusual_hours(period, options)
                         + _volume(period, baseline, since, until, options))
+    report.volume_refusals = _volume_refusals(store, since, until)
     return report
+
+
+def _volume_refusals(store: SQLAuditStore, since: datetime, until: datetime) -> list[VolumeRefusals]:
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    last: dict[tuple[str, str], str] = {}
+    rule = VolumeLimitExceeded.rule + ":"
+    for row in store.query(EntryFilter(outcome="refused", since=stored_time(since), until=stored_time(until))):
+        entry = row.entry
+        if entry.status == VolumeLimitExceeded.status and entry.detail.startswith(rule):
+            key = (entry.department, entry.agreement)
+            counts[key] += 1
+            last[key] = entry.detail
+    return [VolumeRefusals(d, a, n, last[(d, a)]) for (d, a), n in sorted(counts.items())]
 
 
 def _refusal_spikes(period: Hourly, baseline: Hourly, options: ReportOptions) -> list[Anomaly]:

@@ -38,6 +38,23 @@ import grpc
 import numpy as np
 
 _SECRET = b"aidlink-bench-scale-linkage-secret"
+# The benchmark compares two extracts of ONE population, so most records match: far above the
+# volume limits a real agreement states (matcher.policy). Its matchers run under this one only.
+BENCH_AGREEMENTS = """
+version = "bench"
+[[agreement]]
+id = "bench.hrss-to-mca"
+title = "benchmark only: any share of hrss's records may be revealed to mca"
+provider = "hrss"
+user = "mca"
+catalog_entries = ["hrss.employment"]
+purposes = ["policy-delivery-check"]
+returns = ["social_insurance", "registered_unemployed", "employment_assistance"]
+max_share_per_call = 1.0
+max_share_per_period = 1.0
+valid_from = "2023-01-01"
+valid_until = "2099-12-31"
+"""
 _NODE = None
 
 
@@ -361,9 +378,12 @@ def run(args) -> int:
             scheduler, client = _dask_cluster(args, stack)
             backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler}
         servers, stubs = {}, {}
+        agreements = Path(tmp) / "bench-agreements.toml"
+        agreements.write_text(BENCH_AGREEMENTS, encoding="utf-8")
         for backend, settings in backends.items():
             server = MatcherServer(MatcherConfig(data_dir=Path(tmp) / backend, listen="127.0.0.1:0",
-                                                 insecure_dev=True, audit=False, **settings)).start()
+                                                 insecure_dev=True, audit=False, agreements=agreements,
+                                                 **settings)).start()
             stack.callback(server.stop, 0)
             channel = grpc.insecure_channel(server.address, options=options)
             stack.callback(channel.close)

@@ -7,7 +7,7 @@ purposes, and names the provider attributes the user learns for its matches.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,12 @@ from typing import Mapping
 from aidlink.matcher.purposes import BY_NAME as PURPOSE_NAMES
 
 DEPARTMENTS = ("mca", "edu", "hrss", "housing", "health", "mem", "nhsa", "rural", "union", "cdpf")
+# Volume limits when an agreement states none (matcher.policy): the share of the provider's admitted
+# records one call, and all calls of `period_days`, may reveal to the user department. The demo's
+# Art. 14(4) exchange reveals 20% of nhsa's records; Art. 14(1) states its own, higher, limits.
+DEFAULT_MAX_SHARE_PER_CALL = 0.5
+DEFAULT_MAX_SHARE_PER_PERIOD = 0.6
+DEFAULT_PERIOD_DAYS = 30
 
 
 class AgreementError(ValueError):
@@ -36,13 +42,29 @@ class Agreement:
     valid_until: date
     onward_sharing: str
     article: str = ""
+    min_threshold: float | None = None    # raises the schema's threshold floor (matcher.policy)
+    max_share_per_call: float = DEFAULT_MAX_SHARE_PER_CALL
+    max_share_per_period: float = DEFAULT_MAX_SHARE_PER_PERIOD
+    period_days: int = DEFAULT_PERIOD_DAYS
+    # The other agreements in force that cover the same user, provider and catalog entry: a
+    # record takes part only if every one of them admits it too (see `AgreementSet.bound`).
+    bound_with: tuple["Agreement", ...] = ()
 
     def admits(self, record_attributes: Mapping[str, str]) -> bool:
         """Whether a provider record takes part in matching under this agreement."""
+        return (self._filter_admits(record_attributes)
+                and all(a._filter_admits(record_attributes) for a in self.bound_with))
+
+    def _filter_admits(self, record_attributes: Mapping[str, str]) -> bool:
         if not self.record_filter:
             return True
         return any(all(record_attributes.get(k, "") in allowed for k, allowed in alt.items())
                    for alt in self.record_filter)
+
+    @property
+    def filter_key(self) -> tuple[str, ...]:
+        """Names the records `admits` lets through (the agreement and those bound with it)."""
+        return (self.id, *sorted(a.id for a in self.bound_with))
 
     def in_force(self, today: date) -> bool:
         return self.valid_from <= today <= self.valid_until
@@ -79,6 +101,20 @@ class AgreementSet:
         allowed = sorted({p for a in candidates for p in a.purposes})
         return Refusal(f"agreement {ids} does not allow purpose {purpose!r} "
                        f"(allowed: {', '.join(allowed)})")
+
+    def covering(self, *, user: str, provider: str, catalog_entry: str, today: date) -> list[Agreement]:
+        """Every agreement in force that lets `user` use `provider`'s `catalog_entry`, whatever its purposes."""
+        return [a for a in self.agreements
+                if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries
+                and a.in_force(today)]
+
+    def bound(self, agreement: Agreement, *, user: str, provider: str, catalog_entry: str,
+              today: date) -> Agreement:
+        """`agreement` with every other agreement covering the same user, provider and entry bound to
+        its record filter: declaring another purpose never widens the records that take part."""
+        others = tuple(a for a in self.covering(user=user, provider=provider, catalog_entry=catalog_entry,
+                                                today=today) if a.id != agreement.id)
+        return replace(agreement, bound_with=others)
 
     def for_user(self, user: str) -> list[Agreement]:
         return [a for a in self.agreements if user in a.users]
@@ -117,6 +153,31 @@ def _names(value, where: str, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+LIMIT_KEYS = ("min_threshold", "max_share_per_call", "max_share_per_period", "period_days")
+
+
+def _limits(raw: dict, where: str) -> dict:
+    """The policy limits an agreement states (matcher.policy), checked; unstated ones keep defaults."""
+    out: dict = {}
+    for key in ("min_threshold", "max_share_per_call", "max_share_per_period"):
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                raise AgreementError(f"{where}: {key} must be a number in (0, 1], got {value!r}")
+            out[key] = float(value)
+    if "period_days" in raw:
+        days = raw["period_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise AgreementError(f"{where}: period_days must be a whole number of days >= 1, got {days!r}")
+        out["period_days"] = days
+    per_call = out.get("max_share_per_call", DEFAULT_MAX_SHARE_PER_CALL)
+    per_period = out.get("max_share_per_period", DEFAULT_MAX_SHARE_PER_PERIOD)
+    if per_period < per_call:
+        raise AgreementError(f"{where}: max_share_per_period ({per_period:g}) is below max_share_per_call "
+                             f"({per_call:g}); a period holds at least one call")
+    return out
+
+
 def _parse_agreement(raw: dict, where: str) -> Agreement:
     required = ("id", "provider", "user", "catalog_entries", "purposes", "returns",
                 "valid_from", "valid_until")
@@ -124,7 +185,7 @@ def _parse_agreement(raw: dict, where: str) -> Agreement:
     if missing:
         raise AgreementError(f"{where}: missing {', '.join(missing)}")
     where = f"{where} ({raw['id']})"
-    unknown = set(raw) - set(required) - {"title", "record_filter", "onward_sharing", "article"}
+    unknown = set(raw) - set(required) - {"title", "record_filter", "onward_sharing", "article"} - set(LIMIT_KEYS)
     if unknown:
         raise AgreementError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     providers = _names(raw["provider"], where, "provider")
@@ -151,8 +212,9 @@ def _parse_agreement(raw: dict, where: str) -> Agreement:
     onward = raw.get("onward_sharing", "provider-consent")
     if onward not in ("provider-consent", "forbidden", "allowed"):
         raise AgreementError(f"{where}: onward_sharing must be provider-consent, forbidden or allowed")
+    limits = _limits(raw, where)
     return Agreement(
-        id=raw["id"], title=raw.get("title", ""), providers=providers, users=users,
+        **limits, id=raw["id"], title=raw.get("title", ""), providers=providers, users=users,
         catalog_entries=_names(raw["catalog_entries"], where, "catalog_entries"),
         purposes=purposes, returns=tuple(raw["returns"]), record_filter=tuple(record_filter),
         valid_from=valid_from, valid_until=valid_until, onward_sharing=onward,

@@ -125,6 +125,7 @@ class BundleImporter:
                                       ask.threshold, ask.all_pairs)
         except Refused as exc:
             self._audit(COMPARE_METHOD, exc.status, sender, bid, purpose=ask.purpose,
+                        agreement=getattr(exc, "agreement", ""),
                         datasets=[my_dataset, ask.other_dataset], detail=str(exc))
             return bundle_pb2.BundleComparison(request=request, refused=f"{exc.status}: {exc}")
         self._audit(COMPARE_METHOD, "OK", sender, bid, purpose=ask.purpose, agreement=r.agreement.id,

@@ -19,7 +19,7 @@ import logging
 
 import grpc
 
-from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, wrap_handler
+from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, current_call, wrap_handler
 from aidlink.matcher.errors import Refused
 
 log = logging.getLogger("aidlink.matcher.calls")
@@ -57,6 +57,9 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
     if code is not None and code != grpc.StatusCode.OK:
         raise exc                                   # already answered with context.abort
     if isinstance(exc, Refused):
+        agreement = getattr(exc, "agreement", "")   # a policy limit's agreement, for the audit entry
+        if agreement:
+            current_call().agreement = agreement
         context.abort(grpc_status(exc), str(exc))
     gone = caller_gone(context)
     if gone is not None:

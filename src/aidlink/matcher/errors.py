@@ -27,3 +27,31 @@ class Incompatible(Refused):
 
 class TooLarge(Refused):
     status = "RESOURCE_EXHAUSTED"
+
+
+class PolicyRefusal(Refused):
+    """A call the policy gate refuses; `rule` names the rule, and the message starts with it."""
+    rule = "policy"
+
+    def __init__(self, message: str, agreement: str = "") -> None:
+        super().__init__(message)
+        self.agreement = agreement   # the agreement whose limit it is, for the audit entry
+
+
+class BelowThresholdFloor(PolicyRefusal, InvalidInput):
+    rule = "threshold floor"
+
+
+class ProbeRefused(PolicyRefusal, InvalidInput):
+    """An encoding no record under the schema could have produced (a probe, not a person)."""
+    rule = "probe refused"
+
+
+class PurposeRefused(PolicyRefusal, NotPermitted):
+    rule = "purpose"
+
+
+class VolumeLimitExceeded(PolicyRefusal):
+    """The call would reveal more of a provider's records than its agreement allows."""
+    rule = "volume limit"
+    status = "RESOURCE_EXHAUSTED"

@@ -20,6 +20,7 @@ from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.matcher.datasets import MAX_BLOCKING_KEYS, DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused, TooLarge
+from aidlink.matcher.policy import PolicyGate, VolumeLedger
 
 import numpy as np
 
@@ -99,11 +100,18 @@ class Exchange:
     # kernel called directly. Blocked joins always run in process.
     join: JoinBackend | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    # The policy gate every use case passes (matcher.policy); None: one over the store's database.
+    policy: PolicyGate | None = None
     _join_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _joined: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
     # Provider rows an agreement admits, per (dataset version, agreement): status queries
     # repeat the same filter thousands of times, so it is computed once per version.
-    _admitted_rows: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _admitted_rows: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            self.policy = PolicyGate(self.agreements, VolumeLedger(self.store.database),
+                                     default_threshold=self.default_threshold, today=self.today)
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -142,6 +150,9 @@ class Exchange:
             return UploadProblem(index, ref, "encoding",
                                  f"has {len(encoding)} bytes, expected {writer.row_bytes} "
                                  f"({writer.encoding.bits} bits)")
+        probe = self.policy.record_problem(writer.encoding, index, ref, encoding)
+        if probe:
+            return UploadProblem(index, ref, "encoding", probe)
         for key, value in attributes.items():
             if key not in writer.attributes:
                 return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
@@ -181,19 +192,17 @@ class Exchange:
             raise NotFound(f"{field_name}: {exc}") from None
 
     def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
+        self.policy.check_purpose(purpose, "matching")   # also for the dispute desk's re-derived match
         found = self.agreements.find(user=user, provider=other.department,
                                      catalog_entry=other.catalog_entry, purpose=purpose,
                                      today=self.today())
         if isinstance(found, Refusal):
             raise NotPermitted(found.message)
-        return found
+        return self.policy.bind(found, user, other)
 
-    def _threshold(self, requested: float) -> float:
-        if requested == 0:
-            return self.default_threshold
-        if not 0 < requested <= 1:
-            raise InvalidInput(f"threshold: {requested} is outside (0, 1]")
-        return requested
+    def _threshold(self, requested: float, agreement: Agreement | None = None,
+                   spec: EncodingSpec | None = None) -> float:
+        return self.policy.threshold(requested, agreement, spec)
 
     @staticmethod
     def _check_compatible(a: EncodingSpec, b: EncodingSpec, what: str) -> None:
@@ -209,13 +218,14 @@ class Exchange:
     def compare(self, department: str, my_name: str, other_name: str, purpose: str,
                 threshold: float, all_pairs: bool,
                 progress: Callable[[int, int], None] | None = None) -> Comparison:
+        self.policy.check_purpose(purpose, "compare")
         mine = self.own_dataset(department, my_name, "my_dataset")
         other = self.dataset(other_name, "other_dataset")
         self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
         self._check_compatible(mine.encoding, other.encoding,
                                f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
-        threshold = self._threshold(threshold)
+        threshold = self._threshold(threshold, agreement, other.encoding)
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         admitted = admitted_rows.tolist()
@@ -237,11 +247,14 @@ class Exchange:
             matches.append(MatchedRecord(my_data.refs[link.mine], link.score,
                                          {k: attrs[k] for k in agreement.returns if k in attrs},
                                          other_data.refs[row] in disputed))
+        self.policy.reveal(department, agreement, other,
+                           {other_data.refs[admitted[link.other]] for link in outcome.links}, len(admitted))
         return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
                           other_admitted=len(admitted), blocked=outcome.blocked)
 
     def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
                purpose: str, threshold: float) -> StatusResult:
+        self.policy.check_purpose(purpose, "status queries")
         other = self.dataset(dataset_name, "dataset")
         self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
@@ -249,8 +262,9 @@ class Exchange:
             raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")
         if len(encoding) > 8192:
             raise TooLarge(f"encoding: {len(encoding)} bytes is larger than any supported encoding")
+        self.policy.check_query(spec, encoding)
         self._check_compatible(spec, other.encoding, f"query vs {other.qualified_name} v{other.version}")
-        threshold = self._threshold(threshold)
+        threshold = self._threshold(threshold, agreement, other.encoding)
         data = self.store.load(other)
         admitted = self._admitted(other, data.attributes, agreement)
         if not len(admitted):
@@ -266,11 +280,12 @@ class Exchange:
         row = int(admitted[best.other])
         attrs = data.attributes[row]
         disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
+        self.policy.reveal(department, agreement, other, {data.refs[row]}, len(admitted))
         return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
                             other, agreement, disputed)
 
     def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
-        key = (meta.id, agreement.id)
+        key = (meta.id, agreement.filter_key)
         rows = self._admitted_rows.get(key)
         if rows is None:
             rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
