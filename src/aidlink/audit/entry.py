@@ -13,6 +13,19 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 
 OUTCOMES = ("allowed", "refused", "error")
+# The statuses of a deliberate refusal; any other status but OK is an error. One rule for the
+# gRPC interceptor and the offline bundle import alike.
+REFUSED_STATUSES = frozenset({
+    "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "FAILED_PRECONDITION",
+    "RESOURCE_EXHAUSTED", "OUT_OF_RANGE", "ALREADY_EXISTS",
+})
+
+
+def outcome_of(status: str) -> str:
+    """The audit outcome class of a gRPC status code name: allowed, refused or error."""
+    if status == "OK":
+        return "allowed"
+    return "refused" if status in REFUSED_STATUSES else "error"
 
 
 @dataclass(frozen=True)

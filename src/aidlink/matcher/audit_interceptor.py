@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import grpc
 
-from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.entry import AuditEntry, outcome_of, utc_now
 from aidlink.audit.log import AuditLog, AuditUnavailable
 from aidlink.matcher.authentication import NotAllowed, Unauthenticated, check_kind
 from aidlink.matcher.calls import Caller, CallRecord, bind_call, unbind_call
@@ -23,17 +23,10 @@ from aidlink.matcher.calls import Caller, CallRecord, bind_call, unbind_call
 log = logging.getLogger("aidlink.matcher.audit")
 
 UNAUDITED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
-REFUSED = {
-    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ALREADY_EXISTS,
-}
 
 
 def _outcome(code: grpc.StatusCode) -> str:
-    if code == grpc.StatusCode.OK:
-        return "allowed"
-    return "refused" if code in REFUSED else "error"
+    return outcome_of(code.name)   # the same classes as the offline bundle import's entries
 
 
 class AuditInterceptor(grpc.ServerInterceptor):

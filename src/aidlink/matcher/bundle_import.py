@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from aidlink.v1 import bundle_pb2, common_pb2, matcher_pb2
-from aidlink.audit.entry import AuditEntry, utc_now
+from aidlink.audit.entry import AuditEntry, outcome_of, utc_now
 from aidlink.audit.log import AuditLog
 from aidlink.gateway.bundle import DEFAULT_LIFETIME, BundleError, BundleLedger, open_bundle, seal_bundle
 from aidlink.keys.identity import NodeIdentity
@@ -99,7 +99,8 @@ class BundleImporter:
         problems = []
         try:
             for index, rec in enumerate(bundle.records):
-                problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes)
+                problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes,
+                                                   list(rec.blocking_keys))
                 if problem:
                     problems.append(problem)
             meta = writer.commit()
@@ -129,8 +130,7 @@ class BundleImporter:
             return bundle_pb2.BundleComparison(request=request, refused=f"{exc.status}: {exc}")
         self._audit(COMPARE_METHOD, "OK", sender, bid, purpose=ask.purpose, agreement=r.agreement.id,
                     datasets=[f"{r.mine.qualified_name}@v{r.mine.version}", f"{r.other.qualified_name}@v{r.other.version}"],
-                    counts={"my_records": r.mine.records, "other_records": r.other_admitted,
-                            "comparisons": r.comparisons, "matches": len(r.matches)})
+                    counts=r.audit_counts())
         summary = matcher_pb2.CompareSummary(
             my_dataset=r.mine.qualified_name, my_version=r.mine.version, other_dataset=r.other.qualified_name,
             other_version=r.other.version, my_records=r.mine.records, matches=len(r.matches),
@@ -146,9 +146,8 @@ class BundleImporter:
                detail: str = "") -> None:
         if self.audit_log is None:
             return
-        outcome = "allowed" if status == "OK" else ("error" if status in ("INTERNAL", "UNKNOWN") else "refused")
         self.audit_log.append(AuditEntry(
-            time=utc_now(), method=method, outcome=outcome, status=status,
+            time=utc_now(), method=method, outcome=outcome_of(status), status=status,
             department=sender.department or "" if sender else "",
             identity=f"{sender.uri} serial=0x{sender.serial:x}" if sender else "",
             purpose=purpose, agreement=agreement, datasets=tuple(datasets or ()) + ((f"bundle:{bid}",) if bid else ()),
