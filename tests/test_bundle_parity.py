@@ -10,7 +10,6 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 from aidlink.cli.gateway_commands import submit_rows
 from aidlink.cli.main import main
 from aidlink.demo.loopback import LoopbackDeployment
@@ -19,6 +18,7 @@ from aidlink.gateway.disputes import NodeDisputes
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 
 STUDENT_ATTRS = ["school_stage", "assistance"]
 COMPARE = "/aidlink.v1.Matcher/CompareDatasets"

@@ -10,13 +10,13 @@ import dataclasses
 import grpc
 import pytest
 
-from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 from aidlink.cli.gateway_commands import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.disputes import NodeDisputes
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
+from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 
 FLAG = "/aidlink.v1.Disputes/Flag"
 ELIGIBILITY = common_pb2.ELIGIBILITY_CHECK

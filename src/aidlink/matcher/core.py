@@ -10,9 +10,10 @@ So an offline import gets the same catalog, agreements, threshold, join path
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -20,17 +21,20 @@ from aidlink.audit.log import AuditLog
 from aidlink.audit.open_store import open_audit_store
 from aidlink.database.connection import Database
 from aidlink.database.url import sqlite_url
+from aidlink.gateway.bundle import BundleLedger
 from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.matcher.agreements import AgreementSet
+from aidlink.matcher.bundle_import import BundleImporter
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
-from aidlink.matcher.datasets import DatasetStore
-from aidlink.matcher.disputes import DisputeDesk
+from aidlink.matcher.datasets import DatasetStore, DatasetWriter, EncodingSpec
+from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.distributed import JoinBackend, open_join_backend
-from aidlink.matcher.exchange import Exchange
+from aidlink.matcher.exchange import Comparison, Exchange, StatusResult, UploadProblem
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.monitor import Monitor
+from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import RuleSet
 
 DEFAULT_CHECKPOINT_INTERVAL = 10.0
@@ -73,11 +77,21 @@ def open_configured_join_backend(settings: MatcherSettings, registry: CollectorR
                          f"missing {', '.join(sorted(set(tls) - set(given)))}")
     if settings.join_backend != "dask" or not settings.dask_scheduler:
         return open_join_backend(settings.join_backend, settings.dask_scheduler, registry=registry)
-    from aidlink.matcher.distributed import DaskJoinBackend, dask_security   # Dask only when configured
-    security = (dask_security(Path(settings.dask_tls_ca), Path(settings.dask_tls_cert),   # type: ignore[arg-type]
-                              Path(settings.dask_tls_key), roles=("client",)) if given else None)
-    return DaskJoinBackend(settings.dask_scheduler, security=security, registry=registry,
-                           connect_timeout=settings.dask_connect_timeout)
+    from aidlink.matcher.distributed import DaskJoinBackend, dask_security  # Dask only when configured
+    security = None
+    if settings.dask_tls_ca and settings.dask_tls_cert and settings.dask_tls_key:
+        security = dask_security(Path(settings.dask_tls_ca), Path(settings.dask_tls_cert),
+                                 Path(settings.dask_tls_key), roles=("client",))
+    backend: JoinBackend = DaskJoinBackend(settings.dask_scheduler, security=security, registry=registry,
+                                           connect_timeout=settings.dask_connect_timeout)
+    return backend
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+_Part = TypeVar("_Part", bound=_Closeable)
 
 
 class MatcherCore:
@@ -89,80 +103,93 @@ class MatcherCore:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.database: Database | None = None
-        self.store: DatasetStore | None = None
-        self.join: JoinBackend | None = None
-        self.audit_log: AuditLog | None = None
-        self.catalog: CatalogStore | None = None
-        self.disputes: DisputeDesk | None = None
-        self.monitor: Monitor | None = None
+        self._opened: list[_Closeable] = []
         try:
             self._assemble(application_name)
         except BaseException:
             self.close()
             raise
 
+    def _open(self, part: _Part) -> _Part:
+        """Remember a part to close (newest first) when the core closes."""
+        self._opened.append(part)
+        return part
+
     def _assemble(self, application_name: str) -> None:
         s = self.settings
         # Matcher state: with a database URL, every store shares one Database (the audit store opens
         # its own); without one, each store keeps its SQLite file in data_dir.
+        self.database: Database | None = None
         if s.database_url:   # pool: a connection per concurrent caller at most
-            self.database = Database(s.database_url, pool_size=s.max_workers, application_name=application_name)
-        self.store = DatasetStore(self.data_dir, self.database)
-        self.join = open_configured_join_backend(s, self.registry)
+            self.database = self._open(Database(s.database_url, pool_size=s.max_workers,
+                                                application_name=application_name))
+        self.store = self._open(DatasetStore(self.data_dir, self.database))
+        self.join: JoinBackend = self._open(open_configured_join_backend(s, self.registry))
+        self.audit_log: AuditLog | None = None
         if s.audit:
             key = AuditSigningKey.load(s.audit_key, s.audit_key_passphrase) if s.audit_key else None
-            self.audit_log = AuditLog(open_audit_store(s.database_url or sqlite_url(self.data_dir / "audit.sqlite")),
-                                      signing_key=key, origin=s.audit_origin,
-                                      checkpoint_interval=s.checkpoint_interval, registry=self.registry)
+            self.audit_log = self._open(AuditLog(
+                open_audit_store(s.database_url or sqlite_url(self.data_dir / "audit.sqlite")),
+                signing_key=key, origin=s.audit_origin, checkpoint_interval=s.checkpoint_interval,
+                registry=self.registry))
         # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
-        self.catalog = CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(s.catalog))
+        self.catalog = self._open(CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(s.catalog)))
         self.agreements = AgreementSet.load(s.agreements)
         self.joiner = DatasetJoin(self.join)    # the one join path: compare, status, flag, monitoring
         self.exchange = Exchange(self.store, self.catalog, self.agreements, default_threshold=s.threshold,
                                  join=self.join, joiner=self.joiner)
-        self.disputes = DisputeDesk(self._state("disputes.sqlite"), self.exchange)
+        self.disputes = self._open(DisputeDesk(self._state("disputes.sqlite"), self.exchange))
         self.exchange.disputed_refs = self.disputes.disputed_refs   # results mark disputed records
         published = self.catalog.get()   # the newest published catalog version
-        self.monitor = Monitor(self.data_dir, self.store, published, self.agreements,
-                               rules=RuleSet.load(s.risk_rules, published), threshold=s.threshold,
-                               database=self.database, joiner=self.joiner)
-        self._bind_use_cases()
-
-    def _bind_use_cases(self) -> None:
-        self.begin_upload = self.exchange.begin_upload
-        self.add_record = self.exchange.add_record
-        self.compare = self.exchange.compare
-        self.status = self.exchange.status
-        # A flag finds the matched record by a status query through the Exchange (same checks).
-        self.flag = self.disputes.flag
-        self.referrals = self.monitor.referrals
+        self.monitor = self._open(Monitor(self.data_dir, self.store, published, self.agreements,
+                                          rules=RuleSet.load(s.risk_rules, published), threshold=s.threshold,
+                                          database=self.database, joiner=self.joiner))
 
     def _state(self, sqlite_file: str) -> Database | Path:
         """Where a store keeps its state: the shared database, else its own SQLite file in data_dir."""
         return self.database if self.database is not None else self.data_dir / sqlite_file
 
     # -- the use cases, whatever the adapter -----------------------------------------------------
-    # upload: begin_upload, add_record; compare; status; flag (disputes); monitor (warnings, graph,
-    # feedback) and referrals; bundle_importer (offline import): bound in `_bind_use_cases`.
+    # Upload (begin_upload, add_record), compare and status query are the Exchange's; monitoring
+    # (warnings, graph, feedback) is `monitor`'s.
+    def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
+                     encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+        return self.exchange.begin_upload(department, name, catalog_entry, catalog_version, encoding, attributes)
 
-    def bundle_importer(self, ledger, *, key_pem: bytes, cert_pem: bytes, ca_cert_pem: bytes,
-                        crl_pem: Callable[[], bytes | None] = lambda: None):
+    def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
+                   attributes: Mapping[str, str], blocking_keys: Sequence[bytes] = ()) -> UploadProblem | None:
+        return self.exchange.add_record(writer, index, ref, encoding, attributes, blocking_keys)
+
+    def compare(self, department: str, my_name: str, other_name: str, purpose: str, threshold: float,
+                all_pairs: bool, progress: Callable[[int, int], None] | None = None) -> Comparison:
+        return self.exchange.compare(department, my_name, other_name, purpose, threshold, all_pairs, progress)
+
+    def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec, purpose: str,
+               threshold: float) -> StatusResult:
+        return self.exchange.status(department, dataset_name, encoding, spec, purpose, threshold)
+
+    def flag(self, user: str, my_dataset: str, my_ref: str, other_dataset: str, purpose: str, reason: str,
+             threshold: float = 0.0) -> Dispute:
+        """A dispute's flag: a status query of the flagged record through the Exchange, then the desk."""
+        return self.disputes.flag(user, my_dataset, my_ref, other_dataset, purpose, reason, threshold)
+
+    @property
+    def referrals(self) -> ReferralDesk:
+        return self.monitor.referrals
+
+    def bundle_importer(self, ledger: BundleLedger, *, key_pem: bytes, cert_pem: bytes, ca_cert_pem: bytes,
+                        crl_pem: Callable[[], bytes | None] = lambda: None) -> BundleImporter:
         """Offline bundle import (Art. 10) over this core's Exchange and audit log."""
-        from aidlink.matcher.bundle_import import BundleImporter
-
         return BundleImporter(self.exchange, self.audit_log, ledger, key_pem=key_pem, cert_pem=cert_pem,
                               ca_cert_pem=ca_cert_pem, crl_pem=crl_pem)
 
     # -- shutting down ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Flush the audit log (a last checkpoint if it grew) and close every store, newest first."""
+        """Close every part, newest first (the audit log flushes and signs a last checkpoint if it
+        grew). Idempotent; a part that fails to close does not keep the others open."""
         failure: BaseException | None = None
-        for name in ("audit_log", "disputes", "monitor", "catalog", "store", "join", "database"):
-            part = getattr(self, name)
-            setattr(self, name, None)
-            if part is None:
-                continue
+        while self._opened:
+            part = self._opened.pop()
             try:
                 part.close()
             except BaseException as exc:   # close the rest, then report the first failure
@@ -170,7 +197,7 @@ class MatcherCore:
         if failure is not None:
             raise failure
 
-    def __enter__(self) -> "MatcherCore":
+    def __enter__(self) -> MatcherCore:
         return self
 
     def __exit__(self, *exc: object) -> None:

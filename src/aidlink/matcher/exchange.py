@@ -6,12 +6,13 @@ match, with the attributes the agreement returns, and nothing else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import date
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
+from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
 from aidlink.matcher.distributed import JoinBackend
 from aidlink.matcher.join import DatasetJoin
@@ -79,7 +80,7 @@ class StatusResult:
 @dataclass
 class Exchange:
     store: DatasetStore
-    catalog: Catalog
+    catalog: Catalog | CatalogStore   # the published versions (a fixed Catalog in unit tests)
     agreements: AgreementSet
     default_threshold: float = DEFAULT_THRESHOLD
     today: Callable[[], date] = date.today
@@ -94,15 +95,16 @@ class Exchange:
     join: JoinBackend | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     # The one join path (matcher.join), shared with monitoring; None: one made from `join`, `lsh`
-    # and `chunk_rows`.
-    joiner: DatasetJoin | None = None
+    # and `chunk_rows`. The path in use is `join_path`.
+    joiner: InitVar[DatasetJoin | None] = None
+    join_path: DatasetJoin = field(init=False, repr=False)
     # Provider rows an agreement admits, per (dataset version, agreement): status queries
     # repeat the same filter thousands of times, so it is computed once per version.
     _admitted_rows: dict[tuple[int, str], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.joiner is None:
-            self.joiner = DatasetJoin(self.join, lsh=self.lsh, chunk_rows=self.chunk_rows)
+    def __post_init__(self, joiner: DatasetJoin | None) -> None:
+        self.join_path = joiner if joiner is not None else DatasetJoin(self.join, lsh=self.lsh,
+                                                                         chunk_rows=self.chunk_rows)
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -218,7 +220,7 @@ class Exchange:
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         admitted = admitted_rows.tolist()
-        outcome = self.joiner.match(my_data.encodings, other_data, admitted_rows, threshold, all_pairs=all_pairs,
+        outcome = self.join_path.match(my_data.encodings, other_data, admitted_rows, threshold, all_pairs=all_pairs,
                                     mine_blocking=my_data.blocking, blocking=self.blocking, progress=progress)
         disputed = self.disputed_refs(other.qualified_name, other.version)
         matches = []
@@ -247,7 +249,7 @@ class Exchange:
         if not len(admitted):
             return StatusResult(False, 0.0, {}, other, agreement)
         query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
-        links = self.joiner.match(query, data, admitted, threshold, all_pairs=True).links
+        links = self.join_path.match(query, data, admitted, threshold, all_pairs=True).links
         if not links:
             return StatusResult(False, 0.0, {}, other, agreement)
         best = max(links, key=lambda l: l.score)

@@ -20,8 +20,15 @@ import threading
 
 import numpy as np
 
-from aidlink.matcher.comparison import (DEFAULT_CHUNK_ROWS, DEFAULT_LSH, Blocking, Link, MatchOutcome, Progress,
-                                        match_encodings)
+from aidlink.matcher.comparison import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_LSH,
+    Blocking,
+    Link,
+    MatchOutcome,
+    Progress,
+    match_encodings,
+)
 from aidlink.matcher.datasets import DatasetVersion, LoadedDataset
 from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFailed
 from aidlink.matcher.errors import Refused
