@@ -221,7 +221,7 @@ class Exchange:
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         admitted = admitted_rows.tolist()
         outcome = self.join_path.match(my_data.encodings, other_data, admitted_rows, threshold, all_pairs=all_pairs,
-                                    mine_blocking=my_data.blocking, blocking=self.blocking, progress=progress)
+                                       mine_blocking=my_data.blocking, blocking=self.blocking, progress=progress)
         disputed = self.disputed_refs(other.qualified_name, other.version)
         matches = []
         for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
