@@ -56,15 +56,13 @@ def register_gateway(gsub) -> None:
 
 
 def register_matcher(msub) -> None:
+    from aidlink.cli.matcher_settings import add_core_options
+
     i = msub.add_parser("import-bundle", help="verify and load a department's offline bundle (matcher stopped)")
     i.add_argument("bundle", type=Path)
-    i.add_argument("--data-dir", type=Path, default=Path("aidlink-data/matcher"))
     i.add_argument("--tls-dir", type=Path, required=True, help="directory with ca.crt, matcher.crt, matcher.key, crl.pem")
-    i.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
-    i.add_argument("--catalog", type=Path)
-    i.add_argument("--agreements", type=Path)
-    i.add_argument("--database-url", help="the matcher's audit database, if not SQLite in --data-dir")
     i.add_argument("--output", "-o", type=Path, required=True, help="where to write the result bundle")
+    add_core_options(i)   # the same settings as `matcher serve`: the same matcher core
     i.set_defaults(func=import_bundle)
 
 
@@ -116,43 +114,32 @@ def export_bundle(args) -> int:
 
 
 def import_bundle(args) -> int:
-    from aidlink.audit.log import AuditLog
-    from aidlink.audit.open_store import open_audit_store
-    from aidlink.database.url import sqlite_url
+    from aidlink.audit.store import AuditStoreError
+    from aidlink.cli.matcher_settings import core_settings
+    from aidlink.database import DatabaseUnavailable, SchemaError
     from aidlink.gateway.bundle import BundleLedger
-    from aidlink.keys.audit_key import AuditSigningKey
-    from aidlink.matcher.agreements import AgreementSet
-    from aidlink.matcher.bundle_import import BundleImporter, BundleRefused
-    from aidlink.matcher.catalog import Catalog
-    from aidlink.matcher.catalog_store import CatalogStore
-    from aidlink.matcher.datasets import DatasetStore
-    from aidlink.matcher.exchange import Exchange
+    from aidlink.matcher.bundle_import import BundleRefused
+    from aidlink.matcher.core import MatcherCore, MatcherSettings
 
-    tls, data = args.tls_dir, args.data_dir
-    crl = tls / "crl.pem"
-    # The matcher's state where `matcher serve` keeps it: the database URL, else SQLite files in data_dir.
-    store = DatasetStore(data, args.database_url)
-    catalog = CatalogStore.open(args.database_url or data / "catalog.sqlite", seed=Catalog.load(args.catalog))
-    audit_log = AuditLog(open_audit_store(args.database_url or sqlite_url(data / "audit.sqlite")),
-                         signing_key=AuditSigningKey.load(args.audit_key) if args.audit_key else None,
-                         checkpoint_interval=None)
-    ledger = BundleLedger(data / "bundles.sqlite")
-    importer = BundleImporter(Exchange(store, catalog, AgreementSet.load(args.agreements)), audit_log, ledger,
-                              key_pem=(tls / "matcher.key").read_bytes(), cert_pem=(tls / "matcher.crt").read_bytes(),
-                              ca_cert_pem=(tls / "ca.crt").read_bytes(),
-                              crl_pem=lambda: crl.read_bytes() if crl.exists() else None)
+    tls, crl = args.tls_dir, args.tls_dir / "crl.pem"
+    try:   # the matcher core `matcher serve` runs, built from the same settings, with the matcher stopped
+        keys = {"key_pem": (tls / "matcher.key").read_bytes(), "cert_pem": (tls / "matcher.crt").read_bytes(),
+                "ca_cert_pem": (tls / "ca.crt").read_bytes()}
+        core = MatcherCore(MatcherSettings(checkpoint_interval=None, max_workers=2, **core_settings(args)),
+                           application_name="aidlink-import-bundle")
+    except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
+        print(f"aidlink matcher import-bundle: {exc}", file=sys.stderr)
+        return 2
+    ledger = BundleLedger(core.data_dir / "bundles.sqlite")
+    importer = core.bundle_importer(ledger, crl_pem=lambda: crl.read_bytes() if crl.exists() else None, **keys)
     try:
         outcome = importer.import_bundle(args.bundle.read_bytes())
     except BundleRefused as exc:
         print(f"aidlink matcher import-bundle: refused ({exc.status}): {exc}", file=sys.stderr)
         return 1
     finally:
-        if audit_log.verifier() is not None:
-            audit_log.checkpoint()
-        audit_log.close()
         ledger.close()
-        catalog.close()
-        store.close()
+        core.close()   # flushes the audit log and signs a last checkpoint if it grew
     args.output.write_bytes(outcome.result_blob)
     u = outcome.upload
     print(f"bundle {outcome.bundle_id} from {outcome.department}: {u.dataset} v{u.version}, {u.accepted} records "

@@ -7,9 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+from aidlink.cli.matcher_settings import add_core_options, core_settings
 from aidlink.cli.settings import add_config_option
-
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 
 
 def register(sub) -> None:
@@ -18,7 +17,6 @@ def register(sub) -> None:
     msub.required = True
 
     s = msub.add_parser("serve", help="run the matcher's gRPC server")
-    s.add_argument("--data-dir", type=Path, default=Path("aidlink-data/matcher"))
     s.add_argument("--listen", default="127.0.0.1:50051")
     s.add_argument("--tls-dir", type=Path,
                    help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem")
@@ -26,27 +24,9 @@ def register(sub) -> None:
                    help="DEVELOPMENT ONLY: plaintext on a loopback address, department from a header")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
-    s.add_argument("--catalog", type=Path)
-    s.add_argument("--agreements", type=Path)
-    s.add_argument("--risk-rules", type=Path, help="risk rule file (default: the embedded Art. 14-15 set)")
-    s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    s.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
-    s.add_argument("--audit-key-passphrase-file", type=Path)
-    s.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")
     s.add_argument("--health-port", type=int,
                    help="serve plaintext grpc.health.v1 only on 0.0.0.0:PORT, for Kubernetes probes")
-    s.add_argument("--database-url",
-                   help="where matcher state lives: postgresql://user@host:5432/db or sqlite:///file.sqlite "
-                        "(default: SQLite files in --data-dir; also AIDLINK_DATABASE_URL)")
-    s.add_argument("--join-backend", choices=("local", "dask"), default="local",
-                   help="engine of exhaustive joins: local (in process, default) or dask (a Dask "
-                        "cluster at --dask-scheduler); also AIDLINK_JOIN_BACKEND")
-    s.add_argument("--dask-scheduler", help="Dask scheduler address, tcp://host:8786 or tls://host:8786")
-    s.add_argument("--dask-tls-ca", type=Path, help="CA certificate of the Dask cluster (its own CA)")
-    s.add_argument("--dask-tls-cert", type=Path, help="the matcher's client certificate for the Dask cluster")
-    s.add_argument("--dask-tls-key", type=Path, help="the key of --dask-tls-cert")
-    s.add_argument("--dask-connect-timeout", type=float, default=30.0,
-                   help="seconds to reach the Dask scheduler at start-up (default: %(default)s)")
+    add_core_options(s)   # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -72,17 +52,10 @@ def serve(args) -> int:
         return 2
     try:
         server = MatcherServer(MatcherConfig(
-            data_dir=args.data_dir, listen=args.listen, tls=tls, insecure_dev=args.insecure_dev,
-            metrics_port=args.metrics_port, catalog=args.catalog, agreements=args.agreements,
-            risk_rules=args.risk_rules, threshold=args.threshold, audit_key=args.audit_key,
-            audit_key_passphrase=(args.audit_key_passphrase_file.read_bytes().strip()
-                                  if args.audit_key_passphrase_file else None),
-            audit_origin=args.audit_origin, metrics_address=args.metrics_address,
+            listen=args.listen, tls=tls, insecure_dev=args.insecure_dev, metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
             health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
-            database_url=args.database_url, join_backend=args.join_backend,
-            dask_scheduler=args.dask_scheduler, dask_tls_ca=args.dask_tls_ca,
-            dask_tls_cert=args.dask_tls_cert, dask_tls_key=args.dask_tls_key,
-            dask_connect_timeout=args.dask_connect_timeout)).start()
+            **core_settings(args))).start()
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2

@@ -99,7 +99,8 @@ class BundleImporter:
         problems = []
         try:
             for index, rec in enumerate(bundle.records):
-                problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes)
+                problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes,
+                                                   list(rec.blocking_keys))
                 if problem:
                     problems.append(problem)
             meta = writer.commit()
@@ -130,8 +131,7 @@ class BundleImporter:
             return bundle_pb2.BundleComparison(request=request, refused=f"{exc.status}: {exc}")
         self._audit(COMPARE_METHOD, "OK", sender, bid, purpose=ask.purpose, agreement=r.agreement.id,
                     datasets=[f"{r.mine.qualified_name}@v{r.mine.version}", f"{r.other.qualified_name}@v{r.other.version}"],
-                    counts={"my_records": r.mine.records, "other_records": r.other_admitted,
-                            "comparisons": r.comparisons, "matches": len(r.matches)})
+                    counts=r.audit_counts())
         summary = matcher_pb2.CompareSummary(
             my_dataset=r.mine.qualified_name, my_version=r.mine.version, other_dataset=r.other.qualified_name,
             other_version=r.other.version, my_records=r.mine.records, matches=len(r.matches),
@@ -147,9 +147,8 @@ class BundleImporter:
                detail: str = "") -> None:
         if self.audit_log is None:
             return
-        outcome = audit_outcome(status)
         self.audit_log.append(AuditEntry(
-            time=utc_now(), method=method, outcome=outcome, status=status,
+            time=utc_now(), method=method, outcome=audit_outcome(status), status=status,
             department=sender.department or "" if sender else "",
             identity=f"{sender.uri} serial=0x{sender.serial:x}" if sender else "",
             purpose=purpose, agreement=agreement, datasets=tuple(datasets or ()) + ((f"bundle:{bid}",) if bid else ()),

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping
 
-import numpy as np
-
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused
@@ -97,15 +95,6 @@ def _reason(text: str, what: str) -> str:
     return text
 
 
-def dice_scores(query: np.ndarray, encodings: np.ndarray) -> np.ndarray:
-    """Dice coefficient of one encoding (bytes row) against each row of `encodings`."""
-    if len(encodings) == 0:
-        return np.zeros(0)
-    common = np.bitwise_count(encodings & query).sum(axis=1, dtype=np.int64)
-    total = np.bitwise_count(query).sum(dtype=np.int64) + np.bitwise_count(encodings).sum(axis=1, dtype=np.int64)
-    return np.where(total > 0, 2.0 * common / np.maximum(total, 1), 0.0)
-
-
 class DisputeDesk:
     """The matcher's dispute register: states, deadlines, inboxes."""
 
@@ -172,26 +161,25 @@ class DisputeDesk:
     # -- the steps ------------------------------------------------------------------------------
     def flag(self, user: str, my_dataset: str, my_ref: str, other_dataset: str, purpose: str,
              reason: str, threshold: float = 0.0) -> Dispute:
+        """Flag one of the user's own records that matched `other_dataset`. Which provider record it
+        matched is found by a status query of that record through the Exchange, so everything a
+        status query must pass (the catalog's matchable check, the agreement, the purpose, the
+        threshold, any policy gate on it) applies to a flag too: a department cannot learn through
+        a flag what a status query would refuse it."""
         reason = _reason(reason, "flagging a record as doubtful")
         mine = self.exchange.own_dataset(user, my_dataset, "my_dataset")
-        other = self.exchange.dataset(other_dataset, "other_dataset")
-        agreement = self.exchange.agreement_for(user, other, purpose)
-        self.exchange._check_compatible(mine.encoding, other.encoding,
-                                        f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
-        threshold = self.exchange._threshold(threshold)
-        my_data, other_data = self.exchange.store.load(mine), self.exchange.store.load(other)
+        my_data = self.exchange.store.load(mine)
         try:
             my_index = my_data.refs.index(my_ref)
         except ValueError:
             raise NotFound(f"my_ref: {my_ref!r} is not a record of {mine.qualified_name} v{mine.version}") from None
-        admitted = [i for i, attrs in enumerate(other_data.attributes) if agreement.admits(attrs)]
-        scores = dice_scores(np.asarray(my_data.encodings[my_index]),
-                             np.asarray(other_data.encodings[np.asarray(admitted, dtype=np.int64)])
-                             if admitted else other_data.encodings[:0])
-        if not len(scores) or scores.max() < threshold:
+        found = self.exchange.status(user, other_dataset, bytes(my_data.encodings[my_index]), mine.encoding,
+                                     purpose, threshold)
+        other, agreement = found.dataset, found.agreement
+        if not found.found:
             raise NotFound(f"my_ref: {my_ref!r} does not match any record of {other.qualified_name} "
                            f"v{other.version} under agreement {agreement.id}; only a matched record can be flagged")
-        provider_ref = other_data.refs[admitted[int(scores.argmax())]]
+        provider_ref = found.provider_ref
         existing = self.database.fetch_one(
             f"SELECT id FROM disputes WHERE provider_dataset=? AND provider_version=? AND provider_ref=?"
             f" AND flagged_by=? AND state IN ({','.join('?' * len(OPEN_STATES))})",

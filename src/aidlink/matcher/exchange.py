@@ -6,20 +6,19 @@ match, with the attributes the agreement returns, and nothing else.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import date
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
-from aidlink.matcher.comparison import (DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD, Blocking, Link,
-                                MatchOutcome, Progress, compare_encodings, match_encodings)
-from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFailed
-from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
+from aidlink.matcher.catalog_store import CatalogStore
+from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
+from aidlink.matcher.distributed import JoinBackend
+from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.matcher.datasets import MAX_BLOCKING_KEYS, DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
-from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused, TooLarge
+from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
 from aidlink.matcher.policy import PolicyGate, VolumeLedger
 
 import numpy as np
@@ -30,11 +29,6 @@ MAX_REF_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)
 MIN_BLOCKING_KEY_BYTES, MAX_BLOCKING_KEY_BYTES = 8, 32
-
-
-class JoinUnavailable(Refused):
-    """The join backend could not finish a comparison; nothing of it was returned."""
-    status = "UNAVAILABLE"
 
 
 @dataclass(frozen=True)
@@ -52,11 +46,6 @@ class MatchedRecord(NamedTuple):
     disputed: bool = False        # the other side's record is under an open dispute (Art. 23)
 
 
-def join_key(meta: DatasetVersion) -> str:
-    """The name a dataset version has on the join backend (and in its metrics)."""
-    return f"{meta.qualified_name}@v{meta.version}"
-
-
 def no_disputes(dataset: str, version: int) -> set[str]:
     return set()
 
@@ -72,6 +61,11 @@ class Comparison:
     other_admitted: int
     blocked: bool = False     # True: only pairs sharing a blocking key were scored
 
+    def audit_counts(self) -> dict[str, int]:
+        """What the audit entry of this comparison counts (online and offline alike)."""
+        return {"my_records": self.mine.records, "other_records": self.other_admitted,
+                "comparisons": self.comparisons, "matches": len(self.matches), "blocked": int(self.blocked)}
+
 
 @dataclass
 class StatusResult:
@@ -81,12 +75,13 @@ class StatusResult:
     dataset: DatasetVersion
     agreement: Agreement
     disputed: bool = False
+    provider_ref: str = ""    # the matched provider record's ref: the matcher's own use (disputes), never sent
 
 
 @dataclass
 class Exchange:
     store: DatasetStore
-    catalog: Catalog
+    catalog: Catalog | CatalogStore   # the published versions (a fixed Catalog in unit tests)
     agreements: AgreementSet
     default_threshold: float = DEFAULT_THRESHOLD
     today: Callable[[], date] = date.today
@@ -102,16 +97,20 @@ class Exchange:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     # The policy gate every use case passes (matcher.policy); None: one over the store's database.
     policy: PolicyGate | None = None
-    _join_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _joined: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+    # The one join path (matcher.join), shared with monitoring; None: one made from `join`, `lsh`
+    # and `chunk_rows`. The path in use is `join_path`.
+    joiner: InitVar[DatasetJoin | None] = None
+    join_path: DatasetJoin = field(init=False, repr=False)
     # Provider rows an agreement admits, per (dataset version, agreement): status queries
     # repeat the same filter thousands of times, so it is computed once per version.
     _admitted_rows: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, joiner: DatasetJoin | None) -> None:
         if self.policy is None:
             self.policy = PolicyGate(self.agreements, VolumeLedger(self.store.database),
                                      default_threshold=self.default_threshold, today=self.today)
+        self.join_path = joiner if joiner is not None else DatasetJoin(self.join, lsh=self.lsh,
+                                                                         chunk_rows=self.chunk_rows)
 
     # -- upload -------------------------------------------------------------------------------
     def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
@@ -229,16 +228,8 @@ class Exchange:
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         admitted = admitted_rows.tolist()
-        blocking = None
-        if self.blocking and my_data.blocking is not None and other_data.blocking is not None:
-            blocking = Blocking(my_data.blocking, other_data.blocking.take(admitted_rows), self.lsh)
-        if blocking is None and self.join is not None:
-            outcome = self._backend_match(my_data.encodings, other, other_data.encodings, admitted_rows,
-                                          threshold, all_pairs=all_pairs, progress=progress)
-        else:   # blocked joins (and an Exchange without a join backend) run in process
-            other_enc = other_data.encodings[admitted_rows] if admitted else other_data.encodings[:0]
-            outcome = match_encodings(np.asarray(my_data.encodings), np.asarray(other_enc), threshold,
-                                      all_pairs=all_pairs, blocking=blocking, progress=progress)
+        outcome = self.join_path.match(my_data.encodings, other_data, admitted_rows, threshold, all_pairs=all_pairs,
+                                       mine_blocking=my_data.blocking, blocking=self.blocking, progress=progress)
         disputed = self.disputed_refs(other.qualified_name, other.version)
         matches = []
         for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
@@ -270,10 +261,7 @@ class Exchange:
         if not len(admitted):
             return StatusResult(False, 0.0, {}, other, agreement)
         query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
-        if self.join is not None:
-            links = self._backend_match(query, other, data.encodings, admitted, threshold, all_pairs=True).links
-        else:
-            links = compare_encodings(query, np.asarray(data.encodings[admitted]), threshold, all_pairs=True)
+        links = self.join_path.match(query, data, admitted, threshold, all_pairs=True).links
         if not links:
             return StatusResult(False, 0.0, {}, other, agreement)
         best = max(links, key=lambda l: l.score)
@@ -282,7 +270,7 @@ class Exchange:
         disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
         self.policy.reveal(department, agreement, other, {data.refs[row]}, len(admitted))
         return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
-                            other, agreement, disputed)
+                            other, agreement, disputed, provider_ref=data.refs[row])
 
     def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
         key = (meta.id, agreement.filter_key)
@@ -293,68 +281,6 @@ class Exchange:
                 self._admitted_rows.clear()
             self._admitted_rows[key] = rows
         return rows
-
-    # -- the exhaustive join on the join backend ---------------------------------------------------
-    def _backend_match(self, mine: np.ndarray, other: DatasetVersion, other_encodings: np.ndarray,
-                       admitted: np.ndarray, threshold: float, *, all_pairs: bool,
-                       progress: Progress | None = None) -> MatchOutcome:
-        """``match_encodings(mine, other_encodings[admitted], ...)`` (exhaustive) on ``self.join``.
-
-        ``other`` stays loaded on the backend between calls (an older version of the same
-        dataset is evicted when a newer one is loaded); ``mine`` streams in chunks of
-        ``chunk_rows``, with ``progress`` after each. If the backend cannot answer, the call
-        raises :class:`JoinUnavailable` naming the dataset and partition: no partial result.
-        """
-        if len(mine) == 0 or len(admitted) == 0:
-            if progress:
-                progress(len(mine), len(mine))
-            return MatchOutcome([], 0, False)
-        rows = None if len(admitted) == len(other_encodings) else admitted
-        parts = []
-        try:
-            for start in range(0, len(mine), self.chunk_rows):
-                chunk = np.ascontiguousarray(mine[start:start + self.chunk_rows])
-                pairs = self._join_chunk(chunk, other, other_encodings, threshold, rows)
-                parts.append(CandidatePairs(pairs.scores, pairs.a_index + start, pairs.b_index))
-                if progress:
-                    progress(start + len(chunk), len(mine))
-        except (JoinFailed, OSError, TimeoutError) as exc:
-            raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} could not "
-                                  f"finish on the {self.join.name} join backend, and nothing of it was "
-                                  f"returned: {exc}") from exc
-        candidates = CandidatePairs.concatenate(parts)
-        if not all_pairs:
-            candidates = greedy_link_pairs(candidates)
-        links = [Link(a, b, s) for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(),
-                                                  candidates.scores.tolist())]
-        return MatchOutcome(links, len(mine) * len(admitted), False)
-
-    def _join_chunk(self, chunk: np.ndarray, other: DatasetVersion, encodings: np.ndarray,
-                    threshold: float, rows: np.ndarray | None) -> CandidatePairs:
-        key = join_key(other)
-        for attempt in range(3):
-            self._load(other, encodings)
-            try:
-                return self.join.candidate_pairs(chunk, key, threshold, rows=rows)
-            except DatasetNotLoaded:
-                if attempt == 2:   # newer versions kept replacing it: give up clearly
-                    raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} "
-                                          f"was abandoned: newer versions kept replacing it on the "
-                                          f"{self.join.name} join backend; try again") from None
-        raise AssertionError("unreachable")
-
-    def _load(self, meta: DatasetVersion, encodings: np.ndarray) -> None:
-        """Put a dataset version on the join backend (once), evicting its older versions."""
-        key = join_key(meta)
-        with self._join_lock:
-            if self.join.loaded_version(key) == meta.version:
-                return
-            self.join.load(key, encodings, version=meta.version)
-            older = [v for v in self._joined.get(meta.qualified_name, ()) if v < meta.version]
-            for version in older:
-                self.join.evict(f"{meta.qualified_name}@v{version}")
-            self._joined[meta.qualified_name] = {v for v in self._joined.get(meta.qualified_name, ())
-                                                 if v > meta.version} | {meta.version}
 
     def visible_datasets(self, department: str) -> list[tuple[DatasetVersion, list[str]]]:
         out = []

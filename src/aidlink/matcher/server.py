@@ -1,39 +1,26 @@
-"""Assembles the matcher's gRPC server: TLS, interceptors, health, metrics."""
+"""The matcher's gRPC server: a thin adapter over `MatcherCore` that adds TLS, interceptors, health, metrics."""
 from __future__ import annotations
 
 import ipaddress
 import logging
 import os
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from aidlink.audit.log import AuditLog
-from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.reader import AuditReader
 from aidlink.audit.service import add_to_server as add_audit_service
-from aidlink.database.connection import Database
-from aidlink.database.url import sqlite_url
-from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
-from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from aidlink.matcher.calls import current_call
-from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_service import CatalogServicer
-from aidlink.matcher.catalog_store import CatalogStore
-from aidlink.matcher.dispute_service import DisputesServicer
-from aidlink.matcher.disputes import DisputeDesk
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
-from aidlink.matcher.datasets import DatasetStore
-from aidlink.matcher.distributed import JoinBackend, open_join_backend
-from aidlink.matcher.exchange import Exchange
-from aidlink.matcher.monitoring.monitor import Monitor
-from aidlink.matcher.monitoring.rules import RuleSet
+from aidlink.matcher.core import MatcherCore, MatcherSettings
+from aidlink.matcher.dispute_service import DisputesServicer
 from aidlink.matcher.monitoring.service import add_to_server as add_monitoring_service
 from aidlink.matcher.service import MatcherServicer
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
@@ -61,6 +48,8 @@ class TlsFiles:
 
 @dataclass
 class MatcherConfig:
+    """The gRPC server's settings: the network part here, the core's part (`settings()`) as fields too."""
+
     data_dir: Path
     listen: str = "127.0.0.1:50051"
     tls: TlsFiles | None = None
@@ -86,24 +75,9 @@ class MatcherConfig:
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
 
-
-def open_configured_join_backend(cfg: MatcherConfig, registry) -> JoinBackend:
-    """The join backend the settings name; a Dask scheduler must answer now, or start-up fails."""
-    tls = {"dask_tls_ca": cfg.dask_tls_ca, "dask_tls_cert": cfg.dask_tls_cert, "dask_tls_key": cfg.dask_tls_key}
-    given = [name for name, path in tls.items() if path]
-    if given and cfg.join_backend != "dask":
-        raise ValueError(f"{', '.join(given)} set but join_backend is {cfg.join_backend!r}; "
-                         f'the Dask TLS settings apply to join_backend = "dask" only')
-    if given and len(given) < len(tls):
-        raise ValueError(f"Dask TLS needs dask_tls_ca, dask_tls_cert and dask_tls_key together; "
-                         f"missing {', '.join(sorted(set(tls) - set(given)))}")
-    if cfg.join_backend != "dask" or not cfg.dask_scheduler:
-        return open_join_backend(cfg.join_backend, cfg.dask_scheduler, registry=registry)
-    from aidlink.matcher.distributed import DaskJoinBackend, dask_security   # Dask only when configured
-    security = (dask_security(Path(cfg.dask_tls_ca), Path(cfg.dask_tls_cert), Path(cfg.dask_tls_key),
-                              roles=("client",)) if given else None)
-    return DaskJoinBackend(cfg.dask_scheduler, security=security, registry=registry,
-                           connect_timeout=cfg.dask_connect_timeout)
+    def settings(self) -> MatcherSettings:
+        """The matcher core's settings (everything but the network)."""
+        return MatcherSettings(**{f.name: getattr(self, f.name) for f in fields(MatcherSettings)})
 
 
 class _ReloadingFile:
@@ -151,32 +125,19 @@ class MatcherServer:
             authenticate = DevelopmentAuthenticator()
         else:
             authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
-        # Matcher state: with a database URL, every store shares one Database (the audit store opens
-        # its own); without one, each store keeps its SQLite file in data_dir as before.
-        self.database = (Database(cfg.database_url, pool_size=cfg.max_workers, application_name="aidlink-matcher")
-                         if cfg.database_url else None)   # pool: a connection per gRPC worker at most
-        self.store = DatasetStore(cfg.data_dir, self.database)
         self.metrics = RpcMetrics("matcher")
+        # The matcher's state and use cases, assembled where every adapter assembles them.
+        self.core = MatcherCore(cfg.settings(), registry=self.metrics.registry)
         try:
-            self.join = open_configured_join_backend(cfg, self.metrics.registry)
+            self._serve(cfg, authenticate)
         except BaseException:
-            self.store.close()
-            if self.database is not None:
-                self.database.close()
+            self.core.close()
             raise
-        self.audit_log = None
-        if cfg.audit:
-            key = AuditSigningKey.load(cfg.audit_key, cfg.audit_key_passphrase) if cfg.audit_key else None
-            audit_store = open_audit_store(cfg.database_url or sqlite_url(cfg.data_dir / "audit.sqlite"))
-            self.audit_log = AuditLog(audit_store, signing_key=key,
-                                      origin=cfg.audit_origin, checkpoint_interval=cfg.checkpoint_interval,
-                                      registry=self.metrics.registry)
-        # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
-        self.catalog = CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(cfg.catalog))
-        self.exchange = Exchange(self.store, self.catalog, AgreementSet.load(cfg.agreements),
-                                 default_threshold=cfg.threshold, join=self.join)
+
+    def _serve(self, cfg: MatcherConfig, authenticate) -> None:
+        core = self.core
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
-                        *call_interceptors(self.audit_log, authenticate)]
+                        *call_interceptors(core.audit_log, authenticate)]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
             interceptors=interceptors,
@@ -184,18 +145,12 @@ class MatcherServer:
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                      ("grpc.so_reuseport", 0)])
         matcher_pb2_grpc.add_MatcherServicer_to_server(
-            MatcherServicer(self.exchange, registry=self.metrics.registry), self.server)
-        self.disputes = DisputeDesk(self._state("disputes.sqlite"), self.exchange)
-        self.exchange.disputed_refs = self.disputes.disputed_refs
-        catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(self.catalog), self.server)
-        disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(self.disputes), self.server)
-        published = self.catalog.get()   # the newest published catalog version
-        self.monitor = Monitor(cfg.data_dir, self.store, published, self.exchange.agreements,
-                               rules=RuleSet.load(cfg.risk_rules, published), threshold=cfg.threshold,
-                               database=self.database)
-        add_monitoring_service(self.server, self.monitor)
-        if self.audit_log is not None:
-            add_audit_service(self.server, AuditReader(self.audit_log.store), _officers_only)
+            MatcherServicer(core.exchange, registry=self.metrics.registry), self.server)
+        catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(core.catalog), self.server)
+        disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(core.disputes), self.server)
+        add_monitoring_service(self.server, core.monitor)
+        if core.audit_log is not None:
+            add_audit_service(self.server, AuditReader(core.audit_log.store), _officers_only)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.health_server = None
@@ -213,9 +168,38 @@ class MatcherServer:
         if self.port == 0:
             raise RuntimeError(f"could not listen on {cfg.listen}")
 
-    def _state(self, sqlite_file: str) -> Database | Path:
-        """Where a store keeps its state: the shared database, else its own SQLite file in data_dir."""
-        return self.database if self.database is not None else self.config.data_dir / sqlite_file
+    # The core's parts, by the names callers and tests have always used.
+    @property
+    def database(self):
+        return self.core.database
+
+    @property
+    def store(self):
+        return self.core.store
+
+    @property
+    def join(self):
+        return self.core.join
+
+    @property
+    def audit_log(self):
+        return self.core.audit_log
+
+    @property
+    def catalog(self):
+        return self.core.catalog
+
+    @property
+    def exchange(self):
+        return self.core.exchange
+
+    @property
+    def disputes(self):
+        return self.core.disputes
+
+    @property
+    def monitor(self):
+        return self.core.monitor
 
     @property
     def address(self) -> str:
@@ -240,15 +224,7 @@ class MatcherServer:
         self.server.stop(grace).wait()
         if self.health_server is not None:
             self.health_server.stop(0)
-        if self.audit_log is not None:
-            self.audit_log.close()
-        self.disputes.close()
-        self.monitor.close()
-        self.catalog.close()
-        self.store.close()
-        self.join.close()
-        if self.database is not None:
-            self.database.close()
+        self.core.close()   # flushes the audit log, then closes every store
 
     def wait(self) -> None:
         self.server.wait_for_termination()

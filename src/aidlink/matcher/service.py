@@ -139,9 +139,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         call.agreement = result.agreement.id
         call.datasets = [f"{result.mine.qualified_name}@v{result.mine.version}",
                          f"{result.other.qualified_name}@v{result.other.version}"]
-        call.counts = {"my_records": result.mine.records, "other_records": result.other_admitted,
-                       "comparisons": result.comparisons, "matches": len(result.matches),
-                       "blocked": int(result.blocked)}
+        call.counts = result.audit_counts()
         self.pairs_compared.inc(result.comparisons)
         for m in result.matches:
             yield matcher_pb2.CompareEvent(match=matcher_pb2.Match(my_ref=m.ref, score=m.score,

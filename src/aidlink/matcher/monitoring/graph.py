@@ -1,9 +1,11 @@
 """The linkage graph: every department's latest dataset versions linked into
 pseudonymous person clusters, and clusters into households.
 
-Each pair of datasets made under the same encoding is joined with the Dice
-kernel and a greedy 1-to-1 solver (the pair's links are cached per dataset
-version, so an upload only recomputes the pairs it takes part in). All pairwise
+Each pair of datasets made under the same encoding is joined on the matcher's
+one join path (matcher.join: blocked where both carry blocking keys, else
+exhaustive on the configured backend) with a greedy 1-to-1 solver (the pair's
+links are cached per dataset version, so an upload only recomputes the pairs it
+takes part in). All pairwise
 links are then merged best score first; a merge that would put two records of
 the same dataset into one cluster is refused, so chains of near matches cannot
 glue different persons together. Cluster ids are opaque and kept across
@@ -22,8 +24,8 @@ import numpy as np
 
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetStore, DatasetVersion, LoadedDataset
+from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.store import MonitoringStore
-from aidlink.matcher.similarity import candidate_pairs, greedy_links, pack
 
 HOUSEHOLD_ATTRIBUTE = "household"
 
@@ -74,19 +76,16 @@ class _Components:
 
 class LinkageGraph:
     def __init__(self, datasets: DatasetStore, store: MonitoringStore,
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
+                 threshold: float = DEFAULT_THRESHOLD, joiner: DatasetJoin | None = None) -> None:
         self.dataset_store, self.store, self.threshold = datasets, store, threshold
+        self.joiner = joiner if joiner is not None else DatasetJoin()
 
     def _pair(self, a: LoadedDataset, b: LoadedDataset) -> list[tuple[int, int, float]]:
         cached = self.store.pair_links(a.meta.id, b.meta.id, self.threshold)
         if cached is not None:
             return cached
-        if len(a.refs) and len(b.refs):
-            candidates = candidate_pairs(pack(np.asarray(a.encodings)), pack(np.asarray(b.encodings)),
-                                         self.threshold)
-            links = [(int(i), int(j), float(s)) for i, j, s in greedy_links(candidates)]
-        else:
-            links = []
+        outcome = self.joiner.match(a.encodings, b, None, self.threshold, all_pairs=False, mine_blocking=a.blocking)
+        links = [(int(link.mine), int(link.other), float(link.score)) for link in outcome.links]
         self.store.save_pair_links(a.meta.id, b.meta.id, self.threshold, links)
         return links
 

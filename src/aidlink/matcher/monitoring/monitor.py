@@ -20,6 +20,7 @@ from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, DatasetVersion
 from aidlink.matcher.errors import NotFound, NotPermitted
+from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.feedback import Feedback, FeedbackDesk
 from aidlink.matcher.monitoring.graph import Graph, LinkageGraph
 from aidlink.matcher.monitoring.records import ClusterIndex
@@ -84,12 +85,13 @@ def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict],
 class Monitor:
     def __init__(self, data_dir: Path, datasets: DatasetStore, catalog: Catalog, agreements: AgreementSet,
                  rules: RuleSet | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 today: Callable[[], date] = date.today, database: StateTarget | None = None) -> None:
+                 today: Callable[[], date] = date.today, database: StateTarget | None = None,
+                 joiner: DatasetJoin | None = None) -> None:
         self.datasets, self.catalog, self.agreements = datasets, catalog, agreements
         self.rules = rules or RuleSet.load(catalog=catalog)
         # State in `database` (a shared Database or a URL); default: <data_dir>/monitoring.sqlite.
         self.store = MonitoringStore(database if database is not None else Path(data_dir) / "monitoring.sqlite")
-        self.graph = LinkageGraph(datasets, self.store, threshold)
+        self.graph = LinkageGraph(datasets, self.store, threshold, joiner)   # the matcher's one join path
         self.clusters = ClusterIndex(datasets, self.store)
         self.lifecycle = WarningLifecycle(self.store)
         self.referrals = ReferralDesk(self.store, self.lifecycle, agreements, self.clusters, today)
