@@ -81,10 +81,10 @@ def test_a_client_that_cancels_a_streaming_compare_is_audited_cancelled_without_
     deployment = world
     caplog.set_level(logging.DEBUG)
     exchange = deployment.matcher.exchange
-    saved = exchange.blocking, exchange.chunk_rows
+    saved = exchange.blocking, exchange.join_path.chunk_rows
     # A progress message after each of nhsa's 6000 records: after the first one the comparison is
     # still running, and the progress not read yet fills the stream's flow-control window.
-    exchange.blocking, exchange.chunk_rows = False, 1
+    exchange.blocking, exchange.join_path.chunk_rows = False, 1
     before = len(deployment.audit_entries())
     try:
         with node_channel(deployment, "nhsa", options=[("grpc.http2.bdp_probe", 0)]) as ch:
@@ -99,7 +99,7 @@ def test_a_client_that_cancels_a_streaming_compare_is_audited_cancelled_without_
             assert err.value.code() == grpc.StatusCode.CANCELLED
         [entry] = new_entries(deployment, before, COMPARE)
     finally:
-        exchange.blocking, exchange.chunk_rows = saved
+        exchange.blocking, exchange.join_path.chunk_rows = saved
     assert (entry.outcome, entry.status) == ("cancelled", "CANCELLED")
     assert entry.department == "nhsa" and entry.purpose == "eligibility-check"
     assert "cancelled" in entry.detail and "matches" not in entry.counts
