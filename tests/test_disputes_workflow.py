@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.disputes import NodeDisputes, UnknownRecord
 from aidlink.gateway.synthetic.extracts import department_extract

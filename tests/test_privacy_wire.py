@@ -10,7 +10,7 @@ import ahocorasick
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import normalize_person
 from aidlink.gateway.server import GatewayConfig, GatewayServer
