@@ -12,10 +12,11 @@ from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import export_dataset_bundle, open_bundle
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch
 from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline, RefusedRow, RowProblem
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.matcher.similarity.blocking import NO_KEY, token_key
-from aidlink.v1 import bundle_pb2, gateway_pb2
+from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2, matcher_pb2_grpc
 
 MCA_ATTRS = ["category", "dispersed", "school_age", "household"]
 SECRET = b"pipeline-test-secret-0123456789"
@@ -40,8 +41,9 @@ def with_bad_rows(rows):
 def both_paths(tmp_path_factory):
     population = SyntheticPopulation.generate(1500, seed=21)
     rows = with_bad_rows(department_extract(population, "mca", seed=21).rows)
+    edu_rows = department_extract(population, "edu", seed=21).rows
     root = tmp_path_factory.mktemp("pipeline")
-    with LoopbackDeployment(root, departments=("mca",)) as d:
+    with LoopbackDeployment(root, departments=("mca", "edu")) as d:
         node = d.nodes["mca"]
         summary = submit_rows(node.stub, gateway_pb2.SubmitHeader(
             dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
@@ -65,7 +67,7 @@ def both_paths(tmp_path_factory):
         offline = {refs.resolve(r.ref): (r.encoding, {token_key(t) for t in r.blocking_keys}, dict(r.attributes))
                    for r in bundle.records}
         yield {"rows": rows, "summary": summary, "online": online, "exported": exported, "offline": offline,
-               "bundle": bundle, "info": node.server.node.encoding_info}
+               "bundle": bundle, "info": node.server.node.encoding_info, "deployment": d, "edu_rows": edu_rows}
 
 
 def test_online_upload_and_bundle_export_carry_the_same_records(both_paths):
@@ -95,6 +97,32 @@ def test_both_paths_report_the_same_problems(both_paths):
     assert (13, duplicate, "rec_id") in refused
     kept = {(p.row, p.record_id, p.field) for p in exported.problems if p.kept}
     assert {(14, "BAD-PHONE", "phone"), (15, "BAD-CHECK", "id_number")} <= kept
+
+
+def test_matcher_client_streams_batches_and_reads_answers_over_mtls(both_paths):
+    d = both_paths["deployment"]
+    server = d.nodes["edu"].server
+    pipeline = server.node.pipeline
+    client = MatcherClient(matcher_pb2_grpc.MatcherStub(server.channel), pipeline.parameters, batch=7)
+    rows = both_paths["edu_rows"]
+    prepared = pipeline.dataset(rows, tag=server.refs.new_tag(), attributes=["assistance"])
+    batches = []
+    outcome = client.upload("batched", "edu.students", "2023.1", ["assistance"], prepared,
+                            after_batch=lambda: batches.append(len(prepared.record_ids)))
+    assert outcome.dataset == "edu/batched" and outcome.rejected == ()
+    assert outcome.accepted == len(prepared.record_ids) == prepared.rows - len(
+        {p.row for p in prepared.problems if not p.kept}) > 100
+    assert batches == list(range(7, len(prepared.record_ids) + 1, 7))   # after each full batch of 7
+    events = list(client.compare("batched", "mca/low-income", common_pb2.ELIGIBILITY_CHECK))
+    summary = events[-1]
+    assert isinstance(summary, CompareSummary) and summary.agreement == "art14-1a.mca-to-edu"
+    assert any(isinstance(e, CompareProgress) for e in events)
+    matches = [e for e in events if isinstance(e, RemoteMatch)]
+    assert 0 < len(matches) == summary.matches and summary.my_records == outcome.accepted
+    assert all(m.my_ref.count(".") == 1 and m.attributes for m in matches)   # references, never record ids
+    record = next(r for r in pipeline.records(rows, tag="probe") if isinstance(r, PreparedRecord))
+    answer = client.query_status("mca/low-income", record.encoding, common_pb2.ELIGIBILITY_CHECK)
+    assert answer.agreement == "art14-1a.mca-to-edu" and 0.0 <= answer.score <= 1.0
 
 
 def test_a_bad_row_names_row_and_field_and_the_good_rows_still_go():

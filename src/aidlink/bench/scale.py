@@ -99,14 +99,16 @@ def _init_worker() -> None:
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
     from aidlink.gateway.pipeline import RowRefused
-    out = []
+    pipeline = _PIPELINE
+    assert pipeline is not None, "_init_worker sets the pipeline up in each worker"
+    out: list[tuple[bytes, list[bytes]] | None] = []
     for row in rows:
         try:
-            encoding, person = _PIPELINE.encode_person(row)
+            encoding, person = pipeline.encode_person(row)
         except RowRefused:
             out.append(None)
             continue
-        out.append((encoding, _PIPELINE.blocking.tokens(person)))
+        out.append((encoding, pipeline.blocking.tokens(person)))
     return out
 
 

@@ -8,8 +8,8 @@ resolves them. gRPC errors propagate unchanged (grpc.RpcError) for the node's AP
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
 
 from aidlink.gateway.pipeline import EncodingParameters, PreparedRecord
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
@@ -113,7 +113,7 @@ class MatcherClient:
         return UploadOutcome(summary.dataset, summary.version, summary.accepted,
                              tuple(RejectedRecord(p.ref, p.field, p.reason) for p in summary.rejected))
 
-    def compare(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
+    def compare(self, my_dataset: str, other_dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0,
                 all_pairs: bool = False) -> Iterator[CompareProgress | RemoteMatch | CompareSummary]:
         """The matcher's answer as it streams: progress, matches (by reference), then the summary;
         RuntimeError if the stream ends without a summary."""
@@ -135,7 +135,8 @@ class MatcherClient:
         if summary is None:
             raise RuntimeError("the matcher ended the comparison without a summary")
 
-    def query_status(self, dataset: str, encoding: bytes, purpose: int, threshold: float = 0.0) -> StatusAnswer:
+    def query_status(self, dataset: str, encoding: bytes, purpose: common_pb2.Purpose,
+                     threshold: float = 0.0) -> StatusAnswer:
         answer = self.stub.QueryStatus(matcher_pb2.StatusQuery(
             dataset=dataset, encoding=encoding, encoding_info=self.encoding_info, purpose=purpose,
             threshold=threshold))

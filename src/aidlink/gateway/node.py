@@ -8,14 +8,13 @@ references, encodings and the catalog-allowed attribute values. Nothing else.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch, \
-    encoding_info
-from aidlink.gateway.pipeline import SCHOOL_AGE, RecordPipeline, RowProblem, RowRefused, school_age, \
-    schema_fingerprint
+from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch, encoding_info
+from aidlink.gateway.pipeline import SCHOOL_AGE, RecordPipeline, RowProblem, RowRefused, schema_fingerprint, school_age
 from aidlink.gateway.refs import ReferenceMap
+from aidlink.v1 import common_pb2
 
 __all__ = ["GatewayNode", "SubmitResult", "LocalMatch", "CheckResult", "CompareProgress", "CompareSummary",
            # defined in gateway.pipeline, importable from here too
@@ -59,14 +58,20 @@ class GatewayNode:
     client; answers come back by reference and are resolved to the department's record ids."""
 
     def __init__(self, department: str, pipeline: RecordPipeline, matcher: MatcherClient | None,
-                 refs: ReferenceMap | None) -> None:
+                 refs: ReferenceMap) -> None:
         self.department = department
         self.pipeline = pipeline
-        self.matcher = matcher
+        self._matcher = matcher    # None: an offline node (bundles only)
         self.refs = refs
 
     @property
-    def encoding_info(self):
+    def matcher(self) -> MatcherClient:
+        if self._matcher is None:
+            raise RuntimeError(f"gateway node {self.department} has no matcher connection (offline: use bundles)")
+        return self._matcher
+
+    @property
+    def encoding_info(self) -> common_pb2.EncodingInfo:
         """The common_pb2.EncodingInfo this node declares with every encoding it sends."""
         return encoding_info(self.pipeline.parameters)
 
@@ -93,7 +98,7 @@ class GatewayNode:
             return ref
 
     # -- compare -------------------------------------------------------------------------------
-    def compare_events(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
+    def compare_events(self, my_dataset: str, other_dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0,
                        all_pairs: bool = False) -> Iterator[CompareProgress | LocalMatch | CompareSummary]:
         """The matcher's answer as it streams: progress, then this node's own matches, then the summary."""
         for event in self.matcher.compare(my_dataset, other_dataset, purpose, threshold, all_pairs):
@@ -102,13 +107,15 @@ class GatewayNode:
             else:
                 yield event
 
-    def compare(self, my_dataset: str, other_dataset: str, purpose: int, threshold: float = 0.0,
+    def compare(self, my_dataset: str, other_dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0,
                 all_pairs: bool = False) -> tuple[list[LocalMatch], CompareSummary]:
         events = list(self.compare_events(my_dataset, other_dataset, purpose, threshold, all_pairs))
-        return [e for e in events if isinstance(e, LocalMatch)], events[-1]
+        summary = events[-1]
+        assert isinstance(summary, CompareSummary)   # the matcher client ends every stream with one
+        return [e for e in events if isinstance(e, LocalMatch)], summary
 
     # -- one person ----------------------------------------------------------------------------
-    def check_person(self, fields: Mapping[str, str], dataset: str, purpose: int,
+    def check_person(self, fields: Mapping[str, str], dataset: str, purpose: common_pb2.Purpose,
                      threshold: float = 0.0) -> CheckResult:
         encoding, person = self.pipeline.encode_person(fields)
         answer = self.matcher.query_status(dataset, encoding, purpose, threshold)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from aidlink.gateway.blocking import BlockingTokens
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
