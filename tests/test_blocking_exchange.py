@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+from aidlink.gateway.pipeline import RecordPipeline, RowRefused, schema_fingerprint
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.catalog import Catalog
@@ -23,16 +23,16 @@ SCHEMA = LinkageSchema.default_chinese()
 @pytest.fixture(scope="module")
 def encoded():
     population = SyntheticPopulation.generate(2500, seed=41)
-    node = GatewayNode("t", SCHEMA, SECRET, 1, matcher=None, refs=None, today=lambda: date(2025, 6, 30))
+    pipeline = RecordPipeline(SCHEMA, SECRET, 1, today=lambda: date(2025, 6, 30))
     sides = []
     for seed in (1, 2):
         records = []
         for row in department_extract(population, "nhsa", seed=seed).rows:
             try:
-                encoding, person = node.encode_person(row)
+                encoding, person = pipeline.encode_person(row)
             except RowRefused:
                 continue
-            records.append((encoding, node.blocking.tokens(person)))
+            records.append((encoding, pipeline.blocking.tokens(person)))
         sides.append(records)
     return sides
 

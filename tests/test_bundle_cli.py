@@ -7,7 +7,7 @@ import csv
 
 from aidlink.v1 import gateway_pb2
 from aidlink.audit.store import SQLiteAuditStore
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.cli.main import main
 from aidlink.gateway.synthetic.extracts import department_extract

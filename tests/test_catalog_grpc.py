@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, gateway_pb2
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation

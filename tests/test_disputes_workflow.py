@@ -9,12 +9,13 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.disputes import NodeDisputes, UnknownRecord
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.disputes import add_working_days
+from aidlink.matcher.similarity.blocking import NO_KEY, token_key
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,12 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     row["category"] = "monitored"
     corrected = mca.correct(correct_id, row, ["category", "dispersed", "school_age"], "category updated")
     assert corrected.state == "corrected" and corrected.corrected_version == ver + 1
+    # The correction goes through the node's record pipeline like an upload: it carries the
+    # person's blocking tokens, so the blocked join finds the corrected record as before.
+    stored = d.matcher.store.load(d.matcher.store.latest("mca", "low-income"))
+    tokens = d.nodes["mca"].server.node.pipeline.prepare(row).blocking_tokens
+    keys = stored.blocking.keys[stored.refs.index(corrected.provider_ref)]
+    assert {int(k) for k in keys if k != NO_KEY} == {token_key(t) for t in tokens} != set()
     assert d.matcher.disputes.disputed_refs("mca/low-income", ver) == set()
 
     # edu is notified of every step, with its own record ids.

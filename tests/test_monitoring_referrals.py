@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.referrals import DisclosureError, open_identity
 from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.node import GatewayNode
+from aidlink.gateway.pipeline import RecordPipeline
 from aidlink.gateway.synthetic import corruption as C
 from aidlink.gateway.synthetic.extracts import _person_fields
 from aidlink.gateway.synthetic.population import SyntheticPopulation
@@ -118,7 +118,7 @@ def planted(tmp_path_factory):
     population = SyntheticPopulation.generate(400, seed=11)
     firsts = [population.person(h.member_ids[0]) for h in population.households]
     people = dict(zip(SCENARIO, firsts))
-    encoder = GatewayNode("test", LinkageSchema.default_chinese(), b"s" * 32, 1, None, None)
+    encoder = RecordPipeline(LinkageSchema.default_chinese(), b"s" * 32, 1)
     store = DatasetStore(root)
     rng = random.Random(3)
     for entry_id in sorted({e for held, _ in SCENARIO.values() for e in held}):
@@ -129,7 +129,7 @@ def planted(tmp_path_factory):
         rng.shuffle(keys)
         for key in keys:
             row = _person_fields(people[key], C.CorruptionProfile.none(), rng)
-            encoding, _, _ = encoder.encode_row(row)
+            encoding, _ = encoder.encode_person(row)
             writer.add(f"{entry.provider}-{key}", encoding, SCENARIO[key][0][entry_id])
         writer.commit()
     monitor = Monitor(root, store, CATALOG, AgreementSet.load())

@@ -9,7 +9,7 @@ import pytest
 from aidlink.v1 import common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc, monitoring_pb2 as pb
 from aidlink.v1 import monitoring_pb2_grpc
 from aidlink.audit.verify import verify_log
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract

@@ -4,13 +4,14 @@ and look for raw identifiers and the linkage secret in them."""
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import ahocorasick
 import pytest
 
 from aidlink.v1 import common_pb2, gateway_pb2
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import normalize_person
 from aidlink.gateway.server import GatewayConfig, GatewayServer
@@ -65,9 +66,16 @@ def needles(rows) -> dict[bytes, str]:
 _AUTOMATA: dict[int, tuple[dict, ahocorasick.Automaton]] = {}
 
 
+PSEUDONYM = re.compile(r"[0-9a-f]{32,}")   # a keyed pseudonym's form (gateway.pseudonyms): hex
+
+
 def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
     """The first needle found in `data` (Aho-Corasick over bytes seen as latin-1,
-    one character per byte: a per-needle `in` would take minutes on megabytes)."""
+    one character per byte: a per-needle `in` would take minutes on megabytes).
+
+    A digit-only needle inside a run of 32+ hex characters is a chance hit in a household
+    pseudonym, not a leak: 8 digits such as a birth date turn up by chance in about one run
+    in five among 4,000 random 32-hex pseudonyms, so such a hit is not counted."""
     cached = _AUTOMATA.get(id(wanted))
     if cached is None or cached[0] is not wanted:
         automaton = ahocorasick.Automaton()
@@ -75,9 +83,24 @@ def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
             automaton.add_word(needle.decode("latin-1"), (needle, what))
         automaton.make_automaton()
         _AUTOMATA[id(wanted)] = cached = (wanted, automaton)
-    for _end, (needle, what) in cached[1].iter(data.decode("latin-1")):
+    text = data.decode("latin-1")
+    for end, (needle, what) in cached[1].iter(text):
+        start = end - len(needle) + 1
+        if needle.isdigit() and any(m.start() <= start and end < m.end()
+                                    for m in PSEUDONYM.finditer(text, max(0, start - 64), end + 65)):
+            continue
         return f"{what} {needle!r}"
     return None
+
+
+def test_leak_search_discounts_only_digits_inside_a_pseudonym():
+    wanted = {b"20090202": "birth_date", b"H0000013": "household_id"}
+    pseudonym = b"a3f" + b"20090202" + b"0c" * 11          # 33 hex characters, a date by chance
+    assert first_leak(pseudonym, wanted) is None
+    assert first_leak(b"birth=20090202;", wanted) == "birth_date b'20090202'"
+    assert first_leak(b"a3f20090202", wanted) == "birth_date b'20090202'"   # too short for a pseudonym
+    assert first_leak(pseudonym + b"|20090202", wanted) == "birth_date b'20090202'"
+    assert first_leak(pseudonym + b"H0000013", wanted) == "household_id b'H0000013'"
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ max_share_per_period = 1.0
 valid_from = "2023-01-01"
 valid_until = "2099-12-31"
 """
-_NODE = None
+_PIPELINE = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -108,30 +108,31 @@ class _PeakRss:
 
 
 def _init_worker() -> None:
-    global _NODE
+    global _PIPELINE
     from aidlink.gateway.encoding import LinkageSchema
-    from aidlink.gateway.node import GatewayNode
-    _NODE = GatewayNode("bench", LinkageSchema.default_chinese(), _SECRET, 1, matcher=None, refs=None,
-                        today=lambda: date(2025, 6, 30))
+    from aidlink.gateway.pipeline import RecordPipeline
+    _PIPELINE = RecordPipeline(LinkageSchema.default_chinese(), _SECRET, 1, today=lambda: date(2025, 6, 30))
 
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
-    from aidlink.gateway.node import RowRefused
-    out = []
+    from aidlink.gateway.pipeline import RowRefused
+    pipeline = _PIPELINE
+    assert pipeline is not None, "_init_worker sets the pipeline up in each worker"
+    out: list[tuple[bytes, list[bytes]] | None] = []
     for row in rows:
         try:
-            encoding, person = _NODE.encode_person(row)
+            encoding, person = pipeline.encode_person(row)
         except RowRefused:
             out.append(None)
             continue
-        out.append((encoding, _NODE.blocking.tokens(person)))
+        out.append((encoding, pipeline.blocking.tokens(person)))
     return out
 
 
 def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
     from aidlink.v1 import common_pb2, matcher_pb2
     from aidlink.gateway.encoding import LinkageSchema
-    from aidlink.gateway.node import schema_fingerprint
+    from aidlink.gateway.pipeline import schema_fingerprint
     info = common_pb2.EncodingInfo(bits=1024, secret_version=1,
                                    schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese()))
 

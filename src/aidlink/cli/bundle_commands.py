@@ -72,6 +72,7 @@ def export_bundle(args) -> int:
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.extract import ExtractError, read_extract
     from aidlink.gateway.node import GatewayNode
+    from aidlink.gateway.pipeline import RecordPipeline
     from aidlink.gateway.refs import ReferenceMap
     from aidlink.matcher.purposes import BY_NAME
 
@@ -94,7 +95,8 @@ def export_bundle(args) -> int:
     key, version = _open_secret(args.node_dir)
     refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
     try:
-        node = GatewayNode(args.department, LinkageSchema.default_chinese(), key, version, None, refs)
+        node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version),
+                           None, refs)
         exported = export_dataset_bundle(
             node, args.dataset, args.catalog_entry, args.catalog_version, extract.rows,
             attributes=args.attribute, id_column=args.id_column, compare=asks,

@@ -14,7 +14,7 @@ import numpy as np
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
 from aidlink.cli.progress import ProgressBar
-from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+from aidlink.gateway.pipeline import RecordPipeline, RowRefused
 
 FORMAT = "aidlink-encodings/1"
 
@@ -72,11 +72,11 @@ def encode_command(args) -> int:
     except ExtractError as exc:
         print(f"aidlink encode: {args.input}: {exc}", file=sys.stderr)
         return 2
-    node = GatewayNode("local", schema, key, version, matcher=None, refs=None)
+    pipeline = RecordPipeline(schema, key, version)
     ids, clks, problems = [], [], list(extract.problems)
     for number, row in zip(extract.row_numbers, extract.rows):
         try:
-            encoding, _, _ = node.encode_row(row)
+            encoding, _ = pipeline.encode_person(row)
         except RowRefused as exc:
             problems.extend((number, f"{f}: {r}") for f, r in exc.problems)
             continue
@@ -84,8 +84,8 @@ def encode_command(args) -> int:
         clks.append(base64.b64encode(encoding).decode())
     args.output.write_text(json.dumps({
         "format": FORMAT,
-        "encoding": {"bits": node.encoding_info.bits, "secret_version": version,
-                     "schema_fingerprint": schema_fingerprint(schema)},
+        "encoding": {"bits": pipeline.parameters.bits, "secret_version": version,
+                     "schema_fingerprint": pipeline.parameters.schema_fingerprint},
         "ids": ids, "clks": clks}))
     for number, reason in sorted(problems):
         print(f"row {number}: {reason}", file=sys.stderr)

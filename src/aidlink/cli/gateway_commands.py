@@ -98,17 +98,8 @@ def serve(args) -> int:
     return 0
 
 
-def submit_rows(stub: gateway_pb2_grpc.GatewayStub, header: gateway_pb2.SubmitHeader, rows,
-                batch: int = 1000) -> gateway_pb2.SubmitSummary:
-    def chunks():
-        yield gateway_pb2.SubmitChunk(header=header)
-        for i in range(0, len(rows), batch):
-            yield gateway_pb2.SubmitChunk(rows=gateway_pb2.RawRowBatch(
-                rows=[gateway_pb2.RawRow(fields=r) for r in rows[i:i + batch]]))
-    return stub.SubmitDataset(chunks())
-
-
 def submit(args) -> int:
+    from aidlink.gateway.client import submit_rows
     from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
 
     try:

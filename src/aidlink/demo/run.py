@@ -67,10 +67,10 @@ def _quality(found: set[str], expected: set[str]) -> str:
 
 
 def run(args) -> int:
-    from aidlink.cli.gateway_commands import submit_rows
+    from aidlink.gateway.client import submit_rows
     from aidlink.demo.loopback import LoopbackDeployment
     from aidlink.gateway.extract import read_extract
-    from aidlink.gateway.node import SCHOOL_AGE
+    from aidlink.gateway.pipeline import SCHOOL_AGE
     from aidlink.matcher.catalog import Catalog
     from aidlink.demo.monitoring import run_monitoring_demo
     from aidlink.gateway.synthetic.extracts import department_extract

@@ -11,13 +11,12 @@ with its certificate's ECDSA P-256 key (SHA-256). The envelope carries a random 
 (a bundle is imported once), the sender's certificate (checked against the custodian's CA
 and CRL), the recipient certificate's fingerprint, and created/expires times.
 
-Node side: `export_dataset_bundle` runs the node's own submit path (normalize, encode,
-reference map) with the upload captured into a bundle instead of sent, and
+Node side: `export_dataset_bundle` runs the node's record pipeline and builds the same
+upload messages an online submit sends (gateway.matcher_client), into a bundle, and
 `read_result_bundle` opens the matcher's answer and resolves references to record ids.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import secrets
@@ -240,24 +239,6 @@ class BundleLedger:
 
 
 # -- the node's side -----------------------------------------------------------------------------
-class _Capture:
-    """Stands in for the matcher stub in GatewayNode.submit: keeps the upload instead of sending it."""
-
-    def __init__(self, department: str) -> None:
-        self.department = department
-        self.header: matcher_pb2.UploadHeader | None = None
-        self.records: list[matcher_pb2.EncodedRecord] = []
-
-    def UploadDataset(self, chunks: Iterable[matcher_pb2.UploadChunk]) -> matcher_pb2.UploadSummary:  # noqa: N802
-        for chunk in chunks:
-            if chunk.WhichOneof("part") == "header":
-                self.header = chunk.header
-            else:
-                self.records.extend(chunk.batch.records)
-        return matcher_pb2.UploadSummary(dataset=f"{self.department}/{self.header.dataset}", version=0,
-                                         accepted=len(self.records))
-
-
 @dataclass
 class ExportedBundle:
     blob: bytes
@@ -273,18 +254,21 @@ def export_dataset_bundle(node, dataset: str, catalog_entry: str, catalog_versio
                           compare: Sequence[bundle_pb2.BundleCompareRequest] = (),
                           key_pem: bytes, cert_pem: bytes, matcher_cert_pem: bytes,
                           lifetime: timedelta = DEFAULT_LIFETIME, now: datetime | None = None) -> ExportedBundle:
-    """Encode `rows` exactly as an online submit would (same references kept in the node's map)
-    and seal them, with the comparisons asked for, to the matcher's certificate."""
-    capture = _Capture(node.department)
-    offline = copy.copy(node)
-    offline.matcher = capture
-    result = offline.submit(dataset, catalog_entry, catalog_version, rows, id_column=id_column,
-                            attributes=attributes)
-    payload = bundle_pb2.DatasetBundle(header=capture.header, records=capture.records, compare=list(compare))
+    """Encode `rows` with the node's record pipeline and matcher messages, exactly as an online
+    submit does (same references kept in the node's map), and seal them, with the comparisons
+    asked for, to the matcher's certificate."""
+    from aidlink.gateway.matcher_client import encoded_record, upload_header
+
+    tag = node.refs.new_tag()
+    prepared = node.pipeline.dataset(rows, tag=tag, id_column=id_column, attributes=attributes)
+    records = [encoded_record(r) for r in prepared]
+    node.refs.save(tag, f"{node.department}/{dataset}", 0, prepared.record_ids)
+    upload = upload_header(dataset, catalog_entry, catalog_version, node.pipeline.parameters, attributes)
+    payload = bundle_pb2.DatasetBundle(header=upload, records=records, compare=list(compare))
     blob = seal_bundle("dataset", payload.SerializeToString(), sender_key_pem=key_pem, sender_cert_pem=cert_pem,
                        recipient_cert_pem=matcher_cert_pem, lifetime=lifetime, now=now)
     header, envelope, *_ = _parse(blob)
-    return ExportedBundle(blob, envelope.bundle_id, result.rows, len(capture.records), result.problems)
+    return ExportedBundle(blob, envelope.bundle_id, prepared.rows, len(records), prepared.problems)
 
 
 @dataclass(frozen=True)

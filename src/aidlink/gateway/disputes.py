@@ -109,11 +109,10 @@ class NodeDisputes:
     def correct(self, dispute_id: str, row: Mapping[str, str], attributes: Sequence[str],
                 reason: str = "") -> disputes_pb2.Dispute:
         """Re-encode the corrected raw row here and send only its encoding and catalog attributes."""
-        encoding, birth_date, _ = self.node.encode_row(row)
-        attrs = self.node._attributes(row, birth_date, attributes)
+        record = self.node.pipeline.prepare(row, attributes=attributes)
         return self.stub.CorrectRecord(disputes_pb2.CorrectRecordRequest(
-            dispute_id=dispute_id, encoding=encoding, encoding_info=self.node.encoding_info,
-            attributes=attrs, reason=reason))
+            dispute_id=dispute_id, encoding=record.encoding, encoding_info=self.node.encoding_info,
+            attributes=record.attributes, blocking_keys=list(record.blocking_tokens), reason=reason))
 
     def _respond(self, dispute_id: str, action: int, reason: str) -> disputes_pb2.Dispute:
         return self.stub.Respond(disputes_pb2.RespondRequest(dispute_id=dispute_id, action=action, reason=reason))

@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS refs (tag TEXT NOT NULL, row INTEGER NOT NULL, record
 """
 
 
+def reference(tag: str, row: int) -> str:
+    """The reference of the `row`-th (0-based) record of upload `tag`."""
+    return f"{tag}.{row}"
+
+
 class UnknownReference(LookupError):
     pass
 

@@ -12,7 +12,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from aidlink.v1 import gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
 from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.matcher_client import MatcherClient
 from aidlink.gateway.node import GatewayNode
+from aidlink.gateway.pipeline import RecordPipeline
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.service import GatewayServicer
 from aidlink.gateway.inbox import NodeKeys, ReferralInbox
@@ -104,8 +106,10 @@ class GatewayServer:
         schema = LinkageSchema.load(cfg.schema) if cfg.schema else LinkageSchema.default_chinese()
         self.channel = matcher_channel(cfg)
         self.refs = ReferenceMap(cfg.data_dir / "references.sqlite")
-        self.node = GatewayNode(cfg.department, schema, cfg.secret_key, cfg.secret_version,
-                                matcher_pb2_grpc.MatcherStub(self.channel), self.refs)
+        pipeline = RecordPipeline(schema, cfg.secret_key, cfg.secret_version)
+        self.node = GatewayNode(cfg.department, pipeline,
+                                MatcherClient(matcher_pb2_grpc.MatcherStub(self.channel), pipeline.parameters),
+                                self.refs)
         self.metrics = RpcMetrics(f"gateway-{cfg.department}")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),

@@ -1,0 +1,185 @@
+"""The node's record pipeline, with no wire in it: a mapped extract row -> normalized person ->
+Bloom-filter encoding -> keyed blocking tokens -> catalog attribute values.
+
+Every path that turns a department's rows into what leaves the node (the online upload, the
+offline bundle, a dispute correction, a one-person status check) goes through this one object,
+so the paths cannot drift apart. It knows nothing of gRPC or protobuf: the matcher client turns
+its records into messages.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from aidlink.gateway.blocking import BlockingTokens
+from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
+from aidlink.gateway.normalize.issues import RowRejected
+from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
+from aidlink.gateway.pseudonyms import Pseudonyms
+from aidlink.gateway.refs import reference
+
+SCHOOL_AGE = range(3, 23)   # preschool to university, the ages education assistance covers
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int           # 1-based data row number
+    record_id: str
+    field: str
+    reason: str
+    kept: bool = False  # flagged, not fatal: the row was still encoded and uploaded
+
+
+class RowRefused(ValueError):
+    """A row that cannot be encoded; `problems` lists (field, reason) for each fault."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {r}" for f, r in problems))
+
+
+@dataclass(frozen=True)
+class EncodingParameters:
+    """What a matcher needs to know to compare encodings: length, secret version, schema."""
+    bits: int
+    secret_version: int
+    schema_fingerprint: str
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """One row ready to leave the node: nothing in it is a raw identifier."""
+    row: int                           # 1-based data row number
+    record_id: str                     # the department's own id: stays on the node
+    ref: str                           # the opaque reference the matcher sees instead
+    encoding: bytes
+    blocking_tokens: tuple[bytes, ...]
+    attributes: dict[str, str]
+    flags: tuple[RowProblem, ...] = ()  # non-fatal problems (kept=True): the row is still sent
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """One row that is not sent, with every reason (kept=False)."""
+    row: int
+    record_id: str
+    problems: tuple[RowProblem, ...]
+
+
+def schema_fingerprint(schema: LinkageSchema) -> str:
+    canonical = json.dumps(schema.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def school_age(birth_date: str, today: date) -> str:
+    """'yes'/'no' from a normalized YYYYMMDD birth date, '' when unknown."""
+    if len(birth_date) != 8:
+        return ""
+    born = date(int(birth_date[:4]), int(birth_date[4:6]), int(birth_date[6:]))
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return "yes" if age in SCHOOL_AGE else "no"
+
+
+class RecordPipeline:
+    """Normalizes, encodes, tokenizes and derives attributes under one linkage secret and schema."""
+
+    def __init__(self, schema: LinkageSchema, secret_key: bytes, secret_version: int,
+                 today: Callable[[], date] = date.today) -> None:
+        self.schema = schema
+        self.encoder = Encoder(schema, secret_key)
+        self.blocking = BlockingTokens(secret_key)
+        self.pseudonyms = Pseudonyms(secret_key)
+        self.parameters = EncodingParameters(self.encoder.length_bytes * 8, secret_version,
+                                             schema_fingerprint(schema))
+        self.today = today
+
+    # -- one row -------------------------------------------------------------------------------
+    def encode_person(self, row: Mapping[str, str]) -> tuple[bytes, NormalizedPerson]:
+        """(encoding, normalized person) or RowRefused naming each field at fault."""
+        try:
+            person = normalize_person(row, today=self.today())
+        except RowRejected as exc:
+            raise RowRefused([(i.field, f"{i.reason} (value {i.value!r})") for i in exc.issues]) from None
+        try:
+            encoding = self.encoder.encode(person.features)
+        except RecordError as exc:
+            raise RowRefused([("record", str(exc))]) from None
+        return encoding, person
+
+    def attributes(self, row: Mapping[str, str], birth_date: str, names: Sequence[str]) -> dict[str, str]:
+        """The catalog attribute values sent with a record, from its row and normalized birth date."""
+        attrs = {}
+        for name in names:
+            if name == "school_age" and not row.get(name):
+                attrs[name] = school_age(birth_date, self.today())
+            elif name == "household":   # the household id never travels raw: a keyed pseudonym does
+                attrs[name] = self.pseudonyms.household(row.get("household_id", ""))
+            else:
+                attrs[name] = row.get(name, "")
+        return attrs
+
+    def prepare(self, row: Mapping[str, str], *, attributes: Sequence[str] = (), number: int = 1,
+                record_id: str = "", ref: str = "") -> PreparedRecord:
+        """One row's encoding, blocking tokens and attributes, or RowRefused naming each field at fault."""
+        encoding, person = self.encode_person(row)
+        flags = tuple(RowProblem(number, record_id, f.field, f"{f.reason} (value {f.value!r}); row kept",
+                                 kept=True) for f in person.flags)
+        return PreparedRecord(number, record_id, ref, encoding, tuple(self.blocking.tokens(person)),
+                              self.attributes(row, person.features.get("birth_date", ""), attributes), flags)
+
+    # -- a dataset -----------------------------------------------------------------------------
+    def records(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
+                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
+                ) -> Iterator[PreparedRecord | RefusedRow]:
+        """Per row, in order: its PreparedRecord (referenced "<tag>.<i>", i counting prepared
+        records only) or a RefusedRow. A refused row never stops the rows after it."""
+        seen: set[str] = set()
+        prepared = 0
+        for i, row in enumerate(rows):
+            number = row_numbers[i] if row_numbers else i + 1
+            rid = row.get(id_column, "").strip()
+            if not rid:
+                yield RefusedRow(number, "", (RowProblem(number, "", id_column, "the record id is empty"),))
+                continue
+            if rid in seen:
+                yield RefusedRow(number, rid, (RowProblem(number, rid, id_column, f"duplicate record id {rid!r}"),))
+                continue
+            try:
+                record = self.prepare(row, attributes=attributes, number=number, record_id=rid,
+                                      ref=reference(tag, prepared))
+            except RowRefused as exc:
+                yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
+                continue
+            seen.add(rid)
+            prepared += 1
+            yield record
+
+    def dataset(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
+                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None) -> PreparedDataset:
+        return PreparedDataset(self.records(rows, tag=tag, id_column=id_column, attributes=attributes,
+                                            row_numbers=row_numbers))
+
+
+class PreparedDataset:
+    """A dataset going through the pipeline, read once and lazily: iterating yields the prepared
+    records; meanwhile `rows`, `record_ids` (index i is reference "<tag>.<i>") and `problems`
+    (refusals and flags, in row order) fill in."""
+
+    def __init__(self, items: Iterator[PreparedRecord | RefusedRow]) -> None:
+        self._items = items
+        self.rows = 0
+        self.record_ids: list[str] = []
+        self.problems: list[RowProblem] = []
+
+    def __iter__(self) -> Iterator[PreparedRecord]:
+        for item in self._items:
+            self.rows += 1
+            if isinstance(item, RefusedRow):
+                self.problems.extend(item.problems)
+                continue
+            self.problems.extend(item.flags)
+            self.record_ids.append(item.record_id)
+            yield item
