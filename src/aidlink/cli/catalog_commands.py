@@ -77,16 +77,10 @@ class _Remote:
         return out
 
     def get(self, version):
-        from dataclasses import fields
-
         from aidlink.v1 import catalog_pb2
-        from aidlink.matcher.catalog import Catalog, CatalogEntry
+        from aidlink.matcher.catalog_service import catalog_from_message
 
-        answer = self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version or ""))
-        names = [f.name for f in fields(CatalogEntry)]
-        entries = [{n: list(getattr(e, n)) if n == "attributes" else getattr(e, n) for n in names}
-                   for e in answer.entries]
-        return Catalog.from_dict({"version": answer.info.version, "entry": entries}, f"matcher {answer.info.version}")
+        return catalog_from_message(self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version or "")))
 
     def diff(self, old, new):
         from aidlink.matcher.catalog import diff

@@ -17,6 +17,7 @@ import grpc
 
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 from aidlink.gateway.blocking import BlockingTokens
+from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
@@ -107,8 +108,10 @@ class RowRefused(ValueError):
 class GatewayNode:
     def __init__(self, department: str, schema: LinkageSchema, secret_key: bytes, secret_version: int,
                  matcher: matcher_pb2_grpc.MatcherStub, refs: ReferenceMap,
-                 today: Callable[[], date] = date.today) -> None:
+                 today: Callable[[], date] = date.today, catalog: NodeCatalog | None = None) -> None:
         self.department = department
+        # The catalog the node checks attribute values against (typed attributes) before upload.
+        self.catalog = catalog or NodeCatalog()
         self.encoder = Encoder(schema, secret_key)
         self.blocking = BlockingTokens(secret_key)
         self.pseudonyms = Pseudonyms(secret_key)
@@ -158,6 +161,9 @@ class GatewayNode:
         problems: list[RowProblem] = []
         seen: set[str] = set()
         counter = {"rows": 0}
+        # Each value is checked against its catalog type here, before it leaves the department;
+        # the matcher checks again. Unknown entry/version: the matcher refuses the upload itself.
+        entry = self.catalog.entry(catalog_entry, catalog_version)
 
         def chunks() -> Iterator[matcher_pb2.UploadChunk]:
             yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
@@ -179,12 +185,20 @@ class GatewayNode:
                 except RowRefused as exc:
                     problems.extend(RowProblem(number, rid, f, r) for f, r in exc.problems)
                     continue
+                attrs = self._attributes(row, person.features.get("birth_date", ""), attributes)
+                refused = [] if entry is None else [
+                    RowProblem(number, rid, f"attributes.{name}",
+                               f"{reason} (catalog {catalog_entry} version {catalog_version}); row not uploaded")
+                    for name, value in attrs.items()
+                    if (reason := entry.attribute_problem(name, value)) is not None]
+                if refused:
+                    problems.extend(refused)
+                    continue
                 seen.add(rid)
                 problems.extend(RowProblem(number, rid, f.field, f"{f.reason} (value {f.value!r}); row kept",
                                            kept=True) for f in person.flags)
                 batch.append(matcher_pb2.EncodedRecord(
-                    ref=f"{tag}.{len(record_ids)}", encoding=encoding,
-                    attributes=self._attributes(row, person.features.get("birth_date", ""), attributes),
+                    ref=f"{tag}.{len(record_ids)}", encoding=encoding, attributes=attrs,
                     blocking_keys=self.blocking.tokens(person)))
                 record_ids.append(rid)
                 if len(batch) >= UPLOAD_BATCH:
