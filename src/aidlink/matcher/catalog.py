@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
-from aidlink.matcher.catalog_attributes import AttributeType, AttributeTypeError
+from aidlink.matcher.catalog_attributes import AttributeType, AttributeTypeError, identifier_reason
 from aidlink.matcher.errors import NotPermitted
 
 SHARING_TYPES = ("unconditional", "conditional", "not-shared")
@@ -203,6 +203,11 @@ class Catalog:
         version = data.get("version")
         if not isinstance(version, str) or not version:
             raise CatalogError(f"{source}: missing catalog 'version'")
+        identifiers = _identifier_attributes(data.get("entry", []))
+        if identifiers:
+            raise CatalogError(f"{source}: catalog version {version} lists person identifiers as attributes "
+                               f"({'; '.join(identifiers)}); names, ID numbers, phone numbers, addresses and "
+                               f"birth dates never travel as attributes, only as keyed encodings")
         entries: dict[str, CatalogEntry] = {}
         for i, raw in enumerate(data.get("entry", [])):
             where = f"{source}: entry #{i + 1}"
@@ -228,6 +233,19 @@ class Catalog:
                 raise CatalogError(f"{where} ({raw['id']}): attributes list a name twice")
             entries[raw["id"]] = entry
         return cls(version, entries)
+
+
+def _identifier_attributes(raw_entries: object) -> list[str]:
+    """'<entry>: <attribute>' for every attribute, typed or not, whose name is a person identifier."""
+    found = []
+    for i, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+        if not isinstance(raw, dict) or not isinstance(raw.get("attributes"), list):
+            continue
+        for attribute in raw["attributes"]:
+            name = attribute.get("name") if isinstance(attribute, dict) else attribute
+            if isinstance(name, str) and identifier_reason(name):
+                found.append(f"{raw.get('id', f'entry #{i + 1}')}: {name}")
+    return found
 
 
 def refuse_not_shared(entry: CatalogEntry, version: str) -> None:
