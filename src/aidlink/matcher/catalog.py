@@ -9,6 +9,7 @@ them immutable; `diff` says what changed between two versions.
 """
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -178,6 +179,24 @@ class Catalog:
 
     def to_dict(self) -> dict:
         return {"version": self.version, "entry": [e.to_dict() for e in self.entries.values()]}
+
+    def to_toml(self) -> str:
+        """This version as a catalog TOML file (what is signed and published)."""
+        def value(v: object) -> str:
+            if isinstance(v, dict):
+                return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+            if isinstance(v, list):
+                return "[" + ", ".join(value(x) for x in v) + "]"
+            return json.dumps(v, ensure_ascii=False)   # a JSON string or integer is a TOML one
+        lines = [f"version = {value(self.version)}"]
+        for entry in self.entries.values():
+            lines += ["", "[[entry]]"]
+            for key, v in entry.to_dict().items():
+                if key == "attributes":
+                    lines += ["attributes = ["] + [f"    {value(a)}," for a in v] + ["]"]
+                elif v != "" or key in REQUIRED:
+                    lines.append(f"{key} = {value(v)}")
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Catalog":

@@ -46,7 +46,7 @@ CREATE TABLE catalog_versions (
 # version can be re-verified later. Append-only like the versions themselves.
 SQLITE_V2 = """
 CREATE TABLE catalog_publications (
-    version TEXT PRIMARY KEY REFERENCES catalog_versions(version),
+    version TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     signatures TEXT NOT NULL
 );
@@ -58,7 +58,7 @@ BEGIN SELECT RAISE(ABORT, 'published catalog versions are immutable'); END;
 
 POSTGRESQL_V2 = """
 CREATE TABLE catalog_publications (
-    version TEXT PRIMARY KEY REFERENCES catalog_versions(version),
+    version TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     signatures TEXT NOT NULL
 );
