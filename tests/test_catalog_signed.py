@@ -228,3 +228,67 @@ def test_properly_signed_version_is_published_and_served_by_the_running_matcher(
         d.ca.revoke(mca_serial)
         assert main(verify + ["--crl", str(keys.crl())]) == 1
         assert "revoked" in capsys.readouterr().err
+
+
+def test_publish_list_show_diff_on_the_matchers_postgresql_write_no_sqlite_file(tmp_path, keys, monkeypatch,
+                                                                                capsys):
+    from tests.support.postgres import postgres_unreachable, scratch_schema
+
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path / "cwd"          # the default --data-dir (aidlink-data/matcher) is relative to here
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("AIDLINK_DATABASE_URL", raising=False)
+    with scratch_schema() as url:
+        CatalogStore.open(url, seed=Catalog.load()).close()       # the matcher's bootstrap, on PostgreSQL
+        file = write(tmp_path, "2024.toml", EDU_CHANGE)
+        sigs = [sign(file, keys.node(dept), tmp_path / f"{dept}.sig") for dept in ("mca", "edu")]
+        capsys.readouterr()
+        assert publish(file, workdir / "unused", keys, *sigs, extra=["--database-url", url]) == 0
+        assert "published catalog version 2024.1 (#2" in capsys.readouterr().out
+        assert main(["catalog", "list", "--database-url", url]) == 0
+        assert [l.split("\t")[0] for l in capsys.readouterr().out.splitlines()] == ["2023.1", "2024.1"]
+        assert main(["catalog", "show", "2024.1", "--entry", "edu.students", "--database-url", url]) == 0
+        assert "update cycle: monthly" in capsys.readouterr().out
+        assert main(["catalog", "diff", "2023.1", "2024.1", "--database-url", url]) == 0
+        assert "update_cycle: 'per school term' -> 'monthly'" in capsys.readouterr().out
+        assert main(["catalog", "verify", "--database-url", url, "--ca-cert", str(keys.root / "ca.crt"),
+                     "--crl", str(keys.crl())]) == 0
+        store = CatalogStore(url)
+        try:
+            assert store.versions() == ["2023.1", "2024.1"]
+            with store.database.reading() as cur:     # the signatures are stored with the version
+                cur.execute("SELECT version, source FROM catalog_publications")
+                assert cur.fetchall() == [("2024.1", EDU_CHANGE)]
+        finally:
+            store.close()
+    written = [str(p) for p in tmp_path.rglob("*") if p.suffix in (".sqlite", ".sqlite-wal", ".db")]
+    assert written == [] and not (workdir / "unused").exists() and not (workdir / "aidlink-data").exists()
+
+
+def test_signed_publications_are_immutable_in_the_database(tmp_path, keys, matcher_dir):
+    import sqlite3
+
+    file = write(tmp_path, "2024.toml", EDU_CHANGE)
+    sigs = [sign(file, keys.node(dept), tmp_path / f"{dept}.sig") for dept in ("mca", "edu")]
+    assert publish(file, matcher_dir, keys, *sigs) == 0
+    for statement in ("UPDATE catalog_publications SET signatures='[]'", "DELETE FROM catalog_publications"):
+        with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+            with sqlite3.connect(matcher_dir / "catalog.sqlite") as conn:
+                conn.execute(statement)
+
+
+def test_the_configured_catalog_bootstraps_only_an_empty_store(tmp_path, matcher_dir):
+    from aidlink.matcher.catalog import CatalogError
+
+    unsigned = Catalog.parse(EDU_CHANGE)
+    with pytest.raises(CatalogError, match="configured catalog version 2024.1 is not published in this store"):
+        CatalogStore.open(matcher_dir / "catalog.sqlite", seed=unsigned)
+    assert published_versions(matcher_dir) == ["2023.1"]
+    fresh = CatalogStore.open(tmp_path / "fresh.sqlite", seed=unsigned)
+    try:
+        assert fresh.versions() == ["2024.1"] and "trusted bootstrap" in fresh.published("2024.1").note
+    finally:
+        fresh.close()
