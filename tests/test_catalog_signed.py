@@ -5,6 +5,7 @@ missing, foreign, revoked or misplaced signature is refused with a message namin
 properly signed version is visible through the running matcher's Catalog service."""
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from aidlink.cli.main import main
 from aidlink.keys.authority import CertificateAuthority
+from aidlink.keys.identity import identity_from_pem
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
@@ -160,7 +162,7 @@ def test_a_signature_over_different_bytes_is_refused(tmp_path, keys, matcher_dir
     # the same, with the signature file's digest edited to match: the signature itself fails
     for sig in (by_mca, by_edu):
         data = json.loads(sig.read_text())
-        data["catalog_sha256"] = __import__("hashlib").sha256(tampered.read_bytes()).hexdigest()
+        data["catalog_sha256"] = hashlib.sha256(tampered.read_bytes()).hexdigest()
         sig.write_text(json.dumps(data))
     assert publish(tampered, matcher_dir, keys, by_mca, by_edu) == 1
     assert "does not verify over this file's bytes" in capsys.readouterr().err
@@ -223,9 +225,7 @@ def test_properly_signed_version_is_published_and_served_by_the_running_matcher(
         verify = ["catalog", "verify", "2024.1", "--ca-cert", str(keys.root / "ca.crt"), *location]
         assert main(verify + ["--crl", str(keys.crl())]) == 0
         assert "signed by mca" in capsys.readouterr().out
-        mca_serial = int(__import__("aidlink.keys.identity", fromlist=["x"]).identity_from_pem(
-            (d.nodes["mca"].directory / "node.crt").read_bytes()).serial)
-        d.ca.revoke(mca_serial)
+        d.ca.revoke(identity_from_pem((d.nodes["mca"].directory / "node.crt").read_bytes()).serial)
         assert main(verify + ["--crl", str(keys.crl())]) == 1
         assert "revoked" in capsys.readouterr().err
 

@@ -2,8 +2,8 @@
 catalog version's TOML bytes, as `aidlink catalog sign` does on each department's node."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cryptography.hazmat.primitives import serialization
 

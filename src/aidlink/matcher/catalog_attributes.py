@@ -89,8 +89,8 @@ class AttributeType:
         elif self.type == "pseudonym":
             ok = PSEUDONYM.fullmatch(value) is not None
         else:   # an untyped attribute of a version published before attribute types
-            return (f"has no declared type in the catalog, so no value may travel "
-                    f"(publish a catalog version that types it)")
+            return ("has no declared type in the catalog, so no value may travel "
+                    "(publish a catalog version that types it)")
         if ok:
             return None
         if not echo:
@@ -129,7 +129,7 @@ class AttributeType:
         return out
 
     @classmethod
-    def from_declaration(cls, raw: object, where: str) -> "AttributeType":
+    def from_declaration(cls, raw: object, where: str) -> AttributeType:
         """Parse one attribute declaration; raise AttributeTypeError naming the attribute."""
         if not isinstance(raw, dict):
             shown = f"{raw!r}" if isinstance(raw, str) else type(raw).__name__

@@ -17,9 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -53,7 +53,7 @@ class CatalogSignature:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: object, where: str) -> "CatalogSignature":
+    def from_dict(cls, data: object, where: str) -> CatalogSignature:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise CatalogSignatureError(f"{where}: not an aidlink catalog signature (format {FORMAT!r}); "
                                         f"make one with aidlink catalog sign")
@@ -64,7 +64,7 @@ class CatalogSignature:
             raise CatalogSignatureError(f"{where}: damaged catalog signature ({exc})") from None
 
     @classmethod
-    def from_json(cls, text: str | bytes, where: str) -> "CatalogSignature":
+    def from_json(cls, text: str | bytes, where: str) -> CatalogSignature:
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError):
