@@ -8,8 +8,11 @@ import sqlite3
 import pytest
 
 from aidlink.matcher.catalog import METADATA, Catalog, CatalogError, NotShared
+from aidlink.matcher.catalog_attributes import AttributeType
 from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
+from aidlink.matcher.catalog_signing import CatalogSignatureError
 from aidlink.matcher.errors import NotPermitted
+from tests.support.catalog_signing import CatalogSigners
 
 
 def changed(catalog: Catalog, version: str, entry_id: str, **fields) -> Catalog:
@@ -37,23 +40,28 @@ def test_unknown_metadata_key_is_refused_naming_it():
 
 def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
     default = Catalog.load()
+    signers = CatalogSigners(tmp_path)
     store = CatalogStore.open(tmp_path / "catalog.sqlite", seed=default)
     assert store.versions() == ["2023.1"]
-    assert store.publish(default, approved_by=["mca"]).seq == 1          # the same document again: no-op
+    # the same document again, signed: a no-op
+    assert store.publish(*signers.publication(default, ["mca"])).seq == 1
 
-    edited = changed(default, "2023.1", "edu.students", attributes=("school_stage", "assistance", "assistance_type", "school_age", "home_income"))
+    home_income = AttributeType("home_income", "enum", ("low", "middle"))
+    edited = changed(default, "2023.1", "edu.students",
+                     attributes=("school_stage", "assistance", "assistance_type", "school_age", "home_income"),
+                     attribute_types=default.entries["edu.students"].attribute_types + (home_income,))
     with pytest.raises(CatalogImmutable, match="2023.1 is published and cannot be changed") as err:
-        store.publish(edited, approved_by=["mca", "edu"])
+        store.publish(*signers.publication(edited, ["mca", "edu"]))
     assert "added home_income" in str(err.value)
     assert store.entry("edu.students", "2023.1").attributes == default.entries["edu.students"].attributes
     with pytest.raises(sqlite3.DatabaseError, match="immutable"):       # the database refuses too
         with sqlite3.connect(tmp_path / "catalog.sqlite") as conn:
             conn.execute("UPDATE catalog_versions SET document='{}' WHERE version='2023.1'")
 
-    with pytest.raises(CatalogError, match="jointly with civil affairs"):
-        store.publish(changed(edited, "2024.1", "edu.students"), approved_by=["edu"])
+    with pytest.raises(CatalogSignatureError, match=r"lacks the signature of mca \(the lead department"):
+        store.publish(*signers.publication(changed(edited, "2024.1", "edu.students"), ["edu"]))
     new = changed(edited, "2024.1", "edu.students", update_cycle="monthly")
-    info = store.publish(new, approved_by=["edu", "mca"], note="add household income band")
+    info = store.publish(*signers.publication(new, ["edu", "mca"]), note="add household income band")
     assert (info.seq, info.approved_by) == (2, ("edu", "mca"))
     assert store.versions() == ["2023.1", "2024.1"]
     text = store.diff("2023.1", "2024.1").text()
@@ -77,7 +85,7 @@ def test_not_shared_entries_cannot_be_matched(tmp_path):
     store = CatalogStore.open(tmp_path / "catalog.sqlite", seed=default)
     assert store.check_matchable("mca.low-income", "2023.1").id == "mca.low-income"
     hidden = changed(default, "2024.1", "union.hardship-workers", sharing="not-shared")
-    store.publish(hidden, approved_by=["mca", "union"])
+    store.publish(*CatalogSigners(tmp_path).publication(hidden, ["mca", "union"]))
     # Sharing withdrawn in a later version stops matching of data uploaded under the earlier one.
     with pytest.raises(NotShared, match="union.hardship-workers is 'not shared' in catalog version 2024.1"):
         store.check_matchable("union.hardship-workers", "2023.1")

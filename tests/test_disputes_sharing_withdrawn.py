@@ -16,6 +16,7 @@ from aidlink.gateway.disputes import NodeDisputes
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
+from tests.support.catalog_signing import CatalogSigners
 from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 
 FLAG = "/aidlink.v1.Disputes/Flag"
@@ -51,7 +52,8 @@ def test_flag_is_refused_once_the_provider_withdraws_sharing(tmp_path, matcher_d
 
         entries = dict(Catalog.load().entries)
         entries["mca.low-income"] = dataclasses.replace(entries["mca.low-income"], sharing="not-shared")
-        d.matcher.catalog.publish(Catalog("2024.1", entries), approved_by=["mca"], note="sharing withdrawn")
+        d.matcher.catalog.publish(*CatalogSigners(d.root, ca=d.ca).publication(Catalog("2024.1", entries), ["mca"]),
+                                  note="sharing withdrawn")
 
         details = []
         for record_id in (matched[1], unmatched[0]):     # one that matches, one that does not

@@ -160,6 +160,12 @@ def test_wrong_steps_are_refused_and_audited(world):
         assert next(x for x in mca.list(role="provider") if x.id == dispute.id).overdue
     finally:
         desk.today = date.today
+    hostile = dict(extracts["mca"].rows[0])
+    hostile["category"] = "320102199001011234"       # a correction is held to the catalog's types too
+    with pytest.raises(grpc.RpcError) as err:
+        mca.correct(dispute.id, hostile, ["category"], "category updated")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "attributes.category" in err.value.details()
+    assert "one of dibao" in err.value.details() and "320102199001011234" not in err.value.details()
     mca.reject(dispute.id, "not our record")
     with pytest.raises(grpc.RpcError) as err:
         mca.confirm(dispute.id, "changed my mind")

@@ -24,7 +24,7 @@ from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
 
 WORKERS = 2
 INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test-schema")
-CATEGORIES = ("dibao", "tekun", "other")      # art14-2a admits dibao/tekun rows of mca's data
+CATEGORIES = ("dibao", "tekun", "linshi")     # art14-2a admits dibao/tekun rows of mca's data, not linshi
 PROVIDER = "mca/low-income"                   # qualified name on the matcher
 JOIN_KEY = f"{PROVIDER}@v1"                   # its name on the join backend and in metrics
 
@@ -136,7 +136,7 @@ def test_compare_on_dask_answers_exactly_as_on_the_local_backend(matchers, data,
     assert got == expected                   # same refs, same scores bit for bit, same attributes
     assert summary == expected_summary
     hrss, mca = data
-    admitted = sum(1 for i in range(len(mca)) if CATEGORIES[i % 3] != "other")
+    admitted = sum(1 for i in range(len(mca)) if CATEGORIES[i % 3] != "linshi")
     assert summary[0] == len(hrss) * admitted      # the exhaustive join over admitted rows only
     assert len(expected) > 100 and {m[2]["category"] for m in expected} == {"dibao", "tekun"}
     assert progress and progress[-1].done == progress[-1].total == len(hrss)

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+from aidlink.gateway.pipeline import RecordPipeline, RowRefused, schema_fingerprint
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.matcher.core import MatcherCore, MatcherSettings
 from aidlink.matcher.datasets import EncodingSpec
@@ -39,7 +39,7 @@ def database_url(request):
 def encoded():
     """Two departments' views of one population: (encoding, blocking tokens) per record."""
     population = SyntheticPopulation.generate(800, seed=17)
-    node = GatewayNode("t", SCHEMA, SECRET, 1, matcher=None, refs=None, today=lambda: date(2025, 6, 30))
+    node = RecordPipeline(SCHEMA, SECRET, 1, today=lambda: date(2025, 6, 30))
     sides = []
     for seed in (1, 2):
         records = []

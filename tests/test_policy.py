@@ -11,7 +11,7 @@ import pytest
 
 from aidlink.database.url import sqlite_url
 from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.node import GatewayNode, RowRefused, schema_fingerprint
+from aidlink.gateway.pipeline import RecordPipeline, RowRefused, schema_fingerprint
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.matcher.agreements import AgreementError, AgreementSet
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
@@ -64,14 +64,14 @@ def test_the_table_names_the_default_schema_as_it_is_now():
 
 def test_every_record_the_schema_produces_is_plausible_and_probes_are_not(gate):
     population = SyntheticPopulation.generate(600, seed=5)
-    node = GatewayNode("t", SCHEMA, b"policy-test-secret-0123456789abc", 1, None, None, today=lambda: TODAY)
+    node = RecordPipeline(SCHEMA, b"policy-test-secret-0123456789abc", 1, today=lambda: TODAY)
     encodings = []
     for dept in ("mca", "nhsa", "edu"):
         for row in department_extract(population, dept, seed=5).rows:
             sparse = {"name": row["name"], "birth_date": row.get("birth_date", "")}
             for variant in (row, sparse):
                 try:
-                    encodings.append(node.encode_row(variant)[0])
+                    encodings.append(node.encode_person(variant)[0])
                 except RowRefused:
                     pass
     assert len(encodings) > 800

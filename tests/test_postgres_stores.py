@@ -14,6 +14,7 @@ from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.database.url import sqlite_url
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
+from tests.support.catalog_signing import CatalogSigners
 from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, EncodingSpec
 from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning
 
@@ -167,7 +168,7 @@ def test_warnings_history_nodes_referrals_and_inboxes(url):
         reopened.close()
 
 
-def test_published_catalog_versions_are_immutable_in_the_database(url):
+def test_published_catalog_versions_are_immutable_in_the_database(url, tmp_path):
     default = Catalog.load()
     store = CatalogStore.open(url, seed=default)
     try:
@@ -186,7 +187,7 @@ def test_published_catalog_versions_are_immutable_in_the_database(url):
         document = default.to_dict()
         document["entry"] = [{**document["entry"][0], "name": "renamed"}, *document["entry"][1:]]
         with pytest.raises(CatalogImmutable, match="cannot be changed"):
-            store.publish(Catalog.from_dict(document, "changed"), approved_by=["mca"])
+            store.publish(*CatalogSigners(tmp_path).publication(Catalog.from_dict(document, "changed"), ["mca"]))
     finally:
         store.close()
     reopened = CatalogStore.open(url, seed=default)    # survives a restart, not published twice
@@ -206,6 +207,6 @@ def test_stores_share_one_database_and_record_their_migrations(url, tmp_path):
             store.close()                      # a shared Database stays open
         with db.reading() as cur:
             cur.execute("SELECT component, MAX(version) FROM schema_migrations GROUP BY component ORDER BY component")
-            assert cur.fetchall() == [("catalog", 1), ("datasets", 2), ("monitoring", 1)]
+            assert cur.fetchall() == [("catalog", 2), ("datasets", 2), ("monitoring", 1)]
             cur.execute("SELECT COUNT(*) FROM records")
             assert cur.fetchone()[0] == 2

@@ -1,12 +1,16 @@
-"""`aidlink catalog list|show|diff|publish`: the versioned data-resource catalog (Art. 5-7).
+"""`aidlink catalog list|show|diff|sign|publish|verify`: the versioned data-resource catalog (Art. 5-7).
 
-Reads the matcher's catalog store directly (--data-dir, on the matcher host) or, for
-list/show/diff, asks a running matcher over mTLS with a node's certificate (--matcher).
-Publishing writes to the store: a published version never changes; a change is a new version.
+Reads the matcher's catalog store directly (--data-dir, or --database-url where the matcher
+keeps its state on PostgreSQL; on the matcher host) or, for list/show/diff, asks a running
+matcher over mTLS with a node's certificate (--matcher). Publishing writes to the store: a
+published version never changes; a change is a new version, signed by mca's node and by each
+provider whose entries change (`sign` on each node, `publish --signature` on the matcher host,
+which verifies every signature against the custodian CA and CRL before publishing).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,8 +23,14 @@ def register(sub) -> None:
     csub = p.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND")
     csub.required = True
 
-    def source(parser) -> None:
+    def store_location(parser) -> None:
         parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the matcher's data directory")
+        parser.add_argument("--database-url", default=os.environ.get("AIDLINK_DATABASE_URL"),
+                            help="the matcher's state database (postgresql://...) instead of catalog.sqlite "
+                                 "in --data-dir (default: $AIDLINK_DATABASE_URL)")
+
+    def source(parser) -> None:
+        store_location(parser)
         parser.add_argument("--matcher", help="ask a running matcher at host:port instead (needs --node-dir)")
         parser.add_argument("--node-dir", type=Path, help="node directory with ca.crt, node.crt, node.key")
         parser.add_argument("--matcher-name", help="TLS server name of the matcher if it differs from the host")
@@ -42,13 +52,36 @@ def register(sub) -> None:
     source(df)
     df.set_defaults(func=diff_versions)
 
-    pub = csub.add_parser("publish", help="publish a catalog TOML file as a new, immutable version")
+    sign = csub.add_parser("sign", help="sign a catalog TOML file with this node's key (for publish --signature)")
+    sign.add_argument("file", type=Path)
+    sign.add_argument("--node-dir", type=Path, required=True, help="node directory with node.crt and node.key")
+    sign.add_argument("--out", type=Path, help="signature file (default: FILE.<department>.sig)")
+    sign.set_defaults(func=sign_file)
+
+    pub = csub.add_parser("publish", help="verify the signatures of a catalog TOML file and publish it as a "
+                                          "new, immutable version")
     pub.add_argument("file", type=Path)
-    pub.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    pub.add_argument("--approved-by", action="append", default=[], required=True,
-                     help="department approving the change (repeat; must include mca, Art. 7)")
+    store_location(pub)
+    pub.add_argument("--signature", action="append", default=[], type=Path,
+                     help="a signature file from aidlink catalog sign (repeat: mca and each changed provider)")
+    pub.add_argument("--ca-cert", type=Path, help="the custodian CA certificate the signers' certificates chain to")
+    pub.add_argument("--crl", type=Path, help="the custodian's current revocation list (aidlink keys crl)")
+    pub.add_argument("--approved-by", action="append", default=[], help=argparse_suppress())
     pub.add_argument("--note", default="")
     pub.set_defaults(func=publish)
+
+    ver = csub.add_parser("verify", help="re-verify a published version's stored signatures against the CA and CRL")
+    ver.add_argument("version", nargs="?", default="")
+    store_location(ver)
+    ver.add_argument("--ca-cert", type=Path, required=True)
+    ver.add_argument("--crl", type=Path, required=True)
+    ver.set_defaults(func=verify_version)
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
 
 
 class _Remote:
@@ -77,16 +110,10 @@ class _Remote:
         return out
 
     def get(self, version):
-        from dataclasses import fields
-
         from aidlink.v1 import catalog_pb2
-        from aidlink.matcher.catalog import Catalog, CatalogEntry
+        from aidlink.matcher.catalog_service import catalog_from_message
 
-        answer = self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version or ""))
-        names = [f.name for f in fields(CatalogEntry)]
-        entries = [{n: list(getattr(e, n)) if n == "attributes" else getattr(e, n) for n in names}
-                   for e in answer.entries]
-        return Catalog.from_dict({"version": answer.info.version, "entry": entries}, f"matcher {answer.info.version}")
+        return catalog_from_message(self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version or "")))
 
     def diff(self, old, new):
         from aidlink.matcher.catalog import diff
@@ -100,8 +127,10 @@ class _Remote:
 def _open(args):
     from aidlink.matcher.catalog_store import CatalogStore
 
-    if args.matcher:
+    if getattr(args, "matcher", None):
         return _Remote(args)
+    if args.database_url:
+        return CatalogStore(args.database_url)   # the matcher's state database: no SQLite file here
     path = args.data_dir / "catalog.sqlite"
     if not path.exists():
         raise ValueError(f"{path} does not exist: no catalog has been published in {args.data_dir} "
@@ -136,7 +165,7 @@ def list_versions(args) -> int:
     def action(source) -> None:
         for p in source.history():
             when = datetime.fromtimestamp(p.published_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            print(f"{p.version}\t#{p.seq}\t{when}\t{p.entries} entries\tapproved by {', '.join(p.approved_by)}"
+            print(f"{p.version}\t#{p.seq}\t{when}\t{p.entries} entries\tsigned by {', '.join(p.approved_by)}"
                   + (f"\t{p.note}" if p.note else ""))
     return _run(args, "list", action)
 
@@ -158,6 +187,8 @@ def show_version(args) -> int:
             print(f"\n{e.id}  {e.name}")
             print(f"    provider: {e.provider}    sharing: {e.sharing}")
             print(f"    information items: {', '.join(e.attributes)}")
+            for t in e.attribute_types:
+                print(f"        {t.name}: {t.allowed()}")
             for key in METADATA:
                 if getattr(e, key):
                     print(f"    {key.replace('_', ' ')}: {getattr(e, key)}")
@@ -170,29 +201,92 @@ def diff_versions(args) -> int:
     return _run(args, "diff", lambda source: print(source.diff(args.old, args.new).text()))
 
 
-def publish(args) -> int:
-    from aidlink.matcher.catalog import Catalog, CatalogError
-    from aidlink.matcher.catalog_store import CatalogStore
+def sign_file(args) -> int:
+    from aidlink.keys.identity import IdentityError, identity_from_pem
+    from aidlink.keys.key_files import KeyFileError, load_private_key, read_file
+    from aidlink.matcher.catalog import CatalogError
+    from aidlink.matcher.catalog_signing import sign_catalog
 
     try:
-        catalog = Catalog.load(args.file)
-    except (CatalogError, OSError) as exc:
+        document = read_file(args.file, "catalog file")
+        cert_pem = read_file(args.node_dir / "node.crt", "node certificate")
+        identity = identity_from_pem(cert_pem)
+        key = load_private_key(read_file(args.node_dir / "node.key", "node key"), None,
+                               what=str(args.node_dir / "node.key"))
+        signature = sign_catalog(document, key, cert_pem)
+    except (KeyFileError, IdentityError, CatalogError, UnicodeDecodeError) as exc:
+        print(f"aidlink catalog sign: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or args.file.with_name(f"{args.file.name}.{identity.department or identity.kind}.sig")
+    out.write_text(signature.to_json(), "utf-8")
+    print(f"signed catalog version {signature.version} (sha256 {signature.catalog_sha256[:16]}…) as "
+          f"{identity.uri}: {out}")
+    return 0
+
+
+def _policy(args):
+    from aidlink.keys.identity import CertificatePolicy
+    from aidlink.keys.key_files import read_file
+
+    if args.ca_cert is None or args.crl is None:
+        raise ValueError("--ca-cert and --crl are required: every signature is verified against the custodian "
+                         "CA and its current revocation list")
+    return CertificatePolicy(read_file(args.ca_cert, "CA certificate"), read_file(args.crl, "revocation list"),
+                             kinds={"node"})
+
+
+def publish(args) -> int:
+    from aidlink.keys.key_files import KeyFileError, read_file
+    from aidlink.matcher.catalog import CatalogError
+    from aidlink.matcher.catalog_signing import CatalogSignature
+    from aidlink.matcher.catalog_store import CatalogStore
+
+    if args.approved_by:
+        print("aidlink catalog publish: --approved-by is not accepted: a name typed on the command line proves "
+              "no approval. A new catalog version needs signatures by mca's node certificate and by each "
+              "provider whose entries change: run aidlink catalog sign FILE --node-dir DIR on each node, then "
+              "aidlink catalog publish FILE --signature SIG ... --ca-cert CA --crl CRL", file=sys.stderr)
+        return 2
+    try:
+        document = read_file(args.file, "catalog file")
+        signatures = [CatalogSignature.from_json(read_file(p, "signature file"), str(p)) for p in args.signature]
+        policy = _policy(args)
+    except (KeyFileError, CatalogError, ValueError) as exc:
         print(f"aidlink catalog publish: {exc}", file=sys.stderr)
         return 2
-    store = CatalogStore(args.data_dir / "catalog.sqlite")
+    store = CatalogStore(args.database_url or args.data_dir / "catalog.sqlite")
     try:
         before = store.versions()
-        info = store.publish(catalog, approved_by=args.approved_by, note=args.note)
-        if catalog.version in before:
-            print(f"catalog version {catalog.version} is already published with this content; nothing changed")
+        info = store.publish(document, signatures, policy, note=args.note)
+        if info.version in before:
+            print(f"catalog version {info.version} is already published with this content; nothing changed")
             return 0
         print(f"published catalog version {info.version} (#{info.seq}, {info.entries} entries, "
-              f"approved by {', '.join(info.approved_by)})")
+              f"signed by {', '.join(info.approved_by)})")
         if before:
             print(store.diff(before[-1], info.version).text())
         return 0
-    except CatalogError as exc:
+    except (CatalogError, UnicodeDecodeError) as exc:
         print(f"aidlink catalog publish: {exc}", file=sys.stderr)
         return 1
     finally:
         store.close()
+
+
+def verify_version(args) -> int:
+    from aidlink.keys.key_files import KeyFileError
+
+    try:
+        policy = _policy(args)
+    except (KeyFileError, ValueError) as exc:
+        print(f"aidlink catalog verify: {exc}", file=sys.stderr)
+        return 2
+
+    def action(store) -> None:
+        version = args.version or store.latest_version()
+        signers = store.verify(version, policy)
+        if not signers:
+            print(f"catalog version {version}: the trusted bootstrap (published unsigned at matcher start)")
+        for s in signers:
+            print(f"catalog version {version}: signed by {s.department} ({s.uri}, serial {s.serial:#x}): valid")
+    return _run(args, "verify", action)

@@ -260,7 +260,8 @@ def export_dataset_bundle(node, dataset: str, catalog_entry: str, catalog_versio
     from aidlink.gateway.matcher_client import encoded_record, upload_header
 
     tag = node.refs.new_tag()
-    prepared = node.pipeline.dataset(rows, tag=tag, id_column=id_column, attributes=attributes)
+    prepared = node.prepare(rows, catalog_entry, catalog_version, tag=tag, id_column=id_column,
+                            attributes=attributes)
     records = [encoded_record(r) for r in prepared]
     node.refs.save(tag, f"{node.department}/{dataset}", 0, prepared.record_ids)
     upload = upload_header(dataset, catalog_entry, catalog_version, node.pipeline.parameters, attributes)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch, encoding_info
-from aidlink.gateway.pipeline import SCHOOL_AGE, RecordPipeline, RowProblem, RowRefused, schema_fingerprint, school_age
+from aidlink.gateway.pipeline import SCHOOL_AGE, PreparedDataset, RecordPipeline, RowProblem, RowRefused, schema_fingerprint, school_age
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.v1 import common_pb2
 
@@ -58,9 +59,11 @@ class GatewayNode:
     client; answers come back by reference and are resolved to the department's record ids."""
 
     def __init__(self, department: str, pipeline: RecordPipeline, matcher: MatcherClient | None,
-                 refs: ReferenceMap) -> None:
+                 refs: ReferenceMap, catalog: NodeCatalog | None = None) -> None:
         self.department = department
         self.pipeline = pipeline
+        # The catalog the node holds attribute values to (typed attributes) before they leave it.
+        self.catalog = catalog or NodeCatalog()
         self._matcher = matcher    # None: an offline node (bundles only)
         self.refs = refs
 
@@ -81,7 +84,8 @@ class GatewayNode:
                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
                progress: Callable[[int], None] | None = None) -> SubmitResult:
         tag = self.refs.new_tag()
-        prepared = self.pipeline.dataset(rows, tag=tag, id_column=id_column, attributes=attributes,
+        prepared = self.prepare(rows, catalog_entry, catalog_version, tag=tag, id_column=id_column,
+                                attributes=attributes,
                                          row_numbers=row_numbers)
         outcome = self.matcher.upload(dataset, catalog_entry, catalog_version, attributes, prepared,
                                       after_batch=(lambda: progress(prepared.rows)) if progress else None)
@@ -90,6 +94,21 @@ class GatewayNode:
         for p in outcome.rejected:   # refused by the matcher after encoding (rare)
             problems.append(RowProblem(0, self._safe_resolve(p.ref), p.field, p.reason))
         return SubmitResult(outcome.dataset, outcome.version, prepared.rows, outcome.accepted, problems)
+
+    def prepare(self, rows: Iterable[Mapping[str, str]], catalog_entry: str, catalog_version: str, *, tag: str,
+                id_column: str = "rec_id", attributes: Sequence[str] = (),
+                row_numbers: Sequence[int] | None = None) -> PreparedDataset:
+        """The record pipeline with each attribute value held to its type in the catalog entry it is
+        sent under (the matcher checks again). Online submit and bundle export both prepare here."""
+        entry = self.catalog.entry(catalog_entry, catalog_version)
+        check = None
+        if entry is not None:   # unknown entry or version: the matcher refuses the whole upload itself
+            def check(name: str, value: str) -> str | None:
+                reason = entry.attribute_problem(name, value)
+                return None if reason is None else (f"{reason} (catalog {catalog_entry} version "
+                                                    f"{catalog_version}); row not uploaded")
+        return self.pipeline.dataset(rows, tag=tag, id_column=id_column, attributes=attributes,
+                                     row_numbers=row_numbers, check_attribute=check)
 
     def _safe_resolve(self, ref: str) -> str:
         try:

@@ -83,6 +83,9 @@ def school_age(birth_date: str, today: date) -> str:
     return "yes" if age in SCHOOL_AGE else "no"
 
 
+AttributeCheck = Callable[[str, str], str | None]   # (name, value) -> why it may not be sent, or None
+
+
 class RecordPipeline:
     """Normalizes, encodes, tokenizes and derives attributes under one linkage secret and schema."""
 
@@ -122,18 +125,25 @@ class RecordPipeline:
         return attrs
 
     def prepare(self, row: Mapping[str, str], *, attributes: Sequence[str] = (), number: int = 1,
-                record_id: str = "", ref: str = "") -> PreparedRecord:
-        """One row's encoding, blocking tokens and attributes, or RowRefused naming each field at fault."""
+                record_id: str = "", ref: str = "", check_attribute: AttributeCheck | None = None) -> PreparedRecord:
+        """One row's encoding, blocking tokens and attributes, or RowRefused naming each field at fault.
+
+        ``check_attribute(name, value)``: why a value may not be sent (its catalog type), or None."""
         encoding, person = self.encode_person(row)
+        attrs = self.attributes(row, person.features.get("birth_date", ""), attributes)
+        if check_attribute is not None:
+            refused = [(f"attributes.{name}", reason) for name, value in attrs.items()
+                       if (reason := check_attribute(name, value)) is not None]
+            if refused:
+                raise RowRefused(refused)
         flags = tuple(RowProblem(number, record_id, f.field, f"{f.reason} (value {f.value!r}); row kept",
                                  kept=True) for f in person.flags)
-        return PreparedRecord(number, record_id, ref, encoding, tuple(self.blocking.tokens(person)),
-                              self.attributes(row, person.features.get("birth_date", ""), attributes), flags)
+        return PreparedRecord(number, record_id, ref, encoding, tuple(self.blocking.tokens(person)), attrs, flags)
 
     # -- a dataset -----------------------------------------------------------------------------
     def records(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
                 attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
-                ) -> Iterator[PreparedRecord | RefusedRow]:
+                check_attribute: AttributeCheck | None = None) -> Iterator[PreparedRecord | RefusedRow]:
         """Per row, in order: its PreparedRecord (referenced "<tag>.<i>", i counting prepared
         records only) or a RefusedRow. A refused row never stops the rows after it."""
         seen: set[str] = set()
@@ -149,7 +159,7 @@ class RecordPipeline:
                 continue
             try:
                 record = self.prepare(row, attributes=attributes, number=number, record_id=rid,
-                                      ref=reference(tag, prepared))
+                                      ref=reference(tag, prepared), check_attribute=check_attribute)
             except RowRefused as exc:
                 yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
                 continue
@@ -158,9 +168,10 @@ class RecordPipeline:
             yield record
 
     def dataset(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
-                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None) -> PreparedDataset:
+                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
+                check_attribute: AttributeCheck | None = None) -> PreparedDataset:
         return PreparedDataset(self.records(rows, tag=tag, id_column=id_column, attributes=attributes,
-                                            row_numbers=row_numbers))
+                                            row_numbers=row_numbers, check_attribute=check_attribute))
 
 
 class PreparedDataset:

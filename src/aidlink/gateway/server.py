@@ -10,7 +10,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from aidlink.v1 import gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
+from aidlink.v1 import catalog_pb2_grpc, gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
+from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.matcher_client import MatcherClient
 from aidlink.gateway.node import GatewayNode
@@ -109,7 +110,7 @@ class GatewayServer:
         pipeline = RecordPipeline(schema, cfg.secret_key, cfg.secret_version)
         self.node = GatewayNode(cfg.department, pipeline,
                                 MatcherClient(matcher_pb2_grpc.MatcherStub(self.channel), pipeline.parameters),
-                                self.refs)
+                                self.refs, catalog=NodeCatalog(catalog_pb2_grpc.CatalogStub(self.channel)))
         self.metrics = RpcMetrics(f"gateway-{cfg.department}")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),

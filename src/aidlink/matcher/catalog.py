@@ -9,11 +9,13 @@ them immutable; `diff` says what changed between two versions.
 """
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
+from aidlink.matcher.catalog_attributes import AttributeType, AttributeTypeError, identifier_reason
 from aidlink.matcher.errors import NotPermitted
 
 SHARING_TYPES = ("unconditional", "conditional", "not-shared")
@@ -46,16 +48,45 @@ class CatalogEntry:
     method: str = ""
     source_system: str = ""
     security_class: str = ""
+    # The declared type of each attribute, in the order of `attributes` (catalog_attributes).
+    attribute_types: tuple[AttributeType, ...] = ()
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["attributes"] = list(self.attributes)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "attribute_types"}
+        types = {t.name: t for t in self.attribute_types}
+        data["attributes"] = [types[a].to_dict() if a in types else a for a in self.attributes]
         return data
 
+    def attribute_type(self, name: str) -> AttributeType:
+        """The declared type of attribute `name` (untyped: a version published before types)."""
+        for t in self.attribute_types:
+            if t.name == name:
+                return t
+        return AttributeType(name, "")
+
+    def attribute_problem(self, name: str, value: str, *, echo: bool = True) -> str | None:
+        """Why `value` may not travel as attribute `name` of this entry, or None (`echo`: quote it)."""
+        if name not in self.attributes:
+            return f"not listed in catalog entry {self.id} (allowed: {', '.join(self.attributes)})"
+        return self.attribute_type(name).problem(value, echo=echo)
+
     @classmethod
-    def from_dict(cls, data: dict) -> "CatalogEntry":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if k == "attributes" else v) for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict, where: str = "catalog entry", *, untyped_ok: bool = False) -> "CatalogEntry":
+        """`untyped_ok`: accept attributes listed by name only (versions published before types)."""
+        known = {f.name for f in fields(cls)} - {"attribute_types"}
+        names, types = [], []
+        for raw in data.get("attributes", []):
+            if isinstance(raw, str) and untyped_ok:
+                names.append(raw)
+                continue
+            try:
+                declared = AttributeType.from_declaration(raw, where)
+            except AttributeTypeError as exc:
+                raise CatalogError(str(exc)) from None
+            names.append(declared.name)
+            types.append(declared)
+        values = {k: v for k, v in data.items() if k in known and k != "attributes"}
+        return cls(**values, attributes=tuple(names), attribute_types=tuple(types))
 
 
 @dataclass(frozen=True)
@@ -78,7 +109,12 @@ class EntryChange:
             return [f"- {self.entry_id} (entry withdrawn)"]
         lines = [f"~ {self.entry_id}"]
         for c in self.changes:
-            if c.field == "attributes":
+            if c.field == "attribute_types":
+                old = {t.name: t for t in c.old}
+                for t in c.new:
+                    if t.name in old and old[t.name] != t:
+                        lines.append(f"    attribute {t.name}: {old[t.name].allowed()} -> {t.allowed()}")
+            elif c.field == "attributes":
                 old, new = set(c.old), set(c.new)
                 added, removed = sorted(new - old), sorted(old - new)
                 detail = "; ".join(p for p in (f"added {', '.join(added)}" if added else "",
@@ -144,6 +180,24 @@ class Catalog:
     def to_dict(self) -> dict:
         return {"version": self.version, "entry": [e.to_dict() for e in self.entries.values()]}
 
+    def to_toml(self) -> str:
+        """This version as a catalog TOML file (what is signed and published)."""
+        def value(v: object) -> str:
+            if isinstance(v, dict):
+                return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+            if isinstance(v, list):
+                return "[" + ", ".join(value(x) for x in v) + "]"
+            return json.dumps(v, ensure_ascii=False)   # a JSON string or integer is a TOML one
+        lines = [f"version = {value(self.version)}"]
+        for entry in self.entries.values():
+            lines += ["", "[[entry]]"]
+            for key, v in entry.to_dict().items():
+                if key == "attributes":
+                    lines += ["attributes = ["] + [f"    {value(a)}," for a in v] + ["]"]
+                elif v != "" or key in REQUIRED:
+                    lines.append(f"{key} = {value(v)}")
+        return "\n".join(lines) + "\n"
+
     @classmethod
     def load(cls, path: Path | None = None) -> "Catalog":
         if path is None:
@@ -162,10 +216,17 @@ class Catalog:
         return cls.from_dict(data, source)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "catalog") -> "Catalog":
+    def from_dict(cls, data: dict, source: str = "catalog", *, untyped_ok: bool = False) -> "Catalog":
+        """Check and build a catalog version. `untyped_ok` reads a version published before attribute
+        types (stored documents only): a new version types every attribute."""
         version = data.get("version")
         if not isinstance(version, str) or not version:
             raise CatalogError(f"{source}: missing catalog 'version'")
+        identifiers = _identifier_attributes(data.get("entry", []))
+        if identifiers:
+            raise CatalogError(f"{source}: catalog version {version} lists person identifiers as attributes "
+                               f"({'; '.join(identifiers)}); names, ID numbers, phone numbers, addresses and "
+                               f"birth dates never travel as attributes, only as keyed encodings")
         entries: dict[str, CatalogEntry] = {}
         for i, raw in enumerate(data.get("entry", [])):
             where = f"{source}: entry #{i + 1}"
@@ -181,15 +242,29 @@ class Catalog:
                 raise CatalogError(f"{where} ({raw['id']}): unknown key(s) {', '.join(unknown)} "
                                    f"(metadata keys: {', '.join(METADATA)})")
             attrs = raw["attributes"]
-            if not isinstance(attrs, list) or not all(isinstance(a, str) and a for a in attrs):
-                raise CatalogError(f"{where} ({raw['id']}): attributes must be a list of names")
-            if len(set(attrs)) != len(attrs):
-                raise CatalogError(f"{where} ({raw['id']}): attributes list a name twice")
+            if not isinstance(attrs, list):
+                raise CatalogError(f"{where} ({raw['id']}): attributes must be a list of typed attributes")
             for key in METADATA:
                 if not isinstance(raw.get(key, ""), str):
                     raise CatalogError(f"{where} ({raw['id']}): {key} must be text")
-            entries[raw["id"]] = CatalogEntry.from_dict(raw)
+            entry = CatalogEntry.from_dict(raw, f"{where} ({raw['id']})", untyped_ok=untyped_ok)
+            if len(set(entry.attributes)) != len(entry.attributes):
+                raise CatalogError(f"{where} ({raw['id']}): attributes list a name twice")
+            entries[raw["id"]] = entry
         return cls(version, entries)
+
+
+def _identifier_attributes(raw_entries: object) -> list[str]:
+    """'<entry>: <attribute>' for every attribute, typed or not, whose name is a person identifier."""
+    found = []
+    for i, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+        if not isinstance(raw, dict) or not isinstance(raw.get("attributes"), list):
+            continue
+        for attribute in raw["attributes"]:
+            name = attribute.get("name") if isinstance(attribute, dict) else attribute
+            if isinstance(name, str) and identifier_reason(name):
+                found.append(f"{raw.get('id', f'entry #{i + 1}')}: {name}")
+    return found
 
 
 def refuse_not_shared(entry: CatalogEntry, version: str) -> None:

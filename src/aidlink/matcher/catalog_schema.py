@@ -41,6 +41,32 @@ CREATE TABLE catalog_versions (
 """ + postgres_append_only("catalog_versions_immutable", "published catalog versions are immutable",
                         ["catalog_versions"])
 
+# Migration 2: how each version after the bootstrap was published: the exact TOML file its
+# signers signed and their signatures (certificate + signature, JSON), so that a published
+# version can be re-verified later. Append-only like the versions themselves.
+SQLITE_V2 = """
+CREATE TABLE catalog_publications (
+    version TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    signatures TEXT NOT NULL
+);
+CREATE TRIGGER catalog_publications_no_update BEFORE UPDATE ON catalog_publications
+BEGIN SELECT RAISE(ABORT, 'published catalog versions are immutable'); END;
+CREATE TRIGGER catalog_publications_no_delete BEFORE DELETE ON catalog_publications
+BEGIN SELECT RAISE(ABORT, 'published catalog versions are immutable'); END;
+"""
+
+POSTGRESQL_V2 = """
+CREATE TABLE catalog_publications (
+    version TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    signatures TEXT NOT NULL
+);
+""" + postgres_append_only("catalog_publications_immutable", "published catalog versions are immutable",
+                        ["catalog_publications"])
+
 MIGRATIONS = (
     Migration(1, "published catalog versions, immutable", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
+    Migration(2, "signed catalog publications (source file and signatures)",
+              {"sqlite": SQLITE_V2, "postgresql": POSTGRESQL_V2}),
 )

@@ -7,7 +7,8 @@ import grpc
 
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
 from aidlink.matcher.calls import current_call
-from aidlink.matcher.catalog import CatalogEntry, CatalogError
+from aidlink.matcher.catalog import Catalog, CatalogEntry, CatalogError
+from aidlink.matcher.catalog_attributes import AttributeType
 from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
 
 
@@ -16,7 +17,24 @@ def entry_message(e: CatalogEntry) -> catalog_pb2.CatalogEntry:
         id=e.id, name=e.name, provider=e.provider, sharing=e.sharing, attributes=list(e.attributes),
         category=e.category, format=e.format, update_cycle=e.update_cycle,
         sharing_conditions=e.sharing_conditions, scope=e.scope, method=e.method,
-        source_system=e.source_system, security_class=e.security_class)
+        source_system=e.source_system, security_class=e.security_class,
+        attribute_types=[catalog_pb2.AttributeType(name=t.name, type=t.type, values=list(t.values), min=t.min,
+                                                   max=t.max) for t in e.attribute_types])
+
+
+def entry_from_message(m: catalog_pb2.CatalogEntry) -> CatalogEntry:
+    """The entry a matcher's Catalog service sent (already checked when it was published)."""
+    return CatalogEntry(
+        id=m.id, name=m.name, provider=m.provider, sharing=m.sharing, attributes=tuple(m.attributes),
+        category=m.category, format=m.format, update_cycle=m.update_cycle,
+        sharing_conditions=m.sharing_conditions, scope=m.scope, method=m.method,
+        source_system=m.source_system, security_class=m.security_class,
+        attribute_types=tuple(AttributeType(t.name, t.type, tuple(t.values), t.min, t.max)
+                              for t in m.attribute_types))
+
+
+def catalog_from_message(m: catalog_pb2.CatalogVersion) -> Catalog:
+    return Catalog(m.info.version, {e.id: entry_from_message(e) for e in m.entries})
 
 
 def info_message(p: PublishedVersion) -> catalog_pb2.CatalogVersionInfo:
@@ -64,4 +82,4 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServicer):
 
 
 def _text(value: object) -> str:
-    return ", ".join(value) if isinstance(value, tuple) else str(value)
+    return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)

@@ -5,21 +5,29 @@ publishing the same version again with different content is refused (the
 database refuses updates and deletes too), and a change is a new version, with
 a readable diff against any earlier one. The store answers the matcher's upload
 path (`entry`) and compare path (`check_matchable`) for every published version.
-Changes are made jointly with civil affairs: a publication names who approved it
-and must include "mca".
+
+Changes are made jointly with civil affairs (Art. 7): a new version is published only
+with signatures over its exact TOML bytes by mca's node certificate and by each provider
+whose entries change (matcher.catalog_signing), verified against the custodian CA and
+CRL; the signatures are stored with the version. The one exception is the bootstrap: the
+catalog the matcher is configured with (by default the embedded one) is published,
+unsigned, as the first version of an empty store.
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from datetime import datetime
+from typing import Sequence
 
 from aidlink.matcher.catalog import Catalog, CatalogDiff, CatalogEntry, CatalogError, NotShared, diff, refuse_not_shared
+from aidlink.keys.identity import CertificatePolicy
 from aidlink.matcher.catalog_schema import COMPONENT, MIGRATIONS
+from aidlink.matcher.catalog_signing import LEAD_DEPARTMENT, CatalogSignature, Signer, verify_publication
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
-LEAD_DEPARTMENT = "mca"
+BOOTSTRAP_NOTE = "published at matcher start (configured catalog, trusted bootstrap of an empty store)"
 
 
 class CatalogImmutable(CatalogError):
@@ -46,21 +54,43 @@ class CatalogStore:
 
     @classmethod
     def open(cls, database: StateTarget, seed: Catalog | None = None) -> "CatalogStore":
-        """Open the store; publish `seed` (e.g. the embedded default) if that version is new."""
+        """Open the store. `seed` (the configured catalog, e.g. the embedded default) is published
+        as the trusted bootstrap if the store is empty; a store that has versions but not the seed's
+        is refused: a new version is published signed (aidlink catalog sign / publish --signature)."""
         store = cls(database)
-        if seed is not None and seed.version not in store.versions():
-            store.publish(seed, approved_by=(LEAD_DEPARTMENT,), note="published at matcher start (configured catalog)")
+        if seed is not None:
+            try:
+                known = store.versions()
+                if not known:
+                    store._insert(seed, (LEAD_DEPARTMENT,), BOOTSTRAP_NOTE)
+                elif seed.version not in known:
+                    raise CatalogError(
+                        f"the configured catalog version {seed.version} is not published in this store "
+                        f"(published: {', '.join(known)}); only an empty store takes the configured catalog "
+                        f"unsigned. Publish it signed: aidlink catalog sign, then aidlink catalog publish "
+                        f"--signature ...")
+            except BaseException:
+                store.close()
+                raise
         return store
 
     # -- publishing ---------------------------------------------------------------------------
-    def publish(self, catalog: Catalog, approved_by: Iterable[str], note: str = "") -> PublishedVersion:
-        """Publish `catalog` as a new immutable version. Publishing an identical copy of a
-        published version is a no-op; a different document under a published version is refused."""
-        approved = tuple(sorted(set(approved_by)))
-        if LEAD_DEPARTMENT not in approved:
-            raise CatalogError(f"catalog version {catalog.version}: a catalog change is made jointly with "
-                               f"civil affairs (Art. 7); approved_by must include {LEAD_DEPARTMENT!r} "
-                               f"(given: {', '.join(approved) or 'nobody'})")
+    def publish(self, document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy,
+                note: str = "", *, now: datetime | None = None) -> PublishedVersion:
+        """Verify the signatures over the catalog file `document` (the matcher's check: CA, CRL,
+        mca and every changed provider) and publish it as a new immutable version. Publishing an
+        identical copy of a published version is a no-op; a different document under a published
+        version is refused."""
+        versions = self.versions()
+        previous = self.get(versions[-1]) if versions else None
+        catalog, signers = verify_publication(document, signatures, policy, previous, now=now)
+        departments = tuple(sorted({s.department for s in signers}))
+        record = json.dumps([s.to_dict() for s in signatures], sort_keys=True)
+        return self._insert(catalog, departments, note, source=document.decode("utf-8"), signatures=record,
+                            previous=previous.version if previous else None)
+
+    def _insert(self, catalog: Catalog, approved: tuple[str, ...], note: str, *, source: str | None = None,
+                signatures: str | None = None, previous: str | None = None) -> PublishedVersion:
         document = json.dumps(catalog.to_dict(), ensure_ascii=False, sort_keys=True)
         db = self.database
         with db.transaction() as cur:
@@ -69,18 +99,41 @@ class CatalogStore:
             row = cur.fetchone()
             if row is not None:
                 if row[0] != document:
-                    published = Catalog.from_dict(json.loads(row[0]), f"catalog {catalog.version}")
+                    published = Catalog.from_dict(json.loads(row[0]), f"catalog {catalog.version}", untyped_ok=True)
                     changes = diff(published, catalog).text().split("\n", 1)[-1]
                     raise CatalogImmutable(
                         f"catalog version {catalog.version} is published and cannot be changed; publish the "
                         f"change as a new version. Attempted change:\n{changes}")
             else:
+                cur.execute("SELECT version FROM catalog_versions ORDER BY seq DESC LIMIT 1")
+                latest = cur.fetchone()
+                if source is not None and (latest[0] if latest else None) != previous:
+                    raise CatalogError(f"catalog version {latest[0]} was published while version "
+                                       f"{catalog.version} was being verified against {previous}; verify again")
                 cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM catalog_versions")
                 (seq,) = cur.fetchone()
                 cur.execute(db.sql("INSERT INTO catalog_versions (version, seq, published_at, approved_by, note,"
                                    " document) VALUES (?,?,?,?,?,?)"),
-                            (catalog.version, seq, time.time(), json.dumps(approved), note, document))
+                            (catalog.version, seq, time.time(), json.dumps(list(approved)), note, document))
+                if source is not None:
+                    cur.execute(db.sql("INSERT INTO catalog_publications (version, source, signatures)"
+                                       " VALUES (?,?,?)"), (catalog.version, source, signatures))
         return self.published(catalog.version)
+
+    def verify(self, version: str, policy: CertificatePolicy, *, now: datetime | None = None) -> list[Signer]:
+        """Re-verify a published version's stored signatures (now, against `policy`'s CA and CRL).
+        [] for the bootstrap version, which was published unsigned from the matcher's configuration."""
+        self.published(version)
+        row = self.database.fetch_one("SELECT source, signatures FROM catalog_publications WHERE version=?",
+                                      (version,))
+        if row is None:
+            return []
+        versions = self.versions()
+        earlier = versions[:versions.index(version)]
+        previous = self.get(earlier[-1]) if earlier else None
+        signatures = [CatalogSignature.from_dict(d, f"stored signature {n + 1} of {version}")
+                      for n, d in enumerate(json.loads(row[1]))]
+        return verify_publication(row[0].encode("utf-8"), signatures, policy, previous, now=now)[1]
 
     # -- reading ------------------------------------------------------------------------------
     def versions(self) -> list[str]:
@@ -110,7 +163,7 @@ class CatalogStore:
         row = self.database.fetch_one("SELECT document FROM catalog_versions WHERE version=?", (version,))
         if row is None:
             raise CatalogError(self._not_published(version))
-        catalog = Catalog.from_dict(json.loads(row[0]), f"catalog {version}")
+        catalog = Catalog.from_dict(json.loads(row[0]), f"catalog {version}", untyped_ok=True)
         self._cache[version] = catalog
         return catalog
 

@@ -234,6 +234,11 @@ class DisputeDesk:
         if extra:
             raise InvalidInput(f"attributes: {', '.join(extra)} not carried by {latest.qualified_name} "
                                f"(carried: {', '.join(latest.attributes)})")
+        entry = self.exchange.catalog.entry(latest.catalog_entry, latest.catalog_version)
+        for key, value in attributes.items():   # typed in the catalog, as at upload: free text never travels
+            problem = entry.attribute_problem(key, value, echo=False)
+            if problem:
+                raise InvalidInput(f"attributes.{key}: {problem} (catalog {entry.id} version {latest.catalog_version})")
         data = self.exchange.store.load(latest)
         if d.provider_ref not in data.refs:
             raise WrongState(f"{latest.qualified_name} v{latest.version} no longer holds the disputed record "

@@ -152,11 +152,16 @@ class Exchange:
         probe = self.policy.record_problem(writer.encoding, index, ref, encoding)
         if probe:
             return UploadProblem(index, ref, "encoding", probe)
+        entry = self.catalog.entry(writer.catalog_entry, writer.catalog_version)
         for key, value in attributes.items():
             if key not in writer.attributes:
                 return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
             if len(value) > MAX_ATTRIBUTE_LENGTH:
                 return UploadProblem(index, ref, f"attributes.{key}", f"longer than {MAX_ATTRIBUTE_LENGTH}")
+            problem = entry.attribute_problem(key, value, echo=False)   # typed in the catalog: free text never travels
+            if problem:
+                return UploadProblem(index, ref, f"attributes.{key}",
+                                     f"{problem} (catalog {writer.catalog_entry} version {writer.catalog_version})")
         if len(blocking_keys) > MAX_BLOCKING_KEYS:
             return UploadProblem(index, ref, "blocking_keys",
                                  f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed")

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CatalogEntry(_message.Message):
-    __slots__ = ("id", "name", "provider", "sharing", "attributes", "category", "format", "update_cycle", "sharing_conditions", "scope", "method", "source_system", "security_class")
+    __slots__ = ("id", "name", "provider", "sharing", "attributes", "category", "format", "update_cycle", "sharing_conditions", "scope", "method", "source_system", "security_class", "attribute_types")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class CatalogEntry(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     SOURCE_SYSTEM_FIELD_NUMBER: _ClassVar[int]
     SECURITY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_TYPES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     provider: str
@@ -34,7 +35,22 @@ class CatalogEntry(_message.Message):
     method: str
     source_system: str
     security_class: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., provider: _Optional[str] = ..., sharing: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ..., format: _Optional[str] = ..., update_cycle: _Optional[str] = ..., sharing_conditions: _Optional[str] = ..., scope: _Optional[str] = ..., method: _Optional[str] = ..., source_system: _Optional[str] = ..., security_class: _Optional[str] = ...) -> None: ...
+    attribute_types: _containers.RepeatedCompositeFieldContainer[AttributeType]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., provider: _Optional[str] = ..., sharing: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ..., format: _Optional[str] = ..., update_cycle: _Optional[str] = ..., sharing_conditions: _Optional[str] = ..., scope: _Optional[str] = ..., method: _Optional[str] = ..., source_system: _Optional[str] = ..., security_class: _Optional[str] = ..., attribute_types: _Optional[_Iterable[_Union[AttributeType, _Mapping]]] = ...) -> None: ...
+
+class AttributeType(_message.Message):
+    __slots__ = ("name", "type", "values", "min", "max")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    min: str
+    max: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., min: _Optional[str] = ..., max: _Optional[str] = ...) -> None: ...
 
 class CatalogVersionInfo(_message.Message):
     __slots__ = ("version", "seq", "published_at", "approved_by", "note", "entries")
