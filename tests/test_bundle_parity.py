@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.cli.main import main
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import read_result_bundle

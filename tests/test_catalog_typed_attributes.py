@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
@@ -101,7 +101,7 @@ def test_a_hostile_client_uploading_directly_is_refused_by_the_matcher(world, st
 
     d, rows = world
     node = d.nodes["nhsa"]
-    encodings = [node.server.node.encode_row(r)[0] for r in rows[:3]]
+    encodings = [node.server.node.pipeline.encode_person(r)[0] for r in rows[:3]]
     chunks = [matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
         dataset="medical-raw", catalog_entry="nhsa.medical", catalog_version="2023.1",
         encoding=node.server.node.encoding_info, attributes=NHSA_ATTRS)),

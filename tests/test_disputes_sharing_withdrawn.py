@@ -10,7 +10,7 @@ import dataclasses
 import grpc
 import pytest
 
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.disputes import NodeDisputes
 from aidlink.gateway.synthetic.extracts import department_extract

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from aidlink.audit.report import build_report
-from aidlink.cli.gateway_commands import submit_rows
+from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import BundleLedger, export_dataset_bundle, read_result_bundle
 from aidlink.gateway.synthetic.extracts import department_extract
