@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aidlink.matcher.catalog_attributes import AttributeType, AttributeTypeError, identifier_reason
 from aidlink.matcher.errors import NotPermitted
@@ -92,8 +93,8 @@ class CatalogEntry:
 @dataclass(frozen=True)
 class FieldChange:
     field: str
-    old: object
-    new: object
+    old: Any    # the field's value before: a string, a tuple of names or of AttributeTypes
+    new: Any
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ class AttributeType:
             return cls(name, kind, values=_enum_values(raw.get("values"), at))
         if kind == "integer":
             low, high = raw.get("min"), raw.get("max")
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+            if not (isinstance(low, int) and isinstance(high, int)) or isinstance(low, bool) or isinstance(high, bool):
                 raise AttributeTypeError(f"{at}: an integer attribute declares integer min and max (bounded)")
             if not -INTEGER_LIMIT <= low <= high <= INTEGER_LIMIT:
                 raise AttributeTypeError(f"{at}: bounds {low}..{high} must satisfy "
@@ -170,7 +170,7 @@ class AttributeType:
             low, high = raw.get("min"), raw.get("max")
             parse = _date if kind == "date" else (lambda v: v if _MONTH.fullmatch(v) else None)
             form = "YYYY-MM-DD" if kind == "date" else "YYYY-MM"
-            if not all(isinstance(v, str) and parse(v) is not None for v in (low, high)):
+            if not (isinstance(low, str) and isinstance(high, str)) or parse(low) is None or parse(high) is None:
                 raise AttributeTypeError(f"{at}: a {kind} attribute declares min and max as {form} text")
             if low > high:
                 raise AttributeTypeError(f"{at}: min {low} is after max {high}")

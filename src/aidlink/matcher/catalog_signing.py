@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from aidlink.keys.identity import CertificatePolicy, CertificateRejected, load_certificate
-from aidlink.matcher.catalog import Catalog, CatalogError, diff
+from aidlink.matcher.catalog import Catalog, CatalogEntry, CatalogError, diff
 
 LEAD_DEPARTMENT = "mca"
 CONTEXT = b"aidlink catalog publication v1\n"
@@ -101,6 +101,7 @@ def required_signers(catalog: Catalog, previous: Catalog | None) -> dict[str, li
     """Department -> why it must sign: mca always; each provider of an entry added, changed or
     withdrawn relative to `previous` (a provider changing hands: both)."""
     need: dict[str, list[str]] = {LEAD_DEPARTMENT: ["the lead department (Art. 7)"]}
+    changes: list[tuple[str, str, CatalogEntry | None, CatalogEntry | None]]
     if previous is None:
         changes = [(e.id, "added", None, e) for e in catalog.entries.values()]
     else:

@@ -8,7 +8,7 @@ from numba.extending import intrinsic
 
 
 @intrinsic
-def popcount64(typingctx, word):  # type: ignore[no-untyped-def]
+def popcount64(typingctx, word):
     """Population count of one uint64, lowered to LLVM's ``ctpop`` intrinsic.
 
     LLVM turns ``llvm.ctpop.i64`` into ``popcnt`` (or ``vpopcntq`` when a loop of
@@ -19,7 +19,7 @@ def popcount64(typingctx, word):  # type: ignore[no-untyped-def]
         return None
     signature = types.int64(types.uint64)
 
-    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
         return builder.ctpop(args[0])
 
     return signature, codegen
