@@ -162,8 +162,11 @@ def open_bundle(blob: bytes, *, kind: str, recipient_key_pem: bytes, recipient_c
         claimed = identity_from_pem(sender_cert)
     except (ValueError, IdentityError) as exc:
         raise BundleError("tampered", f"bundle {bid}: sender certificate unreadable ({exc})", envelope) from None
+    sender_public_key = sender_cert.public_key()
     try:
-        sender_cert.public_key().verify(signature, signed, ec.ECDSA(hashes.SHA256()))
+        if not isinstance(sender_public_key, ec.EllipticCurvePublicKey):
+            raise TypeError("the sender certificate's key is not an ECDSA key")
+        sender_public_key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, TypeError):
         raise BundleError("tampered", f"bundle {bid}: signature does not verify with the key of "
                                       f"{claimed.uri}: the file was altered after it was signed", envelope) from None

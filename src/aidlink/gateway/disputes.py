@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from aidlink.v1 import disputes_pb2, disputes_pb2_grpc
+from aidlink.v1 import common_pb2, disputes_pb2, disputes_pb2_grpc
 from aidlink.gateway.node import GatewayNode
 from aidlink.gateway.refs import ReferenceMap, UnknownReference
 
@@ -68,7 +68,7 @@ class NodeDisputes:
         self.cursor = InboxCursor(self.state_dir / "dispute-inbox.cursor")
 
     # -- as the user department -------------------------------------------------------------
-    def flag(self, my_dataset: str, record_id: str, other_dataset: str, purpose: int, reason: str,
+    def flag(self, my_dataset: str, record_id: str, other_dataset: str, purpose: common_pb2.Purpose, reason: str,
              threshold: float = 0.0) -> disputes_pb2.Dispute:
         qualified = my_dataset if "/" in my_dataset else f"{self.node.department}/{my_dataset}"
         ref = ref_for_record(self.state_dir / "references.sqlite", qualified, record_id)
@@ -114,5 +114,5 @@ class NodeDisputes:
             dispute_id=dispute_id, encoding=record.encoding, encoding_info=self.node.encoding_info,
             attributes=record.attributes, blocking_keys=list(record.blocking_tokens), reason=reason))
 
-    def _respond(self, dispute_id: str, action: int, reason: str) -> disputes_pb2.Dispute:
+    def _respond(self, dispute_id: str, action: disputes_pb2.RespondAction, reason: str) -> disputes_pb2.Dispute:
         return self.stub.Respond(disputes_pb2.RespondRequest(dispute_id=dispute_id, action=action, reason=reason))

@@ -80,8 +80,8 @@ class _Details(grpc.ClientCallDetails):
 
 
 def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
     if cfg.tls is None:
         channel = grpc.insecure_channel(cfg.matcher, options=options)
         channel = grpc.intercept_channel(channel, _DevDepartment(cfg.department))

@@ -94,7 +94,7 @@ def _check_purpose(purpose: object) -> SealPurpose:
     return purpose
 
 
-def seal(plaintext: bytes, recipient_cert_pem: bytes, *, purpose: SealPurpose, context: bytes = b"") -> bytes:
+def seal(plaintext: bytes, recipient_cert_pem: bytes | x509.Certificate, *, purpose: SealPurpose, context: bytes = b"") -> bytes:
     """Seal ``plaintext`` so that only the holder of the certificate's private key can open it,
     and only as ``purpose`` with ``context``. The certificate must be of a kind the purpose allows."""
     purpose = _check_purpose(purpose)
@@ -163,7 +163,7 @@ def read_envelope(blob: bytes) -> SealedEnvelope:
 def open_sealed(
     blob: bytes,
     recipient_key_pem: bytes,
-    recipient_cert_pem: bytes | None = None,
+    recipient_cert_pem: bytes | x509.Certificate | None = None,
     *,
     purpose: SealPurpose,
     context: bytes | None,

@@ -63,6 +63,10 @@ class BundleImporter:
             self._audit(IMPORT_METHOD, exc.status, exc.sender, bid, detail=f"{exc.problem}: {exc}")
             raise BundleRefused(exc.status, str(exc)) from None
         bid, sender = opened.envelope.bundle_id, opened.sender
+        department = sender.department
+        if department is None:  # open_bundle accepts node senders only, and a node certificate names one
+            self._audit(IMPORT_METHOD, "PERMISSION_DENIED", sender, bid, detail=f"sender {sender.uri} names no department")
+            raise BundleRefused("PERMISSION_DENIED", f"bundle {bid}: sender {sender.uri} names no department")
         bundle = bundle_pb2.DatasetBundle()
         try:
             bundle.ParseFromString(opened.payload)
@@ -73,28 +77,28 @@ class BundleImporter:
             self._audit(IMPORT_METHOD, "ALREADY_EXISTS", sender, bid, detail=f"replayed: bundle {bid} was already imported")
             raise BundleRefused("ALREADY_EXISTS", f"bundle {bid} was already imported")
         try:
-            upload = self._upload(sender, bundle)
+            upload = self._upload(department, bundle)
         except Refused as exc:
             self.ledger.release(bid)
-            self._audit(IMPORT_METHOD, exc.status, sender, bid, datasets=[f"{sender.department}/{bundle.header.dataset}"],
+            self._audit(IMPORT_METHOD, exc.status, sender, bid, datasets=[f"{department}/{bundle.header.dataset}"],
                         detail=str(exc))
             raise BundleRefused(exc.status, f"bundle {bid}: {exc}") from None
         self._audit(IMPORT_METHOD, "OK", sender, bid, datasets=[f"{upload.dataset}@v{upload.version}"],
                     counts={"records": len(bundle.records), "accepted": upload.accepted,
                             "rejected": upload.rejected_count})
         result = bundle_pb2.ResultBundle(in_reply_to=bid, upload=upload,
-                                         comparisons=[self._compare(sender, bid, bundle.header.dataset, c)
+                                         comparisons=[self._compare(sender, department, bid, bundle.header.dataset, c)
                                                       for c in bundle.compare])
         reply = seal_bundle("result", result.SerializeToString(), sender_key_pem=self.key_pem,
                             sender_cert_pem=self.cert_pem, recipient_cert_pem=opened.envelope.sender_certificate,
                             lifetime=self.result_lifetime, now=now)
-        return ImportOutcome(bid, sender.department, upload, reply)
+        return ImportOutcome(bid, department, upload, reply)
 
     # -- the same domain calls as the online path -------------------------------------------------
-    def _upload(self, sender: NodeIdentity, bundle: bundle_pb2.DatasetBundle) -> matcher_pb2.UploadSummary:
+    def _upload(self, department: str, bundle: bundle_pb2.DatasetBundle) -> matcher_pb2.UploadSummary:
         h = bundle.header
         spec = EncodingSpec(h.encoding.bits, h.encoding.secret_version, h.encoding.schema_fingerprint)
-        writer = self.exchange.begin_upload(sender.department, h.dataset, h.catalog_entry, h.catalog_version,
+        writer = self.exchange.begin_upload(department, h.dataset, h.catalog_entry, h.catalog_version,
                                             spec, h.attributes)
         problems = []
         try:
@@ -112,17 +116,17 @@ class BundleImporter:
             rejected=[matcher_pb2.RecordProblem(index=p.index, ref=p.ref, field=p.field, reason=p.reason)
                       for p in problems[:100]], rejected_count=len(problems))
 
-    def _compare(self, sender: NodeIdentity, bid: str, my_dataset: str,
+    def _compare(self, sender: NodeIdentity, department: str, bid: str, my_dataset: str,
                  ask: bundle_pb2.BundleCompareRequest) -> bundle_pb2.BundleComparison:
         from aidlink.matcher.purposes import BY_NAME
 
         request = matcher_pb2.CompareRequest(my_dataset=my_dataset, other_dataset=ask.other_dataset,
-                                             purpose=BY_NAME.get(ask.purpose, 0), threshold=ask.threshold,
-                                             all_pairs=ask.all_pairs)
+                                             purpose=BY_NAME.get(ask.purpose, common_pb2.PURPOSE_UNSPECIFIED),
+                                             threshold=ask.threshold, all_pairs=ask.all_pairs)
         try:
             if ask.purpose not in BY_NAME:
                 raise InvalidInput(f"purpose: {ask.purpose!r} is not one of {', '.join(BY_NAME)}")
-            r = self.exchange.compare(sender.department, my_dataset, ask.other_dataset, ask.purpose,
+            r = self.exchange.compare(department, my_dataset, ask.other_dataset, ask.purpose,
                                       ask.threshold, ask.all_pairs)
         except Refused as exc:
             self._audit(COMPARE_METHOD, exc.status, sender, bid, purpose=ask.purpose,

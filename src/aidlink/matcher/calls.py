@@ -34,6 +34,14 @@ class CallRecord:
     # while it is False, i.e. before any answer.
     preliminary: bool = False
 
+    @property
+    def verified_caller(self) -> Caller:
+        """The caller the authentication interceptor verified: every method not served to
+        anyone (OPEN_METHOD_PREFIXES) has one."""
+        if self.caller is None:
+            raise RuntimeError(f"{self.method}: no verified caller; the authentication interceptor did not run")
+        return self.caller
+
 
 _current: contextvars.ContextVar[CallRecord] = contextvars.ContextVar("aidlink_call")
 

@@ -111,10 +111,10 @@ class EntryChange:
         lines = [f"~ {self.entry_id}"]
         for c in self.changes:
             if c.field == "attribute_types":
-                old = {t.name: t for t in c.old}
+                old_types = {t.name: t for t in c.old}
                 for t in c.new:
-                    if t.name in old and old[t.name] != t:
-                        lines.append(f"    attribute {t.name}: {old[t.name].allowed()} -> {t.allowed()}")
+                    if t.name in old_types and old_types[t.name] != t:
+                        lines.append(f"    attribute {t.name}: {old_types[t.name].allowed()} -> {t.allowed()}")
             elif c.field == "attributes":
                 old, new = set(c.old), set(c.new)
                 added, removed = sorted(new - old), sorted(old - new)

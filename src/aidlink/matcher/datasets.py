@@ -206,6 +206,7 @@ class DatasetStore:
             return cached
         path = self._encodings_path(meta.department, meta.name, meta.version)
         row_bytes = meta.encoding.bits // 8
+        enc: np.ndarray
         if meta.records:
             enc = np.memmap(path, dtype=np.uint8, mode="r", shape=(meta.records, row_bytes))
         else:

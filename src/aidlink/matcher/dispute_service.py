@@ -50,9 +50,9 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
             matched_under = purpose_name(request.purpose)
         except ValueError as exc:
             raise InvalidInput(f"purpose: {exc}") from None
-        d = self.desk.flag(call.caller.department, request.my_dataset, request.my_ref,
+        d = self.desk.flag(call.verified_caller.department, request.my_dataset, request.my_ref,
                            request.other_dataset, matched_under, request.reason, request.threshold)
-        return self._answer(d, call.caller.department)
+        return self._answer(d, call.verified_caller.department)
 
     def Respond(self, request, context):
         call = current_call()
@@ -60,24 +60,24 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
         action = ACTIONS.get(request.action)
         if action is None:
             raise InvalidInput("action: must be ACKNOWLEDGE, CONFIRM or REJECT")
-        d = self.desk.respond(call.caller.department, request.dispute_id, action, request.reason)
-        return self._answer(d, call.caller.department)
+        d = self.desk.respond(call.verified_caller.department, request.dispute_id, action, request.reason)
+        return self._answer(d, call.verified_caller.department)
 
     def CorrectRecord(self, request, context):
         call = current_call()
         call.purpose, call.datasets = PURPOSE, [f"dispute:{request.dispute_id}"]
         info = request.encoding_info
-        d = self.desk.correct(call.caller.department, request.dispute_id, request.encoding,
+        d = self.desk.correct(call.verified_caller.department, request.dispute_id, request.encoding,
                               EncodingSpec(info.bits, info.secret_version, info.schema_fingerprint),
                               dict(request.attributes), list(request.blocking_keys), request.reason)
-        answer = self._answer(d, call.caller.department)
+        answer = self._answer(d, call.verified_caller.department)
         call.datasets.insert(1, f"{d.provider_dataset}@v{d.corrected_version}")
         return answer
 
     def ListDisputes(self, request, context):
         call = current_call()
         call.purpose = PURPOSE
-        department = call.caller.department
+        department = call.verified_caller.department
         found = self.desk.list(department, request.role, request.open_only)
         today = self.desk.today()
         call.counts = {"disputes": len(found), "overdue": sum(d.overdue(today) for d in found)}
@@ -87,7 +87,7 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
     def Inbox(self, request, context):
         call = current_call()
         call.purpose = PURPOSE
-        department = call.caller.department
+        department = call.verified_caller.department
         events = self.desk.events(department, request.after, request.wait_seconds)
         call.counts = {"events": len(events), "after": request.after}
         call.datasets = sorted({f"dispute:{e.dispute.id}" for e in events})

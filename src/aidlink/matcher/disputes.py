@@ -12,6 +12,7 @@ While a dispute is open the provider record is still served, marked disputed
 """
 from __future__ import annotations
 
+import builtins
 import secrets
 import threading
 from dataclasses import dataclass
@@ -144,7 +145,7 @@ class DisputeDesk:
                          (dataset_qualified_name, version, *OPEN_STATES))
         return {r[0] for r in rows}
 
-    def events(self, department: str, after: int = 0, wait_seconds: float = 0) -> list[DisputeEvent]:
+    def events(self, department: str, after: int = 0, wait_seconds: float = 0) -> builtins.list[DisputeEvent]:  # `list` is a method here
         """The department's notifications after seq `after`; waits up to `wait_seconds` for one."""
         wait_seconds = min(max(wait_seconds, 0), MAX_WAIT_SECONDS)
         with self._new_event:
@@ -154,7 +155,7 @@ class DisputeDesk:
                 rows = self._events_after(department, after)
         return [DisputeEvent(seq, kind, self.get(did)) for seq, did, kind in rows]
 
-    def _events_after(self, department: str, after: int) -> list[tuple[int, str, str]]:
+    def _events_after(self, department: str, after: int) -> builtins.list[tuple[int, str, str]]:
         return self.database.fetch_all("SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
                          (department, after))
 

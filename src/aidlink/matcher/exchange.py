@@ -96,19 +96,21 @@ class Exchange:
     join: JoinBackend | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     # The policy gate every use case passes (matcher.policy); None: one over the store's database.
-    policy: PolicyGate | None = None
+    # The gate in use is `policy_gate`.
+    policy: InitVar[PolicyGate | None] = None
     # The one join path (matcher.join), shared with monitoring; None: one made from `join`, `lsh`
     # and `chunk_rows`. The path in use is `join_path`.
     joiner: InitVar[DatasetJoin | None] = None
     join_path: DatasetJoin = field(init=False, repr=False)
+    policy_gate: PolicyGate = field(init=False, repr=False)
     # Provider rows an agreement admits, per (dataset version, agreement): status queries
     # repeat the same filter thousands of times, so it is computed once per version.
     _admitted_rows: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
-    def __post_init__(self, joiner: DatasetJoin | None) -> None:
-        if self.policy is None:
-            self.policy = PolicyGate(self.agreements, VolumeLedger(self.store.database),
-                                     default_threshold=self.default_threshold, today=self.today)
+    def __post_init__(self, policy: PolicyGate | None, joiner: DatasetJoin | None) -> None:
+        self.policy_gate = policy if policy is not None else PolicyGate(
+            self.agreements, VolumeLedger(self.store.database),
+            default_threshold=self.default_threshold, today=self.today)
         self.join_path = joiner if joiner is not None else DatasetJoin(self.join, lsh=self.lsh,
                                                                          chunk_rows=self.chunk_rows)
 
@@ -149,7 +151,7 @@ class Exchange:
             return UploadProblem(index, ref, "encoding",
                                  f"has {len(encoding)} bytes, expected {writer.row_bytes} "
                                  f"({writer.encoding.bits} bits)")
-        probe = self.policy.record_problem(writer.encoding, index, ref, encoding)
+        probe = self.policy_gate.record_problem(writer.encoding, index, ref, encoding)
         if probe:
             return UploadProblem(index, ref, "encoding", probe)
         entry = self.catalog.entry(writer.catalog_entry, writer.catalog_version)
@@ -165,10 +167,10 @@ class Exchange:
         if len(blocking_keys) > MAX_BLOCKING_KEYS:
             return UploadProblem(index, ref, "blocking_keys",
                                  f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed")
-        for k, key in enumerate(blocking_keys):
-            if not MIN_BLOCKING_KEY_BYTES <= len(key) <= MAX_BLOCKING_KEY_BYTES:
+        for k, blocking_key in enumerate(blocking_keys):
+            if not MIN_BLOCKING_KEY_BYTES <= len(blocking_key) <= MAX_BLOCKING_KEY_BYTES:
                 return UploadProblem(index, ref, f"blocking_keys[{k}]",
-                                     f"has {len(key)} bytes; a keyed token has "
+                                     f"has {len(blocking_key)} bytes; a keyed token has "
                                      f"{MIN_BLOCKING_KEY_BYTES}-{MAX_BLOCKING_KEY_BYTES}")
         writer.add(ref, encoding, attributes, blocking_keys)
         return None
@@ -196,17 +198,17 @@ class Exchange:
             raise NotFound(f"{field_name}: {exc}") from None
 
     def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
-        self.policy.check_purpose(purpose, "matching")   # also for the dispute desk's re-derived match
+        self.policy_gate.check_purpose(purpose, "matching")   # also for the dispute desk's re-derived match
         found = self.agreements.find(user=user, provider=other.department,
                                      catalog_entry=other.catalog_entry, purpose=purpose,
                                      today=self.today())
         if isinstance(found, Refusal):
             raise NotPermitted(found.message)
-        return self.policy.bind(found, user, other)
+        return self.policy_gate.bind(found, user, other)
 
     def _threshold(self, requested: float, agreement: Agreement | None = None,
                    spec: EncodingSpec | None = None) -> float:
-        return self.policy.threshold(requested, agreement, spec)
+        return self.policy_gate.threshold(requested, agreement, spec)
 
     @staticmethod
     def _check_compatible(a: EncodingSpec, b: EncodingSpec, what: str) -> None:
@@ -222,7 +224,7 @@ class Exchange:
     def compare(self, department: str, my_name: str, other_name: str, purpose: str,
                 threshold: float, all_pairs: bool,
                 progress: Callable[[int, int], None] | None = None) -> Comparison:
-        self.policy.check_purpose(purpose, "compare")
+        self.policy_gate.check_purpose(purpose, "compare")
         mine = self.own_dataset(department, my_name, "my_dataset")
         other = self.dataset(other_name, "other_dataset")
         self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
@@ -243,14 +245,14 @@ class Exchange:
             matches.append(MatchedRecord(my_data.refs[link.mine], link.score,
                                          {k: attrs[k] for k in agreement.returns if k in attrs},
                                          other_data.refs[row] in disputed))
-        self.policy.reveal(department, agreement, other,
+        self.policy_gate.reveal(department, agreement, other,
                            {other_data.refs[admitted[link.other]] for link in outcome.links}, len(admitted))
         return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
                           other_admitted=len(admitted), blocked=outcome.blocked)
 
     def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
                purpose: str, threshold: float) -> StatusResult:
-        self.policy.check_purpose(purpose, "status queries")
+        self.policy_gate.check_purpose(purpose, "status queries")
         other = self.dataset(dataset_name, "dataset")
         self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
@@ -258,7 +260,7 @@ class Exchange:
             raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")
         if len(encoding) > 8192:
             raise TooLarge(f"encoding: {len(encoding)} bytes is larger than any supported encoding")
-        self.policy.check_query(spec, encoding)
+        self.policy_gate.check_query(spec, encoding)
         self._check_compatible(spec, other.encoding, f"query vs {other.qualified_name} v{other.version}")
         threshold = self._threshold(threshold, agreement, other.encoding)
         data = self.store.load(other)
@@ -273,7 +275,7 @@ class Exchange:
         row = int(admitted[best.other])
         attrs = data.attributes[row]
         disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
-        self.policy.reveal(department, agreement, other, {data.refs[row]}, len(admitted))
+        self.policy_gate.reveal(department, agreement, other, {data.refs[row]}, len(admitted))
         return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
                             other, agreement, disputed, provider_ref=data.refs[row])
 

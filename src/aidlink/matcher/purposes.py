@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from aidlink.v1 import common_pb2
 
-PURPOSES: dict[int, str] = {
-    common_pb2.ELIGIBILITY_CHECK: "eligibility-check",
-    common_pb2.POLICY_DELIVERY_CHECK: "policy-delivery-check",
-    common_pb2.RISK_MONITORING: "risk-monitoring",
-    common_pb2.REFERRAL: "referral",
-    common_pb2.DATA_CORRECTION: "data-correction",
+BY_NAME: dict[str, common_pb2.Purpose] = {
+    "eligibility-check": common_pb2.ELIGIBILITY_CHECK,
+    "policy-delivery-check": common_pb2.POLICY_DELIVERY_CHECK,
+    "risk-monitoring": common_pb2.RISK_MONITORING,
+    "referral": common_pb2.REFERRAL,
+    "data-correction": common_pb2.DATA_CORRECTION,
 }
-BY_NAME: dict[str, int] = {name: value for value, name in PURPOSES.items()}
+PURPOSES: dict[int, str] = {value: name for name, value in BY_NAME.items()}
 
 
 def purpose_name(value: int) -> str:
@@ -22,7 +22,7 @@ def purpose_name(value: int) -> str:
             "a declared purpose is required: one of " + ", ".join(PURPOSES.values())) from None
 
 
-def purpose_value(name: str) -> int:
+def purpose_value(name: str) -> common_pb2.Purpose:
     try:
         return BY_NAME[name]
     except KeyError:

@@ -7,6 +7,7 @@ import os
 from concurrent import futures
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,7 +17,7 @@ from aidlink.audit.service import add_to_server as add_audit_service
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
-from aidlink.matcher.calls import current_call
+from aidlink.matcher.calls import Caller, current_call
 from aidlink.matcher.catalog_service import CatalogServicer
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.core import MatcherCore, MatcherSettings
@@ -84,7 +85,9 @@ class _ReloadingFile:
     """Re-reads a file (the CRL) when it changes on disk."""
 
     def __init__(self, path: Path | None) -> None:
-        self.path, self._mtime, self._data = path, None, None
+        self.path = path
+        self._mtime: int | None = None
+        self._data: bytes | None = None
 
     def __call__(self) -> bytes | None:
         if self.path is None:
@@ -122,7 +125,7 @@ class MatcherServer:
                                  "allowed with the explicit development flag on a loopback address")
             if not _is_loopback(cfg.listen):
                 raise ValueError(f"plaintext development mode may only listen on loopback, not {cfg.listen}")
-            authenticate = DevelopmentAuthenticator()
+            authenticate: Callable[[grpc.ServicerContext], Caller] = DevelopmentAuthenticator()
         else:
             authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
         self.metrics = RpcMetrics("matcher")

@@ -91,7 +91,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
     # -- upload ---------------------------------------------------------------------------------
     def UploadDataset(self, request_iterator: Iterator[matcher_pb2.UploadChunk], context):
         call = current_call()
-        department = call.caller.department
+        department = call.verified_caller.department
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidInput("the first upload message must be a header")
@@ -129,7 +129,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         call = current_call()
         call.purpose = _purpose(request.purpose)
         call.datasets = [request.my_dataset, request.other_dataset]
-        job = _CompareJob(self.exchange, call.caller.department, request, call.purpose, context)
+        job = _CompareJob(self.exchange, call.verified_caller.department, request, call.purpose, context)
         call.preliminary = True        # progress events carry no data about persons
         for done, total in job.progress():
             yield matcher_pb2.CompareEvent(progress=matcher_pb2.CompareProgress(
@@ -156,7 +156,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         call = current_call()
         call.purpose = _purpose(request.purpose)
         call.datasets = [request.dataset]
-        result = self.exchange.status(call.caller.department, request.dataset, request.encoding,
+        result = self.exchange.status(call.verified_caller.department, request.dataset, request.encoding,
                                       _spec(request.encoding_info), call.purpose, request.threshold)
         call.agreement = result.agreement.id
         call.datasets = [f"{result.dataset.qualified_name}@v{result.dataset.version}"]
@@ -170,7 +170,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
 
     def ListDatasets(self, request, context):
         call = current_call()
-        visible = self.exchange.visible_datasets(call.caller.department)
+        visible = self.exchange.visible_datasets(call.verified_caller.department)
         call.counts = {"datasets": len(visible)}
         return matcher_pb2.ListDatasetsResponse(datasets=[
             matcher_pb2.DatasetInfo(

@@ -143,6 +143,7 @@ class Monitor:
             self.clusters.reload()
             raised, closed = self._sync_warnings(rule_findings(graph, self.rules, self._regions()))
             build = self.store.last_build()
+        assert build is not None   # self.graph.save() has just stored one
         open_rows = self.store.find_warnings(statuses=("new", "assigned", "visited", "referred"), limit=10**9)
         return RebuildSummary(build["datasets"], build["records"], build["clusters"], build["linked_clusters"],
                               build["households"], build["rule_set"], raised, closed,

@@ -45,9 +45,11 @@ class ClusterIndex:
                 members[cid].append(key)
             self._members = dict(members)
 
-    def _ensure(self) -> None:
+    def _ensure(self) -> dict[str, list[tuple[int, int]]]:
         if self._members is None:
             self.reload()
+        assert self._members is not None  # reload() always sets it
+        return self._members
 
     def meta(self, version_id: int) -> DatasetVersion:
         meta = self._metas.get(version_id)
@@ -57,9 +59,9 @@ class ClusterIndex:
         return meta
 
     def records(self, cluster_id: str) -> list[ClusterRecord]:
-        self._ensure()
+        members = self._ensure()
         out = []
-        for version_id, idx in sorted(self._members.get(cluster_id, ())):
+        for version_id, idx in sorted(members.get(cluster_id, ())):
             meta = self.meta(version_id)
             loaded = self.datasets.load(meta)
             out.append(ClusterRecord(meta, idx, loaded.refs[idx], loaded.attributes[idx]))

@@ -79,12 +79,15 @@ class ReferralDesk:
         others = [r for r in records if r.department != to_department]
         agreement, holder = (self._discloser(to_department, warning, others) if others else (None, None))
         refs = [[r.dataset.qualified_name, r.ref] for r in own]
+        agreement_id = agreement.id if agreement else ""
         base = {"referral_id": 0, "warning_id": warning.id, "rule_id": warning.rule_id, "type": warning.type,
                 "level": warning.level, "reason": warning.reason, "from": caller.department, "note": note,
-                "agreement": agreement.id if agreement else ""}
+                "agreement": agreement_id}
+        enqueue: tuple[str, str, dict] | None
         if own:
             status, enqueue = "sent", (to_department, "referral", {**base, "refs": refs, "disclosure": ""})
         else:
+            assert holder is not None   # every record is another department's, so _discloser found a holder
             node = self.store.node(to_department)
             status = "awaiting-disclosure" if node else "awaiting-certificate"
             enqueue = (holder.department, "disclosure-request",
@@ -93,7 +96,7 @@ class ReferralDesk:
             else ("", "", "")
         try:
             referral_id = self.store.add_referral(
-                warning.id, caller.department, to_department, status, base["agreement"], note, holder_key, refs,
+                warning.id, caller.department, to_department, status, agreement_id, note, holder_key, refs,
                 warning_change=(warning.status, "referred", (caller.department, caller.identity),
                                 f"referred to {to_department}"),
                 enqueue=enqueue)
@@ -109,6 +112,7 @@ class ReferralDesk:
     def node_seen(self, department: str) -> None:
         """A node's certificate is now known: ask holders to disclose to it."""
         node = self.store.node(department)
+        assert node is not None   # called once the node's certificate is remembered
         for r in self.store.referrals(status="awaiting-certificate", to_department=department):
             warning = self.lifecycle.get(r.warning_id)
             base = {"referral_id": r.id, "warning_id": r.warning_id, "rule_id": warning.rule_id,

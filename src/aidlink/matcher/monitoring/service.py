@@ -4,6 +4,7 @@ fills in purpose, agreement, datasets and counts, and raises the refusals."""
 from __future__ import annotations
 
 import base64
+from typing import Sequence
 
 from aidlink.v1 import common_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.matcher.calls import current_call
@@ -22,7 +23,7 @@ def _notice() -> common_pb2.ResultNotice:
     return common_pb2.ResultNotice(text=NOTICE)
 
 
-def warning_message(w: WarningRow, mine: list[tuple[str, str]] = ()) -> pb.RiskWarning:
+def warning_message(w: WarningRow, mine: Sequence[tuple[str, str]] = ()) -> pb.RiskWarning:
     return pb.RiskWarning(id=w.id, rule_id=w.rule_id, rule_set=w.rule_set, type=w.type, level=w.level,
                           reason=w.reason, cluster_id=w.cluster_id, region=w.region,
                           subject_dataset=w.subject_dataset, status=w.status, assignee=w.assignee,
@@ -75,12 +76,12 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         call.purpose = purpose
         certs = context.auth_context().get("x509_pem_cert") or [b""]
         cert = certs[0].decode() if isinstance(certs[0], bytes) else certs[0]
-        self.monitor.node_seen(call.caller, cert)
+        self.monitor.node_seen(call.verified_caller, cert)
         return call
 
     def RebuildGraph(self, request, context):
         call = self._begin(context, "risk-monitoring")
-        check_lead(call.caller, "rebuilding the linkage graph")
+        check_lead(call.verified_caller, "rebuilding the linkage graph")
         s = self.monitor.rebuild()
         call.datasets = list(s.datasets)
         call.counts = {"records": s.records, "clusters": s.clusters, "linked_clusters": s.linked_clusters,
@@ -97,22 +98,22 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         if limit > MAX_WARNINGS:
             raise InvalidInput(f"limit: at most {MAX_WARNINGS}")
         rows = self.monitor.warnings(
-            call.caller, levels=_choices(request.levels, LEVELS, "levels"),
+            call.verified_caller, levels=_choices(request.levels, LEVELS, "levels"),
             types=_choices(request.types, TYPES, "types"),
             statuses=_choices(request.statuses, STATUSES, "statuses"),
             region_prefix=_region_prefix(request.region), after_id=request.after_id, limit=limit)
         call.counts = {"warnings": len(rows)}
-        dept = call.caller.department
+        dept = call.verified_caller.department
         return pb.WarningList(warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept))
                                         for w in rows], notice=_notice())
 
     def GetWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
-        w = self.monitor.warning(call.caller, request.id)
+        w = self.monitor.warning(call.verified_caller, request.id)
         call.counts = {"warning": w.id}
         store = self.monitor.store
         return pb.WarningDetail(
-            warning=warning_message(w, self.monitor.own_refs(w.cluster_id, call.caller.department)),
+            warning=warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department)),
             history=[pb.WarningEventInfo(at=e.at, department=e.department, identity=e.identity, action=e.action,
                                          from_status=e.from_status, to_status=e.to_status, assignee=e.assignee,
                                          note=e.note) for e in store.warning_events(w.id)],
@@ -121,21 +122,21 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def ChangeWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
         call.counts = {"warning": request.id}
-        w = self.monitor.lifecycle.change(request.id, request.status, call.caller,
+        w = self.monitor.lifecycle.change(request.id, request.status, call.verified_caller,
                                           assignee=request.assignee, note=request.note)
-        return warning_message(w, self.monitor.own_refs(w.cluster_id, call.caller.department))
+        return warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department))
 
     def ReferWarning(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"warning": request.warning_id}
-        r = self.monitor.referrals.refer(request.warning_id, request.to_department, call.caller, request.note)
+        r = self.monitor.referrals.refer(request.warning_id, request.to_department, call.verified_caller, request.note)
         call.agreement = r.agreement
         call.counts = {"warning": r.warning_id, "referral": r.id, "recipient_records": len(r.recipient_refs)}
         return referral_message(r)
 
     def FetchInbox(self, request, context):
         call = self._begin(context, "referral")
-        rows = self.monitor.referrals.fetch(call.caller.department, request.after, request.limit or 100)
+        rows = self.monitor.referrals.fetch(call.verified_caller.department, request.after, request.limit or 100)
         call.counts = {"after": request.after, "items": len(rows)}
         return pb.ReferralInboxBatch(items=[inbox_message(r.seq, r.kind, r.referral_id, r.payload) for r in rows],
                                      acknowledged=request.after)
@@ -143,7 +144,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def SubmitDisclosure(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"referral": request.referral_id, "sealed_bytes": len(request.sealed_identity)}
-        r = self.monitor.referrals.submit_disclosure(request.referral_id, call.caller,
+        r = self.monitor.referrals.submit_disclosure(request.referral_id, call.verified_caller,
                                                      request.sealed_identity, request.declined_reason)
         call.agreement = r.agreement
         return referral_message(r)
@@ -151,7 +152,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def ReportReferral(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"referral": request.referral_id}
-        r = self.monitor.referrals.report(request.referral_id, call.caller, request.outcome)
+        r = self.monitor.referrals.report(request.referral_id, call.verified_caller, request.outcome)
         return referral_message(r)
 
     def GetFeedback(self, request, context):
@@ -162,7 +163,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
             raise InvalidInput(f"purpose: {exc}") from None
         call = self._begin(context, purpose)
         call.datasets = [request.my_dataset]
-        fb = self.monitor.feedback(call.caller, request.my_dataset, purpose)
+        fb = self.monitor.feedback(call.verified_caller, request.my_dataset, purpose)
         call.agreement = fb.agreement.id
         call.datasets = [f"{fb.dataset.qualified_name}@v{fb.dataset.version}"]
         call.counts = {"my_records": fb.dataset.records, "assisted": sum(i.status == "assisted" for i in fb.items),

@@ -220,7 +220,8 @@ class MonitoringStore:
     def find_warnings(self, *, levels: Sequence[str] = (), types: Sequence[str] = (),
                       statuses: Sequence[str] = (), region_prefix: str = "", cluster_ids: Sequence[str] = (),
                       after_id: int = 0, limit: int = 1000) -> list[WarningRow]:
-        sql, args = f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id > ?", [after_id]
+        sql = f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id > ?"
+        args: list[int | str] = [after_id]
         for column, values in (("level", levels), ("type", types), ("status", statuses),
                                ("cluster_id", cluster_ids)):
             if values:
