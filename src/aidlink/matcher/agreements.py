@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from aidlink.matcher.purposes import BY_NAME as PURPOSE_NAMES
 
@@ -146,7 +146,7 @@ class AgreementSet:
         return cls(version, tuple(out))
 
 
-def _names(value, where: str, key: str) -> tuple[str, ...]:
+def _names(value: object, where: str, key: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
         raise AgreementError(f"{where}: {key!r} must be a non-empty string or list of strings")
@@ -156,9 +156,9 @@ def _names(value, where: str, key: str) -> tuple[str, ...]:
 LIMIT_KEYS = ("min_threshold", "max_share_per_call", "max_share_per_period", "period_days")
 
 
-def _limits(raw: dict, where: str) -> dict:
+def _limits(raw: dict[str, Any], where: str) -> dict[str, Any]:
     """The policy limits an agreement states (matcher.policy), checked; unstated ones keep defaults."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key in ("min_threshold", "max_share_per_call", "max_share_per_period"):
         if key in raw:
             value = raw[key]
@@ -178,7 +178,7 @@ def _limits(raw: dict, where: str) -> dict:
     return out
 
 
-def _parse_agreement(raw: dict, where: str) -> Agreement:
+def _parse_agreement(raw: dict[str, Any], where: str) -> Agreement:
     required = ("id", "provider", "user", "catalog_entries", "purposes", "returns",
                 "valid_from", "valid_until")
     missing = [k for k in required if k not in raw]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 
@@ -62,7 +62,8 @@ def unbind_call(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
-def wrap_handler(handler, wrap: Callable[[Callable, bool], Callable]):
+def wrap_handler(handler: grpc.RpcMethodHandler,
+                 wrap: Callable[[Callable[..., Any], bool], Callable[..., Any]]) -> grpc.RpcMethodHandler:
     """``handler`` with its behaviour replaced by ``wrap(behaviour, response_streaming)``:
     the one place that knows gRPC's four handler shapes, for the matcher's interceptors."""
     if handler.response_streaming:

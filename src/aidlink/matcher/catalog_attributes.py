@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 ATTRIBUTE_TYPES = ("enum", "boolean", "integer", "date", "month", "pseudonym")
 BOOLEAN_VALUES = ("1", "0")
@@ -118,8 +119,8 @@ class AttributeType:
         return f"{self.name}: {self.type}" + (f" ({self.allowed()})" if self.type else " (untyped)")
 
     # -- declarations ---------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        out: dict = {"name": self.name, "type": self.type}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
         if self.type == "enum":
             out["values"] = list(self.values)
         elif self.type == "integer":

@@ -16,6 +16,7 @@ The audit interceptor (outside this one) reads the status and records the call.
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable, Iterator
 
 import grpc
 
@@ -69,25 +70,28 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
     context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); the call was recorded")
 
 
-class ErrorMappingInterceptor(grpc.ServerInterceptor):
+# grpcio ships no type stubs (and types-grpcio is not installed), so grpc.ServerInterceptor is Any.
+class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Answers every failed call through :func:`answer_failure`."""
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(
+            self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+            handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
             return handler
 
-        def wrap(behavior, streaming: bool):
+        def wrap(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             if streaming:
-                def mapped_stream(request, context):
+                def mapped_stream(request: object, context: grpc.ServicerContext) -> Iterator[object]:
                     try:
                         yield from behavior(request, context)
                     except Exception as exc:
                         answer_failure(context, method, exc)
                 return mapped_stream
 
-            def mapped(request, context):
+            def mapped(request: object, context: grpc.ServicerContext) -> Any:
                 try:
                     return behavior(request, context)
                 except Exception as exc:
