@@ -16,7 +16,8 @@ The audit interceptor (outside this one) reads the status and records the call.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import grpc
 

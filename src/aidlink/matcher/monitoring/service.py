@@ -4,7 +4,7 @@ fills in purpose, agreement, datasets and counts, and raises the refusals."""
 from __future__ import annotations
 
 import base64
-from typing import Sequence
+from collections.abc import Sequence
 
 from aidlink.v1 import common_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.matcher.calls import current_call
