@@ -47,6 +47,19 @@ def caller_gone(context: grpc.ServicerContext) -> grpc.StatusCode | None:
     return grpc.StatusCode.CANCELLED
 
 
+class CallerGone(Exception):
+    """Raised by a servicer that stops because its caller no longer waits (see :func:`too_late`)."""
+
+
+def too_late(context: grpc.ServicerContext) -> bool:
+    """Whether a call's caller is gone or its deadline is about to pass: a request stream the
+    deadline cut short can end as if it were complete, so nothing is committed this late."""
+    if not context.is_active():
+        return True
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= DEADLINE_SLACK_S
+
+
 def gone_detail(code: grpc.StatusCode) -> str:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return "the caller's deadline passed before the answer"
@@ -64,6 +77,8 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
             current_call().agreement = agreement
         context.abort(grpc_status(exc), str(exc))
     gone = caller_gone(context)
+    if gone is None and isinstance(exc, CallerGone):   # stopped just before the deadline
+        gone = grpc.StatusCode.DEADLINE_EXCEEDED
     if gone is not None:
         log.info("%s: %s", method, gone_detail(gone))
         context.abort(gone, gone_detail(gone))

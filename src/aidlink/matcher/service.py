@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
+from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE, Exchange
 from aidlink.matcher.purposes import purpose_name
@@ -110,6 +111,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
                     if problem:
                         problems.append(problem)
                     index += 1
+            # A request stream cut short by the caller's deadline can end as if it were complete:
+            # commit nothing the caller no longer waits for (it may be a truncated upload).
+            if too_late(context):
+                raise CallerGone(f"the caller went away after record {index}; the upload was not stored")
             meta = writer.commit()
         except BaseException:
             writer.abort()
