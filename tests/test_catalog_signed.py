@@ -15,6 +15,8 @@ import pytest
 from aidlink.cli.main import main
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.identity import identity_from_pem
+from aidlink.audit.open_store import open_audit_store
+from aidlink.database.url import sqlite_url
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
@@ -94,6 +96,14 @@ def test_a_typed_approval_or_no_signature_is_refused(tmp_path, keys, matcher_dir
     assert "--approved-by is not accepted" in capsys.readouterr().err
     assert publish(file, matcher_dir, keys) == 1
     assert "2024.1 is not signed" in capsys.readouterr().err
+    # the refusal is in the matcher's audit log (offline: recorded by the command itself)
+    store = open_audit_store(sqlite_url(matcher_dir / "audit.sqlite"), read_only=True)
+    try:
+        [entry] = [row.entry for row in store.scan()]
+    finally:
+        store.close()
+    assert (entry.method, entry.outcome, entry.status) == ("offline/catalog-publish", "refused", "PERMISSION_DENIED")
+    assert "unsigned catalog" in entry.detail and "2024.1 is not signed" in entry.detail
     # a department name in a signature file is no signature either
     fake = write(tmp_path, "fake.sig", "mca")
     assert publish(file, matcher_dir, keys, fake) == 2
@@ -202,14 +212,27 @@ def test_properly_signed_version_is_published_and_served_by_the_running_matcher(
         location = (["--database-url", matcher_database_url] if matcher_database_url
                     else ["--data-dir", str(d.matcher.config.data_dir)])
         capsys.readouterr()
-        args = ["catalog", "publish", str(file), "--ca-cert", str(keys.root / "ca.crt"), "--crl",
-                str(keys.crl()), "--note", "term data monthly", *location]
+        # The matcher is running: publish through its Catalog service (its own CA and CRL), not its files.
+        remote = ["--matcher", d.matcher.address, "--node-dir", str(d.nodes["mca"].directory)]
+        args = ["catalog", "publish", str(file), "--note", "term data monthly", *remote]
+
+        # Hostile: mca alone publishes a version that changes edu's entry: refused naming edu, audited.
+        before = len(d.audit_entries())
+        assert main(args + ["--signature", str(sigs[0])]) == 1
+        err = capsys.readouterr().err
+        assert "PERMISSION_DENIED" in err and "unsigned catalog" in err and "edu" in err
+        [refused] = [e for e in d.audit_entries()[before:] if e.method == "/aidlink.v1.Catalog/PublishCatalog"]
+        assert (refused.outcome, refused.status, refused.department) == ("refused", "PERMISSION_DENIED", "mca")
+        assert "unsigned catalog" in refused.detail and "edu" in refused.detail
+
         for s in sigs:
             args += ["--signature", str(s)]
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "published catalog version 2024.1 (#2" in out and "signed by edu, mca" in out
-        assert "~ edu.students" in out
+        [allowed] = [e for e in d.audit_entries()[before:] if e.outcome == "allowed"
+                     and e.method == "/aidlink.v1.Catalog/PublishCatalog"]
+        assert allowed.datasets == ("catalog@2024.1",)
 
         stub = catalog_pb2_grpc.CatalogStub(d.nodes["edu"].server.channel)
         versions = stub.ListVersions(catalog_pb2.ListCatalogVersionsRequest()).versions
@@ -265,7 +288,9 @@ def test_publish_list_show_diff_on_the_matchers_postgresql_write_no_sqlite_file(
         finally:
             store.close()
     written = [str(p) for p in tmp_path.rglob("*") if p.suffix in (".sqlite", ".sqlite-wal", ".db")]
-    assert written == [] and not (workdir / "unused").exists() and not (workdir / "aidlink-data").exists()
+    assert written == [] and not (workdir / "aidlink-data").exists()
+    # publish opens the matcher's core, whose data directory holds encodings only: nothing is written there
+    assert [p for p in (workdir / "unused").rglob("*") if p.is_file()] == []
 
 
 def test_signed_publications_are_immutable_in_the_database(tmp_path, keys, matcher_dir):

@@ -10,7 +10,10 @@ which verifies every signature against the custodian CA and CRL before publishin
 from __future__ import annotations
 
 import json
+import getpass
+import hashlib
 import os
+import socket
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,10 +64,11 @@ def register(sub) -> None:
     pub = csub.add_parser("publish", help="verify the signatures of a catalog TOML file and publish it as a "
                                           "new, immutable version")
     pub.add_argument("file", type=Path)
-    store_location(pub)
+    source(pub)   # --matcher: publish through the running matcher (it verifies and audits); else its state
     pub.add_argument("--signature", action="append", default=[], type=Path,
                      help="a signature file from aidlink catalog sign (repeat: mca and each changed provider)")
-    pub.add_argument("--ca-cert", type=Path, help="the custodian CA certificate the signers' certificates chain to")
+    pub.add_argument("--ca-cert", type=Path, help="the custodian CA certificate the signers' certificates chain to "
+                                                   "(not with --matcher: the matcher uses its own)")
     pub.add_argument("--crl", type=Path, help="the custodian's current revocation list (aidlink keys crl)")
     pub.add_argument("--approved-by", action="append", default=[], help=argparse_suppress())
     pub.add_argument("--note", default="")
@@ -239,7 +243,8 @@ def publish(args) -> int:
     from aidlink.keys.key_files import KeyFileError, read_file
     from aidlink.matcher.catalog import CatalogError
     from aidlink.matcher.catalog_signing import CatalogSignature
-    from aidlink.matcher.catalog_store import CatalogStore
+    from aidlink.matcher.core import CATALOG_PUBLISH_METHOD, MatcherCore, MatcherSettings
+    from aidlink.matcher.errors import Refused
 
     if args.approved_by:
         print("aidlink catalog publish: --approved-by is not accepted: a name typed on the command line proves "
@@ -250,27 +255,79 @@ def publish(args) -> int:
     try:
         document = read_file(args.file, "catalog file")
         signatures = [CatalogSignature.from_json(read_file(p, "signature file"), str(p)) for p in args.signature]
+        if getattr(args, "matcher", None):   # the running matcher checks them against its own CA and CRL
+            return _publish_remote(args, document, args.note)
         policy = _policy(args)
     except (KeyFileError, CatalogError, ValueError) as exc:
         print(f"aidlink catalog publish: {exc}", file=sys.stderr)
         return 2
-    store = CatalogStore(args.database_url or args.data_dir / "catalog.sqlite")
+    # Offline (the matcher stopped, like import-bundle): the core's use case on the matcher's state,
+    # the attempt recorded in its audit log as the gRPC interceptor would record it.
     try:
-        before = store.versions()
-        info = store.publish(document, signatures, policy, note=args.note)
-        if info.version in before:
-            print(f"catalog version {info.version} is already published with this content; nothing changed")
-            return 0
-        print(f"published catalog version {info.version} (#{info.seq}, {info.entries} entries, "
-              f"signed by {', '.join(info.approved_by)})")
-        if before:
-            print(store.diff(before[-1], info.version).text())
+        core = MatcherCore(MatcherSettings(data_dir=args.data_dir, database_url=args.database_url,
+                                           checkpoint_interval=None))
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"aidlink catalog publish: cannot open the matcher's state in "
+              f"{args.database_url or args.data_dir}: {exc}", file=sys.stderr)
+        return 2
+    operator = f"{getpass.getuser()}@{socket.gethostname()}"
+    digest = f"catalog-sha256:{hashlib.sha256(document).hexdigest()}"
+    try:
+        before = core.catalog.versions()
+        try:
+            info = core.publish_catalog(document, signatures, policy, note=args.note)
+        except Refused as exc:
+            core.audit_offline(CATALOG_PUBLISH_METHOD, exc.status, identity=operator, datasets=[digest],
+                               detail=str(exc))
+            print(f"aidlink catalog publish: {exc} (refused; recorded in the audit log)", file=sys.stderr)
+            return 1
+        core.audit_offline(CATALOG_PUBLISH_METHOD, "OK", identity=operator, datasets=[f"catalog@{info.version}"],
+                           detail=f"signed by {', '.join(info.approved_by)}")
+        _print_published(info, before, core.catalog)
         return 0
-    except (CatalogError, UnicodeDecodeError) as exc:
+    finally:
+        core.close()
+
+
+def _print_published(info, before: list[str], store) -> None:
+    if info.version in before:
+        print(f"catalog version {info.version} is already published with this content; nothing changed")
+        return
+    print(f"published catalog version {info.version} (#{info.seq}, {info.entries} entries, "
+          f"signed by {', '.join(info.approved_by)})")
+    if before:
+        print(store.diff(before[-1], info.version).text())
+
+
+def _publish_remote(args, document: bytes, note: str) -> int:
+    """Publish through a running matcher's Catalog service (it checks the signatures against its
+    own CA and CRL, and its audit log records the call, refused or not)."""
+    import grpc
+
+    from aidlink.keys.key_files import read_file
+    from aidlink.v1 import catalog_pb2
+
+    try:
+        remote = _Remote(args)
+    except ValueError as exc:
         print(f"aidlink catalog publish: {exc}", file=sys.stderr)
+        return 2
+    try:
+        before = [v.version for v in remote.history()]
+        reply = remote.stub.PublishCatalog(catalog_pb2.PublishCatalogRequest(
+            document=document, signatures=[read_file(p, "signature file") for p in args.signature], note=note))
+    except grpc.RpcError as exc:
+        print(f"aidlink catalog publish: the matcher at {args.matcher} refused: {exc.code().name}: "
+              f"{exc.details()}", file=sys.stderr)
         return 1
     finally:
-        store.close()
+        remote.close()
+    if reply.version in before:
+        print(f"catalog version {reply.version} is already published with this content; nothing changed")
+    else:
+        print(f"published catalog version {reply.version} (#{reply.seq}, {reply.entries} entries, "
+              f"signed by {', '.join(reply.approved_by)}) on the matcher at {args.matcher}")
+    return 0
 
 
 def verify_version(args) -> int:

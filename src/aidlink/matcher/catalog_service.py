@@ -1,6 +1,8 @@
 """gRPC servicer for aidlink.v1.Catalog: published catalog versions for nodes and officers."""
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 import grpc
@@ -9,7 +11,9 @@ from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.catalog import Catalog, CatalogEntry, CatalogError
 from aidlink.matcher.catalog_attributes import AttributeType
+from aidlink.matcher.catalog_signing import CatalogSignature
 from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
+from aidlink.matcher.errors import InvalidInput, Refused
 
 
 def entry_message(e: CatalogEntry) -> catalog_pb2.CatalogEntry:
@@ -43,9 +47,31 @@ def info_message(p: PublishedVersion) -> catalog_pb2.CatalogVersionInfo:
                                           approved_by=list(p.approved_by), note=p.note, entries=p.entries)
 
 
+# (document, signatures, note) -> the published version; raises domain refusals naming the rule.
+CatalogPublisher = Callable[[bytes, Sequence[CatalogSignature], str], PublishedVersion]
+
+
 class CatalogServicer(catalog_pb2_grpc.CatalogServicer):
-    def __init__(self, store: CatalogStore) -> None:
+    def __init__(self, store: CatalogStore, publish: CatalogPublisher | None = None) -> None:
         self.store = store
+        self.publish = publish
+
+    def PublishCatalog(self, request: catalog_pb2.PublishCatalogRequest, context) -> catalog_pb2.CatalogVersionInfo:
+        if self.publish is None:
+            raise Refused("this matcher has no CA to verify catalog signatures against "
+                                     "(development mode): publish with aidlink catalog publish on its state")
+        signatures = []
+        for i, blob in enumerate(request.signatures):
+            try:
+                signatures.append(CatalogSignature.from_json(blob, f"signatures[{i}]"))
+            except (CatalogError, ValueError) as exc:
+                raise InvalidInput(f"signatures[{i}]: {exc}") from None
+        call = current_call()
+        call.datasets = [f"catalog-sha256:{hashlib.sha256(request.document).hexdigest()}"]
+        published = self.publish(request.document, signatures, request.note)
+        call.datasets = [f"catalog@{published.version}"]
+        call.counts = {"entries": published.entries, "signatures": len(signatures)}
+        return info_message(published)
 
     def ListVersions(self, request, context):
         history = self.store.history()

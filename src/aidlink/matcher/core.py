@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from aidlink.audit.entry import AuditEntry, audit_outcome, utc_now
 from aidlink.audit.log import AuditLog
 from aidlink.audit.open_store import open_audit_store
 from aidlink.database.connection import Database
@@ -25,10 +26,13 @@ from aidlink.gateway.bundle import BundleLedger
 from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.bundle_import import BundleImporter
-from aidlink.matcher.catalog import Catalog
-from aidlink.matcher.catalog_store import CatalogStore
+from aidlink.keys.identity import CertificatePolicy
+from aidlink.matcher.catalog import Catalog, CatalogError
+from aidlink.matcher.catalog_signing import CatalogSignature, CatalogSignatureError
+from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetStore, DatasetWriter, EncodingSpec
+from aidlink.matcher.errors import InvalidInput, NotPermitted
 from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.distributed import JoinBackend, open_join_backend
 from aidlink.matcher.exchange import Comparison, Exchange, StatusResult, UploadProblem
@@ -38,6 +42,7 @@ from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import RuleSet
 
 DEFAULT_CHECKPOINT_INTERVAL = 10.0
+CATALOG_PUBLISH_METHOD = "offline/catalog-publish"   # an admin publication with the matcher stopped
 
 
 @dataclass
@@ -182,6 +187,28 @@ class MatcherCore:
         """Offline bundle import (Art. 10) over this core's Exchange and audit log."""
         return BundleImporter(self.exchange, self.audit_log, ledger, key_pem=key_pem, cert_pem=cert_pem,
                               ca_cert_pem=ca_cert_pem, crl_pem=crl_pem)
+
+    def publish_catalog(self, document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy,
+                        note: str = "") -> PublishedVersion:
+        """Publish a catalog version (Art. 5-7) if its signatures verify: mca and every changed
+        provider, against the CA and CRL in ``policy``. Refusals are domain refusals naming what
+        is missing (audited by the gRPC interceptor online, by :meth:`audit_offline` offline)."""
+        try:
+            return self.catalog.publish(document, signatures, policy, note=note)
+        except CatalogSignatureError as exc:
+            raise NotPermitted(f"unsigned catalog: {exc}") from None
+        except (CatalogError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"catalog: {exc}") from None
+
+    def audit_offline(self, method: str, status: str, *, identity: str, datasets: Sequence[str] = (),
+                      detail: str = "") -> None:
+        """Record a call that reached the core without gRPC (an admin command run with the matcher
+        stopped), classified as the interceptor classifies calls."""
+        if self.audit_log is None:
+            return
+        self.audit_log.append(AuditEntry(time=utc_now(), method=method, outcome=audit_outcome(status), status=status,
+                                         identity=identity, datasets=tuple(datasets), detail=detail,
+                                         peer="local:admin-cli"))
 
     # -- shutting down ---------------------------------------------------------------------------
     def close(self) -> None:

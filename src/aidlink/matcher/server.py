@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,7 +18,10 @@ from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from aidlink.matcher.calls import Caller, current_call
-from aidlink.matcher.catalog_service import CatalogServicer
+from aidlink.keys.identity import CertificatePolicy
+from aidlink.matcher.catalog_service import CatalogPublisher, CatalogServicer
+from aidlink.matcher.catalog_signing import CatalogSignature
+from aidlink.matcher.catalog_store import PublishedVersion
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.core import MatcherCore, MatcherSettings
 from aidlink.matcher.dispute_service import DisputesServicer
@@ -137,6 +140,18 @@ class MatcherServer:
             self.core.close()
             raise
 
+    def _catalog_publisher(self, cfg: MatcherConfig) -> CatalogPublisher | None:
+        """Catalog publication over gRPC: signatures checked against this matcher's CA and current CRL
+        (None without TLS: a development matcher has no CA to check them against)."""
+        if cfg.tls is None:
+            return None
+        ca_pem, crl = cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl)
+        core = self.core
+
+        def publish(document: bytes, signatures: Sequence[CatalogSignature], note: str) -> PublishedVersion:
+            return core.publish_catalog(document, signatures, CertificatePolicy(ca_pem, crl(), kinds={"node"}), note)
+        return publish
+
     def _serve(self, cfg: MatcherConfig, authenticate) -> None:
         core = self.core
         interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
@@ -149,7 +164,8 @@ class MatcherServer:
                      ("grpc.so_reuseport", 0)])
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(core.exchange, registry=self.metrics.registry), self.server)
-        catalog_pb2_grpc.add_CatalogServicer_to_server(CatalogServicer(core.catalog), self.server)
+        catalog_pb2_grpc.add_CatalogServicer_to_server(
+            CatalogServicer(core.catalog, publish=self._catalog_publisher(cfg)), self.server)
         disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(core.disputes), self.server)
         add_monitoring_service(self.server, core.monitor)
         if core.audit_log is not None:

@@ -6,6 +6,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PublishCatalogRequest(_message.Message):
+    __slots__ = ("document", "signatures", "note")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    signatures: _containers.RepeatedScalarFieldContainer[bytes]
+    note: str
+    def __init__(self, document: _Optional[bytes] = ..., signatures: _Optional[_Iterable[bytes]] = ..., note: _Optional[str] = ...) -> None: ...
+
 class CatalogEntry(_message.Message):
     __slots__ = ("id", "name", "provider", "sharing", "attributes", "category", "format", "update_cycle", "sharing_conditions", "scope", "method", "source_system", "security_class", "attribute_types")
     ID_FIELD_NUMBER: _ClassVar[int]

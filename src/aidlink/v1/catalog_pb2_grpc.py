@@ -51,6 +51,11 @@ class CatalogStub:
                 request_serializer=aidlink_dot_v1_dot_catalog__pb2.DiffCatalogRequest.SerializeToString,
                 response_deserializer=aidlink_dot_v1_dot_catalog__pb2.CatalogDiff.FromString,
                 _registered_method=True)
+        self.PublishCatalog = channel.unary_unary(
+                '/aidlink.v1.Catalog/PublishCatalog',
+                request_serializer=aidlink_dot_v1_dot_catalog__pb2.PublishCatalogRequest.SerializeToString,
+                response_deserializer=aidlink_dot_v1_dot_catalog__pb2.CatalogVersionInfo.FromString,
+                _registered_method=True)
 
 
 class CatalogServicer:
@@ -79,6 +84,15 @@ class CatalogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishCatalog(self, request, context):
+        """Publish a new version: the catalog file's exact bytes with the signatures of mca and of
+        every provider whose entries change (aidlink catalog sign). The matcher verifies them
+        against its CA and CRL; a refusal names the missing or invalid signature.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +110,11 @@ def add_CatalogServicer_to_server(servicer, server):
                     servicer.DiffVersions,
                     request_deserializer=aidlink_dot_v1_dot_catalog__pb2.DiffCatalogRequest.FromString,
                     response_serializer=aidlink_dot_v1_dot_catalog__pb2.CatalogDiff.SerializeToString,
+            ),
+            'PublishCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishCatalog,
+                    request_deserializer=aidlink_dot_v1_dot_catalog__pb2.PublishCatalogRequest.FromString,
+                    response_serializer=aidlink_dot_v1_dot_catalog__pb2.CatalogVersionInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +200,33 @@ class Catalog:
             '/aidlink.v1.Catalog/DiffVersions',
             aidlink_dot_v1_dot_catalog__pb2.DiffCatalogRequest.SerializeToString,
             aidlink_dot_v1_dot_catalog__pb2.CatalogDiff.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aidlink.v1.Catalog/PublishCatalog',
+            aidlink_dot_v1_dot_catalog__pb2.PublishCatalogRequest.SerializeToString,
+            aidlink_dot_v1_dot_catalog__pb2.CatalogVersionInfo.FromString,
             options,
             channel_credentials,
             insecure,
