@@ -3,6 +3,7 @@
 Run: python proto/generate.py  (needs grpcio-tools; the test suite checks the
 committed stubs equal what this produces).
 """
+
 from __future__ import annotations
 
 import sys
@@ -12,8 +13,8 @@ PROTO_ROOT = Path(__file__).resolve().parent.parent / "src"
 
 
 def generate(out_dir: Path = PROTO_ROOT) -> list[Path]:
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     sources = sorted((PROTO_ROOT / "aidlink" / "v1").glob("*.proto"))
     include = Path(grpc_tools.__file__).parent / "_proto"

@@ -7,11 +7,12 @@ each test module in its own scratch schema; the default is SQLite files in the
 matcher's data directory. Asking for PostgreSQL when the server is down fails
 (it does not skip), so a PostgreSQL run cannot pass without PostgreSQL.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -19,9 +20,12 @@ DATABASES = ("sqlite", "postgresql")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--database", choices=DATABASES, default=os.environ.get("AIDLINK_TEST_DATABASE", "sqlite"),
-                     help="where the integration tests' matcher keeps its state (default: sqlite, "
-                          "or $AIDLINK_TEST_DATABASE)")
+    parser.addoption(
+        "--database",
+        choices=DATABASES,
+        default=os.environ.get("AIDLINK_TEST_DATABASE", "sqlite"),
+        help="where the integration tests' matcher keeps its state (default: sqlite, or $AIDLINK_TEST_DATABASE)",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -50,8 +54,9 @@ def stored_matcher_state() -> Callable[[object], dict[str, bytes]]:
 
     def state(deployment) -> dict[str, bytes]:
         cfg = deployment.matcher.config
-        stored = {str(p.relative_to(cfg.data_dir)): p.read_bytes()
-                  for p in Path(cfg.data_dir).rglob("*") if p.is_file()}
+        stored = {
+            str(p.relative_to(cfg.data_dir)): p.read_bytes() for p in Path(cfg.data_dir).rglob("*") if p.is_file()
+        }
         if cfg.database_url and cfg.database_url.startswith("postgres"):
             stored.update(_postgres_tables(cfg.database_url))
         return stored

@@ -1,4 +1,5 @@
 """`aidlink bench audit` runs end to end on tiny sizes (numbers are not asserted: never timed tests)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,24 @@ def test_bench_appends_stores_every_entry(tmp_path):
 def test_bench_command_compares_audited_and_unaudited_matchers(capsys):
     parser = argparse.ArgumentParser()
     bench_audit.register(parser.add_subparsers())
-    args = parser.parse_args(["audit", "--appends", "16", "--threads", "1", "4", "--calls", "40",
-                              "--clients", "2", "--rounds", "1", "--query", "list"])
+    args = parser.parse_args(
+        [
+            "audit",
+            "--appends",
+            "16",
+            "--threads",
+            "1",
+            "4",
+            "--calls",
+            "40",
+            "--clients",
+            "2",
+            "--rounds",
+            "1",
+            "--query",
+            "list",
+        ]
+    )
     status = args.func(args)
     out = capsys.readouterr().out
     assert status in (0, 1)  # 1 only when the 20 % target is missed
@@ -31,8 +48,9 @@ def test_bench_command_compares_audited_and_unaudited_matchers(capsys):
 def test_bench_status_queries_search_an_uploaded_dataset(capsys):
     parser = argparse.ArgumentParser()
     bench_audit.register(parser.add_subparsers())
-    args = parser.parse_args(["audit", "--skip-appends", "--calls", "20", "--clients", "2", "--rounds", "1",
-                              "--records", "300"])
+    args = parser.parse_args(
+        ["audit", "--skip-appends", "--calls", "20", "--clients", "2", "--rounds", "1", "--records", "300"]
+    )
     assert args.func(args) in (0, 1)
     out = capsys.readouterr().out
     assert "QueryStatus against a 300-record dataset" in out

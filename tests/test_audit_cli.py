@@ -1,4 +1,5 @@
 """``aidlink audit …`` commands over a real log signed with the custodian's audit key."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,40 +32,93 @@ def world(tmp_path):
     """A matcher data dir with 30 entries on 2024-05-01 (UTC+8) and a checkpoint; the key files."""
     key = AuditSigningKey.create(tmp_path / "keys" / "audit.key")
     data = tmp_path / "data"
-    log = AuditLog(SQLiteAuditStore(data / "audit.sqlite"), signing_key=key, origin=ORIGIN,
-                   checkpoint_interval=None)
+    log = AuditLog(SQLiteAuditStore(data / "audit.sqlite"), signing_key=key, origin=ORIGIN, checkpoint_interval=None)
     for i in range(30):
         dept = ("mca", "edu", "nhsa")[i % 3]
-        log.append(AuditEntry(
-            time=f"2024-05-01T{i % 12:02d}:{i:02d}:00.000000Z", method="/aidlink.v1.Matcher/QueryStatus",
-            outcome="refused" if i % 5 == 0 else "allowed", status="PERMISSION_DENIED" if i % 5 == 0 else "OK",
-            department=dept, identity=f"{dept}-node.example serial=1{i % 3}",
-            purpose="eligibility-check" if i % 2 else "referral", agreement=f"agr-{dept}",
-            datasets=(f"{dept}/roster",), counts={"found": i % 2}))
+        log.append(
+            AuditEntry(
+                time=f"2024-05-01T{i % 12:02d}:{i:02d}:00.000000Z",
+                method="/aidlink.v1.Matcher/QueryStatus",
+                outcome="refused" if i % 5 == 0 else "allowed",
+                status="PERMISSION_DENIED" if i % 5 == 0 else "OK",
+                department=dept,
+                identity=f"{dept}-node.example serial=1{i % 3}",
+                purpose="eligibility-check" if i % 2 else "referral",
+                agreement=f"agr-{dept}",
+                datasets=(f"{dept}/roster",),
+                counts={"found": i % 2},
+            )
+        )
     log.close()  # signs a last checkpoint, of size 30
     log = AuditLog(SQLiteAuditStore(data / "audit.sqlite"), checkpoint_interval=None)  # no key: no checkpoint
-    log.append(AuditEntry(time="2024-05-01T12:00:00.000000Z", method="/aidlink.v1.Matcher/ListDatasets",
-                          outcome="allowed", status="OK", department="mca"))
+    log.append(
+        AuditEntry(
+            time="2024-05-01T12:00:00.000000Z",
+            method="/aidlink.v1.Matcher/ListDatasets",
+            outcome="allowed",
+            status="OK",
+            department="mca",
+        )
+    )
     log.close()
     return data, tmp_path / "keys" / "audit.pub.pem", key
 
 
 def test_query_filters_combine(world, capsys):
     data, _, _ = world
-    assert run("audit", "query", "--data-dir", str(data), "--department", "edu", "--outcome", "refused",
-               "--format", "jsonl") == 0
+    assert (
+        run(
+            "audit",
+            "query",
+            "--data-dir",
+            str(data),
+            "--department",
+            "edu",
+            "--outcome",
+            "refused",
+            "--format",
+            "jsonl",
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["seq"] for e in lines] == [10, 25]
     assert all(e["department"] == "edu" and e["outcome"] == "refused" for e in lines)
 
-    run("audit", "query", "--data-dir", str(data), "--purpose", "ELIGIBILITY_CHECK", "--dataset",
-        "nhsa/roster", "--method", "QueryStatus", "--identity", "nhsa-node", "--format", "jsonl")
+    run(
+        "audit",
+        "query",
+        "--data-dir",
+        str(data),
+        "--purpose",
+        "ELIGIBILITY_CHECK",
+        "--dataset",
+        "nhsa/roster",
+        "--method",
+        "QueryStatus",
+        "--identity",
+        "nhsa-node",
+        "--format",
+        "jsonl",
+    )
     seqs = [json.loads(line)["seq"] for line in capsys.readouterr().out.splitlines()]
     assert seqs == [i for i in range(30) if i % 3 == 2 and i % 2 == 1]
 
     # 2024-05-01 10:00 to 11:00 in UTC+8 is 02:00 to 03:00 UTC: entries 2, 14, 26 (hours i % 12 == 2)
-    run("audit", "query", "--data-dir", str(data), "--since", "2024-05-01T10:00", "--until",
-        "2024-05-01T11:00", "--agreement", "agr-nhsa", "--format", "jsonl")
+    run(
+        "audit",
+        "query",
+        "--data-dir",
+        str(data),
+        "--since",
+        "2024-05-01T10:00",
+        "--until",
+        "2024-05-01T11:00",
+        "--agreement",
+        "agr-nhsa",
+        "--format",
+        "jsonl",
+    )
     assert [json.loads(line)["seq"] for line in capsys.readouterr().out.splitlines()] == [2, 14, 26]
 
 
@@ -72,8 +126,18 @@ def test_query_table_is_readable(world, capsys):
     data, _, _ = world
     assert run("audit", "query", "--data-dir", str(data), "--from-seq", "3", "--to-seq", "4") == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["SEQ", "TIME", "DEPARTMENT", "IDENTITY", "METHOD", "PURPOSE", "OUTCOME",
-                              "STATUS", "DATASETS", "DETAIL"]
+    assert out[0].split() == [
+        "SEQ",
+        "TIME",
+        "DEPARTMENT",
+        "IDENTITY",
+        "METHOD",
+        "PURPOSE",
+        "OUTCOME",
+        "STATUS",
+        "DATASETS",
+        "DETAIL",
+    ]
     assert out[1].split()[:4] == ["3", "2024-05-01", "11:03:00", "mca"]  # shown in UTC+8
     assert "QueryStatus" in out[1] and out[-1] == "(2 entries)"
 
@@ -125,6 +189,7 @@ def test_prove_inclusion_and_consistency(world, capsys):
     body = next(r.body for r in store.scan(17))
     store.close()
     import base64
+
     decode = base64.b64decode
     verify_inclusion(hash_leaf(body), 17, cp.size, [decode(h) for h in proof["proof"]], cp.root)
 
@@ -139,8 +204,10 @@ def test_prove_inclusion_and_consistency(world, capsys):
 def test_export_and_verify_bundle_round_trip(world, capsys, tmp_path):
     data, pub, _ = world
     out = tmp_path / "bundle.json"
-    assert run("audit", "export", "--data-dir", str(data), "--key", str(pub), "--out", str(out),
-               "--department", "mca") == 0
+    assert (
+        run("audit", "export", "--data-dir", str(data), "--key", str(pub), "--out", str(out), "--department", "mca")
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "wrote 10 entries" in printed and "1 matching entries are newer" in printed
     bundle = json.loads(out.read_text())
@@ -174,16 +241,28 @@ def test_export_and_verify_bundle_round_trip(world, capsys, tmp_path):
 
 def test_report_counts_by_department_purpose_and_outcome(world, capsys):
     data, _, _ = world
-    assert run("audit", "report", "--data-dir", str(data), "--since", "2024-05-01", "--until",
-               "2024-05-02", "--format", "json") == 0
+    assert (
+        run(
+            "audit",
+            "report",
+            "--data-dir",
+            str(data),
+            "--since",
+            "2024-05-01",
+            "--until",
+            "2024-05-02",
+            "--format",
+            "json",
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["total"] == 31
     counts = {(c["department"], c["purpose"], c["outcome"]): c["count"] for c in report["counts"]}
     assert counts[("edu", "referral", "refused")] == 1  # entry 10
     assert counts[("edu", "eligibility-check", "refused")] == 1  # entry 25
     assert sum(n for (d, _, _), n in counts.items() if d == "mca") == 11
-    assert run("audit", "report", "--data-dir", str(data), "--since", "2024-05-01", "--until",
-               "2024-05-02") == 0
+    assert run("audit", "report", "--data-dir", str(data), "--since", "2024-05-01", "--until", "2024-05-02") == 0
     text = capsys.readouterr().out
     assert "DEPARTMENT  PURPOSE" in text and "31 calls" in text
 

@@ -1,4 +1,5 @@
 """Crash test: SIGKILL the matcher while clients call it; every answered call is in the log."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
 from aidlink.audit.sqlite_store import SQLiteAuditStore
 from aidlink.audit.verify import verify_log
+from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "x-aidlink-dev-department"
@@ -25,9 +26,24 @@ pytestmark = pytest.mark.slow
 def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aidlink.cli.main", "matcher", "serve", "--data-dir", str(data_dir),
-         "--listen", "127.0.0.1:0", "--insecure-dev"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "aidlink.cli.main",
+            "matcher",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-dev",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:  # the server prints its address once it listens
         lines.append(line)
@@ -53,8 +69,7 @@ def test_sigkill_loses_no_answered_call(tmp_path):
                     return
                 call_id = f"crash-{k}-{i}"  # dev mode records the header as the caller's department
                 try:
-                    stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, call_id)],
-                                      timeout=5)
+                    stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, call_id)], timeout=5)
                 except grpc.RpcError as err:
                     if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                         return  # the server died before answering: not an answered call
@@ -91,7 +106,8 @@ def test_sigkill_loses_no_answered_call(tmp_path):
     try:
         with grpc.insecure_channel(address) as channel:
             matcher_pb2_grpc.MatcherStub(channel).ListDatasets(
-                matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "after-restart")], timeout=10)
+                matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "after-restart")], timeout=10
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

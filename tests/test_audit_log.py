@@ -1,4 +1,5 @@
 """The audit log: durable group-committed appends, Merkle tree, signed checkpoints, fail-closed."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -19,15 +20,27 @@ ORIGIN = "aidlink.audit/test"
 
 
 def entry(i: int = 0, department: str = "mca", outcome: str = "allowed") -> AuditEntry:
-    return AuditEntry(time=utc_now(), method="/aidlink.v1.Matcher/QueryStatus", outcome=outcome,
-                      status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
-                      department=department, identity=f"node-{department} serial=1",
-                      purpose="eligibility-check", datasets=("mca/low-income",), counts={"i": i})
+    return AuditEntry(
+        time=utc_now(),
+        method="/aidlink.v1.Matcher/QueryStatus",
+        outcome=outcome,
+        status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
+        department=department,
+        identity=f"node-{department} serial=1",
+        purpose="eligibility-check",
+        datasets=("mca/low-income",),
+        counts={"i": i},
+    )
 
 
 def open_log(path, key=None, **kw) -> AuditLog:
-    return AuditLog(SQLiteAuditStore(path / "audit.sqlite"), signing_key=key, origin=kw.pop("origin", ORIGIN),
-                    checkpoint_interval=kw.pop("checkpoint_interval", None), **kw)
+    return AuditLog(
+        SQLiteAuditStore(path / "audit.sqlite"),
+        signing_key=key,
+        origin=kw.pop("origin", ORIGIN),
+        checkpoint_interval=kw.pop("checkpoint_interval", None),
+        **kw,
+    )
 
 
 def test_append_returns_positions_and_entries_survive_reopen(tmp_path):
@@ -151,8 +164,12 @@ def test_update_and_delete_are_rejected_by_the_database(tmp_path):
     log.checkpoint()
     log.close()
     conn = sqlite3.connect(tmp_path / "audit.sqlite")
-    for statement in ("UPDATE audit_entries SET department = 'edu'", "DELETE FROM audit_entries",
-                      "UPDATE audit_checkpoints SET size = 0", "DELETE FROM audit_checkpoints"):
+    for statement in (
+        "UPDATE audit_entries SET department = 'edu'",
+        "DELETE FROM audit_entries",
+        "UPDATE audit_checkpoints SET size = 0",
+        "DELETE FROM audit_checkpoints",
+    ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(statement)
     conn.close()

@@ -2,6 +2,7 @@
 
 Each PostgreSQL test runs in a fresh schema (search_path in the URL), dropped afterwards.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,13 +24,17 @@ from aidlink.audit.sqlite_store import SQLiteAuditStore
 from aidlink.audit.store import AuditStoreError
 from aidlink.audit.verifier_key import VerifierKey
 from aidlink.audit.verify import verify_log
-from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.database.url import parse_database_url, sqlite_url
+from tests.support.postgres import postgres_unreachable, scratch_schema
 
 ORIGIN = "aidlink.audit/pg-test"
 _UNREACHABLE = postgres_unreachable()
-TRIGGERS = ("audit_entries_no_update", "audit_entries_no_delete", "audit_checkpoints_no_update",
-            "audit_checkpoints_no_delete")
+TRIGGERS = (
+    "audit_entries_no_update",
+    "audit_entries_no_delete",
+    "audit_checkpoints_no_update",
+    "audit_checkpoints_no_delete",
+)
 
 
 def _postgres_url():
@@ -63,6 +68,7 @@ class Operator:
             self.p = "?"
         else:
             import psycopg
+
             self.conn = psycopg.connect(url, autocommit=True)
             self.p = "%s"
 
@@ -80,15 +86,23 @@ class Operator:
 
 
 def entry(i: int = 0, department: str = "mca", outcome: str = "allowed") -> AuditEntry:
-    return AuditEntry(time=utc_now(), method="/aidlink.v1.Matcher/QueryStatus", outcome=outcome,
-                      status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
-                      department=department, identity=f"node-{department} serial=1",
-                      purpose="eligibility-check", datasets=("mca/low-income",), counts={"i": i})
+    return AuditEntry(
+        time=utc_now(),
+        method="/aidlink.v1.Matcher/QueryStatus",
+        outcome=outcome,
+        status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
+        department=department,
+        identity=f"node-{department} serial=1",
+        purpose="eligibility-check",
+        datasets=("mca/low-income",),
+        counts={"i": i},
+    )
 
 
 def open_log(url: str, key=None, **kw) -> AuditLog:
-    return AuditLog(open_audit_store(url), signing_key=key, origin=kw.pop("origin", ORIGIN),
-                    checkpoint_interval=None, **kw)
+    return AuditLog(
+        open_audit_store(url), signing_key=key, origin=kw.pop("origin", ORIGIN), checkpoint_interval=None, **kw
+    )
 
 
 def verify(url: str, key):
@@ -123,8 +137,12 @@ def test_append_survives_reopen_and_reads_back_through_every_query(url):
         assert all(r.columns == r.expected_columns() for r in rows)
         assert store.count() == 7
         assert [r.seq for r in store.query(EntryFilter(department="edu"))] == [1, 3, 5]
-        assert [r.seq for r in store.query(EntryFilter(method="QueryStatus", dataset="mca/low-income"),
-                                           limit=2, newest_first=True)] == [6, 5]
+        assert [
+            r.seq
+            for r in store.query(
+                EntryFilter(method="QueryStatus", dataset="mca/low-income"), limit=2, newest_first=True
+            )
+        ] == [6, 5]
         hours = store.hourly_counts("2000-01-01T00", "9999-01-01T00")
         assert sum(n for *_, n in hours) == 7 and {d for d, *_ in hours} == {"mca", "edu"}
     finally:
@@ -178,8 +196,12 @@ def test_update_delete_and_truncate_are_rejected_by_the_database(url):
     log.checkpoint()
     log.close()
     op = Operator(url)
-    statements = ["UPDATE audit_entries SET department = 'edu'", "DELETE FROM audit_entries",
-                  "UPDATE audit_checkpoints SET size = 0", "DELETE FROM audit_checkpoints"]
+    statements = [
+        "UPDATE audit_entries SET department = 'edu'",
+        "DELETE FROM audit_entries",
+        "UPDATE audit_checkpoints SET size = 0",
+        "DELETE FROM audit_checkpoints",
+    ]
     if op.dialect == "postgresql":
         statements += ["TRUNCATE audit_entries", "TRUNCATE audit_checkpoints"]
     try:
@@ -187,7 +209,8 @@ def test_update_delete_and_truncate_are_rejected_by_the_database(url):
             with pytest.raises(Exception, match="append-only") as err:
                 op.execute(statement)
             assert "IntegrityConstraintViolation" in type(err.value).__name__ or isinstance(
-                err.value, sqlite3.IntegrityError)
+                err.value, sqlite3.IntegrityError
+            )
         assert op.execute("SELECT COUNT(*) FROM audit_entries") == [(1,)]
         assert op.execute("SELECT COUNT(*) FROM audit_checkpoints") == [(1,)]
     finally:
@@ -269,6 +292,7 @@ def test_read_only_store_refuses_writes(url):
 
 # -- PostgreSQL only -------------------------------------------------------------------------
 
+
 def test_lost_server_connection_refuses_the_call_then_recovers(pg_url):
     store = PostgresAuditStore(pg_url, pool_size=1)
     log = AuditLog(store, origin=ORIGIN, checkpoint_interval=None)
@@ -303,12 +327,18 @@ def test_application_role_may_append_and_read_but_not_change_or_drop(pg_url):
     try:
         grant_writer(store, role)
         op.execute(f"SET ROLE {role}")
-        op.execute("INSERT INTO audit_checkpoints (number, time, size, root, note) VALUES (?, ?, ?, ?, ?)",
-                   (1, utc_now(), 0, b"\0" * 32, b"n"))
+        op.execute(
+            "INSERT INTO audit_checkpoints (number, time, size, root, note) VALUES (?, ?, ?, ?, ?)",
+            (1, utc_now(), 0, b"\0" * 32, b"n"),
+        )
         assert op.execute("SELECT COUNT(*) FROM audit_checkpoints") == [(1,)]
-        for statement in ("UPDATE audit_checkpoints SET size = 1", "DELETE FROM audit_checkpoints",
-                          "TRUNCATE audit_entries", "DROP TRIGGER audit_entries_no_update ON audit_entries",
-                          "ALTER TABLE audit_entries DISABLE TRIGGER ALL"):
+        for statement in (
+            "UPDATE audit_checkpoints SET size = 1",
+            "DELETE FROM audit_checkpoints",
+            "TRUNCATE audit_entries",
+            "DROP TRIGGER audit_entries_no_update ON audit_entries",
+            "ALTER TABLE audit_entries DISABLE TRIGGER ALL",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied|must be owner"):
                 op.execute(statement)
     finally:
@@ -325,12 +355,14 @@ def test_read_only_store_needs_a_migrated_schema(pg_url):
 
 
 def test_unreachable_server_is_named_without_its_password():
-    with pytest.raises(AuditStoreError,
-                       match=r"cannot connect to PostgreSQL at postgresql://a:\*\*\*@127\.0\.0\.1:1/x"):
+    with pytest.raises(
+        AuditStoreError, match=r"cannot connect to PostgreSQL at postgresql://a:\*\*\*@127\.0\.0\.1:1/x"
+    ):
         PostgresAuditStore("postgresql://a:secret@127.0.0.1:1/x", timeout=2)
 
 
 # -- SQLite only ---------------------------------------------------------------------------
+
 
 def test_sqlite_audit_file_from_before_migrations_is_adopted_unchanged(tmp_path):
     from aidlink.audit.schema import SQLITE_V1

@@ -3,6 +3,7 @@
 A matcher killed with SIGKILL and restarted on the same database loses no answered
 call, and the log verifies across the restart.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,12 +17,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.verify import verify_log
 from aidlink.cli.main import main
-from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.matcher.server import MatcherConfig, MatcherServer
+from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
+from tests.support.postgres import postgres_unreachable, scratch_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "x-aidlink-dev-department"
@@ -49,12 +50,16 @@ def audited_departments(url: str) -> list[str]:
 
 
 def test_matcher_config_database_url_puts_the_audit_log_in_postgresql(pg_url, tmp_path):
-    server = MatcherServer(MatcherConfig(data_dir=tmp_path, listen="127.0.0.1:0", insecure_dev=True,
-                                         database_url=pg_url, checkpoint_interval=0)).start()
+    server = MatcherServer(
+        MatcherConfig(
+            data_dir=tmp_path, listen="127.0.0.1:0", insecure_dev=True, database_url=pg_url, checkpoint_interval=0
+        )
+    ).start()
     try:
         with grpc.insecure_channel(server.address) as channel:
             matcher_pb2_grpc.MatcherStub(channel).ListDatasets(
-                matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "mca")], timeout=10)
+                matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "mca")], timeout=10
+            )
     finally:
         server.stop(grace=1)
     assert audited_departments(pg_url) == ["mca"]
@@ -75,9 +80,25 @@ def test_serve_reports_an_unusable_database_url(tmp_path, capsys, monkeypatch):
 def start_matcher(data_dir: Path, env: dict[str, str], *flags: str) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]), **env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aidlink.cli.main", "matcher", "serve", "--data-dir", str(data_dir),
-         "--listen", "127.0.0.1:0", "--insecure-dev", *flags],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "aidlink.cli.main",
+            "matcher",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-dev",
+            *flags,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:  # the server prints its address once it listens
         lines.append(line)

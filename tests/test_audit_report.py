@@ -1,7 +1,8 @@
 """The officer's report finds refusal spikes, calls at unusual hours and unusual volume."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,11 +19,19 @@ def at(moment: datetime) -> str:
     return stored_time(moment)
 
 
-def call(log: AuditLog, moment: datetime, department: str, outcome: str = "allowed",
-         purpose: str = "eligibility-check") -> None:
-    log.append(AuditEntry(time=at(moment), method="/aidlink.v1.Matcher/QueryStatus", outcome=outcome,
-                          status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
-                          department=department, purpose=purpose))
+def call(
+    log: AuditLog, moment: datetime, department: str, outcome: str = "allowed", purpose: str = "eligibility-check"
+) -> None:
+    log.append(
+        AuditEntry(
+            time=at(moment),
+            method="/aidlink.v1.Matcher/QueryStatus",
+            outcome=outcome,
+            status="OK" if outcome == "allowed" else "PERMISSION_DENIED",
+            department=department,
+            purpose=purpose,
+        )
+    )
 
 
 @pytest.fixture
@@ -53,9 +62,13 @@ def store(tmp_path):
 def test_counts_by_department_purpose_and_outcome(store):
     report = build_report(store, DAY, DAY + timedelta(days=1))
     counts = {(r.department, r.purpose, r.outcome): r.count for r in report.rows}
-    assert counts == {("mca", "eligibility-check", "allowed"): 1, ("mca", "eligibility-check", "refused"): 2,
-                      ("edu", "eligibility-check", "refused"): 12, ("edu", "risk-monitoring", "allowed"): 90,
-                      ("nhsa", "eligibility-check", "allowed"): 4}
+    assert counts == {
+        ("mca", "eligibility-check", "allowed"): 1,
+        ("mca", "eligibility-check", "refused"): 2,
+        ("edu", "eligibility-check", "refused"): 12,
+        ("edu", "risk-monitoring", "allowed"): 90,
+        ("nhsa", "eligibility-check", "allowed"): 4,
+    }
     assert report.total == 109
 
 
@@ -77,8 +90,9 @@ def test_thresholds_are_configurable(store):
     kinds = {(a.kind, a.department) for a in report.anomalies}
     assert ("refusal-spike", "mca") in kinds and ("volume", "edu") not in kinds
     lenient = ReportOptions(quiet_hours=(0, 6))
-    assert not any(a.kind == "unusual-hours" for a in build_report(store, DAY, DAY + timedelta(days=1),
-                                                                     lenient).anomalies)
+    assert not any(
+        a.kind == "unusual-hours" for a in build_report(store, DAY, DAY + timedelta(days=1), lenient).anomalies
+    )
 
 
 def test_baseline_days_are_not_counted_in_the_period(store):
@@ -88,7 +102,7 @@ def test_baseline_days_are_not_counted_in_the_period(store):
 
 def test_times_without_offset_are_local_and_empty_periods_are_refused(store):
     assert parse_time("2024-06-10") == DAY
-    assert parse_time("2024-06-10T00:00Z") == datetime(2024, 6, 10, tzinfo=timezone.utc)
+    assert parse_time("2024-06-10T00:00Z") == datetime(2024, 6, 10, tzinfo=UTC)
     with pytest.raises(ValueError, match="until .* is not after since"):
         build_report(store, DAY, DAY)
     with pytest.raises(ValueError, match="not an ISO 8601"):

@@ -1,4 +1,5 @@
 """The AuditTrail gRPC service on a real loopback server, behind an authorize callable."""
+
 from __future__ import annotations
 
 from concurrent import futures
@@ -7,7 +8,6 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aidlink.v1 import audit_pb2, audit_pb2_grpc
 from aidlink.audit.checkpoint import open_checkpoint
 from aidlink.audit.entry import AuditEntry
 from aidlink.audit.log import AuditLog
@@ -16,6 +16,7 @@ from aidlink.audit.note import NoteVerifier
 from aidlink.audit.reader import AuditReader
 from aidlink.audit.service import add_to_server
 from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.v1 import audit_pb2, audit_pb2_grpc
 
 ORIGIN = "aidlink.audit/service-test"
 OFFICER = ("x-test-role", "officer")
@@ -29,13 +30,22 @@ def authorize(context: grpc.ServicerContext) -> None:
 @pytest.fixture
 def stub(tmp_path):
     key = Ed25519PrivateKey.generate()
-    log = AuditLog(SQLiteAuditStore(tmp_path / "audit.sqlite"), signing_key=key, origin=ORIGIN,
-                   checkpoint_interval=None)
+    log = AuditLog(
+        SQLiteAuditStore(tmp_path / "audit.sqlite"), signing_key=key, origin=ORIGIN, checkpoint_interval=None
+    )
     for i in range(12):
-        log.append(AuditEntry(time=f"2024-05-01T0{i % 4}:00:00.000000Z", method="/aidlink.v1.Matcher/QueryStatus",
-                              outcome="refused" if i % 4 == 3 else "allowed", status="OK",
-                              department=("mca", "edu")[i % 2], purpose="referral",
-                              datasets=("mca/roster",), counts={"i": i}))
+        log.append(
+            AuditEntry(
+                time=f"2024-05-01T0{i % 4}:00:00.000000Z",
+                method="/aidlink.v1.Matcher/QueryStatus",
+                outcome="refused" if i % 4 == 3 else "allowed",
+                status="OK",
+                department=("mca", "edu")[i % 2],
+                purpose="referral",
+                datasets=("mca/roster",),
+                counts={"i": i},
+            )
+        )
         if i == 4:
             log.checkpoint()
     log.checkpoint()
@@ -76,8 +86,9 @@ def test_checkpoint_and_proofs_verify_with_the_public_key(stub):
 
 def test_report_over_grpc(stub):
     client, _ = stub
-    report = client.Report(audit_pb2.ReportRequest(since="2024-05-01T00:00Z", until="2024-05-02T00:00Z"),
-                           metadata=[OFFICER])
+    report = client.Report(
+        audit_pb2.ReportRequest(since="2024-05-01T00:00Z", until="2024-05-02T00:00Z"), metadata=[OFFICER]
+    )
     assert report.total == 12
     counts = {(c.department, c.outcome): c.count for c in report.counts}
     assert counts == {("mca", "allowed"): 6, ("edu", "allowed"): 3, ("edu", "refused"): 3}

@@ -1,4 +1,5 @@
 """Tampering by the operator (who can drop the triggers) is caught by `verify` and named."""
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,21 @@ ORIGIN = "aidlink.audit/tamper"
 def logged(tmp_path):
     """20 entries with checkpoints at sizes 8 and 20; returns (db path, key)."""
     key = Ed25519PrivateKey.generate()
-    log = AuditLog(SQLiteAuditStore(tmp_path / "audit.sqlite"), signing_key=key, origin=ORIGIN,
-                   checkpoint_interval=None)
+    log = AuditLog(
+        SQLiteAuditStore(tmp_path / "audit.sqlite"), signing_key=key, origin=ORIGIN, checkpoint_interval=None
+    )
     for i in range(20):
-        log.append(AuditEntry(time=utc_now(), method="/aidlink.v1.Matcher/CompareDatasets",
-                              outcome="allowed" if i % 3 else "refused", status="OK",
-                              department=("mca", "edu", "nhsa")[i % 3], purpose="referral",
-                              counts={"links": i}))
+        log.append(
+            AuditEntry(
+                time=utc_now(),
+                method="/aidlink.v1.Matcher/CompareDatasets",
+                outcome="allowed" if i % 3 else "refused",
+                status="OK",
+                department=("mca", "edu", "nhsa")[i % 3],
+                purpose="referral",
+                counts={"links": i},
+            )
+        )
         if i == 7:
             log.checkpoint()
     log.close()
@@ -40,8 +49,12 @@ def logged(tmp_path):
 def operator(path, *statements, params=()):
     """The operator edits the database directly, dropping the append-only triggers first."""
     conn = sqlite3.connect(path)
-    for trigger in ("audit_entries_no_update", "audit_entries_no_delete",
-                    "audit_checkpoints_no_update", "audit_checkpoints_no_delete"):
+    for trigger in (
+        "audit_entries_no_update",
+        "audit_entries_no_delete",
+        "audit_checkpoints_no_update",
+        "audit_checkpoints_no_delete",
+    ):
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     for statement, values in zip(statements, params or [()] * len(statements)):
         conn.execute(statement, values)
@@ -92,8 +105,11 @@ def test_changed_body_with_recomputed_leaf_hash_is_caught_by_the_checkpoints(log
     changed = body(path, 3)
     changed["department"] = "edu"
     raw = canonical(changed)
-    operator(path, "UPDATE audit_entries SET body = ?, leaf_hash = ?, department = 'edu' WHERE seq = 3",
-             params=[(raw, hash_leaf(raw))])
+    operator(
+        path,
+        "UPDATE audit_entries SET body = ?, leaf_hash = ?, department = 'edu' WHERE seq = 3",
+        params=[(raw, hash_leaf(raw))],
+    )
     result = verify(path, key)
     assert not result.ok
     messages = " | ".join(p.message for p in result.problems)
@@ -120,13 +136,18 @@ def test_deleted_entry_is_named(logged):
 def test_reordered_entries_are_named(logged):
     path, key = logged
     conn = sqlite3.connect(path)
-    rows = {seq: (b, h) for seq, b, h in conn.execute(
-        "SELECT seq, body, leaf_hash FROM audit_entries WHERE seq IN (15, 17)")}
+    rows = {
+        seq: (b, h)
+        for seq, b, h in conn.execute("SELECT seq, body, leaf_hash FROM audit_entries WHERE seq IN (15, 17)")
+    }
     conn.close()
     # Swap whole rows (bodies with their leaf hashes): every leaf hash still matches its body.
-    operator(path, "UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE seq = 15",
-             "UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE seq = 17",
-             params=[rows[17], rows[15]])
+    operator(
+        path,
+        "UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE seq = 15",
+        "UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE seq = 17",
+        params=[rows[17], rows[15]],
+    )
     result = verify(path, key)
     assert result.first_bad_seq == 15
     assert "entry 15 records position 17" in result.problems[0].message
@@ -156,15 +177,21 @@ def test_truncation_with_checkpoints_removed_is_caught_by_a_kept_checkpoint(logg
 
 def test_forged_checkpoint_signature_is_rejected(logged):
     path, key = logged
-    forged = AuditLog(SQLiteAuditStore(path.parent / "other.sqlite"), signing_key=Ed25519PrivateKey.generate(),
-                      origin=ORIGIN, checkpoint_interval=None)
+    forged = AuditLog(
+        SQLiteAuditStore(path.parent / "other.sqlite"),
+        signing_key=Ed25519PrivateKey.generate(),
+        origin=ORIGIN,
+        checkpoint_interval=None,
+    )
     note = forged.checkpoint()
     forged.close()
-    operator(path, "INSERT INTO audit_checkpoints (number, time, size, root, note) VALUES (3, 'x', 0, ?, ?)",
-             params=[(bytes(32), note)])
+    operator(
+        path,
+        "INSERT INTO audit_checkpoints (number, time, size, root, note) VALUES (3, 'x', 0, ?, ?)",
+        params=[(bytes(32), note)],
+    )
     result = verify(path, key)
-    assert any("checkpoint #3" in p.message and "not signed by the audit key" in p.message
-               for p in result.problems)
+    assert any("checkpoint #3" in p.message and "not signed by the audit key" in p.message for p in result.problems)
 
 
 def test_old_checkpoint_and_consistency_proof_catch_a_rewritten_history(logged):
@@ -180,8 +207,12 @@ def test_old_checkpoint_and_consistency_proof_catch_a_rewritten_history(logged):
     assert rewritten["outcome"] == "refused"
     rewritten["outcome"] = "allowed"
     raw = canonical(rewritten)
-    operator(path, "UPDATE audit_entries SET body = ?, leaf_hash = ?, outcome = 'allowed' WHERE seq = 3",
-             "DELETE FROM audit_checkpoints", params=[(raw, hash_leaf(raw)), ()])
+    operator(
+        path,
+        "UPDATE audit_entries SET body = ?, leaf_hash = ?, outcome = 'allowed' WHERE seq = 3",
+        "DELETE FROM audit_checkpoints",
+        params=[(raw, hash_leaf(raw)), ()],
+    )
     log = AuditLog(SQLiteAuditStore(path), signing_key=key, origin=ORIGIN, checkpoint_interval=None)
     new = open_checkpoint(log.checkpoint(), verifier, ORIGIN)
     log.close()

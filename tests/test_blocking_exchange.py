@@ -1,10 +1,10 @@
 """Blocking through the matcher's store and Exchange, on generated department data."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
 
-import numpy as np
 import pytest
 
 from aidlink.gateway.encoding import LinkageSchema
@@ -48,8 +48,10 @@ def _upload(exchange, department, name, entry, records, secret_version=1, with_k
 def without_volume_limits(agreements: AgreementSet) -> AgreementSet:
     """This file measures blocking on two extracts of ONE population, where every record of one side
     matches the other: far above any agreement's volume limit (matcher.policy), which is not tested here."""
-    return AgreementSet(agreements.version, tuple(replace(a, max_share_per_call=1.0, max_share_per_period=1.0)
-                                                  for a in agreements.agreements))
+    return AgreementSet(
+        agreements.version,
+        tuple(replace(a, max_share_per_call=1.0, max_share_per_period=1.0) for a in agreements.agreements),
+    )
 
 
 @pytest.fixture()
@@ -64,8 +66,15 @@ def test_blocked_compare_keeps_nearly_all_exhaustive_pairs(exchange, encoded):
     meta = _upload(exchange, "hrss", "people", "hrss.employment", encoded[1])
     assert meta.blocking_keys > len(encoded[1]) * 4
     progress: list[tuple[int, int]] = []
-    blocked = exchange.compare("mca", "people", "hrss/people", "policy-delivery-check", 0.8, True,
-                               progress=lambda d, t: progress.append((d, t)))
+    blocked = exchange.compare(
+        "mca",
+        "people",
+        "hrss/people",
+        "policy-delivery-check",
+        0.8,
+        True,
+        progress=lambda d, t: progress.append((d, t)),
+    )
     exchange.blocking = False
     exhaustive = exchange.compare("mca", "people", "hrss/people", "policy-delivery-check", 0.8, True)
     assert blocked.blocked and not exhaustive.blocked
@@ -82,7 +91,7 @@ def test_datasets_without_tokens_use_the_exhaustive_join(exchange, encoded):
     _upload(exchange, "hrss", "plain", "hrss.employment", encoded[1][:300])
     result = exchange.compare("mca", "plain", "hrss/plain", "policy-delivery-check", 0.8, False)
     assert not result.blocked and result.comparisons == 300 * 300
-    assert result.matches   # the shuffled extracts overlap in part
+    assert result.matches  # the shuffled extracts overlap in part
 
 
 def test_secret_version_mismatch_is_still_refused(exchange, encoded):

@@ -1,4 +1,5 @@
 """Blocked join: a subset of the exhaustive join with identical scores; streaming; keys."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +16,14 @@ def _planted(seed: int = 3, n: int = 600, bits: int = 1024):
     a = np.packbits(rng.random((n, bits)) < 0.3, axis=1)
     b = np.packbits(rng.random((n, bits)) < 0.3, axis=1)
     truth = rng.permutation(n)[: n // 2]
-    for i, j in enumerate(truth):          # B row j is a noisy copy of A row i
+    for i, j in enumerate(truth):  # B row j is a noisy copy of A row i
         bits_i = np.unpackbits(a[i])
         flip = rng.random(bits) < 0.03
         b[j] = np.packbits(bits_i ^ flip)
     keys_a = np.arange(n, dtype=np.uint64)[:, None] + np.uint64(10**6)
     keys_b = np.full((n, 1), NO_KEY, dtype=np.uint64)
     for i, j in enumerate(truth):
-        keys_b[j, 0] = keys_a[i, 0]        # the shared exact token of a planted pair
+        keys_b[j, 0] = keys_a[i, 0]  # the shared exact token of a planted pair
     return a, b, BlockingKeys(keys_a), BlockingKeys(keys_b), truth
 
 
@@ -35,13 +36,13 @@ def test_blocking_finds_the_planted_pairs_with_exhaustive_scores():
     exhaustive = _as_dict(candidate_pairs(a, b, 0.8))
     blocked = _as_dict(blocked_candidate_pairs(a, ka, b, kb, 0.8))
     assert len(exhaustive) >= len(truth) - 5
-    assert blocked == exhaustive                      # every pair found, same scores bit for bit
+    assert blocked == exhaustive  # every pair found, same scores bit for bit
 
 
 def test_blocked_pairs_are_a_subset_even_with_partial_keys():
     a, b, ka, kb, truth = _planted(seed=5)
     half = kb.keys.copy()
-    half[truth[: len(truth) // 2], 0] = NO_KEY        # half the pairs lose their token
+    half[truth[: len(truth) // 2], 0] = NO_KEY  # half the pairs lose their token
     exhaustive = _as_dict(candidate_pairs(a, b, 0.8))
     blocked = _as_dict(blocked_candidate_pairs(a, ka, b, BlockingKeys(half), 0.8))
     assert 0 < len(blocked) < len(exhaustive)
@@ -59,7 +60,7 @@ def test_lsh_bands_find_close_pairs_without_tokens():
     exhaustive = _as_dict(candidate_pairs(a, b, 0.8))
     assert set(blocked) <= set(exhaustive)
     assert len(blocked) >= 0.9 * len(exhaustive)
-    assert join.candidates < len(a) * len(b) / 20    # far fewer than all pairs
+    assert join.candidates < len(a) * len(b) / 20  # far fewer than all pairs
 
 
 def test_each_candidate_pair_is_scored_once_when_many_keys_are_shared():
@@ -70,7 +71,7 @@ def test_each_candidate_pair_is_scored_once_when_many_keys_are_shared():
     many_b = kb.with_keys(b_extra)
     join = BlockedJoin(a, many_a, b, many_b, 0.8)
     pairs = join.all()
-    assert join.candidates == len(truth)              # 4 shared keys per planted pair, 1 candidate
+    assert join.candidates == len(truth)  # 4 shared keys per planted pair, 1 candidate
     assert len(set(zip(pairs.a_index.tolist(), pairs.b_index.tolist()))) == len(pairs)
 
 
@@ -91,8 +92,9 @@ def test_streamed_chunks_equal_one_shot_and_report_progress():
 def test_match_encodings_blocked_equals_exhaustive_links_and_calls_progress():
     a, b, ka, kb, _ = _planted(seed=17)
     seen: list[int] = []
-    blocked = match_encodings(a, b, 0.8, all_pairs=False, blocking=Blocking(ka, kb),
-                              progress=lambda d, t: seen.append(d), chunk_rows=128)
+    blocked = match_encodings(
+        a, b, 0.8, all_pairs=False, blocking=Blocking(ka, kb), progress=lambda d, t: seen.append(d), chunk_rows=128
+    )
     exhaustive = match_encodings(a, b, 0.8, all_pairs=False)
     assert blocked.blocked and not exhaustive.blocked
     assert blocked.links == exhaustive.links

@@ -1,4 +1,5 @@
 """Keyed blocking tokens made at the node: keyed, truncated, never the raw values."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -6,8 +7,14 @@ from datetime import date
 from aidlink.gateway.blocking import TOKEN_BYTES, BlockingTokens, blocking_values
 from aidlink.gateway.normalize.person import normalize_person
 
-ROW = {"name": "王丽", "id_number": "11010519491231002X", "birth_date": "1949-12-31", "sex": "女",
-       "phone": "13812345678", "address": "江苏省南京市玄武区孝陵卫街道钟灵街50号"}
+ROW = {
+    "name": "王丽",
+    "id_number": "11010519491231002X",
+    "birth_date": "1949-12-31",
+    "sex": "女",
+    "phone": "13812345678",
+    "address": "江苏省南京市玄武区孝陵卫街道钟灵街50号",
+}
 
 
 def _person(row=ROW):
@@ -21,7 +28,7 @@ def test_tokens_are_keyed_truncated_and_do_not_contain_the_values():
     assert all(len(t) == TOKEN_BYTES for t in tokens)
     assert len(set(tokens)) == len(tokens)
     raw_parts = [v.encode() for v in person.features.values() if len(v) >= 2]
-    raw_parts += [person.features["id_number"][i:i + 4].encode() for i in range(0, 18, 4)]
+    raw_parts += [person.features["id_number"][i : i + 4].encode() for i in range(0, 18, 4)]
     for token in tokens:
         assert not any(part in token for part in raw_parts)
 

@@ -1,20 +1,21 @@
 """Offline exchange on removable media (Art. 10): a department's encodings travel in a
 bundle encrypted to the matcher and signed by the node; results come back the same way
 and equal the online path's; bad bundles are refused with a clear reason and audited."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2
-from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import BundleError, BundleLedger, export_dataset_bundle, read_result_bundle, seal_bundle
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.matcher.bundle_import import BundleImporter, BundleRefused
+from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2
 
 STUDENT_ATTRS = ["school_stage", "assistance"]
 
@@ -25,14 +26,26 @@ def world(tmp_path_factory, matcher_database_url):
     population = SyntheticPopulation.generate(600, seed=8)
     extracts = {d: department_extract(population, d, seed=8) for d in ("mca", "edu")}
     with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as d:
-        submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
-            dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
-            attributes=["category", "dispersed", "school_age"]), extracts["mca"].rows)
+        submit_rows(
+            d.nodes["mca"].stub,
+            gateway_pb2.SubmitHeader(
+                dataset="low-income",
+                catalog_entry="mca.low-income",
+                catalog_version="2023.1",
+                attributes=["category", "dispersed", "school_age"],
+            ),
+            extracts["mca"].rows,
+        )
         tls = d.root / "matcher" / "tls"
         importer = BundleImporter(
-            d.matcher.exchange, d.matcher.audit_log, BundleLedger(d.matcher.config.data_dir / "bundles.sqlite"),
-            key_pem=(tls / "matcher.key").read_bytes(), cert_pem=(tls / "matcher.crt").read_bytes(),
-            ca_cert_pem=d.ca.cert_pem, crl_pem=lambda: d.ca.crl_pem())
+            d.matcher.exchange,
+            d.matcher.audit_log,
+            BundleLedger(d.matcher.config.data_dir / "bundles.sqlite"),
+            key_pem=(tls / "matcher.key").read_bytes(),
+            cert_pem=(tls / "matcher.crt").read_bytes(),
+            ca_cert_pem=d.ca.cert_pem,
+            crl_pem=lambda: d.ca.crl_pem(),
+        )
         yield d, extracts, importer
 
 
@@ -44,11 +57,21 @@ def node_files(d, dept):
 def export(d, extracts, dataset, **kw):
     key, cert = node_files(d, "edu")
     return export_dataset_bundle(
-        d.nodes["edu"].server.node, dataset, "edu.students", "2023.1", extracts["edu"].rows,
-        attributes=STUDENT_ATTRS, key_pem=key, cert_pem=cert,
+        d.nodes["edu"].server.node,
+        dataset,
+        "edu.students",
+        "2023.1",
+        extracts["edu"].rows,
+        attributes=STUDENT_ATTRS,
+        key_pem=key,
+        cert_pem=cert,
         matcher_cert_pem=(d.root / "matcher" / "tls" / "matcher.crt").read_bytes(),
-        compare=[bundle_pb2.BundleCompareRequest(other_dataset="mca/low-income", purpose="eligibility-check"),
-                 bundle_pb2.BundleCompareRequest(other_dataset="mca/low-income", purpose="risk-monitoring")], **kw)
+        compare=[
+            bundle_pb2.BundleCompareRequest(other_dataset="mca/low-income", purpose="eligibility-check"),
+            bundle_pb2.BundleCompareRequest(other_dataset="mca/low-income", purpose="risk-monitoring"),
+        ],
+        **kw,
+    )
 
 
 def import_entries(d):
@@ -61,13 +84,25 @@ def import_entries(d):
 
 def test_bundle_round_trip_equals_online_results(world):
     d, extracts, importer = world
-    submit_rows(d.nodes["edu"].stub, gateway_pb2.SubmitHeader(
-        dataset="students", catalog_entry="edu.students", catalog_version="2023.1", attributes=STUDENT_ATTRS),
-        extracts["edu"].rows)
-    events = list(d.nodes["edu"].stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-        my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
-    online = {e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes))
-              for e in events if e.WhichOneof("event") == "match"}
+    submit_rows(
+        d.nodes["edu"].stub,
+        gateway_pb2.SubmitHeader(
+            dataset="students", catalog_entry="edu.students", catalog_version="2023.1", attributes=STUDENT_ATTRS
+        ),
+        extracts["edu"].rows,
+    )
+    events = list(
+        d.nodes["edu"].stub.CompareDataset(
+            gateway_pb2.GatewayCompareRequest(
+                my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+            )
+        )
+    )
+    online = {
+        e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes))
+        for e in events
+        if e.WhichOneof("event") == "match"
+    }
     assert online
 
     exported = export(d, extracts, "students-offline")
@@ -79,8 +114,14 @@ def test_bundle_round_trip_equals_online_results(world):
 
     key, cert = node_files(d, "edu")
     ledger = BundleLedger(d.nodes["edu"].directory / "state" / "bundles.sqlite")
-    results = read_result_bundle(outcome.result_blob, refs=d.nodes["edu"].server.refs, key_pem=key, cert_pem=cert,
-                                 ca_cert_pem=d.ca.cert_pem, ledger=ledger)
+    results = read_result_bundle(
+        outcome.result_blob,
+        refs=d.nodes["edu"].server.refs,
+        key_pem=key,
+        cert_pem=cert,
+        ca_cert_pem=d.ca.cert_pem,
+        ledger=ledger,
+    )
     assert results.in_reply_to == exported.bundle_id
     eligible, risk = results.comparisons
     assert eligible.summary.agreement == "art14-1a.mca-to-edu" and "not legal data" in eligible.summary.notice.text
@@ -88,17 +129,25 @@ def test_bundle_round_trip_equals_online_results(world):
     assert offline == online
     # A purpose the agreement does not allow is refused inside the result, as online.
     assert risk.summary is None and risk.refused.startswith("PERMISSION_DENIED") and "risk-monitoring" in risk.refused
-    with pytest.raises(BundleError, match="already"):     # the result bundle is read once too
-        read_result_bundle(outcome.result_blob, refs=d.nodes["edu"].server.refs, key_pem=key, cert_pem=cert,
-                           ca_cert_pem=d.ca.cert_pem, ledger=ledger)
+    with pytest.raises(BundleError, match="already"):  # the result bundle is read once too
+        read_result_bundle(
+            outcome.result_blob,
+            refs=d.nodes["edu"].server.refs,
+            key_pem=key,
+            cert_pem=cert,
+            ca_cert_pem=d.ca.cert_pem,
+            ledger=ledger,
+        )
 
     entries = import_entries(d)
     imported = [e for e in entries if e.method == "offline/import-bundle" and e.outcome == "allowed"]
     assert imported[-1].department == "edu" and f"bundle:{exported.bundle_id}" in imported[-1].datasets
     assert imported[-1].counts["accepted"] == exported.records
     compares = [e for e in entries if e.method == "offline/compare" and f"bundle:{exported.bundle_id}" in e.datasets]
-    assert [(e.outcome, e.purpose) for e in compares] == [("allowed", "eligibility-check"),
-                                                          ("refused", "risk-monitoring")]
+    assert [(e.outcome, e.purpose) for e in compares] == [
+        ("allowed", "eligibility-check"),
+        ("refused", "risk-monitoring"),
+    ]
     assert compares[0].agreement == "art14-1a.mca-to-edu" and compares[0].counts["matches"] == len(online)
 
 
@@ -110,17 +159,23 @@ def test_bad_bundles_are_refused_with_reason_and_audited(world, tmp_path):
     other_ca = CertificateAuthority.create(tmp_path / "rogue-ca")
     rogue = other_ca.issue_node("edu", level="province", division_code="320000")
     payload = b"\x0a\x00"
-    past = datetime.now(timezone.utc) - timedelta(days=30)
+    past = datetime.now(UTC) - timedelta(days=30)
 
     bad = {
         "tampered": good.blob[:200] + bytes([good.blob[200] ^ 1]) + good.blob[201:],
-        "tampered-payload": good.blob[:len(good.blob) // 2] + b"\x00" + good.blob[len(good.blob) // 2 + 1:],
+        "tampered-payload": good.blob[: len(good.blob) // 2] + b"\x00" + good.blob[len(good.blob) // 2 + 1 :],
         "truncated": good.blob[:-40],
-        "misaddressed": seal_bundle("dataset", payload, sender_key_pem=key, sender_cert_pem=cert,
-                                    recipient_cert_pem=mca_cert),
+        "misaddressed": seal_bundle(
+            "dataset", payload, sender_key_pem=key, sender_cert_pem=cert, recipient_cert_pem=mca_cert
+        ),
         "expired": export(d, extracts, "students-old", now=past).blob,
-        "untrusted": seal_bundle("dataset", payload, sender_key_pem=rogue.key_pem, sender_cert_pem=rogue.cert_pem,
-                                 recipient_cert_pem=(d.root / "matcher" / "tls" / "matcher.crt").read_bytes()),
+        "untrusted": seal_bundle(
+            "dataset",
+            payload,
+            sender_key_pem=rogue.key_pem,
+            sender_cert_pem=rogue.cert_pem,
+            recipient_cert_pem=(d.root / "matcher" / "tls" / "matcher.crt").read_bytes(),
+        ),
     }
     reasons = {}
     for problem, blob in bad.items():
@@ -143,7 +198,7 @@ def test_bad_bundles_are_refused_with_reason_and_audited(world, tmp_path):
     assert problems >= {"tampered", "truncated", "misaddressed", "expired", "untrusted", "replayed"}
     by_problem = {e.detail.split(":", 1)[0]: e for e in refused}
     assert by_problem["replayed"].department == "edu" and by_problem["replayed"].status == "ALREADY_EXISTS"
-    assert by_problem["tampered"].department == ""        # an unverified sender is not believed
+    assert by_problem["tampered"].department == ""  # an unverified sender is not believed
     assert by_problem["misaddressed"].status == "PERMISSION_DENIED"
 
 
@@ -151,9 +206,16 @@ def test_bundle_refused_by_the_catalog_is_audited_and_not_consumed(world):
     d, extracts, importer = world
     key, cert = node_files(d, "edu")
     exported = export_dataset_bundle(
-        d.nodes["edu"].server.node, "students-x", "edu.students", "2023.1", extracts["edu"].rows[:20],
-        attributes=["school_stage", "home_income"], key_pem=key, cert_pem=cert,
-        matcher_cert_pem=(d.root / "matcher" / "tls" / "matcher.crt").read_bytes())
+        d.nodes["edu"].server.node,
+        "students-x",
+        "edu.students",
+        "2023.1",
+        extracts["edu"].rows[:20],
+        attributes=["school_stage", "home_income"],
+        key_pem=key,
+        cert_pem=cert,
+        matcher_cert_pem=(d.root / "matcher" / "tls" / "matcher.crt").read_bytes(),
+    )
     with pytest.raises(BundleRefused, match="home_income not listed in catalog entry edu.students") as err:
         importer.import_bundle(exported.blob)
     assert err.value.status == "INVALID_ARGUMENT"

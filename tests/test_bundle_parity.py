@@ -5,15 +5,16 @@ the same settings), against the same provider dataset: the same matches and scor
 used on both (the same candidate pairs, far fewer than all pairs), a provider record under an
 open dispute marked disputed on both, and the same audit outcome classes for an allowed and
 for a refused comparison."""
+
 from __future__ import annotations
 
 import grpc
 import pytest
 
-from aidlink.gateway.client import submit_rows
 from aidlink.cli.main import main
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import read_result_bundle
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.disputes import NodeDisputes
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.synthetic.extracts import department_extract
@@ -25,10 +26,14 @@ COMPARE = "/aidlink.v1.Matcher/CompareDatasets"
 
 
 def online_compare(d, purpose) -> dict[str, tuple[float, dict, bool]]:
-    events = d.nodes["edu"].stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-        my_dataset="students", other_dataset="mca/low-income", purpose=purpose))
-    return {e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes), e.match.disputed)
-            for e in events if e.WhichOneof("event") == "match"}
+    events = d.nodes["edu"].stub.CompareDataset(
+        gateway_pb2.GatewayCompareRequest(my_dataset="students", other_dataset="mca/low-income", purpose=purpose)
+    )
+    return {
+        e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes), e.match.disputed)
+        for e in events
+        if e.WhichOneof("event") == "match"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +45,99 @@ def both_paths(tmp_path_factory, matcher_database_url):
     students_csv = root / "students.csv"
     extracts["edu"].write_csv(students_csv)
     with LoopbackDeployment(root / "world", departments=("mca", "edu"), database_url=matcher_database_url) as d:
-        submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
-            dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
-            attributes=["category", "dispersed", "school_age"]), extracts["mca"].rows)
-        submit_rows(d.nodes["edu"].stub, gateway_pb2.SubmitHeader(
-            dataset="students", catalog_entry="edu.students", catalog_version="2023.1",
-            attributes=STUDENT_ATTRS), extracts["edu"].rows)
+        submit_rows(
+            d.nodes["mca"].stub,
+            gateway_pb2.SubmitHeader(
+                dataset="low-income",
+                catalog_entry="mca.low-income",
+                catalog_version="2023.1",
+                attributes=["category", "dispersed", "school_age"],
+            ),
+            extracts["mca"].rows,
+        )
+        submit_rows(
+            d.nodes["edu"].stub,
+            gateway_pb2.SubmitHeader(
+                dataset="students", catalog_entry="edu.students", catalog_version="2023.1", attributes=STUDENT_ATTRS
+            ),
+            extracts["edu"].rows,
+        )
         before = online_compare(d, common_pb2.ELIGIBILITY_CHECK)
         doubted = sorted(before)[0]
         edu = d.nodes["edu"]
-        NodeDisputes(edu.server.node, disputes_pb2_grpc.DisputesStub(edu.server.channel), edu.server.refs,
-                     edu.directory / "state").flag("students", doubted, "mca/low-income",
-                                                   common_pb2.ELIGIBILITY_CHECK, "the family's income changed")
+        NodeDisputes(
+            edu.server.node,
+            disputes_pb2_grpc.DisputesStub(edu.server.channel),
+            edu.server.refs,
+            edu.directory / "state",
+        ).flag("students", doubted, "mca/low-income", common_pb2.ELIGIBILITY_CHECK, "the family's income changed")
         online = online_compare(d, common_pb2.ELIGIBILITY_CHECK)
-        with pytest.raises(grpc.RpcError) as refused:          # edu may not compare for risk monitoring
+        with pytest.raises(grpc.RpcError) as refused:  # edu may not compare for risk monitoring
             online_compare(d, common_pb2.RISK_MONITORING)
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
         tls, data_dir, edu_dir = d.root / "matcher" / "tls", d.matcher.config.data_dir, edu.directory
         audit_key = d.audit_key_path
     # The matcher is stopped; the department's bundle travels on removable media.
     bundle, result = root / "edu.bundle", root / "edu.result"
-    assert main(["gateway", "export-bundle", str(students_csv), "--department", "edu", "--node-dir", str(edu_dir),
-                 "--matcher-cert", str(tls / "matcher.crt"), "--dataset", "students-offline",
-                 "--catalog-entry", "edu.students", "--attribute", "school_stage", "--attribute", "assistance",
-                 "--compare", "mca/low-income:eligibility-check", "--compare", "mca/low-income:risk-monitoring",
-                 "--allow-unknown-columns", "-o", str(bundle)]) == 0
-    assert main(["matcher", "import-bundle", str(bundle), "--data-dir", str(data_dir), "--tls-dir", str(tls),
-                 "--audit-key", str(audit_key), "-o", str(result)]
-                + (["--database-url", matcher_database_url] if matcher_database_url else [])) == 0
+    assert (
+        main(
+            [
+                "gateway",
+                "export-bundle",
+                str(students_csv),
+                "--department",
+                "edu",
+                "--node-dir",
+                str(edu_dir),
+                "--matcher-cert",
+                str(tls / "matcher.crt"),
+                "--dataset",
+                "students-offline",
+                "--catalog-entry",
+                "edu.students",
+                "--attribute",
+                "school_stage",
+                "--attribute",
+                "assistance",
+                "--compare",
+                "mca/low-income:eligibility-check",
+                "--compare",
+                "mca/low-income:risk-monitoring",
+                "--allow-unknown-columns",
+                "-o",
+                str(bundle),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "matcher",
+                "import-bundle",
+                str(bundle),
+                "--data-dir",
+                str(data_dir),
+                "--tls-dir",
+                str(tls),
+                "--audit-key",
+                str(audit_key),
+                "-o",
+                str(result),
+            ]
+            + (["--database-url", matcher_database_url] if matcher_database_url else [])
+        )
+        == 0
+    )
     refs = ReferenceMap(edu_dir / "state" / "references.sqlite")
     try:
-        offline = read_result_bundle(result.read_bytes(), refs=refs, key_pem=(edu_dir / "node.key").read_bytes(),
-                                     cert_pem=(edu_dir / "node.crt").read_bytes(),
-                                     ca_cert_pem=(edu_dir / "ca.crt").read_bytes())
+        offline = read_result_bundle(
+            result.read_bytes(),
+            refs=refs,
+            key_pem=(edu_dir / "node.key").read_bytes(),
+            cert_pem=(edu_dir / "node.crt").read_bytes(),
+            ca_cert_pem=(edu_dir / "ca.crt").read_bytes(),
+        )
     finally:
         refs.close()
     entries = d.audit_entries()
@@ -100,7 +165,7 @@ def test_both_paths_use_blocking_on_the_same_candidate_pairs(both_paths):
         assert counts["blocked"] == 1
         assert counts["comparisons"] < counts["my_records"] * counts["other_records"] / 10
         assert counts["matches"] == len(online)
-    assert offline_entry.counts == online_entry.counts      # same records, same blocking keys, same pairs
+    assert offline_entry.counts == online_entry.counts  # same records, same blocking keys, same pairs
     assert offline.comparisons[0].summary.comparisons == online_entry.counts["comparisons"]
 
 
@@ -110,6 +175,8 @@ def test_an_allowed_and_a_refused_comparison_are_audited_in_the_same_classes(bot
     assert refused.summary is None and refused.refused.startswith("PERMISSION_DENIED")
     online = [(e.purpose, e.outcome, e.status) for e in entries if e.method == COMPARE]
     offline_classes = [(e.purpose, e.outcome, e.status) for e in entries if e.method == "offline/compare"]
-    assert offline_classes == [("eligibility-check", "allowed", "OK"),
-                               ("risk-monitoring", "refused", "PERMISSION_DENIED")]
+    assert offline_classes == [
+        ("eligibility-check", "allowed", "OK"),
+        ("risk-monitoring", "refused", "PERMISSION_DENIED"),
+    ]
     assert online[-2:] == offline_classes

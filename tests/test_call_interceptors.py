@@ -1,6 +1,7 @@
 """The matcher's call interceptors over real gRPC on loopback: a caller that goes away is CANCELLED
 (audited as cancelled, no traceback), each domain refusal gets its one status, and authentication
 is refused and audited before any servicer runs."""
+
 from __future__ import annotations
 
 import logging
@@ -17,14 +18,13 @@ from aidlink.audit.open_store import open_audit_store
 from aidlink.database.url import sqlite_url
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.matcher import errors
-from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER, DevelopmentAuthenticator, NotAllowed, \
-    Unauthenticated
+from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER, DevelopmentAuthenticator, NotAllowed, Unauthenticated
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test")
 COMPARE = "/aidlink.v1.Matcher/CompareDatasets"
-WAIT_S = 60   # guards against a hang only: every wait below ends on a condition
+WAIT_S = 60  # guards against a hang only: every wait below ends on a condition
 
 
 def encodings(n: int, seed: int) -> np.ndarray:
@@ -33,12 +33,24 @@ def encodings(n: int, seed: int) -> np.ndarray:
 
 def upload(stub, dataset: str, entry: str, rows: np.ndarray, attributes: dict[str, str]):
     def chunks():
-        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
-            dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=INFO,
-            attributes=list(attributes)))
-        yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
-            matcher_pb2.EncodedRecord(ref=f"r{i}", encoding=e.tobytes(), attributes=attributes)
-            for i, e in enumerate(rows)]))
+        yield matcher_pb2.UploadChunk(
+            header=matcher_pb2.UploadHeader(
+                dataset=dataset,
+                catalog_entry=entry,
+                catalog_version="2023.1",
+                encoding=INFO,
+                attributes=list(attributes),
+            )
+        )
+        yield matcher_pb2.UploadChunk(
+            batch=matcher_pb2.RecordBatch(
+                records=[
+                    matcher_pb2.EncodedRecord(ref=f"r{i}", encoding=e.tobytes(), attributes=attributes)
+                    for i, e in enumerate(rows)
+                ]
+            )
+        )
+
     return stub.UploadDataset(chunks(), timeout=WAIT_S)
 
 
@@ -59,11 +71,21 @@ def world(tmp_path_factory, matcher_database_url):
         for department in ("mca", "nhsa"):
             deployment.node_dir(department)
         with node_channel(deployment, "mca") as ch:
-            upload(matcher_pb2_grpc.MatcherStub(ch), "low-income", "mca.low-income", encodings(2000, 1),
-                   {"category": "dibao"})
+            upload(
+                matcher_pb2_grpc.MatcherStub(ch),
+                "low-income",
+                "mca.low-income",
+                encodings(2000, 1),
+                {"category": "dibao"},
+            )
         with node_channel(deployment, "nhsa") as ch:
-            upload(matcher_pb2_grpc.MatcherStub(ch), "medical", "nhsa.medical", encodings(6000, 2),
-                   {"serious_illness": "1"})
+            upload(
+                matcher_pb2_grpc.MatcherStub(ch),
+                "medical",
+                "nhsa.medical",
+                encodings(6000, 2),
+                {"serious_illness": "1"},
+            )
         yield deployment
 
 
@@ -88,9 +110,12 @@ def test_a_client_that_cancels_a_streaming_compare_is_audited_cancelled_without_
     before = len(deployment.audit_entries())
     try:
         with node_channel(deployment, "nhsa", options=[("grpc.http2.bdp_probe", 0)]) as ch:
-            events = matcher_pb2_grpc.MatcherStub(ch).CompareDatasets(matcher_pb2.CompareRequest(
-                my_dataset="medical", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK),
-                timeout=WAIT_S)
+            events = matcher_pb2_grpc.MatcherStub(ch).CompareDatasets(
+                matcher_pb2.CompareRequest(
+                    my_dataset="medical", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+                ),
+                timeout=WAIT_S,
+            )
             first = next(events)
             assert first.WhichOneof("event") == "progress" and first.progress.done < first.progress.total
             events.cancel()
@@ -104,8 +129,9 @@ def test_a_client_that_cancels_a_streaming_compare_is_audited_cancelled_without_
     assert entry.department == "nhsa" and entry.purpose == "eligibility-check"
     assert "cancelled" in entry.detail and "matches" not in entry.counts
     served = [r for r in caplog.records if r.name.startswith(("aidlink", "grpc"))]
-    assert not [r for r in served if r.exc_info or r.levelno >= logging.ERROR], \
-        [r.getMessage() for r in served if r.exc_info or r.levelno >= logging.ERROR]
+    assert not [r for r in served if r.exc_info or r.levelno >= logging.ERROR], [
+        r.getMessage() for r in served if r.exc_info or r.levelno >= logging.ERROR
+    ]
     assert "Traceback" not in caplog.text and "internal error" not in caplog.text
 
 
@@ -114,10 +140,16 @@ def test_an_upload_whose_deadline_passes_mid_stream_is_audited_deadline_exceeded
     caplog.set_level(logging.DEBUG)
     release = threading.Event()
 
-    def chunks():   # the header, then nothing until the call is over
-        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
-            dataset="abandoned", catalog_entry="nhsa.medical", catalog_version="2023.1", encoding=INFO,
-            attributes=["serious_illness"]))
+    def chunks():  # the header, then nothing until the call is over
+        yield matcher_pb2.UploadChunk(
+            header=matcher_pb2.UploadHeader(
+                dataset="abandoned",
+                catalog_entry="nhsa.medical",
+                catalog_version="2023.1",
+                encoding=INFO,
+                attributes=["serious_illness"],
+            )
+        )
         release.wait(WAIT_S)
 
     before = len(deployment.audit_entries())
@@ -157,31 +189,67 @@ def test_each_domain_refusal_from_the_real_servicers_gets_its_status_and_is_audi
             return lambda: list(stub.CompareDatasets(matcher_pb2.CompareRequest(**kw), timeout=WAIT_S))
 
         def query(encoding: bytes, info=INFO):
-            return lambda: stub.QueryStatus(matcher_pb2.StatusQuery(
-                dataset="mca/low-income", encoding=encoding, encoding_info=info,
-                purpose=common_pb2.ELIGIBILITY_CHECK), timeout=WAIT_S)
+            return lambda: stub.QueryStatus(
+                matcher_pb2.StatusQuery(
+                    dataset="mca/low-income",
+                    encoding=encoding,
+                    encoding_info=info,
+                    purpose=common_pb2.ELIGIBILITY_CHECK,
+                ),
+                timeout=WAIT_S,
+            )
 
-        cases = [   # (call, the refusal raised, its status, what the message names)
-            (compare(my_dataset="medical", other_dataset="mca/low-income"), errors.InvalidInput,
-             "a declared purpose is required", COMPARE),
-            (compare(my_dataset="medical", other_dataset="mca/no-such-dataset",
-                     purpose=common_pb2.ELIGIBILITY_CHECK), errors.NotFound, "no-such-dataset", COMPARE),
-            (compare(my_dataset="mca/low-income", other_dataset="nhsa/medical",
-                     purpose=common_pb2.ELIGIBILITY_CHECK), errors.NotPermitted, "belongs to mca", COMPARE),
-            (query(encodings(1, 9)[0].tobytes(), common_pb2.EncodingInfo(bits=1024, secret_version=2,
-                                                                         schema_fingerprint="test")),
-             errors.Incompatible, "linkage-secret version 2 and 1", "/aidlink.v1.Matcher/QueryStatus"),
-            (query(b"\x00" * 9000, common_pb2.EncodingInfo(bits=72000, secret_version=1, schema_fingerprint="test")),
-             errors.TooLarge, "larger than any supported encoding", "/aidlink.v1.Matcher/QueryStatus"),
+        cases = [  # (call, the refusal raised, its status, what the message names)
+            (
+                compare(my_dataset="medical", other_dataset="mca/low-income"),
+                errors.InvalidInput,
+                "a declared purpose is required",
+                COMPARE,
+            ),
+            (
+                compare(
+                    my_dataset="medical", other_dataset="mca/no-such-dataset", purpose=common_pb2.ELIGIBILITY_CHECK
+                ),
+                errors.NotFound,
+                "no-such-dataset",
+                COMPARE,
+            ),
+            (
+                compare(
+                    my_dataset="mca/low-income", other_dataset="nhsa/medical", purpose=common_pb2.ELIGIBILITY_CHECK
+                ),
+                errors.NotPermitted,
+                "belongs to mca",
+                COMPARE,
+            ),
+            (
+                query(
+                    encodings(1, 9)[0].tobytes(),
+                    common_pb2.EncodingInfo(bits=1024, secret_version=2, schema_fingerprint="test"),
+                ),
+                errors.Incompatible,
+                "linkage-secret version 2 and 1",
+                "/aidlink.v1.Matcher/QueryStatus",
+            ),
+            (
+                query(b"\x00" * 9000, common_pb2.EncodingInfo(bits=72000, secret_version=1, schema_fingerprint="test")),
+                errors.TooLarge,
+                "larger than any supported encoding",
+                "/aidlink.v1.Matcher/QueryStatus",
+            ),
         ]
         for call, refusal, detail, method in cases:
             entry = _refused(deployment, call, getattr(grpc.StatusCode, refusal.status), detail, method)
             assert entry.department == "nhsa"
     officer = deployment.ca.issue_officer("chen")
     with channel_for(deployment, officer.cert_pem, officer.key_pem) as ch:
-        entry = _refused(deployment, lambda: matcher_pb2_grpc.MatcherStub(ch).ListDatasets(
-            matcher_pb2.ListDatasetsRequest(), timeout=WAIT_S), grpc.StatusCode.PERMISSION_DENIED,
-            "is a officer identity; aidlink.v1.Matcher is for node", "/aidlink.v1.Matcher/ListDatasets")
+        entry = _refused(
+            deployment,
+            lambda: matcher_pb2_grpc.MatcherStub(ch).ListDatasets(matcher_pb2.ListDatasetsRequest(), timeout=WAIT_S),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "is a officer identity; aidlink.v1.Matcher is for node",
+            "/aidlink.v1.Matcher/ListDatasets",
+        )
     assert entry.department == ""
 
 
@@ -211,8 +279,9 @@ def raising(tmp_path_factory):
     path = tmp_path_factory.mktemp("raising") / "audit.sqlite"
     audit_log = AuditLog(open_audit_store(sqlite_url(path)), checkpoint_interval=None)
     servicer = RaisingMatcher()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
-                         interceptors=call_interceptors(audit_log, DevelopmentAuthenticator()))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2), interceptors=call_interceptors(audit_log, DevelopmentAuthenticator())
+    )
     matcher_pb2_grpc.add_MatcherServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
@@ -229,8 +298,16 @@ def last_entry(audit_log):
     return list(audit_log.store.scan())[-1].entry
 
 
-REFUSALS = [errors.Refused, errors.InvalidInput, errors.NotFound, errors.NotPermitted, errors.Incompatible,
-            errors.TooLarge, Unauthenticated, NotAllowed]
+REFUSALS = [
+    errors.Refused,
+    errors.InvalidInput,
+    errors.NotFound,
+    errors.NotPermitted,
+    errors.Incompatible,
+    errors.TooLarge,
+    Unauthenticated,
+    NotAllowed,
+]
 
 
 @pytest.mark.parametrize("refusal", REFUSALS, ids=lambda r: r.__name__)
@@ -239,8 +316,10 @@ def test_a_servicer_raising_a_domain_refusal_gets_its_mapped_status(raising, ref
     servicer.error = refusal("dataset mca/x: the reason, named")
     expected = getattr(grpc.StatusCode, refusal.status)
     md = [(DEV_DEPARTMENT_HEADER, "nhsa")]
-    for call in (lambda: stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=md, timeout=WAIT_S),
-                 lambda: list(stub.CompareDatasets(matcher_pb2.CompareRequest(), metadata=md, timeout=WAIT_S))):
+    for call in (
+        lambda: stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=md, timeout=WAIT_S),
+        lambda: list(stub.CompareDatasets(matcher_pb2.CompareRequest(), metadata=md, timeout=WAIT_S)),
+    ):
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == expected
@@ -254,8 +333,7 @@ def test_a_fault_is_internal_without_its_message_and_logged_once_with_its_traceb
     caplog.set_level(logging.INFO)
     servicer.error = KeyError("secret internal detail")
     with pytest.raises(grpc.RpcError) as err:
-        stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=[(DEV_DEPARTMENT_HEADER, "nhsa")],
-                          timeout=WAIT_S)
+        stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=[(DEV_DEPARTMENT_HEADER, "nhsa")], timeout=WAIT_S)
     assert err.value.code() == grpc.StatusCode.INTERNAL
     assert err.value.details() == "internal error (KeyError); the call was recorded"
     entry = last_entry(audit_log)

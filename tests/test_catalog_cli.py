@@ -1,4 +1,5 @@
 """`aidlink catalog list|show|diff|sign|publish` on a matcher data directory."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from aidlink.matcher.catalog_store import CatalogStore
 def test_publish_list_show_diff(tmp_path, capsys):
     data = tmp_path / "matcher"
     data.mkdir()
-    CatalogStore.open(data / "catalog.sqlite", seed=Catalog.load()).close()   # the matcher's bootstrap
+    CatalogStore.open(data / "catalog.sqlite", seed=Catalog.load()).close()  # the matcher's bootstrap
     ca = CertificateAuthority.create(tmp_path / "ca")
     (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
     (tmp_path / "crl.pem").write_bytes(ca.crl_pem())

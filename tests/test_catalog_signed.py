@@ -3,6 +3,7 @@ published only with signatures over its exact bytes by mca's node certificate an
 provider whose entries change, verified against the custodian CA and CRL; a typed name, a
 missing, foreign, revoked or misplaced signature is refused with a message naming it. A
 properly signed version is visible through the running matcher's Catalog service."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,19 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from aidlink.audit.open_store import open_audit_store
 from aidlink.cli.main import main
+from aidlink.database.url import sqlite_url
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.identity import identity_from_pem
-from aidlink.audit.open_store import open_audit_store
-from aidlink.database.url import sqlite_url
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.v1 import catalog_pb2, catalog_pb2_grpc
 
 DEFAULT_TEXT = resources.files("aidlink.matcher.data").joinpath("catalog.toml").read_text("utf-8")
 # 2024.1 changes edu's entry only: mca and edu must sign.
-EDU_CHANGE = (DEFAULT_TEXT.replace('version = "2023.1"', 'version = "2024.1"')
-              .replace('update_cycle = "per school term"', 'update_cycle = "monthly"'))
+EDU_CHANGE = DEFAULT_TEXT.replace('version = "2023.1"', 'version = "2024.1"').replace(
+    'update_cycle = "per school term"', 'update_cycle = "monthly"'
+)
 
 
 class Keys:
@@ -75,8 +77,17 @@ def sign(file: Path, node_dir: Path, out: Path) -> Path:
 
 
 def publish(file: Path, data: Path, keys: Keys, *signatures: Path, extra=()) -> int:
-    args = ["catalog", "publish", str(file), "--data-dir", str(data), "--ca-cert", str(keys.root / "ca.crt"),
-            "--crl", str(keys.crl())]
+    args = [
+        "catalog",
+        "publish",
+        str(file),
+        "--data-dir",
+        str(data),
+        "--ca-cert",
+        str(keys.root / "ca.crt"),
+        "--crl",
+        str(keys.crl()),
+    ]
     for s in signatures:
         args += ["--signature", str(s)]
     return main(args + list(extra))
@@ -148,7 +159,7 @@ def test_a_signature_by_a_revoked_certificate_is_refused(tmp_path, keys, matcher
 
 def test_a_certificate_of_another_ca_is_refused(tmp_path, keys, matcher_dir, capsys):
     file = write(tmp_path, "2024.toml", EDU_CHANGE)
-    rogue = Keys(tmp_path / "rogue")          # a CA the custodian never set up, issuing "mca"
+    rogue = Keys(tmp_path / "rogue")  # a CA the custodian never set up, issuing "mca"
     by_rogue_mca = sign(file, rogue.node("mca"), tmp_path / "mca.sig")
     by_edu = sign(file, keys.node("edu"), tmp_path / "edu.sig")
     capsys.readouterr()
@@ -162,9 +173,14 @@ def test_a_signature_over_different_bytes_is_refused(tmp_path, keys, matcher_dir
     by_mca = sign(file, keys.node("mca"), tmp_path / "mca.sig")
     by_edu = sign(file, keys.node("edu"), tmp_path / "edu.sig")
     # after signing, someone adds a column to mca's entry in the file
-    tampered = write(tmp_path, "2024.toml", EDU_CHANGE.replace(
-        '{ name = "dispersed", type = "boolean" },',
-        '{ name = "dispersed", type = "boolean" },\n    { name = "urban", type = "boolean" },'))
+    tampered = write(
+        tmp_path,
+        "2024.toml",
+        EDU_CHANGE.replace(
+            '{ name = "dispersed", type = "boolean" },',
+            '{ name = "dispersed", type = "boolean" },\n    { name = "urban", type = "boolean" },',
+        ),
+    )
     capsys.readouterr()
     assert publish(tampered, matcher_dir, keys, by_mca, by_edu) == 1
     err = capsys.readouterr().err
@@ -183,10 +199,13 @@ def test_a_catalog_listing_identifiers_cannot_be_signed_or_published(tmp_path, k
     text = EDU_CHANGE.replace(
         '{ name = "assistance", type = "boolean" },',
         '{ name = "assistance", type = "boolean" },\n    { name = "name", type = "enum", values = ["x"] },\n'
-        '    { name = "id_number", type = "integer", min = 0, max = 9 },')
+        '    { name = "id_number", type = "integer", min = 0, max = 9 },',
+    )
     file = write(tmp_path, "2024.toml", text)
-    assert main(["catalog", "sign", str(file), "--node-dir", str(keys.node("mca")), "--out",
-                 str(tmp_path / "mca.sig")]) == 2
+    assert (
+        main(["catalog", "sign", str(file), "--node-dir", str(keys.node("mca")), "--out", str(tmp_path / "mca.sig")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "lists person identifiers as attributes (edu.students: name; edu.students: id_number)" in err
     assert not (tmp_path / "mca.sig").exists()
@@ -200,17 +219,18 @@ def test_a_catalog_listing_identifiers_cannot_be_signed_or_published(tmp_path, k
     assert published_versions(matcher_dir) == ["2023.1"]
 
 
-def test_properly_signed_version_is_published_and_served_by_the_running_matcher(tmp_path, matcher_database_url,
-                                                                                 capsys):
+def test_properly_signed_version_is_published_and_served_by_the_running_matcher(tmp_path, matcher_database_url, capsys):
     from aidlink.demo.loopback import LoopbackDeployment
 
-    with LoopbackDeployment(tmp_path / "deploy", departments=("mca", "edu"),
-                            database_url=matcher_database_url) as d:
+    with LoopbackDeployment(tmp_path / "deploy", departments=("mca", "edu"), database_url=matcher_database_url) as d:
         keys = Keys(tmp_path / "deploy" / "custody", ca=d.ca)
         file = write(tmp_path, "2024.toml", EDU_CHANGE)
         sigs = [sign(file, d.nodes[dept].directory, tmp_path / f"{dept}.sig") for dept in ("mca", "edu")]
-        location = (["--database-url", matcher_database_url] if matcher_database_url
-                    else ["--data-dir", str(d.matcher.config.data_dir)])
+        location = (
+            ["--database-url", matcher_database_url]
+            if matcher_database_url
+            else ["--data-dir", str(d.matcher.config.data_dir)]
+        )
         capsys.readouterr()
         # The matcher is running: publish through its Catalog service (its own CA and CRL), not its files.
         remote = ["--matcher", d.matcher.address, "--node-dir", str(d.nodes["mca"].directory)]
@@ -230,14 +250,16 @@ def test_properly_signed_version_is_published_and_served_by_the_running_matcher(
         assert main(args) == 0
         out = capsys.readouterr().out
         assert "published catalog version 2024.1 (#2" in out and "signed by edu, mca" in out
-        [allowed] = [e for e in d.audit_entries()[before:] if e.outcome == "allowed"
-                     and e.method == "/aidlink.v1.Catalog/PublishCatalog"]
+        [allowed] = [
+            e
+            for e in d.audit_entries()[before:]
+            if e.outcome == "allowed" and e.method == "/aidlink.v1.Catalog/PublishCatalog"
+        ]
         assert allowed.datasets == ("catalog@2024.1",)
 
         stub = catalog_pb2_grpc.CatalogStub(d.nodes["edu"].server.channel)
         versions = stub.ListVersions(catalog_pb2.ListCatalogVersionsRequest()).versions
-        assert [(v.version, list(v.approved_by)) for v in versions] == [("2023.1", ["mca"]),
-                                                                        ("2024.1", ["edu", "mca"])]
+        assert [(v.version, list(v.approved_by)) for v in versions] == [("2023.1", ["mca"]), ("2024.1", ["edu", "mca"])]
         current = stub.GetCatalog(catalog_pb2.GetCatalogRequest())
         students = next(e for e in current.entries if e.id == "edu.students")
         assert current.info.version == "2024.1" and students.update_cycle == "monthly"
@@ -253,19 +275,18 @@ def test_properly_signed_version_is_published_and_served_by_the_running_matcher(
         assert "revoked" in capsys.readouterr().err
 
 
-def test_publish_list_show_diff_on_the_matchers_postgresql_write_no_sqlite_file(tmp_path, keys, monkeypatch,
-                                                                                capsys):
+def test_publish_list_show_diff_on_the_matchers_postgresql_write_no_sqlite_file(tmp_path, keys, monkeypatch, capsys):
     from tests.support.postgres import postgres_unreachable, scratch_schema
 
     reason = postgres_unreachable()
     if reason:
         pytest.skip(reason)
-    workdir = tmp_path / "cwd"          # the default --data-dir (aidlink-data/matcher) is relative to here
+    workdir = tmp_path / "cwd"  # the default --data-dir (aidlink-data/matcher) is relative to here
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     monkeypatch.delenv("AIDLINK_DATABASE_URL", raising=False)
     with scratch_schema() as url:
-        CatalogStore.open(url, seed=Catalog.load()).close()       # the matcher's bootstrap, on PostgreSQL
+        CatalogStore.open(url, seed=Catalog.load()).close()  # the matcher's bootstrap, on PostgreSQL
         file = write(tmp_path, "2024.toml", EDU_CHANGE)
         sigs = [sign(file, keys.node(dept), tmp_path / f"{dept}.sig") for dept in ("mca", "edu")]
         capsys.readouterr()
@@ -277,12 +298,25 @@ def test_publish_list_show_diff_on_the_matchers_postgresql_write_no_sqlite_file(
         assert "update cycle: monthly" in capsys.readouterr().out
         assert main(["catalog", "diff", "2023.1", "2024.1", "--database-url", url]) == 0
         assert "update_cycle: 'per school term' -> 'monthly'" in capsys.readouterr().out
-        assert main(["catalog", "verify", "--database-url", url, "--ca-cert", str(keys.root / "ca.crt"),
-                     "--crl", str(keys.crl())]) == 0
+        assert (
+            main(
+                [
+                    "catalog",
+                    "verify",
+                    "--database-url",
+                    url,
+                    "--ca-cert",
+                    str(keys.root / "ca.crt"),
+                    "--crl",
+                    str(keys.crl()),
+                ]
+            )
+            == 0
+        )
         store = CatalogStore(url)
         try:
             assert store.versions() == ["2023.1", "2024.1"]
-            with store.database.reading() as cur:     # the signatures are stored with the version
+            with store.database.reading() as cur:  # the signatures are stored with the version
                 cur.execute("SELECT version, source FROM catalog_publications")
                 assert cur.fetchall() == [("2024.1", EDU_CHANGE)]
         finally:

@@ -1,5 +1,6 @@
 """The versioned data-resource catalog (Art. 5-7): Art. 6 metadata, immutable published
 versions in SQLite, readable diffs, and the not-shared check of the compare path."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,8 @@ import pytest
 
 from aidlink.matcher.catalog import METADATA, Catalog, CatalogError, NotShared
 from aidlink.matcher.catalog_attributes import AttributeType
-from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
 from aidlink.matcher.catalog_signing import CatalogSignatureError
+from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
 from aidlink.matcher.errors import NotPermitted
 from tests.support.catalog_signing import CatalogSigners
 
@@ -24,7 +25,17 @@ def changed(catalog: Catalog, version: str, entry_id: str, **fields) -> Catalog:
 def test_default_catalog_describes_every_dataset_of_the_regulation():
     catalog = Catalog.load()
     assert {e.provider for e in catalog.entries.values()} == {
-        "mca", "edu", "hrss", "housing", "health", "mem", "nhsa", "rural", "union", "cdpf"}
+        "mca",
+        "edu",
+        "hrss",
+        "housing",
+        "health",
+        "mem",
+        "nhsa",
+        "rural",
+        "union",
+        "cdpf",
+    }
     for entry in catalog.entries.values():
         missing = [k for k in METADATA if not getattr(entry, k)]
         assert not missing, (entry.id, missing)
@@ -34,8 +45,10 @@ def test_default_catalog_describes_every_dataset_of_the_regulation():
 
 def test_unknown_metadata_key_is_refused_naming_it():
     with pytest.raises(CatalogError, match="unknown key.*colour"):
-        Catalog.parse('version = "x"\n[[entry]]\nid="a"\nname="a"\nprovider="mca"\nsharing="conditional"\n'
-                      'attributes=[]\ncolour="red"')
+        Catalog.parse(
+            'version = "x"\n[[entry]]\nid="a"\nname="a"\nprovider="mca"\nsharing="conditional"\n'
+            'attributes=[]\ncolour="red"'
+        )
 
 
 def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
@@ -47,14 +60,18 @@ def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
     assert store.publish(*signers.publication(default, ["mca"])).seq == 1
 
     home_income = AttributeType("home_income", "enum", ("low", "middle"))
-    edited = changed(default, "2023.1", "edu.students",
-                     attributes=("school_stage", "assistance", "assistance_type", "school_age", "home_income"),
-                     attribute_types=default.entries["edu.students"].attribute_types + (home_income,))
+    edited = changed(
+        default,
+        "2023.1",
+        "edu.students",
+        attributes=("school_stage", "assistance", "assistance_type", "school_age", "home_income"),
+        attribute_types=default.entries["edu.students"].attribute_types + (home_income,),
+    )
     with pytest.raises(CatalogImmutable, match="2023.1 is published and cannot be changed") as err:
         store.publish(*signers.publication(edited, ["mca", "edu"]))
     assert "added home_income" in str(err.value)
     assert store.entry("edu.students", "2023.1").attributes == default.entries["edu.students"].attributes
-    with pytest.raises(sqlite3.DatabaseError, match="immutable"):       # the database refuses too
+    with pytest.raises(sqlite3.DatabaseError, match="immutable"):  # the database refuses too
         with sqlite3.connect(tmp_path / "catalog.sqlite") as conn:
             conn.execute("UPDATE catalog_versions SET document='{}' WHERE version='2023.1'")
 
@@ -71,12 +88,16 @@ def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
         "    attributes: added home_income",
         "    update_cycle: 'per school term' -> 'monthly'",
     ]
-    assert store.entry("edu.students", "2023.1").attributes == ("school_stage", "assistance", "assistance_type",
-                                                                "school_age")
+    assert store.entry("edu.students", "2023.1").attributes == (
+        "school_stage",
+        "assistance",
+        "assistance_type",
+        "school_age",
+    )
     with pytest.raises(CatalogError, match=r"'1999' is not published \(published: 2023.1, 2024.1\)"):
         store.entry("edu.students", "1999")
     store.close()
-    reopened = CatalogStore.open(tmp_path / "catalog.sqlite", seed=default)   # survives a restart
+    reopened = CatalogStore.open(tmp_path / "catalog.sqlite", seed=default)  # survives a restart
     assert reopened.get().version == "2024.1" and reopened.get("2023.1") == Catalog("2023.1", default.entries)
 
 

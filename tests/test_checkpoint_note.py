@@ -75,7 +75,9 @@ def test_open_requires_the_verifiers_signature() -> None:
         TEXT + b"\n" + PETER_SIG[:-1],
         b"\x01" + TEXT + b"\n" + PETER_SIG,
         b"\xff" + TEXT + b"\n" + PETER_SIG,
-        TEXT + b"\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n".encode(),
+        TEXT
+        + b"\n"
+        + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n".encode(),
         TEXT + b"\n" + PETER_SIG + b"Unexpected line.\n",
         TEXT + b"\n" + PETER_SIG * 101,
     ],

@@ -1,4 +1,5 @@
 """Connections, transactions and numbered migrations, on SQLite and on a real PostgreSQL."""
+
 from __future__ import annotations
 
 import threading
@@ -7,18 +8,22 @@ import pytest
 
 from aidlink.database.connection import Database, DatabaseUnavailable
 from aidlink.database.migrations import Migration, SchemaError, migrate, require_current, schema_version
-from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.database.url import sqlite_url
+from tests.support.postgres import postgres_unreachable, scratch_schema
 
 _UNREACHABLE = postgres_unreachable()
 
 NOTES_V1 = Migration(1, "notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-NOTES_V2 = Migration(2, "note authors", {
-    "sqlite": "ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT '';\n"
-              "CREATE INDEX notes_by_author ON notes(author);",
-    "postgresql": "ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT '';\n"
-                  "CREATE INDEX notes_by_author ON notes(author);",
-})
+NOTES_V2 = Migration(
+    2,
+    "note authors",
+    {
+        "sqlite": "ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT '';\n"
+        "CREATE INDEX notes_by_author ON notes(author);",
+        "postgresql": "ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT '';\n"
+        "CREATE INDEX notes_by_author ON notes(author);",
+    },
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -114,8 +119,10 @@ def test_a_function_step_sees_the_dialect(db):
             cur.execute("PRAGMA table_info(notes)")
             names = {row[1] for row in cur.fetchall()}
         else:
-            cur.execute("SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = current_schema() AND table_name = 'notes'")
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'notes'"
+            )
             names = {row[0] for row in cur.fetchall()}
         if "author" not in names:
             cur.execute("ALTER TABLE notes ADD COLUMN author TEXT NOT NULL DEFAULT ''")
@@ -136,7 +143,7 @@ def test_concurrent_migrators_apply_each_migration_once(url):
             with Database(url) as db:
                 start.wait()
                 applied.append(migrate(db, "notes", [NOTES_V1, NOTES_V2]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_and_migrate) for _ in range(4)]
@@ -180,6 +187,7 @@ def test_closed_database_refuses_use(url):
 
 
 def test_unreachable_postgresql_is_named_with_the_driver_reason():
-    with pytest.raises(DatabaseUnavailable,
-                       match=r"cannot connect to PostgreSQL at postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
+    with pytest.raises(
+        DatabaseUnavailable, match=r"cannot connect to PostgreSQL at postgresql://u:\*\*\*@127\.0\.0\.1:1/x"
+    ):
         Database("postgresql://u:pw@127.0.0.1:1/x", timeout=2)

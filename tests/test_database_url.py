@@ -1,4 +1,5 @@
 """Database URLs: which database they name, and clear refusals of the ones that name none."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,16 +35,19 @@ def test_password_never_appears_in_the_printed_url():
     assert redact("postgresql://db/aidlink") == "postgresql://db/aidlink"
 
 
-@pytest.mark.parametrize("url, message", [
-    ("matcher.sqlite", "has no scheme"),
-    ("mysql://db/aidlink", "scheme 'mysql' is not supported"),
-    ("sqlite://host/file.sqlite", "names a host"),
-    ("sqlite:///", "names no database file"),
-    ("sqlite:///:memory:", "names no database file"),
-    ("sqlite:///a.sqlite?mode=ro", "has query parameters"),
-    ("postgresql://db:5432/", "names no database"),
-    ("postgresql://db/aidlink?sslmod=require", "is not valid"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("matcher.sqlite", "has no scheme"),
+        ("mysql://db/aidlink", "scheme 'mysql' is not supported"),
+        ("sqlite://host/file.sqlite", "names a host"),
+        ("sqlite:///", "names no database file"),
+        ("sqlite:///:memory:", "names no database file"),
+        ("sqlite:///a.sqlite?mode=ro", "has query parameters"),
+        ("postgresql://db:5432/", "names no database"),
+        ("postgresql://db/aidlink?sslmod=require", "is not valid"),
+    ],
+)
 def test_urls_naming_no_usable_database_are_refused_with_the_reason(url, message):
     with pytest.raises(DatabaseUrlError, match=message):
         parse_database_url(url)

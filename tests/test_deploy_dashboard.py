@@ -1,5 +1,6 @@
 """The Grafana dashboard: valid JSON, well-formed panels, and every query parses and names only
 metrics and labels that aidlink's code really exposes."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,10 @@ def test_dashboard_is_well_formed(dashboard):
         assert len(ref_ids) == len(set(ref_ids)), panel["title"]
     variables = {v["name"] for v in dashboard["templating"]["list"]}
     used = {m for _, expr in _expressions(dashboard) for m in re.findall(r"\$(\w+)", expr)} - {
-        "__rate_interval", "__range", "__interval"}
+        "__rate_interval",
+        "__range",
+        "__interval",
+    }
     assert used <= variables
 
 
@@ -70,17 +74,30 @@ def test_variable_queries_use_exposed_metrics_and_labels(dashboard, exposed):
 
 
 def test_dashboard_shows_what_operators_watch(dashboard):
-    referenced = {sel.metric for _, expr in _expressions(dashboard)
-                  for sel in promql.selectors(promql.without_grafana_variables(expr))}
-    assert {"aidlink_rpc_requests_total", "aidlink_rpc_duration_seconds_bucket",
-            "aidlink_audit_refused_calls_total", "aidlink_audit_log_size",
-            "aidlink_audit_checkpoint_age_seconds", "aidlink_audit_append_seconds_bucket",
-            "aidlink_records_uploaded_total", "aidlink_pairs_compared_total"} <= referenced
-    quantiles = {float(q) for _, expr in _expressions(dashboard)
-                 for q in re.findall(r"histogram_quantile\(([0-9.]+), sum by \(le\) \(rate\(aidlink_rpc_duration", expr)}
+    referenced = {
+        sel.metric
+        for _, expr in _expressions(dashboard)
+        for sel in promql.selectors(promql.without_grafana_variables(expr))
+    }
+    assert {
+        "aidlink_rpc_requests_total",
+        "aidlink_rpc_duration_seconds_bucket",
+        "aidlink_audit_refused_calls_total",
+        "aidlink_audit_log_size",
+        "aidlink_audit_checkpoint_age_seconds",
+        "aidlink_audit_append_seconds_bucket",
+        "aidlink_records_uploaded_total",
+        "aidlink_pairs_compared_total",
+    } <= referenced
+    quantiles = {
+        float(q)
+        for _, expr in _expressions(dashboard)
+        for q in re.findall(r"histogram_quantile\(([0-9.]+), sum by \(le\) \(rate\(aidlink_rpc_duration", expr)
+    }
     assert quantiles == {0.5, 0.95, 0.99}
-    by_method_and_code = [e for _, e in _expressions(dashboard)
-                          if "aidlink_rpc_requests_total" in e and "by (method, code)" in e]
+    by_method_and_code = [
+        e for _, e in _expressions(dashboard) if "aidlink_rpc_requests_total" in e and "by (method, code)" in e
+    ]
     assert by_method_and_code
 
 

@@ -1,6 +1,7 @@
 """The image's Dockerfile (no Docker engine here): it copies files that exist, every package the
 project ships, lets them through its .dockerignore, agrees with the Helm chart on user and cache
 directory, and the files it copies are enough to build a wheel with the `aidlink` command."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -102,16 +103,25 @@ def test_copied_files_build_a_wheel_with_the_aidlink_command(tmp_path):
             shutil.copy2(src, context / src.name)
     wheels = tmp_path / "wheels"
     # Build isolation, as in the image: the build backend comes from pyproject's build-system.
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                           "--wheel-dir", str(wheels), str(context)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(wheels), str(context)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     [wheel] = wheels.glob("aidlink-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "aidlink = aidlink.cli.main:main" in entry_points
-    for needed in ("cli/main.py", "matcher/server.py", "matcher/data/agreements.toml",
-                   "matcher/data/catalog.toml", "v1/matcher_pb2.py", "audit/log.py"):
+    for needed in (
+        "cli/main.py",
+        "matcher/server.py",
+        "matcher/data/agreements.toml",
+        "matcher/data/catalog.toml",
+        "v1/matcher_pb2.py",
+        "audit/log.py",
+    ):
         assert f"aidlink/{needed}" in names, f"aidlink/{needed} is not in the wheel built from the Docker context"
     top_level = {n.split("/")[0] for n in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"aidlink"}, top_level
@@ -119,11 +129,12 @@ def test_copied_files_build_a_wheel_with_the_aidlink_command(tmp_path):
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(unpacked)
-    probe = ("import sys, importlib.util; sys.path[:] = [sys.argv[1]] + [p for p in sys.path if "
-             "'site-packages' not in p and p not in ('', '.')]; import aidlink; "
-             "print(sorted(n for n in ('cli', 'audit', 'keys', 'matcher', 'gateway', 'bench', 'database', "
-             "'observability') if importlib.util.find_spec(n) is not None))")
-    done = subprocess.run([sys.executable, "-c", probe, str(unpacked)], capture_output=True, text=True,
-                          cwd=tmp_path)
+    probe = (
+        "import sys, importlib.util; sys.path[:] = [sys.argv[1]] + [p for p in sys.path if "
+        "'site-packages' not in p and p not in ('', '.')]; import aidlink; "
+        "print(sorted(n for n in ('cli', 'audit', 'keys', 'matcher', 'gateway', 'bench', 'database', "
+        "'observability') if importlib.util.find_spec(n) is not None))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(unpacked)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

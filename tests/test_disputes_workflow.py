@@ -1,6 +1,7 @@
 """Doubtful or wrong data (Art. 20, 23): two real nodes walk disputes through every
 state over mTLS gRPC; every step is audited; an open dispute marks the record but
 it is still served."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -8,14 +9,14 @@ from datetime import date, timedelta
 import grpc
 import pytest
 
-from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
-from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.disputes import NodeDisputes, UnknownRecord
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.disputes import add_working_days
 from aidlink.matcher.similarity.blocking import NO_KEY, token_key
+from aidlink.v1 import common_pb2, disputes_pb2_grpc, gateway_pb2
 
 
 @pytest.fixture(scope="module")
@@ -24,26 +25,47 @@ def world(tmp_path_factory, matcher_database_url):
     population = SyntheticPopulation.generate(600, seed=5)
     extracts = {d: department_extract(population, d, seed=5) for d in ("mca", "edu")}
     with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as d:
-        submit_rows(d.nodes["mca"].stub, gateway_pb2.SubmitHeader(
-            dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
-            attributes=["category", "dispersed", "school_age"]), extracts["mca"].rows)
-        submit_rows(d.nodes["edu"].stub, gateway_pb2.SubmitHeader(
-            dataset="students", catalog_entry="edu.students", catalog_version="2023.1",
-            attributes=["school_stage", "assistance"]), extracts["edu"].rows)
+        submit_rows(
+            d.nodes["mca"].stub,
+            gateway_pb2.SubmitHeader(
+                dataset="low-income",
+                catalog_entry="mca.low-income",
+                catalog_version="2023.1",
+                attributes=["category", "dispersed", "school_age"],
+            ),
+            extracts["mca"].rows,
+        )
+        submit_rows(
+            d.nodes["edu"].stub,
+            gateway_pb2.SubmitHeader(
+                dataset="students",
+                catalog_entry="edu.students",
+                catalog_version="2023.1",
+                attributes=["school_stage", "assistance"],
+            ),
+            extracts["edu"].rows,
+        )
         desks = {}
         for dept in ("mca", "edu"):
             server = d.nodes[dept].server
-            desks[dept] = NodeDisputes(server.node, disputes_pb2_grpc.DisputesStub(server.channel),
-                                       server.refs, d.nodes[dept].directory / "state")
+            desks[dept] = NodeDisputes(
+                server.node,
+                disputes_pb2_grpc.DisputesStub(server.channel),
+                server.refs,
+                d.nodes[dept].directory / "state",
+            )
         yield d, extracts, desks
 
 
 def edu_matches(d):
-    events = list(d.nodes["edu"].stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-        my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
+    events = list(
+        d.nodes["edu"].stub.CompareDataset(
+            gateway_pb2.GatewayCompareRequest(
+                my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+            )
+        )
+    )
     return {e.match.record_id: e.match for e in events if e.WhichOneof("event") == "match"}
-
-
 
 
 def test_disputes_walk_every_state_between_two_nodes(world):
@@ -55,12 +77,13 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     purpose = common_pb2.ELIGIBILITY_CHECK
 
     # edu flags three matched students; each dispute starts open with a working-day deadline.
-    flagged = [edu.flag("students", rid, "mca/low-income", purpose, f"family income changed ({rid})")
-               for rid in doubted]
+    flagged = [
+        edu.flag("students", rid, "mca/low-income", purpose, f"family income changed ({rid})") for rid in doubted
+    ]
     for dispute in flagged:
         assert dispute.state == "open" and dispute.flagged_by == "edu" and dispute.provider == "mca"
         assert dispute.due == add_working_days(date.today(), 5).isoformat()
-        assert dispute.provider_ref == ""          # the flagger never sees the provider's reference
+        assert dispute.provider_ref == ""  # the flagger never sees the provider's reference
         assert dispute.provider_dataset == "mca/low-income"
 
     # mca's node receives them in its inbox, resolved to ITS OWN record ids.
@@ -70,8 +93,8 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     assert all(e.record_id in mca_ids and e.dispute.user_ref == "" for e in inbox)
     truth_edu, truth_mca = extracts["edu"].truth, extracts["mca"].truth
     for event, rid in zip(inbox, doubted):
-        assert truth_mca[event.record_id] == truth_edu[rid]   # the same person
-    assert mca.inbox() == []                                   # resumes after the last one handled
+        assert truth_mca[event.record_id] == truth_edu[rid]  # the same person
+    assert mca.inbox() == []  # resumes after the last one handled
 
     # While open, the provider record is marked disputed but still served (Art. 23).
     ver = flagged[0].provider_version
@@ -85,8 +108,10 @@ def test_disputes_walk_every_state_between_two_nodes(world):
     for dispute_id in (confirm_id, reject_id, correct_id):
         assert mca.acknowledge(dispute_id).state == "received"
     assert mca.confirm(confirm_id, "verified against the 2023 household survey").state == "confirmed"
-    assert mca.reject(reject_id, "the household's income is recorded correctly; bring proof to the bureau"
-                      ).state == "rejected"
+    assert (
+        mca.reject(reject_id, "the household's income is recorded correctly; bring proof to the bureau").state
+        == "rejected"
+    )
 
     row = dict(next(r for r in extracts["mca"].rows if r["rec_id"] == by_id[correct_id]))
     row["category"] = "monitored"
@@ -145,10 +170,10 @@ def test_wrong_steps_are_refused_and_audited(world):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "needs a reason" in err.value.details()
 
     dispute = edu.flag("students", rid, "mca/low-income", common_pb2.ELIGIBILITY_CHECK, "moved away")
-    with pytest.raises(grpc.RpcError) as err:       # only the provider answers
+    with pytest.raises(grpc.RpcError) as err:  # only the provider answers
         edu.confirm(dispute.id, "it is right")
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.RpcError) as err:       # one open dispute per record and flagger
+    with pytest.raises(grpc.RpcError) as err:  # one open dispute per record and flagger
         edu.flag("students", rid, "mca/low-income", common_pb2.ELIGIBILITY_CHECK, "again")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
@@ -161,7 +186,7 @@ def test_wrong_steps_are_refused_and_audited(world):
     finally:
         desk.today = date.today
     hostile = dict(extracts["mca"].rows[0])
-    hostile["category"] = "320102199001011234"       # a correction is held to the catalog's types too
+    hostile["category"] = "320102199001011234"  # a correction is held to the catalog's types too
     with pytest.raises(grpc.RpcError) as err:
         mca.correct(dispute.id, hostile, ["category"], "category updated")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "attributes.category" in err.value.details()
@@ -172,8 +197,7 @@ def test_wrong_steps_are_refused_and_audited(world):
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "already rejected" in err.value.details()
 
     refused = [e for e in d.audit_entries() if e.method.startswith("/aidlink.v1.Disputes/") and e.outcome == "refused"]
-    assert {e.status for e in refused} >= {"NOT_FOUND", "INVALID_ARGUMENT", "PERMISSION_DENIED",
-                                           "FAILED_PRECONDITION"}
+    assert {e.status for e in refused} >= {"NOT_FOUND", "INVALID_ARGUMENT", "PERMISSION_DENIED", "FAILED_PRECONDITION"}
     assert any("already rejected" in e.detail for e in refused)
 
 
@@ -192,7 +216,7 @@ def test_dispute_command_line_lists_states_and_inbox(world, capsys):
     out = capsys.readouterr().out
     for state in ("confirmed", "rejected", "corrected"):
         assert f" {state} " in out
-    assert "my record " in out                       # resolved to mca's own record ids
+    assert "my record " in out  # resolved to mca's own record ids
     assert main(["dispute", "inbox", "--after", "0", *node]) == 0
     assert "flagged" in capsys.readouterr().out
     assert main(["dispute", "confirm", "dsp-nosuch", "--reason", "x", *node]) == 1

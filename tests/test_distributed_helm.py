@@ -1,6 +1,7 @@
 """The Helm chart with dask.enabled=true: lint --strict, Kubernetes schemas, values.schema.json,
 the matcher's join-backend settings read by the real CLI, TLS everywhere, and a NetworkPolicy under
 which only the matcher, the scheduler and the workers reach the Dask ports."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,20 @@ import pytest
 import yaml
 
 from deploy.validation import helm, manifests
-from tests.test_helm_chart import (INTRUDER, KUBE_DNS, NAMESPACE, ONE_NODE, PROMETHEUS, STRANGER, Pod,
-                                   _kind, _rendered_notes, _selects, _workloads, can_connect)
+from tests.test_helm_chart import (
+    INTRUDER,
+    KUBE_DNS,
+    NAMESPACE,
+    ONE_NODE,
+    PROMETHEUS,
+    STRANGER,
+    Pod,
+    _kind,
+    _rendered_notes,
+    _selects,
+    _workloads,
+    can_connect,
+)
 
 DASK = "dask.enabled=true"
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +48,11 @@ def docs(helm_binary) -> list[dict]:
 
 
 def _workload(docs, component: str) -> dict:
-    [w] = [w for w in _workloads(docs)
-           if w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    [w] = [
+        w
+        for w in _workloads(docs)
+        if w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
     return w
 
 
@@ -50,8 +66,11 @@ def _pod(workload: dict) -> Pod:
     return Pod(workload["metadata"]["name"], NAMESPACE, template["metadata"]["labels"], ports)
 
 
-@pytest.mark.parametrize("values", [[], [helm.DEPLOY / "helm" / "examples" / "jiangsu-ten-departments.yaml"]],
-                         ids=["default-values", "ten-departments"])
+@pytest.mark.parametrize(
+    "values",
+    [[], [helm.DEPLOY / "helm" / "examples" / "jiangsu-ten-departments.yaml"]],
+    ids=["default-values", "ten-departments"],
+)
 def test_lint_strict_and_kubernetes_schemas_pass_with_dask(helm_binary, values):
     report = helm.lint(helm_binary, values, set_values=[DASK])
     assert "1 chart(s) linted, 0 chart(s) failed" in report
@@ -68,11 +87,14 @@ def test_dask_is_off_by_default(helm_binary):
     assert not any(name.startswith("AIDLINK_DASK") or name == "AIDLINK_JOIN_BACKEND" for name in env)
 
 
-@pytest.mark.parametrize("assignment, message", [
-    ("dask.workers.replica=3", "replica"),
-    ("dask.schedular.port=8786", "schedular"),
-    ("dask.tls.secret=x", "secret"),
-])
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("dask.workers.replica=3", "replica"),
+        ("dask.schedular.port=8786", "schedular"),
+        ("dask.tls.secret=x", "secret"),
+    ],
+)
 def test_misspelled_dask_values_are_rejected(helm_binary, assignment, message):
     for run in (helm.template, helm.lint):
         with pytest.raises(helm.HelmFailed) as failed:
@@ -80,11 +102,14 @@ def test_misspelled_dask_values_are_rejected(helm_binary, assignment, message):
         assert "Additional property" in failed.value.output and message in failed.value.output
 
 
-@pytest.mark.parametrize("assignment, why", [
-    ("dask.workers.replicas=0", "replicas"),
-    ("dask.scheduler.port=70000", "port"),
-    ("dask.workers.threads=0", "threads"),
-])
+@pytest.mark.parametrize(
+    "assignment, why",
+    [
+        ("dask.workers.replicas=0", "replicas"),
+        ("dask.scheduler.port=70000", "port"),
+        ("dask.workers.threads=0", "threads"),
+    ],
+)
 def test_out_of_range_dask_values_are_rejected(helm_binary, assignment, why):
     with pytest.raises(helm.HelmFailed) as failed:
         helm.template(helm_binary, set_values=[DASK, assignment])
@@ -100,7 +125,7 @@ def test_the_matcher_is_told_to_join_on_the_release_scheduler_over_tls(docs):
     environ = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     parser = build_parser()
     args = parser.parse_args(container["args"])
-    apply_settings(args.settings_parser, None, environ)     # AIDLINK_* as the pod sees them
+    apply_settings(args.settings_parser, None, environ)  # AIDLINK_* as the pod sees them
     args = parser.parse_args(container["args"])
     assert args.join_backend == "dask"
     [service] = [s for s in _kind(docs, "Service") if s["metadata"]["name"].endswith("dask-scheduler")]
@@ -133,8 +158,9 @@ def test_scheduler_and_workers_speak_tls_only_with_the_cluster_certificates(docs
         [service] = [s for s in _kind(docs, "Service") if s["metadata"]["name"].endswith("dask-scheduler")]
         assert args[0] == f"tls://{service['metadata']['name']}.{NAMESPACE}.svc:{service['spec']['ports'][0]['port']}"
     # Every flag is one the installed Dask command line knows.
-    help_text = subprocess.run([str(Path(sys.executable).parent / "dask"), command, "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [str(Path(sys.executable).parent / "dask"), command, "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for arg in args:
         if arg.startswith("--"):
             assert re.search(re.escape(arg.split("=", 1)[0]) + r"\b", help_text), arg
@@ -164,16 +190,16 @@ def test_only_the_matcher_scheduler_and_workers_reach_the_dask_ports(docs):
     assert can_connect(policies, matcher, worker, "comm")
     assert can_connect(policies, worker, scheduler, "comm")
     assert can_connect(policies, scheduler, worker, "comm")
-    assert can_connect(policies, worker, worker, "comm")            # peer-to-peer transfers
+    assert can_connect(policies, worker, worker, "comm")  # peer-to-peer transfers
     for outsider in (gateway, STRANGER, PROMETHEUS, INTRUDER):
         assert not can_connect(policies, outsider, scheduler, "comm"), outsider.name
         assert not can_connect(policies, outsider, worker, "comm"), outsider.name
     for dask_pod in (scheduler, worker):
-        assert not can_connect(policies, dask_pod, matcher, "grpc")   # workers never call the matcher
+        assert not can_connect(policies, dask_pod, matcher, "grpc")  # workers never call the matcher
         assert not can_connect(policies, dask_pod, gateway, "api")
-        assert not can_connect(policies, dask_pod, STRANGER, 443)      # and reach nothing outside
+        assert not can_connect(policies, dask_pod, STRANGER, 443)  # and reach nothing outside
         assert can_connect(policies, dask_pod, KUBE_DNS, 53)
-    assert can_connect(policies, gateway, matcher, "grpc")             # unchanged
+    assert can_connect(policies, gateway, matcher, "grpc")  # unchanged
 
 
 def test_notes_make_the_dask_secret_from_a_ca_of_its_own(helm_binary, tmp_path):
@@ -190,6 +216,7 @@ def test_notes_make_the_dask_secret_from_a_ca_of_its_own(helm_binary, tmp_path):
     for path in files.values():
         assert (work / path).is_file(), path
     from aidlink.keys.authority import CertificateAuthority
+
     cluster_ca = CertificateAuthority.load(work / "dask-ca")
     assert (work / files["ca.crt"]).read_bytes() == cluster_ca.cert_pem
     assert "aidlink dask cluster CA" in cluster_ca.certificate.subject.rfc4514_string()

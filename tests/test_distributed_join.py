@@ -1,5 +1,6 @@
 """The Dask join backend on a real LocalCluster (worker processes): same pairs as the
 local kernel, only encodings on the workers, per-partition metrics, worker loss."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,13 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from aidlink.bench.kernel import make_datasets  # noqa: E402
-from aidlink.matcher.distributed import (DaskJoinBackend, DatasetNotLoaded, JoinFailed,  # noqa: E402
-                                 LocalJoinBackend, open_join_backend)
+from aidlink.matcher.distributed import (  # noqa: E402
+    DaskJoinBackend,
+    DatasetNotLoaded,
+    JoinFailed,
+    LocalJoinBackend,
+    open_join_backend,
+)
 from aidlink.matcher.distributed.tasks import TASK_PREFIX  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack  # noqa: E402
 
@@ -33,8 +39,7 @@ class KillWorkerOnJoin(distributed.WorkerPlugin):
             return
         for i in range(self.kills):
             try:
-                fd = os.open(os.path.join(self.marker_dir, f"kill-{i}"),
-                             os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                fd = os.open(os.path.join(self.marker_dir, f"kill-{i}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 continue
             os.write(fd, str(key).encode())
@@ -44,8 +49,9 @@ class KillWorkerOnJoin(distributed.WorkerPlugin):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster, set_as_default=False) as client:
             yield cluster, client
 
@@ -60,20 +66,23 @@ def client(cluster):
 @pytest.fixture(scope="module")
 def data():
     a, b = make_datasets(3000, 1024, 0.5, seed=11)
-    return a[:2000], b          # query 2000 rows, dataset 3000 rows, ~1000 planted pairs
+    return a[:2000], b  # query 2000 rows, dataset 3000 rows, ~1000 planted pairs
 
 
 def assert_same(got: CandidatePairs, expected: CandidatePairs) -> None:
     assert len(expected) > 0
     assert np.array_equal(got.a_index, expected.a_index)
     assert np.array_equal(got.b_index, expected.b_index)
-    assert got.scores.tobytes() == expected.scores.tobytes()   # bit for bit, same order
+    assert got.scores.tobytes() == expected.scores.tobytes()  # bit for bit, same order
 
 
 def worker_data(client) -> dict[str, list[tuple[str, str, tuple]]]:
-    return client.run(lambda dask_worker: [
-        (str(key), type(value).__name__, str(getattr(value, "dtype", "")), getattr(value, "shape", ()))
-        for key, value in dask_worker.data.items()])
+    return client.run(
+        lambda dask_worker: [
+            (str(key), type(value).__name__, str(getattr(value, "dtype", "")), getattr(value, "shape", ()))
+            for key, value in dask_worker.data.items()
+        ]
+    )
 
 
 def settle(client, keep) -> dict:
@@ -100,7 +109,7 @@ def test_dask_join_gives_exactly_the_local_kernels_pairs(client, data, threshold
 
 def test_row_filter_counts_positions_in_the_filter_like_the_local_kernel(client, data):
     query, dataset = data
-    rows = np.random.default_rng(3).permutation(len(dataset))[:1700]   # unsorted on purpose
+    rows = np.random.default_rng(3).permutation(len(dataset))[:1700]  # unsorted on purpose
     expected = candidate_pairs(pack(query), pack(dataset[rows]), 0.8)
     with DaskJoinBackend(client, partitions=4) as backend:
         backend.load("hrss/employment", dataset)
@@ -126,7 +135,7 @@ def test_threshold_zero_scores_all_zero_encodings_against_every_row(client):
 
 def test_workers_hold_nothing_but_uint8_encoding_rows(client, data):
     query, dataset = data
-    settle(client, lambda item: False)      # earlier tests' shards are freed asynchronously
+    settle(client, lambda item: False)  # earlier tests' shards are freed asynchronously
     with DaskJoinBackend(client, partitions=4) as backend:
         backend.load("nhsa/insured", dataset)
         held = worker_data(client)
@@ -144,27 +153,36 @@ def test_workers_hold_nothing_but_uint8_encoding_rows(client, data):
         for items in held.values():
             for _, kind, dtype, shape in items:
                 assert (kind, dtype, shape[1]) == ("ndarray", "uint8", 128)
-    assert settle(client, lambda item: False) == {w: [] for w in held}   # evicted on close
+    assert settle(client, lambda item: False) == {w: [] for w in held}  # evicted on close
 
 
 def test_partition_timings_are_prometheus_histograms(client, data):
     from prometheus_client import CollectorRegistry
+
     query, dataset = data
     registry = CollectorRegistry()
-    with DaskJoinBackend(client, partitions=6, registry=registry) as backend, \
-            LocalJoinBackend(registry=registry) as local:
+    with (
+        DaskJoinBackend(client, partitions=6, registry=registry) as backend,
+        LocalJoinBackend(registry=registry) as local,
+    ):
         backend.load("mca/low-income", dataset)
         local.load("mca/low-income", dataset)
         backend.candidate_pairs(query, "mca/low-income", 0.8)
         local.candidate_pairs(query, "mca/low-income", 0.8)
-    dask_count = registry.get_sample_value("aidlink_join_partition_seconds_count",
-                                           {"backend": "dask", "dataset": "mca/low-income"})
-    local_count = registry.get_sample_value("aidlink_join_partition_seconds_count",
-                                            {"backend": "local", "dataset": "mca/low-income"})
-    assert 1 <= dask_count <= 6      # the partitions whose popcount range the query reaches
+    dask_count = registry.get_sample_value(
+        "aidlink_join_partition_seconds_count", {"backend": "dask", "dataset": "mca/low-income"}
+    )
+    local_count = registry.get_sample_value(
+        "aidlink_join_partition_seconds_count", {"backend": "local", "dataset": "mca/low-income"}
+    )
+    assert 1 <= dask_count <= 6  # the partitions whose popcount range the query reaches
     assert local_count == 1
-    assert registry.get_sample_value("aidlink_join_partition_seconds_sum",
-                                     {"backend": "dask", "dataset": "mca/low-income"}) > 0
+    assert (
+        registry.get_sample_value(
+            "aidlink_join_partition_seconds_sum", {"backend": "dask", "dataset": "mca/low-income"}
+        )
+        > 0
+    )
 
 
 def test_loading_a_new_version_replaces_and_frees_the_old_shards(client, data):
@@ -173,10 +191,11 @@ def test_loading_a_new_version_replaces_and_frees_the_old_shards(client, data):
         backend.load("edu/students", dataset[:1000], version=1)
         backend.load("edu/students", dataset, version=2)
         assert backend.loaded_version("edu/students") == 2
-        held = settle(client, lambda item: item[3][0] == len(dataset) // 3)   # v1's are gone
+        held = settle(client, lambda item: item[3][0] == len(dataset) // 3)  # v1's are gone
         assert sorted(shape[0] for items in held.values() for *_, shape in items) == [1000] * 3
-        assert_same(backend.candidate_pairs(query, "edu/students", 0.8),
-                    candidate_pairs(pack(query), pack(dataset), 0.8))
+        assert_same(
+            backend.candidate_pairs(query, "edu/students", 0.8), candidate_pairs(pack(query), pack(dataset), 0.8)
+        )
         backend.evict("edu/students")
         assert backend.loaded_version("edu/students") is None
         with pytest.raises(DatasetNotLoaded, match="'edu/students' is not loaded"):
@@ -197,11 +216,11 @@ def test_bad_inputs_are_refused_with_the_dataset_named(client, data):
 
 def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp_path):
     from prometheus_client import CollectorRegistry
+
     query, dataset = data
     expected = candidate_pairs(pack(query), pack(dataset), 0.8)
     registry = CollectorRegistry()
-    source = np.lib.format.open_memmap(tmp_path / "encodings.npy", mode="w+", dtype=np.uint8,
-                                       shape=dataset.shape)
+    source = np.lib.format.open_memmap(tmp_path / "encodings.npy", mode="w+", dtype=np.uint8, shape=dataset.shape)
     source[:] = dataset
     with DaskJoinBackend(client, partitions=4, registry=registry) as backend:
         backend.load("mca/low-income", source)
@@ -210,29 +229,37 @@ def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp
             got = backend.candidate_pairs(query, "mca/low-income", 0.8)
         finally:
             client.unregister_worker_plugin(KillWorkerOnJoin.name)
-    assert (tmp_path / "kill-0").read_text().startswith(TASK_PREFIX)   # a worker died mid-join
+    assert (tmp_path / "kill-0").read_text().startswith(TASK_PREFIX)  # a worker died mid-join
     assert_same(got, expected)
-    assert registry.get_sample_value("aidlink_join_partition_retries_total",
-                                     {"backend": "dask", "dataset": "mca/low-income"}) >= 1
+    assert (
+        registry.get_sample_value(
+            "aidlink_join_partition_retries_total", {"backend": "dask", "dataset": "mca/low-income"}
+        )
+        >= 1
+    )
 
 
 def test_a_join_that_loses_a_worker_again_on_retry_fails_clearly(client, data, tmp_path):
     query, dataset = data
     with DaskJoinBackend(client, partitions=4) as backend:
         backend.load("mca/low-income", dataset)
-        client.register_plugin(KillWorkerOnJoin(str(tmp_path), kills=50))   # every join task
+        client.register_plugin(KillWorkerOnJoin(str(tmp_path), kills=50))  # every join task
         try:
-            with pytest.raises(JoinFailed, match=r"dataset 'mca/low-income' failed: partition \d of 4 "
-                                                 r"gave no answer \(after one retry") as failure:
+            with pytest.raises(
+                JoinFailed,
+                match=r"dataset 'mca/low-income' failed: partition \d of 4 "
+                r"gave no answer \(after one retry",
+            ) as failure:
                 backend.candidate_pairs(query, "mca/low-income", 0.8)
         finally:
             client.unregister_worker_plugin(KillWorkerOnJoin.name)
         assert failure.value.dataset == "mca/low-income" and 0 <= failure.value.partition < 4
-        assert (tmp_path / "kill-1").exists()      # the first try and the retry both lost a worker
+        assert (tmp_path / "kill-1").exists()  # the first try and the retry both lost a worker
         # Once workers are back, the same backend re-scatters the lost shards and answers.
         client.wait_for_workers(WORKERS, timeout=60)
-        assert_same(backend.candidate_pairs(query, "mca/low-income", 0.8),
-                    candidate_pairs(pack(query), pack(dataset), 0.8))
+        assert_same(
+            backend.candidate_pairs(query, "mca/low-income", 0.8), candidate_pairs(pack(query), pack(dataset), 0.8)
+        )
 
 
 def test_join_backend_setting_picks_the_backend(cluster, data):
@@ -246,13 +273,14 @@ def test_join_backend_setting_picks_the_backend(cluster, data):
     with open_join_backend("dask", local_cluster.scheduler_address, partitions=2) as backend:
         assert isinstance(backend, DaskJoinBackend)
         backend.load("d", dataset)
-        assert_same(backend.candidate_pairs(query, "d", 0.8),
-                    candidate_pairs(pack(query), pack(dataset), 0.8))
+        assert_same(backend.candidate_pairs(query, "d", 0.8), candidate_pairs(pack(query), pack(dataset), 0.8))
 
 
 def test_bench_dask_compares_both_backends_on_the_same_data(cluster):
     import io
+
     from aidlink.bench.dask import bench_dask
+
     local_cluster, client = cluster
     client.wait_for_workers(WORKERS, timeout=60)
     out = io.StringIO()

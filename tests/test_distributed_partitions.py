@@ -1,5 +1,6 @@
 """Popcount-ordered shards: every row in exactly one shard, and no query row with a
 pair in a shard is ever left out of it (checked against the exhaustive join)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ def test_shards_cover_every_row_once_in_popcount_order(data):
         assert shard.high <= following.low
         assert pop[shard.rows].min() == shard.low and pop[shard.rows].max() == shard.high
     assert np.array_equal(layout.shards[2].encodings(dataset), dataset[layout.shards[2].rows])
-    assert len(ShardLayout.build(dataset[:3], 10).shards) == 3      # never an empty shard
+    assert len(ShardLayout.build(dataset[:3], 10).shards) == 3  # never an empty shard
 
 
 @pytest.mark.parametrize("threshold", [0.9, 0.7, 0.5])

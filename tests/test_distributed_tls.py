@@ -1,5 +1,6 @@
 """The Dask join over TLS: a LocalCluster whose scheduler, workers and client use
 certificates from an aidlink CertificateAuthority (a CA of the cluster's own)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,11 +26,17 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tls_cluster(pki):
     ca, _ = pki
-    node = ca.issue_matcher(hosts=HOSTS)   # scheduler, workers (and LocalCluster's own client)
+    node = ca.issue_matcher(hosts=HOSTS)  # scheduler, workers (and LocalCluster's own client)
     security = dask_security(ca.cert_pem, node.cert_pem, node.key_pem)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tls",
-                                  host="127.0.0.1", security=security,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        protocol="tls",
+        host="127.0.0.1",
+        security=security,
+        dashboard_address=None,
+    ) as cluster:
         yield cluster
 
 

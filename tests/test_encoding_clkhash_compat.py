@@ -12,8 +12,14 @@ from aidlink.gateway.encoding import Encoder, LinkageSchema, clks_to_json, read_
 
 VECTORS = Path(__file__).parent / "vectors" / "clkhash"
 VECTOR_SETS = sorted(p.name for p in VECTORS.iterdir() if (p / "vector.json").is_file())
-EXPECTED_SETS = {"chinese-person-v3", "latin-febrl", "bits-per-feature", "missing-values", "double-hash",
-                 "double-hash-tiny"}
+EXPECTED_SETS = {
+    "chinese-person-v3",
+    "latin-febrl",
+    "bits-per-feature",
+    "missing-values",
+    "double-hash",
+    "double-hash-tiny",
+}
 
 
 def load_set(name: str) -> tuple[LinkageSchema, bytes, list[str], list[list[str]], list[bytes]]:
@@ -62,7 +68,8 @@ def test_vectors_cover_the_shipped_default_schema() -> None:
     frozen = json.loads((VECTORS / "chinese-person-v3" / "schema.json").read_text(encoding="utf-8"))
     assert LinkageSchema.default_chinese().to_json() == frozen, (
         "gateway/encoding/schemas/chinese-person-v3.json changed: regenerate the vectors with "
-        "tests/vectors/clkhash/make_vectors.py (see its docstring)")
+        "tests/vectors/clkhash/make_vectors.py (see its docstring)"
+    )
 
 
 def test_str_secret_vector_is_utf8_of_the_str() -> None:

@@ -8,13 +8,26 @@ from pathlib import Path
 import pytest
 
 from aidlink.gateway.encoding import (
-    ClkFileError, Encoder, FeatureValueError, LinkageSchema, RecordError, clks_from_json, read_clks, write_clks)
+    ClkFileError,
+    Encoder,
+    FeatureValueError,
+    LinkageSchema,
+    RecordError,
+    clks_from_json,
+    read_clks,
+    write_clks,
+)
 
 SECRET = bytes(range(32))
 PERSON = {
-    "name": "王丽", "name_pinyin": "wang li", "id_number": "32010219900101002X", "id_number_exact": "32010219900101002X",
+    "name": "王丽",
+    "name_pinyin": "wang li",
+    "id_number": "32010219900101002X",
+    "id_number_exact": "32010219900101002X",
     "birth_date": "19900101",
-    "sex": "2", "phone": "13912345678", "address": "江苏省南京市玄武区中山路100号",
+    "sex": "2",
+    "phone": "13912345678",
+    "address": "江苏省南京市玄武区中山路100号",
 }
 
 
@@ -48,9 +61,17 @@ def test_secret_changes_every_encoding(encoder: Encoder) -> None:
 def test_homophone_name_stays_similar_other_person_does_not(encoder: Encoder) -> None:
     same = encoder.encode(PERSON)
     variant = encoder.encode({**PERSON, "name": "王莉", "phone": ""})
-    stranger = encoder.encode({
-        "name": "陈建国", "name_pinyin": "chen jian guo", "id_number": "320506195503154419", "birth_date": "19550315",
-        "sex": "1", "phone": "02584561234", "address": "江苏省苏州市吴中区人民路8号"})
+    stranger = encoder.encode(
+        {
+            "name": "陈建国",
+            "name_pinyin": "chen jian guo",
+            "id_number": "320506195503154419",
+            "birth_date": "19550315",
+            "sex": "1",
+            "phone": "02584561234",
+            "address": "江苏省苏州市吴中区人民路8号",
+        }
+    )
     assert dice(same, variant) > 0.8
     assert dice(same, stranger) < 0.6
 
@@ -78,18 +99,21 @@ def test_missing_required_feature_is_named(encoder: Encoder) -> None:
     assert info.value.feature == "name_pinyin" and info.value.value is None
 
 
-@pytest.mark.parametrize(("feature", "value", "reason"), [
-    ("birth_date", "1990-01-01", "not a date in the format '%Y%m%d'"),
-    ("birth_date", "19900230", "not a date"),
-    ("sex", "M", "not one of ['1', '2']"),
-    ("id_number", "32010219900101002x", "does not match the pattern"),
-    ("phone", "139-1234-5678", "does not match the pattern"),
-    ("name_pinyin", "Wang Li", "expected lower case"),
-    ("name_pinyin", "", "shorter than the minimum length 1"),
-    ("name", "", "shorter than the minimum length 1"),
-    ("name", 42, "expected a string, got int"),
-    ("name", "王\ud800", "cannot be encoded as utf-8"),
-])
+@pytest.mark.parametrize(
+    ("feature", "value", "reason"),
+    [
+        ("birth_date", "1990-01-01", "not a date in the format '%Y%m%d'"),
+        ("birth_date", "19900230", "not a date"),
+        ("sex", "M", "not one of ['1', '2']"),
+        ("id_number", "32010219900101002x", "does not match the pattern"),
+        ("phone", "139-1234-5678", "does not match the pattern"),
+        ("name_pinyin", "Wang Li", "expected lower case"),
+        ("name_pinyin", "", "shorter than the minimum length 1"),
+        ("name", "", "shorter than the minimum length 1"),
+        ("name", 42, "expected a string, got int"),
+        ("name", "王\ud800", "cannot be encoded as utf-8"),
+    ],
+)
 def test_bad_values_raise_feature_value_error(encoder: Encoder, feature: str, value: object, reason: str) -> None:
     with pytest.raises(FeatureValueError) as info:
         encoder.encode({**PERSON, feature: value})
@@ -144,13 +168,16 @@ def test_clk_file_roundtrip(tmp_path: Path, encoder: Encoder) -> None:
     assert read_clks(path, length_bytes=128) == clks
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ('{"clk": []}', "'clks' array"),
-    ('{"clks": [1]}', r"clks\[0\]: expected a base64 string"),
-    ('{"clks": ["%s=", "!!"]}' % ("A" * 171), r"clks\[1\]: not valid base64"),
-    ('{"clks": ["AAAA"]}', r"clks\[0\]: expected 128 bytes, got 3"),
-    ("[", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ('{"clk": []}', "'clks' array"),
+        ('{"clks": [1]}', r"clks\[0\]: expected a base64 string"),
+        ('{"clks": ["%s=", "!!"]}' % ("A" * 171), r"clks\[1\]: not valid base64"),
+        ('{"clks": ["AAAA"]}', r"clks\[0\]: expected 128 bytes, got 3"),
+        ("[", "not valid JSON"),
+    ],
+)
 def test_clk_file_errors(doc: str, message: str) -> None:
     with pytest.raises(ClkFileError, match=message):
         clks_from_json(doc, length_bytes=128)

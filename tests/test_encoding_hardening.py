@@ -10,9 +10,16 @@ from aidlink.gateway.encoding import Encoder, LinkageSchema, SchemaError
 from aidlink.gateway.encoding.hardening import keyed_permutation
 
 SECRET = b"hardening test secret, 32 bytes!"
-PERSON = {"name": "王丽", "name_pinyin": "wang li", "id_number": "32010219900101002X",
-          "id_number_exact": "32010219900101002X", "birth_date": "19900101", "sex": "2",
-          "phone": "13912345678", "address": "江苏省南京市玄武区中山路100号"}
+PERSON = {
+    "name": "王丽",
+    "name_pinyin": "wang li",
+    "id_number": "32010219900101002X",
+    "id_number_exact": "32010219900101002X",
+    "birth_date": "19900101",
+    "sex": "2",
+    "phone": "13912345678",
+    "address": "江苏省南京市玄武区中山路100号",
+}
 
 
 def with_hardening(section: object, xor_folds: int | None = None) -> dict:
@@ -39,21 +46,30 @@ def dice(a: bytes, b: bytes) -> float:
 PLAIN = Encoder(LinkageSchema.default_chinese(), SECRET).encode(PERSON)
 
 
-@pytest.mark.parametrize("section, key, reason", [
-    ([], "aidlinkHardening", "expected a JSON object"),
-    ({"bogus": 1}, "aidlinkHardening", "unknown key(s) ['bogus']"),
-    ({"balance": "yes"}, "aidlinkHardening.balance", "expected true or false"),
-    ({"blip": {"flipProbability": 0.5}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
-    ({"blip": {"flipProbability": 0}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
-    ({"blip": {"flipProbability": True}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
-    ({"blip": {"p": 0.1}}, "aidlinkHardening.blip", "unknown key(s) ['p']"),
-    ({"salt": {"feature": "birthday", "length": 4}}, "aidlinkHardening.salt.feature", "must name a feature"),
-    ({"salt": {"feature": "birth_date", "length": 0}}, "aidlinkHardening.salt.length", "at least 1"),
-    ({"salt": {"feature": "birth_date", "length": 4, "features": ["rec_id"]}},
-     "aidlinkHardening.salt.features", "['rec_id'] are not hashed features"),
-    ({"salt": {"feature": "birth_date", "length": 4, "features": []}},
-     "aidlinkHardening.salt.features", "non-empty array"),
-])
+@pytest.mark.parametrize(
+    "section, key, reason",
+    [
+        ([], "aidlinkHardening", "expected a JSON object"),
+        ({"bogus": 1}, "aidlinkHardening", "unknown key(s) ['bogus']"),
+        ({"balance": "yes"}, "aidlinkHardening.balance", "expected true or false"),
+        ({"blip": {"flipProbability": 0.5}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
+        ({"blip": {"flipProbability": 0}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
+        ({"blip": {"flipProbability": True}}, "aidlinkHardening.blip.flipProbability", "above 0 and below 0.5"),
+        ({"blip": {"p": 0.1}}, "aidlinkHardening.blip", "unknown key(s) ['p']"),
+        ({"salt": {"feature": "birthday", "length": 4}}, "aidlinkHardening.salt.feature", "must name a feature"),
+        ({"salt": {"feature": "birth_date", "length": 0}}, "aidlinkHardening.salt.length", "at least 1"),
+        (
+            {"salt": {"feature": "birth_date", "length": 4, "features": ["rec_id"]}},
+            "aidlinkHardening.salt.features",
+            "['rec_id'] are not hashed features",
+        ),
+        (
+            {"salt": {"feature": "birth_date", "length": 4, "features": []}},
+            "aidlinkHardening.salt.features",
+            "non-empty array",
+        ),
+    ],
+)
 def test_invalid_hardening_sections_name_the_key(section, key, reason) -> None:
     with pytest.raises(SchemaError) as caught:
         LinkageSchema.from_json(with_hardening(section))

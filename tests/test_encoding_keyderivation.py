@@ -10,15 +10,14 @@ from aidlink.gateway.encoding.keyderivation import KdfConfig, derive_feature_key
 def test_hkdf_rfc5869_test_case_1() -> None:
     config = KdfConfig(hash="SHA256", salt=bytes(range(13)), info=bytes(range(0xF0, 0xFA)))
     okm = hkdf(b"\x0b" * 22, 42, config)
-    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c"
-                         "5db02d56ecc4c5bf34007208d5b887185865")
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
 
 
 def test_feature_keys_are_consecutive_slices_of_one_hkdf_output() -> None:
     config = KdfConfig(hash="SHA512", salt=b"salt", info=b"info", key_size=32)
     keys = derive_feature_keys(b"secret", 3, config)
     material = hkdf(b"secret", 6 * 32, config)
-    assert keys == tuple((material[64 * i:64 * i + 32], material[64 * i + 32:64 * i + 64]) for i in range(3))
+    assert keys == tuple((material[64 * i : 64 * i + 32], material[64 * i + 32 : 64 * i + 64]) for i in range(3))
 
 
 def test_different_secret_or_salt_gives_different_keys() -> None:

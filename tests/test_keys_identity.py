@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -19,7 +19,7 @@ from aidlink.keys import (
     identity_from_pem,
 )
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,13 @@ def self_signed(common_name: str, san: list[x509.GeneralName] | None = None) -> 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(7).not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=1))
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -60,7 +65,9 @@ def test_der_certificate_is_accepted_as_well_as_pem(ca, node):
 
 
 def test_expired_certificate_is_rejected_naming_it_and_the_expiry(ca):
-    old = ca.issue_node("mca", level="city", division_code="320900", not_before=NOW - timedelta(days=40), validity_days=30)
+    old = ca.issue_node(
+        "mca", level="city", division_code="320900", not_before=NOW - timedelta(days=40), validity_days=30
+    )
     expiry = (NOW - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
     with pytest.raises(CertificateRejected) as caught:
         check_certificate(old.cert_pem, ca.cert_pem)
@@ -158,9 +165,12 @@ def test_malformed_identities_are_refused(cn, uri, message):
 
 
 def test_two_aidlink_identities_are_refused():
-    pem = self_signed("matcher.aidlink", [
-        x509.UniformResourceIdentifier("aidlink://matcher"),
-        x509.UniformResourceIdentifier("aidlink://officer/zhang"),
-    ])
+    pem = self_signed(
+        "matcher.aidlink",
+        [
+            x509.UniformResourceIdentifier("aidlink://matcher"),
+            x509.UniformResourceIdentifier("aidlink://officer/zhang"),
+        ],
+    )
     with pytest.raises(IdentityError, match="carries 2 aidlink identities"):
         identity_from_pem(pem)

@@ -70,7 +70,9 @@ def test_sealing_is_randomised(secret, node_a, blob):
 
 
 def test_another_node_cannot_open_it(blob, node_b):
-    with pytest.raises(SealedSecretError, match="failed authentication: it was altered, or it was not sealed to this key"):
+    with pytest.raises(
+        SealedSecretError, match="failed authentication: it was altered, or it was not sealed to this key"
+    ):
         open_sealed(blob, node_b.key_pem)
     with pytest.raises(SealedSecretError, match=r"is for another recipient .*not for CN=edu\.320900\.node\.aidlink"):
         open_sealed(blob, node_b.key_pem, node_b.cert_pem)
@@ -80,7 +82,9 @@ def test_matcher_cannot_open_it_and_cannot_be_sealed_to(ca, secret, blob):
     matcher = ca.issue_matcher()
     with pytest.raises(SealedSecretError, match="failed authentication"):
         open_sealed(blob, matcher.key_pem)
-    with pytest.raises(SealedSecretError, match="refusing to seal the linkage secret to CN=matcher.aidlink.*matcher identity"):
+    with pytest.raises(
+        SealedSecretError, match="refusing to seal the linkage secret to CN=matcher.aidlink.*matcher identity"
+    ):
         seal(secret, matcher.cert_pem)
     with pytest.raises(SealedSecretError, match="officer identity"):
         seal(secret, ca.issue_officer("chen").cert_pem)
@@ -104,7 +108,7 @@ def test_every_single_flipped_byte_is_detected(blob, node_a, with_cert):
 
 def test_changed_secret_version_in_header_is_detected(blob, node_a):
     tampered = bytearray(blob)
-    version_at = blob.index(b"linkage-secret") + len("linkage-secret") + 2   # after the u16 context length
+    version_at = blob.index(b"linkage-secret") + len("linkage-secret") + 2  # after the u16 context length
     struct.pack_into(">I", tampered, version_at, 4)
     assert read_sealed_header(bytes(tampered)).secret_version == 4
     with pytest.raises(SealedSecretError, match="version 4: sealed linkage-secret failed authentication"):
@@ -115,7 +119,9 @@ def test_truncated_blob_is_reported(blob, node_a):
     for length in (0, 3, 4, 10, 47, 100, len(blob) - 40):
         with pytest.raises(SealedSecretError, match="truncated|not an aidlink sealed envelope"):
             open_sealed(blob[:length], node_a.key_pem)
-    with pytest.raises(SealedSecretError, match=f"envelope is truncated: 100 bytes, at least {len(blob) - 32} expected"):
+    with pytest.raises(
+        SealedSecretError, match=f"envelope is truncated: 100 bytes, at least {len(blob) - 32} expected"
+    ):
         open_sealed(blob[:100], node_a.key_pem)
     with pytest.raises(SealedSecretError, match="truncated"):
         open_sealed(blob[:-1], node_a.key_pem)

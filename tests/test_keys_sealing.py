@@ -64,8 +64,10 @@ def test_another_key_cannot_open_it(blob, node, other_node, ca):
         open_sealed(blob, matcher.key_pem, purpose=BUNDLE, context=b"bundle-42")
 
 
-@pytest.mark.parametrize("sealed_as, opened_as", [(BUNDLE, LINKAGE), (BUNDLE, REFERRAL), (LINKAGE, REFERRAL),
-                                                  (REFERRAL, LINKAGE), (LINKAGE, BUNDLE)])
+@pytest.mark.parametrize(
+    "sealed_as, opened_as",
+    [(BUNDLE, LINKAGE), (BUNDLE, REFERRAL), (LINKAGE, REFERRAL), (REFERRAL, LINKAGE), (LINKAGE, BUNDLE)],
+)
 def test_sealed_for_one_purpose_refuses_to_open_as_another(node, sealed_as, opened_as):
     sealed = seal(PLAINTEXT, node.cert_pem, purpose=sealed_as, context=b"ctx")
     with pytest.raises(SealError, match=f"sealed as .*{sealed_as.label}.*refusing to open it as .*{opened_as.label}"):
@@ -84,7 +86,7 @@ def test_relabelling_the_purpose_in_the_header_fails_authentication(node):
 def test_sealed_for_one_context_refuses_another(node, blob):
     with pytest.raises(SealError, match=f"sealed for context {b'bundle-42'.hex()}, not {b'bundle-43'.hex()}"):
         open_sealed(blob, node.key_pem, node.cert_pem, purpose=BUNDLE, context=b"bundle-43")
-    rewritten = blob.replace(b"bundle-42", b"bundle-43", 1)     # and rewriting the header does not help
+    rewritten = blob.replace(b"bundle-42", b"bundle-43", 1)  # and rewriting the header does not help
     with pytest.raises(SealError, match="failed authentication"):
         open_sealed(rewritten, node.key_pem, node.cert_pem, purpose=BUNDLE, context=b"bundle-43")
 
@@ -123,17 +125,17 @@ def test_purposes_are_sealed_only_to_the_kinds_they_allow(ca, node):
         seal(b"k" * 32, matcher.cert_pem, purpose=LINKAGE)
     with pytest.raises(SealError, match="refusing to seal a referral identity to .*officer identity"):
         seal(b"{}", officer.cert_pem, purpose=REFERRAL)
-    sealed = seal(PLAINTEXT, matcher.cert_pem, purpose=BUNDLE)       # bundles go to the matcher too
+    sealed = seal(PLAINTEXT, matcher.cert_pem, purpose=BUNDLE)  # bundles go to the matcher too
     assert open_sealed(sealed, matcher.key_pem, matcher.cert_pem, purpose=BUNDLE, context=b"") == PLAINTEXT
 
 
 def test_callers_cannot_pass_a_purpose_the_recipe_does_not_know(node, blob):
     with pytest.raises(TypeError, match="purpose must be a SealPurpose"):
-        seal(PLAINTEXT, node.cert_pem, purpose="offline-bundle")            # type: ignore[arg-type]
+        seal(PLAINTEXT, node.cert_pem, purpose="offline-bundle")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="purpose must be a SealPurpose"):
         open_sealed(blob, node.key_pem, purpose="offline-bundle", context=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        open_sealed(blob, node.key_pem, purpose=BUNDLE)   # the expected context must be stated  # type: ignore[call-arg]
+        open_sealed(blob, node.key_pem, purpose=BUNDLE)  # the expected context must be stated  # type: ignore[call-arg]
 
 
 def test_the_three_users_refuse_each_others_blobs(ca, node):
@@ -145,8 +147,11 @@ def test_the_three_users_refuse_each_others_blobs(ca, node):
     secret_blob = seal_secret(LinkageSecret.generate(7), node.cert_pem)
     identity_blob = seal_identity({"name": "Li Lei"}, 7, "mca", node.cert_pem, ca.cert_pem)
     assert open_identity(identity_blob, 7, node.key_pem, node.cert_pem) == {"name": "Li Lei"}
-    with pytest.raises(DisclosureError, match=r"sealed as the linkage secret \(linkage-secret\); refusing to open "
-                                              r"it as a referral identity"):
+    with pytest.raises(
+        DisclosureError,
+        match=r"sealed as the linkage secret \(linkage-secret\); refusing to open "
+        r"it as a referral identity",
+    ):
         open_identity(secret_blob, 7, node.key_pem, node.cert_pem)
     with pytest.raises(SealedSecretError, match=r"not a sealed linkage secret: .*referral-identity"):
         open_secret(identity_blob, node.key_pem, node.cert_pem)

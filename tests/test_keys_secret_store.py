@@ -7,7 +7,14 @@ import stat
 
 import pytest
 
-from aidlink.keys import CertificateAuthority, CertificatePolicy, CertificateRejected, SecretStore, SecretStoreError, open_sealed
+from aidlink.keys import (
+    CertificateAuthority,
+    CertificatePolicy,
+    CertificateRejected,
+    SecretStore,
+    SecretStoreError,
+    open_sealed,
+)
 
 
 def mode(path) -> int:

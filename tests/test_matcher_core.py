@@ -3,6 +3,7 @@ from one `MatcherSettings`, every use case works through it (upload, blocked com
 marking results disputed, the monitoring graph on the same join backend), its state is where
 it was left when it is opened again, and closing it — also after a failed start — leaves no
 database session behind."""
+
 from __future__ import annotations
 
 import secrets
@@ -19,7 +20,7 @@ from tests.support.postgres import postgres_unreachable, scratch_schema
 
 SECRET = b"test-core-secret-0123456789abcdef"
 SCHEMA = LinkageSchema.default_chinese()
-PURPOSE = "policy-delivery-check"        # nhsa -> mca, agreement art14-4b (no record filter)
+PURPOSE = "policy-delivery-check"  # nhsa -> mca, agreement art14-4b (no record filter)
 _UNREACHABLE = postgres_unreachable()
 
 
@@ -67,15 +68,16 @@ def sessions(url: str | None, application_name: str) -> int:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                            (application_name,)).fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchone()[0]
 
 
 def test_core_runs_every_use_case_keeps_its_state_and_closes(tmp_path, database_url, encoded):
     settings = MatcherSettings(data_dir=tmp_path / "matcher", database_url=database_url)
     name = f"core-test-{secrets.token_hex(4)}"
     mine, theirs = encoded
-    mine = mine[: len(mine) // 3]   # a third of the population: within the agreement's volume limit
+    mine = mine[: len(mine) // 3]  # a third of the population: within the agreement's volume limit
     with MatcherCore(settings, application_name=name) as core:
         if database_url:
             assert sessions(database_url, name) >= 1
@@ -83,7 +85,7 @@ def test_core_runs_every_use_case_keeps_its_state_and_closes(tmp_path, database_
         version = upload(core, "nhsa", "medical", "nhsa.medical", theirs)
         result = core.compare("mca", "people", "nhsa/medical", PURPOSE, 0.0, False)
         assert result.blocked and len(result.matches) > 0.5 * len(mine)
-        assert result.comparisons < len(mine) * len(theirs) / 10          # blocking did the work
+        assert result.comparisons < len(mine) * len(theirs) / 10  # blocking did the work
 
         flagged = result.matches[0].ref
         dispute = core.flag("mca", "people", flagged, "nhsa/medical", PURPOSE, "the diagnosis is outdated")
@@ -92,7 +94,7 @@ def test_core_runs_every_use_case_keeps_its_state_and_closes(tmp_path, database_
         marked = core.compare("mca", "people", "nhsa/medical", PURPOSE, 0.0, False)
         assert [m.ref for m in marked.matches if m.disputed] == [flagged]
 
-        summary = core.monitor.rebuild()          # the linkage graph over the same join path
+        summary = core.monitor.rebuild()  # the linkage graph over the same join path
         assert summary.linked_clusters == len(result.matches)
     assert sessions(database_url, name) == 0
 
@@ -114,25 +116,27 @@ def test_monitoring_and_flags_use_the_configured_join_backend(tmp_path, encoded)
         upload(core, "nhsa", "medical", "nhsa.medical", theirs)
 
         def joined(dataset: str) -> float:
-            value = core.registry.get_sample_value("aidlink_join_partition_seconds_count",
-                                                   {"backend": "local", "dataset": dataset})
+            value = core.registry.get_sample_value(
+                "aidlink_join_partition_seconds_count", {"backend": "local", "dataset": dataset}
+            )
             return value or 0.0
 
         core.monitor.rebuild()
-        assert joined("nhsa/medical@v1") >= 1          # the graph's mca x nhsa pair, on the backend
+        assert joined("nhsa/medical@v1") >= 1  # the graph's mca x nhsa pair, on the backend
         before = joined("nhsa/medical@v1")
         result = core.compare("mca", "people", "nhsa/medical", PURPOSE, 0.0, False)
         assert not result.blocked and result.matches
         core.flag("mca", "people", result.matches[0].ref, "nhsa/medical", PURPOSE, "doubtful")
-        assert joined("nhsa/medical@v1") == before + 2   # the compare and the flag's status query
+        assert joined("nhsa/medical@v1") == before + 2  # the compare and the flag's status query
 
 
 def test_a_failed_start_closes_what_it_opened(tmp_path, database_url):
     name = f"core-fail-{secrets.token_hex(4)}"
-    settings = MatcherSettings(data_dir=tmp_path / "matcher", database_url=database_url,
-                               dask_tls_ca=tmp_path / "ca.crt")      # Dask TLS without the Dask backend
-    with pytest.raises(ValueError, match='dask_tls_ca set but join_backend is \'local\''):
+    settings = MatcherSettings(
+        data_dir=tmp_path / "matcher", database_url=database_url, dask_tls_ca=tmp_path / "ca.crt"
+    )  # Dask TLS without the Dask backend
+    with pytest.raises(ValueError, match="dask_tls_ca set but join_backend is 'local'"):
         MatcherCore(settings, application_name=name)
     assert sessions(database_url, name) == 0
     with MatcherCore(MatcherSettings(data_dir=tmp_path / "matcher", database_url=database_url)) as core:
-        assert core.store.list_latest() == []        # the failed start left nothing half-made
+        assert core.store.list_latest() == []  # the failed start left nothing half-made

@@ -3,19 +3,21 @@ their audited lifecycle, referrals resolved to the receiver's own records,
 identity disclosure sealed end to end (the matcher stores and relays only
 ciphertext), Art. 14(5) feedback about the caller's own records only, and a
 matcher restart that loses no warning, history or referral."""
+
 from __future__ import annotations
 
 import grpc
 import pytest
 
-from aidlink.v1 import common_pb2, gateway_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
-from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.referrals import DisclosureError, open_identity
 from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.server import MatcherConfig, MatcherServer
+from aidlink.v1 import common_pb2, gateway_pb2, monitoring_pb2_grpc
+from aidlink.v1 import monitoring_pb2 as pb
 from tests.test_privacy_wire import first_leak, needles
 
 SEED = 21
@@ -29,8 +31,9 @@ def gateway(deployment, dept) -> monitoring_pb2_grpc.MonitoringGatewayStub:
 def matcher_as(deployment, dept):
     """A direct mTLS channel to the matcher with a department node's certificate."""
     d = deployment.nodes[dept].directory
-    creds = grpc.ssl_channel_credentials(deployment.ca.cert_pem, (d / "node.key").read_bytes(),
-                                         (d / "node.crt").read_bytes())
+    creds = grpc.ssl_channel_credentials(
+        deployment.ca.cert_pem, (d / "node.key").read_bytes(), (d / "node.crt").read_bytes()
+    )
     return grpc.secure_channel(deployment.matcher.address, creds)
 
 
@@ -43,11 +46,16 @@ def restart_matcher(deployment) -> None:
     old = deployment.matcher
     cfg = old.config
     old.stop(grace=1)
-    deployment.matcher = MatcherServer(MatcherConfig(
-        data_dir=cfg.data_dir, listen=f"127.0.0.1:{old.port}", tls=cfg.tls, audit_key=cfg.audit_key,
-        audit_origin=cfg.audit_origin, database_url=cfg.database_url)).start()
-
-
+    deployment.matcher = MatcherServer(
+        MatcherConfig(
+            data_dir=cfg.data_dir,
+            listen=f"127.0.0.1:{old.port}",
+            tls=cfg.tls,
+            audit_key=cfg.audit_key,
+            audit_origin=cfg.audit_origin,
+            database_url=cfg.database_url,
+        )
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +63,22 @@ def world(tmp_path_factory, matcher_database_url):
     population = SyntheticPopulation.generate(900, seed=SEED)
     extracts = {d: department_extract(population, d, seed=SEED) for d in DEPARTMENTS}
     catalog = Catalog.load()
-    with LoopbackDeployment(tmp_path_factory.mktemp("monitoring"), departments=tuple(DEPARTMENTS),
-                            database_url=matcher_database_url) as deployment:
+    with LoopbackDeployment(
+        tmp_path_factory.mktemp("monitoring"), departments=tuple(DEPARTMENTS), database_url=matcher_database_url
+    ) as deployment:
         for entry in catalog.entries.values():
             ex = extracts[entry.provider]
             attrs = [a for a in entry.attributes if a in ex.columns or a == "school_age"]
-            submit_rows(deployment.nodes[entry.provider].stub, gateway_pb2.SubmitHeader(
-                dataset=entry.id.split(".", 1)[1], catalog_entry=entry.id, catalog_version=catalog.version,
-                attributes=attrs), ex.rows)
+            submit_rows(
+                deployment.nodes[entry.provider].stub,
+                gateway_pb2.SubmitHeader(
+                    dataset=entry.id.split(".", 1)[1],
+                    catalog_entry=entry.id,
+                    catalog_version=catalog.version,
+                    attributes=attrs,
+                ),
+                ex.rows,
+            )
         for dept in DEPARTMENTS:
             gateway(deployment, dept).SyncInbox(pb.SyncInboxRequest())
         summary = gateway(deployment, "mca").RebuildGraph(pb.RebuildGraphRequest())
@@ -83,7 +99,7 @@ def test_graph_links_departments_and_warnings_are_listed_with_own_records(world)
     assert listed and all(w.warning.type == "policy-not-delivered" for w in listed)
     truth = extracts["mca"].truth
     assert all(rid in truth for w in listed for rid in w.record_ids)
-    assert all(w.warning.region == "320000" for w in listed)      # the loopback nodes are province level
+    assert all(w.warning.region == "320000" for w in listed)  # the loopback nodes are province level
     assert gateway(deployment, "mca").ListWarnings(pb.WarningQuery(region="320900")).warnings == []
     with pytest.raises(grpc.RpcError) as err:
         gateway(deployment, "edu").ListWarnings(pb.WarningQuery())
@@ -95,12 +111,13 @@ def test_referral_to_a_department_holding_the_person_resolves_to_its_own_record(
     mca = gateway(deployment, "mca")
     w = mca.ListWarnings(pb.WarningQuery(statuses=["new"], types=["policy-not-delivered"])).warnings
     target = next(x for x in w if x.warning.rule_id == "pnd.no-medical-assistance")
-    with pytest.raises(grpc.RpcError) as early:      # visit first (Art. 16-17)
+    with pytest.raises(grpc.RpcError) as early:  # visit first (Art. 16-17)
         mca.ReferWarning(pb.ReferRequest(warning_id=target.warning.id, to_department="nhsa"))
     assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "visit first" in early.value.details()
     _walk_to_visited(mca, target.warning.id)
-    referral = mca.ReferWarning(pb.ReferRequest(warning_id=target.warning.id, to_department="nhsa",
-                                                note="medical assistance not delivered"))
+    referral = mca.ReferWarning(
+        pb.ReferRequest(warning_id=target.warning.id, to_department="nhsa", note="medical assistance not delivered")
+    )
     assert referral.status == "sent" and referral.agreement == "art17.referral-from-mca"
     inbox = gateway(deployment, "nhsa").SyncInbox(pb.SyncInboxRequest())
     entry = next(e for e in inbox.entries if e.item.referral_id == referral.id)
@@ -108,9 +125,10 @@ def test_referral_to_a_department_holding_the_person_resolves_to_its_own_record(
     assert [extracts["nhsa"].truth[r] for r in entry.record_ids] == [person]
     assert entry.item.reason == target.warning.reason and not entry.identity
     detail = monitoring_pb2_grpc.MonitoringStub(matcher_as(deployment, "mca")).GetWarning(
-        pb.GetWarningRequest(id=target.warning.id))
+        pb.GetWarningRequest(id=target.warning.id)
+    )
     assert [h.to_status for h in detail.history] == ["new", "assigned", "visited", "referred"]
-    assert detail.referrals[0].status == "received"      # nhsa's node fetched it
+    assert detail.referrals[0].status == "received"  # nhsa's node fetched it
     entries = [e for e in deployment.audit_entries() if "/aidlink.v1.Monitoring/" in e.method]
     refer = [e for e in entries if e.method.endswith("ReferWarning")]
     assert [e.outcome for e in refer] == ["refused", "allowed"]
@@ -130,8 +148,7 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
     deployment.nodes["nhsa"].server.inbox.sync(record_lookup=lookup(extracts["nhsa"]))
     inbox = mca.SyncInbox(pb.SyncInboxRequest())
     entry = next(e for e in inbox.entries if e.item.referral_id == referral.id)
-    request = next(e for e in deployment.nodes["nhsa"].server.inbox.entries()
-                   if e.referral_id == referral.id)
+    request = next(e for e in deployment.nodes["nhsa"].server.inbox.entries() if e.referral_id == referral.id)
     row = next(r for r in extracts["nhsa"].rows if r["rec_id"] == request.record_ids[0])
     assert dict(entry.identity) == {k: row[k] for k in IDENTITY}
     assert entry.item.disclosed_by == "nhsa" and request.state == "disclosure-sent"
@@ -157,7 +174,7 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
             relayed += batch.SerializeToString()
     assert blob in relayed
     assert first_leak(relayed, wanted) is None
-    stored = stored_matcher_state(deployment)   # data directory files and, on PostgreSQL, every table
+    stored = stored_matcher_state(deployment)  # data directory files and, on PostgreSQL, every table
     assert "monitoring.sqlite" in stored or "table referrals" in stored
     for name, content in stored.items():
         assert first_leak(content, wanted) is None, f"{name} holds a raw identifier"
@@ -166,8 +183,9 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
 
 def test_feedback_tells_a_submitting_department_about_its_own_records_only(world):
     deployment, extracts, _ = world
-    answer = gateway(deployment, "cdpf").GetFeedback(pb.FeedbackRequest(
-        my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK))
+    answer = gateway(deployment, "cdpf").GetFeedback(
+        pb.FeedbackRequest(my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK)
+    )
     assert answer.summary.agreement == "art14-5b.mca-feedback" and answer.items
     cdpf_truth = extracts["cdpf"].truth
     mca_category = {extracts["mca"].truth[r["rec_id"]]: r["category"] for r in extracts["mca"].rows}
@@ -177,14 +195,16 @@ def test_feedback_tells_a_submitting_department_about_its_own_records_only(world
     assert {i.status for i in answer.items} <= {"assisted", "monitored"}
     expected = {rid for rid, pid in cdpf_truth.items() if pid in mca_category}
     assert len({i.record_id for i in answer.items} & expected) >= 0.9 * len(expected)
-    with matcher_as(deployment, "cdpf") as channel:       # refs the matcher answers are cdpf's own
-        raw = monitoring_pb2_grpc.MonitoringStub(channel).GetFeedback(pb.FeedbackRequest(
-            my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK))
+    with matcher_as(deployment, "cdpf") as channel:  # refs the matcher answers are cdpf's own
+        raw = monitoring_pb2_grpc.MonitoringStub(channel).GetFeedback(
+            pb.FeedbackRequest(my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK)
+        )
     refs = deployment.nodes["cdpf"].server.refs
     assert all(refs.resolve(i.ref) in cdpf_truth for i in raw.items)
-    with pytest.raises(grpc.RpcError) as err:       # health has no agreement on mca's low-income data
-        gateway(deployment, "health").GetFeedback(pb.FeedbackRequest(
-            my_dataset="serious-illness", purpose=common_pb2.POLICY_DELIVERY_CHECK))
+    with pytest.raises(grpc.RpcError) as err:  # health has no agreement on mca's low-income data
+        gateway(deployment, "health").GetFeedback(
+            pb.FeedbackRequest(my_dataset="serious-illness", purpose=common_pb2.POLICY_DELIVERY_CHECK)
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "does not allow purpose 'policy-delivery-check'" in err.value.details()
 
@@ -192,8 +212,10 @@ def test_feedback_tells_a_submitting_department_about_its_own_records_only(world
 def test_nothing_is_lost_across_a_matcher_restart(world):
     deployment, extracts, _ = world
     mca = gateway(deployment, "mca")
-    before = {w.warning.id: (w.warning.status, w.warning.cluster_id)
-              for w in mca.ListWarnings(pb.WarningQuery(limit=10000)).warnings}
+    before = {
+        w.warning.id: (w.warning.status, w.warning.cluster_id)
+        for w in mca.ListWarnings(pb.WarningQuery(limit=10000)).warnings
+    }
     pending = mca.ListWarnings(pb.WarningQuery(statuses=["new"], types=["disaster", "disability"])).warnings[0]
     _walk_to_visited(mca, pending.warning.id)
     # referred to mca itself: the holder (mem or cdpf) has not answered yet when the matcher restarts
@@ -201,19 +223,25 @@ def test_nothing_is_lost_across_a_matcher_restart(world):
     assert referral.status == "awaiting-disclosure"
     holder = pending.warning.subject_dataset.partition("/")[0]
     restart_matcher(deployment)
-    after = {w.warning.id: (w.warning.status, w.warning.cluster_id)
-             for w in mca.ListWarnings(pb.WarningQuery(limit=10000)).warnings}
+    after = {
+        w.warning.id: (w.warning.status, w.warning.cluster_id)
+        for w in mca.ListWarnings(pb.WarningQuery(limit=10000)).warnings
+    }
     assert after.keys() == before.keys()
     assert after[pending.warning.id][0] == "referred"
-    assert all(after[i] == before[i] for i in before if i != pending.warning.id and before[i][0] == "new"
-               and after[i][0] == "new")
+    assert all(
+        after[i] == before[i]
+        for i in before
+        if i != pending.warning.id and before[i][0] == "new" and after[i][0] == "new"
+    )
     deployment.nodes[holder].server.inbox.sync(record_lookup=lookup(extracts[holder]))
     inbox = mca.SyncInbox(pb.SyncInboxRequest())
     entry = next(e for e in inbox.entries if e.item.referral_id == referral.id)
     assert entry.identity["id_number"] and entry.state == "received"
     assert any(entry.identity["name"] == r["name"] for r in extracts[holder].rows)
     detail = monitoring_pb2_grpc.MonitoringStub(matcher_as(deployment, "mca")).GetWarning(
-        pb.GetWarningRequest(id=pending.warning.id))
+        pb.GetWarningRequest(id=pending.warning.id)
+    )
     assert [h.to_status for h in detail.history] == ["new", "assigned", "visited", "referred"]
     assert detail.referrals[0].status == "received" and detail.referrals[0].disclosed
 
@@ -225,16 +253,49 @@ def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, cap
 
     deployment, extracts, _ = world
     cdpf = deployment.nodes["cdpf"].server.address
-    assert main(["gateway", "download", "feedback", "--gateway", cdpf, "--my-dataset", "disability",
-                 "-o", str(tmp_path / "feedback.xlsx")]) == 0
+    assert (
+        main(
+            [
+                "gateway",
+                "download",
+                "feedback",
+                "--gateway",
+                cdpf,
+                "--my-dataset",
+                "disability",
+                "-o",
+                str(tmp_path / "feedback.xlsx"),
+            ]
+        )
+        == 0
+    )
     rows = list(load_workbook(tmp_path / "feedback.xlsx").active.iter_rows(values_only=True))
-    answer = gateway(deployment, "cdpf").GetFeedback(pb.FeedbackRequest(
-        my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK))
+    answer = gateway(deployment, "cdpf").GetFeedback(
+        pb.FeedbackRequest(my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK)
+    )
     assert rows[0] == ("record_id", "status", "category")
     assert sorted(rows[1:]) == sorted((i.record_id, i.status, i.category) for i in answer.items)
     edu = deployment.nodes["edu"].server.address
-    assert main(["gateway", "download", "compare", "--gateway", edu, "--my-dataset", "students",
-                 "--other", "mca/low-income", "--purpose", "eligibility-check", "-o", str(tmp_path / "c.csv")]) == 0
+    assert (
+        main(
+            [
+                "gateway",
+                "download",
+                "compare",
+                "--gateway",
+                edu,
+                "--my-dataset",
+                "students",
+                "--other",
+                "mca/low-income",
+                "--purpose",
+                "eligibility-check",
+                "-o",
+                str(tmp_path / "c.csv"),
+            ]
+        )
+        == 0
+    )
     text = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()
     assert text[0] == "record_id,score,category" and len(text) > 10
     assert all(line.split(",")[0] in extracts["edu"].truth for line in text[1:])

@@ -12,8 +12,15 @@ def test_division_table_has_all_13_cities_and_yancheng_counties():
     assert all(c.code.startswith("32") and c.code.endswith("00") for c in table.cities)
     yancheng = {d.code: d.name for d in table.counties_of("320900")}
     assert yancheng == {
-        "320902": "亭湖区", "320903": "盐都区", "320904": "大丰区", "320921": "响水县", "320922": "滨海县",
-        "320923": "阜宁县", "320924": "射阳县", "320925": "建湖县", "320981": "东台市",
+        "320902": "亭湖区",
+        "320903": "盐都区",
+        "320904": "大丰区",
+        "320921": "响水县",
+        "320922": "滨海县",
+        "320923": "阜宁县",
+        "320924": "射阳县",
+        "320925": "建湖县",
+        "320981": "东台市",
     }
     assert all(table.counties_of(city.code) for city in table.cities)
     assert all(table.city_of(d.code).code[:4] == d.code[:4] for d in table.counties)
@@ -21,9 +28,14 @@ def test_division_table_has_all_13_cities_and_yancheng_counties():
 
 @pytest.mark.parametrize(
     "value",
-    [CANONICAL, "盐城市亭湖区文峰街道毓龙社区开放大道12号", "江苏盐城亭湖区文峰街道毓龙社区开放大道12号",
-     "亭湖区文峰街道毓龙社区开放大道12号", "江苏省 盐城市 亭湖区 文峰街道 毓龙社区 开放大道１２号",
-     "江苏省盐城市亭湖区文峰街道办事处毓龙社区居民委员会开放大道12号"],
+    [
+        CANONICAL,
+        "盐城市亭湖区文峰街道毓龙社区开放大道12号",
+        "江苏盐城亭湖区文峰街道毓龙社区开放大道12号",
+        "亭湖区文峰街道毓龙社区开放大道12号",
+        "江苏省 盐城市 亭湖区 文峰街道 毓龙社区 开放大道１２号",
+        "江苏省盐城市亭湖区文峰街道办事处毓龙社区居民委员会开放大道12号",
+    ],
 )
 def test_with_or_without_province_same_canonical_form_and_code(value):
     parsed = parse_address(value)

@@ -27,9 +27,17 @@ def test_separator_runs_and_edges_are_cleaned():
     assert normalize_name("艾力 · 吐尔逊") == "艾力·吐尔逊"
 
 
-@pytest.mark.parametrize(("value", "reason"), [("", "is empty"), ("  ", "is empty"), ("·", "is empty"),
-                                              ("王丽2", "contains digits (2)"), ("王丽２", "contains digits (2)"),
-                                              ("王@丽", "'@'")])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "is empty"),
+        ("  ", "is empty"),
+        ("·", "is empty"),
+        ("王丽2", "contains digits (2)"),
+        ("王丽２", "contains digits (2)"),
+        ("王@丽", "'@'"),
+    ],
+)
 def test_rejections(value, reason):
     with pytest.raises(InvalidField) as caught:
         normalize_name(value)
@@ -45,9 +53,19 @@ def test_pinyin_is_toneless_and_space_joined():
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("单田芳", "shan tian fang"), ("曾国藩", "zeng guo fan"), ("区志明", "ou zhi ming"),
-     ("解缙", "xie jin"), ("仇英", "qiu ying"), ("查良镛", "zha liang yong"), ("翟天临", "zhai tian lin"),
-     ("缪斯", "miao si"), ("尉迟恭", "yu chi gong"), ("万俟卨", "mo qi xie"), ("欧阳修", "ou yang xiu")],
+    [
+        ("单田芳", "shan tian fang"),
+        ("曾国藩", "zeng guo fan"),
+        ("区志明", "ou zhi ming"),
+        ("解缙", "xie jin"),
+        ("仇英", "qiu ying"),
+        ("查良镛", "zha liang yong"),
+        ("翟天临", "zhai tian lin"),
+        ("缪斯", "miao si"),
+        ("尉迟恭", "yu chi gong"),
+        ("万俟卨", "mo qi xie"),
+        ("欧阳修", "ou yang xiu"),
+    ],
 )
 def test_surname_readings(name, expected):
     assert name_pinyin(name) == expected

@@ -13,14 +13,26 @@ ID = STEM + check_character(STEM)
 
 def test_full_record_normalizes_every_feature():
     person = normalize_person(
-        {"name": "王　麗", "id_number": ID.lower(), "birth_date": "1985年3月7日", "sex": "女",
-         "phone": "+86 138 1234 5678", "address": "盐城市亭湖区文峰街道毓龙社区开放大道12号"},
+        {
+            "name": "王　麗",
+            "id_number": ID.lower(),
+            "birth_date": "1985年3月7日",
+            "sex": "女",
+            "phone": "+86 138 1234 5678",
+            "address": "盐城市亭湖区文峰街道毓龙社区开放大道12号",
+        },
         today=TODAY,
     )
     assert tuple(person.features) == FEATURE_KEYS
     assert person.features == {
-        "name": "王丽", "name_pinyin": "wang li", "id_number": ID, "id_number_exact": ID, "birth_date": "19850307", "sex": "2",
-        "phone": "13812345678", "address": "江苏省盐城市亭湖区文峰街道毓龙社区开放大道12号",
+        "name": "王丽",
+        "name_pinyin": "wang li",
+        "id_number": ID,
+        "id_number_exact": ID,
+        "birth_date": "19850307",
+        "sex": "2",
+        "phone": "13812345678",
+        "address": "江苏省盐城市亭湖区文峰街道毓龙社区开放大道12号",
     }
     assert person.division_code == "320902"
     assert person.flags == []

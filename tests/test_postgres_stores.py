@@ -1,6 +1,7 @@
 """The matcher's stores (datasets, monitoring, catalog) on one code path over SQLite and
 a real PostgreSQL: the same calls give the same answers, state survives reopening,
 migrations are recorded per component, and the catalog is immutable in the database."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -10,13 +11,13 @@ import pytest
 
 from aidlink.database.connection import Database
 from aidlink.database.migrations import schema_version
-from tests.support.postgres import postgres_unreachable, scratch_schema
 from aidlink.database.url import sqlite_url
 from aidlink.matcher.catalog import Catalog
 from aidlink.matcher.catalog_store import CatalogImmutable, CatalogStore
-from tests.support.catalog_signing import CatalogSigners
 from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, EncodingSpec
 from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning
+from tests.support.catalog_signing import CatalogSigners
+from tests.support.postgres import postgres_unreachable, scratch_schema
 
 _UNREACHABLE = postgres_unreachable()
 SPEC = EncodingSpec(bits=64, secret_version=1, schema_fingerprint="f" * 64)
@@ -36,8 +37,12 @@ def url(request, tmp_path):
 def upload(store: DatasetStore, department: str, name: str, rows: int, keys: bool = False):
     w = store.writer(department, name, f"{department}.{name}", "2023.1", SPEC, ["category"])
     for i in range(rows):
-        w.add(f"{name}.{i}", bytes([i % 256]) * 8, {"category": "低保" if i % 2 else "特困"},
-              [i.to_bytes(8, "little")] if keys else ())
+        w.add(
+            f"{name}.{i}",
+            bytes([i % 256]) * 8,
+            {"category": "低保" if i % 2 else "特困"},
+            [i.to_bytes(8, "little")] if keys else (),
+        )
     return w.commit()
 
 
@@ -52,7 +57,7 @@ def test_dataset_versions_records_and_encodings_survive_reopening(url, tmp_path)
         store.meta_by_id(999999)
     store.close()
 
-    reopened = DatasetStore(tmp_path / "data", url)   # same database, same data directory
+    reopened = DatasetStore(tmp_path / "data", url)  # same database, same data directory
     try:
         assert reopened.latest("mca", "low-income") == second
         assert [m.qualified_name for m in reopened.list_latest()] == ["edu/students", "mca/low-income"]
@@ -76,7 +81,7 @@ def test_concurrent_uploads_of_one_dataset_get_distinct_versions(url, tmp_path):
         w = store.writer("mca", "low-income", "mca.low-income", "2023.1", SPEC, ["category"])
         for i in range(4):
             w.add(f"r.{i}", bytes(8), {"category": "低保"})
-        ready.wait()                  # all six commit at once
+        ready.wait()  # all six commit at once
         try:
             w.commit()
         except BaseException as exc:  # reported below
@@ -101,7 +106,7 @@ def test_concurrent_uploads_of_one_dataset_get_distinct_versions(url, tmp_path):
 def test_a_data_directory_from_before_blocking_and_migrations_is_adopted(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    with sqlite3.connect(data / "matcher.sqlite") as conn:   # the pre-blocking, unversioned schema
+    with sqlite3.connect(data / "matcher.sqlite") as conn:  # the pre-blocking, unversioned schema
         conn.executescript("""
             CREATE TABLE dataset_versions (id INTEGER PRIMARY KEY, department TEXT NOT NULL, name TEXT NOT NULL,
               version INTEGER NOT NULL, catalog_entry TEXT NOT NULL, catalog_version TEXT NOT NULL,
@@ -125,35 +130,60 @@ def test_a_data_directory_from_before_blocking_and_migrations_is_adopted(tmp_pat
 def test_warnings_history_nodes_referrals_and_inboxes(url):
     store = MonitoringStore(url)
     actor = ("mca", "aidlink://node/mca")
-    ids = store.add_warnings([NewWarning("r1", "2024.1", "illness", "red", "serious illness", "c-1", "320100",
-                                         "nhsa/medical"),
-                              NewWarning("r2", "2024.1", "disaster", "yellow", "disaster", "c-2", "320900",
-                                         "mem/disaster")], actor)
+    ids = store.add_warnings(
+        [
+            NewWarning("r1", "2024.1", "illness", "red", "serious illness", "c-1", "320100", "nhsa/medical"),
+            NewWarning("r2", "2024.1", "disaster", "yellow", "disaster", "c-2", "320900", "mem/disaster"),
+        ],
+        actor,
+    )
     assert store.change_warning(ids[0], "new", "assigned", "county office", actor, "assign", "")
-    assert not store.change_warning(ids[0], "new", "assigned", "x", actor, "assign", "")   # moved meanwhile
+    assert not store.change_warning(ids[0], "new", "assigned", "x", actor, "assign", "")  # moved meanwhile
     assert [w.id for w in store.find_warnings(region_prefix="3201")] == [ids[0]]
     assert [w.id for w in store.find_warnings(levels=["yellow"], statuses=["new"])] == [ids[1]]
-    assert store.remember_node("mca", "320000", "id-1", "PEM-1") and not store.remember_node("mca", "320000",
-                                                                                             "id-1", "PEM-1")
+    assert store.remember_node("mca", "320000", "id-1", "PEM-1") and not store.remember_node(
+        "mca", "320000", "id-1", "PEM-1"
+    )
     assert store.remember_node("mca", "320100", "id-2", "PEM-2") and store.node("mca").certificate == "PEM-2"
-    rid = store.add_referral(ids[0], "mca", "nhsa", "sent", "art16", "check", ("nhsa", "nhsa/medical", "m.1"),
-                             [["nhsa/medical", "m.1"]], warning_change=("assigned", "referred", actor, "refer"),
-                             enqueue=("nhsa", "referral", {"warning": ids[0]}))
+    rid = store.add_referral(
+        ids[0],
+        "mca",
+        "nhsa",
+        "sent",
+        "art16",
+        "check",
+        ("nhsa", "nhsa/medical", "m.1"),
+        [["nhsa/medical", "m.1"]],
+        warning_change=("assigned", "referred", actor, "refer"),
+        enqueue=("nhsa", "referral", {"warning": ids[0]}),
+    )
     assert store.update_referral(rid, "sent", "sent", disclosure=b"\x00sealed\xff")
     inbox = store.inbox("nhsa", 0, 10)
     assert [(i.kind, i.payload["referral_id"]) for i in inbox] == [("referral", rid)]
     assert store.acknowledge("nhsa", inbox[-1].seq) == [rid] and store.acknowledged("nhsa") == inbox[-1].seq
     store.save_pair_links(1, 2, 0.8, [(0, 1, 0.91), (2, 3, 0.85)])
-    store.save_pair_links(1, 2, 0.8, [(0, 1, 0.93)])          # replaces, also the run's row
-    build = store.replace_graph([(1, 0, "c-1"), (2, 1, "c-1")], [("c-1", "h-1")],
-                                {"datasets": ["mca/low-income"], "records": 2, "clusters": 1,
-                                 "linked_clusters": 1, "households": 1, "rule_set": "2024.1"})
+    store.save_pair_links(1, 2, 0.8, [(0, 1, 0.93)])  # replaces, also the run's row
+    build = store.replace_graph(
+        [(1, 0, "c-1"), (2, 1, "c-1")],
+        [("c-1", "h-1")],
+        {
+            "datasets": ["mca/low-income"],
+            "records": 2,
+            "clusters": 1,
+            "linked_clusters": 1,
+            "households": 1,
+            "rule_set": "2024.1",
+        },
+    )
     store.close()
 
     reopened = MonitoringStore(url)
     try:
         assert [(e.action, e.to_status) for e in reopened.warning_events(ids[0])] == [
-            ("raised", "new"), ("assign", "assigned"), ("refer", "referred")]
+            ("raised", "new"),
+            ("assign", "assigned"),
+            ("refer", "referred"),
+        ]
         referral = reopened.referral(rid)
         assert referral.status == "received" and referral.disclosure == b"\x00sealed\xff"
         assert referral.recipient_refs == [["nhsa/medical", "m.1"]]
@@ -190,7 +220,7 @@ def test_published_catalog_versions_are_immutable_in_the_database(url, tmp_path)
             store.publish(*CatalogSigners(tmp_path).publication(Catalog.from_dict(document, "changed"), ["mca"]))
     finally:
         store.close()
-    reopened = CatalogStore.open(url, seed=default)    # survives a restart, not published twice
+    reopened = CatalogStore.open(url, seed=default)  # survives a restart, not published twice
     try:
         assert reopened.versions() == [default.version]
         assert reopened.get().to_dict() == default.to_dict()
@@ -204,7 +234,7 @@ def test_stores_share_one_database_and_record_their_migrations(url, tmp_path):
         catalog = CatalogStore.open(db, seed=Catalog.load())
         upload(datasets, "mca", "low-income", 2)
         for store in (datasets, monitoring, catalog):
-            store.close()                      # a shared Database stays open
+            store.close()  # a shared Database stays open
         with db.reading() as cur:
             cur.execute("SELECT component, MAX(version) FROM schema_migrations GROUP BY component ORDER BY component")
             assert cur.fetchall() == [("catalog", 2), ("datasets", 2), ("monitoring", 1)]

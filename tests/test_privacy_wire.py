@@ -1,6 +1,7 @@
 """Privacy by observation: record every byte the gateway nodes send to the
 matcher during a demo-sized run, and every byte the matcher writes to disk,
 and look for raw identifiers and the linkage secret in them."""
+
 from __future__ import annotations
 
 import base64
@@ -8,9 +9,9 @@ import re
 from pathlib import Path
 
 import ahocorasick
+import grpc
 import pytest
 
-from aidlink.v1 import common_pb2, gateway_pb2
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import normalize_person
@@ -19,10 +20,8 @@ from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.keys.linkage_secret import LinkageSecret
 from aidlink.matcher.server import MatcherConfig, MatcherServer
+from aidlink.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from tests.wiretap import RecordingProxy
-
-import grpc
-from aidlink.v1 import gateway_pb2_grpc
 
 DATASETS = {
     "mca": ("low-income", "mca.low-income", ["category", "dispersed", "school_age", "household"]),
@@ -66,7 +65,7 @@ def needles(rows) -> dict[bytes, str]:
 _AUTOMATA: dict[int, tuple[dict, ahocorasick.Automaton]] = {}
 
 
-PSEUDONYM = re.compile(r"[0-9a-f]{32,}")   # a keyed pseudonym's form (gateway.pseudonyms): hex
+PSEUDONYM = re.compile(r"[0-9a-f]{32,}")  # a keyed pseudonym's form (gateway.pseudonyms): hex
 
 
 def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
@@ -86,8 +85,9 @@ def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
     text = data.decode("latin-1")
     for end, (needle, what) in cached[1].iter(text):
         start = end - len(needle) + 1
-        if needle.isdigit() and any(m.start() <= start and end < m.end()
-                                    for m in PSEUDONYM.finditer(text, max(0, start - 64), end + 65)):
+        if needle.isdigit() and any(
+            m.start() <= start and end < m.end() for m in PSEUDONYM.finditer(text, max(0, start - 64), end + 65)
+        ):
             continue
         return f"{what} {needle!r}"
     return None
@@ -95,10 +95,10 @@ def first_leak(data: bytes, wanted: dict[bytes, str]) -> str | None:
 
 def test_leak_search_discounts_only_digits_inside_a_pseudonym():
     wanted = {b"20090202": "birth_date", b"H0000013": "household_id"}
-    pseudonym = b"a3f" + b"20090202" + b"0c" * 11          # 33 hex characters, a date by chance
+    pseudonym = b"a3f" + b"20090202" + b"0c" * 11  # 33 hex characters, a date by chance
     assert first_leak(pseudonym, wanted) is None
     assert first_leak(b"birth=20090202;", wanted) == "birth_date b'20090202'"
-    assert first_leak(b"a3f20090202", wanted) == "birth_date b'20090202'"   # too short for a pseudonym
+    assert first_leak(b"a3f20090202", wanted) == "birth_date b'20090202'"  # too short for a pseudonym
     assert first_leak(pseudonym + b"|20090202", wanted) == "birth_date b'20090202'"
     assert first_leak(pseudonym + b"H0000013", wanted) == "household_id b'H0000013'"
 
@@ -110,33 +110,53 @@ def plaintext_run(tmp_path_factory):
     population = SyntheticPopulation.generate(20000, seed=5)
     extracts = {d: department_extract(population, d, seed=5) for d in DATASETS}
     secret = LinkageSecret.generate(1)
-    matcher = MatcherServer(MatcherConfig(data_dir=root / "matcher", listen="127.0.0.1:0",
-                                          insecure_dev=True)).start()
+    matcher = MatcherServer(MatcherConfig(data_dir=root / "matcher", listen="127.0.0.1:0", insecure_dev=True)).start()
     tap = RecordingProxy(matcher.address)
     nodes = {}
     try:
         for dept, (dataset, entry, attrs) in DATASETS.items():
-            server = GatewayServer(GatewayConfig(department=dept, data_dir=root / dept, matcher=tap.address,
-                                                 secret_key=secret.key, secret_version=1)).start()
+            server = GatewayServer(
+                GatewayConfig(
+                    department=dept, data_dir=root / dept, matcher=tap.address, secret_key=secret.key, secret_version=1
+                )
+            ).start()
             nodes[dept] = server
             channel = grpc.insecure_channel(server.address)
             stub = gateway_pb2_grpc.GatewayStub(channel)
-            submit_rows(stub, gateway_pb2.SubmitHeader(dataset=dataset, catalog_entry=entry,
-                                                       catalog_version="2023.1", attributes=attrs),
-                        extracts[dept].rows)
+            submit_rows(
+                stub,
+                gateway_pb2.SubmitHeader(
+                    dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs
+                ),
+                extracts[dept].rows,
+            )
             nodes[dept] = (server, channel, stub)
-        for dept, mine, other, purpose in (("edu", "students", "mca/low-income", common_pb2.ELIGIBILITY_CHECK),
-                                           ("mca", "low-income", "nhsa/medical",
-                                            common_pb2.POLICY_DELIVERY_CHECK)):
-            list(nodes[dept][2].CompareDataset(gateway_pb2.GatewayCompareRequest(
-                my_dataset=mine, other_dataset=other, purpose=purpose)))
+        for dept, mine, other, purpose in (
+            ("edu", "students", "mca/low-income", common_pb2.ELIGIBILITY_CHECK),
+            ("mca", "low-income", "nhsa/medical", common_pb2.POLICY_DELIVERY_CHECK),
+        ):
+            list(
+                nodes[dept][2].CompareDataset(
+                    gateway_pb2.GatewayCompareRequest(my_dataset=mine, other_dataset=other, purpose=purpose)
+                )
+            )
         row = extracts["mca"].rows[0]
-        nodes["nhsa"][2].CheckPerson(gateway_pb2.CheckPersonRequest(
-            fields={k: row[k] for k in ("name", "id_number", "birth_date", "sex", "phone", "address")},
-            dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK))
-        yield {"sent": tap.sent_by_clients(), "received": tap.sent_by_server(), "extracts": extracts,
-               "needles": {d: needles(e.rows) for d, e in extracts.items()},
-               "secret": secret, "matcher_dir": root / "matcher", "root": root}
+        nodes["nhsa"][2].CheckPerson(
+            gateway_pb2.CheckPersonRequest(
+                fields={k: row[k] for k in ("name", "id_number", "birth_date", "sex", "phone", "address")},
+                dataset="mca/low-income",
+                purpose=common_pb2.ELIGIBILITY_CHECK,
+            )
+        )
+        yield {
+            "sent": tap.sent_by_clients(),
+            "received": tap.sent_by_server(),
+            "extracts": extracts,
+            "needles": {d: needles(e.rows) for d, e in extracts.items()},
+            "secret": secret,
+            "matcher_dir": root / "matcher",
+            "root": root,
+        }
     finally:
         for server, channel, _ in nodes.values():
             channel.close()
@@ -201,8 +221,13 @@ def test_mtls_wire_shows_nothing_in_the_clear(tmp_path):
     try:
         deployment.matcher.address  # noqa: B018
         node = _node_via(deployment, "mca", tap.address)
-        submit_rows(node[2], gateway_pb2.SubmitHeader(dataset="low-income", catalog_entry="mca.low-income",
-                                                      catalog_version="2023.1", attributes=["category"]), rows)
+        submit_rows(
+            node[2],
+            gateway_pb2.SubmitHeader(
+                dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1", attributes=["category"]
+            ),
+            rows,
+        )
         sent = tap.sent_by_clients()
         assert len(sent) > 10_000
         assert b"mca.low-income" not in sent and b"low-income" not in sent
@@ -220,10 +245,16 @@ def _node_via(deployment, dept, matcher_address):
 
     directory = deployment.node_dir(dept)
     secret = open_sealed((directory / "linkage-secret.sealed").read_bytes(), (directory / "node.key").read_bytes())
-    server = GatewayServer(GatewayConfig(
-        department=dept, data_dir=directory / "state", matcher=matcher_address, secret_key=secret.key,
-        secret_version=secret.version,
-        tls=NodeTls(directory / "ca.crt", directory / "node.crt", directory / "node.key"),
-        matcher_server_name="localhost")).start()
+    server = GatewayServer(
+        GatewayConfig(
+            department=dept,
+            data_dir=directory / "state",
+            matcher=matcher_address,
+            secret_key=secret.key,
+            secret_version=secret.version,
+            tls=NodeTls(directory / "ca.crt", directory / "node.crt", directory / "node.key"),
+            matcher_server_name="localhost",
+        )
+    ).start()
     channel = grpc.insecure_channel(server.address)
     return server, channel, gateway_pb2_grpc.GatewayStub(channel)

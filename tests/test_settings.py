@@ -1,4 +1,5 @@
 """Service configuration: flags over AIDLINK_* environment over a TOML file."""
+
 import argparse
 import json
 import logging
@@ -43,8 +44,15 @@ def test_bad_settings_are_named(tmp_path):
 
 
 def test_json_log_lines():
-    record = logging.makeLogRecord({"name": "aidlink.matcher", "levelname": "INFO", "msg": "listening on %s",
-                                    "args": ("127.0.0.1:1",), "department": "edu"})
+    record = logging.makeLogRecord(
+        {
+            "name": "aidlink.matcher",
+            "levelname": "INFO",
+            "msg": "listening on %s",
+            "args": ("127.0.0.1:1",),
+            "department": "edu",
+        }
+    )
     data = json.loads(JsonFormatter().format(record))
     assert data["message"] == "listening on 127.0.0.1:1" and data["department"] == "edu"
     assert data["level"] == "info" and data["logger"] == "aidlink.matcher"

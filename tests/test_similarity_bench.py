@@ -25,10 +25,8 @@ def test_small_bench_reports_identical_results_for_every_implementation() -> Non
     text = out.getvalue()
     assert "300 x 300 records, 512 bits, threshold 0.8" in text
     assert "JIT warm-up" in text
-    table = [line.split() for line in text.splitlines()
-             if line.startswith(("anonlink ", "aidlink "))]
-    assert [(row[0], row[-5]) for row in table] == [
-        ("anonlink", "1"), ("aidlink", "1"), ("aidlink", "2")]
+    table = [line.split() for line in text.splitlines() if line.startswith(("anonlink ", "aidlink "))]
+    assert [(row[0], row[-5]) for row in table] == [("anonlink", "1"), ("aidlink", "1"), ("aidlink", "2")]
     assert [row[-1] for row in table] == ["yes", "yes", "yes"]
     found = int(text.split(": ")[1].split()[0])
     assert found >= 140  # the 150 planted near-duplicates (a few may fall below 0.8)
@@ -47,8 +45,9 @@ def test_invalid_options_exit_with_usage_error(capsys: pytest.CaptureFixture[str
     assert "--bits must be a positive multiple of 64" in capsys.readouterr().err
 
 
-def test_a_result_differing_from_anonlink_fails_the_run(monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_result_differing_from_anonlink_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     real = kernel.candidate_pairs
 
     def drops_best_pair(*args, **kwargs):  # type: ignore[no-untyped-def]

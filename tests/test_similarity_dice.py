@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aidlink.bench.kernel import make_datasets
 from aidlink.bench.anonlink_compat import import_anonlink
+from aidlink.bench.kernel import make_datasets
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
 
 import_anonlink()
@@ -26,8 +26,7 @@ def assert_identical(ours: CandidatePairs, theirs: tuple) -> None:
     sims, (dset0, dset1), (rec0, rec1) = ours.to_anonlink()
     t_sims, (t_dset0, t_dset1), (t_rec0, t_rec1) = theirs
     assert len(sims) == len(t_sims)
-    assert (sims.typecode, rec0.typecode, dset0.typecode) == (
-        t_sims.typecode, t_rec0.typecode, t_dset0.typecode)
+    assert (sims.typecode, rec0.typecode, dset0.typecode) == (t_sims.typecode, t_rec0.typecode, t_dset0.typecode)
     assert sims.tobytes() == t_sims.tobytes()  # scores equal bit for bit, same order
     assert rec0 == t_rec0 and rec1 == t_rec1
     assert dset0 == t_dset0 and dset1 == t_dset1
@@ -124,8 +123,7 @@ def test_tiny_threshold_overflow_quirk_is_reproduced() -> None:
     b_rows = [bits_set(128, range(500)), bits_set(128, range(501)), bits_set(128, range(300))]
     ours = candidate_pairs(pack(a_rows), pack(b_rows), 1e-16)
     assert_identical(ours, anonlink_result(a_rows, b_rows, 1e-16))
-    assert sorted(zip(ours.a_index.tolist(), ours.b_index.tolist())) == [
-        (0, 0), (1, 0), (1, 1), (1, 2)]
+    assert sorted(zip(ours.a_index.tolist(), ours.b_index.tolist())) == [(0, 0), (1, 0), (1, 1), (1, 2)]
 
 
 def test_64_bit_encodings_match_anonlink() -> None:
@@ -153,22 +151,20 @@ def test_many_matches_per_block_are_all_returned() -> None:
     words=st.sampled_from([1, 8]),
     n_a=st.integers(0, 9),
     n_b=st.integers(0, 9),
-    densities=st.lists(st.sampled_from([0.0, 0.03, 0.2, 0.5, 0.9, 1.0]), min_size=18,
-                       max_size=18),
+    densities=st.lists(st.sampled_from([0.0, 0.03, 0.2, 0.5, 0.9, 1.0]), min_size=18, max_size=18),
     shared=st.integers(0, 4),
-    threshold=st.one_of(st.sampled_from([0.0, 0.5, 2 / 3, 0.75, 0.8, 1.0, -0.1, 1e-16]),
-                        st.floats(0.0, 1.0)),
+    threshold=st.one_of(st.sampled_from([0.0, 0.5, 2 / 3, 0.75, 0.8, 1.0, -0.1, 1e-16]), st.floats(0.0, 1.0)),
     seed=st.integers(0, 2**32 - 1),
     threads=st.sampled_from([1, 2]),
 )
-def test_property_identical_to_anonlink(words: int, n_a: int, n_b: int, densities: list[float],
-                                        shared: int, threshold: float, seed: int,
-                                        threads: int) -> None:
+def test_property_identical_to_anonlink(
+    words: int, n_a: int, n_b: int, densities: list[float], shared: int, threshold: float, seed: int, threads: int
+) -> None:
     rng = np.random.default_rng(seed)
     bits = words * 64
 
     def side(n: int, offset: int) -> np.ndarray:
-        dens = np.array(densities[offset:offset + n])[:, None]
+        dens = np.array(densities[offset : offset + n])[:, None]
         return np.packbits(rng.random((n, bits)) < dens, axis=1)
 
     a, b = side(n_a, 0), side(n_b, 9)
@@ -220,8 +216,7 @@ def test_kernel_compiles_to_hardware_popcount() -> None:
     # A fresh, uncached compile of the vectorised kernel for 1024-bit encodings.
     kernel = njit(nogil=True)(dice._best_common.py_func)
     array = types.Array(types.uint64, 2, "C")
-    kernel.compile((array, types.int64, array, types.int64, types.int64,
-                    types.UniTuple(types.int64, 16)))
+    kernel.compile((array, types.int64, array, types.int64, types.int64, types.UniTuple(types.int64, 16)))
     asm = "\n".join(kernel.inspect_asm().values())
     assert re.search(r"\bv?popcnt", asm)
     if "avx512_vpopcntdq" in flags:

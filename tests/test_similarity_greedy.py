@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aidlink.bench.kernel import make_datasets
 from aidlink.bench.anonlink_compat import import_anonlink
+from aidlink.bench.kernel import make_datasets
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, greedy_link_pairs, greedy_links
 
 import_anonlink()
@@ -46,16 +46,16 @@ def test_links_are_one_to_one_best_first_with_their_scores() -> None:
     assert len(set(a_side)) == len(a_side) and len(set(b_side)) == len(b_side)
     scores = [s for _, _, s in links]
     assert scores == sorted(scores, reverse=True)
-    lookup = {(i, j): s for s, i, j in zip(candidates.scores.tolist(),
-                                          candidates.a_index.tolist(),
-                                          candidates.b_index.tolist())}
+    lookup = {
+        (i, j): s
+        for s, i, j in zip(candidates.scores.tolist(), candidates.a_index.tolist(), candidates.b_index.tolist())
+    }
     assert all(lookup[(i, j)] == s for i, j, s in links)
     assert all(isinstance(v, int) for v in a_side + b_side)
 
 
 def test_greedy_takes_candidates_in_their_given_order() -> None:
-    pairs = CandidatePairs(np.array([0.9, 0.9, 0.85, 0.8]), np.array([0, 1, 1, 2]),
-                           np.array([0, 0, 1, 1]))
+    pairs = CandidatePairs(np.array([0.9, 0.9, 0.85, 0.8]), np.array([0, 1, 1, 2]), np.array([0, 0, 1, 1]))
     assert greedy_links(pairs) == [(0, 0, 0.9), (1, 1, 0.85)]
     assert anonlink_links(pairs) == {(0, 0), (1, 1)}
     assert len(greedy_link_pairs(pairs)) == 2

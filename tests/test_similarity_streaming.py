@@ -10,8 +10,11 @@ from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, iter_can
 
 
 def _same(x: CandidatePairs, y: CandidatePairs) -> bool:
-    return (x.scores.tobytes() == y.scores.tobytes() and np.array_equal(x.a_index, y.a_index)
-            and np.array_equal(x.b_index, y.b_index))
+    return (
+        x.scores.tobytes() == y.scores.tobytes()
+        and np.array_equal(x.a_index, y.a_index)
+        and np.array_equal(x.b_index, y.b_index)
+    )
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 64, 250, 1000])
@@ -39,8 +42,9 @@ def test_chunks_with_zero_threshold_include_zero_encodings() -> None:
 def test_progress_reports_done_and_total_rows() -> None:
     a, b = make_datasets(100, 512, planted=0.5, seed=8)
     seen: list[tuple[int, int]] = []
-    for _ in iter_candidate_chunks(a, b, 0.8, chunk_rows=30, threads=2,
-                                   progress=lambda done, total: seen.append((done, total))):
+    for _ in iter_candidate_chunks(
+        a, b, 0.8, chunk_rows=30, threads=2, progress=lambda done, total: seen.append((done, total))
+    ):
         pass
     assert seen == [(30, 100), (60, 100), (90, 100), (100, 100)]
 
@@ -48,8 +52,7 @@ def test_progress_reports_done_and_total_rows() -> None:
 def test_chunks_are_produced_lazily() -> None:
     a, b = make_datasets(40, 512, planted=0.5, seed=1)
     seen: list[int] = []
-    stream = iter_candidate_chunks(a, b, 0.8, chunk_rows=10,
-                                   progress=lambda done, total: seen.append(done))
+    stream = iter_candidate_chunks(a, b, 0.8, chunk_rows=10, progress=lambda done, total: seen.append(done))
     next(stream)
     assert seen == []  # progress follows each chunk once the consumer moves on
     next(stream)

@@ -108,8 +108,9 @@ def test_clean_rows_normalize_to_the_persons_data(population):
 
 def test_corrupted_rows_still_normalize_to_the_clean_features(population, mca):
     clean = department_extract(population, "mca", seed=3, corruption=None)
-    clean_features = {clean.truth[r["rec_id"]]: normalize_person(r, today=population.reference_date).features
-                      for r in clean.rows}
+    clean_features = {
+        clean.truth[r["rec_id"]]: normalize_person(r, today=population.reference_date).features for r in clean.rows
+    }
     raw_differs = ids_recovered = identical = rejected = mistyped = 0
     clean_raw = {clean.truth[r["rec_id"]]: r for r in clean.rows}
     for row in mca.rows:
@@ -120,8 +121,9 @@ def test_corrupted_rows_still_normalize_to_the_clean_features(population, mca):
         except RowRejected:
             rejected += 1
             continue
-        mistyped += any("bad check character" in f.reason for f in normalize_person(
-            row, today=population.reference_date).flags)
+        mistyped += any(
+            "bad check character" in f.reason for f in normalize_person(row, today=population.reference_date).flags
+        )
         ids_recovered += features["id_number"] == clean_features[person_id]["id_number"]
         identical += features == clean_features[person_id]
     total = len(mca.rows)

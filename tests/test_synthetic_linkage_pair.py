@@ -35,8 +35,10 @@ def test_no_corruption_writes_identical_rows(population) -> None:
     assert all({k: v for k, v in r.items() if k != "rec_id"} == by_person_b[a.truth[r["rec_id"]]] for r in a.rows)
 
 
-@pytest.mark.parametrize("n, overlap, message", [(400, 1.5, "overlap must be between 0 and 1"),
-                                                  (420, 0.0, "needs 840 persons; the population has 800")])
+@pytest.mark.parametrize(
+    "n, overlap, message",
+    [(400, 1.5, "overlap must be between 0 and 1"), (420, 0.0, "needs 840 persons; the population has 800")],
+)
 def test_impossible_requests_are_refused(population, n, overlap, message) -> None:
     with pytest.raises(ValueError, match=message):
         linkage_pair(population, n, overlap=overlap, seed=1)

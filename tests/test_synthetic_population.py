@@ -60,8 +60,11 @@ def test_households_share_address_and_members_are_listed(population):
         assert (household.tekun_support != "") == (household.category == F.TEKUN)
     sizes = Counter(len(h.member_ids) for h in population.households)
     assert sizes[1] > 0 and sizes[4] > 0
-    shared_phone = sum(1 for h in population.households
-                       if h.phone and sum(population.person(i).phone == h.phone for i in h.member_ids) >= 2)
+    shared_phone = sum(
+        1
+        for h in population.households
+        if h.phone and sum(population.person(i).phone == h.phone for i in h.member_ids) >= 2
+    )
     assert shared_phone > len(population.households) // 10
 
 

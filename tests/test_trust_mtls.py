@@ -1,23 +1,26 @@
 """Trust over real TLS handshakes on loopback: who may call, with which
 certificate, for which purpose — each refusal clear, and audited where a call exists."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
-from aidlink.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
-from aidlink.gateway.client import submit_rows
 from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.client import submit_rows
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.linkage_secret import LinkageSecret
 from aidlink.matcher.server import MatcherConfig, MatcherServer
+from aidlink.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
 
-UPLOADS = (("mca", "low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
-           ("edu", "students", "edu.students", ["assistance"]))
+UPLOADS = (
+    ("mca", "low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
+    ("edu", "students", "edu.students", ["assistance"]),
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +30,13 @@ def world(tmp_path_factory, matcher_database_url):
     extracts = {d: department_extract(population, d, seed=3) for d in ("mca", "edu")}
     with LoopbackDeployment(root, departments=("mca", "edu"), database_url=matcher_database_url) as deployment:
         for dept, dataset, entry, attrs in UPLOADS:
-            submit_rows(deployment.nodes[dept].stub, gateway_pb2.SubmitHeader(
-                dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs),
-                extracts[dept].rows)
+            submit_rows(
+                deployment.nodes[dept].stub,
+                gateway_pb2.SubmitHeader(
+                    dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs
+                ),
+                extracts[dept].rows,
+            )
         yield deployment, extracts
 
 
@@ -40,8 +47,6 @@ def channel_with(deployment, cert_pem=None, key_pem=None, ca_pem=None):
 
 def list_datasets(channel):
     return matcher_pb2_grpc.MatcherStub(channel).ListDatasets(matcher_pb2.ListDatasetsRequest(), timeout=10)
-
-
 
 
 def test_a_valid_node_certificate_is_served(world):
@@ -65,8 +70,7 @@ def test_no_client_certificate_fails_the_handshake(world):
 
 def test_certificate_from_another_ca_fails_the_handshake(world, tmp_path):
     deployment, _ = world
-    rogue = CertificateAuthority.create(tmp_path / "rogue").issue_node(
-        "edu", level="province", division_code="320000")
+    rogue = CertificateAuthority.create(tmp_path / "rogue").issue_node("edu", level="province", division_code="320000")
     with channel_with(deployment, rogue.cert_pem, rogue.key_pem) as ch, pytest.raises(grpc.RpcError) as err:
         list_datasets(ch)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -74,10 +78,14 @@ def test_certificate_from_another_ca_fails_the_handshake(world, tmp_path):
 
 def test_expired_certificate_is_refused(world):
     deployment, _ = world
-    expired = deployment.ca.issue_node("edu", level="province", division_code="320000", validity_days=1,
-                                       not_before=datetime.now(timezone.utc) - timedelta(days=3))
-    with channel_with(deployment, expired.cert_pem, expired.key_pem) as ch, \
-            pytest.raises(grpc.RpcError) as err:
+    expired = deployment.ca.issue_node(
+        "edu",
+        level="province",
+        division_code="320000",
+        validity_days=1,
+        not_before=datetime.now(UTC) - timedelta(days=3),
+    )
+    with channel_with(deployment, expired.cert_pem, expired.key_pem) as ch, pytest.raises(grpc.RpcError) as err:
         list_datasets(ch)
     # BoringSSL refuses it in the handshake; were it to pass, the policy would refuse and audit it.
     assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
@@ -105,20 +113,31 @@ def test_outside_agreements_or_without_purpose_is_refused_and_audited(world):
     node = deployment.nodes["mca"].directory
     with channel_with(deployment, (node / "node.crt").read_bytes(), (node / "node.key").read_bytes()) as ch:
         stub = matcher_pb2_grpc.MatcherStub(ch)
-        with pytest.raises(grpc.RpcError) as err:   # mca has no agreement to read edu's data for eligibility
-            list(stub.CompareDatasets(matcher_pb2.CompareRequest(
-                my_dataset="low-income", other_dataset="edu/students", purpose=common_pb2.ELIGIBILITY_CHECK)))
+        with pytest.raises(grpc.RpcError) as err:  # mca has no agreement to read edu's data for eligibility
+            list(
+                stub.CompareDatasets(
+                    matcher_pb2.CompareRequest(
+                        my_dataset="low-income", other_dataset="edu/students", purpose=common_pb2.ELIGIBILITY_CHECK
+                    )
+                )
+            )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "art14-1b.edu-to-mca" in err.value.details()
         assert "does not allow purpose 'eligibility-check'" in err.value.details()
         with pytest.raises(grpc.RpcError) as err:
-            list(stub.CompareDatasets(matcher_pb2.CompareRequest(my_dataset="low-income",
-                                                                 other_dataset="edu/students")))
+            list(
+                stub.CompareDatasets(matcher_pb2.CompareRequest(my_dataset="low-income", other_dataset="edu/students"))
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "a declared purpose is required" in err.value.details()
-        with pytest.raises(grpc.RpcError) as err:   # the caller's department comes from its certificate
-            list(stub.CompareDatasets(matcher_pb2.CompareRequest(
-                my_dataset="edu/students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
+        with pytest.raises(grpc.RpcError) as err:  # the caller's department comes from its certificate
+            list(
+                stub.CompareDatasets(
+                    matcher_pb2.CompareRequest(
+                        my_dataset="edu/students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+                    )
+                )
+            )
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "belongs to edu" in err.value.details()
     refused = [e for e in deployment.audit_entries()[-3:]]
@@ -154,10 +173,16 @@ def test_plaintext_only_behind_the_dev_flag_on_loopback(tmp_path):
 
 
 def _compare(deployment, dept="edu"):
-    events = list(deployment.nodes[dept].stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-        my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK)))
-    return sorted((e.match.record_id, e.match.attributes["category"]) for e in events
-                  if e.WhichOneof("event") == "match")
+    events = list(
+        deployment.nodes[dept].stub.CompareDataset(
+            gateway_pb2.GatewayCompareRequest(
+                my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+            )
+        )
+    )
+    return sorted(
+        (e.match.record_id, e.match.attributes["category"]) for e in events if e.WhichOneof("event") == "match"
+    )
 
 
 def test_rotation_never_compares_across_versions(world):
@@ -171,13 +196,19 @@ def test_rotation_never_compares_across_versions(world):
         deployment.nodes[dept].server.stop(grace=1)
         deployment.add_node(dept)
     dept, dataset, entry, attrs = UPLOADS[1]
-    submit_rows(deployment.nodes[dept].stub, gateway_pb2.SubmitHeader(
-        dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs), extracts[dept].rows)
+    submit_rows(
+        deployment.nodes[dept].stub,
+        gateway_pb2.SubmitHeader(dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs),
+        extracts[dept].rows,
+    )
     with pytest.raises(grpc.RpcError) as err:
         _compare(deployment)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "secret version 2 and 1" in err.value.details()
     dept, dataset, entry, attrs = UPLOADS[0]
-    submit_rows(deployment.nodes[dept].stub, gateway_pb2.SubmitHeader(
-        dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs), extracts[dept].rows)
+    submit_rows(
+        deployment.nodes[dept].stub,
+        gateway_pb2.SubmitHeader(dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs),
+        extracts[dept].rows,
+    )
     assert _compare(deployment) == before

@@ -1,5 +1,6 @@
 """A TCP relay on loopback that records every byte a client sends to a server,
 so tests can look at what actually crosses the wire."""
+
 from __future__ import annotations
 
 import socket
@@ -15,8 +16,8 @@ class RecordingProxy:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
         self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._upstream = bytearray()     # client -> server
-        self._downstream = bytearray()   # server -> client
+        self._upstream = bytearray()  # client -> server
+        self._downstream = bytearray()  # server -> client
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()

@@ -1,5 +1,6 @@
 """python -m deploy.validation [-f VALUES]... [--set K=V]...: lint and render the chart with the
 real helm, validate every manifest, and check the alerts' PromQL against the exposed metrics."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         if doc.get("kind") == "PrometheusRule":
             for group in doc["spec"]["groups"]:
                 for rule in group["rules"]:
-                    found += [f"rule {rule.get('alert')}: {p}"
-                              for p in promql.reference_problems(rule["expr"], exposed)]
+                    found += [
+                        f"rule {rule.get('alert')}: {p}" for p in promql.reference_problems(rule["expr"], exposed)
+                    ]
     for problem in found:
         print(problem, file=sys.stderr)
     print(f"{len(docs)} manifests rendered, {len(found)} problem(s)")

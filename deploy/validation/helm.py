@@ -1,11 +1,13 @@
 """Runs the real helm v3 binary (fetched by deploy/helm/fetch-helm.sh) on the aidlink chart."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 
@@ -45,8 +47,9 @@ def helm_binary() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def _value_args(values_files: Iterable[Path | str], set_values: Iterable[str],
-                set_json: Iterable[str] = ()) -> list[str]:
+def _value_args(
+    values_files: Iterable[Path | str], set_values: Iterable[str], set_json: Iterable[str] = ()
+) -> list[str]:
     args: list[str] = []
     for path in values_files:
         args += ["--values", str(path)]
@@ -66,18 +69,46 @@ def run_helm(helm: Path, *args: str) -> str:
     return done.stdout
 
 
-def lint(helm: Path, values_files: Iterable[Path | str] = (), set_values: Iterable[str] = (),
-         set_json: Iterable[str] = (), chart: Path = CHART) -> str:
+def lint(
+    helm: Path,
+    values_files: Iterable[Path | str] = (),
+    set_values: Iterable[str] = (),
+    set_json: Iterable[str] = (),
+    chart: Path = CHART,
+) -> str:
     """`helm lint --strict` (warnings fail); returns its report."""
-    return run_helm(helm, "lint", "--strict", str(chart), "--kube-version", KUBE_VERSION,
-                    *_value_args(values_files, set_values, set_json))
+    return run_helm(
+        helm,
+        "lint",
+        "--strict",
+        str(chart),
+        "--kube-version",
+        KUBE_VERSION,
+        *_value_args(values_files, set_values, set_json),
+    )
 
 
-def template(helm: Path, values_files: Iterable[Path | str] = (), set_values: Iterable[str] = (),
-             set_json: Iterable[str] = (), release: str = "aidlink", namespace: str = "aidlink",
-             chart: Path = CHART, kube_version: str = KUBE_VERSION) -> list[dict[str, Any]]:
+def template(
+    helm: Path,
+    values_files: Iterable[Path | str] = (),
+    set_values: Iterable[str] = (),
+    set_json: Iterable[str] = (),
+    release: str = "aidlink",
+    namespace: str = "aidlink",
+    chart: Path = CHART,
+    kube_version: str = KUBE_VERSION,
+) -> list[dict[str, Any]]:
     """`helm template`: the rendered manifests, parsed (empty documents dropped). --set-json
     assignments apply before --set ones (helm's order)."""
-    out = run_helm(helm, "template", release, str(chart), "--namespace", namespace,
-                   "--kube-version", kube_version, *_value_args(values_files, set_values, set_json))
+    out = run_helm(
+        helm,
+        "template",
+        release,
+        str(chart),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        kube_version,
+        *_value_args(values_files, set_values, set_json),
+    )
     return [doc for doc in yaml.safe_load_all(out) if doc]

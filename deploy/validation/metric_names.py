@@ -1,12 +1,17 @@
 """The metrics aidlink's code exposes, read from the real metric definitions."""
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 #: The samples each metric type exposes, by suffix.
-_SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",),
-             "histogram": ("_bucket", "_count", "_sum", "_created"), "summary": ("", "_count", "_sum", "_created")}
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
 
 
 def exposed_metrics() -> dict[str, frozenset[str]]:
@@ -17,8 +22,11 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
     from aidlink.observability.metrics import RpcMetrics
 
     registry = CollectorRegistry()
-    owners = [RpcMetrics("matcher", registry), AuditMetrics(registry),
-              MatcherServicer(None, registry=registry)]  # the servicer's exchange is never used here
+    owners = [
+        RpcMetrics("matcher", registry),
+        AuditMetrics(registry),
+        MatcherServicer(None, registry=registry),
+    ]  # the servicer's exchange is never used here
     exposed: dict[str, frozenset[str]] = {}
     for owner in owners:
         for metric in vars(owner).values():

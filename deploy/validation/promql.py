@@ -1,4 +1,5 @@
 """PromQL checks: expressions parse, and name only metrics (and labels) that aidlink exposes."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,19 @@ from dataclasses import dataclass
 import promql_parser
 
 #: Labels Prometheus (and the ServiceMonitor's targetLabels) put on every scraped series.
-TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "service", "container", "endpoint",
-                           "app_kubernetes_io_component", "aidlink_department"})
+TARGET_LABELS = frozenset(
+    {
+        "job",
+        "instance",
+        "namespace",
+        "pod",
+        "service",
+        "container",
+        "endpoint",
+        "app_kubernetes_io_component",
+        "aidlink_department",
+    }
+)
 #: Series from Prometheus itself that alerts and panels may use.
 PROMETHEUS_SERIES = frozenset({"up"})
 #: Grafana's built-in interval variables, replaced by a duration before parsing.
@@ -19,7 +31,7 @@ _GRAFANA_VARIABLE = re.compile(r"\$\{?(\w+)(?::\w+)?\}?")
 @dataclass(frozen=True)
 class Selector:
     metric: str
-    labels: tuple[str, ...]   # the label names the selector matches on
+    labels: tuple[str, ...]  # the label names the selector matches on
 
 
 def without_grafana_variables(expr: str) -> str:
@@ -67,6 +79,8 @@ def reference_problems(expr: str, exposed: dict[str, frozenset[str]]) -> list[st
             continue
         unknown = [label for label in sel.labels if label not in exposed[sel.metric] | TARGET_LABELS]
         if unknown:
-            out.append(f"metric {sel.metric!r} has no label {', '.join(map(repr, unknown))} "
-                       f"(it has {sorted(exposed[sel.metric])}; expression: {expr})")
+            out.append(
+                f"metric {sel.metric!r} has no label {', '.join(map(repr, unknown))} "
+                f"(it has {sorted(exposed[sel.metric])}; expression: {expr})"
+            )
     return out

@@ -1,5 +1,6 @@
 """Signed catalog publications for tests: node certificates issued by a test CA sign a
 catalog version's TOML bytes, as `aidlink catalog sign` does on each department's node."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,8 +31,9 @@ class CatalogSigners:
     def policy(self) -> CertificatePolicy:
         return CertificatePolicy(self.ca.cert_pem, self.ca.crl_pem(), kinds={"node"})
 
-    def publication(self, catalog: Catalog, departments: Sequence[str]) -> tuple[bytes, list[CatalogSignature],
-                                                                               CertificatePolicy]:
+    def publication(
+        self, catalog: Catalog, departments: Sequence[str]
+    ) -> tuple[bytes, list[CatalogSignature], CertificatePolicy]:
         """(document, signatures, policy): the arguments of CatalogStore.publish."""
         document = catalog.to_toml().encode("utf-8")
         return document, [self.signature(document, d) for d in departments], self.policy()

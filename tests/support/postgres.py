@@ -4,12 +4,13 @@ The server is named by AIDLINK_TEST_POSTGRES_URL (default: the local server,
 ``postgresql://postgres@127.0.0.1:5432/test``). Tests skip, with the reason,
 only when that server cannot be reached.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from aidlink.database.url import redact

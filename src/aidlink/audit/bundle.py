@@ -5,6 +5,7 @@ offline: the checkpoint's signature, then each entry's inclusion in that
 checkpoint's tree. The verifier key written in the bundle is informational;
 only the key the checker supplies is trusted.
 """
+
 from __future__ import annotations
 
 import base64
@@ -59,8 +60,9 @@ def export_bundle(reader: AuditReader, where: EntryFilter, key: VerifierKey) -> 
     try:
         cp = open_checkpoint(stored.note, verifier)
     except (NoteError, CheckpointError) as exc:
-        raise BundleError(f"the newest checkpoint (#{stored.number}) does not verify with {key.source}: "
-                          f"{exc}") from None
+        raise BundleError(
+            f"the newest checkpoint (#{stored.number}) does not verify with {key.source}: {exc}"
+        ) from None
     last = cp.size - 1
     covered = replace(where, to_seq=last if where.to_seq is None else min(where.to_seq, last))
     rows = reader.store.query(covered) if cp.size else []
@@ -70,10 +72,14 @@ def export_bundle(reader: AuditReader, where: EntryFilter, key: VerifierKey) -> 
         proof = reader.inclusion(row.seq, cp.size)
         if proof.leaf_hash != hash_leaf(row.body):
             raise BundleError(f"entry {row.seq} does not match its leaf hash; run `aidlink audit verify`")
-        entries.append({"seq": row.seq, "body": row.body.decode("utf-8"),
-                        "proof": [b64(h) for h in proof.hashes]})
-    bundle = {"format": BUNDLE_FORMAT, "origin": origin, "verifier_key": verifier.vkey(),
-              "checkpoint": stored.note.decode("utf-8"), "entries": entries}
+        entries.append({"seq": row.seq, "body": row.body.decode("utf-8"), "proof": [b64(h) for h in proof.hashes]})
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "origin": origin,
+        "verifier_key": verifier.vkey(),
+        "checkpoint": stored.note.decode("utf-8"),
+        "entries": entries,
+    }
     return ExportResult(bundle, len(entries), len(newer))
 
 
@@ -129,6 +135,12 @@ def verify_bundle(raw: bytes | str, key: VerifierKey) -> BundleCheck:
         except ProofError as exc:
             raise BundleError(f"{where} is not in the log signed at size {cp.size}: {exc}") from None
     seqs = [item["seq"] for item in entries]
-    return BundleCheck(cp.origin, cp.size, len(entries), seqs[0] if seqs else None,
-                       seqs[-1] if seqs else None, verifier.name,
-                       data.get("verifier_key") != verifier.vkey())
+    return BundleCheck(
+        cp.origin,
+        cp.size,
+        len(entries),
+        seqs[0] if seqs else None,
+        seqs[-1] if seqs else None,
+        verifier.name,
+        data.get("verifier_key") != verifier.vkey(),
+    )

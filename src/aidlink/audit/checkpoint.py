@@ -79,16 +79,10 @@ class Checkpoint:
             raise CheckpointError("checkpoint body must end with a newline")
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise CheckpointError(
-                f"checkpoint has {len(lines)} lines, needs origin, size and root hash"
-            )
+            raise CheckpointError(f"checkpoint has {len(lines)} lines, needs origin, size and root hash")
         origin, size_text, root_text, *extensions = lines
-        if not size_text.isascii() or not size_text.isdigit() or (
-            size_text.startswith("0") and size_text != "0"
-        ):
-            raise CheckpointError(
-                f"checkpoint size {size_text!r} is not a decimal number without leading zeros"
-            )
+        if not size_text.isascii() or not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
+            raise CheckpointError(f"checkpoint size {size_text!r} is not a decimal number without leading zeros")
         try:
             root = base64.b64decode(root_text.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError) as exc:

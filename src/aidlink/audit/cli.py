@@ -4,6 +4,7 @@ Opens the store read-only; never writes or signs. Times without an offset are
 read in --tz-offset (default +08:00, China Standard Time).
 Exit codes: 0 success, 1 something does not verify, 2 the command could not run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,20 +16,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aidlink.audit.entry import OUTCOMES
 from aidlink.audit.bundle import BundleError, export_bundle, verify_bundle
+from aidlink.audit.checkpoint import CheckpointError, open_checkpoint
+from aidlink.audit.entry import OUTCOMES
 from aidlink.audit.log import unverified_checkpoint
+from aidlink.audit.note import NoteError
+from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
 from aidlink.audit.reader import AuditReader, ProofRequestError
 from aidlink.audit.report import AuditReport, ReportOptions, build_report
-from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.sqlite_store import SQLiteAuditStore
-from aidlink.audit.store import SQLAuditStore
-from aidlink.audit.store import AuditStoreError, StoredEntry
+from aidlink.audit.store import AuditStoreError, SQLAuditStore, StoredEntry
 from aidlink.audit.verifier_key import VerifierKeyError, read_verifier_key
 from aidlink.audit.verify import verify_log
-from aidlink.audit.checkpoint import CheckpointError, open_checkpoint
-from aidlink.audit.note import NoteError
 
 AUDIT_DB = "audit.sqlite"
 OK, FAILED, ERROR = 0, 1, 2
@@ -43,12 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("audit", help="security officers' tools: query, verify, prove, export, report")
     commands = group.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path,
-                        help=f"the matcher's data directory (the log is DIR/{AUDIT_DB})")
-    common.add_argument("--database-url", default=os.environ.get("AIDLINK_DATABASE_URL"),
-                        help="the matcher's database instead (postgresql://…; default $AIDLINK_DATABASE_URL)")
-    common.add_argument("--tz-offset", type=_offset, default=LOCAL_OFFSET, metavar="+HH:MM",
-                        help="time zone for times given or shown without an offset (default +08:00)")
+    common.add_argument("--data-dir", type=Path, help=f"the matcher's data directory (the log is DIR/{AUDIT_DB})")
+    common.add_argument(
+        "--database-url",
+        default=os.environ.get("AIDLINK_DATABASE_URL"),
+        help="the matcher's database instead (postgresql://…; default $AIDLINK_DATABASE_URL)",
+    )
+    common.add_argument(
+        "--tz-offset",
+        type=_offset,
+        default=LOCAL_OFFSET,
+        metavar="+HH:MM",
+        help="time zone for times given or shown without an offset (default +08:00)",
+    )
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, parents=[common], help=help, description=help)
@@ -67,12 +74,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--newest-first", action="store_true")
     _format(query)
 
-    verify = command("verify", _verify,
-                     "recompute the tree from the entries, check every checkpoint; name the first bad entry")
-    verify.add_argument("--key", action="append", default=[],
-                        help="audit public key (verifier key string or file, or PEM file); repeatable")
-    verify.add_argument("--checkpoint", action="append", default=[], type=Path, metavar="FILE",
-                        help="a signed checkpoint kept from an earlier review; repeatable")
+    verify = command(
+        "verify", _verify, "recompute the tree from the entries, check every checkpoint; name the first bad entry"
+    )
+    verify.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        help="audit public key (verifier key string or file, or PEM file); repeatable",
+    )
+    verify.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a signed checkpoint kept from an earlier review; repeatable",
+    )
 
     checkpoint = command("checkpoint", _checkpoint, "print the newest signed checkpoint")
     checkpoint.add_argument("--key", help="check its signature with this audit public key first")
@@ -95,14 +113,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = command("report", _report, "per-department counts by purpose and outcome, and anomalies")
     report.add_argument("--since", required=True, help="period start (ISO 8601)")
     report.add_argument("--until", required=True, help="period end, exclusive (ISO 8601)")
-    report.add_argument("--baseline-days", type=float, default=28.0,
-                        help="days before --since that show a department's usual activity (default 28)")
-    report.add_argument("--quiet-hours", default="22-6", metavar="START-END",
-                        help="local hours when calls are unusual (default 22-6)")
+    report.add_argument(
+        "--baseline-days",
+        type=float,
+        default=28.0,
+        help="days before --since that show a department's usual activity (default 28)",
+    )
+    report.add_argument(
+        "--quiet-hours", default="22-6", metavar="START-END", help="local hours when calls are unusual (default 22-6)"
+    )
     report.add_argument("--format", choices=("table", "json"), default="table")
 
 
 # -- argument helpers ------------------------------------------------------------------------
+
 
 def _offset(text: str) -> timezone:
     try:
@@ -136,10 +160,20 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 def _entry_filter(args: argparse.Namespace) -> EntryFilter:
     def when(text: str | None) -> str | None:
         return stored_time(parse_time(text, args.tz_offset)) if text else None
-    return EntryFilter(department=args.department, identity=args.identity, method=args.method,
-                       purpose=args.purpose, agreement=args.agreement, dataset=args.dataset,
-                       outcome=args.outcome, since=when(args.since), until=when(args.until),
-                       from_seq=args.from_seq, to_seq=args.to_seq)
+
+    return EntryFilter(
+        department=args.department,
+        identity=args.identity,
+        method=args.method,
+        purpose=args.purpose,
+        agreement=args.agreement,
+        dataset=args.dataset,
+        outcome=args.outcome,
+        since=when(args.since),
+        until=when(args.until),
+        from_seq=args.from_seq,
+        to_seq=args.to_seq,
+    )
 
 
 def _store(args: argparse.Namespace) -> SQLAuditStore:
@@ -158,6 +192,7 @@ def _reporting(name: str, func: Callable[[argparse.Namespace], int]) -> Callable
         except (CommandError, AuditStoreError, VerifierKeyError, ProofRequestError, ValueError, OSError) as exc:
             print(f"aidlink audit {name}: error: {exc}", file=sys.stderr)
             return ERROR
+
     return run
 
 
@@ -170,8 +205,18 @@ def _cells(row: StoredEntry, tz: timezone) -> tuple[str, ...]:
     e = row.entry
     shown = entry_time(e.time).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
     detail = e.detail if len(e.detail) <= 60 else e.detail[:57] + "..."
-    return (str(row.seq), shown, e.department or "-", e.identity or "-", e.method.rsplit("/", 1)[-1],
-            e.purpose or "-", e.outcome, e.status, ",".join(e.datasets) or "-", detail or "")
+    return (
+        str(row.seq),
+        shown,
+        e.department or "-",
+        e.identity or "-",
+        e.method.rsplit("/", 1)[-1],
+        e.purpose or "-",
+        e.outcome,
+        e.status,
+        ",".join(e.datasets) or "-",
+        detail or "",
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -192,6 +237,7 @@ def _print_entries(rows: Sequence[StoredEntry], args: argparse.Namespace, header
 
 
 # -- commands ----------------------------------------------------------------------------------
+
 
 def _tail(args: argparse.Namespace) -> int:
     store = _store(args)
@@ -234,16 +280,23 @@ def _verify(args: argparse.Namespace) -> int:
         result = verify_log(store, keys, kept)
     finally:
         store.close()
-    signed = ("signatures checked with " + ", ".join(k.source for k in keys) if keys
-              else "signatures NOT checked: pass --key to check them")
-    print(f"audit log {store.location}: {result.entries} entries, {result.checkpoints} checkpoints "
-          f"({signed}); {len(kept)} kept checkpoints")
+    signed = (
+        "signatures checked with " + ", ".join(k.source for k in keys)
+        if keys
+        else "signatures NOT checked: pass --key to check them"
+    )
+    print(
+        f"audit log {store.location}: {result.entries} entries, {result.checkpoints} checkpoints "
+        f"({signed}); {len(kept)} kept checkpoints"
+    )
     if result.ok:
         print("OK: every entry and checkpoint verifies")
         return OK
     first = result.first_bad_seq
-    print("FAILED: " + (f"first entry that does not verify: {first}" if first is not None
-                        else "the checkpoints do not verify"))
+    print(
+        "FAILED: "
+        + (f"first entry that does not verify: {first}" if first is not None else "the checkpoints do not verify")
+    )
     for problem in result.problems:
         print(f"  - {problem.message}")
     return FAILED
@@ -275,8 +328,11 @@ def _prove(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         reader = AuditReader(store)
-        proof = (reader.inclusion(args.entry, args.size) if args.entry is not None
-                 else reader.consistency(args.from_size, args.to_size))
+        proof = (
+            reader.inclusion(args.entry, args.size)
+            if args.entry is not None
+            else reader.consistency(args.from_size, args.to_size)
+        )
     finally:
         store.close()
     print(json.dumps(proof.to_json(), indent=2, ensure_ascii=False))
@@ -295,8 +351,10 @@ def _export(args: argparse.Namespace) -> int:
     args.out.write_text(json.dumps(result.bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {result.entries} entries with inclusion proofs to {args.out}")
     if result.left_out_after_checkpoint:
-        print(f"note: {result.left_out_after_checkpoint} matching entries are newer than the newest "
-              "checkpoint and were left out; export again after the next checkpoint")
+        print(
+            f"note: {result.left_out_after_checkpoint} matching entries are newer than the newest "
+            "checkpoint and were left out; export again after the next checkpoint"
+        )
     return OK
 
 
@@ -308,8 +366,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         print(f"FAILED: {args.bundle}: {exc}")
         return FAILED
     span = f"entries {check.first_seq}..{check.last_seq}" if check.entries else "no entries"
-    print(f"OK: {check.entries} entries ({span}) are in log {check.origin} at size {check.tree_size}, "
-          f"checkpoint signed by key {check.key_name}")
+    print(
+        f"OK: {check.entries} entries ({span}) are in log {check.origin} at size {check.tree_size}, "
+        f"checkpoint signed by key {check.key_name}"
+    )
     if check.bundle_key_differs:
         print("note: the bundle names a different verifier key; it was checked against the key you gave")
     return OK
@@ -335,34 +395,48 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def report_json(report: AuditReport) -> dict[str, object]:
-    return {"since": report.since.isoformat(), "until": report.until.isoformat(), "total": report.total,
-            "counts": [vars(r) for r in report.rows], "anomalies": [vars(a) for a in report.anomalies],
-            "volume_refusals": [vars(v) for v in report.volume_refusals]}
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "total": report.total,
+        "counts": [vars(r) for r in report.rows],
+        "anomalies": [vars(a) for a in report.anomalies],
+        "volume_refusals": [vars(v) for v in report.volume_refusals],
+    }
 
 
 def report_text(report: AuditReport) -> str:
     tz = report.options.tz
-    lines = [f"Audit report {report.since.astimezone(tz):%Y-%m-%d %H:%M} to "
-             f"{report.until.astimezone(tz):%Y-%m-%d %H:%M} (UTC{_offset_text(tz)}): {report.total} calls", ""]
+    lines = [
+        f"Audit report {report.since.astimezone(tz):%Y-%m-%d %H:%M} to "
+        f"{report.until.astimezone(tz):%Y-%m-%d %H:%M} (UTC{_offset_text(tz)}): {report.total} calls",
+        "",
+    ]
     table: dict[tuple[str, str], dict[str, int]] = {}
     for r in report.rows:
         table.setdefault((r.department or "-", r.purpose or "-"), {})[r.outcome] = r.count
-    rows = [(d, p, *(str(c.get(outcome, 0)) for outcome in OUTCOMES), str(sum(c.values())))
-            for (d, p), c in sorted(table.items())]
+    rows = [
+        (d, p, *(str(c.get(outcome, 0)) for outcome in OUTCOMES), str(sum(c.values())))
+        for (d, p), c in sorted(table.items())
+    ]
     lines.append(_table(("DEPARTMENT", "PURPOSE", *(o.upper() for o in OUTCOMES), "TOTAL"), rows))
     lines.append("")
     if report.anomalies:
         lines.append(f"Anomalies ({len(report.anomalies)}):")
-        lines.append(_table(("KIND", "DEPARTMENT", "WHAT"),
-                            [(a.kind, a.department or "-", a.message) for a in report.anomalies]))
+        lines.append(
+            _table(("KIND", "DEPARTMENT", "WHAT"), [(a.kind, a.department or "-", a.message) for a in report.anomalies])
+        )
     else:
         lines.append("No anomalies.")
     lines.append("")
     if report.volume_refusals:
         lines.append(f"Departments refused by a volume limit ({len(report.volume_refusals)}):")
-        lines.append(_table(("DEPARTMENT", "AGREEMENT", "REFUSED", "LATEST"),
-                            [(v.department or "-", v.agreement or "-", str(v.count), v.last)
-                             for v in report.volume_refusals]))
+        lines.append(
+            _table(
+                ("DEPARTMENT", "AGREEMENT", "REFUSED", "LATEST"),
+                [(v.department or "-", v.agreement or "-", str(v.count), v.last) for v in report.volume_refusals],
+            )
+        )
     else:
         lines.append("No volume-limit refusals.")
     return "\n".join(lines)

@@ -6,18 +6,27 @@ they name datasets, purposes and counts, never encodings or identifiers.
 Each stored entry carries its own position (`seq`), so an entry moved to
 another position no longer verifies.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 OUTCOMES = ("allowed", "refused", "error", "cancelled")
 # gRPC status names that mean the matcher (or its policy) declined the call.
-REFUSED_STATUSES = frozenset({
-    "INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED", "FAILED_PRECONDITION",
-    "RESOURCE_EXHAUSTED", "OUT_OF_RANGE", "ALREADY_EXISTS",
-})
+REFUSED_STATUSES = frozenset(
+    {
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "FAILED_PRECONDITION",
+        "RESOURCE_EXHAUSTED",
+        "OUT_OF_RANGE",
+        "ALREADY_EXISTS",
+    }
+)
 # The caller went away (cancelled, or its deadline passed) before the answer.
 CANCELLED_STATUSES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
 
@@ -36,25 +45,24 @@ def audit_outcome(status: str) -> str:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    time: str                      # RFC 3339 UTC, microseconds
-    method: str                    # full gRPC method, e.g. /aidlink.v1.Matcher/CompareDatasets
-    outcome: str                   # allowed | refused | error | cancelled (audit_outcome)
-    status: str                    # gRPC status code name, e.g. OK, PERMISSION_DENIED
-    department: str = ""           # caller's department from its verified certificate
-    identity: str = ""             # caller's certificate subject (CN) and serial
+    time: str  # RFC 3339 UTC, microseconds
+    method: str  # full gRPC method, e.g. /aidlink.v1.Matcher/CompareDatasets
+    outcome: str  # allowed | refused | error | cancelled (audit_outcome)
+    status: str  # gRPC status code name, e.g. OK, PERMISSION_DENIED
+    department: str = ""  # caller's department from its verified certificate
+    identity: str = ""  # caller's certificate subject (CN) and serial
     purpose: str = ""
     agreement: str = ""
     datasets: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
-    detail: str = ""               # the refusal or error message returned to the caller
+    detail: str = ""  # the refusal or error message returned to the caller
     peer: str = ""
-    seq: int | None = None         # position in the log, set by the log when it is appended
+    seq: int | None = None  # position in the log, set by the log when it is appended
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"audit outcome must be one of {OUTCOMES}, got {self.outcome!r}")
-        if self.seq is not None and (isinstance(self.seq, bool) or not isinstance(self.seq, int)
-                                     or self.seq < 0):
+        if self.seq is not None and (isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 0):
             raise ValueError(f"audit entry seq must be a non-negative int or None, got {self.seq!r}")
 
     def canonical_bytes(self) -> bytes:
@@ -64,7 +72,7 @@ class AuditEntry:
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
-    def from_canonical_bytes(cls, raw: bytes) -> "AuditEntry":
+    def from_canonical_bytes(cls, raw: bytes) -> AuditEntry:
         data = json.loads(raw)
         data["datasets"] = tuple(data.get("datasets", ()))
         return cls(**data)
@@ -74,4 +82,4 @@ _FIELD_NAMES = tuple(f.name for f in fields(AuditEntry))
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -11,6 +11,7 @@ on demand, through a CheckpointSigner that refuses any checkpoint inconsistent
 with the last one; at start-up the stored tree must match the newest stored
 checkpoint or the log does not open.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,7 +48,7 @@ class AuditIntegrityError(AuditError):
     """The stored log does not match what it committed to earlier (run `aidlink audit verify`)."""
 
 
-CheckpointKey = NoteKey   # an Ed25519 private key, or anything signing like one (AuditSigningKey)
+CheckpointKey = NoteKey  # an Ed25519 private key, or anything signing like one (AuditSigningKey)
 
 
 def default_origin() -> str:
@@ -99,10 +100,15 @@ class _Slot:
 class AuditLog:
     """Append-only Merkle log over an audit store."""
 
-    def __init__(self, store: SQLAuditStore, signing_key: CheckpointKey | None = None,
-                 origin: str | None = None,
-                 checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL,
-                 registry: CollectorRegistry | None = None, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: SQLAuditStore,
+        signing_key: CheckpointKey | None = None,
+        origin: str | None = None,
+        checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL,
+        registry: CollectorRegistry | None = None,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self.store = store
         self.metrics = AuditMetrics(registry)
         self._max_batch = max_batch
@@ -112,14 +118,16 @@ class AuditLog:
         self._latest = store.latest_checkpoint()
         last = self._check_latest_checkpoint(signing_key)
         if origin is not None and last is not None and origin != last.origin:
-            raise AuditError(f"this audit log's origin is {last.origin!r} (from its checkpoints); "
-                             f"it cannot continue as {origin!r}")
+            raise AuditError(
+                f"this audit log's origin is {last.origin!r} (from its checkpoints); it cannot continue as {origin!r}"
+            )
         self.origin = origin or (last.origin if last else default_origin())
         self._signer = None
         if signing_key is not None:
             try:
-                self._signer = CheckpointSigner(self.origin, self.origin, signing_key,
-                                                self._consistency_proof, last=last)
+                self._signer = CheckpointSigner(
+                    self.origin, self.origin, signing_key, self._consistency_proof, last=last
+                )
             except (CheckpointError, NoteError) as exc:
                 raise AuditError(f"audit origin {self.origin!r} cannot name a signing key: {exc}") from None
         self._next_seq = self._tree.size
@@ -135,8 +143,9 @@ class AuditLog:
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         if self._signer is not None and checkpoint_interval:
-            self._timer = threading.Thread(target=self._checkpoint_loop, args=(checkpoint_interval,),
-                                           name="audit-checkpoints", daemon=True)
+            self._timer = threading.Thread(
+                target=self._checkpoint_loop, args=(checkpoint_interval,), name="audit-checkpoints", daemon=True
+            )
             self._timer.start()
 
     # -- start-up ---------------------------------------------------------------------------
@@ -144,7 +153,8 @@ class AuditLog:
         for expected, (seq, leaf) in enumerate(self.store.leaf_hashes()):
             if seq != expected:
                 raise AuditIntegrityError(
-                    f"audit store has no entry {expected} (next stored is {seq}): entries were deleted")
+                    f"audit store has no entry {expected} (next stored is {seq}): entries were deleted"
+                )
             self._tree.append(leaf)
 
     def _check_latest_checkpoint(self, signing_key: CheckpointKey | None) -> Checkpoint | None:
@@ -158,17 +168,19 @@ class AuditLog:
             except (NoteError, CheckpointError) as exc:
                 raise AuditError(
                     f"the newest stored checkpoint (#{stored.number}) does not verify with the configured "
-                    f"audit key ({exc}); start the log with the key that signed it") from None
+                    f"audit key ({exc}); start the log with the key that signed it"
+                ) from None
         else:
             cp = unverified_checkpoint(stored.note)
         if cp.size > self._tree.size:
             raise AuditIntegrityError(
                 f"checkpoint #{stored.number} commits to {cp.size} entries but only {self._tree.size} "
-                f"are stored: the log was truncated from entry {self._tree.size}")
+                f"are stored: the log was truncated from entry {self._tree.size}"
+            )
         if self._tree.root(cp.size) != cp.root:
             raise AuditIntegrityError(
-                f"the first {cp.size} stored entries do not match checkpoint #{stored.number}: "
-                "entries were changed")
+                f"the first {cp.size} stored entries do not match checkpoint #{stored.number}: entries were changed"
+            )
         return cp
 
     # -- appending --------------------------------------------------------------------------

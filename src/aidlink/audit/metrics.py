@@ -1,4 +1,5 @@
 """Prometheus metrics of the audit log: size, checkpoint age, append latency, refusals."""
+
 from __future__ import annotations
 
 import math
@@ -17,34 +18,50 @@ class AuditMetrics:
         self._checkpoint_time: float | None = None
         self._by_outcome: dict[tuple[str, str], Counter] = {}
         self._refused_by_department: dict[str, Counter] = {}
-        self.size = Gauge("aidlink_audit_log_size", "Entries durably stored in the audit log",
-                          registry=self.registry)
-        self.checkpoint_size = Gauge("aidlink_audit_checkpoint_size",
-                                     "Tree size of the latest signed checkpoint", registry=self.registry)
+        self.size = Gauge("aidlink_audit_log_size", "Entries durably stored in the audit log", registry=self.registry)
+        self.checkpoint_size = Gauge(
+            "aidlink_audit_checkpoint_size", "Tree size of the latest signed checkpoint", registry=self.registry
+        )
         self.checkpoint_age = Gauge(
             "aidlink_audit_checkpoint_age_seconds",
             "Seconds since the latest signed checkpoint was issued (NaN before the first)",
-            registry=self.registry)
+            registry=self.registry,
+        )
         self.checkpoint_age.set_function(self._age)
         self.append_latency = Histogram(
-            "aidlink_audit_append_seconds", "Time from asking to append an entry until it is durable",
-            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10),
-            registry=self.registry)
+            "aidlink_audit_append_seconds",
+            "Time from asking to append an entry until it is durable",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
-            "aidlink_audit_commit_batch_entries", "Entries written per group commit",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024), registry=self.registry)
-        self.entries = Counter("aidlink_audit_entries", "Entries appended, by outcome and caller's department",
-                               ["outcome", "department"],
-                               registry=self.registry)
-        self.refused = Counter("aidlink_audit_refused_calls", "Refused calls recorded, by department",
-                               ["department"], registry=self.registry)
+            "aidlink_audit_commit_batch_entries",
+            "Entries written per group commit",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
+            registry=self.registry,
+        )
+        self.entries = Counter(
+            "aidlink_audit_entries",
+            "Entries appended, by outcome and caller's department",
+            ["outcome", "department"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "aidlink_audit_refused_calls",
+            "Refused calls recorded, by department",
+            ["department"],
+            registry=self.registry,
+        )
         self.append_failures = Counter(
             "aidlink_audit_append_failures",
             "Entries the store could not record (the calls were refused: fail closed)",
-            registry=self.registry)
-        self.checkpoint_failures = Counter("aidlink_audit_checkpoint_failures",
-                                           "Checkpoints that could not be signed or stored",
-                                           registry=self.registry)
+            registry=self.registry,
+        )
+        self.checkpoint_failures = Counter(
+            "aidlink_audit_checkpoint_failures",
+            "Checkpoints that could not be signed or stored",
+            registry=self.registry,
+        )
 
     def entry_recorded(self, entry: AuditEntry) -> None:
         """Count one durably recorded entry (label children cached: this runs per call)."""

@@ -152,9 +152,7 @@ class NoteSigner:
             raise MalformedNoteError("signer key must be 0x01 followed by a 32-byte Ed25519 seed")
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(key[1:]))
         if signer.key_hash != int(hash16, 16):
-            raise MalformedNoteError(
-                f"signer key hash {hash16} does not match the key (want {signer.key_hash:08x})"
-            )
+            raise MalformedNoteError(f"signer key hash {hash16} does not match the key (want {signer.key_hash:08x})")
         return signer
 
     @property
@@ -226,12 +224,8 @@ def open_note(note: bytes, verifier: NoteVerifier) -> bytes:
         if name != verifier.name or int.from_bytes(blob[:4], "big") != verifier.key_hash:
             continue
         if not verifier.verify(text.encode(), blob[4:]):
-            raise NoteSignatureError(
-                f"invalid signature for key {verifier.name}+{verifier.key_hash:08x}"
-            )
+            raise NoteSignatureError(f"invalid signature for key {verifier.name}+{verifier.key_hash:08x}")
         found = True
     if not found:
-        raise NoteSignatureError(
-            f"note has no signature by key {verifier.name}+{verifier.key_hash:08x}"
-        )
+        raise NoteSignatureError(f"note has no signature by key {verifier.name}+{verifier.key_hash:08x}")
     return text.encode()

@@ -1,4 +1,5 @@
 """Open the audit store a database URL names: SQLite (the embedded default) or PostgreSQL."""
+
 from __future__ import annotations
 
 from aidlink.audit.store import AuditStoreError, SQLAuditStore
@@ -15,7 +16,7 @@ def open_audit_store(url: str, read_only: bool = False) -> SQLAuditStore:
     except DatabaseUrlError as exc:
         raise AuditStoreError(f"audit store: {exc}") from None
     if parsed.dialect == "sqlite":
-        assert parsed.path is not None   # a sqlite URL always names its file
+        assert parsed.path is not None  # a sqlite URL always names its file
         from aidlink.audit.sqlite_store import SQLiteAuditStore
 
         return SQLiteAuditStore(parsed.path, read_only=read_only)

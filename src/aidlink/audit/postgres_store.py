@@ -8,11 +8,13 @@ those triggers (only the schema owner can). Commits are durable when they return
 write in progress fails (the audit log then refuses the call, fail-closed) and
 the pool reconnects for the next one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from aidlink.audit.schema import COMPONENT, MIGRATIONS
 from aidlink.audit.store import AuditStoreError, SQLAuditStore
@@ -33,17 +35,20 @@ class PostgresAuditStore(SQLAuditStore):
     def location(self) -> str:
         return str(self.database.url)
 
-    def __init__(self, url: str | DatabaseUrl, read_only: bool = False, pool_size: int = 4,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str | DatabaseUrl, read_only: bool = False, pool_size: int = 4, timeout: float = 10.0
+    ) -> None:
         try:
-            self.database = Database(url, read_only=read_only, pool_size=pool_size, timeout=timeout,
-                                     application_name="aidlink-audit")
+            self.database = Database(
+                url, read_only=read_only, pool_size=pool_size, timeout=timeout, application_name="aidlink-audit"
+            )
         except DatabaseUnavailable as exc:
             raise AuditStoreError(str(exc)) from None
         if self.database.dialect != "postgresql":
             self.database.close()
-            raise AuditStoreError(f"{self.database.url} is not a PostgreSQL URL; "
-                                  "open SQLite audit stores with SQLiteAuditStore")
+            raise AuditStoreError(
+                f"{self.database.url} is not a PostgreSQL URL; open SQLite audit stores with SQLiteAuditStore"
+            )
         self.read_only = read_only
         try:
             if read_only:

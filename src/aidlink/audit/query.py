@@ -5,10 +5,11 @@ Entry times are stored as RFC 3339 UTC strings of fixed width
 A time given without an offset is read in the officer's local time
 (``LOCAL_OFFSET``, China Standard Time, UTC+8, unless said otherwise).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from aidlink.audit.entry import OUTCOMES
 
@@ -38,7 +39,7 @@ def stored_time(moment: datetime) -> str:
     """`moment` in the stored form (UTC, microseconds, ``Z``), comparable as a string."""
     if moment.tzinfo is None:
         raise ValueError(f"time {moment.isoformat()} has no offset")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def entry_time(stored: str) -> datetime:

@@ -4,6 +4,7 @@ The tree is rebuilt from the stored leaf hashes and extended as the log grows,
 so proofs served by the matcher process or the CLI cost O(log n) after the
 first. Proof hashes are base64, as the root in a checkpoint is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,10 +34,15 @@ class InclusionProof:
     checkpoint: bytes | None  # the stored signed checkpoint for `size`, if one was issued
 
     def to_json(self) -> dict[str, object]:
-        return {"type": "inclusion", "seq": self.seq, "tree_size": self.size,
-                "leaf_hash": b64(self.leaf_hash), "proof": [b64(h) for h in self.hashes],
-                "root": b64(self.root),
-                "checkpoint": self.checkpoint.decode() if self.checkpoint else None}
+        return {
+            "type": "inclusion",
+            "seq": self.seq,
+            "tree_size": self.size,
+            "leaf_hash": b64(self.leaf_hash),
+            "proof": [b64(h) for h in self.hashes],
+            "root": b64(self.root),
+            "checkpoint": self.checkpoint.decode() if self.checkpoint else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,16 @@ class ConsistencyProof:
     checkpoint2: bytes | None
 
     def to_json(self) -> dict[str, object]:
-        return {"type": "consistency", "size1": self.size1, "size2": self.size2,
-                "root1": b64(self.root1), "root2": b64(self.root2),
-                "proof": [b64(h) for h in self.hashes],
-                "checkpoint1": self.checkpoint1.decode() if self.checkpoint1 else None,
-                "checkpoint2": self.checkpoint2.decode() if self.checkpoint2 else None}
+        return {
+            "type": "consistency",
+            "size1": self.size1,
+            "size2": self.size2,
+            "root1": b64(self.root1),
+            "root2": b64(self.root2),
+            "proof": [b64(h) for h in self.hashes],
+            "checkpoint1": self.checkpoint1.decode() if self.checkpoint1 else None,
+            "checkpoint2": self.checkpoint2.decode() if self.checkpoint2 else None,
+        }
 
 
 class AuditReader:
@@ -70,8 +81,9 @@ class AuditReader:
         with self._lock:
             for seq, leaf in self.store.leaf_hashes(self._tree.size):
                 if seq != self._tree.size:
-                    raise ProofRequestError(f"audit store has no entry {self._tree.size} "
-                                            f"(next stored is {seq}); run `aidlink audit verify`")
+                    raise ProofRequestError(
+                        f"audit store has no entry {self._tree.size} (next stored is {seq}); run `aidlink audit verify`"
+                    )
                 self._tree.append(leaf)
             return self._tree
 
@@ -118,5 +130,6 @@ class AuditReader:
             hashes = tree.consistency_proof(size1, size2)
             root1, root2 = tree.root(size1), tree.root(size2)
         cp1, cp2 = self.store.checkpoint_of_size(size1), self.store.checkpoint_of_size(size2)
-        return ConsistencyProof(size1, size2, root1, root2, tuple(hashes),
-                                cp1.note if cp1 else None, cp2.note if cp2 else None)
+        return ConsistencyProof(
+            size1, size2, root1, root2, tuple(hashes), cp1.note if cp1 else None, cp2.note if cp2 else None
+        )

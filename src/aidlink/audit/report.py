@@ -9,11 +9,12 @@ listed apart, per agreement: each such refusal is an attempt to see more of a
 provider's records than the agreement allows. Counting is done by the database (GROUP BY department, purpose,
 outcome, UTC hour); hours are then read in the officer's time zone.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, stored_time
 from aidlink.audit.store import SQLAuditStore
@@ -27,10 +28,10 @@ class ReportOptions:
     tz: timezone = LOCAL_OFFSET
     quiet_hours: tuple[int, int] = (22, 6)  # local [start, end) hours that are unusual for calls
     baseline_days: float = 28.0
-    spike_factor: float = 3.0               # hourly refusals above factor x baseline hourly mean ...
-    spike_min: int = 5                      # ... and at least this many
-    volume_factor: float = 3.0              # calls above factor x the volume expected from the baseline ...
-    volume_min: int = 20                    # ... and at least this many
+    spike_factor: float = 3.0  # hourly refusals above factor x baseline hourly mean ...
+    spike_min: int = 5  # ... and at least this many
+    volume_factor: float = 3.0  # calls above factor x the volume expected from the baseline ...
+    volume_min: int = 20  # ... and at least this many
 
     def __post_init__(self) -> None:
         start, end = self.quiet_hours
@@ -54,7 +55,7 @@ class CountRow:
 
 @dataclass(frozen=True)
 class Anomaly:
-    kind: str          # refusal-spike | unusual-hours | volume
+    kind: str  # refusal-spike | unusual-hours | volume
     department: str
     count: int
     message: str
@@ -63,10 +64,11 @@ class Anomaly:
 @dataclass(frozen=True)
 class VolumeRefusals:
     """Calls of a department refused by an agreement's volume limit in the period."""
+
     department: str
     agreement: str
     count: int
-    last: str          # the latest refusal's message
+    last: str  # the latest refusal's message
 
 
 @dataclass
@@ -84,19 +86,21 @@ class AuditReport:
 
 
 def _utc_hour(bucket: str) -> datetime:
-    return datetime.strptime(bucket, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+    return datetime.strptime(bucket, "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
 def _local(moment: datetime, tz: timezone) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def build_report(store: SQLAuditStore, since: datetime, until: datetime,
-                 options: ReportOptions = ReportOptions()) -> AuditReport:
+def build_report(
+    store: SQLAuditStore, since: datetime, until: datetime, options: ReportOptions = ReportOptions()
+) -> AuditReport:
     """The report for [since, until) (aware datetimes)."""
     if until <= since:
-        raise ValueError(f"report period is empty: until ({until.isoformat()}) is not after since "
-                         f"({since.isoformat()})")
+        raise ValueError(
+            f"report period is empty: until ({until.isoformat()}) is not after since ({since.isoformat()})"
+        )
     baseline_start = since - timedelta(days=options.baseline_days)
     period = store.hourly_counts(stored_time(since), stored_time(until))
     baseline = store.hourly_counts(stored_time(baseline_start), stored_time(since))
@@ -105,9 +109,11 @@ def build_report(store: SQLAuditStore, since: datetime, until: datetime,
     for dept, purpose, outcome, _, n in period:
         counts[(dept, purpose, outcome)] += n
     report.rows = [CountRow(d, p, o, n) for (d, p, o), n in sorted(counts.items())]
-    report.anomalies = (_refusal_spikes(period, baseline, options)
-                        + _unusual_hours(period, options)
-                        + _volume(period, baseline, since, until, options))
+    report.anomalies = (
+        _refusal_spikes(period, baseline, options)
+        + _unusual_hours(period, options)
+        + _volume(period, baseline, since, until, options)
+    )
     report.volume_refusals = _volume_refusals(store, since, until)
     return report
 
@@ -139,10 +145,15 @@ def _refusal_spikes(period: Hourly, baseline: Hourly, options: ReportOptions) ->
     for (dept, bucket), n in sorted(per_hour.items()):
         if n >= options.spike_min and n > options.spike_factor * usual[dept]:
             start = _utc_hour(bucket)
-            found.append(Anomaly(
-                "refusal-spike", dept, n,
-                f"{n} refused calls in the hour from {_local(start, options.tz)} "
-                f"(usually {usual[dept]:.1f} an hour)"))
+            found.append(
+                Anomaly(
+                    "refusal-spike",
+                    dept,
+                    n,
+                    f"{n} refused calls in the hour from {_local(start, options.tz)} "
+                    f"(usually {usual[dept]:.1f} an hour)",
+                )
+            )
     return found
 
 
@@ -157,15 +168,21 @@ def _unusual_hours(period: Hourly, options: ReportOptions) -> list[Anomaly]:
     for dept, hours in sorted(by_dept.items()):
         total = sum(n for _, n in hours)
         first, last = min(h for h, _ in hours), max(h for h, _ in hours)
-        found.append(Anomaly(
-            "unusual-hours", dept, total,
-            f"{total} calls between {q0:02d}:00 and {q1:02d}:00 local time, in the hours from "
-            f"{_local(first, options.tz)} to {_local(last + timedelta(hours=1), options.tz)}"))
+        found.append(
+            Anomaly(
+                "unusual-hours",
+                dept,
+                total,
+                f"{total} calls between {q0:02d}:00 and {q1:02d}:00 local time, in the hours from "
+                f"{_local(first, options.tz)} to {_local(last + timedelta(hours=1), options.tz)}",
+            )
+        )
     return found
 
 
-def _volume(period: Hourly, baseline: Hourly, since: datetime, until: datetime,
-            options: ReportOptions) -> list[Anomaly]:
+def _volume(
+    period: Hourly, baseline: Hourly, since: datetime, until: datetime, options: ReportOptions
+) -> list[Anomaly]:
     scale = (until - since) / timedelta(days=options.baseline_days)
     now: dict[str, int] = defaultdict(int)
     before: dict[str, int] = defaultdict(int)
@@ -181,7 +198,9 @@ def _volume(period: Hourly, baseline: Hourly, since: datetime, until: datetime,
         if expected == 0:
             message = f"{n} calls, and none in the previous {options.baseline_days:g} days"
         else:
-            message = (f"{n} calls, {n / expected:.1f} times its usual volume ({expected:.1f} expected "
-                       f"from the previous {options.baseline_days:g} days)")
+            message = (
+                f"{n} calls, {n / expected:.1f} times its usual volume ({expected:.1f} expected "
+                f"from the previous {options.baseline_days:g} days)"
+            )
         found.append(Anomaly("volume", dept, n, message))
     return found

@@ -11,6 +11,7 @@ The SQLite script of migration 1 is the schema of the stores written before
 migrations existed (``IF NOT EXISTS`` throughout), so such files are adopted
 unchanged. Never edit a released migration: add the next one.
 """
+
 from __future__ import annotations
 
 from aidlink.database.append_only import postgres_append_only
@@ -74,8 +75,7 @@ CREATE TABLE audit_checkpoints (
     root   BYTEA NOT NULL,
     note   BYTEA NOT NULL
 );
-""" + postgres_append_only("audit_append_only", "audit log is append-only",
-                        ["audit_entries", "audit_checkpoints"])
+""" + postgres_append_only("audit_append_only", "audit log is append-only", ["audit_entries", "audit_checkpoints"])
 
 MIGRATIONS = (
     Migration(1, "entries, checkpoints, append-only triggers", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),

@@ -5,13 +5,14 @@ itself (triggers), not only by this code. Writes are durable when a write
 transaction returns (WAL, synchronous=FULL). Everything SQLite-specific lives
 here; the SQL shared with other databases is in audit.store.
 """
+
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from aidlink.audit.schema import COMPONENT, MIGRATIONS, SQLITE_V1
 from aidlink.audit.store import AuditStoreError, SQLAuditStore
@@ -40,8 +41,9 @@ class SQLiteAuditStore(SQLAuditStore):
                 raise AuditStoreError(f"no audit log at {self.path}")
         else:
             self._migrate()
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                         cached_statements=256)
+            self._conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, cached_statements=256
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         self._check_schema()
@@ -66,14 +68,14 @@ class SQLiteAuditStore(SQLAuditStore):
         except sqlite3.Error as exc:
             raise AuditStoreError(
                 f"{self.path} is not an audit store of this version ({exc}); "
-                "it was written by an older aidlink or is another file") from None
+                "it was written by an older aidlink or is another file"
+            ) from None
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             if self._closed or self._conn is None:
-                raise AuditStoreError(f"audit store {self.path} is "
-                                      f"{'closed' if self._closed else 'open read-only'}")
+                raise AuditStoreError(f"audit store {self.path} is {'closed' if self._closed else 'open read-only'}")
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -88,8 +90,7 @@ class SQLiteAuditStore(SQLAuditStore):
         # Autocommit mode: the statement is its own transaction, without BEGIN/COMMIT round trips.
         with self._lock:
             if self._closed or self._conn is None:
-                raise AuditStoreError(f"audit store {self.path} is "
-                                      f"{'closed' if self._closed else 'open read-only'}")
+                raise AuditStoreError(f"audit store {self.path} is {'closed' if self._closed else 'open read-only'}")
             self._conn.execute(statement, params)
 
     @contextlib.contextmanager

@@ -7,20 +7,36 @@ PostgreSQL later. Every entry row keeps its canonical body (what is verified)
 and its Merkle leaf hash (so the tree is rebuilt at start-up without re-hashing);
 the filter columns copy fields of the body for indexed queries.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from aidlink.audit.entry import AuditEntry
 from aidlink.audit.merkle import hash_leaf
 from aidlink.audit.query import EntryFilter, datasets_column
 
-ENTRY_COLUMNS = ("seq", "time", "department", "identity", "method", "purpose", "agreement",
-                 "outcome", "datasets", "body", "leaf_hash")
+ENTRY_COLUMNS = (
+    "seq",
+    "time",
+    "department",
+    "identity",
+    "method",
+    "purpose",
+    "agreement",
+    "outcome",
+    "datasets",
+    "body",
+    "leaf_hash",
+)
 CHECKPOINT_COLUMNS = ("number", "time", "size", "root", "note")
+
+
+EVERY_ENTRY = EntryFilter()  # the filter that matches every entry (immutable, so a safe default)
 
 
 class AuditStoreError(RuntimeError):
@@ -38,7 +54,7 @@ class StoredEntry:
     """The stored filter columns (ENTRY_COLUMNS[1:-2]) when read by `scan`, to check against the body."""
 
     @classmethod
-    def of(cls, seq: int, entry: AuditEntry) -> "StoredEntry":
+    def of(cls, seq: int, entry: AuditEntry) -> StoredEntry:
         """The stored form of `entry` at position `seq`, which the body records."""
         positioned = replace(entry, seq=seq)
         body = positioned.canonical_bytes()
@@ -77,8 +93,19 @@ def _blob(value: object) -> bytes:
 
 def _entry_row(row: StoredEntry) -> tuple[object, ...]:
     e = row.entry
-    return (row.seq, e.time, e.department, e.identity, e.method, e.purpose, e.agreement,
-            e.outcome, datasets_column(e.datasets), row.body, row.leaf_hash)
+    return (
+        row.seq,
+        e.time,
+        e.department,
+        e.identity,
+        e.method,
+        e.purpose,
+        e.agreement,
+        e.outcome,
+        datasets_column(e.datasets),
+        row.body,
+        row.leaf_hash,
+    )
 
 
 class SQLAuditStore:
@@ -121,8 +148,9 @@ class SQLAuditStore:
         if not rows:
             return
         one = f"({', '.join('?' * len(ENTRY_COLUMNS))})"
-        statement = self._sql(f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) "
-                              f"VALUES {', '.join([one] * len(rows))}")
+        statement = self._sql(
+            f"INSERT INTO audit_entries ({', '.join(ENTRY_COLUMNS)}) VALUES {', '.join([one] * len(rows))}"
+        )
         self._write_statement(statement, [value for r in rows for value in _entry_row(r)])
 
     def append_checkpoint(self, time: str, size: int, root: bytes, note: bytes) -> StoredCheckpoint:
@@ -130,8 +158,10 @@ class SQLAuditStore:
         with self._writing() as cur:
             cur.execute("SELECT COALESCE(MAX(number), 0) FROM audit_checkpoints")
             number = cur.fetchone()[0] + 1
-            cur.execute(self._sql("INSERT INTO audit_checkpoints (number, time, size, root, note) "
-                                  "VALUES (?, ?, ?, ?, ?)"), (number, time, size, root, note))
+            cur.execute(
+                self._sql("INSERT INTO audit_checkpoints (number, time, size, root, note) VALUES (?, ?, ?, ?, ?)"),
+                (number, time, size, root, note),
+            )
         return StoredCheckpoint(number, time, size, bytes(root), bytes(note))
 
     def count(self) -> int:
@@ -143,14 +173,14 @@ class SQLAuditStore:
     def leaf_hashes(self, start: int = 0) -> list[tuple[int, bytes]]:
         """(seq, leaf hash) of every entry from seq `start` on, in order."""
         with self._reading() as cur:
-            cur.execute(self._sql("SELECT seq, leaf_hash FROM audit_entries WHERE seq >= ? ORDER BY seq"),
-                        (start,))
+            cur.execute(self._sql("SELECT seq, leaf_hash FROM audit_entries WHERE seq >= ? ORDER BY seq"), (start,))
             return [(seq, _blob(h)) for seq, h in cur.fetchall()]
 
     def scan(self, start: int = 0, batch: int = 5000) -> Iterator[StoredEntry]:
         """Every entry from seq `start` on, in order, with its filter columns, read in batches."""
-        statement = self._sql(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE seq >= ? "
-                              "ORDER BY seq LIMIT ?")
+        statement = self._sql(
+            f"SELECT {', '.join(ENTRY_COLUMNS)} FROM audit_entries WHERE seq >= ? ORDER BY seq LIMIT ?"
+        )
         while True:
             with self._reading() as cur:
                 cur.execute(statement, (start, batch))
@@ -161,12 +191,15 @@ class SQLAuditStore:
                 return
             start = rows[-1][0] + 1
 
-    def query(self, where: EntryFilter = EntryFilter(), limit: int | None = None,
-              newest_first: bool = False) -> list[StoredEntry]:
+    def query(
+        self, where: EntryFilter = EVERY_ENTRY, limit: int | None = None, newest_first: bool = False
+    ) -> list[StoredEntry]:
         """Entries matching `where`, oldest first (or newest first), at most `limit`."""
         condition, params = where.where(self.placeholder)
-        statement = (f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
-                     f"ORDER BY seq {'DESC' if newest_first else 'ASC'}")
+        statement = (
+            f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
+            f"ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        )
         if limit is not None:
             statement += f" LIMIT {int(limit)}"
         with self._reading() as cur:
@@ -178,7 +211,8 @@ class SQLAuditStore:
         statement = self._sql(
             "SELECT department, purpose, outcome, SUBSTR(time, 1, 13) AS hour, COUNT(*) "
             "FROM audit_entries WHERE time >= ? AND time < ? "
-            "GROUP BY department, purpose, outcome, SUBSTR(time, 1, 13)")
+            "GROUP BY department, purpose, outcome, SUBSTR(time, 1, 13)"
+        )
         with self._reading() as cur:
             cur.execute(statement, (since, until))
             return [(d, p, o, h, int(n)) for d, p, o, h, n in cur.fetchall()]
@@ -192,8 +226,7 @@ class SQLAuditStore:
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The most recently issued checkpoint, or None."""
         with self._reading() as cur:
-            cur.execute(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints "
-                        "ORDER BY number DESC LIMIT 1")
+            cur.execute(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints ORDER BY number DESC LIMIT 1")
             row = cur.fetchone()
         if row is None:
             return None
@@ -203,8 +236,13 @@ class SQLAuditStore:
     def checkpoint_of_size(self, size: int) -> StoredCheckpoint | None:
         """The latest checkpoint issued for exactly `size` entries, or None."""
         with self._reading() as cur:
-            cur.execute(self._sql(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints "
-                                  "WHERE size = ? ORDER BY number DESC LIMIT 1"), (size,))
+            cur.execute(
+                self._sql(
+                    f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM audit_checkpoints "
+                    "WHERE size = ? ORDER BY number DESC LIMIT 1"
+                ),
+                (size,),
+            )
             row = cur.fetchone()
         if row is None:
             return None
@@ -216,5 +254,6 @@ def __getattr__(name: str) -> Any:
     # The matcher imports SQLiteAuditStore from here; loaded lazily to avoid an import cycle.
     if name == "SQLiteAuditStore":
         from aidlink.audit.sqlite_store import SQLiteAuditStore
+
         return SQLiteAuditStore
     raise AttributeError(f"module 'aidlink.audit.store' has no attribute {name!r}")

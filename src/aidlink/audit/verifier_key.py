@@ -4,6 +4,7 @@ Given as a signed-note verifier key (``<name>+<hash>+<base64>``), a file holding
 one, or the audit public key in PEM (``audit.pub.pem`` from ``aidlink keys``);
 a PEM key takes the log's origin as its key name, as the log signs under it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

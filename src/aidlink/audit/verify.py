@@ -7,6 +7,7 @@ that successive checkpoints are consistent. Checkpoints the officer kept from
 earlier reviews are checked the same way, with a consistency proof to the
 log's newest checkpoint, so a history rewritten and re-signed is caught.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -52,8 +53,11 @@ class VerifyResult:
         """The first entry that does not verify: the lowest entry named exactly, or the start
         of a range (from a checkpoint that does not match) that no named entry explains."""
         named = [p.seq for p in self.problems if p.seq is not None and p.last is None]
-        unexplained = [p.seq for p in self.problems if p.seq is not None and p.last is not None
-                       and not any(p.seq <= s <= p.last for s in named)]
+        unexplained = [
+            p.seq
+            for p in self.problems
+            if p.seq is not None and p.last is not None and not any(p.seq <= s <= p.last for s in named)
+        ]
         candidates = named + unexplained
         return min(candidates) if candidates else None
 
@@ -67,26 +71,29 @@ def _check_entries(store: SQLAuditStore, result: VerifyResult) -> MerkleTree:
     expected = 0
     for row in store.scan():
         if row.seq != expected:
-            result.add(f"entry {expected} is missing (the next stored entry is {row.seq}): "
-                       "entries were deleted", expected)
+            result.add(
+                f"entry {expected} is missing (the next stored entry is {row.seq}): entries were deleted", expected
+            )
         expected = row.seq + 1
         leaf = hash_leaf(row.body)
         tree.append(leaf)
         if leaf != row.leaf_hash:
-            result.add(f"entry {row.seq} was changed after it was written: its body does not match "
-                       "its recorded leaf hash", row.seq)
+            result.add(
+                f"entry {row.seq} was changed after it was written: its body does not match its recorded leaf hash",
+                row.seq,
+            )
         try:
             entry = row.entry
         except ValueError as exc:
             result.add(str(exc), row.seq)
             continue
         if entry.seq != row.seq:
-            result.add(f"entry {row.seq} records position {entry.seq}: entries were moved or reordered",
-                       row.seq)
+            result.add(f"entry {row.seq} records position {entry.seq}: entries were moved or reordered", row.seq)
         if row.columns is not None and tuple(row.columns) != row.expected_columns():
             names = ENTRY_COLUMNS[1:-2]
-            diffs = [f"{n}={s!r} (body says {b!r})"
-                     for n, s, b in zip(names, row.columns, row.expected_columns()) if s != b]
+            diffs = [
+                f"{n}={s!r} (body says {b!r})" for n, s, b in zip(names, row.columns, row.expected_columns()) if s != b
+            ]
             result.add(f"entry {row.seq}: stored filter columns were edited: {', '.join(diffs)}", row.seq)
     result.entries = tree.size
     return tree
@@ -113,19 +120,27 @@ def _open(note: bytes, keys: Sequence[VerifierKey], what: str, result: VerifyRes
 
 def _match_tree(cp: Checkpoint, tree: MerkleTree, what: str, good_size: int, result: VerifyResult) -> bool:
     if cp.size > tree.size:
-        result.add(f"{what} commits to {cp.size} entries but only {tree.size} are stored: the log was "
-                   f"truncated; entries {tree.size}..{cp.size - 1} are missing", tree.size)
+        result.add(
+            f"{what} commits to {cp.size} entries but only {tree.size} are stored: the log was "
+            f"truncated; entries {tree.size}..{cp.size - 1} are missing",
+            tree.size,
+        )
         return False
     if tree.root(cp.size) != cp.root:
         lo = min(good_size, cp.size - 1)
-        result.add(f"the first {cp.size} entries do not match {what}: an entry in {lo}..{cp.size - 1} "
-                   "was changed, removed or reordered", lo, cp.size - 1)
+        result.add(
+            f"the first {cp.size} entries do not match {what}: an entry in {lo}..{cp.size - 1} "
+            "was changed, removed or reordered",
+            lo,
+            cp.size - 1,
+        )
         return False
     return True
 
 
-def verify_log(store: SQLAuditStore, keys: Sequence[VerifierKey] = (),
-               kept_checkpoints: Sequence[bytes] = ()) -> VerifyResult:
+def verify_log(
+    store: SQLAuditStore, keys: Sequence[VerifierKey] = (), kept_checkpoints: Sequence[bytes] = ()
+) -> VerifyResult:
     """Verify everything stored; `kept_checkpoints` are signed notes an officer saved earlier."""
     result = VerifyResult(signatures_checked=bool(keys))
     tree = _check_entries(store, result)
@@ -136,8 +151,9 @@ def verify_log(store: SQLAuditStore, keys: Sequence[VerifierKey] = (),
         result.checkpoints += 1
         what = f"checkpoint #{stored.number} ({stored.time})"
         if stored.number != expected_number:
-            result.add(f"checkpoint #{expected_number} is missing (next stored is #{stored.number}): "
-                       "checkpoints were deleted")
+            result.add(
+                f"checkpoint #{expected_number} is missing (next stored is #{stored.number}): checkpoints were deleted"
+            )
         cp = _open(stored.note, keys, what, result)
         if cp is None:
             continue
@@ -166,27 +182,39 @@ def verify_log(store: SQLAuditStore, keys: Sequence[VerifierKey] = (),
         _match_tree(cp, tree, what, 0, result)
         if latest is not None and 0 < cp.size <= latest.size and tree.size >= latest.size:
             try:
-                verify_consistency(cp.size, latest.size, tree.consistency_proof(cp.size, latest.size),
-                                   cp.root, latest.root)
+                verify_consistency(
+                    cp.size, latest.size, tree.consistency_proof(cp.size, latest.size), cp.root, latest.root
+                )
             except ProofError as exc:
-                result.add(f"{what} is not consistent with the log's newest checkpoint "
-                           f"(size {latest.size}): history was rewritten ({exc})", 0, cp.size - 1)
+                result.add(
+                    f"{what} is not consistent with the log's newest checkpoint "
+                    f"(size {latest.size}): history was rewritten ({exc})",
+                    0,
+                    cp.size - 1,
+                )
     return result
 
 
-def _check_successive(previous: tuple[int, Checkpoint, bool], current: tuple[int, Checkpoint, bool],
-                      tree: MerkleTree, result: VerifyResult) -> None:
+def _check_successive(
+    previous: tuple[int, Checkpoint, bool],
+    current: tuple[int, Checkpoint, bool],
+    tree: MerkleTree,
+    result: VerifyResult,
+) -> None:
     (n1, cp1, ok1), (n2, cp2, ok2) = previous, current
     if cp2.size < cp1.size:
-        result.add(f"checkpoint #{n2} (size {cp2.size}) is smaller than checkpoint #{n1} "
-                   f"(size {cp1.size}): the log was rolled back", cp2.size)
+        result.add(
+            f"checkpoint #{n2} (size {cp2.size}) is smaller than checkpoint #{n1} "
+            f"(size {cp1.size}): the log was rolled back",
+            cp2.size,
+        )
     elif cp2.size == cp1.size:
         if cp2.root != cp1.root:
-            result.add(f"checkpoints #{n1} and #{n2} sign different roots for size {cp1.size}: "
-                       "two histories were signed")
+            result.add(
+                f"checkpoints #{n1} and #{n2} sign different roots for size {cp1.size}: two histories were signed"
+            )
     elif cp1.size > 0 and ok1 and ok2:
         try:
-            verify_consistency(cp1.size, cp2.size, tree.consistency_proof(cp1.size, cp2.size),
-                               cp1.root, cp2.root)
+            verify_consistency(cp1.size, cp2.size, tree.consistency_proof(cp1.size, cp2.size), cp1.root, cp2.root)
         except ProofError as exc:
             result.add(f"checkpoints #{n1} and #{n2} are not consistent: {exc}")

@@ -49,8 +49,7 @@ def _pkg_resources_importable() -> bool:
 def _install_stand_in() -> None:
     module = types.ModuleType(
         _STAND_IN_NAME,
-        "aidlink stand-in for the removed setuptools pkg_resources: "
-        "provides only get_distribution(name).version.",
+        "aidlink stand-in for the removed setuptools pkg_resources: provides only get_distribution(name).version.",
     )
     module.get_distribution = _get_distribution  # type: ignore[attr-defined]
     sys.modules[_STAND_IN_NAME] = module

@@ -8,6 +8,7 @@ measured side by side: two real matcher servers in this process (plaintext dev
 mode on loopback), rounds alternating between them, calls from N client threads.
 Target: audit costs less than 20 % of query throughput.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +29,29 @@ TARGET_COST = 0.20
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``audit`` command to the ``bench`` subparsers; its handler is ``run``."""
-    parser = subparsers.add_parser("audit", help="audited appends per second; audited vs unaudited matcher calls",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "audit",
+        help="audited appends per second; audited vs unaudited matcher calls",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--appends", type=int, default=3000, help="appends per thread count (default 3000)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8, 32],
-                        help="appending thread counts (default: 1 8 32)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 8, 32], help="appending thread counts (default: 1 8 32)"
+    )
     parser.add_argument("--calls", type=int, default=3000, help="matcher calls per round and server (default 3000)")
     parser.add_argument("--clients", type=int, default=8, help="client threads calling the matcher (default 8)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per server (default 5)")
-    parser.add_argument("--query", choices=("status", "list"), default="status",
-                        help="status: QueryStatus against an uploaded dataset (a real query); "
-                             "list: ListDatasets, a trivial call, the worst case for audit overhead")
-    parser.add_argument("--records", type=int, default=20000,
-                        help="records in the dataset the status queries search (default 20000)")
+    parser.add_argument(
+        "--query",
+        choices=("status", "list"),
+        default="status",
+        help="status: QueryStatus against an uploaded dataset (a real query); "
+        "list: ListDatasets, a trivial call, the worst case for audit overhead",
+    )
+    parser.add_argument(
+        "--records", type=int, default=20000, help="records in the dataset the status queries search (default 20000)"
+    )
     parser.add_argument("--skip-appends", action="store_true")
     parser.add_argument("--skip-matcher", action="store_true")
     parser.set_defaults(func=run)
@@ -48,9 +59,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _entry(i: int) -> AuditEntry:
-    return AuditEntry(time=utc_now(), method="/aidlink.v1.Matcher/QueryStatus", outcome="allowed", status="OK",
-                      department="mca", identity="bench serial=1", purpose="eligibility-check",
-                      agreement="bench", datasets=("mca/bench",), counts={"i": i})
+    return AuditEntry(
+        time=utc_now(),
+        method="/aidlink.v1.Matcher/QueryStatus",
+        outcome="allowed",
+        status="OK",
+        department="mca",
+        identity="bench serial=1",
+        purpose="eligibility-check",
+        agreement="bench",
+        datasets=("mca/bench",),
+        counts={"i": i},
+    )
 
 
 def bench_appends(appends: int, threads: int, directory: Path) -> tuple[float, float]:
@@ -96,15 +116,29 @@ def _upload_status_dataset(address: str, encodings) -> None:
     from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
     info = common_pb2.EncodingInfo(bits=STATUS_BITS, secret_version=1, schema_fingerprint="bench")
+
     def chunks():
-        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
-            dataset="low-income", catalog_entry="mca.low-income", catalog_version="2023.1",
-            encoding=info, attributes=["category"]))
+        yield matcher_pb2.UploadChunk(
+            header=matcher_pb2.UploadHeader(
+                dataset="low-income",
+                catalog_entry="mca.low-income",
+                catalog_version="2023.1",
+                encoding=info,
+                attributes=["category"],
+            )
+        )
         for start in range(0, len(encodings), 2000):
-            yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
-                matcher_pb2.EncodedRecord(ref=str(i), encoding=encodings[i].tobytes(),
-                                          attributes={"category": "dibao"})
-                for i in range(start, min(start + 2000, len(encodings)))]))
+            yield matcher_pb2.UploadChunk(
+                batch=matcher_pb2.RecordBatch(
+                    records=[
+                        matcher_pb2.EncodedRecord(
+                            ref=str(i), encoding=encodings[i].tobytes(), attributes={"category": "dibao"}
+                        )
+                        for i in range(start, min(start + 2000, len(encodings)))
+                    ]
+                )
+            )
+
     with grpc.insecure_channel(address) as channel:
         matcher_pb2_grpc.MatcherStub(channel).UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, "mca")])
 
@@ -121,9 +155,15 @@ def _hammer(address: str, calls: int, clients: int, query: str = "list", encodin
     if query == "status":
         metadata = [(DEV_DEPARTMENT_HEADER, "nhsa")]
         info = common_pb2.EncodingInfo(bits=STATUS_BITS, secret_version=1, schema_fingerprint="bench")
-        requests = [matcher_pb2.StatusQuery(dataset="mca/low-income", encoding=encodings[i].tobytes(),
-                                            encoding_info=info, purpose=common_pb2.ELIGIBILITY_CHECK)
-                    for i in range(0, len(encodings), max(1, len(encodings) // 64))]
+        requests = [
+            matcher_pb2.StatusQuery(
+                dataset="mca/low-income",
+                encoding=encodings[i].tobytes(),
+                encoding_info=info,
+                purpose=common_pb2.ELIGIBILITY_CHECK,
+            )
+            for i in range(0, len(encodings), max(1, len(encodings) // 64))
+        ]
 
         def call(stub, i):
             stub.QueryStatus(requests[i % len(requests)], metadata=metadata)
@@ -132,6 +172,7 @@ def _hammer(address: str, calls: int, clients: int, query: str = "list", encodin
 
         def call(stub, i):
             stub.ListDatasets(matcher_pb2.ListDatasetsRequest(), metadata=metadata)
+
     for stub in stubs:  # connect and warm up
         call(stub, 0)
     per_client = max(1, calls // clients)
@@ -165,15 +206,20 @@ def _hammer(address: str, calls: int, clients: int, query: str = "list", encodin
 Rounds = list[tuple[float, float]]
 
 
-def bench_matcher(calls: int, clients: int, rounds: int, directory: Path, query: str = "list",
-                  records: int = 20000) -> tuple[Rounds, Rounds, int]:
+def bench_matcher(
+    calls: int, clients: int, rounds: int, directory: Path, query: str = "list", records: int = 20000
+) -> tuple[Rounds, Rounds, int]:
     """(calls/s, CPU µs/call) per round with audit on and off, and the audit entries written."""
     from aidlink.matcher.server import MatcherConfig, MatcherServer
 
     servers = {}
     for audited in (True, False):
-        config = MatcherConfig(data_dir=directory / ("audited" if audited else "unaudited"),
-                               listen="127.0.0.1:0", insecure_dev=True, audit=audited)
+        config = MatcherConfig(
+            data_dir=directory / ("audited" if audited else "unaudited"),
+            listen="127.0.0.1:0",
+            insecure_dev=True,
+            audit=audited,
+        )
         servers[audited] = MatcherServer(config).start()
     encodings = _status_dataset(records) if query == "status" else None
     if encodings is not None:
@@ -186,7 +232,7 @@ def bench_matcher(calls: int, clients: int, rounds: int, directory: Path, query:
             for audited in order:
                 results[audited].append(_hammer(servers[audited].address, calls, clients, query, encodings))
         audited_log = servers[True].audit_log
-        assert audited_log is not None   # the audited server keeps a log
+        assert audited_log is not None  # the audited server keeps a log
         entries = audited_log.size
     finally:
         for server in servers.values():
@@ -206,13 +252,19 @@ def run(args: argparse.Namespace) -> int:
                 rate, per_commit = bench_appends(args.appends, threads, directory)
                 print(f"{threads:>8}  {rate:>10.0f}  {per_commit:>14.1f}")
         if not args.skip_matcher:
-            what = ("ListDatasets (a trivial call: the worst case for audit overhead)" if args.query == "list"
-                    else f"QueryStatus against a {args.records}-record dataset")
-            print(f"\n(b) matcher {what}, {args.clients} client threads, {args.calls} calls per round, "
-                  f"{args.rounds} alternating rounds")
+            what = (
+                "ListDatasets (a trivial call: the worst case for audit overhead)"
+                if args.query == "list"
+                else f"QueryStatus against a {args.records}-record dataset"
+            )
+            print(
+                f"\n(b) matcher {what}, {args.clients} client threads, {args.calls} calls per round, "
+                f"{args.rounds} alternating rounds"
+            )
             try:
-                audited, plain, entries = bench_matcher(args.calls, args.clients, args.rounds, directory,
-                                                        args.query, args.records)
+                audited, plain, entries = bench_matcher(
+                    args.calls, args.clients, args.rounds, directory, args.query, args.records
+                )
             except ImportError as exc:
                 print(f"matcher server not importable, part (b) skipped: {exc}")
                 return 2
@@ -222,9 +274,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'audit':>6}  {'calls/s (median)':>16}  {'CPU µs/call':>11}  calls/s per round")
             print(f"{'on':>6}  {on:>16.0f}  {cpu_on:>11.0f}  " + " ".join(f"{x:.0f}" for x, _ in audited))
             print(f"{'off':>6}  {off:>16.0f}  {cpu_off:>11.0f}  " + " ".join(f"{x:.0f}" for x, _ in plain))
-            print(f"audited/unaudited = {on / off:.2f}; audit costs {cost:.1%} of throughput "
-                  f"(target < {TARGET_COST:.0%}) and {cpu_on / cpu_off - 1:.1%} more CPU per call; "
-                  f"{entries} audit entries written")
+            print(
+                f"audited/unaudited = {on / off:.2f}; audit costs {cost:.1%} of throughput "
+                f"(target < {TARGET_COST:.0%}) and {cpu_on / cpu_off - 1:.1%} more CPU per call; "
+                f"{entries} audit entries written"
+            )
             if cost >= TARGET_COST:
                 print("TARGET MISSED")
                 status = 1

@@ -10,6 +10,7 @@ of each worker process (via the scheduler) for the Dask run. JIT warm-up is excl
 Timings on a shared machine are noisy; at two cores a Dask cluster cannot beat the
 in-process kernel — the point is the shape (load, join, memory per worker).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,29 +18,42 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import TextIO
 
 import numpy as np
 
-from aidlink.bench.timing import timed
-
 from aidlink.bench.kernel import make_datasets
+from aidlink.bench.timing import timed
 
 _BITS = 1024
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("dask", help="similarity join: local vs Dask backend, time and memory per worker",
-                                   description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 50_000, 100_000],
-                        help="records per side (default: 20000 50000 100000)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[2],
-                        help="Dask worker processes to start, one run per count (default: 2)")
+    parser = subparsers.add_parser(
+        "dask", help="similarity join: local vs Dask backend, time and memory per worker", description=__doc__
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[20_000, 50_000, 100_000],
+        help="records per side (default: 20000 50000 100000)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="Dask worker processes to start, one run per count (default: 2)",
+    )
     parser.add_argument("--threshold", type=float, default=0.8)
-    parser.add_argument("--partitions", type=int, default=None,
-                        help="shards per dataset (default: twice the workers' threads)")
-    parser.add_argument("--scheduler", default=None,
-                        help="an existing Dask scheduler address instead of a LocalCluster")
+    parser.add_argument(
+        "--partitions", type=int, default=None, help="shards per dataset (default: twice the workers' threads)"
+    )
+    parser.add_argument(
+        "--scheduler", default=None, help="an existing Dask scheduler address instead of a LocalCluster"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.set_defaults(func=run)
     return parser
@@ -47,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _rss() -> int:
     import psutil
+
     return psutil.Process().memory_info().rss
 
 
@@ -84,17 +99,22 @@ class _PeakMemory:
 
 
 def _same(x, y) -> bool:
-    return (np.array_equal(x.a_index, y.a_index) and np.array_equal(x.b_index, y.b_index)
-            and x.scores.tobytes() == y.scores.tobytes())
+    return (
+        np.array_equal(x.a_index, y.a_index)
+        and np.array_equal(x.b_index, y.b_index)
+        and x.scores.tobytes() == y.scores.tobytes()
+    )
 
 
-def _run_sizes(client, workers: int, sizes: Sequence[int], threshold: float, partitions: int | None,
-               seed: int) -> list[dict]:
+def _run_sizes(
+    client, workers: int, sizes: Sequence[int], threshold: float, partitions: int | None, seed: int
+) -> list[dict]:
     from aidlink.matcher.distributed import DaskJoinBackend, LocalJoinBackend
+
     rows = []
     with DaskJoinBackend(client, partitions=partitions) as dask, LocalJoinBackend() as local:
         warm_a, warm_b = make_datasets(64, _BITS, 0.5, seed)
-        for backend in (dask, local):            # numba's on-disk cache, loaded once per process
+        for backend in (dask, local):  # numba's on-disk cache, loaded once per process
             backend.load("warm-up", warm_b)
             backend.candidate_pairs(warm_a, "warm-up", threshold)
             backend.evict("warm-up")
@@ -102,28 +122,43 @@ def _run_sizes(client, workers: int, sizes: Sequence[int], threshold: float, par
             a, b = make_datasets(n, _BITS, 0.5, seed)
             local.load("b", b)
             with _PeakMemory() as local_mem:
-                expected, local_s = timed(lambda: local.candidate_pairs(a, "b", threshold))
+                expected, local_s = timed(partial(local.candidate_pairs, a, "b", threshold))
             local.evict("b")
-            _, load_s = timed(lambda: dask.load("b", b))
+            _, load_s = timed(partial(dask.load, "b", b))
             with _PeakMemory(client) as worker_mem:
-                got, join_s = timed(lambda: dask.candidate_pairs(a, "b", threshold))
-            rows.append({
-                "size": n, "workers": workers, "partitions": dask.shard_count("b"),
-                "pairs": len(expected), "identical": _same(got, expected),
-                "local_s": local_s, "local_peak_rss": local_mem.peak["matcher"],
-                "dask_load_s": load_s, "dask_join_s": join_s,
-                "worker_peak_rss": sorted(worker_mem.peak.values()),
-                "shard_bytes_per_worker": len(b) * b.shape[1] / max(1, len(worker_mem.peak)),
-            })
+                got, join_s = timed(partial(dask.candidate_pairs, a, "b", threshold))
+            rows.append(
+                {
+                    "size": n,
+                    "workers": workers,
+                    "partitions": dask.shard_count("b"),
+                    "pairs": len(expected),
+                    "identical": _same(got, expected),
+                    "local_s": local_s,
+                    "local_peak_rss": local_mem.peak["matcher"],
+                    "dask_load_s": load_s,
+                    "dask_join_s": join_s,
+                    "worker_peak_rss": sorted(worker_mem.peak.values()),
+                    "shard_bytes_per_worker": len(b) * b.shape[1] / max(1, len(worker_mem.peak)),
+                }
+            )
             dask.evict("b")
     return rows
 
 
-def bench_dask(sizes: Sequence[int], workers: Sequence[int] | int, *, threshold: float = 0.8,
-               partitions: int | None = None, scheduler: str | None = None, seed: int = 7,
-               out: TextIO | None = None) -> list[dict]:
+def bench_dask(
+    sizes: Sequence[int],
+    workers: Sequence[int] | int,
+    *,
+    threshold: float = 0.8,
+    partitions: int | None = None,
+    scheduler: str | None = None,
+    seed: int = 7,
+    out: TextIO | None = None,
+) -> list[dict]:
     """Local vs Dask backend per size (and per worker count); one dict per run, printed to ``out``."""
     from distributed import Client, LocalCluster
+
     counts = [workers] if isinstance(workers, int) else list(workers)
     rows: list[dict] = []
     if scheduler is not None:
@@ -131,9 +166,12 @@ def bench_dask(sizes: Sequence[int], workers: Sequence[int] | int, *, threshold:
             rows += _run_sizes(client, len(client.nthreads()), sizes, threshold, partitions, seed)
     else:
         for count in counts:
-            with LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                              dashboard_address=None, host="127.0.0.1") as cluster, \
-                    Client(cluster, set_as_default=False) as client:
+            with (
+                LocalCluster(
+                    n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+                ) as cluster,
+                Client(cluster, set_as_default=False) as client,
+            ):
                 rows += _run_sizes(client, count, sizes, threshold, partitions, seed)
     if out is not None:
         _print(rows, threshold, out)
@@ -142,24 +180,39 @@ def bench_dask(sizes: Sequence[int], workers: Sequence[int] | int, *, threshold:
 
 def _print(rows: list[dict], threshold: float, out: TextIO) -> None:
     mib = 1 << 20
-    print(f"Dice join, {_BITS}-bit encodings, threshold {threshold}, {os.cpu_count()} cores; "
-          f"local = in-process kernel on all cores", file=out)
-    print(f"{'size':>9}{'workers':>8}{'parts':>6}{'pairs':>9}{'local s':>9}{'local MiB':>10}"
-          f"{'load s':>8}{'dask s':>8}{'worker peak MiB':>18}{'shard MiB/w':>12}{'same':>6}", file=out)
+    print(
+        f"Dice join, {_BITS}-bit encodings, threshold {threshold}, {os.cpu_count()} cores; "
+        f"local = in-process kernel on all cores",
+        file=out,
+    )
+    print(
+        f"{'size':>9}{'workers':>8}{'parts':>6}{'pairs':>9}{'local s':>9}{'local MiB':>10}"
+        f"{'load s':>8}{'dask s':>8}{'worker peak MiB':>18}{'shard MiB/w':>12}{'same':>6}",
+        file=out,
+    )
     for r in rows:
         peaks = "/".join(f"{p / mib:.0f}" for p in r["worker_peak_rss"])
-        print(f"{r['size']:>9}{r['workers']:>8}{r['partitions']:>6}{r['pairs']:>9}{r['local_s']:>9.2f}"
-              f"{r['local_peak_rss'] / mib:>10.0f}{r['dask_load_s']:>8.2f}{r['dask_join_s']:>8.2f}"
-              f"{peaks:>18}{r['shard_bytes_per_worker'] / mib:>12.1f}{'yes' if r['identical'] else 'NO':>6}",
-              file=out)
+        print(
+            f"{r['size']:>9}{r['workers']:>8}{r['partitions']:>6}{r['pairs']:>9}{r['local_s']:>9.2f}"
+            f"{r['local_peak_rss'] / mib:>10.0f}{r['dask_load_s']:>8.2f}{r['dask_join_s']:>8.2f}"
+            f"{peaks:>18}{r['shard_bytes_per_worker'] / mib:>12.1f}{'yes' if r['identical'] else 'NO':>6}",
+            file=out,
+        )
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if any(n < 1 for n in args.sizes) or any(w < 1 for w in args.workers):
         print("aidlink bench dask: --sizes and --workers must be positive", file=sys.stderr)
         return 2
-    rows = bench_dask(args.sizes, args.workers, threshold=args.threshold, partitions=args.partitions,
-                      scheduler=args.scheduler, seed=args.seed, out=out)
+    rows = bench_dask(
+        args.sizes,
+        args.workers,
+        threshold=args.threshold,
+        partitions=args.partitions,
+        scheduler=args.scheduler,
+        seed=args.seed,
+        out=out,
+    )
     if not all(r["identical"] for r in rows):
         print("aidlink bench dask: the Dask backend's pairs differ from the local backend's", file=sys.stderr)
         return 1

@@ -15,9 +15,8 @@ from typing import TextIO
 
 import numpy as np
 
-from aidlink.bench.timing import timed
-
 from aidlink.bench.anonlink_compat import import_anonlink
+from aidlink.bench.timing import timed
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
 
 _GENERATE_ROWS = 2048  # rows generated per step, to bound temporary memory
@@ -31,15 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=__doc__,
     )
     parser.add_argument("--n", type=int, default=20000, help="records per side (default 20000)")
-    parser.add_argument("--bits", type=int, default=1024,
-                        help="encoding length in bits, a multiple of 64 (default 1024)")
-    parser.add_argument("--threshold", type=float, default=0.8,
-                        help="Dice threshold; pairs need score >= threshold (default 0.8)")
+    parser.add_argument(
+        "--bits", type=int, default=1024, help="encoding length in bits, a multiple of 64 (default 1024)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.8, help="Dice threshold; pairs need score >= threshold (default 0.8)"
+    )
     parser.add_argument("--seed", type=int, default=20240601, help="random seed")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="aidlink thread counts to time (default: 1 2)")
-    parser.add_argument("--planted", type=float, default=0.5,
-                        help="share of B records that are noisy copies of A records (default 0.5)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], help="aidlink thread counts to time (default: 1 2)"
+    )
+    parser.add_argument(
+        "--planted", type=float, default=0.5, help="share of B records that are noisy copies of A records (default 0.5)"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -50,9 +53,7 @@ def _bloom_filters(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
     for start in range(0, n, _GENERATE_ROWS):
         stop = min(start + _GENERATE_ROWS, n)
         density = rng.uniform(0.20, 0.35, size=(stop - start, 1)).astype(np.float32)
-        out[start:stop] = np.packbits(
-            rng.random((stop - start, bits), dtype=np.float32) < density, axis=1
-        )
+        out[start:stop] = np.packbits(rng.random((stop - start, bits), dtype=np.float32) < density, axis=1)
     return out
 
 
@@ -82,8 +83,7 @@ def make_datasets(n: int, bits: int, planted: float, seed: int) -> tuple[np.ndar
 
 def _identical(ours: CandidatePairs, theirs: tuple) -> bool:
     mine = ours.to_anonlink()
-    return (mine[0].tobytes() == theirs[0].tobytes()
-            and mine[1] == tuple(theirs[1]) and mine[2] == tuple(theirs[2]))
+    return mine[0].tobytes() == theirs[0].tobytes() and mine[1] == tuple(theirs[1]) and mine[2] == tuple(theirs[2])
 
 
 def _validate(args: argparse.Namespace) -> str | None:
@@ -120,28 +120,40 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     for threads in args.threads:
         _, warmups[threads] = timed(partial(candidate_pairs, tiny, tiny, args.threshold, threads=threads))
 
-    expected, anonlink_s = timed(lambda: find_candidate_pairs(
-        [a_records, b_records], dice_coefficient_accelerated, args.threshold))
+    expected, anonlink_s = timed(
+        lambda: find_candidate_pairs([a_records, b_records], dice_coefficient_accelerated, args.threshold)
+    )
     rows = [("anonlink " + anonlink.__version__, "1", anonlink_s, True)]
     for threads in args.threads:
         got, seconds = timed(partial(candidate_pairs, a_packed, b_packed, args.threshold, threads=threads))
         rows.append(("aidlink", str(threads), seconds, _identical(got, expected)))
 
-    print(f"Dice join: {args.n} x {args.n} records, {args.bits} bits, "
-          f"threshold {args.threshold}, seed {args.seed}: {len(expected[0])} candidate pairs",
-          file=out)
-    print("JIT warm-up (excluded from timings): "
-          + ", ".join(f"{t} thread(s) {s:.2f} s" for t, s in warmups.items()), file=out)
-    print(f"{'implementation':<18}{'threads':>8}{'seconds':>10}{'comparisons/s':>16}"
-          f"{'vs anonlink':>13}{'identical':>11}", file=out)
+    print(
+        f"Dice join: {args.n} x {args.n} records, {args.bits} bits, "
+        f"threshold {args.threshold}, seed {args.seed}: {len(expected[0])} candidate pairs",
+        file=out,
+    )
+    print(
+        "JIT warm-up (excluded from timings): " + ", ".join(f"{t} thread(s) {s:.2f} s" for t, s in warmups.items()),
+        file=out,
+    )
+    print(
+        f"{'implementation':<18}{'threads':>8}{'seconds':>10}{'comparisons/s':>16}{'vs anonlink':>13}{'identical':>11}",
+        file=out,
+    )
     for name, threads, seconds, same in rows:
-        print(f"{name:<18}{threads:>8}{seconds:>10.3f}{comparisons / seconds:>16.3e}"
-              f"{anonlink_s / seconds:>12.2f}x{'yes' if same else 'NO':>11}", file=out)
-    print("comparisons/s = n*n record pairs divided by wall time "
-          "(both sides prune by popcount; a skipped pair counts as compared).", file=out)
+        print(
+            f"{name:<18}{threads:>8}{seconds:>10.3f}{comparisons / seconds:>16.3e}"
+            f"{anonlink_s / seconds:>12.2f}x{'yes' if same else 'NO':>11}",
+            file=out,
+        )
+    print(
+        "comparisons/s = n*n record pairs divided by wall time "
+        "(both sides prune by popcount; a skipped pair counts as compared).",
+        file=out,
+    )
     if not all(same for *_, same in rows):
-        print("aidlink bench kernel: aidlink's candidate pairs differ from anonlink's",
-              file=sys.stderr)
+        print("aidlink bench kernel: aidlink's candidate pairs differ from anonlink's", file=sys.stderr)
         return 1
     return 0
 

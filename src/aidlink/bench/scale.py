@@ -20,6 +20,7 @@ also loads the shards onto the workers); both must return the same matches. Work
 memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ import tempfile
 import threading
 import time
 from datetime import date
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -59,21 +60,40 @@ _PIPELINE = None
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("scale", help="gateway-to-matcher path at 10k/100k/1M records per side",
-                                   description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
-                        help="records per side (default: 10000 100000 1000000)")
+    parser = subparsers.add_parser(
+        "scale", help="gateway-to-matcher path at 10k/100k/1M records per side", description=__doc__
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000, 1_000_000],
+        help="records per side (default: 10000 100000 1000000)",
+    )
     parser.add_argument("--threshold", type=float, default=0.8)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="encoding processes at the node (default: all cores)")
-    parser.add_argument("--exhaustive-limit", type=int, default=100_000,
-                        help="above this size, completeness is measured on a sample of A rows")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="encoding processes at the node (default: all cores)"
+    )
+    parser.add_argument(
+        "--exhaustive-limit",
+        type=int,
+        default=100_000,
+        help="above this size, completeness is measured on a sample of A rows",
+    )
     parser.add_argument("--sample", type=int, default=20_000, help="A rows sampled for completeness")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--backend", choices=("local", "dask"), default="local",
-                        help="join backend of the exhaustive comparison; dask also runs local beside it")
-    parser.add_argument("--dask-workers", type=int, default=2,
-                        help="worker processes of the LocalCluster started for --backend dask (default: 2)")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "dask"),
+        default="local",
+        help="join backend of the exhaustive comparison; dask also runs local beside it",
+    )
+    parser.add_argument(
+        "--dask-workers",
+        type=int,
+        default=2,
+        help="worker processes of the LocalCluster started for --backend dask (default: 2)",
+    )
     parser.add_argument("--dask-scheduler", help="an existing Dask scheduler instead of a LocalCluster")
     parser.set_defaults(func=run)
     return parser
@@ -96,7 +116,7 @@ class _PeakRss:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, self._rss())
 
-    def __enter__(self) -> "_PeakRss":
+    def __enter__(self) -> _PeakRss:
         self.peak = self._rss()
         self._thread.start()
         return self
@@ -111,11 +131,13 @@ def _init_worker() -> None:
     global _PIPELINE
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
+
     _PIPELINE = RecordPipeline(LinkageSchema.default_chinese(), _SECRET, 1, today=lambda: date(2025, 6, 30))
 
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
     from aidlink.gateway.pipeline import RowRefused
+
     pipeline = _PIPELINE
     assert pipeline is not None, "_init_worker sets the pipeline up in each worker"
     out: list[tuple[bytes, list[bytes]] | None] = []
@@ -130,21 +152,34 @@ def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] |
 
 
 def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
-    from aidlink.v1 import common_pb2, matcher_pb2
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import schema_fingerprint
-    info = common_pb2.EncodingInfo(bits=1024, secret_version=1,
-                                   schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese()))
+    from aidlink.v1 import common_pb2, matcher_pb2
+
+    info = common_pb2.EncodingInfo(
+        bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese())
+    )
 
     def chunks():
-        yield matcher_pb2.UploadChunk(header=matcher_pb2.UploadHeader(
-            dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info))
+        yield matcher_pb2.UploadChunk(
+            header=matcher_pb2.UploadHeader(
+                dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info
+            )
+        )
         for start in range(0, len(records), 2000):
-            yield matcher_pb2.UploadChunk(batch=matcher_pb2.RecordBatch(records=[
-                matcher_pb2.EncodedRecord(ref=f"r{start + i}", encoding=enc,
-                                          blocking_keys=keys if with_keys else ())
-                for i, (enc, keys) in enumerate(records[start:start + 2000])]))
+            yield matcher_pb2.UploadChunk(
+                batch=matcher_pb2.RecordBatch(
+                    records=[
+                        matcher_pb2.EncodedRecord(
+                            ref=f"r{start + i}", encoding=enc, blocking_keys=keys if with_keys else ()
+                        )
+                        for i, (enc, keys) in enumerate(records[start : start + 2000])
+                    ]
+                )
+            )
+
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+
     summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
     if summary.accepted != len(records):
         raise RuntimeError(f"{dataset}: matcher accepted {summary.accepted} of {len(records)}")
@@ -152,6 +187,7 @@ def _upload(stub, department: str, dataset: str, entry: str, records, with_keys:
 
 def _worker_rss() -> int:
     import psutil
+
     return psutil.Process().memory_info().rss
 
 
@@ -172,7 +208,7 @@ class _WorkerPeakRss:
         while not self._stop.wait(0.1):
             self._record()
 
-    def __enter__(self) -> "_WorkerPeakRss":
+    def __enter__(self) -> _WorkerPeakRss:
         self._record()
         self._thread.start()
         return self
@@ -185,12 +221,20 @@ class _WorkerPeakRss:
 
 def _compare(stub, tag: str, threshold: float):
     """All pairs of mca/<tag> vs hrss/<tag> over gRPC: (matches, comparisons, progress events)."""
-    from aidlink.v1 import common_pb2, matcher_pb2
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
+    from aidlink.v1 import common_pb2, matcher_pb2
+
     matches, progress, comparisons = [], 0, 0
-    for event in stub.CompareDatasets(matcher_pb2.CompareRequest(
-            my_dataset=tag, other_dataset=f"hrss/{tag}", purpose=common_pb2.POLICY_DELIVERY_CHECK,
-            threshold=threshold, all_pairs=True), metadata=[(DEV_DEPARTMENT_HEADER, "mca")]):
+    for event in stub.CompareDatasets(
+        matcher_pb2.CompareRequest(
+            my_dataset=tag,
+            other_dataset=f"hrss/{tag}",
+            purpose=common_pb2.POLICY_DELIVERY_CHECK,
+            threshold=threshold,
+            all_pairs=True,
+        ),
+        metadata=[(DEV_DEPARTMENT_HEADER, "mca")],
+    ):
         kind = event.WhichOneof("event")
         if kind == "match":
             matches.append((event.match.my_ref, event.match.score, tuple(sorted(event.match.attributes.items()))))
@@ -211,17 +255,22 @@ def run_exhaustive(n: int, encoded, args, stubs: dict, client) -> dict:
         _upload(stub, "hrss", tag, "hrss.employment", encoded[1], with_keys=False)
         runs = []
         workers = _WorkerPeakRss(client) if backend == "dask" else None
-        with _PeakRss() as mem, (workers or _Nothing()):
+        with _PeakRss() as mem, workers or _Nothing():
             for _ in range(2):
                 t = time.perf_counter()
                 matches, comparisons, _ = _compare(stub, tag, args.threshold)
                 runs.append(time.perf_counter() - t)
         reference = matches if reference is None else reference
         row["backends"][backend] = {
-            "first_s": runs[0], "again_s": runs[1], "matcher_rss": mem.peak, "pairs": len(matches),
-            "comparisons": comparisons, "identical": matches == reference,
+            "first_s": runs[0],
+            "again_s": runs[1],
+            "matcher_rss": mem.peak,
+            "pairs": len(matches),
+            "comparisons": comparisons,
+            "identical": matches == reference,
             "worker_rss": sorted(workers.peak.values()) if workers else [],
-            "shard_bytes_per_worker": (len(encoded[1]) * 128 / max(1, len(workers.peak))) if workers else 0}
+            "shard_bytes_per_worker": (len(encoded[1]) * 128 / max(1, len(workers.peak))) if workers else 0,
+        }
     return row
 
 
@@ -244,12 +293,12 @@ def _wilson_lower(found: int, total: int, z: float = 2.576) -> float:
 
 
 def run_size(n: int, args, pool, stub) -> dict:
-    from aidlink.v1 import common_pb2, matcher_pb2
     from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
     from aidlink.matcher.comparison import DEFAULT_LSH, Blocking, candidate_chunks
     from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
     from aidlink.matcher.similarity.blocking import BlockingKeys
+    from aidlink.v1 import common_pb2, matcher_pb2
 
     row: dict[str, Any] = {"size": n}
     t = time.perf_counter()
@@ -263,7 +312,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     with _PeakRss() as mem:
         encoded = []
         for rows in sides:
-            slices = [rows[i:i + 5000] for i in range(0, len(rows), 5000)]
+            slices = [rows[i : i + 5000] for i in range(0, len(rows), 5000)]
             encoded.append([r for part in pool.map(_encode_rows, slices) for r in part if r is not None])
         del sides
     row["encode_s"], row["encode_rss"] = time.perf_counter() - t, mem.peak
@@ -279,9 +328,16 @@ def run_size(n: int, args, pool, stub) -> dict:
     t = time.perf_counter()
     with _PeakRss() as mem:
         matches = progress_events = comparisons = 0
-        for event in stub.CompareDatasets(matcher_pb2.CompareRequest(
-                my_dataset=tag, other_dataset=f"hrss/{tag}", purpose=common_pb2.POLICY_DELIVERY_CHECK,
-                threshold=args.threshold, all_pairs=True), metadata=[(DEV_DEPARTMENT_HEADER, "mca")]):
+        for event in stub.CompareDatasets(
+            matcher_pb2.CompareRequest(
+                my_dataset=tag,
+                other_dataset=f"hrss/{tag}",
+                purpose=common_pb2.POLICY_DELIVERY_CHECK,
+                threshold=args.threshold,
+                all_pairs=True,
+            ),
+            metadata=[(DEV_DEPARTMENT_HEADER, "mca")],
+        ):
             kind = event.WhichOneof("event")
             if kind == "match":
                 matches += 1
@@ -296,7 +352,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
     b = pack(np.frombuffer(b"".join(e for e, _ in encoded[1]), np.uint8).reshape(-1, 128))
     keys = [BlockingKeys.from_tokens([k for _, k in side]) for side in encoded]
-    encoded_copy = encoded if n <= args.exhaustive_limit else None   # for the exhaustive stage
+    encoded_copy = encoded if n <= args.exhaustive_limit else None  # for the exhaustive stage
     del encoded
     rows_sampled = np.arange(len(a))
     if len(a) > args.exhaustive_limit:
@@ -309,16 +365,21 @@ def run_size(n: int, args, pool, stub) -> dict:
     if len(blocked) != matches:
         raise RuntimeError(f"the matcher returned {matches} pairs but the local blocked join {len(blocked)}")
     blocked_set = dict(zip(zip(blocked.a_index.tolist(), blocked.b_index.tolist()), blocked.scores.tolist()))
-    exhaustive_pairs = dict(zip(zip(rows_sampled[exhaustive.a_index].tolist(), exhaustive.b_index.tolist()),
-                                exhaustive.scores.tolist()))
+    exhaustive_pairs = dict(
+        zip(zip(rows_sampled[exhaustive.a_index].tolist(), exhaustive.b_index.tolist()), exhaustive.scores.tolist())
+    )
     found = sum(1 for k, s in exhaustive_pairs.items() if blocked_set.get(k) == s)
     sampled = set(rows_sampled.tolist())
     extra = [k for k in blocked_set if k[0] in sampled and k not in exhaustive_pairs]
     if extra:
         raise RuntimeError(f"{len(extra)} blocked pairs are not in the exhaustive join, e.g. {extra[0]}")
-    row.update(exhaustive_pairs=len(exhaustive_pairs), found=found, sampled_rows=len(rows_sampled),
-               completeness=found / max(1, len(exhaustive_pairs)),
-               completeness_lower99=_wilson_lower(found, len(exhaustive_pairs)))
+    row.update(
+        exhaustive_pairs=len(exhaustive_pairs),
+        found=found,
+        sampled_rows=len(rows_sampled),
+        completeness=found / max(1, len(exhaustive_pairs)),
+        completeness_lower99=_wilson_lower(found, len(exhaustive_pairs)),
+    )
     row["encoded"] = encoded_copy
     return row
 
@@ -329,16 +390,23 @@ def _mib(x: int) -> str:
 
 def _print_exhaustive(n: int, row: dict, args, scheduler: str | None) -> None:
     local = row["backends"]["local"]
-    print(f"   exhaustive join over gRPC (uploaded without blocking keys; {local['comparisons']:,} "
-          f"comparisons, {local['pairs']:,} pairs), first run / again:", flush=True)
+    print(
+        f"   exhaustive join over gRPC (uploaded without blocking keys; {local['comparisons']:,} "
+        f"comparisons, {local['pairs']:,} pairs), first run / again:",
+        flush=True,
+    )
     for backend, r in row["backends"].items():
         where = "in process" if backend == "local" else f"{len(r['worker_rss'])} workers at {scheduler}"
-        line = (f"     {backend} backend ({where}): {r['first_s']:.2f}s / {r['again_s']:.2f}s; "
-                f"matcher process peak RSS {_mib(r['matcher_rss'])} MiB")
+        line = (
+            f"     {backend} backend ({where}): {r['first_s']:.2f}s / {r['again_s']:.2f}s; "
+            f"matcher process peak RSS {_mib(r['matcher_rss'])} MiB"
+        )
         if backend == "dask":
-            line += (f"; worker peak RSS MiB {'/'.join(_mib(x) for x in r['worker_rss'])}; "
-                     f"shards {r['shard_bytes_per_worker'] / 2**20:.1f} MiB per worker; "
-                     f"same matches as local: {'yes' if r['identical'] else 'NO'}")
+            line += (
+                f"; worker peak RSS MiB {'/'.join(_mib(x) for x in r['worker_rss'])}; "
+                f"shards {r['shard_bytes_per_worker'] / 2**20:.1f} MiB per worker; "
+                f"same matches as local: {'yes' if r['identical'] else 'NO'}"
+            )
         print(line, flush=True)
 
 
@@ -347,12 +415,20 @@ def _dask_cluster(args, stack):
     import logging
 
     from distributed import Client, LocalCluster
-    if not logging.getLogger().isEnabledFor(logging.INFO):   # Dask's INFO chatter only with -v
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's INFO chatter only with -v
         logging.getLogger("distributed").setLevel(logging.WARNING)
     address = args.dask_scheduler
     if address is None:
-        cluster = stack.enter_context(LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                                                   processes=True, dashboard_address=None, host="127.0.0.1"))
+        cluster = stack.enter_context(
+            LocalCluster(
+                n_workers=args.dask_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            )
+        )
         address = cluster.scheduler_address
     client = stack.enter_context(Client(address, set_as_default=False))
     return address, client
@@ -361,8 +437,8 @@ def _dask_cluster(args, stack):
 def run(args) -> int:
     import contextlib
 
-    from aidlink.v1 import matcher_pb2_grpc
     from aidlink.matcher.server import MatcherConfig, MatcherServer
+    from aidlink.v1 import matcher_pb2_grpc
 
     if args.dask_workers < 1:
         print("aidlink bench scale: --dask-workers must be at least 1", file=sys.stderr)
@@ -370,9 +446,11 @@ def run(args) -> int:
     ctx = multiprocessing.get_context("fork")
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     # The encoding workers fork before any gRPC thread (or Dask cluster) exists.
-    with ctx.Pool(args.workers, initializer=_init_worker) as pool, \
-            tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp, \
-            contextlib.ExitStack() as stack:
+    with (
+        ctx.Pool(args.workers, initializer=_init_worker) as pool,
+        tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
         scheduler = client = None
         backends: dict[str, dict[str, Any]] = {"local": {}}
         if args.backend == "dask":
@@ -382,9 +460,16 @@ def run(args) -> int:
         agreements = Path(tmp) / "bench-agreements.toml"
         agreements.write_text(BENCH_AGREEMENTS, encoding="utf-8")
         for backend, settings in backends.items():
-            server = MatcherServer(MatcherConfig(data_dir=Path(tmp) / backend, listen="127.0.0.1:0",
-                                                 insecure_dev=True, audit=False, agreements=agreements,
-                                                 **settings)).start()
+            server = MatcherServer(
+                MatcherConfig(
+                    data_dir=Path(tmp) / backend,
+                    listen="127.0.0.1:0",
+                    insecure_dev=True,
+                    audit=False,
+                    agreements=agreements,
+                    **settings,
+                )
+            ).start()
             stack.callback(server.stop, 0)
             channel = grpc.insecure_channel(server.address, options=options)
             stack.callback(channel.close)
@@ -394,18 +479,30 @@ def run(args) -> int:
         for n in args.sizes:
             r = run_size(n, args, pool, stub)
             path_s = r["encode_s"] + r["upload_s"] + r["match_s"]
-            print(f"N={n:,}: records {r['records'][0]:,} x {r['records'][1]:,}; "
-                  f"generate {r['generate_s']:.1f}s; encode (node, {args.workers} proc) {r['encode_s']:.1f}s; "
-                  f"upload {r['upload_s']:.1f}s; compare over gRPC {r['match_s']:.1f}s; "
-                  f"path total {path_s:.1f}s", flush=True)
-            print(f"   comparisons {r['comparisons']:,} (exhaustive would be "
-                  f"{r['records'][0] * r['records'][1]:,}); pairs >= {args.threshold}: {r['matches']:,}; "
-                  f"progress events {r['progress_events']}", flush=True)
-            print(f"   completeness {r['found']:,}/{r['exhaustive_pairs']:,} = {r['completeness']:.4%} "
-                  f"(99% lower bound {r['completeness_lower99']:.4%}; {r['sampled_rows']:,} A rows vs all B; "
-                  f"exhaustive on them {r['exhaustive_sample_s']:.1f}s)", flush=True)
-            print(f"   peak RSS MiB: generate {_mib(r['generate_rss'])}, encode {_mib(r['encode_rss'])}, "
-                  f"upload {_mib(r['upload_rss'])}, compare {_mib(r['match_rss'])}", flush=True)
+            print(
+                f"N={n:,}: records {r['records'][0]:,} x {r['records'][1]:,}; "
+                f"generate {r['generate_s']:.1f}s; encode (node, {args.workers} proc) {r['encode_s']:.1f}s; "
+                f"upload {r['upload_s']:.1f}s; compare over gRPC {r['match_s']:.1f}s; "
+                f"path total {path_s:.1f}s",
+                flush=True,
+            )
+            print(
+                f"   comparisons {r['comparisons']:,} (exhaustive would be "
+                f"{r['records'][0] * r['records'][1]:,}); pairs >= {args.threshold}: {r['matches']:,}; "
+                f"progress events {r['progress_events']}",
+                flush=True,
+            )
+            print(
+                f"   completeness {r['found']:,}/{r['exhaustive_pairs']:,} = {r['completeness']:.4%} "
+                f"(99% lower bound {r['completeness_lower99']:.4%}; {r['sampled_rows']:,} A rows vs all B; "
+                f"exhaustive on them {r['exhaustive_sample_s']:.1f}s)",
+                flush=True,
+            )
+            print(
+                f"   peak RSS MiB: generate {_mib(r['generate_rss'])}, encode {_mib(r['encode_rss'])}, "
+                f"upload {_mib(r['upload_rss'])}, compare {_mib(r['match_rss'])}",
+                flush=True,
+            )
             encoded = r.pop("encoded")
             if encoded is None:
                 print(f"   exhaustive join: skipped above --exhaustive-limit {args.exhaustive_limit:,}", flush=True)

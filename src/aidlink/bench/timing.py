@@ -1,4 +1,5 @@
 """Wall-clock timing of one call, for the side-by-side benchmarks."""
+
 from __future__ import annotations
 
 import time

@@ -8,6 +8,7 @@
 `matcher import-bundle` works on the matcher's data directory with the matcher stopped
 (the audit log has one writer); it appends its own audit entries.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def register_gateway(gsub) -> None:
     e = gsub.add_parser("export-bundle", help="write an encrypted, signed offline bundle for the matcher")
     e.add_argument("input", type=Path, help="CSV extract")
     e.add_argument("--department", required=True)
-    e.add_argument("--node-dir", type=Path, required=True,
-                   help="directory with ca.crt, node.crt, node.key, linkage-secret.sealed")
+    e.add_argument(
+        "--node-dir", type=Path, required=True, help="directory with ca.crt, node.crt, node.key, linkage-secret.sealed"
+    )
     e.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
     e.add_argument("--matcher-cert", type=Path, required=True, help="the matcher's certificate (PEM)")
     e.add_argument("--dataset", required=True)
@@ -40,8 +42,13 @@ def register_gateway(gsub) -> None:
     e.add_argument("--catalog-version", default="2023.1")
     e.add_argument("--id-column", default="rec_id")
     e.add_argument("--attribute", action="append", default=[], help="attribute column to send (repeat)")
-    e.add_argument("--compare", action="append", default=[], metavar="DEPT/DATASET:PURPOSE",
-                   help="a comparison for the matcher to run, e.g. mca/low-income:eligibility-check (repeat)")
+    e.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="DEPT/DATASET:PURPOSE",
+        help="a comparison for the matcher to run, e.g. mca/low-income:eligibility-check (repeat)",
+    )
     e.add_argument("--allow-unknown-columns", action="store_true", help="drop columns that are not declared")
     e.add_argument("--expires-days", type=int, default=14)
     e.add_argument("--output", "-o", type=Path, required=True)
@@ -60,14 +67,16 @@ def register_matcher(msub) -> None:
 
     i = msub.add_parser("import-bundle", help="verify and load a department's offline bundle (matcher stopped)")
     i.add_argument("bundle", type=Path)
-    i.add_argument("--tls-dir", type=Path, required=True, help="directory with ca.crt, matcher.crt, matcher.key, crl.pem")
+    i.add_argument(
+        "--tls-dir", type=Path, required=True, help="directory with ca.crt, matcher.crt, matcher.key, crl.pem"
+    )
     i.add_argument("--output", "-o", type=Path, required=True, help="where to write the result bundle")
-    add_core_options(i)   # the same settings as `matcher serve`: the same matcher core
+    add_core_options(i)  # the same settings as `matcher serve`: the same matcher core
     i.set_defaults(func=import_bundle)
 
 
 def export_bundle(args) -> int:
-    from aidlink.v1 import bundle_pb2
+    from aidlink.cli.gateway_commands import _open_secret
     from aidlink.gateway.bundle import export_dataset_bundle
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.extract import ExtractError, read_extract
@@ -75,33 +84,47 @@ def export_bundle(args) -> int:
     from aidlink.gateway.pipeline import RecordPipeline
     from aidlink.gateway.refs import ReferenceMap
     from aidlink.matcher.purposes import BY_NAME
-
-    from aidlink.cli.gateway_commands import _open_secret
+    from aidlink.v1 import bundle_pb2
 
     asks = []
     for spec in args.compare:
         other, _, purpose = spec.rpartition(":")
         if "/" not in other or purpose not in BY_NAME:
-            print(f"aidlink gateway export-bundle: --compare {spec!r}: expected DEPT/DATASET:PURPOSE with a purpose "
-                  f"from {', '.join(BY_NAME)}", file=sys.stderr)
+            print(
+                f"aidlink gateway export-bundle: --compare {spec!r}: expected DEPT/DATASET:PURPOSE with a purpose "
+                f"from {', '.join(BY_NAME)}",
+                file=sys.stderr,
+            )
             return 2
         asks.append(bundle_pb2.BundleCompareRequest(other_dataset=other, purpose=purpose))
     try:
-        extract = read_extract(args.input, id_column=args.id_column, attributes=tuple(args.attribute),
-                               allow_unknown=args.allow_unknown_columns)
+        extract = read_extract(
+            args.input,
+            id_column=args.id_column,
+            attributes=tuple(args.attribute),
+            allow_unknown=args.allow_unknown_columns,
+        )
     except ExtractError as exc:
         print(f"aidlink gateway export-bundle: {args.input}: {exc}", file=sys.stderr)
         return 2
     key, version = _open_secret(args.node_dir)
     refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
     try:
-        node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version),
-                           None, refs)
+        node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version), None, refs)
         exported = export_dataset_bundle(
-            node, args.dataset, args.catalog_entry, args.catalog_version, extract.rows,
-            attributes=args.attribute, id_column=args.id_column, compare=asks,
-            key_pem=(args.node_dir / "node.key").read_bytes(), cert_pem=(args.node_dir / "node.crt").read_bytes(),
-            matcher_cert_pem=args.matcher_cert.read_bytes(), lifetime=timedelta(days=args.expires_days))
+            node,
+            args.dataset,
+            args.catalog_entry,
+            args.catalog_version,
+            extract.rows,
+            attributes=args.attribute,
+            id_column=args.id_column,
+            compare=asks,
+            key_pem=(args.node_dir / "node.key").read_bytes(),
+            cert_pem=(args.node_dir / "node.crt").read_bytes(),
+            matcher_cert_pem=args.matcher_cert.read_bytes(),
+            lifetime=timedelta(days=args.expires_days),
+        )
     except ValueError as exc:
         print(f"aidlink gateway export-bundle: {exc}", file=sys.stderr)
         return 2
@@ -110,8 +133,10 @@ def export_bundle(args) -> int:
     args.output.write_bytes(exported.blob)
     for p in exported.problems:
         print(f"row {p.row} ({p.record_id}): {p.field}: {p.reason}", file=sys.stderr)
-    print(f"bundle {exported.bundle_id}: {exported.records} of {exported.rows} rows -> {args.output} "
-          f"(encrypted to the matcher, expires in {args.expires_days} days)")
+    print(
+        f"bundle {exported.bundle_id}: {exported.records} of {exported.rows} rows -> {args.output} "
+        f"(encrypted to the matcher, expires in {args.expires_days} days)"
+    )
     return 0
 
 
@@ -124,11 +149,16 @@ def import_bundle(args) -> int:
     from aidlink.matcher.core import MatcherCore, MatcherSettings
 
     tls, crl = args.tls_dir, args.tls_dir / "crl.pem"
-    try:   # the matcher core `matcher serve` runs, built from the same settings, with the matcher stopped
-        keys = {"key_pem": (tls / "matcher.key").read_bytes(), "cert_pem": (tls / "matcher.crt").read_bytes(),
-                "ca_cert_pem": (tls / "ca.crt").read_bytes()}
-        core = MatcherCore(MatcherSettings(checkpoint_interval=None, max_workers=2, **core_settings(args)),
-                           application_name="aidlink-import-bundle")
+    try:  # the matcher core `matcher serve` runs, built from the same settings, with the matcher stopped
+        keys = {
+            "key_pem": (tls / "matcher.key").read_bytes(),
+            "cert_pem": (tls / "matcher.crt").read_bytes(),
+            "ca_cert_pem": (tls / "ca.crt").read_bytes(),
+        }
+        core = MatcherCore(
+            MatcherSettings(checkpoint_interval=None, max_workers=2, **core_settings(args)),
+            application_name="aidlink-import-bundle",
+        )
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
         print(f"aidlink matcher import-bundle: {exc}", file=sys.stderr)
         return 2
@@ -141,11 +171,13 @@ def import_bundle(args) -> int:
         return 1
     finally:
         ledger.close()
-        core.close()   # flushes the audit log and signs a last checkpoint if it grew
+        core.close()  # flushes the audit log and signs a last checkpoint if it grew
     args.output.write_bytes(outcome.result_blob)
     u = outcome.upload
-    print(f"bundle {outcome.bundle_id} from {outcome.department}: {u.dataset} v{u.version}, {u.accepted} records "
-          f"accepted, {u.rejected_count} refused; result bundle -> {args.output}")
+    print(
+        f"bundle {outcome.bundle_id} from {outcome.department}: {u.dataset} v{u.version}, {u.accepted} records "
+        f"accepted, {u.rejected_count} refused; result bundle -> {args.output}"
+    )
     return 0
 
 
@@ -156,10 +188,14 @@ def import_results(args) -> int:
     state = args.data_dir or args.node_dir / "state"
     refs, ledger = ReferenceMap(state / "references.sqlite"), BundleLedger(state / "bundles.sqlite")
     try:
-        results = read_result_bundle(args.bundle.read_bytes(), refs=refs,
-                                     key_pem=(args.node_dir / "node.key").read_bytes(),
-                                     cert_pem=(args.node_dir / "node.crt").read_bytes(),
-                                     ca_cert_pem=(args.node_dir / "ca.crt").read_bytes(), ledger=ledger)
+        results = read_result_bundle(
+            args.bundle.read_bytes(),
+            refs=refs,
+            key_pem=(args.node_dir / "node.key").read_bytes(),
+            cert_pem=(args.node_dir / "node.crt").read_bytes(),
+            ca_cert_pem=(args.node_dir / "ca.crt").read_bytes(),
+            ledger=ledger,
+        )
     except BundleError as exc:
         print(f"aidlink gateway import-results: refused ({exc.problem}): {exc}", file=sys.stderr)
         return 1

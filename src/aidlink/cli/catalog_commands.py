@@ -7,15 +7,16 @@ published version never changes; a change is a new version, signed by mca's node
 provider whose entries change (`sign` on each node, `publish --signature` on the matcher host,
 which verifies every signature against the custodian CA and CRL before publishing).
 """
+
 from __future__ import annotations
 
-import json
 import getpass
 import hashlib
+import json
 import os
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("aidlink-data/matcher")
@@ -28,9 +29,12 @@ def register(sub) -> None:
 
     def store_location(parser) -> None:
         parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the matcher's data directory")
-        parser.add_argument("--database-url", default=os.environ.get("AIDLINK_DATABASE_URL"),
-                            help="the matcher's state database (postgresql://...) instead of catalog.sqlite "
-                                 "in --data-dir (default: $AIDLINK_DATABASE_URL)")
+        parser.add_argument(
+            "--database-url",
+            default=os.environ.get("AIDLINK_DATABASE_URL"),
+            help="the matcher's state database (postgresql://...) instead of catalog.sqlite "
+            "in --data-dir (default: $AIDLINK_DATABASE_URL)",
+        )
 
     def source(parser) -> None:
         store_location(parser)
@@ -61,14 +65,24 @@ def register(sub) -> None:
     sign.add_argument("--out", type=Path, help="signature file (default: FILE.<department>.sig)")
     sign.set_defaults(func=sign_file)
 
-    pub = csub.add_parser("publish", help="verify the signatures of a catalog TOML file and publish it as a "
-                                          "new, immutable version")
+    pub = csub.add_parser(
+        "publish", help="verify the signatures of a catalog TOML file and publish it as a new, immutable version"
+    )
     pub.add_argument("file", type=Path)
-    source(pub)   # --matcher: publish through the running matcher (it verifies and audits); else its state
-    pub.add_argument("--signature", action="append", default=[], type=Path,
-                     help="a signature file from aidlink catalog sign (repeat: mca and each changed provider)")
-    pub.add_argument("--ca-cert", type=Path, help="the custodian CA certificate the signers' certificates chain to "
-                                                   "(not with --matcher: the matcher uses its own)")
+    source(pub)  # --matcher: publish through the running matcher (it verifies and audits); else its state
+    pub.add_argument(
+        "--signature",
+        action="append",
+        default=[],
+        type=Path,
+        help="a signature file from aidlink catalog sign (repeat: mca and each changed provider)",
+    )
+    pub.add_argument(
+        "--ca-cert",
+        type=Path,
+        help="the custodian CA certificate the signers' certificates chain to "
+        "(not with --matcher: the matcher uses its own)",
+    )
     pub.add_argument("--crl", type=Path, help="the custodian's current revocation list (aidlink keys crl)")
     pub.add_argument("--approved-by", action="append", default=[], help=argparse_suppress())
     pub.add_argument("--note", default="")
@@ -92,20 +106,28 @@ class _Remote:
     """The same reads as CatalogStore, answered by a running matcher's Catalog service."""
 
     def __init__(self, args) -> None:
-        from aidlink.v1 import catalog_pb2_grpc
         from aidlink.gateway.server import GatewayConfig, NodeTls, matcher_channel
+        from aidlink.v1 import catalog_pb2_grpc
 
         if args.node_dir is None:
             raise ValueError("--matcher needs --node-dir (the node certificate authenticates the call)")
         d = args.node_dir
-        self.channel = matcher_channel(GatewayConfig(
-            department="", data_dir=d, matcher=args.matcher, secret_key=b"", secret_version=0,
-            tls=NodeTls(d / "ca.crt", d / "node.crt", d / "node.key"), matcher_server_name=args.matcher_name))
+        self.channel = matcher_channel(
+            GatewayConfig(
+                department="",
+                data_dir=d,
+                matcher=args.matcher,
+                secret_key=b"",
+                secret_version=0,
+                tls=NodeTls(d / "ca.crt", d / "node.crt", d / "node.key"),
+                matcher_server_name=args.matcher_name,
+            )
+        )
         self.stub = catalog_pb2_grpc.CatalogStub(self.channel)
 
     def history(self):
-        from aidlink.v1 import catalog_pb2
         from aidlink.matcher.catalog_store import PublishedVersion
+        from aidlink.v1 import catalog_pb2
 
         out = []
         for v in self.stub.ListVersions(catalog_pb2.ListCatalogVersionsRequest()).versions:
@@ -114,8 +136,8 @@ class _Remote:
         return out
 
     def get(self, version):
-        from aidlink.v1 import catalog_pb2
         from aidlink.matcher.catalog_service import catalog_from_message
+        from aidlink.v1 import catalog_pb2
 
         return catalog_from_message(self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version or "")))
 
@@ -134,11 +156,13 @@ def _open(args):
     if getattr(args, "matcher", None):
         return _Remote(args)
     if args.database_url:
-        return CatalogStore(args.database_url)   # the matcher's state database: no SQLite file here
+        return CatalogStore(args.database_url)  # the matcher's state database: no SQLite file here
     path = args.data_dir / "catalog.sqlite"
     if not path.exists():
-        raise ValueError(f"{path} does not exist: no catalog has been published in {args.data_dir} "
-                         "(start the matcher once, or aidlink catalog publish)")
+        raise ValueError(
+            f"{path} does not exist: no catalog has been published in {args.data_dir} "
+            "(start the matcher once, or aidlink catalog publish)"
+        )
     return CatalogStore(path)
 
 
@@ -168,9 +192,12 @@ def _run(args, what: str, action) -> int:
 def list_versions(args) -> int:
     def action(source) -> None:
         for p in source.history():
-            when = datetime.fromtimestamp(p.published_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            print(f"{p.version}\t#{p.seq}\t{when}\t{p.entries} entries\tsigned by {', '.join(p.approved_by)}"
-                  + (f"\t{p.note}" if p.note else ""))
+            when = datetime.fromtimestamp(p.published_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            print(
+                f"{p.version}\t#{p.seq}\t{when}\t{p.entries} entries\tsigned by {', '.join(p.approved_by)}"
+                + (f"\t{p.note}" if p.note else "")
+            )
+
     return _run(args, "list", action)
 
 
@@ -183,8 +210,11 @@ def show_version(args) -> int:
         if args.entry:
             entries = [catalog.entry(args.entry, catalog.version)]
         if args.format == "json":
-            print(json.dumps({"version": catalog.version, "entry": [e.to_dict() for e in entries]},
-                             ensure_ascii=False, indent=2))
+            print(
+                json.dumps(
+                    {"version": catalog.version, "entry": [e.to_dict() for e in entries]}, ensure_ascii=False, indent=2
+                )
+            )
             return
         print(f"catalog version {catalog.version}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
         for e in entries:
@@ -198,6 +228,7 @@ def show_version(args) -> int:
                     print(f"    {key.replace('_', ' ')}: {getattr(e, key)}")
         if not entries:
             raise CatalogError(f"catalog version {catalog.version} has no entries")
+
     return _run(args, "show", action)
 
 
@@ -215,16 +246,18 @@ def sign_file(args) -> int:
         document = read_file(args.file, "catalog file")
         cert_pem = read_file(args.node_dir / "node.crt", "node certificate")
         identity = identity_from_pem(cert_pem)
-        key = load_private_key(read_file(args.node_dir / "node.key", "node key"), None,
-                               what=str(args.node_dir / "node.key"))
+        key = load_private_key(
+            read_file(args.node_dir / "node.key", "node key"), None, what=str(args.node_dir / "node.key")
+        )
         signature = sign_catalog(document, key, cert_pem)
     except (KeyFileError, IdentityError, CatalogError, UnicodeDecodeError) as exc:
         print(f"aidlink catalog sign: {exc}", file=sys.stderr)
         return 2
     out = args.out or args.file.with_name(f"{args.file.name}.{identity.department or identity.kind}.sig")
     out.write_text(signature.to_json(), "utf-8")
-    print(f"signed catalog version {signature.version} (sha256 {signature.catalog_sha256[:16]}…) as "
-          f"{identity.uri}: {out}")
+    print(
+        f"signed catalog version {signature.version} (sha256 {signature.catalog_sha256[:16]}…) as {identity.uri}: {out}"
+    )
     return 0
 
 
@@ -233,10 +266,13 @@ def _policy(args):
     from aidlink.keys.key_files import read_file
 
     if args.ca_cert is None or args.crl is None:
-        raise ValueError("--ca-cert and --crl are required: every signature is verified against the custodian "
-                         "CA and its current revocation list")
-    return CertificatePolicy(read_file(args.ca_cert, "CA certificate"), read_file(args.crl, "revocation list"),
-                             kinds={"node"})
+        raise ValueError(
+            "--ca-cert and --crl are required: every signature is verified against the custodian "
+            "CA and its current revocation list"
+        )
+    return CertificatePolicy(
+        read_file(args.ca_cert, "CA certificate"), read_file(args.crl, "revocation list"), kinds={"node"}
+    )
 
 
 def publish(args) -> int:
@@ -247,15 +283,18 @@ def publish(args) -> int:
     from aidlink.matcher.errors import Refused
 
     if args.approved_by:
-        print("aidlink catalog publish: --approved-by is not accepted: a name typed on the command line proves "
-              "no approval. A new catalog version needs signatures by mca's node certificate and by each "
-              "provider whose entries change: run aidlink catalog sign FILE --node-dir DIR on each node, then "
-              "aidlink catalog publish FILE --signature SIG ... --ca-cert CA --crl CRL", file=sys.stderr)
+        print(
+            "aidlink catalog publish: --approved-by is not accepted: a name typed on the command line proves "
+            "no approval. A new catalog version needs signatures by mca's node certificate and by each "
+            "provider whose entries change: run aidlink catalog sign FILE --node-dir DIR on each node, then "
+            "aidlink catalog publish FILE --signature SIG ... --ca-cert CA --crl CRL",
+            file=sys.stderr,
+        )
         return 2
     try:
         document = read_file(args.file, "catalog file")
         signatures = [CatalogSignature.from_json(read_file(p, "signature file"), str(p)) for p in args.signature]
-        if getattr(args, "matcher", None):   # the running matcher checks them against its own CA and CRL
+        if getattr(args, "matcher", None):  # the running matcher checks them against its own CA and CRL
             return _publish_remote(args, document, args.note)
         policy = _policy(args)
     except (KeyFileError, CatalogError, ValueError) as exc:
@@ -264,11 +303,14 @@ def publish(args) -> int:
     # Offline (the matcher stopped, like import-bundle): the core's use case on the matcher's state,
     # the attempt recorded in its audit log as the gRPC interceptor would record it.
     try:
-        core = MatcherCore(MatcherSettings(data_dir=args.data_dir, database_url=args.database_url,
-                                           checkpoint_interval=None))
+        core = MatcherCore(
+            MatcherSettings(data_dir=args.data_dir, database_url=args.database_url, checkpoint_interval=None)
+        )
     except (OSError, ValueError, RuntimeError) as exc:
-        print(f"aidlink catalog publish: cannot open the matcher's state in "
-              f"{args.database_url or args.data_dir}: {exc}", file=sys.stderr)
+        print(
+            f"aidlink catalog publish: cannot open the matcher's state in {args.database_url or args.data_dir}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     operator = f"{getpass.getuser()}@{socket.gethostname()}"
     digest = f"catalog-sha256:{hashlib.sha256(document).hexdigest()}"
@@ -277,12 +319,18 @@ def publish(args) -> int:
         try:
             info = core.publish_catalog(document, signatures, policy, note=args.note)
         except Refused as exc:
-            core.audit_offline(CATALOG_PUBLISH_METHOD, exc.status, identity=operator, datasets=[digest],
-                               detail=str(exc))
+            core.audit_offline(
+                CATALOG_PUBLISH_METHOD, exc.status, identity=operator, datasets=[digest], detail=str(exc)
+            )
             print(f"aidlink catalog publish: {exc} (refused; recorded in the audit log)", file=sys.stderr)
             return 1
-        core.audit_offline(CATALOG_PUBLISH_METHOD, "OK", identity=operator, datasets=[f"catalog@{info.version}"],
-                           detail=f"signed by {', '.join(info.approved_by)}")
+        core.audit_offline(
+            CATALOG_PUBLISH_METHOD,
+            "OK",
+            identity=operator,
+            datasets=[f"catalog@{info.version}"],
+            detail=f"signed by {', '.join(info.approved_by)}",
+        )
         _print_published(info, before, core.catalog)
         return 0
     finally:
@@ -293,8 +341,10 @@ def _print_published(info, before: list[str], store) -> None:
     if info.version in before:
         print(f"catalog version {info.version} is already published with this content; nothing changed")
         return
-    print(f"published catalog version {info.version} (#{info.seq}, {info.entries} entries, "
-          f"signed by {', '.join(info.approved_by)})")
+    print(
+        f"published catalog version {info.version} (#{info.seq}, {info.entries} entries, "
+        f"signed by {', '.join(info.approved_by)})"
+    )
     if before:
         print(store.diff(before[-1], info.version).text())
 
@@ -314,19 +364,26 @@ def _publish_remote(args, document: bytes, note: str) -> int:
         return 2
     try:
         before = [v.version for v in remote.history()]
-        reply = remote.stub.PublishCatalog(catalog_pb2.PublishCatalogRequest(
-            document=document, signatures=[read_file(p, "signature file") for p in args.signature], note=note))
+        reply = remote.stub.PublishCatalog(
+            catalog_pb2.PublishCatalogRequest(
+                document=document, signatures=[read_file(p, "signature file") for p in args.signature], note=note
+            )
+        )
     except grpc.RpcError as exc:
-        print(f"aidlink catalog publish: the matcher at {args.matcher} refused: {exc.code().name}: "
-              f"{exc.details()}", file=sys.stderr)
+        print(
+            f"aidlink catalog publish: the matcher at {args.matcher} refused: {exc.code().name}: {exc.details()}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         remote.close()
     if reply.version in before:
         print(f"catalog version {reply.version} is already published with this content; nothing changed")
     else:
-        print(f"published catalog version {reply.version} (#{reply.seq}, {reply.entries} entries, "
-              f"signed by {', '.join(reply.approved_by)}) on the matcher at {args.matcher}")
+        print(
+            f"published catalog version {reply.version} (#{reply.seq}, {reply.entries} entries, "
+            f"signed by {', '.join(reply.approved_by)}) on the matcher at {args.matcher}"
+        )
     return 0
 
 
@@ -346,4 +403,5 @@ def verify_version(args) -> int:
             print(f"catalog version {version}: the trusted bootstrap (published unsigned at matcher start)")
         for s in signers:
             print(f"catalog version {version}: signed by {s.department} ({s.uri}, serial {s.serial:#x}): valid")
+
     return _run(args, "verify", action)

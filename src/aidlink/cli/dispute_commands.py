@@ -4,6 +4,7 @@ Run on the node host with its directory (certificate, key, sealed linkage secret
 state): flag a matched record, read the inbox, and as provider acknowledge, confirm,
 reject or correct (re-encoding the corrected row locally).
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,12 @@ def register(sub) -> None:
 
     def node(parser) -> None:
         parser.add_argument("--department", required=True)
-        parser.add_argument("--node-dir", type=Path, required=True,
-                            help="directory with ca.crt, node.crt, node.key, linkage-secret.sealed")
+        parser.add_argument(
+            "--node-dir",
+            type=Path,
+            required=True,
+            help="directory with ca.crt, node.crt, node.key, linkage-secret.sealed",
+        )
         parser.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
         parser.add_argument("--matcher", required=True, help="matcher host:port")
         parser.add_argument("--matcher-name", help="TLS server name of the matcher if it differs from the host")
@@ -46,9 +51,11 @@ def register(sub) -> None:
     ib.add_argument("--wait", type=int, default=0, help="seconds to wait for one (at most 30)")
     ib.set_defaults(func=inbox)
 
-    for name, help_text in (("acknowledge", "received; under verification"),
-                            ("confirm", "verified: the data is correct as held"),
-                            ("reject", "reject the flag with a reason")):
+    for name, help_text in (
+        ("acknowledge", "received; under verification"),
+        ("confirm", "verified: the data is correct as held"),
+        ("reject", "reject the flag with a reason"),
+    ):
         r = dsub.add_parser(name, help=help_text)
         node(r)
         r.add_argument("dispute_id")
@@ -65,30 +72,42 @@ def register(sub) -> None:
 
 
 def _desk(args):
-    from aidlink.v1 import disputes_pb2_grpc
+    from aidlink.cli.gateway_commands import _open_secret
     from aidlink.gateway.disputes import NodeDisputes
     from aidlink.gateway.server import GatewayConfig, GatewayServer, NodeTls
-
-    from aidlink.cli.gateway_commands import _open_secret
+    from aidlink.v1 import disputes_pb2_grpc
 
     key, version = _open_secret(args.node_dir)
     d = args.node_dir
-    server = GatewayServer(GatewayConfig(
-        department=args.department, data_dir=args.data_dir or d / "state", matcher=args.matcher,
-        secret_key=key, secret_version=version, tls=NodeTls(d / "ca.crt", d / "node.crt", d / "node.key"),
-        matcher_server_name=args.matcher_name))
-    desk = NodeDisputes(server.node, disputes_pb2_grpc.DisputesStub(server.channel), server.refs,
-                        server.config.data_dir)
+    server = GatewayServer(
+        GatewayConfig(
+            department=args.department,
+            data_dir=args.data_dir or d / "state",
+            matcher=args.matcher,
+            secret_key=key,
+            secret_version=version,
+            tls=NodeTls(d / "ca.crt", d / "node.crt", d / "node.key"),
+            matcher_server_name=args.matcher_name,
+        )
+    )
+    desk = NodeDisputes(
+        server.node, disputes_pb2_grpc.DisputesStub(server.channel), server.refs, server.config.data_dir
+    )
     return server, desk
 
 
 def _print(d, record_id: str = "") -> None:
     late = "  OVERDUE" if d.overdue else ""
     mine = f"  my record {record_id}" if record_id else ""
-    print(f"{d.id}  {d.state:<9} due {d.due}{late}  {d.flagged_by} -> {d.provider}  "
-          f"{d.provider_dataset} v{d.provider_version}{mine}")
-    print(f"    reason: {d.reason}" + (f"\n    answer: {d.answer}" if d.answer else "")
-          + (f"\n    corrected in v{d.corrected_version}" if d.corrected_version else ""))
+    print(
+        f"{d.id}  {d.state:<9} due {d.due}{late}  {d.flagged_by} -> {d.provider}  "
+        f"{d.provider_dataset} v{d.provider_version}{mine}"
+    )
+    print(
+        f"    reason: {d.reason}"
+        + (f"\n    answer: {d.answer}" if d.answer else "")
+        + (f"\n    corrected in v{d.corrected_version}" if d.corrected_version else "")
+    )
 
 
 def _run(args, action) -> int:
@@ -114,14 +133,20 @@ def _run(args, action) -> int:
 def flag(args) -> int:
     from aidlink.matcher.purposes import purpose_value
 
-    return _run(args, lambda desk: _print(desk.flag(args.my_dataset, args.record_id, args.other,
-                                                    purpose_value(args.purpose), args.reason), args.record_id))
+    return _run(
+        args,
+        lambda desk: _print(
+            desk.flag(args.my_dataset, args.record_id, args.other, purpose_value(args.purpose), args.reason),
+            args.record_id,
+        ),
+    )
 
 
 def list_disputes(args) -> int:
     def action(desk) -> None:
         for d in desk.list(role=args.role, open_only=args.open):
             _print(d, desk.record_id(d))
+
     return _run(args, action)
 
 
@@ -130,6 +155,7 @@ def inbox(args) -> int:
         for e in desk.inbox(after=args.after, wait_seconds=args.wait):
             print(f"[{e.seq}] {e.kind}")
             _print(e.dispute, e.record_id)
+
     return _run(args, action)
 
 
@@ -145,4 +171,5 @@ def correct(args) -> int:
         if len(extract.rows) != 1:
             raise ValueError(f"{args.input}: expected exactly one corrected row, found {len(extract.rows)}")
         _print(desk.correct(args.dispute_id, extract.rows[0], args.attribute, args.reason))
+
     return _run(args, action)

@@ -1,7 +1,7 @@
 """`aidlink encode` and `aidlink match`: encoding and matching files locally."""
+
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import csv
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aidlink.cli.progress import ProgressBar
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
-from aidlink.cli.progress import ProgressBar
 from aidlink.gateway.pipeline import RecordPipeline, RowRefused
 
 FORMAT = "aidlink-encodings/1"
@@ -28,8 +28,12 @@ def register(sub) -> None:
     p.add_argument("input", type=Path, help="CSV (UTF-8 or GBK/GB18030) with a header row")
     p.add_argument("--output", "-o", type=Path, required=True)
     p.add_argument("--schema", type=Path, help="linkage schema (clkhash v3 JSON); default: Chinese person")
-    p.add_argument("--secret-file", type=Path, required=True,
-                   help="the linkage secret: a plain secret file, or a sealed one (with --node-key)")
+    p.add_argument(
+        "--secret-file",
+        type=Path,
+        required=True,
+        help="the linkage secret: a plain secret file, or a sealed one (with --node-key)",
+    )
     p.add_argument("--node-key", type=Path, help="this node's private key, to open a sealed secret")
     p.add_argument("--node-cert", type=Path, help="this node's certificate (checks the sealed recipient)")
     p.add_argument("--id-column", default="rec_id")
@@ -48,7 +52,8 @@ def register(sub) -> None:
 
 def load_secret(args) -> tuple[bytes, int]:
     """(secret key bytes, secret version) from --secret-file (plain or sealed)."""
-    from aidlink.keys.linkage_secret import MAGIC as SEALED_MAGIC, open_sealed
+    from aidlink.keys.linkage_secret import MAGIC as SEALED_MAGIC
+    from aidlink.keys.linkage_secret import open_sealed
 
     raw = args.secret_file.read_bytes()
     if raw.startswith(SEALED_MAGIC):
@@ -67,8 +72,9 @@ def encode_command(args) -> int:
     key, version = load_secret(args)
     mapping = ColumnMapping.load(args.mapping) if args.mapping else None
     try:
-        extract = read_extract(args.input, mapping=mapping, id_column=args.id_column,
-                               allow_unknown=args.allow_unknown_columns)
+        extract = read_extract(
+            args.input, mapping=mapping, id_column=args.id_column, allow_unknown=args.allow_unknown_columns
+        )
     except ExtractError as exc:
         print(f"aidlink encode: {args.input}: {exc}", file=sys.stderr)
         return 2
@@ -82,15 +88,27 @@ def encode_command(args) -> int:
             continue
         ids.append(row[args.id_column])
         clks.append(base64.b64encode(encoding).decode())
-    args.output.write_text(json.dumps({
-        "format": FORMAT,
-        "encoding": {"bits": pipeline.parameters.bits, "secret_version": version,
-                     "schema_fingerprint": pipeline.parameters.schema_fingerprint},
-        "ids": ids, "clks": clks}))
+    args.output.write_text(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "encoding": {
+                    "bits": pipeline.parameters.bits,
+                    "secret_version": version,
+                    "schema_fingerprint": pipeline.parameters.schema_fingerprint,
+                },
+                "ids": ids,
+                "clks": clks,
+            }
+        )
+    )
     for number, reason in sorted(problems):
         print(f"row {number}: {reason}", file=sys.stderr)
-    print(f"encoded {len(clks)} of {len(extract.rows) + len(extract.problems)} rows "
-          f"({extract.encoding}) -> {args.output}; {len(problems)} problem(s)", file=sys.stderr)
+    print(
+        f"encoded {len(clks)} of {len(extract.rows) + len(extract.problems)} rows "
+        f"({extract.encoding}) -> {args.output}; {len(problems)} problem(s)",
+        file=sys.stderr,
+    )
     return 0 if clks or not extract.rows else 1
 
 
@@ -115,11 +133,16 @@ def read_encodings(path: Path) -> tuple[list[str], np.ndarray]:
         if width is None:
             width = len(raw)
         if len(raw) != width or width == 0 or width % 8:
-            raise EncodingFileError(f"{path}: encoding #{i} has {len(raw)} bytes; all must have the "
-                                    f"same length, a multiple of 8 (first has {width})")
+            raise EncodingFileError(
+                f"{path}: encoding #{i} has {len(raw)} bytes; all must have the "
+                f"same length, a multiple of 8 (first has {width})"
+            )
         rows.append(raw)
-    array = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), width or 0) if rows \
+    array = (
+        np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), width or 0)
+        if rows
         else np.zeros((0, 8), dtype=np.uint8)
+    )
     return [str(x) for x in ids], array
 
 
@@ -136,11 +159,18 @@ def match_command(args) -> int:
         print(f"aidlink match: {exc}", file=sys.stderr)
         return 2
     if len(a) and len(b) and a.shape[1] != b.shape[1]:
-        print(f"aidlink match: {args.a} has {a.shape[1] * 8}-bit encodings, {args.b} has "
-              f"{b.shape[1] * 8}-bit", file=sys.stderr)
+        print(
+            f"aidlink match: {args.a} has {a.shape[1] * 8}-bit encodings, {args.b} has {b.shape[1] * 8}-bit",
+            file=sys.stderr,
+        )
         return 2
-    links = compare_encodings(a, b, args.threshold, all_pairs=args.all_pairs,
-                              progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None)
+    links = compare_encodings(
+        a,
+        b,
+        args.threshold,
+        all_pairs=args.all_pairs,
+        progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None,
+    )
     with open(args.output, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["a_id", "b_id", "score"])

@@ -1,20 +1,20 @@
 """`aidlink gateway …`: run a department's node and call it from the department."""
+
 from __future__ import annotations
 
-import argparse
 import csv
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from aidlink.cli.progress import ProgressBar
-from aidlink.cli.settings import add_config_option
-
 import grpc
 
+from aidlink.cli.progress import ProgressBar
+from aidlink.cli.settings import add_config_option
+from aidlink.matcher.purposes import BY_NAME as PURPOSES
+from aidlink.matcher.purposes import purpose_value
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
-from aidlink.matcher.purposes import BY_NAME as PURPOSES, purpose_value
 
 NODE_FILES = "ca.crt, node.crt, node.key and linkage-secret.sealed"
 
@@ -63,8 +63,11 @@ def register(sub) -> None:
 def _open_secret(node_dir: Path) -> tuple[bytes, int]:
     from aidlink.keys.linkage_secret import open_sealed
 
-    secret = open_sealed((node_dir / "linkage-secret.sealed").read_bytes(),
-                         (node_dir / "node.key").read_bytes(), (node_dir / "node.crt").read_bytes())
+    secret = open_sealed(
+        (node_dir / "linkage-secret.sealed").read_bytes(),
+        (node_dir / "node.key").read_bytes(),
+        (node_dir / "node.crt").read_bytes(),
+    )
     return secret.key, secret.version
 
 
@@ -73,22 +76,32 @@ def serve(args) -> int:
 
     unset = [f"--{n.replace('_', '-')}" for n in ("department", "node_dir", "matcher") if not getattr(args, n)]
     if unset:
-        print(f"aidlink gateway serve: set {', '.join(unset)} (flags, AIDLINK_* environment or --config)",
-              file=sys.stderr)
+        print(
+            f"aidlink gateway serve: set {', '.join(unset)} (flags, AIDLINK_* environment or --config)", file=sys.stderr
+        )
         return 2
-    missing = [f for f in ("ca.crt", "node.crt", "node.key", "linkage-secret.sealed")
-               if not (args.node_dir / f).exists()]
+    missing = [
+        f for f in ("ca.crt", "node.crt", "node.key", "linkage-secret.sealed") if not (args.node_dir / f).exists()
+    ]
     if missing:
         print(f"aidlink gateway serve: {args.node_dir} lacks {', '.join(missing)}", file=sys.stderr)
         return 2
     key, version = _open_secret(args.node_dir)
-    server = GatewayServer(GatewayConfig(
-        department=args.department, data_dir=args.data_dir or args.node_dir / "state",
-        matcher=args.matcher, secret_key=key, secret_version=version,
-        tls=NodeTls(args.node_dir / "ca.crt", args.node_dir / "node.crt", args.node_dir / "node.key"),
-        listen=args.listen, schema=args.schema, metrics_port=args.metrics_port,
-        metrics_address=args.metrics_address,
-        matcher_server_name=args.matcher_name)).start()
+    server = GatewayServer(
+        GatewayConfig(
+            department=args.department,
+            data_dir=args.data_dir or args.node_dir / "state",
+            matcher=args.matcher,
+            secret_key=key,
+            secret_version=version,
+            tls=NodeTls(args.node_dir / "ca.crt", args.node_dir / "node.crt", args.node_dir / "node.key"),
+            listen=args.listen,
+            schema=args.schema,
+            metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
+            matcher_server_name=args.matcher_name,
+        )
+    ).start()
     print(f"gateway {args.department} listening on {server.address}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -103,17 +116,25 @@ def submit(args) -> int:
     from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
 
     try:
-        extract = read_extract(args.input, mapping=ColumnMapping.load(args.mapping) if args.mapping else None,
-                               id_column=args.id_column, attributes=tuple(args.attribute),
-                               allow_unknown=args.allow_unknown_columns)
+        extract = read_extract(
+            args.input,
+            mapping=ColumnMapping.load(args.mapping) if args.mapping else None,
+            id_column=args.id_column,
+            attributes=tuple(args.attribute),
+            allow_unknown=args.allow_unknown_columns,
+        )
     except ExtractError as exc:
         print(f"aidlink gateway submit: {args.input}: {exc}", file=sys.stderr)
         return 2
     for number, reason in extract.problems:
         print(f"row {number}: {reason}", file=sys.stderr)
-    header = gateway_pb2.SubmitHeader(dataset=args.dataset, catalog_entry=args.catalog_entry,
-                                      catalog_version=args.catalog_version, id_column=args.id_column,
-                                      attributes=args.attribute)
+    header = gateway_pb2.SubmitHeader(
+        dataset=args.dataset,
+        catalog_entry=args.catalog_entry,
+        catalog_version=args.catalog_version,
+        id_column=args.id_column,
+        attributes=args.attribute,
+    )
     with grpc.insecure_channel(args.gateway) as channel:
         try:
             summary = submit_rows(gateway_pb2_grpc.GatewayStub(channel), header, extract.rows)
@@ -121,11 +142,15 @@ def submit(args) -> int:
             print(f"aidlink gateway submit: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
     for p in summary.problems:
-        print(f"row {extract.row_numbers[p.row - 1] if 0 < p.row <= len(extract.row_numbers) else p.row}"
-              f" ({p.record_id}): {p.field}: {p.reason}{'' if p.kept else ' (row not uploaded)'}",
-              file=sys.stderr)
-    print(f"{summary.dataset} v{summary.version}: {summary.uploaded} of {summary.rows} rows uploaded, "
-          f"{summary.problem_count + len(extract.problems)} problem(s)")
+        print(
+            f"row {extract.row_numbers[p.row - 1] if 0 < p.row <= len(extract.row_numbers) else p.row}"
+            f" ({p.record_id}): {p.field}: {p.reason}{'' if p.kept else ' (row not uploaded)'}",
+            file=sys.stderr,
+        )
+    print(
+        f"{summary.dataset} v{summary.version}: {summary.uploaded} of {summary.rows} rows uploaded, "
+        f"{summary.problem_count + len(extract.problems)} problem(s)"
+    )
     return 0
 
 
@@ -135,9 +160,15 @@ def compare(args) -> int:
         bar = ProgressBar("matching", sys.stderr)
         events = []
         try:
-            for event in stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-                    my_dataset=args.my_dataset, other_dataset=args.other, purpose=purpose_value(args.purpose),
-                    threshold=args.threshold, all_pairs=args.all_pairs)):
+            for event in stub.CompareDataset(
+                gateway_pb2.GatewayCompareRequest(
+                    my_dataset=args.my_dataset,
+                    other_dataset=args.other,
+                    purpose=purpose_value(args.purpose),
+                    threshold=args.threshold,
+                    all_pairs=args.all_pairs,
+                )
+            ):
                 if event.WhichOneof("event") == "progress":
                     bar(event.progress.done, event.progress.total)
                 else:
@@ -153,7 +184,9 @@ def compare(args) -> int:
         writer.writerow(["record_id", "score", *names])
         for m in matches:
             writer.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(n, "") for n in names)])
-    print(f"{summary.matches} of {summary.my_records} records of {summary.my_dataset} match "
-          f"{summary.other_dataset} (agreement {summary.agreement}) -> {args.output}")
+    print(
+        f"{summary.matches} of {summary.my_records} records of {summary.my_dataset} match "
+        f"{summary.other_dataset} (agreement {summary.agreement}) -> {args.output}"
+    )
     print(summary.notice.text)
     return 0

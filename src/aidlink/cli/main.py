@@ -1,4 +1,5 @@
 """The `aidlink` command line: one entry point for every part of the system."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,17 +14,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="aidlink",
-        description="Privacy-preserving matching for social-assistance data sharing between departments.")
+        description="Privacy-preserving matching for social-assistance data sharing between departments.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="json: one JSON object per log line, for log shippers")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per log line, for log shippers",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     demo.register(sub)
     files.register(sub)
     gateway_commands.register(sub)
     matcher_commands.register(sub)
-    _register_optional(sub, "aidlink.cli.monitoring_commands")   # after gateway: adds `gateway download`
+    _register_optional(sub, "aidlink.cli.monitoring_commands")  # after gateway: adds `gateway download`
     register_keys(sub)
     _register_optional(sub, "aidlink.audit.cli")
     for module in ("aidlink.cli.catalog_commands", "aidlink.cli.dispute_commands", "aidlink.cli.bundle_commands"):
@@ -31,7 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks and quality evaluations (never timed tests)")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
     bench_sub.required = True
-    for module in ("aidlink.bench.kernel", "aidlink.bench.audit", "aidlink.bench.scale", "aidlink.bench.quality", "aidlink.bench.dask"):
+    for module in (
+        "aidlink.bench.kernel",
+        "aidlink.bench.audit",
+        "aidlink.bench.scale",
+        "aidlink.bench.quality",
+        "aidlink.bench.dask",
+    ):
         _register_optional(bench_sub, module)
     return parser
 
@@ -55,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings_parser = getattr(args, "settings_parser", None)
-    if settings_parser is not None:   # a service: flags, else AIDLINK_* environment, else --config file
+    if settings_parser is not None:  # a service: flags, else AIDLINK_* environment, else --config file
         try:
             apply_settings(settings_parser, args.config)
         except SettingsError as exc:

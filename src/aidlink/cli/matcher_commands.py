@@ -1,7 +1,7 @@
 """`aidlink matcher …`: run the central matcher and inspect what it enforces."""
+
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
@@ -18,15 +18,20 @@ def register(sub) -> None:
 
     s = msub.add_parser("serve", help="run the matcher's gRPC server")
     s.add_argument("--listen", default="127.0.0.1:50051")
-    s.add_argument("--tls-dir", type=Path,
-                   help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem")
-    s.add_argument("--insecure-dev", action="store_true",
-                   help="DEVELOPMENT ONLY: plaintext on a loopback address, department from a header")
+    s.add_argument(
+        "--tls-dir", type=Path, help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem"
+    )
+    s.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="DEVELOPMENT ONLY: plaintext on a loopback address, department from a header",
+    )
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
-    s.add_argument("--health-port", type=int,
-                   help="serve plaintext grpc.health.v1 only on 0.0.0.0:PORT, for Kubernetes probes")
-    add_core_options(s)   # the matcher core's settings, shared with `matcher import-bundle`
+    s.add_argument(
+        "--health-port", type=int, help="serve plaintext grpc.health.v1 only on 0.0.0.0:PORT, for Kubernetes probes"
+    )
+    add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -44,23 +49,38 @@ def serve(args) -> int:
     tls = None
     if args.tls_dir:
         crl = args.tls_dir / "crl.pem"
-        tls = TlsFiles(args.tls_dir / "ca.crt", args.tls_dir / "matcher.crt", args.tls_dir / "matcher.key",
-                       crl if crl.exists() else None)
+        tls = TlsFiles(
+            args.tls_dir / "ca.crt",
+            args.tls_dir / "matcher.crt",
+            args.tls_dir / "matcher.key",
+            crl if crl.exists() else None,
+        )
     elif not args.insecure_dev:
-        print("aidlink matcher serve: pass --tls-dir (mTLS) or, for development on loopback only, "
-              "--insecure-dev", file=sys.stderr)
+        print(
+            "aidlink matcher serve: pass --tls-dir (mTLS) or, for development on loopback only, --insecure-dev",
+            file=sys.stderr,
+        )
         return 2
     try:
-        server = MatcherServer(MatcherConfig(
-            listen=args.listen, tls=tls, insecure_dev=args.insecure_dev, metrics_port=args.metrics_port,
-            metrics_address=args.metrics_address,
-            health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
-            **core_settings(args))).start()
+        server = MatcherServer(
+            MatcherConfig(
+                listen=args.listen,
+                tls=tls,
+                insecure_dev=args.insecure_dev,
+                metrics_port=args.metrics_port,
+                metrics_address=args.metrics_address,
+                health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
+                **core_settings(args),
+            )
+        ).start()
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2
-    print(f"matcher listening on {server.address}"
-          + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""), flush=True)
+    print(
+        f"matcher listening on {server.address}"
+        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),
+        flush=True,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -80,28 +100,54 @@ def print_agreements(args) -> int:
         print(f"aidlink matcher agreements: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
-        print(json.dumps([{
-            "id": a.id, "title": a.title, "provider": a.providers, "user": a.users,
-            "catalog_entries": a.catalog_entries, "purposes": a.purposes, "returns": a.returns,
-            "record_filter": [dict(f) for f in a.record_filter], "valid_from": str(a.valid_from),
-            "valid_until": str(a.valid_until), "onward_sharing": a.onward_sharing}
-            for a in agreements.agreements], ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": a.id,
+                        "title": a.title,
+                        "provider": a.providers,
+                        "user": a.users,
+                        "catalog_entries": a.catalog_entries,
+                        "purposes": a.purposes,
+                        "returns": a.returns,
+                        "record_filter": [dict(f) for f in a.record_filter],
+                        "valid_from": str(a.valid_from),
+                        "valid_until": str(a.valid_until),
+                        "onward_sharing": a.onward_sharing,
+                    }
+                    for a in agreements.agreements
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return 0
-    print(f"Sharing agreements, set {agreements.version} ({len(agreements.agreements)} agreements). "
-          "The user learns, for its own records only, which match the provider's records admitted.\n")
-    rows = [("article", "agreement", "provider → user", "provider records admitted", "user learns",
-             "purposes")]
+    print(
+        f"Sharing agreements, set {agreements.version} ({len(agreements.agreements)} agreements). "
+        "The user learns, for its own records only, which match the provider's records admitted.\n"
+    )
+    rows = [("article", "agreement", "provider → user", "provider records admitted", "user learns", "purposes")]
     for a in agreements.agreements:
-        flt = " or ".join(" & ".join(f"{k}={'|'.join(v)}" for k, v in alt.items())
-                          for alt in a.record_filter) or "all"
-        rows.append((a.article, a.id, f"{','.join(a.providers)} → {','.join(a.users)}", flt,
-                     ", ".join(a.returns), ", ".join(a.purposes)))
+        flt = " or ".join(" & ".join(f"{k}={'|'.join(v)}" for k, v in alt.items()) for alt in a.record_filter) or "all"
+        rows.append(
+            (
+                a.article,
+                a.id,
+                f"{','.join(a.providers)} → {','.join(a.users)}",
+                flt,
+                ", ".join(a.returns),
+                ", ".join(a.purposes),
+            )
+        )
     _print_table(rows)
     print()
     for a in agreements.agreements:
         print(f"{a.id}: {a.title}")
-        print(f"    catalog entries {', '.join(a.catalog_entries)}; valid {a.valid_from} to {a.valid_until}; "
-              f"onward sharing: {a.onward_sharing}")
+        print(
+            f"    catalog entries {', '.join(a.catalog_entries)}; valid {a.valid_from} to {a.valid_until}; "
+            f"onward sharing: {a.onward_sharing}"
+        )
     return 0
 
 

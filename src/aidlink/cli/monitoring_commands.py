@@ -1,19 +1,22 @@
 """`aidlink monitoring …` (warnings, referrals, inbox, feedback through a department's
 node) and `aidlink gateway download …` (Art. 18: results as CSV or Excel)."""
+
 from __future__ import annotations
 
 import argparse
 import csv
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import grpc
 
-from aidlink.v1 import gateway_pb2, gateway_pb2_grpc, monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.warnings import STATUSES
-from aidlink.matcher.purposes import BY_NAME as PURPOSES, purpose_value
+from aidlink.matcher.purposes import BY_NAME as PURPOSES
+from aidlink.matcher.purposes import purpose_value
+from aidlink.v1 import gateway_pb2, gateway_pb2_grpc, monitoring_pb2_grpc
+from aidlink.v1 import monitoring_pb2 as pb
 
 FORMATS = ("csv", "xlsx")
 
@@ -43,20 +46,59 @@ def write_table(path: Path, header: Sequence[str], rows: Sequence[Sequence], fmt
 
 def _warning_rows(answer) -> tuple[list[str], list[list]]:
     header = ["id", "level", "type", "rule_id", "status", "assignee", "region", "reason", "record_ids"]
-    return header, [[w.warning.id, w.warning.level, w.warning.type, w.warning.rule_id, w.warning.status,
-                     w.warning.assignee, w.warning.region, w.warning.reason, ";".join(w.record_ids)]
-                    for w in answer.warnings]
+    return header, [
+        [
+            w.warning.id,
+            w.warning.level,
+            w.warning.type,
+            w.warning.rule_id,
+            w.warning.status,
+            w.warning.assignee,
+            w.warning.region,
+            w.warning.reason,
+            ";".join(w.record_ids),
+        ]
+        for w in answer.warnings
+    ]
 
 
 def _inbox_rows(inbox) -> tuple[list[str], list[list]]:
-    header = ["seq", "kind", "referral_id", "warning_id", "level", "type", "reason", "from", "state",
-              "record_ids", "name", "id_number", "birth_date", "sex", "phone", "address"]
+    header = [
+        "seq",
+        "kind",
+        "referral_id",
+        "warning_id",
+        "level",
+        "type",
+        "reason",
+        "from",
+        "state",
+        "record_ids",
+        "name",
+        "id_number",
+        "birth_date",
+        "sex",
+        "phone",
+        "address",
+    ]
     rows = []
     for e in inbox.entries:
         i, ident = e.item, dict(e.identity)
-        rows.append([i.seq, i.kind, i.referral_id, i.warning_id, i.level, i.type, i.reason, i.from_department,
-                     e.state, ";".join(e.record_ids),
-                     *(ident.get(k, "") for k in ("name", "id_number", "birth_date", "sex", "phone", "address"))])
+        rows.append(
+            [
+                i.seq,
+                i.kind,
+                i.referral_id,
+                i.warning_id,
+                i.level,
+                i.type,
+                i.reason,
+                i.from_department,
+                e.state,
+                ";".join(e.record_ids),
+                *(ident.get(k, "") for k in ("name", "id_number", "birth_date", "sex", "phone", "address")),
+            ]
+        )
     return header, rows
 
 
@@ -67,8 +109,10 @@ def _feedback_rows(answer) -> tuple[list[str], list[list]]:
 def _compare_rows(events) -> tuple[list[str], list[list]]:
     matches = [e.match for e in events if e.WhichOneof("event") == "match"]
     names = sorted({k for m in matches for k in m.attributes})
-    return (["record_id", "score", *names],
-            [[m.record_id, round(m.score, 4), *(m.attributes.get(n, "") for n in names)] for m in matches])
+    return (
+        ["record_id", "score", *names],
+        [[m.record_id, round(m.score, 4), *(m.attributes.get(n, "") for n in names)] for m in matches],
+    )
 
 
 # -- registration -----------------------------------------------------------------------------------
@@ -146,16 +190,17 @@ def rebuild(args) -> int:
             s = _stub(channel).RebuildGraph(pb.RebuildGraphRequest())
         except grpc.RpcError as exc:
             return _fail("monitoring rebuild", exc)
-    print(f"{s.records} records of {len(s.datasets)} datasets -> {s.clusters} clusters "
-          f"({s.linked_clusters} linked); {s.raised} new warnings, {s.auto_closed} auto-closed")
+    print(
+        f"{s.records} records of {len(s.datasets)} datasets -> {s.clusters} clusters "
+        f"({s.linked_clusters} linked); {s.raised} new warnings, {s.auto_closed} auto-closed"
+    )
     for c in s.open_warnings:
         print(f"  {c.type:22} {c.level:7} {c.count}")
     return 0
 
 
 def _query(args) -> pb.WarningQuery:
-    return pb.WarningQuery(levels=args.level, types=args.type, statuses=args.status, region=args.region,
-                           limit=10000)
+    return pb.WarningQuery(levels=args.level, types=args.type, statuses=args.status, region=args.region, limit=10000)
 
 
 def warnings(args) -> int:
@@ -178,8 +223,9 @@ def warnings(args) -> int:
 def change(args) -> int:
     with grpc.insecure_channel(args.gateway) as channel:
         try:
-            w = _stub(channel).ChangeWarning(pb.WarningChange(id=args.warning_id, status=args.status,
-                                                              assignee=args.assignee, note=args.note))
+            w = _stub(channel).ChangeWarning(
+                pb.WarningChange(id=args.warning_id, status=args.status, assignee=args.assignee, note=args.note)
+            )
         except grpc.RpcError as exc:
             return _fail("monitoring change", exc)
     print(f"warning {w.id} is now {w.status}" + (f" (assignee {w.assignee})" if w.assignee else ""))
@@ -189,8 +235,9 @@ def change(args) -> int:
 def refer(args) -> int:
     with grpc.insecure_channel(args.gateway) as channel:
         try:
-            r = _stub(channel).ReferWarning(pb.ReferRequest(warning_id=args.warning_id,
-                                                            to_department=args.to_department, note=args.note))
+            r = _stub(channel).ReferWarning(
+                pb.ReferRequest(warning_id=args.warning_id, to_department=args.to_department, note=args.note)
+            )
         except grpc.RpcError as exc:
             return _fail("monitoring refer", exc)
     print(f"referral {r.id} of warning {r.warning_id} to {r.to_department}: {r.status} (agreement {r.agreement})")
@@ -226,8 +273,9 @@ def disclose(args) -> int:
         return 2
     with grpc.insecure_channel(args.gateway) as channel:
         try:
-            r = _stub(channel).AnswerDisclosure(pb.DisclosureAnswer(referral_id=args.referral_id, fields=fields,
-                                                                    declined_reason=args.decline))
+            r = _stub(channel).AnswerDisclosure(
+                pb.DisclosureAnswer(referral_id=args.referral_id, fields=fields, declined_reason=args.decline)
+            )
         except grpc.RpcError as exc:
             return _fail("monitoring disclose", exc)
     print(f"referral {r.id}: {r.status}")
@@ -260,8 +308,10 @@ def feedback(args) -> int:
     else:
         for row in rows:
             print("  ".join(str(v) for v in row))
-    print(f"{len(rows)} of {answer.summary.my_records} records of {answer.summary.my_dataset} are assisted or "
-          f"monitored (agreement {answer.summary.agreement})" + (f" -> {args.output}" if args.output else ""))
+    print(
+        f"{len(rows)} of {answer.summary.my_records} records of {answer.summary.my_dataset} are assisted or "
+        f"monitored (agreement {answer.summary.agreement})" + (f" -> {args.output}" if args.output else "")
+    )
     return 0
 
 
@@ -270,18 +320,25 @@ def download(args) -> int:
         try:
             if args.what == "compare":
                 if not (args.my_dataset and args.other and args.purpose):
-                    print("aidlink gateway download compare: needs --my-dataset, --other and --purpose",
-                          file=sys.stderr)
+                    print(
+                        "aidlink gateway download compare: needs --my-dataset, --other and --purpose", file=sys.stderr
+                    )
                     return 2
-                events = list(gateway_pb2_grpc.GatewayStub(channel).CompareDataset(gateway_pb2.GatewayCompareRequest(
-                    my_dataset=args.my_dataset, other_dataset=args.other, purpose=purpose_value(args.purpose))))
+                events = list(
+                    gateway_pb2_grpc.GatewayStub(channel).CompareDataset(
+                        gateway_pb2.GatewayCompareRequest(
+                            my_dataset=args.my_dataset, other_dataset=args.other, purpose=purpose_value(args.purpose)
+                        )
+                    )
+                )
                 header, rows = _compare_rows(events)
             elif args.what == "feedback":
                 if not args.my_dataset:
                     print("aidlink gateway download feedback: needs --my-dataset", file=sys.stderr)
                     return 2
-                header, rows = _feedback_rows(_feedback(channel, args.my_dataset,
-                                                        args.purpose or "policy-delivery-check"))
+                header, rows = _feedback_rows(
+                    _feedback(channel, args.my_dataset, args.purpose or "policy-delivery-check")
+                )
             elif args.what == "warnings":
                 header, rows = _warning_rows(_stub(channel).ListWarnings(pb.WarningQuery(limit=10000)))
             else:

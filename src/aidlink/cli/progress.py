@@ -1,4 +1,5 @@
 """A progress bar for long jobs on the command line (stderr, redrawn in place)."""
+
 from __future__ import annotations
 
 import time
@@ -16,6 +17,8 @@ class ProgressBar:
         elapsed = time.monotonic() - self.started
         eta = elapsed / fraction - elapsed if fraction else 0.0
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{done}/{total} rows, {elapsed:.0f}s elapsed, ~{eta:.0f}s left{end}")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{done}/{total} rows, {elapsed:.0f}s elapsed, ~{eta:.0f}s left{end}"
+        )
         self.stream.flush()

@@ -6,13 +6,14 @@ variables, else a TOML file, else built-in defaults.
 variable AIDLINK_<FLAG> (e.g. AIDLINK_LISTEN, AIDLINK_DATA_DIR) overrides the
 file; a flag given on the command line overrides both.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 ENV_PREFIX = "AIDLINK_"
 
@@ -39,8 +40,9 @@ def _convert(action: argparse.Action, value, source: str):
     return value
 
 
-def apply_settings(parser: argparse.ArgumentParser, config: Path | None,
-                   environ: Mapping[str, str] = os.environ) -> None:
+def apply_settings(
+    parser: argparse.ArgumentParser, config: Path | None, environ: Mapping[str, str] = os.environ
+) -> None:
     """Turn the file's and the environment's values into the parser's defaults."""
     actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "func")}
     values: dict[str, object] = {}
@@ -51,8 +53,10 @@ def apply_settings(parser: argparse.ArgumentParser, config: Path | None,
             raise SettingsError(f"configuration file {config}: {exc}") from None
         unknown = sorted(set(data) - set(actions))
         if unknown:
-            raise SettingsError(f"configuration file {config}: unknown setting(s) {', '.join(unknown)} "
-                                f"(known: {', '.join(sorted(actions))})")
+            raise SettingsError(
+                f"configuration file {config}: unknown setting(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(actions))})"
+            )
         for key, value in data.items():
             values[key] = _convert(actions[key], value, f"{config}: {key}")
     for dest, action in actions.items():
@@ -63,9 +67,12 @@ def apply_settings(parser: argparse.ArgumentParser, config: Path | None,
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path,
-                        help=f"TOML file of settings named like the flags; {ENV_PREFIX}<FLAG> "
-                             f"environment variables override it, flags override both")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"TOML file of settings named like the flags; {ENV_PREFIX}<FLAG> "
+        f"environment variables override it, flags override both",
+    )
 
 
 def parse_with_settings(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

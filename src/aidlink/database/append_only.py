@@ -1,20 +1,23 @@
 """Append-only tables enforced by PostgreSQL itself: triggers that refuse UPDATE,
 DELETE and TRUNCATE, and those privileges revoked from PUBLIC (SQLite stores use
 their own RAISE(ABORT) triggers)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def postgres_append_only(function: str, refusal: str, tables: Sequence[str]) -> str:
     """SQL for a migration: `function` raises "<refusal>: <op> of <table> refused"."""
-    parts = [f"""CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+    parts = [
+        f"""CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '{refusal}: % of % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'integrity_constraint_violation';
 END
 $$;
-"""]
+"""
+    ]
     for table in tables:
         parts.append(f"""CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
     FOR EACH ROW EXECUTE FUNCTION {function}();

@@ -12,13 +12,15 @@ committed write. The two dialects:
   has ``synchronous_commit = on`` so a commit is durable when it returns, and a
   read-only `Database` sets ``default_transaction_read_only``.
 """
+
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from aidlink.database.url import DatabaseUrl, parse_database_url
 
@@ -32,8 +34,15 @@ class DatabaseUnavailable(RuntimeError):
 class Database:
     """One database (an SQLite file or a PostgreSQL database) named by a URL."""
 
-    def __init__(self, url: str | DatabaseUrl, *, read_only: bool = False, pool_size: int = 4,
-                 timeout: float = 10.0, application_name: str = "aidlink") -> None:
+    def __init__(
+        self,
+        url: str | DatabaseUrl,
+        *,
+        read_only: bool = False,
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        application_name: str = "aidlink",
+    ) -> None:
         self.url = url if isinstance(url, DatabaseUrl) else parse_database_url(url)
         self.dialect = self.url.dialect
         self.read_only = read_only
@@ -105,7 +114,7 @@ class Database:
             self._closed = True
             self._engine.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -147,8 +156,7 @@ class _SQLite:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                         cached_statements=256)
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=256)
             self._conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -192,17 +200,21 @@ class _SQLite:
 
 
 class _PostgreSQL:
-    def __init__(self, url: DatabaseUrl, read_only: bool, pool_size: int, timeout: float,
-                 application_name: str) -> None:
+    def __init__(
+        self, url: DatabaseUrl, read_only: bool, pool_size: int, timeout: float, application_name: str
+    ) -> None:
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
         from psycopg_pool import ConnectionPool
 
         self.errors = (psycopg.Error,)
-        self.integrity_errors = (psycopg.errors.IntegrityError, psycopg.errors.RaiseException,
-                                 psycopg.errors.InsufficientPrivilege)
+        self.integrity_errors = (
+            psycopg.errors.IntegrityError,
+            psycopg.errors.RaiseException,
+            psycopg.errors.InsufficientPrivilege,
+        )
         self.url = url
-        assert url.conninfo is not None   # a postgresql URL always carries its connection string
+        assert url.conninfo is not None  # a postgresql URL always carries its connection string
         conninfo: str = url.conninfo
         kwargs: dict[str, Any] = {"autocommit": True}
         params = conninfo_to_dict(conninfo)
@@ -218,11 +230,17 @@ class _PostgreSQL:
         try:
             psycopg.connect(conninfo, **kwargs).close()
         except psycopg.Error as exc:
-            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {url}: "
-                                      f"{str(exc).strip()}") from None
-        self._pool = ConnectionPool(conninfo, kwargs=kwargs, min_size=1, max_size=max(1, pool_size),
-                                    open=False, configure=self._configure, timeout=timeout,
-                                    name=f"{application_name}-{id(self):x}")
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {url}: {str(exc).strip()}") from None
+        self._pool = ConnectionPool(
+            conninfo,
+            kwargs=kwargs,
+            min_size=1,
+            max_size=max(1, pool_size),
+            open=False,
+            configure=self._configure,
+            timeout=timeout,
+            name=f"{application_name}-{id(self):x}",
+        )
         try:
             self._pool.open(wait=True, timeout=timeout)
         except psycopg.Error as exc:

@@ -11,16 +11,18 @@ A migration is SQL shared by both dialects, SQL per dialect, or a function
 ``step(cursor, database)`` for what SQL alone cannot say (e.g. adding a column
 only where an unversioned older file lacks it).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence, Union
+from datetime import UTC, datetime
+from typing import Any
 
 from aidlink.database.connection import Database
 
-Step = Union[str, Callable[[Any, Database], None]]
+Step = str | Callable[[Any, Database], None]
 
 SCHEMA_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -65,29 +67,35 @@ def check_numbering(component: str, migrations: Sequence[Migration]) -> None:
     """Migrations must be numbered 1, 2, 3, … in order."""
     for expected, m in enumerate(migrations, start=1):
         if m.version != expected:
-            raise SchemaError(f"{component} migrations must be numbered 1, 2, 3, … in order; "
-                              f"position {expected} holds version {m.version} ({m.name})")
+            raise SchemaError(
+                f"{component} migrations must be numbered 1, 2, 3, … in order; "
+                f"position {expected} holds version {m.version} ({m.name})"
+            )
 
 
 def _applied(db: Database, cur: Any, component: str) -> dict[int, tuple[str, str]]:
-    cur.execute(db.sql("SELECT version, name, checksum FROM schema_migrations WHERE component = ?"),
-                (component,))
+    cur.execute(db.sql("SELECT version, name, checksum FROM schema_migrations WHERE component = ?"), (component,))
     return {int(v): (name, checksum) for v, name, checksum in cur.fetchall()}
 
 
-def _check_applied(db: Database, component: str, migrations: Sequence[Migration],
-                   applied: Mapping[int, tuple[str, str]]) -> None:
+def _check_applied(
+    db: Database, component: str, migrations: Sequence[Migration], applied: Mapping[int, tuple[str, str]]
+) -> None:
     known = {m.version: m for m in migrations}
     newer = sorted(v for v in applied if v not in known)
     if newer:
-        raise SchemaError(f"the {component} schema in {db.url} is at version {max(applied)}, "
-                          f"but this aidlink knows versions up to {len(migrations)}: "
-                          "it was migrated by a newer aidlink; run that version")
+        raise SchemaError(
+            f"the {component} schema in {db.url} is at version {max(applied)}, "
+            f"but this aidlink knows versions up to {len(migrations)}: "
+            "it was migrated by a newer aidlink; run that version"
+        )
     for version, (name, checksum) in sorted(applied.items()):
         if checksum != known[version].checksum(db.dialect):
-            raise SchemaError(f"{component} migration {version} ({name}) applied to {db.url} differs from "
-                              "this aidlink's migration of that number: the migration was edited after "
-                              "it was released; add a new migration instead")
+            raise SchemaError(
+                f"{component} migration {version} ({name}) applied to {db.url} differs from "
+                "this aidlink's migration of that number: the migration was edited after "
+                "it was released; add a new migration instead"
+            )
 
 
 def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> list[int]:
@@ -100,7 +108,7 @@ def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> li
         cur.execute(SCHEMA_MIGRATIONS)
         applied = _applied(db, cur, component)
         _check_applied(db, component, migrations, applied)
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for m in migrations:
             if m.version in applied:
                 continue
@@ -111,11 +119,16 @@ def migrate(db: Database, component: str, migrations: Sequence[Migration]) -> li
                 else:
                     step(cur, db)
             except db.errors as exc:
-                raise SchemaError(f"{component} migration {m.version} ({m.name}) failed on {db.url}: "
-                                  f"{str(exc).strip()}") from exc
-            cur.execute(db.sql("INSERT INTO schema_migrations (component, version, name, checksum, applied_at) "
-                               "VALUES (?, ?, ?, ?, ?)"),
-                        (component, m.version, m.name, m.checksum(db.dialect), now))
+                raise SchemaError(
+                    f"{component} migration {m.version} ({m.name}) failed on {db.url}: {str(exc).strip()}"
+                ) from exc
+            cur.execute(
+                db.sql(
+                    "INSERT INTO schema_migrations (component, version, name, checksum, applied_at) "
+                    "VALUES (?, ?, ?, ?, ?)"
+                ),
+                (component, m.version, m.name, m.checksum(db.dialect), now),
+            )
             done.append(m.version)
     return done
 
@@ -124,8 +137,9 @@ def schema_version(db: Database, component: str) -> int:
     """The highest migration applied for `component` (0: none, or no schema_migrations table)."""
     with db.reading() as cur:
         try:
-            cur.execute(db.sql("SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?"),
-                        (component,))
+            cur.execute(
+                db.sql("SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE component = ?"), (component,)
+            )
         except db.errors:
             return 0
         return int(cur.fetchone()[0])
@@ -135,8 +149,10 @@ def require_current(db: Database, component: str, migrations: Sequence[Migration
     """For read-only use: the schema must be exactly what these migrations make."""
     version = schema_version(db, component)
     if version < len(migrations):
-        raise SchemaError(f"the {component} schema in {db.url} is at version {version}, this aidlink needs "
-                          f"{len(migrations)}; start the matcher once (it migrates) before reading it")
+        raise SchemaError(
+            f"the {component} schema in {db.url} is at version {version}, this aidlink needs "
+            f"{len(migrations)}; start the matcher once (it migrates) before reading it"
+        )
     with db.reading() as cur:
         applied = _applied(db, cur, component)
     _check_applied(db, component, migrations, applied)

@@ -6,6 +6,7 @@ fourth slash makes it absolute). A PostgreSQL URL is handed to libpq as written
 (every libpq parameter works: ``sslmode``, ``options``, ``application_name``, …);
 it is only checked here, so that a mistake is reported before the first connection.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ class DatabaseUrl:
 
     dialect: Dialect
     text: str
-    path: Path | None = None       # SQLite: the database file
-    conninfo: str | None = None    # PostgreSQL: the libpq connection string
+    path: Path | None = None  # SQLite: the database file
+    conninfo: str | None = None  # PostgreSQL: the libpq connection string
 
     def redacted(self) -> str:
         """The URL with any password replaced by ``***``, for logs and error messages."""
@@ -64,8 +65,10 @@ def parse_database_url(url: str) -> DatabaseUrl:
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
-        raise DatabaseUrlError(f"database URL {redact(text)!r} has no scheme; use sqlite:///path/to/file.sqlite "
-                               "or postgresql://user@host:5432/dbname")
+        raise DatabaseUrlError(
+            f"database URL {redact(text)!r} has no scheme; use sqlite:///path/to/file.sqlite "
+            "or postgresql://user@host:5432/dbname"
+        )
     scheme = scheme.lower()
     if scheme == "sqlite":
         return _sqlite(text, rest)
@@ -76,15 +79,19 @@ def parse_database_url(url: str) -> DatabaseUrl:
 
 def _sqlite(text: str, rest: str) -> DatabaseUrl:
     if not rest.startswith("/"):
-        raise DatabaseUrlError(f"SQLite URL {text!r} names a host; write sqlite:///relative/path or "
-                               "sqlite:////absolute/path (three slashes before the path)")
+        raise DatabaseUrlError(
+            f"SQLite URL {text!r} names a host; write sqlite:///relative/path or "
+            "sqlite:////absolute/path (three slashes before the path)"
+        )
     path_text, _, query = rest[1:].partition("?")
     if query:
         raise DatabaseUrlError(f"SQLite URL {text!r} has query parameters ({query!r}); none are supported")
     path_text = unquote(path_text)
     if not path_text or path_text.endswith("/") or path_text == ":memory:":
-        raise DatabaseUrlError(f"SQLite URL {text!r} names no database file "
-                               "(an in-memory database cannot be shared by the matcher's connections)")
+        raise DatabaseUrlError(
+            f"SQLite URL {text!r} names no database file "
+            "(an in-memory database cannot be shared by the matcher's connections)"
+        )
     return DatabaseUrl("sqlite", text, path=Path(path_text))
 
 
@@ -93,8 +100,9 @@ def _postgresql(text: str) -> DatabaseUrl:
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:  # pragma: no cover - depends on the installation
-        raise DatabaseUrlError("a PostgreSQL database URL needs the psycopg package: "
-                               "pip install 'aidlink[postgres]'") from None
+        raise DatabaseUrlError(
+            "a PostgreSQL database URL needs the psycopg package: pip install 'aidlink[postgres]'"
+        ) from None
     import psycopg
 
     try:
@@ -102,6 +110,8 @@ def _postgresql(text: str) -> DatabaseUrl:
     except psycopg.ProgrammingError as exc:
         raise DatabaseUrlError(f"PostgreSQL URL {redact(text)!r} is not valid: {exc}") from None
     if not params.get("dbname"):
-        raise DatabaseUrlError(f"PostgreSQL URL {redact(text)!r} names no database; "
-                               "add it after the host, e.g. postgresql://aidlink@db:5432/aidlink")
+        raise DatabaseUrlError(
+            f"PostgreSQL URL {redact(text)!r} names no database; "
+            "add it after the host, e.g. postgresql://aidlink@db:5432/aidlink"
+        )
     return DatabaseUrl("postgresql", text, conninfo=text)

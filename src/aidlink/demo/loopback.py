@@ -1,5 +1,6 @@
 """A whole aidlink deployment on loopback: custodian keys, a matcher over mTLS
 and department gateway nodes. Used by `aidlink demo` and the end-to-end tests."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import grpc
 
-from aidlink.v1 import gateway_pb2_grpc
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.store import SQLAuditStore
 from aidlink.database.url import sqlite_url
@@ -16,6 +16,7 @@ from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.linkage_secret import LinkageSecret, open_sealed, seal
 from aidlink.matcher.server import MatcherConfig, MatcherServer, TlsFiles
+from aidlink.v1 import gateway_pb2_grpc
 
 # Department node -> (level, division code) for the demo: Jiangsu province level.
 PROVINCE = ("province", "320000")
@@ -39,7 +40,7 @@ class LoopbackDeployment:
     departments: tuple[str, ...] = ("mca", "edu", "nhsa")
     secret_version: int = 1
     matcher_metrics: bool = False
-    database_url: str | None = None   # the matcher's state (MatcherConfig.database_url); None: SQLite files
+    database_url: str | None = None  # the matcher's state (MatcherConfig.database_url); None: SQLite files
     matcher: MatcherServer = field(init=False)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
@@ -72,11 +73,18 @@ class LoopbackDeployment:
         (self.root / "matcher" / "tls" / "crl.pem").write_bytes(self.ca.crl_pem())
 
     # -- servers ------------------------------------------------------------------------------
-    def start(self) -> "LoopbackDeployment":
-        self.matcher = MatcherServer(MatcherConfig(
-            data_dir=self.root / "matcher" / "data", listen="127.0.0.1:0", tls=self.matcher_tls(),
-            metrics_port=0 if self.matcher_metrics else None, audit_key=self.audit_key_path,
-            audit_origin="aidlink.audit/loopback", database_url=self.database_url)).start()
+    def start(self) -> LoopbackDeployment:
+        self.matcher = MatcherServer(
+            MatcherConfig(
+                data_dir=self.root / "matcher" / "data",
+                listen="127.0.0.1:0",
+                tls=self.matcher_tls(),
+                metrics_port=0 if self.matcher_metrics else None,
+                audit_key=self.audit_key_path,
+                audit_origin="aidlink.audit/loopback",
+                database_url=self.database_url,
+            )
+        ).start()
         for dept in self.departments:
             self.add_node(dept)
         return self
@@ -84,13 +92,22 @@ class LoopbackDeployment:
     def add_node(self, department: str) -> Node:
         directory = self.node_dir(department)
         # The node opens its sealed secret with its own key, as `aidlink gateway serve` does.
-        secret = open_sealed((directory / "linkage-secret.sealed").read_bytes(),
-                             (directory / "node.key").read_bytes(), (directory / "node.crt").read_bytes())
-        server = GatewayServer(GatewayConfig(
-            department=department, data_dir=directory / "state", matcher=self.matcher.address,
-            secret_key=secret.key, secret_version=secret.version,
-            tls=NodeTls(directory / "ca.crt", directory / "node.crt", directory / "node.key"),
-            listen="127.0.0.1:0")).start()
+        secret = open_sealed(
+            (directory / "linkage-secret.sealed").read_bytes(),
+            (directory / "node.key").read_bytes(),
+            (directory / "node.crt").read_bytes(),
+        )
+        server = GatewayServer(
+            GatewayConfig(
+                department=department,
+                data_dir=directory / "state",
+                matcher=self.matcher.address,
+                secret_key=secret.key,
+                secret_version=secret.version,
+                tls=NodeTls(directory / "ca.crt", directory / "node.crt", directory / "node.key"),
+                listen="127.0.0.1:0",
+            )
+        ).start()
         node = Node(department, directory, server)
         self.nodes[department] = node
         return node
@@ -114,7 +131,7 @@ class LoopbackDeployment:
             node.server.stop(grace=1)
         self.matcher.stop(grace=2)
 
-    def __enter__(self) -> "LoopbackDeployment":
+    def __enter__(self) -> LoopbackDeployment:
         return self.start()
 
     def __exit__(self, *exc) -> None:

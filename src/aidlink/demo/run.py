@@ -3,6 +3,7 @@
 A matcher and the ten department nodes over mTLS with throwaway keys; synthetic
 Chinese records; two Art. 14 exchanges; a refused call; dynamic monitoring
 (warnings, a referral, feedback); a summary with where the audit log is."""
+
 from __future__ import annotations
 
 import csv
@@ -10,10 +11,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import grpc
-from datetime import date
 
 from aidlink.v1 import common_pb2, gateway_pb2
 
@@ -31,8 +32,14 @@ DATASETS = {
     "cdpf": ("disability", "cdpf.disability", "utf-8"),
 }
 LOW_INCOME = {"dibao", "tekun", "bianyuan", "zhichu"}
-CATEGORY_NAMES = {"dibao": "低保", "tekun": "特困", "bianyuan": "低保边缘", "zhichu": "支出型困难",
-                  "linshi": "临时救助", "monitored": "监测对象"}
+CATEGORY_NAMES = {
+    "dibao": "低保",
+    "tekun": "特困",
+    "bianyuan": "低保边缘",
+    "zhichu": "支出型困难",
+    "linshi": "临时救助",
+    "monitored": "监测对象",
+}
 
 
 def register(sub) -> None:
@@ -44,10 +51,13 @@ def register(sub) -> None:
 
 
 def _compare(stub, mine, other, purpose):
-    events = list(stub.CompareDataset(gateway_pb2.GatewayCompareRequest(
-        my_dataset=mine, other_dataset=other, purpose=purpose)))
-    return ([e.match for e in events if e.WhichOneof("event") == "match"],
-            next(e.summary for e in events if e.WhichOneof("event") == "summary"))
+    events = list(
+        stub.CompareDataset(gateway_pb2.GatewayCompareRequest(my_dataset=mine, other_dataset=other, purpose=purpose))
+    )
+    return (
+        [e.match for e in events if e.WhichOneof("event") == "match"],
+        next(e.summary for e in events if e.WhichOneof("event") == "summary"),
+    )
 
 
 def _write_matches(path: Path, matches) -> None:
@@ -67,14 +77,14 @@ def _quality(found: set[str], expected: set[str]) -> str:
 
 
 def run(args) -> int:
-    from aidlink.gateway.client import submit_rows
     from aidlink.demo.loopback import LoopbackDeployment
+    from aidlink.demo.monitoring import run_monitoring_demo
+    from aidlink.gateway.client import submit_rows
     from aidlink.gateway.extract import read_extract
     from aidlink.gateway.pipeline import SCHOOL_AGE
-    from aidlink.matcher.catalog import Catalog
-    from aidlink.demo.monitoring import run_monitoring_demo
     from aidlink.gateway.synthetic.extracts import department_extract
     from aidlink.gateway.synthetic.population import SyntheticPopulation
+    from aidlink.matcher.catalog import Catalog
 
     started = time.perf_counter()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aidlink-demo-"))
@@ -91,49 +101,66 @@ def run(args) -> int:
         files[dept] = workdir / "extracts" / f"{dept}.csv"
         files[dept].parent.mkdir(exist_ok=True)
         extracts[dept].write_csv(files[dept], encoding=encoding)
-    say(f"generated {len(population.persons)} persons in {len(population.households)} households; "
-        f"department extracts written to {files['mca'].parent}")
+    say(
+        f"generated {len(population.persons)} persons in {len(population.households)} households; "
+        f"department extracts written to {files['mca'].parent}"
+    )
 
     with LoopbackDeployment(workdir, departments=tuple(DATASETS)) as deployment:
-        say(f"matcher on {deployment.matcher.address} (mTLS); nodes: "
-            + ", ".join(f"{d} {n.server.address}" for d, n in deployment.nodes.items()))
+        say(
+            f"matcher on {deployment.matcher.address} (mTLS); nodes: "
+            + ", ".join(f"{d} {n.server.address}" for d, n in deployment.nodes.items())
+        )
         say("\n1. Upload: each node reads its extract, normalizes, encodes, uploads encodings only")
         catalog = Catalog.load()
         for dept, (dataset, entry, _) in DATASETS.items():
             attributes = list(catalog.entry(entry, catalog.version).attributes)
             extract = read_extract(files[dept], attributes=tuple(attributes), allow_unknown=True)
-            header = gateway_pb2.SubmitHeader(dataset=dataset, catalog_entry=entry, catalog_version="2023.1",
-                                              attributes=attributes)
+            header = gateway_pb2.SubmitHeader(
+                dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attributes
+            )
             summary = submit_rows(deployment.nodes[dept].stub, header, extract.rows)
-            say(f"   {dept:7} {summary.dataset:24} {summary.uploaded:6} of {summary.rows:6} rows uploaded "
+            say(
+                f"   {dept:7} {summary.dataset:24} {summary.uploaded:6} of {summary.rows:6} rows uploaded "
                 f"({extract.encoding} file); {summary.rows - summary.uploaded} refused and "
-                f"{summary.rows_flagged} flagged, each with its reason")
+                f"{summary.rows_flagged} flagged, each with its reason"
+            )
 
         say("\n2. Exchange Art. 14(1): edu learns which of ITS students are in 低保/特困/边缘/支出型 households")
-        edu_matches, s1 = _compare(deployment.nodes["edu"].stub, "students", "mca/low-income",
-                                   common_pb2.ELIGIBILITY_CHECK)
+        edu_matches, s1 = _compare(
+            deployment.nodes["edu"].stub, "students", "mca/low-income", common_pb2.ELIGIBILITY_CHECK
+        )
         _write_matches(out / "edu-students-in-low-income-households.csv", edu_matches)
         by_category = Counter(m.attributes.get("category", "") for m in edu_matches)
-        say(f"   {s1.matches} of {s1.my_records} students matched under agreement {s1.agreement}: "
-            + ", ".join(f"{CATEGORY_NAMES.get(c, c)} {n}" for c, n in by_category.most_common()))
+        say(
+            f"   {s1.matches} of {s1.my_records} students matched under agreement {s1.agreement}: "
+            + ", ".join(f"{CATEGORY_NAMES.get(c, c)} {n}" for c, n in by_category.most_common())
+        )
         mca_category = {extracts["mca"].truth[r["rec_id"]]: r["category"] for r in extracts["mca"].rows}
         today = date.today()
-        expected = {rid for rid, pid in extracts["edu"].truth.items()
-                    if mca_category.get(pid) in LOW_INCOME
-                    and population.person(pid).age_on(today) in SCHOOL_AGE}
+        expected = {
+            rid
+            for rid, pid in extracts["edu"].truth.items()
+            if mca_category.get(pid) in LOW_INCOME and population.person(pid).age_on(today) in SCHOOL_AGE
+        }
         say(f"   {_quality({m.record_id for m in edu_matches}, expected)}")
 
         say("\n3. Exchange Art. 14(4): nhsa returns serious-illness / high-cost flags for mca's persons")
-        mca_matches, s2 = _compare(deployment.nodes["mca"].stub, "low-income", "nhsa/medical",
-                                   common_pb2.POLICY_DELIVERY_CHECK)
+        mca_matches, s2 = _compare(
+            deployment.nodes["mca"].stub, "low-income", "nhsa/medical", common_pb2.POLICY_DELIVERY_CHECK
+        )
         _write_matches(out / "mca-persons-medical-flags.csv", mca_matches)
         ill = sum(m.attributes.get("serious_illness") == "1" for m in mca_matches)
         costly = sum(m.attributes.get("high_cost") == "1" for m in mca_matches)
-        no_aid = sum(m.attributes.get("serious_illness") == "1" and m.attributes.get("medical_assistance") != "1"
-                     for m in mca_matches)
-        say(f"   {s2.matches} of {s2.my_records} mca persons are insured (agreement {s2.agreement}); "
+        no_aid = sum(
+            m.attributes.get("serious_illness") == "1" and m.attributes.get("medical_assistance") != "1"
+            for m in mca_matches
+        )
+        say(
+            f"   {s2.matches} of {s2.my_records} mca persons are insured (agreement {s2.agreement}); "
             f"{ill} seriously ill, {costly} with high medical costs, {no_aid} seriously ill without "
-            f"medical assistance")
+            f"medical assistance"
+        )
         nhsa_people = set(extracts["nhsa"].truth.values())
         expected2 = {rid for rid, pid in extracts["mca"].truth.items() if pid in nhsa_people}
         say(f"   {_quality({m.record_id for m in mca_matches}, expected2)}")
@@ -151,7 +178,7 @@ def run(args) -> int:
 
         audit_dir = deployment.matcher.config.data_dir
         audit_log = deployment.matcher.audit_log
-        assert audit_log is not None   # the loopback matcher always audits
+        assert audit_log is not None  # the loopback matcher always audits
         audit_size = audit_log.size
         checkpoint = audit_log.checkpoint().decode()
         public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")
@@ -165,8 +192,10 @@ def run(args) -> int:
         verdict = "verifies" if verify_log(store).ok else "DOES NOT VERIFY"
     finally:
         store.close()
-    say(f"\nAudit: {audit_size} calls recorded (allowed and refused) in {audit_dir / 'audit.sqlite'}; "
-        f"the Merkle log {verdict}. Latest signed checkpoint:")
+    say(
+        f"\nAudit: {audit_size} calls recorded (allowed and refused) in {audit_dir / 'audit.sqlite'}; "
+        f"the Merkle log {verdict}. Latest signed checkpoint:"
+    )
     say("   " + checkpoint.rstrip().replace("\n", "\n   "))
     say(f"   inspect:  aidlink audit tail --data-dir {audit_dir}")
     say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key}")

@@ -7,6 +7,7 @@ TOKEN_BYTES. The matcher sees only the tokens: equal tokens mean equal values,
 nothing more (it never holds the key). Records sharing any token become
 candidate pairs; the exact Dice score then decides.
 """
+
 from __future__ import annotations
 
 import hashlib

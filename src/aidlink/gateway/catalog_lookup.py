@@ -5,6 +5,7 @@ version the matcher will hold the upload to); offline (bundles, local tools) or 
 version is the embedded default, the embedded default catalog answers. Versions are
 immutable once published, so each is fetched once.
 """
+
 from __future__ import annotations
 
 import threading
@@ -49,4 +50,4 @@ class NodeCatalog:
         try:
             return catalog_from_message(self.stub.GetCatalog(catalog_pb2.GetCatalogRequest(version=version)))
         except grpc.RpcError:
-            return None   # not published there (the matcher refuses the upload itself) or unreachable
+            return None  # not published there (the matcher refuses the upload itself) or unreachable

@@ -6,28 +6,42 @@ that is not valid UTF-8 is read as GB18030. A header column that is neither a
 person field, the id column, a declared attribute nor explicitly ignored is an
 error naming the column, so a mapping mistake never passes silently.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 PERSON_FIELDS = ("name", "id_number", "birth_date", "sex", "phone", "address")
 
 # Headers Chinese systems commonly use, mapped to person fields.
 BUILTIN_ALIASES = {
-    "姓名": "name", "名字": "name",
-    "身份证号": "id_number", "身份证号码": "id_number", "公民身份号码": "id_number", "证件号码": "id_number",
-    "出生日期": "birth_date", "出生年月日": "birth_date",
+    "姓名": "name",
+    "名字": "name",
+    "身份证号": "id_number",
+    "身份证号码": "id_number",
+    "公民身份号码": "id_number",
+    "证件号码": "id_number",
+    "出生日期": "birth_date",
+    "出生年月日": "birth_date",
     "性别": "sex",
-    "联系电话": "phone", "手机号": "phone", "手机号码": "phone", "电话": "phone",
-    "住址": "address", "地址": "address", "家庭住址": "address", "户籍地址": "address",
-    "记录编号": "rec_id", "编号": "rec_id",
-    "户编号": "household_id", "家庭编号": "household_id",
+    "联系电话": "phone",
+    "手机号": "phone",
+    "手机号码": "phone",
+    "电话": "phone",
+    "住址": "address",
+    "地址": "address",
+    "家庭住址": "address",
+    "户籍地址": "address",
+    "记录编号": "rec_id",
+    "编号": "rec_id",
+    "户编号": "household_id",
+    "家庭编号": "household_id",
 }
 
 
@@ -38,11 +52,12 @@ class ExtractError(ValueError):
 @dataclass(frozen=True)
 class ColumnMapping:
     """Header name -> aidlink field name; `ignore` lists columns to drop."""
+
     rename: Mapping[str, str] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()
 
     @classmethod
-    def load(cls, path: Path | str) -> "ColumnMapping":
+    def load(cls, path: Path | str) -> ColumnMapping:
         path = Path(path)
         text = path.read_text("utf-8")
         try:
@@ -75,24 +90,42 @@ def decode(raw: bytes) -> tuple[str, str]:
 
 @dataclass
 class Extract:
-    columns: list[str]             # aidlink field names, in file order
-    rows: list[dict[str, str]]     # one dict per data row, keyed by field name
-    row_numbers: list[int]         # each row's 1-based data row number in the file
+    columns: list[str]  # aidlink field names, in file order
+    rows: list[dict[str, str]]  # one dict per data row, keyed by field name
+    row_numbers: list[int]  # each row's 1-based data row number in the file
     encoding: str
-    problems: list[tuple[int, str]] = field(default_factory=list)   # (row number, reason)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
 
 
-def read_extract(path: Path | str, *, mapping: ColumnMapping | None = None, id_column: str = "rec_id",
-                 attributes: tuple[str, ...] = (), allow_unknown: bool = False) -> Extract:
+def read_extract(
+    path: Path | str,
+    *,
+    mapping: ColumnMapping | None = None,
+    id_column: str = "rec_id",
+    attributes: tuple[str, ...] = (),
+    allow_unknown: bool = False,
+) -> Extract:
     raw = Path(path).read_bytes()
     text, encoding = decode(raw)
-    return parse_extract(text, encoding=encoding, mapping=mapping, id_column=id_column,
-                         attributes=attributes, allow_unknown=allow_unknown)
+    return parse_extract(
+        text,
+        encoding=encoding,
+        mapping=mapping,
+        id_column=id_column,
+        attributes=attributes,
+        allow_unknown=allow_unknown,
+    )
 
 
-def parse_extract(text: str, *, encoding: str = "utf-8", mapping: ColumnMapping | None = None,
-                  id_column: str = "rec_id", attributes: tuple[str, ...] = (),
-                  allow_unknown: bool = False) -> Extract:
+def parse_extract(
+    text: str,
+    *,
+    encoding: str = "utf-8",
+    mapping: ColumnMapping | None = None,
+    id_column: str = "rec_id",
+    attributes: tuple[str, ...] = (),
+    allow_unknown: bool = False,
+) -> Extract:
     mapping = mapping or ColumnMapping()
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
@@ -105,7 +138,8 @@ def parse_extract(text: str, *, encoding: str = "utf-8", mapping: ColumnMapping 
         raise ExtractError(
             f"unknown column(s) {', '.join(repr(u) for u in unknown)}: not a person field "
             f"({', '.join(PERSON_FIELDS)}), the id column {id_column!r} or a declared attribute; "
-            f"map or ignore them in a column mapping file")
+            f"map or ignore them in a column mapping file"
+        )
     seen = [f for f in fields if f is not None]
     duplicates = sorted({f for f in seen if seen.count(f) > 1})
     if duplicates:

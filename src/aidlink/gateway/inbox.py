@@ -6,20 +6,22 @@ disclosure requests by sealing the person's fields to the receiving node.
 Everything here stays on the department's node: the local inbox may hold
 opened identities, the matcher never does.
 """
+
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
-from aidlink.v1 import monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.gateway.referrals import DisclosureError, open_identity, seal_identity
 from aidlink.gateway.refs import ReferenceMap, UnknownReference
+from aidlink.v1 import monitoring_pb2 as pb
+from aidlink.v1 import monitoring_pb2_grpc
 
 FETCH_BATCH = 100
 SCHEMA = """
@@ -35,6 +37,7 @@ RecordLookup = Callable[[str], Mapping[str, str] | None]
 @dataclass(frozen=True)
 class NodeKeys:
     """The node's own TLS files: its key opens identities sealed to it; the CA checks recipients."""
+
     ca_cert: bytes
     cert: bytes
     key: bytes
@@ -53,8 +56,14 @@ class InboxEntry:
 
 
 class ReferralInbox:
-    def __init__(self, path: Path | str, matcher: monitoring_pb2_grpc.MonitoringStub, refs: ReferenceMap,
-                 department: str, keys: NodeKeys | None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        matcher: monitoring_pb2_grpc.MonitoringStub,
+        refs: ReferenceMap,
+        department: str,
+        keys: NodeKeys | None,
+    ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -92,8 +101,8 @@ class ReferralInbox:
         with self._lock:
             while True:
                 batch = self.matcher.FetchInbox(pb.ReferralInboxRequest(after=self.cursor, limit=FETCH_BATCH))
-                if not batch.items:       # this last call also acknowledged everything stored
-                    if record_lookup is not None:   # answer requests left pending by an earlier stop
+                if not batch.items:  # this last call also acknowledged everything stored
+                    if record_lookup is not None:  # answer requests left pending by an earlier stop
                         for entry in self.entries():
                             if entry.state == "disclosure-pending":
                                 self._answer(entry, record_lookup)
@@ -124,16 +133,28 @@ class ReferralInbox:
                 entry.state, entry.note = "unreadable", "this node has no key to open disclosed identities"
             else:
                 try:
-                    entry.identity = open_identity(item.sealed_identity, item.referral_id, self.keys.key,
-                                                   self.keys.cert)
+                    entry.identity = open_identity(
+                        item.sealed_identity, item.referral_id, self.keys.key, self.keys.cert
+                    )
                 except DisclosureError as exc:
                     entry.state, entry.note = "unreadable", str(exc)
         return entry
 
     def _store(self, e: InboxEntry) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
-                           (e.seq, e.kind, e.referral_id, e.item.SerializeToString(), json.dumps(e.record_ids),
-                            json.dumps(e.identity, ensure_ascii=False), e.state, e.note, time.time()))
+        self._conn.execute(
+            "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                e.seq,
+                e.kind,
+                e.referral_id,
+                e.item.SerializeToString(),
+                json.dumps(e.record_ids),
+                json.dumps(e.identity, ensure_ascii=False),
+                e.state,
+                e.note,
+                time.time(),
+            ),
+        )
 
     # -- disclosure ----------------------------------------------------------------------------
     def _answer(self, entry: InboxEntry, lookup: RecordLookup) -> None:
@@ -143,28 +164,33 @@ class ReferralInbox:
         else:
             self.answer_disclosure(entry.referral_id, fields)
 
-    def answer_disclosure(self, referral_id: int, fields: Mapping[str, str] | None,
-                          declined_reason: str = "") -> pb.ReferralInfo:
+    def answer_disclosure(
+        self, referral_id: int, fields: Mapping[str, str] | None, declined_reason: str = ""
+    ) -> pb.ReferralInfo:
         """Seals `fields` to the recipient named in the pending request and sends the ciphertext,
         or declines with a reason."""
         with self._lock:
-            entry = next((e for e in self.entries() if e.kind == "disclosure-request"
-                          and e.referral_id == referral_id), None)
+            entry = next(
+                (e for e in self.entries() if e.kind == "disclosure-request" and e.referral_id == referral_id), None
+            )
             if entry is None:
                 raise LookupError(f"no disclosure request for referral {referral_id} in this node's inbox")
             if entry.state != "disclosure-pending":
                 raise ValueError(f"the disclosure request for referral {referral_id} is already {entry.state}")
             if fields is None or declined_reason:
-                info = self.matcher.SubmitDisclosure(pb.DisclosureSubmission(
-                    referral_id=referral_id, declined_reason=declined_reason or "declined"))
+                info = self.matcher.SubmitDisclosure(
+                    pb.DisclosureSubmission(referral_id=referral_id, declined_reason=declined_reason or "declined")
+                )
                 entry.state, entry.note = "disclosure-declined", declined_reason
             else:
                 if self.keys is None:
                     raise DisclosureError("this node has no CA certificate to check the recipient with")
-                sealed = seal_identity(fields, referral_id, entry.item.recipient,
-                                       entry.item.recipient_certificate, self.keys.ca_cert)
-                info = self.matcher.SubmitDisclosure(pb.DisclosureSubmission(referral_id=referral_id,
-                                                                             sealed_identity=sealed))
+                sealed = seal_identity(
+                    fields, referral_id, entry.item.recipient, entry.item.recipient_certificate, self.keys.ca_cert
+                )
+                info = self.matcher.SubmitDisclosure(
+                    pb.DisclosureSubmission(referral_id=referral_id, sealed_identity=sealed)
+                )
                 entry.state = "disclosure-sent"
             with self._transaction():
                 self._store(entry)
@@ -173,8 +199,21 @@ class ReferralInbox:
     # -- reading -------------------------------------------------------------------------------
     def entries(self, after: int = 0) -> list[InboxEntry]:
         with self._lock:
-            rows = self._conn.execute("SELECT seq, kind, referral_id, item, record_ids, identity, state, note"
-                                      " FROM entries WHERE seq > ? ORDER BY seq", (after,)).fetchall()
-        return [InboxEntry(seq, kind, rid, pb.ReferralInboxItem.FromString(item), json.loads(ids),
-                           json.loads(identity), state, note)
-                for seq, kind, rid, item, ids, identity, state, note in rows]
+            rows = self._conn.execute(
+                "SELECT seq, kind, referral_id, item, record_ids, identity, state, note"
+                " FROM entries WHERE seq > ? ORDER BY seq",
+                (after,),
+            ).fetchall()
+        return [
+            InboxEntry(
+                seq,
+                kind,
+                rid,
+                pb.ReferralInboxItem.FromString(item),
+                json.loads(ids),
+                json.loads(identity),
+                state,
+                note,
+            )
+            for seq, kind, rid, item, ids, identity, state, note in rows
+        ]

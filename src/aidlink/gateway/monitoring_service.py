@@ -1,14 +1,16 @@
 """gRPC servicer for aidlink.v1.MonitoringGateway: the department's systems
 manage warnings, read the referral inbox and feedback with their OWN record ids;
 the node relays to the matcher (refusals unchanged) and resolves references."""
+
 from __future__ import annotations
 
 import grpc
 
-from aidlink.v1 import monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.gateway.inbox import ReferralInbox
 from aidlink.gateway.referrals import DisclosureError
 from aidlink.gateway.refs import ReferenceMap, UnknownReference
+from aidlink.v1 import monitoring_pb2 as pb
+from aidlink.v1 import monitoring_pb2_grpc
 
 
 def _relay(context: grpc.ServicerContext, exc: grpc.RpcError):
@@ -16,8 +18,7 @@ def _relay(context: grpc.ServicerContext, exc: grpc.RpcError):
 
 
 class MonitoringGatewayServicer(monitoring_pb2_grpc.MonitoringGatewayServicer):
-    def __init__(self, matcher: monitoring_pb2_grpc.MonitoringStub, inbox: ReferralInbox,
-                 refs: ReferenceMap) -> None:
+    def __init__(self, matcher: monitoring_pb2_grpc.MonitoringStub, inbox: ReferralInbox, refs: ReferenceMap) -> None:
         self.matcher, self.inbox, self.refs = matcher, inbox, refs
 
     def _local(self, refs) -> list[str]:
@@ -42,7 +43,8 @@ class MonitoringGatewayServicer(monitoring_pb2_grpc.MonitoringGatewayServicer):
         answer = self._call(context, "ListWarnings", request)
         return pb.LocalWarningList(
             warnings=[pb.LocalWarning(warning=w, record_ids=self._local(w.my_records)) for w in answer.warnings],
-            notice=answer.notice)
+            notice=answer.notice,
+        )
 
     def ChangeWarning(self, request, context):
         return self._call(context, "ChangeWarning", request)
@@ -58,14 +60,19 @@ class MonitoringGatewayServicer(monitoring_pb2_grpc.MonitoringGatewayServicer):
             fetched = self.inbox.sync()
         except grpc.RpcError as exc:
             _relay(context, exc)
-        return pb.LocalInbox(fetched=fetched, entries=[
-            pb.LocalInboxEntry(item=e.item, record_ids=e.record_ids, identity=e.identity, state=e.state)
-            for e in self.inbox.entries(request.after)])
+        return pb.LocalInbox(
+            fetched=fetched,
+            entries=[
+                pb.LocalInboxEntry(item=e.item, record_ids=e.record_ids, identity=e.identity, state=e.state)
+                for e in self.inbox.entries(request.after)
+            ],
+        )
 
     def AnswerDisclosure(self, request, context):
         try:
-            return self.inbox.answer_disclosure(request.referral_id, dict(request.fields) or None,
-                                                request.declined_reason)
+            return self.inbox.answer_disclosure(
+                request.referral_id, dict(request.fields) or None, request.declined_reason
+            )
         except LookupError as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         except (ValueError, DisclosureError) as exc:

@@ -6,6 +6,7 @@ tokens, attributes), uploads them under opaque references with the matcher clien
 What it sends the matcher: dataset names, catalog entry, encoding parameters,
 references, encodings and the catalog-allowed attribute values. Nothing else.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,13 +14,32 @@ from dataclasses import dataclass, field
 
 from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch, encoding_info
-from aidlink.gateway.pipeline import SCHOOL_AGE, PreparedDataset, RecordPipeline, RowProblem, RowRefused, schema_fingerprint, school_age
+from aidlink.gateway.pipeline import (
+    SCHOOL_AGE,
+    PreparedDataset,
+    RecordPipeline,
+    RowProblem,
+    RowRefused,
+    schema_fingerprint,
+    school_age,
+)
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.v1 import common_pb2
 
-__all__ = ["GatewayNode", "SubmitResult", "LocalMatch", "CheckResult", "CompareProgress", "CompareSummary",
-           # defined in gateway.pipeline, importable from here too
-           "RowProblem", "RowRefused", "SCHOOL_AGE", "school_age", "schema_fingerprint"]
+__all__ = [
+    "GatewayNode",
+    "SubmitResult",
+    "LocalMatch",
+    "CheckResult",
+    "CompareProgress",
+    "CompareSummary",
+    # defined in gateway.pipeline, importable from here too
+    "RowProblem",
+    "RowRefused",
+    "SCHOOL_AGE",
+    "school_age",
+    "schema_fingerprint",
+]
 
 
 @dataclass
@@ -40,7 +60,7 @@ class LocalMatch:
     record_id: str
     score: float
     attributes: dict[str, str]
-    disputed: bool = False     # the other department's record is under an open dispute (Art. 23)
+    disputed: bool = False  # the other department's record is under an open dispute (Art. 23)
 
 
 @dataclass(frozen=True)
@@ -58,13 +78,19 @@ class GatewayNode:
     """The department's use cases: rows go through the record pipeline, out through the matcher
     client; answers come back by reference and are resolved to the department's record ids."""
 
-    def __init__(self, department: str, pipeline: RecordPipeline, matcher: MatcherClient | None,
-                 refs: ReferenceMap, catalog: NodeCatalog | None = None) -> None:
+    def __init__(
+        self,
+        department: str,
+        pipeline: RecordPipeline,
+        matcher: MatcherClient | None,
+        refs: ReferenceMap,
+        catalog: NodeCatalog | None = None,
+    ) -> None:
         self.department = department
         self.pipeline = pipeline
         # The catalog the node holds attribute values to (typed attributes) before they leave it.
         self.catalog = catalog or NodeCatalog()
-        self._matcher = matcher    # None: an offline node (bundles only)
+        self._matcher = matcher  # None: an offline node (bundles only)
         self.refs = refs
 
     @property
@@ -79,36 +105,70 @@ class GatewayNode:
         return encoding_info(self.pipeline.parameters)
 
     # -- submit a dataset ----------------------------------------------------------------------
-    def submit(self, dataset: str, catalog_entry: str, catalog_version: str,
-               rows: Iterable[Mapping[str, str]], *, id_column: str = "rec_id",
-               attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
-               progress: Callable[[int], None] | None = None) -> SubmitResult:
+    def submit(
+        self,
+        dataset: str,
+        catalog_entry: str,
+        catalog_version: str,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        id_column: str = "rec_id",
+        attributes: Sequence[str] = (),
+        row_numbers: Sequence[int] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> SubmitResult:
         tag = self.refs.new_tag()
-        prepared = self.prepare(rows, catalog_entry, catalog_version, tag=tag, id_column=id_column,
-                                attributes=attributes,
-                                         row_numbers=row_numbers)
-        outcome = self.matcher.upload(dataset, catalog_entry, catalog_version, attributes, prepared,
-                                      after_batch=(lambda: progress(prepared.rows)) if progress else None)
+        prepared = self.prepare(
+            rows,
+            catalog_entry,
+            catalog_version,
+            tag=tag,
+            id_column=id_column,
+            attributes=attributes,
+            row_numbers=row_numbers,
+        )
+        outcome = self.matcher.upload(
+            dataset,
+            catalog_entry,
+            catalog_version,
+            attributes,
+            prepared,
+            after_batch=(lambda: progress(prepared.rows)) if progress else None,
+        )
         self.refs.save(tag, outcome.dataset, outcome.version, prepared.record_ids)
         problems = list(prepared.problems)
-        for p in outcome.rejected:   # refused by the matcher after encoding (rare)
+        for p in outcome.rejected:  # refused by the matcher after encoding (rare)
             problems.append(RowProblem(0, self._safe_resolve(p.ref), p.field, p.reason))
         return SubmitResult(outcome.dataset, outcome.version, prepared.rows, outcome.accepted, problems)
 
-    def prepare(self, rows: Iterable[Mapping[str, str]], catalog_entry: str, catalog_version: str, *, tag: str,
-                id_column: str = "rec_id", attributes: Sequence[str] = (),
-                row_numbers: Sequence[int] | None = None) -> PreparedDataset:
+    def prepare(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        catalog_entry: str,
+        catalog_version: str,
+        *,
+        tag: str,
+        id_column: str = "rec_id",
+        attributes: Sequence[str] = (),
+        row_numbers: Sequence[int] | None = None,
+    ) -> PreparedDataset:
         """The record pipeline with each attribute value held to its type in the catalog entry it is
         sent under (the matcher checks again). Online submit and bundle export both prepare here."""
         entry = self.catalog.entry(catalog_entry, catalog_version)
         check = None
-        if entry is not None:   # unknown entry or version: the matcher refuses the whole upload itself
+        if entry is not None:  # unknown entry or version: the matcher refuses the whole upload itself
+
             def check(name: str, value: str) -> str | None:
                 reason = entry.attribute_problem(name, value)
-                return None if reason is None else (f"{reason} (catalog {catalog_entry} version "
-                                                    f"{catalog_version}); row not uploaded")
-        return self.pipeline.dataset(rows, tag=tag, id_column=id_column, attributes=attributes,
-                                     row_numbers=row_numbers, check_attribute=check)
+                return (
+                    None
+                    if reason is None
+                    else (f"{reason} (catalog {catalog_entry} version {catalog_version}); row not uploaded")
+                )
+
+        return self.pipeline.dataset(
+            rows, tag=tag, id_column=id_column, attributes=attributes, row_numbers=row_numbers, check_attribute=check
+        )
 
     def _safe_resolve(self, ref: str) -> str:
         try:
@@ -117,8 +177,14 @@ class GatewayNode:
             return ref
 
     # -- compare -------------------------------------------------------------------------------
-    def compare_events(self, my_dataset: str, other_dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0,
-                       all_pairs: bool = False) -> Iterator[CompareProgress | LocalMatch | CompareSummary]:
+    def compare_events(
+        self,
+        my_dataset: str,
+        other_dataset: str,
+        purpose: common_pb2.Purpose,
+        threshold: float = 0.0,
+        all_pairs: bool = False,
+    ) -> Iterator[CompareProgress | LocalMatch | CompareSummary]:
         """The matcher's answer as it streams: progress, then this node's own matches, then the summary."""
         for event in self.matcher.compare(my_dataset, other_dataset, purpose, threshold, all_pairs):
             if isinstance(event, RemoteMatch):
@@ -126,17 +192,31 @@ class GatewayNode:
             else:
                 yield event
 
-    def compare(self, my_dataset: str, other_dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0,
-                all_pairs: bool = False) -> tuple[list[LocalMatch], CompareSummary]:
+    def compare(
+        self,
+        my_dataset: str,
+        other_dataset: str,
+        purpose: common_pb2.Purpose,
+        threshold: float = 0.0,
+        all_pairs: bool = False,
+    ) -> tuple[list[LocalMatch], CompareSummary]:
         events = list(self.compare_events(my_dataset, other_dataset, purpose, threshold, all_pairs))
         summary = events[-1]
-        assert isinstance(summary, CompareSummary)   # the matcher client ends every stream with one
+        assert isinstance(summary, CompareSummary)  # the matcher client ends every stream with one
         return [e for e in events if isinstance(e, LocalMatch)], summary
 
     # -- one person ----------------------------------------------------------------------------
-    def check_person(self, fields: Mapping[str, str], dataset: str, purpose: common_pb2.Purpose,
-                     threshold: float = 0.0) -> CheckResult:
+    def check_person(
+        self, fields: Mapping[str, str], dataset: str, purpose: common_pb2.Purpose, threshold: float = 0.0
+    ) -> CheckResult:
         encoding, person = self.pipeline.encode_person(fields)
         answer = self.matcher.query_status(dataset, encoding, purpose, threshold)
-        return CheckResult(answer.found, answer.score, answer.attributes, answer.agreement,
-                           answer.notice, [str(f) for f in person.flags], answer.disputed)
+        return CheckResult(
+            answer.found,
+            answer.score,
+            answer.attributes,
+            answer.agreement,
+            answer.notice,
+            [str(f) for f in person.flags],
+            answer.disputed,
+        )

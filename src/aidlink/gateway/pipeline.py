@@ -6,6 +6,7 @@ offline bundle, a dispute correction, a one-person status check) goes through th
 so the paths cannot drift apart. It knows nothing of gRPC or protobuf: the matcher client turns
 its records into messages.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,12 +22,12 @@ from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
 from aidlink.gateway.pseudonyms import Pseudonyms
 from aidlink.gateway.refs import reference
 
-SCHOOL_AGE = range(3, 23)   # preschool to university, the ages education assistance covers
+SCHOOL_AGE = range(3, 23)  # preschool to university, the ages education assistance covers
 
 
 @dataclass(frozen=True)
 class RowProblem:
-    row: int           # 1-based data row number
+    row: int  # 1-based data row number
     record_id: str
     field: str
     reason: str
@@ -44,6 +45,7 @@ class RowRefused(ValueError):
 @dataclass(frozen=True)
 class EncodingParameters:
     """What a matcher needs to know to compare encodings: length, secret version, schema."""
+
     bits: int
     secret_version: int
     schema_fingerprint: str
@@ -52,9 +54,10 @@ class EncodingParameters:
 @dataclass(frozen=True)
 class PreparedRecord:
     """One row ready to leave the node: nothing in it is a raw identifier."""
-    row: int                           # 1-based data row number
-    record_id: str                     # the department's own id: stays on the node
-    ref: str                           # the opaque reference the matcher sees instead
+
+    row: int  # 1-based data row number
+    record_id: str  # the department's own id: stays on the node
+    ref: str  # the opaque reference the matcher sees instead
     encoding: bytes
     blocking_tokens: tuple[bytes, ...]
     attributes: dict[str, str]
@@ -64,6 +67,7 @@ class PreparedRecord:
 @dataclass(frozen=True)
 class RefusedRow:
     """One row that is not sent, with every reason (kept=False)."""
+
     row: int
     record_id: str
     problems: tuple[RowProblem, ...]
@@ -83,20 +87,20 @@ def school_age(birth_date: str, today: date) -> str:
     return "yes" if age in SCHOOL_AGE else "no"
 
 
-AttributeCheck = Callable[[str, str], str | None]   # (name, value) -> why it may not be sent, or None
+AttributeCheck = Callable[[str, str], str | None]  # (name, value) -> why it may not be sent, or None
 
 
 class RecordPipeline:
     """Normalizes, encodes, tokenizes and derives attributes under one linkage secret and schema."""
 
-    def __init__(self, schema: LinkageSchema, secret_key: bytes, secret_version: int,
-                 today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self, schema: LinkageSchema, secret_key: bytes, secret_version: int, today: Callable[[], date] = date.today
+    ) -> None:
         self.schema = schema
         self.encoder = Encoder(schema, secret_key)
         self.blocking = BlockingTokens(secret_key)
         self.pseudonyms = Pseudonyms(secret_key)
-        self.parameters = EncodingParameters(self.encoder.length_bytes * 8, secret_version,
-                                             schema_fingerprint(schema))
+        self.parameters = EncodingParameters(self.encoder.length_bytes * 8, secret_version, schema_fingerprint(schema))
         self.today = today
 
     # -- one row -------------------------------------------------------------------------------
@@ -118,32 +122,52 @@ class RecordPipeline:
         for name in names:
             if name == "school_age" and not row.get(name):
                 attrs[name] = school_age(birth_date, self.today())
-            elif name == "household":   # the household id never travels raw: a keyed pseudonym does
+            elif name == "household":  # the household id never travels raw: a keyed pseudonym does
                 attrs[name] = self.pseudonyms.household(row.get("household_id", ""))
             else:
                 attrs[name] = row.get(name, "")
         return attrs
 
-    def prepare(self, row: Mapping[str, str], *, attributes: Sequence[str] = (), number: int = 1,
-                record_id: str = "", ref: str = "", check_attribute: AttributeCheck | None = None) -> PreparedRecord:
+    def prepare(
+        self,
+        row: Mapping[str, str],
+        *,
+        attributes: Sequence[str] = (),
+        number: int = 1,
+        record_id: str = "",
+        ref: str = "",
+        check_attribute: AttributeCheck | None = None,
+    ) -> PreparedRecord:
         """One row's encoding, blocking tokens and attributes, or RowRefused naming each field at fault.
 
         ``check_attribute(name, value)``: why a value may not be sent (its catalog type), or None."""
         encoding, person = self.encode_person(row)
         attrs = self.attributes(row, person.features.get("birth_date", ""), attributes)
         if check_attribute is not None:
-            refused = [(f"attributes.{name}", reason) for name, value in attrs.items()
-                       if (reason := check_attribute(name, value)) is not None]
+            refused = [
+                (f"attributes.{name}", reason)
+                for name, value in attrs.items()
+                if (reason := check_attribute(name, value)) is not None
+            ]
             if refused:
                 raise RowRefused(refused)
-        flags = tuple(RowProblem(number, record_id, f.field, f"{f.reason} (value {f.value!r}); row kept",
-                                 kept=True) for f in person.flags)
+        flags = tuple(
+            RowProblem(number, record_id, f.field, f"{f.reason} (value {f.value!r}); row kept", kept=True)
+            for f in person.flags
+        )
         return PreparedRecord(number, record_id, ref, encoding, tuple(self.blocking.tokens(person)), attrs, flags)
 
     # -- a dataset -----------------------------------------------------------------------------
-    def records(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
-                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
-                check_attribute: AttributeCheck | None = None) -> Iterator[PreparedRecord | RefusedRow]:
+    def records(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        tag: str,
+        id_column: str = "rec_id",
+        attributes: Sequence[str] = (),
+        row_numbers: Sequence[int] | None = None,
+        check_attribute: AttributeCheck | None = None,
+    ) -> Iterator[PreparedRecord | RefusedRow]:
         """Per row, in order: its PreparedRecord (referenced "<tag>.<i>", i counting prepared
         records only) or a RefusedRow. A refused row never stops the rows after it."""
         seen: set[str] = set()
@@ -158,8 +182,14 @@ class RecordPipeline:
                 yield RefusedRow(number, rid, (RowProblem(number, rid, id_column, f"duplicate record id {rid!r}"),))
                 continue
             try:
-                record = self.prepare(row, attributes=attributes, number=number, record_id=rid,
-                                      ref=reference(tag, prepared), check_attribute=check_attribute)
+                record = self.prepare(
+                    row,
+                    attributes=attributes,
+                    number=number,
+                    record_id=rid,
+                    ref=reference(tag, prepared),
+                    check_attribute=check_attribute,
+                )
             except RowRefused as exc:
                 yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
                 continue
@@ -167,11 +197,26 @@ class RecordPipeline:
             prepared += 1
             yield record
 
-    def dataset(self, rows: Iterable[Mapping[str, str]], *, tag: str, id_column: str = "rec_id",
-                attributes: Sequence[str] = (), row_numbers: Sequence[int] | None = None,
-                check_attribute: AttributeCheck | None = None) -> PreparedDataset:
-        return PreparedDataset(self.records(rows, tag=tag, id_column=id_column, attributes=attributes,
-                                            row_numbers=row_numbers, check_attribute=check_attribute))
+    def dataset(
+        self,
+        rows: Iterable[Mapping[str, str]],
+        *,
+        tag: str,
+        id_column: str = "rec_id",
+        attributes: Sequence[str] = (),
+        row_numbers: Sequence[int] | None = None,
+        check_attribute: AttributeCheck | None = None,
+    ) -> PreparedDataset:
+        return PreparedDataset(
+            self.records(
+                rows,
+                tag=tag,
+                id_column=id_column,
+                attributes=attributes,
+                row_numbers=row_numbers,
+                check_attribute=check_attribute,
+            )
+        )
 
 
 class PreparedDataset:

@@ -8,11 +8,12 @@ opened for another referral, another recipient or as anything but an identity.
 The plaintext (UTF-8 JSON) is padded to a multiple of 512 bytes so its length
 does not tell names apart.
 """
+
 from __future__ import annotations
 
 import json
 import struct
-from typing import Mapping
+from collections.abc import Mapping
 
 from aidlink.keys.identity import CertificatePolicy, CertificateRejected
 from aidlink.keys.sealing import SealError, SealPurpose, open_sealed, read_envelope, seal
@@ -27,8 +28,13 @@ class DisclosureError(Exception):
     """An identity could not be sealed or opened; the message says why."""
 
 
-def seal_identity(fields: Mapping[str, str], referral_id: int, recipient_department: str,
-                  recipient_cert_pem: bytes, ca_cert_pem: bytes) -> bytes:
+def seal_identity(
+    fields: Mapping[str, str],
+    referral_id: int,
+    recipient_department: str,
+    recipient_cert_pem: bytes,
+    ca_cert_pem: bytes,
+) -> bytes:
     """Seal a person's fields for the node of `recipient_department`, after checking that the
     certificate (which came through the matcher) is a current node certificate of that
     department issued by our CA."""
@@ -37,8 +43,9 @@ def seal_identity(fields: Mapping[str, str], referral_id: int, recipient_departm
     except CertificateRejected as exc:
         raise DisclosureError(f"the recipient certificate is not acceptable: {exc}") from None
     if identity.department != recipient_department:
-        raise DisclosureError(f"the certificate given for {recipient_department} belongs to "
-                              f"{identity.department}; refusing to disclose")
+        raise DisclosureError(
+            f"the certificate given for {recipient_department} belongs to {identity.department}; refusing to disclose"
+        )
     body = json.dumps({k: str(v) for k, v in fields.items()}, ensure_ascii=False, sort_keys=True).encode()
     body += b" " * (-len(body) % PAD_TO)
     try:

@@ -4,13 +4,14 @@ back to its own record ids. Lives only on the department's node.
 A reference is "<upload tag>.<row>", the tag random per upload, so it says
 nothing about the record and never collides across uploads.
 """
+
 from __future__ import annotations
 
 import secrets
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (tag TEXT PRIMARY KEY, dataset TEXT NOT NULL, version INTEGER,
@@ -45,18 +46,18 @@ class ReferenceMap:
     def save(self, tag: str, dataset: str, version: int, record_ids: Sequence[str]) -> None:
         """Record an upload the matcher accepted: row i of tag `tag` is record_ids[i]."""
         with self._lock, self._conn:
-            self._conn.execute("INSERT INTO uploads (tag, dataset, version) VALUES (?,?,?)",
-                               (tag, dataset, version))
-            self._conn.executemany("INSERT INTO refs (tag, row, record_id) VALUES (?,?,?)",
-                                   ((tag, i, rid) for i, rid in enumerate(record_ids)))
+            self._conn.execute("INSERT INTO uploads (tag, dataset, version) VALUES (?,?,?)", (tag, dataset, version))
+            self._conn.executemany(
+                "INSERT INTO refs (tag, row, record_id) VALUES (?,?,?)",
+                ((tag, i, rid) for i, rid in enumerate(record_ids)),
+            )
 
     def resolve(self, ref: str) -> str:
         tag, _, row = ref.partition(".")
         ids = self._cache.get(tag)
         if ids is None:
             with self._lock:
-                rows = self._conn.execute("SELECT record_id FROM refs WHERE tag=? ORDER BY row",
-                                          (tag,)).fetchall()
+                rows = self._conn.execute("SELECT record_id FROM refs WHERE tag=? ORDER BY row", (tag,)).fetchall()
             if not rows:
                 raise UnknownReference(f"reference {ref!r} was not issued by this node")
             ids = [r[0] for r in rows]

@@ -1,5 +1,6 @@
 """Assembles a gateway node: its linkage secret, its mTLS channel to the
 matcher, and its own gRPC API for the department's systems."""
+
 from __future__ import annotations
 
 import logging
@@ -10,19 +11,19 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from aidlink.v1 import catalog_pb2_grpc, gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
 from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.inbox import NodeKeys, ReferralInbox
 from aidlink.gateway.matcher_client import MatcherClient
+from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
 from aidlink.gateway.node import GatewayNode
 from aidlink.gateway.pipeline import RecordPipeline
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.service import GatewayServicer
-from aidlink.gateway.inbox import NodeKeys, ReferralInbox
-from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
 from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor, traced_channel
+from aidlink.v1 import catalog_pb2_grpc, gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
 
 log = logging.getLogger("aidlink.gateway")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -39,19 +40,20 @@ class NodeTls:
 class GatewayConfig:
     department: str
     data_dir: Path
-    matcher: str                          # host:port of the matcher
-    secret_key: bytes                     # the opened linkage secret (never leaves this node)
+    matcher: str  # host:port of the matcher
+    secret_key: bytes  # the opened linkage secret (never leaves this node)
     secret_version: int
-    tls: NodeTls | None = None            # None only against a dev-mode matcher on loopback
-    listen: str = "127.0.0.1:0"           # the node's own API, inside the department's network
+    tls: NodeTls | None = None  # None only against a dev-mode matcher on loopback
+    listen: str = "127.0.0.1:0"  # the node's own API, inside the department's network
     schema: Path | None = None
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     matcher_server_name: str | None = None
 
 
-class _DevDepartment(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-                     grpc.StreamUnaryClientInterceptor):
+class _DevDepartment(
+    grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor, grpc.StreamUnaryClientInterceptor
+):
     """Development mode only: names the department in a header (a dev-mode
     matcher on loopback trusts it; a real matcher ignores it)."""
 
@@ -80,15 +82,19 @@ class _Details(grpc.ClientCallDetails):
 
 
 def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
-    options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    options: list[tuple[str, int | str]] = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
     if cfg.tls is None:
         channel = grpc.insecure_channel(cfg.matcher, options=options)
         channel = grpc.intercept_channel(channel, _DevDepartment(cfg.department))
     else:
         creds = grpc.ssl_channel_credentials(
-            root_certificates=cfg.tls.ca_cert.read_bytes(), private_key=cfg.tls.key.read_bytes(),
-            certificate_chain=cfg.tls.cert.read_bytes())
+            root_certificates=cfg.tls.ca_cert.read_bytes(),
+            private_key=cfg.tls.key.read_bytes(),
+            certificate_chain=cfg.tls.cert.read_bytes(),
+        )
         if cfg.matcher_server_name:
             options.append(("grpc.ssl_target_name_override", cfg.matcher_server_name))
         channel = grpc.secure_channel(cfg.matcher, creds, options=options)
@@ -108,22 +114,30 @@ class GatewayServer:
         self.channel = matcher_channel(cfg)
         self.refs = ReferenceMap(cfg.data_dir / "references.sqlite")
         pipeline = RecordPipeline(schema, cfg.secret_key, cfg.secret_version)
-        self.node = GatewayNode(cfg.department, pipeline,
-                                MatcherClient(matcher_pb2_grpc.MatcherStub(self.channel), pipeline.parameters),
-                                self.refs, catalog=NodeCatalog(catalog_pb2_grpc.CatalogStub(self.channel)))
+        self.node = GatewayNode(
+            cfg.department,
+            pipeline,
+            MatcherClient(matcher_pb2_grpc.MatcherStub(self.channel), pipeline.parameters),
+            self.refs,
+            catalog=NodeCatalog(catalog_pb2_grpc.CatalogStub(self.channel)),
+        )
         self.metrics = RpcMetrics(f"gateway-{cfg.department}")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),
             interceptors=[server_interceptor(), MetricsInterceptor(self.metrics)],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)])
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
+        )
         gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(self.node), self.server)
-        keys = (NodeKeys(cfg.tls.ca_cert.read_bytes(), cfg.tls.cert.read_bytes(), cfg.tls.key.read_bytes())
-                if cfg.tls else None)
+        keys = (
+            NodeKeys(cfg.tls.ca_cert.read_bytes(), cfg.tls.cert.read_bytes(), cfg.tls.key.read_bytes())
+            if cfg.tls
+            else None
+        )
         monitoring = monitoring_pb2_grpc.MonitoringStub(self.channel)
         self.inbox = ReferralInbox(cfg.data_dir / "inbox.sqlite", monitoring, self.refs, cfg.department, keys)
         monitoring_pb2_grpc.add_MonitoringGatewayServicer_to_server(
-            MonitoringGatewayServicer(monitoring, self.inbox, self.refs), self.server)
+            MonitoringGatewayServicer(monitoring, self.inbox, self.refs), self.server
+        )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(cfg.listen)
@@ -132,14 +146,12 @@ class GatewayServer:
     def address(self) -> str:
         return f"{self.config.listen.rsplit(':', 1)[0]}:{self.port}"
 
-    def start(self) -> "GatewayServer":
+    def start(self) -> GatewayServer:
         self.server.start()
         if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
-                                                       self.config.metrics_address)
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.metrics_address)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        log.info("gateway %s listening on %s, matcher %s", self.config.department, self.address,
-                 self.config.matcher)
+        log.info("gateway %s listening on %s, matcher %s", self.config.department, self.address, self.config.matcher)
         return self
 
     def stop(self, grace: float = 5.0) -> None:

@@ -75,7 +75,9 @@ class AuditSigningKey:
     def load(cls, path: Path, passphrase: bytes | None = None) -> AuditSigningKey:
         """Load the key at ``path``; a protected key needs the right ``passphrase``."""
         try:
-            key = load_private_key(read_file(path, "audit signing key"), passphrase, what=f"audit signing key at {path}")
+            key = load_private_key(
+                read_file(path, "audit signing key"), passphrase, what=f"audit signing key at {path}"
+            )
         except KeyFileError as exc:
             raise AuditKeyError(str(exc)) from None
         if not isinstance(key, Ed25519PrivateKey):
@@ -86,7 +88,9 @@ class AuditSigningKey:
         return self._key.public_key()
 
     def public_key_pem(self) -> bytes:
-        return self.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     @property
     def key_id(self) -> str:

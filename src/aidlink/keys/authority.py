@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -126,11 +126,13 @@ class CertificateAuthority:
         if not name.strip():
             raise CertificateAuthorityError("CA name must not be empty")
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aidlink"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ])
-        now = datetime.now(timezone.utc)
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aidlink"),
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+            ]
+        )
+        now = datetime.now(UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -142,9 +144,15 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -250,8 +258,13 @@ class CertificateAuthority:
         except ValueError as exc:
             raise CertificateAuthorityError(f"cannot issue officer certificate: {exc}") from None
         return self._issue(
-            unit="officer", common_name=cn, uri=uri, hosts=(), server=False,
-            validity_days=validity_days, not_before=not_before,
+            unit="officer",
+            common_name=cn,
+            uri=uri,
+            hosts=(),
+            server=False,
+            validity_days=validity_days,
+            not_before=not_before,
         )
 
     def _issue(
@@ -274,11 +287,11 @@ class CertificateAuthority:
         if server and not hosts:
             raise CertificateAuthorityError(f"cannot issue {common_name}: a server certificate needs at least one host")
         if not_before is None:
-            start = datetime.now(timezone.utc) - CLOCK_SKEW
+            start = datetime.now(UTC) - CLOCK_SKEW
         elif not_before.tzinfo is None:
             raise CertificateAuthorityError(f"not_before={not_before!r} has no timezone; pass an aware datetime")
         else:
-            start = not_before.astimezone(timezone.utc)
+            start = not_before.astimezone(UTC)
         end = start + timedelta(days=validity_days)
         if end > self.certificate.not_valid_after_utc:
             raise CertificateAuthorityError(
@@ -292,11 +305,15 @@ class CertificateAuthority:
         ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aidlink"),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]))
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "aidlink"),
+                        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit),
+                        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                    ]
+                )
+            )
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -306,9 +323,15 @@ class CertificateAuthority:
             .add_extension(
                 x509.KeyUsage(
                     # key_agreement: nodes also receive the linkage secret sealed (ECDH) to this key.
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=True, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=True,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -345,7 +368,7 @@ class CertificateAuthority:
             )
         if when is not None and when.tzinfo is None:
             raise CertificateAuthorityError(f"when={when!r} has no timezone; pass an aware datetime")
-        moment = (when or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        moment = (when or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         state["revoked"][key] = {"revoked_at": moment.isoformat(), "reason": flag.name}
         self._save_revocations(state)
         return next(r for r in self.issued() if r.serial == serial)
@@ -355,7 +378,7 @@ class CertificateAuthority:
         _check_days("next_update_days", next_update_days)
         if now is not None and now.tzinfo is None:
             raise CertificateAuthorityError(f"now={now!r} has no timezone; pass an aware datetime")
-        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        now = (now or datetime.now(UTC)).astimezone(UTC)
         state = self._revocations()
         state["crl_number"] += 1
         ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
@@ -396,15 +419,17 @@ def issued_certificates(directory: Path) -> list[IssuedRecord]:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
         identity = identity_from_pem(cert)
         entry = revoked.get(f"{cert.serial_number:x}")
-        records.append(IssuedRecord(
-            serial=cert.serial_number,
-            common_name=identity.common_name,
-            uri=identity.uri,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            revoked_at=datetime.fromisoformat(entry["revoked_at"]) if entry else None,
-            revocation_reason=entry["reason"] if entry else None,
-        ))
+        records.append(
+            IssuedRecord(
+                serial=cert.serial_number,
+                common_name=identity.common_name,
+                uri=identity.uri,
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                revoked_at=datetime.fromisoformat(entry["revoked_at"]) if entry else None,
+                revocation_reason=entry["reason"] if entry else None,
+            )
+        )
     return sorted(records, key=lambda r: (r.not_before, r.serial))
 
 
@@ -422,7 +447,11 @@ REVOCATION_REASONS: tuple[str, ...] = tuple(
 
 def _reason_flag(reason: str) -> x509.ReasonFlags:
     for flag in x509.ReasonFlags:
-        if flag is not x509.ReasonFlags.remove_from_crl and reason in (flag.name, flag.value, flag.name.replace("_", "-")):
+        if flag is not x509.ReasonFlags.remove_from_crl and reason in (
+            flag.name,
+            flag.value,
+            flag.name.replace("_", "-"),
+        ):
             return flag
     raise CertificateAuthorityError(
         f"unknown revocation reason {reason!r}; expected one of: {', '.join(REVOCATION_REASONS)}"

@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("keys", help="key custody: CA, node certificates, linkage secret, audit key")
     commands = group.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--custody", type=Path, default=DEFAULT_CUSTODY, help="custody directory (default: %(default)s)")
+    common.add_argument(
+        "--custody", type=Path, default=DEFAULT_CUSTODY, help="custody directory (default: %(default)s)"
+    )
     common.add_argument(
         "--passphrase-file", type=Path, help="file holding the passphrase that protects the custody keys"
     )
@@ -100,7 +102,9 @@ def _issue_options(parser: argparse.ArgumentParser, *, hosts: bool = True) -> No
     parser.add_argument("--out", type=Path, required=True, help="directory for <name>.crt, <name>.key and ca.crt")
     if hosts:
         parser.add_argument(
-            "--host", action="append", dest="hosts",
+            "--host",
+            action="append",
+            dest="hosts",
             help=f"DNS name or IP for the certificate; repeatable (default: {' '.join(DEFAULT_HOSTS)})",
         )
     parser.add_argument("--days", type=int, default=365, help="validity in days (default: %(default)s)")
@@ -182,8 +186,11 @@ def _write_issued(args: argparse.Namespace, ca: CertificateAuthority, issued: Is
 def _issue_node(args: argparse.Namespace) -> int:
     ca = _load_ca(args)
     issued = ca.issue_node(
-        args.department, level=args.level, division_code=args.division_code,
-        hosts=args.hosts or DEFAULT_HOSTS, validity_days=args.days,
+        args.department,
+        level=args.level,
+        division_code=args.division_code,
+        hosts=args.hosts or DEFAULT_HOSTS,
+        validity_days=args.days,
     )
     return _write_issued(args, ca, issued, f"{args.department}-{args.division_code}")
 
@@ -202,7 +209,9 @@ def _issue_officer(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     record = _load_ca(args).revoke(args.serial, args.reason)
-    print(f"revoked {record.uri}  serial {record.serial:#x}  at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ} ({record.revocation_reason})")
+    print(
+        f"revoked {record.uri}  serial {record.serial:#x}  at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ} ({record.revocation_reason})"
+    )
     print("publish a fresh CRL to the matcher: aidlink keys crl --out FILE")
     return 0
 
@@ -218,8 +227,7 @@ def _crl(args: argparse.Namespace) -> int:
 def _rotate_secret(args: argparse.Namespace) -> int:
     secret = _secrets(args).rotate()
     print(f"linkage secret version {secret.version} created, key id {secret.key_id}")
-    print("seal it to each node: aidlink keys seal-secret --version "
-          f"{secret.version} --cert NODE.crt --out FILE")
+    print(f"seal it to each node: aidlink keys seal-secret --version {secret.version} --cert NODE.crt --out FILE")
     return 0
 
 
@@ -232,7 +240,8 @@ def _seal_secret(args: argparse.Namespace) -> int:
         raise CertificateRejected(identity.common_name, identity.serial, f"not in the issue records of {_ca_dir(args)}")
     if record.revoked_at is not None:
         raise CertificateRejected(
-            identity.common_name, identity.serial,
+            identity.common_name,
+            identity.serial,
             f"revoked at {record.revoked_at:%Y-%m-%dT%H:%M:%SZ} ({record.revocation_reason}); issue a new one",
         )
     store = _secrets(args)
@@ -245,8 +254,10 @@ def _seal_secret(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     ca = x509.load_pem_x509_certificate(read_file(_ca_dir(args) / CA_CERT_FILE, "CA certificate"))
     print(f"custody {args.custody}")
-    print(f"CA {ca.subject.rfc4514_string()}  valid until {ca.not_valid_after_utc:%Y-%m-%d}  "
-          f"sha256:{ca.fingerprint(hashes.SHA256()).hex()}")
+    print(
+        f"CA {ca.subject.rfc4514_string()}  valid until {ca.not_valid_after_utc:%Y-%m-%d}  "
+        f"sha256:{ca.fingerprint(hashes.SHA256()).hex()}"
+    )
     print("issued certificates:")
     records = issued_certificates(_ca_dir(args))
     for r in records:

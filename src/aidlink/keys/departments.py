@@ -23,8 +23,7 @@ LEVELS: tuple[str, ...] = ("province", "city", "county")
 
 # First two digits of GB/T 2260 division codes for provincial-level divisions.
 _PROVINCE_PREFIXES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
 )
 _DIVISION_CODE = re.compile(r"[0-9]{6}")
 
@@ -47,18 +46,13 @@ def check_division(level: str, division_code: str) -> tuple[str, str]:
         raise ValueError(f"unknown level {level!r}; expected one of: {', '.join(LEVELS)}")
     if not isinstance(division_code, str) or not _DIVISION_CODE.fullmatch(division_code):
         raise ValueError(
-            f"division code {division_code!r} is not 6 digits "
-            "(e.g. 320000 Jiangsu province, 320900 Yancheng city)"
+            f"division code {division_code!r} is not 6 digits (e.g. 320000 Jiangsu province, 320900 Yancheng city)"
         )
     if division_code[:2] not in _PROVINCE_PREFIXES:
-        raise ValueError(
-            f"division code {division_code!r} does not start with a provincial code (e.g. 32 Jiangsu)"
-        )
+        raise ValueError(f"division code {division_code!r} does not start with a provincial code (e.g. 32 Jiangsu)")
     expected = _level_of(division_code)
     if expected != level:
-        raise ValueError(
-            f"division code {division_code!r} is a {expected}-level code, but level {level!r} was given"
-        )
+        raise ValueError(f"division code {division_code!r} is a {expected}-level code, but level {level!r} was given")
     return level, division_code
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from cryptography import x509
@@ -170,7 +170,7 @@ def identity_from_pem(cert_pem: bytes | x509.Certificate) -> NodeIdentity:
 
 
 def _parse_uri(uri: str, where: str) -> tuple[IdentityKind, str | None, str | None, str | None, str | None]:
-    parts = uri[len(URI_PREFIX):].split("/")
+    parts = uri[len(URI_PREFIX) :].split("/")
     try:
         if parts == ["matcher"]:
             return "matcher", None, None, None, None
@@ -312,11 +312,11 @@ def _reason(revoked: x509.RevokedCertificate) -> str:
 
 def _utc_now(now: datetime | None) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError(f"now={now!r} has no timezone; pass an aware datetime (e.g. in UTC)")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -21,8 +21,16 @@ SECRET_LENGTH = 32
 PURPOSE = SealPurpose.LINKAGE_SECRET
 _VERSION = struct.Struct(">I")
 
-__all__ = ["MAGIC", "SECRET_LENGTH", "LinkageSecret", "SealedSecretError", "SealedSecretHeader",
-           "open_sealed", "read_sealed_header", "seal"]
+__all__ = [
+    "MAGIC",
+    "SECRET_LENGTH",
+    "LinkageSecret",
+    "SealedSecretError",
+    "SealedSecretHeader",
+    "open_sealed",
+    "read_sealed_header",
+    "seal",
+]
 
 
 class SealedSecretError(SealError):
@@ -41,7 +49,9 @@ class LinkageSecret:
             raise ValueError(f"linkage secret version must be an integer from 1 to 2**32-1, got {self.version!r}")
         if not isinstance(self.key, bytes) or len(self.key) < SECRET_LENGTH:
             length = len(self.key) if isinstance(self.key, (bytes, bytearray)) else type(self.key).__name__
-            raise ValueError(f"linkage secret version {self.version} key must be at least {SECRET_LENGTH} bytes, got {length}")
+            raise ValueError(
+                f"linkage secret version {self.version} key must be at least {SECRET_LENGTH} bytes, got {length}"
+            )
 
     @classmethod
     def generate(cls, version: int) -> LinkageSecret:
@@ -89,17 +99,22 @@ def read_sealed_header(blob: bytes) -> SealedSecretHeader:
     except SealError as exc:
         raise SealedSecretError(str(exc)) from None
     if envelope.purpose is not PURPOSE:
-        raise SealedSecretError(f"not a sealed linkage secret: this envelope was sealed as {envelope.purpose.noun} "
-                                f"({envelope.purpose.label})")
+        raise SealedSecretError(
+            f"not a sealed linkage secret: this envelope was sealed as {envelope.purpose.noun} "
+            f"({envelope.purpose.label})"
+        )
     if len(envelope.context) != _VERSION.size:
-        raise SealedSecretError(f"sealed linkage secret names a {len(envelope.context)}-byte version; "
-                                f"expected {_VERSION.size} bytes")
+        raise SealedSecretError(
+            f"sealed linkage secret names a {len(envelope.context)}-byte version; expected {_VERSION.size} bytes"
+        )
     (version,) = _VERSION.unpack(envelope.context)
     if version == 0:
         raise SealedSecretError("sealed secret names version 0; versions start at 1")
     if envelope.ciphertext_length < SECRET_LENGTH + sealing.TAG_LENGTH:
-        raise SealedSecretError(f"sealed secret is truncated: {len(blob)} bytes, at least "
-                                f"{len(blob) - envelope.ciphertext_length + SECRET_LENGTH + sealing.TAG_LENGTH} expected")
+        raise SealedSecretError(
+            f"sealed secret is truncated: {len(blob)} bytes, at least "
+            f"{len(blob) - envelope.ciphertext_length + SECRET_LENGTH + sealing.TAG_LENGTH} expected"
+        )
     return SealedSecretHeader(secret_version=version, recipient_fingerprint=envelope.recipient_fingerprint)
 
 
@@ -117,8 +132,14 @@ def open_sealed(
     """
     header = read_sealed_header(blob)
     try:
-        plaintext = sealing.open_sealed(blob, recipient_key_pem, recipient_cert_pem, purpose=PURPOSE,
-                                        context=_VERSION.pack(header.secret_version), key_passphrase=key_passphrase)
+        plaintext = sealing.open_sealed(
+            blob,
+            recipient_key_pem,
+            recipient_cert_pem,
+            purpose=PURPOSE,
+            context=_VERSION.pack(header.secret_version),
+            key_passphrase=key_passphrase,
+        )
     except SealError as exc:
         raise SealedSecretError(f"sealed linkage secret version {header.secret_version}: {exc}") from None
     try:

@@ -39,10 +39,10 @@ FORMAT_VERSION = 1
 KEM_ID, KDF_ID, AEAD_ID = 0x0010, 0x0001, 0x0002
 _SUITE = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _INFO_CONTEXT = b"aidlink sealed envelope v1\x00"
-_PREFIX = struct.Struct(">4sBHHHB")   # magic, format, kem, kdf, aead, purpose label length
+_PREFIX = struct.Struct(">4sBHHHB")  # magic, format, kem, kdf, aead, purpose label length
 _U16 = struct.Struct(">H")
 _FINGERPRINT_LENGTH = 32
-ENC_LENGTH = 65                       # uncompressed P-256 point
+ENC_LENGTH = 65  # uncompressed P-256 point
 TAG_LENGTH = 16
 MAX_CONTEXT = 0xFFFF
 
@@ -62,8 +62,9 @@ class SealPurpose(enum.Enum):
         for purpose in cls:
             if purpose.label == label:
                 return purpose
-        raise SealError(f"sealed envelope names unknown purpose {label!r} "
-                        f"(this build knows {', '.join(p.label for p in cls)})")
+        raise SealError(
+            f"sealed envelope names unknown purpose {label!r} (this build knows {', '.join(p.label for p in cls)})"
+        )
 
 
 class SealError(Exception):
@@ -78,7 +79,7 @@ class SealedEnvelope:
     context: bytes
     recipient_fingerprint: bytes
     header_length: int
-    ciphertext_length: int          # AEAD ciphertext and tag, after enc
+    ciphertext_length: int  # AEAD ciphertext and tag, after enc
 
 
 def _p256_public_key(cert: x509.Certificate, who: str) -> ec.EllipticCurvePublicKey:
@@ -94,7 +95,9 @@ def _check_purpose(purpose: object) -> SealPurpose:
     return purpose
 
 
-def seal(plaintext: bytes, recipient_cert_pem: bytes | x509.Certificate, *, purpose: SealPurpose, context: bytes = b"") -> bytes:
+def seal(
+    plaintext: bytes, recipient_cert_pem: bytes | x509.Certificate, *, purpose: SealPurpose, context: bytes = b""
+) -> bytes:
     """Seal ``plaintext`` so that only the holder of the certificate's private key can open it,
     and only as ``purpose`` with ``context``. The certificate must be of a kind the purpose allows."""
     purpose = _check_purpose(purpose)
@@ -119,8 +122,13 @@ def seal(plaintext: bytes, recipient_cert_pem: bytes | x509.Certificate, *, purp
 
 def _header(purpose: SealPurpose, context: bytes, fingerprint: bytes) -> bytes:
     label = purpose.label.encode("ascii")
-    return (_PREFIX.pack(MAGIC, FORMAT_VERSION, KEM_ID, KDF_ID, AEAD_ID, len(label)) + label
-            + _U16.pack(len(context)) + context + fingerprint)
+    return (
+        _PREFIX.pack(MAGIC, FORMAT_VERSION, KEM_ID, KDF_ID, AEAD_ID, len(label))
+        + label
+        + _U16.pack(len(context))
+        + context
+        + fingerprint
+    )
 
 
 def read_envelope(blob: bytes) -> SealedEnvelope:
@@ -145,7 +153,7 @@ def read_envelope(blob: bytes) -> SealedEnvelope:
     if len(blob) < pos + _U16.size:
         raise SealError(f"sealed envelope is truncated: {len(blob)} bytes, its purpose label alone ends at {pos}")
     try:
-        label = bytes(blob[_PREFIX.size:pos]).decode("ascii")
+        label = bytes(blob[_PREFIX.size : pos]).decode("ascii")
     except UnicodeDecodeError:
         raise SealError("sealed envelope purpose label is not ASCII: it was altered") from None
     purpose = SealPurpose.from_label(label)
@@ -155,9 +163,13 @@ def read_envelope(blob: bytes) -> SealedEnvelope:
     minimum = header_length + ENC_LENGTH + TAG_LENGTH
     if len(blob) < minimum:
         raise SealError(f"sealed {purpose.label} envelope is truncated: {len(blob)} bytes, at least {minimum} expected")
-    return SealedEnvelope(purpose=purpose, context=bytes(blob[pos:pos + context_length]),
-                          recipient_fingerprint=bytes(blob[pos + context_length:header_length]),
-                          header_length=header_length, ciphertext_length=len(blob) - header_length - ENC_LENGTH)
+    return SealedEnvelope(
+        purpose=purpose,
+        context=bytes(blob[pos : pos + context_length]),
+        recipient_fingerprint=bytes(blob[pos + context_length : header_length]),
+        header_length=header_length,
+        ciphertext_length=len(blob) - header_length - ENC_LENGTH,
+    )
 
 
 def open_sealed(
@@ -180,11 +192,15 @@ def open_sealed(
     purpose = _check_purpose(purpose)
     envelope = read_envelope(blob)
     if envelope.purpose is not purpose:
-        raise SealError(f"this envelope was sealed as {envelope.purpose.noun} ({envelope.purpose.label}); "
-                        f"refusing to open it as {purpose.noun} ({purpose.label})")
+        raise SealError(
+            f"this envelope was sealed as {envelope.purpose.noun} ({envelope.purpose.label}); "
+            f"refusing to open it as {purpose.noun} ({purpose.label})"
+        )
     if context is not None and not hmac.compare_digest(envelope.context, bytes(context)):
-        raise SealError(f"this {purpose.label} envelope was sealed for context {envelope.context.hex() or '(empty)'}, "
-                        f"not {bytes(context).hex() or '(empty)'}")
+        raise SealError(
+            f"this {purpose.label} envelope was sealed for context {envelope.context.hex() or '(empty)'}, "
+            f"not {bytes(context).hex() or '(empty)'}"
+        )
     try:
         key = load_private_key(recipient_key_pem, key_passphrase, what="recipient private key")
     except KeyFileError as exc:
@@ -200,13 +216,17 @@ def open_sealed(
             raise SealError(f"recipient certificate: {exc}") from None
         mine = certificate_fingerprint(cert)
         if not hmac.compare_digest(mine, envelope.recipient_fingerprint):
-            raise SealError(f"sealed {purpose.label} is for another recipient (certificate sha256:{sealed_for[:16]}…), "
-                            f"not for {who} (sha256:{mine.hex()[:16]}…)")
+            raise SealError(
+                f"sealed {purpose.label} is for another recipient (certificate sha256:{sealed_for[:16]}…), "
+                f"not for {who} (sha256:{mine.hex()[:16]}…)"
+            )
         if cert.public_key() != key.public_key():
             raise SealError(f"the private key given does not belong to {who}")
-    info = _INFO_CONTEXT + bytes(blob[:envelope.header_length])
+    info = _INFO_CONTEXT + bytes(blob[: envelope.header_length])
     try:
-        return _SUITE.decrypt(bytes(blob[envelope.header_length:]), key, info=info)
+        return _SUITE.decrypt(bytes(blob[envelope.header_length :]), key, info=info)
     except (InvalidTag, ValueError):
-        raise SealError(f"sealed {purpose.label} failed authentication: it was altered, or it was not sealed "
-                        f"to this key (it names recipient certificate sha256:{sealed_for[:16]}…)") from None
+        raise SealError(
+            f"sealed {purpose.label} failed authentication: it was altered, or it was not sealed "
+            f"to this key (it names recipient certificate sha256:{sealed_for[:16]}…)"
+        ) from None

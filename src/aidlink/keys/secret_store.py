@@ -18,7 +18,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -84,7 +84,9 @@ class SecretStore:
 
     def _require_unlocked(self, action: str) -> None:
         if self._locked:
-            raise SecretStoreError(f"secret store {self.directory} is passphrase-protected; give the passphrase to {action}")
+            raise SecretStoreError(
+                f"secret store {self.directory} is passphrase-protected; give the passphrase to {action}"
+            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -114,11 +116,15 @@ class SecretStore:
         """A stored version; old versions stay retrievable after rotation."""
         record = self._read_record(version)
         if record.get("format") != VERSION_FORMAT or record.get("version") != version:
-            raise SecretStoreError(f"{self._path(version)} is not linkage secret version {version} in {VERSION_FORMAT} form")
+            raise SecretStoreError(
+                f"{self._path(version)} is not linkage secret version {version} in {VERSION_FORMAT} form"
+            )
         if record.get("protection") == PROTECTED:
             self._require_unlocked(f"read version {version}")
             if self._kek is None:
-                raise SecretStoreError(f"{self._path(version)} is encrypted, but store {self.directory} is not protected; it is damaged")
+                raise SecretStoreError(
+                    f"{self._path(version)} is encrypted, but store {self.directory} is not protected; it is damaged"
+                )
             try:
                 key = AESGCM(self._kek).decrypt(_b64(record["nonce"]), _b64(record["ciphertext"]), _aad(record))
             except InvalidTag:
@@ -127,7 +133,9 @@ class SecretStore:
             key = _b64(record["key"])
         secret = LinkageSecret(version=version, key=key)
         if secret.key_id != record["key_id"]:
-            raise SecretStoreError(f"{self._path(version)}: key does not match its key id {record['key_id']}; the file is damaged")
+            raise SecretStoreError(
+                f"{self._path(version)}: key does not match its key id {record['key_id']}; the file is damaged"
+            )
         return secret
 
     # -- changing --------------------------------------------------------------------------
@@ -142,7 +150,7 @@ class SecretStore:
         record: dict = {
             "format": VERSION_FORMAT,
             "version": secret.version,
-            "created_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
             "key_id": secret.key_id,
         }
         if self._kek is not None:
@@ -156,7 +164,9 @@ class SecretStore:
         try:
             write_private(self._path(secret.version), _dump(record))
         except KeyFileError as exc:
-            raise SecretStoreError(f"cannot store version {secret.version}: {exc} (another rotation raced this one?)") from None
+            raise SecretStoreError(
+                f"cannot store version {secret.version}: {exc} (another rotation raced this one?)"
+            ) from None
         return secret
 
     def seal_for(self, version: int, cert_pem: bytes, *, policy: CertificatePolicy | None = None) -> bytes:
@@ -196,7 +206,9 @@ class SecretStore:
             raise SecretStoreError(f"{self.directory / STORE_FILE} is not an {STORE_FORMAT} file")
         if meta["protection"] == UNPROTECTED:
             if self._passphrase is not None:
-                raise SecretStoreError(f"secret store {self.directory} is not passphrase-protected, but a passphrase was given")
+                raise SecretStoreError(
+                    f"secret store {self.directory} is not passphrase-protected, but a passphrase was given"
+                )
             return None
         if self._passphrase is None:
             return None

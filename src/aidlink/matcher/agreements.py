@@ -4,14 +4,16 @@ An agreement lets a *user* department compare its own records with a
 *provider* department's datasets under given catalog entries, for declared
 purposes, and names the provider attributes the user learns for its matches.
 """
+
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from aidlink.matcher.purposes import BY_NAME as PURPOSE_NAMES
 
@@ -42,24 +44,26 @@ class Agreement:
     valid_until: date
     onward_sharing: str
     article: str = ""
-    min_threshold: float | None = None    # raises the schema's threshold floor (matcher.policy)
+    min_threshold: float | None = None  # raises the schema's threshold floor (matcher.policy)
     max_share_per_call: float = DEFAULT_MAX_SHARE_PER_CALL
     max_share_per_period: float = DEFAULT_MAX_SHARE_PER_PERIOD
     period_days: int = DEFAULT_PERIOD_DAYS
     # The other agreements in force that cover the same user, provider and catalog entry: a
     # record takes part only if every one of them admits it too (see `AgreementSet.bound`).
-    bound_with: tuple["Agreement", ...] = ()
+    bound_with: tuple[Agreement, ...] = ()
 
     def admits(self, record_attributes: Mapping[str, str]) -> bool:
         """Whether a provider record takes part in matching under this agreement."""
-        return (self._filter_admits(record_attributes)
-                and all(a._filter_admits(record_attributes) for a in self.bound_with))
+        return self._filter_admits(record_attributes) and all(
+            a._filter_admits(record_attributes) for a in self.bound_with
+        )
 
     def _filter_admits(self, record_attributes: Mapping[str, str]) -> bool:
         if not self.record_filter:
             return True
-        return any(all(record_attributes.get(k, "") in allowed for k, allowed in alt.items())
-                   for alt in self.record_filter)
+        return any(
+            all(record_attributes.get(k, "") in allowed for k, allowed in alt.items()) for alt in self.record_filter
+        )
 
     @property
     def filter_key(self) -> tuple[str, ...]:
@@ -73,6 +77,7 @@ class Agreement:
 @dataclass(frozen=True)
 class Refusal:
     """Why no agreement allows a call: a message naming what is missing."""
+
     message: str
 
 
@@ -81,53 +86,60 @@ class AgreementSet:
     version: str
     agreements: tuple[Agreement, ...]
 
-    def find(self, *, user: str, provider: str, catalog_entry: str, purpose: str,
-             today: date | None = None) -> Agreement | Refusal:
+    def find(
+        self, *, user: str, provider: str, catalog_entry: str, purpose: str, today: date | None = None
+    ) -> Agreement | Refusal:
         today = today or date.today()
-        candidates = [a for a in self.agreements
-                      if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries]
+        candidates = [
+            a
+            for a in self.agreements
+            if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries
+        ]
         if not candidates:
-            return Refusal(f"no sharing agreement lets {user} use {provider}'s {catalog_entry} "
-                           f"(agreement set {self.version})")
+            return Refusal(
+                f"no sharing agreement lets {user} use {provider}'s {catalog_entry} (agreement set {self.version})"
+            )
         for a in candidates:
             if purpose in a.purposes and a.in_force(today):
                 return a
         for a in candidates:
             if purpose not in a.purposes:
                 continue
-            return Refusal(f"agreement {a.id} is not in force on {today} "
-                           f"(valid {a.valid_from} to {a.valid_until})")
+            return Refusal(f"agreement {a.id} is not in force on {today} (valid {a.valid_from} to {a.valid_until})")
         ids = ", ".join(a.id for a in candidates)
         allowed = sorted({p for a in candidates for p in a.purposes})
-        return Refusal(f"agreement {ids} does not allow purpose {purpose!r} "
-                       f"(allowed: {', '.join(allowed)})")
+        return Refusal(f"agreement {ids} does not allow purpose {purpose!r} (allowed: {', '.join(allowed)})")
 
     def covering(self, *, user: str, provider: str, catalog_entry: str, today: date) -> list[Agreement]:
         """Every agreement in force that lets `user` use `provider`'s `catalog_entry`, whatever its purposes."""
-        return [a for a in self.agreements
-                if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries
-                and a.in_force(today)]
+        return [
+            a
+            for a in self.agreements
+            if user in a.users and provider in a.providers and catalog_entry in a.catalog_entries and a.in_force(today)
+        ]
 
-    def bound(self, agreement: Agreement, *, user: str, provider: str, catalog_entry: str,
-              today: date) -> Agreement:
+    def bound(self, agreement: Agreement, *, user: str, provider: str, catalog_entry: str, today: date) -> Agreement:
         """`agreement` with every other agreement covering the same user, provider and entry bound to
         its record filter: declaring another purpose never widens the records that take part."""
-        others = tuple(a for a in self.covering(user=user, provider=provider, catalog_entry=catalog_entry,
-                                                today=today) if a.id != agreement.id)
+        others = tuple(
+            a
+            for a in self.covering(user=user, provider=provider, catalog_entry=catalog_entry, today=today)
+            if a.id != agreement.id
+        )
         return replace(agreement, bound_with=others)
 
     def for_user(self, user: str) -> list[Agreement]:
         return [a for a in self.agreements if user in a.users]
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "AgreementSet":
+    def load(cls, path: Path | None = None) -> AgreementSet:
         if path is None:
             text = resources.files("aidlink.matcher.data").joinpath("agreements.toml").read_text("utf-8")
             return cls.parse(text, "embedded agreements.toml")
         return cls.parse(Path(path).read_text("utf-8"), str(path))
 
     @classmethod
-    def parse(cls, text: str, source: str = "agreements") -> "AgreementSet":
+    def parse(cls, text: str, source: str = "agreements") -> AgreementSet:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -173,14 +185,15 @@ def _limits(raw: dict[str, Any], where: str) -> dict[str, Any]:
     per_call = out.get("max_share_per_call", DEFAULT_MAX_SHARE_PER_CALL)
     per_period = out.get("max_share_per_period", DEFAULT_MAX_SHARE_PER_PERIOD)
     if per_period < per_call:
-        raise AgreementError(f"{where}: max_share_per_period ({per_period:g}) is below max_share_per_call "
-                             f"({per_call:g}); a period holds at least one call")
+        raise AgreementError(
+            f"{where}: max_share_per_period ({per_period:g}) is below max_share_per_call "
+            f"({per_call:g}); a period holds at least one call"
+        )
     return out
 
 
 def _parse_agreement(raw: dict[str, Any], where: str) -> Agreement:
-    required = ("id", "provider", "user", "catalog_entries", "purposes", "returns",
-                "valid_from", "valid_until")
+    required = ("id", "provider", "user", "catalog_entries", "purposes", "returns", "valid_from", "valid_until")
     missing = [k for k in required if k not in raw]
     if missing:
         raise AgreementError(f"{where}: missing {', '.join(missing)}")
@@ -214,8 +227,17 @@ def _parse_agreement(raw: dict[str, Any], where: str) -> Agreement:
         raise AgreementError(f"{where}: onward_sharing must be provider-consent, forbidden or allowed")
     limits = _limits(raw, where)
     return Agreement(
-        **limits, id=raw["id"], title=raw.get("title", ""), providers=providers, users=users,
+        **limits,
+        id=raw["id"],
+        title=raw.get("title", ""),
+        providers=providers,
+        users=users,
         catalog_entries=_names(raw["catalog_entries"], where, "catalog_entries"),
-        purposes=purposes, returns=tuple(raw["returns"]), record_filter=tuple(record_filter),
-        valid_from=valid_from, valid_until=valid_until, onward_sharing=onward,
-        article=raw.get("article", ""))
+        purposes=purposes,
+        returns=tuple(raw["returns"]),
+        record_filter=tuple(record_filter),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        onward_sharing=onward,
+        article=raw.get("article", ""),
+    )

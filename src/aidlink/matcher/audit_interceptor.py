@@ -10,10 +10,11 @@ held back until its first answering message is ready and the entry is durable
 goes away before its answer is recorded as cancelled. If the audit log cannot
 write, the call is refused (fail closed).
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 
@@ -29,15 +30,16 @@ UNAUDITED_PREFIXES = OPEN_METHOD_PREFIXES
 
 class AuditInterceptor(grpc.ServerInterceptor):
     def __init__(self, audit_log: AuditLog | None):
-        self.audit_log = audit_log      # None: audit disabled (benchmarks only); calls still get a record
+        self.audit_log = audit_log  # None: audit disabled (benchmarks only); calls still get a record
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(UNAUDITED_PREFIXES):
             return handler
-        return wrap_handler(handler, lambda behavior, streaming: (self._streaming if streaming else self._unary)(
-            method, behavior))
+        return wrap_handler(
+            handler, lambda behavior, streaming: (self._streaming if streaming else self._unary)(method, behavior)
+        )
 
     # -- the two shapes of call --------------------------------------------------------------
     def _unary(self, method: str, behavior):
@@ -53,6 +55,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
                 unbind_call(token)
             self._append(record, context, grpc.StatusCode.OK, "")
             return response
+
         return audited
 
     def _streaming(self, method: str, behavior):
@@ -79,33 +82,43 @@ class AuditInterceptor(grpc.ServerInterceptor):
                 raise
             finally:
                 unbind_call(token)
+
         return audited
 
     # -- helpers --------------------------------------------------------------------------------
     def _failed(self, record: CallRecord, context: grpc.ServicerContext) -> None:
         """Record a call that ended with an exception, under the status it was answered with."""
         code = context.code()
-        if code is None or code == grpc.StatusCode.OK:   # not answered by the error-mapping interceptor
+        if code is None or code == grpc.StatusCode.OK:  # not answered by the error-mapping interceptor
             code = grpc.StatusCode.UNKNOWN
         detail = context.details() or ""
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
         self._append(record, context, code, detail, quiet=True)
 
-    def _append(self, record: CallRecord, context, code: grpc.StatusCode, detail: str,
-                quiet: bool = False) -> None:
+    def _append(self, record: CallRecord, context, code: grpc.StatusCode, detail: str, quiet: bool = False) -> None:
         if self.audit_log is None:
             return
         caller = record.caller
         entry = AuditEntry(
-            time=utc_now(), method=record.method, outcome=audit_outcome(code.name), status=code.name,
-            department=caller.department if caller else "", identity=caller.identity if caller else "",
-            purpose=record.purpose, agreement=record.agreement, datasets=tuple(record.datasets),
-            counts=dict(record.counts), detail=detail, peer=context.peer())
+            time=utc_now(),
+            method=record.method,
+            outcome=audit_outcome(code.name),
+            status=code.name,
+            department=caller.department if caller else "",
+            identity=caller.identity if caller else "",
+            purpose=record.purpose,
+            agreement=record.agreement,
+            datasets=tuple(record.datasets),
+            counts=dict(record.counts),
+            detail=detail,
+            peer=context.peer(),
+        )
         try:
             self.audit_log.append(entry)
         except AuditUnavailable as exc:
             log.error("AUDIT UNAVAILABLE, refusing %s: %s", record.method, exc)
             if not quiet:
-                context.abort(grpc.StatusCode.UNAVAILABLE,
-                              "the audit log cannot record this call, so it is refused (fail closed)")
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE, "the audit log cannot record this call, so it is refused (fail closed)"
+                )

@@ -7,15 +7,23 @@ policy, and never trust a department named by the caller in a request field.
 into the call's record (:mod:`aidlink.matcher.calls`); it raises refusals, which
 the error-mapping interceptor answers and the audit interceptor records.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import grpc
 
-from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, Caller, CallRecord, bind_call, current_call, unbind_call, \
-    wrap_handler
+from aidlink.matcher.calls import (
+    OPEN_METHOD_PREFIXES,
+    Caller,
+    CallRecord,
+    bind_call,
+    current_call,
+    unbind_call,
+    wrap_handler,
+)
 from aidlink.matcher.errors import NotPermitted, Refused
 
 DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
@@ -46,12 +54,14 @@ def check_kind(caller: Caller, method: str) -> None:
     allowed = kinds_allowed(method)
     if caller.kind not in allowed:
         service = method.strip("/").split("/")[0]
-        raise NotAllowed(f"{caller.identity} is a {caller.kind} identity; {service} is for "
-                         f"{' or '.join(allowed) or 'no one'}")
+        raise NotAllowed(
+            f"{caller.identity} is a {caller.kind} identity; {service} is for {' or '.join(allowed) or 'no one'}"
+        )
 
 
 class Unauthenticated(Refused):
     """The caller's identity could not be verified (no certificate, revoked, outside policy)."""
+
     status = "UNAUTHENTICATED"
 
     def __str__(self) -> str:
@@ -69,7 +79,7 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):
     def _enter(self, method: str, context: grpc.ServicerContext):
         try:
             record, token = current_call(), None
-        except LookupError:                 # no audit interceptor in front: the call record is ours
+        except LookupError:  # no audit interceptor in front: the call record is ours
             record = CallRecord(method=method)
             token = bind_call(record)
         try:
@@ -90,6 +100,7 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):
 
         def wrap(behavior, streaming: bool):
             if streaming:
+
                 def authenticated_stream(request, context):
                     token = self._enter(method, context)
                     try:
@@ -97,6 +108,7 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):
                     finally:
                         if token is not None:
                             unbind_call(token)
+
                 return authenticated_stream
 
             def authenticated(request, context):
@@ -106,6 +118,7 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):
                 finally:
                     if token is not None:
                         unbind_call(token)
+
             return authenticated
 
         return wrap_handler(handler, wrap)
@@ -124,8 +137,7 @@ class CertificateAuthenticator:
 
         crl = self.crl_pem()
         if crl is not self._policy_crl:
-            self._policy, self._policy_crl = CertificatePolicy(self.ca_cert_pem, crl,
-                                                               kinds=("node", "officer")), crl
+            self._policy, self._policy_crl = CertificatePolicy(self.ca_cert_pem, crl, kinds=("node", "officer")), crl
         return self._policy
 
     def __call__(self, context: grpc.ServicerContext) -> Caller:

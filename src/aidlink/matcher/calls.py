@@ -5,20 +5,22 @@ interceptor puts the verified caller into it, and the servicer fills in what onl
 it knows (purpose, agreement, datasets, counts). All run in the same worker
 thread, so a context variable carries the record between them.
 """
+
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 
 
 @dataclass(frozen=True)
 class Caller:
-    department: str            # from the verified certificate (or the dev flag on loopback)
-    identity: str              # certificate subject CN and serial, for the audit trail
-    kind: str = "node"         # node | matcher | officer
+    department: str  # from the verified certificate (or the dev flag on loopback)
+    identity: str  # certificate subject CN and serial, for the audit trail
+    kind: str = "node"  # node | matcher | officer
 
 
 @dataclass
@@ -62,17 +64,23 @@ def unbind_call(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
-def wrap_handler(handler: grpc.RpcMethodHandler,
-                 wrap: Callable[[Callable[..., Any], bool], Callable[..., Any]]) -> grpc.RpcMethodHandler:
+def wrap_handler(
+    handler: grpc.RpcMethodHandler, wrap: Callable[[Callable[..., Any], bool], Callable[..., Any]]
+) -> grpc.RpcMethodHandler:
     """``handler`` with its behaviour replaced by ``wrap(behaviour, response_streaming)``:
     the one place that knows gRPC's four handler shapes, for the matcher's interceptors."""
     if handler.response_streaming:
-        factory = (grpc.stream_stream_rpc_method_handler if handler.request_streaming
-                   else grpc.unary_stream_rpc_method_handler)
+        factory = (
+            grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
+        )
         behavior = handler.stream_stream or handler.unary_stream
     else:
-        factory = (grpc.stream_unary_rpc_method_handler if handler.request_streaming
-                   else grpc.unary_unary_rpc_method_handler)
+        factory = (
+            grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
+        )
         behavior = handler.stream_unary or handler.unary_unary
-    return factory(wrap(behavior, handler.response_streaming), request_deserializer=handler.request_deserializer,
-                   response_serializer=handler.response_serializer)
+    return factory(
+        wrap(behavior, handler.response_streaming),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

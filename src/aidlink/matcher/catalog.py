@@ -7,6 +7,7 @@ with it, and an entry shared with no one ("not-shared") is never matched.
 Versions are published into `matcher.catalog_store.CatalogStore`, which keeps
 them immutable; `diff` says what changed between two versions.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ from aidlink.matcher.errors import NotPermitted
 SHARING_TYPES = ("unconditional", "conditional", "not-shared")
 REQUIRED = ("id", "name", "provider", "sharing", "attributes")
 # Art. 6 metadata beyond the required keys, in the order a person reads them.
-METADATA = ("category", "format", "update_cycle", "sharing_conditions", "scope", "method",
-            "source_system", "security_class")
+METADATA = (
+    "category",
+    "format",
+    "update_cycle",
+    "sharing_conditions",
+    "scope",
+    "method",
+    "source_system",
+    "security_class",
+)
 
 
 class CatalogError(ValueError):
@@ -72,7 +81,7 @@ class CatalogEntry:
         return self.attribute_type(name).problem(value, echo=echo)
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "catalog entry", *, untyped_ok: bool = False) -> "CatalogEntry":
+    def from_dict(cls, data: dict, where: str = "catalog entry", *, untyped_ok: bool = False) -> CatalogEntry:
         """`untyped_ok`: accept attributes listed by name only (versions published before types)."""
         known = {f.name for f in fields(cls)} - {"attribute_types"}
         names, types = [], []
@@ -93,14 +102,14 @@ class CatalogEntry:
 @dataclass(frozen=True)
 class FieldChange:
     field: str
-    old: Any    # the field's value before: a string, a tuple of names or of AttributeTypes
+    old: Any  # the field's value before: a string, a tuple of names or of AttributeTypes
     new: Any
 
 
 @dataclass(frozen=True)
 class EntryChange:
     entry_id: str
-    kind: str                                 # added | removed | changed
+    kind: str  # added | removed | changed
     changes: tuple[FieldChange, ...] = ()
 
     def describe(self) -> list[str]:
@@ -118,8 +127,14 @@ class EntryChange:
             elif c.field == "attributes":
                 old, new = set(c.old), set(c.new)
                 added, removed = sorted(new - old), sorted(old - new)
-                detail = "; ".join(p for p in (f"added {', '.join(added)}" if added else "",
-                                               f"removed {', '.join(removed)}" if removed else "") if p)
+                detail = "; ".join(
+                    p
+                    for p in (
+                        f"added {', '.join(added)}" if added else "",
+                        f"removed {', '.join(removed)}" if removed else "",
+                    )
+                    if p
+                )
                 lines.append(f"    attributes: {detail or 'reordered'}")
             else:
                 lines.append(f"    {c.field}: {c.old!r} -> {c.new!r}")
@@ -139,7 +154,7 @@ class CatalogDiff:
         return "\n".join([head] + [line for c in self.changes for line in c.describe()])
 
 
-def diff(old: "Catalog", new: "Catalog") -> CatalogDiff:
+def diff(old: Catalog, new: Catalog) -> CatalogDiff:
     """What changed from `old` to `new`, entry by entry and field by field."""
     out: list[EntryChange] = []
     for entry_id in sorted(set(old.entries) | set(new.entries)):
@@ -149,8 +164,11 @@ def diff(old: "Catalog", new: "Catalog") -> CatalogDiff:
         elif b is None:
             out.append(EntryChange(entry_id, "removed"))
         elif a != b:
-            changed = tuple(FieldChange(f.name, getattr(a, f.name), getattr(b, f.name))
-                            for f in fields(CatalogEntry) if getattr(a, f.name) != getattr(b, f.name))
+            changed = tuple(
+                FieldChange(f.name, getattr(a, f.name), getattr(b, f.name))
+                for f in fields(CatalogEntry)
+                if getattr(a, f.name) != getattr(b, f.name)
+            )
             out.append(EntryChange(entry_id, "changed", changed))
     return CatalogDiff(old.version, new.version, tuple(out))
 
@@ -162,8 +180,7 @@ class Catalog:
 
     def entry(self, entry_id: str, version: str) -> CatalogEntry:
         if version != self.version:
-            raise CatalogError(
-                f"catalog version {version!r} is not published (current: {self.version!r})")
+            raise CatalogError(f"catalog version {version!r} is not published (current: {self.version!r})")
         try:
             return self.entries[entry_id]
         except KeyError:
@@ -183,12 +200,14 @@ class Catalog:
 
     def to_toml(self) -> str:
         """This version as a catalog TOML file (what is signed and published)."""
+
         def value(v: object) -> str:
             if isinstance(v, dict):
                 return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
             if isinstance(v, list):
                 return "[" + ", ".join(value(x) for x in v) + "]"
-            return json.dumps(v, ensure_ascii=False)   # a JSON string or integer is a TOML one
+            return json.dumps(v, ensure_ascii=False)  # a JSON string or integer is a TOML one
+
         lines = [f"version = {value(self.version)}"]
         for entry in self.entries.values():
             lines += ["", "[[entry]]"]
@@ -200,7 +219,7 @@ class Catalog:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Catalog":
+    def load(cls, path: Path | None = None) -> Catalog:
         if path is None:
             text = resources.files("aidlink.matcher.data").joinpath("catalog.toml").read_text("utf-8")
             source = "embedded catalog.toml"
@@ -209,7 +228,7 @@ class Catalog:
         return cls.parse(text, source)
 
     @classmethod
-    def parse(cls, text: str, source: str = "catalog") -> "Catalog":
+    def parse(cls, text: str, source: str = "catalog") -> Catalog:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -217,7 +236,7 @@ class Catalog:
         return cls.from_dict(data, source)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "catalog", *, untyped_ok: bool = False) -> "Catalog":
+    def from_dict(cls, data: dict, source: str = "catalog", *, untyped_ok: bool = False) -> Catalog:
         """Check and build a catalog version. `untyped_ok` reads a version published before attribute
         types (stored documents only): a new version types every attribute."""
         version = data.get("version")
@@ -225,9 +244,11 @@ class Catalog:
             raise CatalogError(f"{source}: missing catalog 'version'")
         identifiers = _identifier_attributes(data.get("entry", []))
         if identifiers:
-            raise CatalogError(f"{source}: catalog version {version} lists person identifiers as attributes "
-                               f"({'; '.join(identifiers)}); names, ID numbers, phone numbers, addresses and "
-                               f"birth dates never travel as attributes, only as keyed encodings")
+            raise CatalogError(
+                f"{source}: catalog version {version} lists person identifiers as attributes "
+                f"({'; '.join(identifiers)}); names, ID numbers, phone numbers, addresses and "
+                f"birth dates never travel as attributes, only as keyed encodings"
+            )
         entries: dict[str, CatalogEntry] = {}
         for i, raw in enumerate(data.get("entry", [])):
             where = f"{source}: entry #{i + 1}"
@@ -240,8 +261,9 @@ class Catalog:
                 raise CatalogError(f"{where}: duplicate entry id {raw['id']!r}")
             unknown = sorted(set(raw) - set(REQUIRED) - set(METADATA))
             if unknown:
-                raise CatalogError(f"{where} ({raw['id']}): unknown key(s) {', '.join(unknown)} "
-                                   f"(metadata keys: {', '.join(METADATA)})")
+                raise CatalogError(
+                    f"{where} ({raw['id']}): unknown key(s) {', '.join(unknown)} (metadata keys: {', '.join(METADATA)})"
+                )
             attrs = raw["attributes"]
             if not isinstance(attrs, list):
                 raise CatalogError(f"{where} ({raw['id']}): attributes must be a list of typed attributes")
@@ -270,5 +292,7 @@ def _identifier_attributes(raw_entries: object) -> list[str]:
 
 def refuse_not_shared(entry: CatalogEntry, version: str) -> None:
     if entry.sharing == "not-shared":
-        raise NotShared(f"catalog entry {entry.id} is 'not shared' in catalog version {version}; "
-                        f"its datasets cannot be matched (Art. 6)")
+        raise NotShared(
+            f"catalog entry {entry.id} is 'not shared' in catalog version {version}; "
+            f"its datasets cannot be matched (Art. 6)"
+        )

@@ -17,6 +17,7 @@ A catalog version that lists a person identifier (name, ID number, phone, addres
 birth date ...) as an attribute is refused, whatever its type: identifiers travel only
 as keyed encodings.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,14 +38,66 @@ _DIGIT_RUN = re.compile(r"\d{7,}")
 
 # Person identifiers (and their pinyin-initial / Chinese column names) that never travel
 # as attributes. Whole words of the attribute name (split at _ - . and spaces):
-IDENTIFIER_WORDS = frozenset({
-    "name", "names", "xm", "xingming", "surname", "id", "idno", "idnumber", "idcard", "sfz", "sfzh",
-    "sfzhm", "zjhm", "passport", "phone", "mobile", "tel", "telephone", "sjh", "sjhm", "lxdh", "dh",
-    "address", "addr", "dz", "zz", "zhuzhi", "birth", "birthday", "dob", "csrq", "email", "wechat",
-})
+IDENTIFIER_WORDS = frozenset(
+    {
+        "name",
+        "names",
+        "xm",
+        "xingming",
+        "surname",
+        "id",
+        "idno",
+        "idnumber",
+        "idcard",
+        "sfz",
+        "sfzh",
+        "sfzhm",
+        "zjhm",
+        "passport",
+        "phone",
+        "mobile",
+        "tel",
+        "telephone",
+        "sjh",
+        "sjhm",
+        "lxdh",
+        "dh",
+        "address",
+        "addr",
+        "dz",
+        "zz",
+        "zhuzhi",
+        "birth",
+        "birthday",
+        "dob",
+        "csrq",
+        "email",
+        "wechat",
+    }
+)
 # ... and fragments anywhere in the name:
-IDENTIFIER_FRAGMENTS = ("name", "id_number", "idnumber", "id_card", "idcard", "phone", "mobile", "address",
-                        "birth", "sfz", "姓名", "名字", "身份", "证件", "电话", "手机", "地址", "住址", "出生", "生日")
+IDENTIFIER_FRAGMENTS = (
+    "name",
+    "id_number",
+    "idnumber",
+    "id_card",
+    "idcard",
+    "phone",
+    "mobile",
+    "address",
+    "birth",
+    "sfz",
+    "姓名",
+    "名字",
+    "身份",
+    "证件",
+    "电话",
+    "手机",
+    "地址",
+    "住址",
+    "出生",
+    "生日",
+)
 
 
 class AttributeTypeError(ValueError):
@@ -56,19 +109,22 @@ def identifier_reason(name: str) -> str | None:
     lowered = name.lower()
     words = [w for w in re.split(r"[\s_.\-/]+", lowered) if w]
     hit = next((w for w in words if w in IDENTIFIER_WORDS), None) or next(
-        (f for f in IDENTIFIER_FRAGMENTS if f in lowered), None)
+        (f for f in IDENTIFIER_FRAGMENTS if f in lowered), None
+    )
     if hit is None:
         return None
-    return (f"{name!r} names a person identifier ({hit!r}); names, ID numbers, phone numbers, "
-            f"addresses and birth dates never travel as attributes, only as keyed encodings")
+    return (
+        f"{name!r} names a person identifier ({hit!r}); names, ID numbers, phone numbers, "
+        f"addresses and birth dates never travel as attributes, only as keyed encodings"
+    )
 
 
 @dataclass(frozen=True)
 class AttributeType:
     name: str
     type: str
-    values: tuple[str, ...] = ()     # enum: the allowed values
-    min: str = ""                    # integer: decimal text; date: YYYY-MM-DD; month: YYYY-MM
+    values: tuple[str, ...] = ()  # enum: the allowed values
+    min: str = ""  # integer: decimal text; date: YYYY-MM-DD; month: YYYY-MM
     max: str = ""
 
     # -- values ---------------------------------------------------------------------------------
@@ -89,9 +145,10 @@ class AttributeType:
             ok = _MONTH.fullmatch(value) is not None and self.min <= value <= self.max
         elif self.type == "pseudonym":
             ok = PSEUDONYM.fullmatch(value) is not None
-        else:   # an untyped attribute of a version published before attribute types
-            return ("has no declared type in the catalog, so no value may travel "
-                    "(publish a catalog version that types it)")
+        else:  # an untyped attribute of a version published before attribute types
+            return (
+                "has no declared type in the catalog, so no value may travel (publish a catalog version that types it)"
+            )
         if ok:
             return None
         if not echo:
@@ -136,24 +193,33 @@ class AttributeType:
             shown = f"{raw!r}" if isinstance(raw, str) else type(raw).__name__
             raise AttributeTypeError(
                 f"{where}: attribute {shown} has no type; declare each attribute as "
-                f"{{ name = ..., type = ... }} with type one of {', '.join(ATTRIBUTE_TYPES)} (free text is refused)")
+                f"{{ name = ..., type = ... }} with type one of {', '.join(ATTRIBUTE_TYPES)} (free text is refused)"
+            )
         name = raw.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", name):
-            raise AttributeTypeError(f"{where}: attribute name {name!r} must be 1-48 characters "
-                                     f"[a-z0-9_], starting with a letter")
+            raise AttributeTypeError(
+                f"{where}: attribute name {name!r} must be 1-48 characters [a-z0-9_], starting with a letter"
+            )
         reason = identifier_reason(name)
         if reason:
             raise AttributeTypeError(f"{where}: attribute {reason}")
         at = f"{where}: attribute {name!r}"
         kind = raw.get("type")
         if kind == "text" or kind == "string":
-            raise AttributeTypeError(f"{at}: type {kind!r} is free text, which never travels; use one of "
-                                     f"{', '.join(ATTRIBUTE_TYPES)}")
+            raise AttributeTypeError(
+                f"{at}: type {kind!r} is free text, which never travels; use one of {', '.join(ATTRIBUTE_TYPES)}"
+            )
         if kind not in ATTRIBUTE_TYPES:
-            raise AttributeTypeError(f"{at}: type {kind!r} is not one of {', '.join(ATTRIBUTE_TYPES)}"
-                                     + (" (every attribute declares a type; free text is refused)" if kind is None else ""))
-        allowed_keys = {"name", "type"} | {"enum": {"values"}, "integer": {"min", "max"}, "date": {"min", "max"},
-                                           "month": {"min", "max"}}.get(kind, set())
+            raise AttributeTypeError(
+                f"{at}: type {kind!r} is not one of {', '.join(ATTRIBUTE_TYPES)}"
+                + (" (every attribute declares a type; free text is refused)" if kind is None else "")
+            )
+        allowed_keys = {"name", "type"} | {
+            "enum": {"values"},
+            "integer": {"min", "max"},
+            "date": {"min", "max"},
+            "month": {"min", "max"},
+        }.get(kind, set())
         unknown = sorted(set(raw) - allowed_keys)
         if unknown:
             raise AttributeTypeError(f"{at}: key(s) {', '.join(unknown)} do not apply to type {kind}")
@@ -164,8 +230,9 @@ class AttributeType:
             if not (isinstance(low, int) and isinstance(high, int)) or isinstance(low, bool) or isinstance(high, bool):
                 raise AttributeTypeError(f"{at}: an integer attribute declares integer min and max (bounded)")
             if not -INTEGER_LIMIT <= low <= high <= INTEGER_LIMIT:
-                raise AttributeTypeError(f"{at}: bounds {low}..{high} must satisfy "
-                                         f"-{INTEGER_LIMIT} <= min <= max <= {INTEGER_LIMIT}")
+                raise AttributeTypeError(
+                    f"{at}: bounds {low}..{high} must satisfy -{INTEGER_LIMIT} <= min <= max <= {INTEGER_LIMIT}"
+                )
             return cls(name, kind, min=str(low), max=str(high))
         if kind in ("date", "month"):
             low, high = raw.get("min"), raw.get("max")
@@ -188,8 +255,10 @@ def _enum_values(values: object, at: str) -> tuple[str, ...]:
         raise AttributeTypeError(f"{at}: lists a value twice")
     for v in values:
         if len(v) > MAX_ENUM_VALUE_LENGTH or _DIGIT_RUN.search(v):
-            raise AttributeTypeError(f"{at}: value {v!r} is not a category label (at most "
-                                     f"{MAX_ENUM_VALUE_LENGTH} characters, no runs of 7+ digits)")
+            raise AttributeTypeError(
+                f"{at}: value {v!r} is not a category label (at most "
+                f"{MAX_ENUM_VALUE_LENGTH} characters, no runs of 7+ digits)"
+            )
     return tuple(values)
 
 

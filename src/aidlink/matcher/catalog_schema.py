@@ -7,6 +7,7 @@ TRUNCATE. The SQLite script of migration 1 is the schema written before
 migrations existed, so existing ``catalog.sqlite`` files are adopted unchanged.
 Never edit a released migration: add the next one.
 """
+
 from __future__ import annotations
 
 from aidlink.database.append_only import postgres_append_only
@@ -38,8 +39,9 @@ CREATE TABLE catalog_versions (
     note TEXT NOT NULL,
     document TEXT NOT NULL
 );
-""" + postgres_append_only("catalog_versions_immutable", "published catalog versions are immutable",
-                        ["catalog_versions"])
+""" + postgres_append_only(
+    "catalog_versions_immutable", "published catalog versions are immutable", ["catalog_versions"]
+)
 
 # Migration 2: how each version after the bootstrap was published: the exact TOML file its
 # signers signed and their signatures (certificate + signature, JSON), so that a published
@@ -62,11 +64,15 @@ CREATE TABLE catalog_publications (
     source TEXT NOT NULL,
     signatures TEXT NOT NULL
 );
-""" + postgres_append_only("catalog_publications_immutable", "published catalog versions are immutable",
-                        ["catalog_publications"])
+""" + postgres_append_only(
+    "catalog_publications_immutable", "published catalog versions are immutable", ["catalog_publications"]
+)
 
 MIGRATIONS = (
     Migration(1, "published catalog versions, immutable", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
-    Migration(2, "signed catalog publications (source file and signatures)",
-              {"sqlite": SQLITE_V2, "postgresql": POSTGRESQL_V2}),
+    Migration(
+        2,
+        "signed catalog publications (source file and signatures)",
+        {"sqlite": SQLITE_V2, "postgresql": POSTGRESQL_V2},
+    ),
 )

@@ -12,6 +12,7 @@ SHA-256 (the custodian issues EC keys) or Ed25519, over a context label followed
 file's bytes, so it cannot be replayed as a signature of anything else. The signatures
 (certificate + signature) are stored with the version and can be re-verified later.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,14 +41,20 @@ class CatalogSignatureError(CatalogError):
 @dataclass(frozen=True)
 class CatalogSignature:
     """One department's signature over a catalog file's exact bytes."""
+
     version: str
     catalog_sha256: str
     certificate_pem: str
     signature: bytes
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": self.version, "catalog_sha256": self.catalog_sha256,
-                "certificate": self.certificate_pem, "signature": base64.b64encode(self.signature).decode()}
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "catalog_sha256": self.catalog_sha256,
+            "certificate": self.certificate_pem,
+            "signature": base64.b64encode(self.signature).decode(),
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -55,11 +62,16 @@ class CatalogSignature:
     @classmethod
     def from_dict(cls, data: object, where: str) -> CatalogSignature:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CatalogSignatureError(f"{where}: not an aidlink catalog signature (format {FORMAT!r}); "
-                                        f"make one with aidlink catalog sign")
+            raise CatalogSignatureError(
+                f"{where}: not an aidlink catalog signature (format {FORMAT!r}); make one with aidlink catalog sign"
+            )
         try:
-            return cls(str(data["version"]), str(data["catalog_sha256"]), str(data["certificate"]),
-                       base64.b64decode(str(data["signature"]), validate=True))
+            return cls(
+                str(data["version"]),
+                str(data["catalog_sha256"]),
+                str(data["certificate"]),
+                base64.b64decode(str(data["signature"]), validate=True),
+            )
         except (KeyError, ValueError) as exc:
             raise CatalogSignatureError(f"{where}: damaged catalog signature ({exc})") from None
 
@@ -68,8 +80,10 @@ class CatalogSignature:
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError):
-            raise CatalogSignatureError(f"{where}: not an aidlink catalog signature (not JSON); "
-                                        f"a department name or other string is not a signature") from None
+            raise CatalogSignatureError(
+                f"{where}: not an aidlink catalog signature (not JSON); "
+                f"a department name or other string is not a signature"
+            ) from None
         return cls.from_dict(data, where)
 
 
@@ -105,8 +119,10 @@ def required_signers(catalog: Catalog, previous: Catalog | None) -> dict[str, li
     if previous is None:
         changes = [(e.id, "added", None, e) for e in catalog.entries.values()]
     else:
-        changes = [(c.entry_id, c.kind, previous.entries.get(c.entry_id), catalog.entries.get(c.entry_id))
-                   for c in diff(previous, catalog).changes]
+        changes = [
+            (c.entry_id, c.kind, previous.entries.get(c.entry_id), catalog.entries.get(c.entry_id))
+            for c in diff(previous, catalog).changes
+        ]
     for entry_id, kind, old, new in changes:
         for entry in (old, new):
             if entry is not None and entry.provider != LEAD_DEPARTMENT:
@@ -116,8 +132,14 @@ def required_signers(catalog: Catalog, previous: Catalog | None) -> dict[str, li
     return need
 
 
-def verify_publication(document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy,
-                       previous: Catalog | None, *, now: datetime | None = None) -> tuple[Catalog, list[Signer]]:
+def verify_publication(
+    document: bytes,
+    signatures: Sequence[CatalogSignature],
+    policy: CertificatePolicy,
+    previous: Catalog | None,
+    *,
+    now: datetime | None = None,
+) -> tuple[Catalog, list[Signer]]:
     """The catalog `document` holds and who signed it; CatalogSignatureError if the signatures do
     not verify or a required department has not signed."""
     catalog = Catalog.parse(document.decode("utf-8"), "catalog file")
@@ -126,7 +148,8 @@ def verify_publication(document: bytes, signatures: Sequence[CatalogSignature], 
         raise CatalogSignatureError(
             f"catalog version {catalog.version} is not signed: a new version needs a signature by "
             f"{LEAD_DEPARTMENT}'s node certificate (and by each provider whose entries change); make them "
-            f"with aidlink catalog sign and give them with --signature (an --approved-by name is not enough)")
+            f"with aidlink catalog sign and give them with --signature (an --approved-by name is not enough)"
+        )
     signers: list[Signer] = []
     for n, sig in enumerate(signatures, start=1):
         where = f"signature {n}"
@@ -142,7 +165,8 @@ def verify_publication(document: bytes, signatures: Sequence[CatalogSignature], 
         if sig.catalog_sha256 != digest or sig.version != catalog.version:
             raise CatalogSignatureError(
                 f"{who} was made over different bytes (catalog version {sig.version}, sha256 "
-                f"{sig.catalog_sha256[:16]}…), not this file (version {catalog.version}, sha256 {digest[:16]}…)")
+                f"{sig.catalog_sha256[:16]}…), not this file (version {catalog.version}, sha256 {digest[:16]}…)"
+            )
         public = cert.public_key()
         try:
             if isinstance(public, ec.EllipticCurvePublicKey):
@@ -152,8 +176,10 @@ def verify_publication(document: bytes, signatures: Sequence[CatalogSignature], 
             else:
                 raise CatalogSignatureError(f"{who}: a {type(public).__name__} key cannot sign catalogs")
         except InvalidSignature:
-            raise CatalogSignatureError(f"{who} does not verify over this file's bytes (sha256 {digest[:16]}…): "
-                                        f"the file was changed after signing, or the signature is forged") from None
+            raise CatalogSignatureError(
+                f"{who} does not verify over this file's bytes (sha256 {digest[:16]}…): "
+                f"the file was changed after signing, or the signature is forged"
+            ) from None
         signers.append(Signer(identity.department or "", identity.uri, identity.serial))
     signed = {s.department for s in signers}
     missing = {d: why for d, why in required_signers(catalog, previous).items() if d not in signed}
@@ -162,5 +188,6 @@ def verify_publication(document: bytes, signatures: Sequence[CatalogSignature], 
         raise CatalogSignatureError(
             f"catalog version {catalog.version} lacks the signature of "
             + "; ".join(f"{d} ({', '.join(why)})" for d, why in sorted(missing.items()))
-            + f"{base}; signed by: {', '.join(sorted(signed))}")
+            + f"{base}; signed by: {', '.join(sorted(signed))}"
+        )
     return catalog, signers

@@ -13,16 +13,17 @@ CRL; the signatures are stored with the version. The one exception is the bootst
 catalog the matcher is configured with (by default the embedded one) is published,
 unsigned, as the first version of an empty store.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
-from aidlink.matcher.catalog import Catalog, CatalogDiff, CatalogEntry, CatalogError, NotShared, diff, refuse_not_shared
 from aidlink.keys.identity import CertificatePolicy
+from aidlink.matcher.catalog import Catalog, CatalogDiff, CatalogEntry, CatalogError, NotShared, diff, refuse_not_shared
 from aidlink.matcher.catalog_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.catalog_signing import LEAD_DEPARTMENT, CatalogSignature, Signer, verify_publication
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
@@ -37,7 +38,7 @@ class CatalogImmutable(CatalogError):
 @dataclass(frozen=True)
 class PublishedVersion:
     version: str
-    seq: int                      # publication order, 1 = first
+    seq: int  # publication order, 1 = first
     published_at: float
     approved_by: tuple[str, ...]
     note: str
@@ -50,10 +51,10 @@ class CatalogStore:
     def __init__(self, database: StateTarget) -> None:
         """`database`: a shared `Database`, a database URL, or an SQLite file path."""
         self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
-        self._cache: dict[str, Catalog] = {}   # safe: a published version never changes
+        self._cache: dict[str, Catalog] = {}  # safe: a published version never changes
 
     @classmethod
-    def open(cls, database: StateTarget, seed: Catalog | None = None) -> "CatalogStore":
+    def open(cls, database: StateTarget, seed: Catalog | None = None) -> CatalogStore:
         """Open the store. `seed` (the configured catalog, e.g. the embedded default) is published
         as the trusted bootstrap if the store is empty; a store that has versions but not the seed's
         is refused: a new version is published signed (aidlink catalog sign / publish --signature)."""
@@ -68,15 +69,23 @@ class CatalogStore:
                         f"the configured catalog version {seed.version} is not published in this store "
                         f"(published: {', '.join(known)}); only an empty store takes the configured catalog "
                         f"unsigned. Publish it signed: aidlink catalog sign, then aidlink catalog publish "
-                        f"--signature ...")
+                        f"--signature ..."
+                    )
             except BaseException:
                 store.close()
                 raise
         return store
 
     # -- publishing ---------------------------------------------------------------------------
-    def publish(self, document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy,
-                note: str = "", *, now: datetime | None = None) -> PublishedVersion:
+    def publish(
+        self,
+        document: bytes,
+        signatures: Sequence[CatalogSignature],
+        policy: CertificatePolicy,
+        note: str = "",
+        *,
+        now: datetime | None = None,
+    ) -> PublishedVersion:
         """Verify the signatures over the catalog file `document` (the matcher's check: CA, CRL,
         mca and every changed provider) and publish it as a new immutable version. Publishing an
         identical copy of a published version is a no-op; a different document under a published
@@ -86,15 +95,29 @@ class CatalogStore:
         catalog, signers = verify_publication(document, signatures, policy, previous, now=now)
         departments = tuple(sorted({s.department for s in signers}))
         record = json.dumps([s.to_dict() for s in signatures], sort_keys=True)
-        return self._insert(catalog, departments, note, source=document.decode("utf-8"), signatures=record,
-                            previous=previous.version if previous else None)
+        return self._insert(
+            catalog,
+            departments,
+            note,
+            source=document.decode("utf-8"),
+            signatures=record,
+            previous=previous.version if previous else None,
+        )
 
-    def _insert(self, catalog: Catalog, approved: tuple[str, ...], note: str, *, source: str | None = None,
-                signatures: str | None = None, previous: str | None = None) -> PublishedVersion:
+    def _insert(
+        self,
+        catalog: Catalog,
+        approved: tuple[str, ...],
+        note: str,
+        *,
+        source: str | None = None,
+        signatures: str | None = None,
+        previous: str | None = None,
+    ) -> PublishedVersion:
         document = json.dumps(catalog.to_dict(), ensure_ascii=False, sort_keys=True)
         db = self.database
         with db.transaction() as cur:
-            serialize_writers(cur, db, "catalog publish")   # one publisher at a time: seq and version checks
+            serialize_writers(cur, db, "catalog publish")  # one publisher at a time: seq and version checks
             cur.execute(db.sql("SELECT document FROM catalog_versions WHERE version=?"), (catalog.version,))
             row = cur.fetchone()
             if row is not None:
@@ -103,36 +126,46 @@ class CatalogStore:
                     changes = diff(published, catalog).text().split("\n", 1)[-1]
                     raise CatalogImmutable(
                         f"catalog version {catalog.version} is published and cannot be changed; publish the "
-                        f"change as a new version. Attempted change:\n{changes}")
+                        f"change as a new version. Attempted change:\n{changes}"
+                    )
             else:
                 cur.execute("SELECT version FROM catalog_versions ORDER BY seq DESC LIMIT 1")
                 latest = cur.fetchone()
                 if source is not None and (latest[0] if latest else None) != previous:
-                    raise CatalogError(f"catalog version {latest[0]} was published while version "
-                                       f"{catalog.version} was being verified against {previous}; verify again")
+                    raise CatalogError(
+                        f"catalog version {latest[0]} was published while version "
+                        f"{catalog.version} was being verified against {previous}; verify again"
+                    )
                 cur.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM catalog_versions")
                 (seq,) = cur.fetchone()
-                cur.execute(db.sql("INSERT INTO catalog_versions (version, seq, published_at, approved_by, note,"
-                                   " document) VALUES (?,?,?,?,?,?)"),
-                            (catalog.version, seq, time.time(), json.dumps(list(approved)), note, document))
+                cur.execute(
+                    db.sql(
+                        "INSERT INTO catalog_versions (version, seq, published_at, approved_by, note,"
+                        " document) VALUES (?,?,?,?,?,?)"
+                    ),
+                    (catalog.version, seq, time.time(), json.dumps(list(approved)), note, document),
+                )
                 if source is not None:
-                    cur.execute(db.sql("INSERT INTO catalog_publications (version, source, signatures)"
-                                       " VALUES (?,?,?)"), (catalog.version, source, signatures))
+                    cur.execute(
+                        db.sql("INSERT INTO catalog_publications (version, source, signatures) VALUES (?,?,?)"),
+                        (catalog.version, source, signatures),
+                    )
         return self.published(catalog.version)
 
     def verify(self, version: str, policy: CertificatePolicy, *, now: datetime | None = None) -> list[Signer]:
         """Re-verify a published version's stored signatures (now, against `policy`'s CA and CRL).
         [] for the bootstrap version, which was published unsigned from the matcher's configuration."""
         self.published(version)
-        row = self.database.fetch_one("SELECT source, signatures FROM catalog_publications WHERE version=?",
-                                      (version,))
+        row = self.database.fetch_one("SELECT source, signatures FROM catalog_publications WHERE version=?", (version,))
         if row is None:
             return []
         versions = self.versions()
-        earlier = versions[:versions.index(version)]
+        earlier = versions[: versions.index(version)]
         previous = self.get(earlier[-1]) if earlier else None
-        signatures = [CatalogSignature.from_dict(d, f"stored signature {n + 1} of {version}")
-                      for n, d in enumerate(json.loads(row[1]))]
+        signatures = [
+            CatalogSignature.from_dict(d, f"stored signature {n + 1} of {version}")
+            for n, d in enumerate(json.loads(row[1]))
+        ]
         return verify_publication(row[0].encode("utf-8"), signatures, policy, previous, now=now)[1]
 
     # -- reading ------------------------------------------------------------------------------
@@ -143,12 +176,15 @@ class CatalogStore:
             return [r[0] for r in cur.fetchall()]
 
     def published(self, version: str) -> PublishedVersion:
-        row = self.database.fetch_one("SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions"
-                        " WHERE version=?", (version,))
+        row = self.database.fetch_one(
+            "SELECT version, seq, published_at, approved_by, note, document FROM catalog_versions WHERE version=?",
+            (version,),
+        )
         if row is None:
             raise CatalogError(self._not_published(version))
-        return PublishedVersion(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4],
-                                len(json.loads(row[5]).get("entry", [])))
+        return PublishedVersion(
+            row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], len(json.loads(row[5]).get("entry", []))
+        )
 
     def history(self) -> list[PublishedVersion]:
         return [self.published(v) for v in self.versions()]
@@ -198,8 +234,7 @@ class CatalogStore:
 
     def _not_published(self, version: str) -> str:
         known = self.versions()
-        return (f"catalog version {version!r} is not published "
-                f"(published: {', '.join(known) if known else 'none'})")
+        return f"catalog version {version!r} is not published (published: {', '.join(known) if known else 'none'})"
 
     def close(self) -> None:
         """Close the database if this store opened it (a shared `Database` is closed by its owner)."""

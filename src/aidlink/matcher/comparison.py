@@ -7,10 +7,11 @@ Candidate pairs stream in chunks of rows of `mine`; `progress(done, total)` is
 called after each chunk, so a command line can draw a bar and a server can send
 progress events.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -20,22 +21,22 @@ from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_CHUNK_ROWS = 20_000
-DEFAULT_LSH = BitSamplingLsh(bands=16, bits_per_band=32)   # measured in docs/scale.md
+DEFAULT_LSH = BitSamplingLsh(bands=16, bits_per_band=32)  # measured in docs/scale.md
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class Link:
-    mine: int      # row in the caller's dataset
-    other: int     # row in the other dataset (after the agreement's filter)
+    mine: int  # row in the caller's dataset
+    other: int  # row in the other dataset (after the agreement's filter)
     score: float
 
 
 @dataclass(frozen=True)
 class MatchOutcome:
     links: list[Link]
-    comparisons: int       # pairs examined: all pairs (exhaustive) or candidate pairs (blocked)
+    comparisons: int  # pairs examined: all pairs (exhaustive) or candidate pairs (blocked)
     blocked: bool
 
 
@@ -48,14 +49,20 @@ class Blocking:
     lsh: BitSamplingLsh | None = DEFAULT_LSH
 
 
-def candidate_chunks(mine: np.ndarray, other: np.ndarray, threshold: float, *,
-                     blocking: Blocking | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                     progress: Progress | None = None, threads: int | None = None):
+def candidate_chunks(
+    mine: np.ndarray,
+    other: np.ndarray,
+    threshold: float,
+    *,
+    blocking: Blocking | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
+    threads: int | None = None,
+):
     """(iterator of CandidatePairs chunks, function giving the comparisons made so far)."""
     a, b = pack(mine), pack(other)
     if blocking is None or threshold <= 0:
-        chunks = iter_candidate_chunks(a, b, threshold, chunk_rows=chunk_rows, threads=threads,
-                                       progress=progress)
+        chunks = iter_candidate_chunks(a, b, threshold, chunk_rows=chunk_rows, threads=threads, progress=progress)
         return chunks, lambda: len(a) * len(b)
     a_keys, b_keys = blocking.mine, blocking.other
     if blocking.lsh is not None:
@@ -65,26 +72,43 @@ def candidate_chunks(mine: np.ndarray, other: np.ndarray, threshold: float, *,
     return join.chunks(chunk_rows, progress), lambda: join.candidates
 
 
-def match_encodings(mine: np.ndarray, other: np.ndarray, threshold: float, *, all_pairs: bool,
-                    blocking: Blocking | None = None, progress: Progress | None = None,
-                    chunk_rows: int = DEFAULT_CHUNK_ROWS, threads: int | None = None) -> MatchOutcome:
+def match_encodings(
+    mine: np.ndarray,
+    other: np.ndarray,
+    threshold: float,
+    *,
+    all_pairs: bool,
+    blocking: Blocking | None = None,
+    progress: Progress | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    threads: int | None = None,
+) -> MatchOutcome:
     """Links between rows of `mine` and `other` (uint8 arrays of equal width), with counts."""
     if len(mine) == 0 or len(other) == 0:
         if progress:
             progress(len(mine), len(mine))
         return MatchOutcome([], 0, blocking is not None)
-    chunks, comparisons = candidate_chunks(mine, other, threshold, blocking=blocking,
-                                           chunk_rows=chunk_rows, progress=progress, threads=threads)
+    chunks, comparisons = candidate_chunks(
+        mine, other, threshold, blocking=blocking, chunk_rows=chunk_rows, progress=progress, threads=threads
+    )
     candidates = CandidatePairs.concatenate(list(chunks))
     if not all_pairs:
         candidates = greedy_link_pairs(candidates)
-    links = [Link(a, b, s) for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(),
-                                              candidates.scores.tolist())]
+    links = [
+        Link(a, b, s)
+        for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(), candidates.scores.tolist())
+    ]
     return MatchOutcome(links, comparisons(), blocking is not None and threshold > 0)
 
 
-def compare_encodings(mine: np.ndarray, other: np.ndarray, threshold: float, *, all_pairs: bool,
-                      progress: Progress | None = None, blocking: Blocking | None = None) -> list[Link]:
+def compare_encodings(
+    mine: np.ndarray,
+    other: np.ndarray,
+    threshold: float,
+    *,
+    all_pairs: bool,
+    progress: Progress | None = None,
+    blocking: Blocking | None = None,
+) -> list[Link]:
     """Links between rows of `mine` and `other` (uint8 arrays of equal width)."""
-    return match_encodings(mine, other, threshold, all_pairs=all_pairs, blocking=blocking,
-                           progress=progress).links
+    return match_encodings(mine, other, threshold, all_pairs=all_pairs, blocking=blocking, progress=progress).links

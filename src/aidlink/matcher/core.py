@@ -8,6 +8,7 @@ import-bundle` (offline, with the matcher stopped) and the loopback test deploym
 So an offline import gets the same catalog, agreements, threshold, join path
 (blocking keys, join backend) and dispute desk as an online call.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,17 +25,17 @@ from aidlink.database.connection import Database
 from aidlink.database.url import sqlite_url
 from aidlink.gateway.bundle import BundleLedger
 from aidlink.keys.audit_key import AuditSigningKey
+from aidlink.keys.identity import CertificatePolicy
 from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.bundle_import import BundleImporter
-from aidlink.keys.identity import CertificatePolicy
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_signing import CatalogSignature, CatalogSignatureError
 from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetStore, DatasetWriter, EncodingSpec
-from aidlink.matcher.errors import InvalidInput, NotPermitted
 from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.distributed import JoinBackend, open_join_backend
+from aidlink.matcher.errors import InvalidInput, NotPermitted
 from aidlink.matcher.exchange import Comparison, Exchange, StatusResult, UploadProblem
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.monitor import Monitor
@@ -42,7 +43,7 @@ from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import RuleSet
 
 DEFAULT_CHECKPOINT_INTERVAL = 10.0
-CATALOG_PUBLISH_METHOD = "offline/catalog-publish"   # an admin publication with the matcher stopped
+CATALOG_PUBLISH_METHOD = "offline/catalog-publish"  # an admin publication with the matcher stopped
 
 
 @dataclass
@@ -50,45 +51,55 @@ class MatcherSettings:
     """Everything the matcher's core needs that is not about the network."""
 
     data_dir: Path
-    database_url: str | None = None   # sqlite:///… or postgresql://…; None: SQLite files in data_dir
-    catalog: Path | None = None       # the catalog to publish if new (None: the embedded one)
-    agreements: Path | None = None    # sharing agreements (None: the embedded Art. 14 set)
+    database_url: str | None = None  # sqlite:///… or postgresql://…; None: SQLite files in data_dir
+    catalog: Path | None = None  # the catalog to publish if new (None: the embedded one)
+    agreements: Path | None = None  # sharing agreements (None: the embedded Art. 14 set)
     threshold: float = DEFAULT_THRESHOLD
-    audit: bool = True                # False only for side-by-side benchmarks
-    audit_key: Path | None = None     # Ed25519 audit signing key (aidlink keys init makes one)
+    audit: bool = True  # False only for side-by-side benchmarks
+    audit_key: Path | None = None  # Ed25519 audit signing key (aidlink keys init makes one)
     audit_key_passphrase: bytes | None = None
     audit_origin: str | None = None
-    checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL   # None: checkpoints on close only
-    risk_rules: Path | None = None    # risk-warning rules (TOML); None: the embedded default
-    join_backend: str = "local"       # the exhaustive similarity join: "local" (in process) or "dask"
+    checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL  # None: checkpoints on close only
+    risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
+    join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
     dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
-    dask_tls_ca: Path | None = None   # TLS to the Dask cluster: its own CA, and the matcher's
+    dask_tls_ca: Path | None = None  # TLS to the Dask cluster: its own CA, and the matcher's
     dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
-    max_workers: int = 16             # concurrent callers at most: the database pool's size
+    max_workers: int = 16  # concurrent callers at most: the database pool's size
 
 
 def open_configured_join_backend(settings: MatcherSettings, registry: CollectorRegistry | None) -> JoinBackend:
     """The join backend the settings name; a Dask scheduler must answer now, or start-up fails."""
-    tls = {"dask_tls_ca": settings.dask_tls_ca, "dask_tls_cert": settings.dask_tls_cert,
-           "dask_tls_key": settings.dask_tls_key}
+    tls = {
+        "dask_tls_ca": settings.dask_tls_ca,
+        "dask_tls_cert": settings.dask_tls_cert,
+        "dask_tls_key": settings.dask_tls_key,
+    }
     given = [name for name, path in tls.items() if path]
     if given and settings.join_backend != "dask":
-        raise ValueError(f"{', '.join(given)} set but join_backend is {settings.join_backend!r}; "
-                         f'the Dask TLS settings apply to join_backend = "dask" only')
+        raise ValueError(
+            f"{', '.join(given)} set but join_backend is {settings.join_backend!r}; "
+            f'the Dask TLS settings apply to join_backend = "dask" only'
+        )
     if given and len(given) < len(tls):
-        raise ValueError(f"Dask TLS needs dask_tls_ca, dask_tls_cert and dask_tls_key together; "
-                         f"missing {', '.join(sorted(set(tls) - set(given)))}")
+        raise ValueError(
+            f"Dask TLS needs dask_tls_ca, dask_tls_cert and dask_tls_key together; "
+            f"missing {', '.join(sorted(set(tls) - set(given)))}"
+        )
     if settings.join_backend != "dask" or not settings.dask_scheduler:
         return open_join_backend(settings.join_backend, settings.dask_scheduler, registry=registry)
     from aidlink.matcher.distributed import DaskJoinBackend, dask_security  # Dask only when configured
+
     security = None
     if settings.dask_tls_ca and settings.dask_tls_cert and settings.dask_tls_key:
-        security = dask_security(Path(settings.dask_tls_ca), Path(settings.dask_tls_cert),
-                                 Path(settings.dask_tls_key), roles=("client",))
-    backend: JoinBackend = DaskJoinBackend(settings.dask_scheduler, security=security, registry=registry,
-                                           connect_timeout=settings.dask_connect_timeout)
+        security = dask_security(
+            Path(settings.dask_tls_ca), Path(settings.dask_tls_cert), Path(settings.dask_tls_key), roles=("client",)
+        )
+    backend: JoinBackend = DaskJoinBackend(
+        settings.dask_scheduler, security=security, registry=registry, connect_timeout=settings.dask_connect_timeout
+    )
     return backend
 
 
@@ -102,8 +113,13 @@ _Part = TypeVar("_Part", bound=_Closeable)
 class MatcherCore:
     """The matcher's state and use cases; `close()` releases all of it (also after a failed start)."""
 
-    def __init__(self, settings: MatcherSettings, *, registry: CollectorRegistry | None = None,
-                 application_name: str = "aidlink-matcher") -> None:
+    def __init__(
+        self,
+        settings: MatcherSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        application_name: str = "aidlink-matcher",
+    ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.data_dir = Path(settings.data_dir)
@@ -125,30 +141,46 @@ class MatcherCore:
         # Matcher state: with a database URL, every store shares one Database (the audit store opens
         # its own); without one, each store keeps its SQLite file in data_dir.
         self.database: Database | None = None
-        if s.database_url:   # pool: a connection per concurrent caller at most
-            self.database = self._open(Database(s.database_url, pool_size=s.max_workers,
-                                                application_name=application_name))
+        if s.database_url:  # pool: a connection per concurrent caller at most
+            self.database = self._open(
+                Database(s.database_url, pool_size=s.max_workers, application_name=application_name)
+            )
         self.store = self._open(DatasetStore(self.data_dir, self.database))
         self.join: JoinBackend = self._open(open_configured_join_backend(s, self.registry))
         self.audit_log: AuditLog | None = None
         if s.audit:
             key = AuditSigningKey.load(s.audit_key, s.audit_key_passphrase) if s.audit_key else None
-            self.audit_log = self._open(AuditLog(
-                open_audit_store(s.database_url or sqlite_url(self.data_dir / "audit.sqlite")),
-                signing_key=key, origin=s.audit_origin, checkpoint_interval=s.checkpoint_interval,
-                registry=self.registry))
+            self.audit_log = self._open(
+                AuditLog(
+                    open_audit_store(s.database_url or sqlite_url(self.data_dir / "audit.sqlite")),
+                    signing_key=key,
+                    origin=s.audit_origin,
+                    checkpoint_interval=s.checkpoint_interval,
+                    registry=self.registry,
+                )
+            )
         # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.
         self.catalog = self._open(CatalogStore.open(self._state("catalog.sqlite"), seed=Catalog.load(s.catalog)))
         self.agreements = AgreementSet.load(s.agreements)
-        self.joiner = DatasetJoin(self.join)    # the one join path: compare, status, flag, monitoring
-        self.exchange = Exchange(self.store, self.catalog, self.agreements, default_threshold=s.threshold,
-                                 join=self.join, joiner=self.joiner)
+        self.joiner = DatasetJoin(self.join)  # the one join path: compare, status, flag, monitoring
+        self.exchange = Exchange(
+            self.store, self.catalog, self.agreements, default_threshold=s.threshold, join=self.join, joiner=self.joiner
+        )
         self.disputes = self._open(DisputeDesk(self._state("disputes.sqlite"), self.exchange))
-        self.exchange.disputed_refs = self.disputes.disputed_refs   # results mark disputed records
-        published = self.catalog.get()   # the newest published catalog version
-        self.monitor = self._open(Monitor(self.data_dir, self.store, published, self.agreements,
-                                          rules=RuleSet.load(s.risk_rules, published), threshold=s.threshold,
-                                          database=self.database, joiner=self.joiner))
+        self.exchange.disputed_refs = self.disputes.disputed_refs  # results mark disputed records
+        published = self.catalog.get()  # the newest published catalog version
+        self.monitor = self._open(
+            Monitor(
+                self.data_dir,
+                self.store,
+                published,
+                self.agreements,
+                rules=RuleSet.load(s.risk_rules, published),
+                threshold=s.threshold,
+                database=self.database,
+                joiner=self.joiner,
+            )
+        )
 
     def _state(self, sqlite_file: str) -> Database | Path:
         """Where a store keeps its state: the shared database, else its own SQLite file in data_dir."""
@@ -157,24 +189,55 @@ class MatcherCore:
     # -- the use cases, whatever the adapter -----------------------------------------------------
     # Upload (begin_upload, add_record), compare and status query are the Exchange's; monitoring
     # (warnings, graph, feedback) is `monitor`'s.
-    def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
-                     encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+    def begin_upload(
+        self,
+        department: str,
+        name: str,
+        catalog_entry: str,
+        catalog_version: str,
+        encoding: EncodingSpec,
+        attributes: Iterable[str],
+    ) -> DatasetWriter:
         return self.exchange.begin_upload(department, name, catalog_entry, catalog_version, encoding, attributes)
 
-    def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
-                   attributes: Mapping[str, str], blocking_keys: Sequence[bytes] = ()) -> UploadProblem | None:
+    def add_record(
+        self,
+        writer: DatasetWriter,
+        index: int,
+        ref: str,
+        encoding: bytes,
+        attributes: Mapping[str, str],
+        blocking_keys: Sequence[bytes] = (),
+    ) -> UploadProblem | None:
         return self.exchange.add_record(writer, index, ref, encoding, attributes, blocking_keys)
 
-    def compare(self, department: str, my_name: str, other_name: str, purpose: str, threshold: float,
-                all_pairs: bool, progress: Callable[[int, int], None] | None = None) -> Comparison:
+    def compare(
+        self,
+        department: str,
+        my_name: str,
+        other_name: str,
+        purpose: str,
+        threshold: float,
+        all_pairs: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Comparison:
         return self.exchange.compare(department, my_name, other_name, purpose, threshold, all_pairs, progress)
 
-    def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec, purpose: str,
-               threshold: float) -> StatusResult:
+    def status(
+        self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec, purpose: str, threshold: float
+    ) -> StatusResult:
         return self.exchange.status(department, dataset_name, encoding, spec, purpose, threshold)
 
-    def flag(self, user: str, my_dataset: str, my_ref: str, other_dataset: str, purpose: str, reason: str,
-             threshold: float = 0.0) -> Dispute:
+    def flag(
+        self,
+        user: str,
+        my_dataset: str,
+        my_ref: str,
+        other_dataset: str,
+        purpose: str,
+        reason: str,
+        threshold: float = 0.0,
+    ) -> Dispute:
         """A dispute's flag: a status query of the flagged record through the Exchange, then the desk."""
         return self.disputes.flag(user, my_dataset, my_ref, other_dataset, purpose, reason, threshold)
 
@@ -182,14 +245,29 @@ class MatcherCore:
     def referrals(self) -> ReferralDesk:
         return self.monitor.referrals
 
-    def bundle_importer(self, ledger: BundleLedger, *, key_pem: bytes, cert_pem: bytes, ca_cert_pem: bytes,
-                        crl_pem: Callable[[], bytes | None] = lambda: None) -> BundleImporter:
+    def bundle_importer(
+        self,
+        ledger: BundleLedger,
+        *,
+        key_pem: bytes,
+        cert_pem: bytes,
+        ca_cert_pem: bytes,
+        crl_pem: Callable[[], bytes | None] = lambda: None,
+    ) -> BundleImporter:
         """Offline bundle import (Art. 10) over this core's Exchange and audit log."""
-        return BundleImporter(self.exchange, self.audit_log, ledger, key_pem=key_pem, cert_pem=cert_pem,
-                              ca_cert_pem=ca_cert_pem, crl_pem=crl_pem)
+        return BundleImporter(
+            self.exchange,
+            self.audit_log,
+            ledger,
+            key_pem=key_pem,
+            cert_pem=cert_pem,
+            ca_cert_pem=ca_cert_pem,
+            crl_pem=crl_pem,
+        )
 
-    def publish_catalog(self, document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy,
-                        note: str = "") -> PublishedVersion:
+    def publish_catalog(
+        self, document: bytes, signatures: Sequence[CatalogSignature], policy: CertificatePolicy, note: str = ""
+    ) -> PublishedVersion:
         """Publish a catalog version (Art. 5-7) if its signatures verify: mca and every changed
         provider, against the CA and CRL in ``policy``. Refusals are domain refusals naming what
         is missing (audited by the gRPC interceptor online, by :meth:`audit_offline` offline)."""
@@ -200,15 +278,25 @@ class MatcherCore:
         except (CatalogError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"catalog: {exc}") from None
 
-    def audit_offline(self, method: str, status: str, *, identity: str, datasets: Sequence[str] = (),
-                      detail: str = "") -> None:
+    def audit_offline(
+        self, method: str, status: str, *, identity: str, datasets: Sequence[str] = (), detail: str = ""
+    ) -> None:
         """Record a call that reached the core without gRPC (an admin command run with the matcher
         stopped), classified as the interceptor classifies calls."""
         if self.audit_log is None:
             return
-        self.audit_log.append(AuditEntry(time=utc_now(), method=method, outcome=audit_outcome(status), status=status,
-                                         identity=identity, datasets=tuple(datasets), detail=detail,
-                                         peer="local:admin-cli"))
+        self.audit_log.append(
+            AuditEntry(
+                time=utc_now(),
+                method=method,
+                outcome=audit_outcome(status),
+                status=status,
+                identity=identity,
+                datasets=tuple(datasets),
+                detail=detail,
+                peer="local:admin-cli",
+            )
+        )
 
     # -- shutting down ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -219,7 +307,7 @@ class MatcherCore:
             part = self._opened.pop()
             try:
                 part.close()
-            except BaseException as exc:   # close the rest, then report the first failure
+            except BaseException as exc:  # close the rest, then report the first failure
                 failure = failure or exc
         if failure is not None:
             raise failure

@@ -7,14 +7,15 @@ matcher.state_database); encodings live in flat files of fixed-length rows under
 (the StatefulSet's volume). A new version becomes visible only once it is
 complete: its files are moved into place before its metadata row commits.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from aidlink.matcher.datasets_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.similarity.blocking import BlockingKeys, token_key
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
-MAX_BLOCKING_KEYS = 32   # per record
+MAX_BLOCKING_KEYS = 32  # per record
 
 
 class DatasetNotFound(LookupError):
@@ -36,8 +37,7 @@ class EncodingSpec:
     schema_fingerprint: str
 
     def describe(self) -> str:
-        return (f"{self.bits}-bit, secret version {self.secret_version}, "
-                f"schema {self.schema_fingerprint[:12]}")
+        return f"{self.bits}-bit, secret version {self.secret_version}, schema {self.schema_fingerprint[:12]}"
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DatasetVersion:
     encoding: EncodingSpec
     attributes: tuple[str, ...]
     records: int
-    blocking_keys: int = 0          # keyed blocking tokens stored (0: none; exhaustive join only)
+    blocking_keys: int = 0  # keyed blocking tokens stored (0: none; exhaustive join only)
 
     @property
     def qualified_name(self) -> str:
@@ -61,17 +61,25 @@ class DatasetVersion:
 @dataclass
 class LoadedDataset:
     meta: DatasetVersion
-    encodings: np.ndarray           # (records, bits // 8) uint8, memory-mapped
+    encodings: np.ndarray  # (records, bits // 8) uint8, memory-mapped
     refs: list[str]
     attributes: list[dict[str, str]]
-    blocking: BlockingKeys | None = None   # per-record token keys, when the upload carried them
+    blocking: BlockingKeys | None = None  # per-record token keys, when the upload carried them
 
 
 class DatasetWriter:
     """Receives one upload; `commit` makes it the dataset's newest version."""
 
-    def __init__(self, store: "DatasetStore", department: str, name: str, catalog_entry: str,
-                 catalog_version: str, encoding: EncodingSpec, attributes: Iterable[str]) -> None:
+    def __init__(
+        self,
+        store: DatasetStore,
+        department: str,
+        name: str,
+        catalog_entry: str,
+        catalog_version: str,
+        encoding: EncodingSpec,
+        attributes: Iterable[str],
+    ) -> None:
         self.store, self.department, self.name = store, department, name
         self.catalog_entry, self.catalog_version = catalog_entry, catalog_version
         self.encoding, self.attributes = encoding, tuple(attributes)
@@ -86,8 +94,9 @@ class DatasetWriter:
         self.count = 0
         self.key_count = 0
 
-    def add(self, ref: str, encoding: bytes, attributes: Mapping[str, str],
-            blocking_keys: Iterable[bytes] = ()) -> None:
+    def add(
+        self, ref: str, encoding: bytes, attributes: Mapping[str, str], blocking_keys: Iterable[bytes] = ()
+    ) -> None:
         if len(encoding) != self.row_bytes:
             raise ValueError(f"encoding has {len(encoding)} bytes, expected {self.row_bytes}")
         keys = [token_key(bytes(k)) for k in blocking_keys]
@@ -98,8 +107,7 @@ class DatasetWriter:
         if keys:
             self._keys.write(np.asarray(keys, dtype="<u8").tobytes())
             self.key_count += len(keys)
-        self._rows.append((self.count, ref, json.dumps(dict(attributes), ensure_ascii=False,
-                                                         sort_keys=True)))
+        self._rows.append((self.count, ref, json.dumps(dict(attributes), ensure_ascii=False, sort_keys=True)))
         self.count += 1
 
     def commit(self) -> DatasetVersion:
@@ -113,8 +121,7 @@ class DatasetWriter:
         for f in (self._file, self._key_counts, self._keys):
             if not f.closed:
                 f.close()
-        for path in (self._tmp_path, self._tmp_path.with_suffix(".keycounts"),
-                     self._tmp_path.with_suffix(".keys")):
+        for path in (self._tmp_path, self._tmp_path.with_suffix(".keycounts"), self._tmp_path.with_suffix(".keys")):
             path.unlink(missing_ok=True)
 
 
@@ -125,19 +132,29 @@ class DatasetStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.database, self._owns_database = open_state_database(
-            database if database is not None else self.root / "matcher.sqlite", COMPONENT, MIGRATIONS)
+            database if database is not None else self.root / "matcher.sqlite", COMPONENT, MIGRATIONS
+        )
         self._cache: dict[int, LoadedDataset] = {}
 
-    def writer(self, department: str, name: str, catalog_entry: str, catalog_version: str,
-               encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+    def writer(
+        self,
+        department: str,
+        name: str,
+        catalog_entry: str,
+        catalog_version: str,
+        encoding: EncodingSpec,
+        attributes: Iterable[str],
+    ) -> DatasetWriter:
         return DatasetWriter(self, department, name, catalog_entry, catalog_version, encoding, attributes)
 
     def _commit(self, w: DatasetWriter) -> DatasetVersion:
         db = self.database
         with db.transaction() as cur:
             serialize_writers(cur, db, f"dataset {w.department}/{w.name}")
-            cur.execute(db.sql("SELECT COALESCE(MAX(version), 0) FROM dataset_versions"
-                               " WHERE department=? AND name=?"), (w.department, w.name))
+            cur.execute(
+                db.sql("SELECT COALESCE(MAX(version), 0) FROM dataset_versions WHERE department=? AND name=?"),
+                (w.department, w.name),
+            )
             version = cur.fetchone()[0] + 1
             final = self._encodings_path(w.department, w.name, version)
             os.replace(w._tmp_path, final)
@@ -147,38 +164,64 @@ class DatasetStore:
                     os.replace(part, final.with_suffix(suffix))
                 else:
                     part.unlink(missing_ok=True)
-            cur.execute(db.sql(
-                "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
-                " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
-                " created_at, blocking_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id"),
-                (w.department, w.name, version, w.catalog_entry, w.catalog_version,
-                 w.encoding.bits, w.encoding.secret_version, w.encoding.schema_fingerprint,
-                 json.dumps(w.attributes), w.count, time.time(), w.key_count))
+            cur.execute(
+                db.sql(
+                    "INSERT INTO dataset_versions (department, name, version, catalog_entry,"
+                    " catalog_version, bits, secret_version, schema_fingerprint, attributes, records,"
+                    " created_at, blocking_keys) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id"
+                ),
+                (
+                    w.department,
+                    w.name,
+                    version,
+                    w.catalog_entry,
+                    w.catalog_version,
+                    w.encoding.bits,
+                    w.encoding.secret_version,
+                    w.encoding.schema_fingerprint,
+                    json.dumps(w.attributes),
+                    w.count,
+                    time.time(),
+                    w.key_count,
+                ),
+            )
             vid = cur.fetchone()[0]
             self._insert_records(cur, vid, w._rows)
         return self.meta_by_id(vid)
 
     def _insert_records(self, cur, vid: int, rows: list[tuple[int, str, str]]) -> None:
-        if self.database.dialect == "postgresql":   # COPY: one stream instead of a statement per record
+        if self.database.dialect == "postgresql":  # COPY: one stream instead of a statement per record
             with cur.copy("COPY records (dataset_version, idx, ref, attributes) FROM STDIN") as copy:
                 for i, ref, attrs in rows:
                     copy.write_row((vid, i, ref, attrs))
             return
-        cur.executemany("INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
-                        [(vid, i, ref, attrs) for i, ref, attrs in rows])
+        cur.executemany(
+            "INSERT INTO records (dataset_version, idx, ref, attributes) VALUES (?,?,?,?)",
+            [(vid, i, ref, attrs) for i, ref, attrs in rows],
+        )
 
     def _encodings_path(self, department: str, name: str, version: int) -> Path:
         return self.root / "encodings" / department / f"{name}.v{version}.bin"
 
     def _meta(self, row) -> DatasetVersion:
-        (vid, dept, name, version, entry, cat_version, bits, secret_version, fp, attrs, records,
-         blocking_keys) = row
-        return DatasetVersion(vid, dept, name, version, entry, cat_version,
-                              EncodingSpec(bits, secret_version, fp), tuple(json.loads(attrs)), records,
-                              blocking_keys)
+        (vid, dept, name, version, entry, cat_version, bits, secret_version, fp, attrs, records, blocking_keys) = row
+        return DatasetVersion(
+            vid,
+            dept,
+            name,
+            version,
+            entry,
+            cat_version,
+            EncodingSpec(bits, secret_version, fp),
+            tuple(json.loads(attrs)),
+            records,
+            blocking_keys,
+        )
 
-    _COLUMNS = ("id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
-                " schema_fingerprint, attributes, records, blocking_keys")
+    _COLUMNS = (
+        "id, department, name, version, catalog_entry, catalog_version, bits, secret_version,"
+        " schema_fingerprint, attributes, records, blocking_keys"
+    )
 
     def meta_by_id(self, vid: int) -> DatasetVersion:
         """The dataset version with database id `vid` (any version, not only the latest)."""
@@ -188,16 +231,20 @@ class DatasetStore:
         return self._meta(row)
 
     def latest(self, department: str, name: str) -> DatasetVersion:
-        row = self.database.fetch_one(f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=?"
-                        " ORDER BY version DESC LIMIT 1", (department, name))
+        row = self.database.fetch_one(
+            f"SELECT {self._COLUMNS} FROM dataset_versions WHERE department=? AND name=? ORDER BY version DESC LIMIT 1",
+            (department, name),
+        )
         if row is None:
             raise DatasetNotFound(f"dataset {department}/{name} does not exist")
         return self._meta(row)
 
     def list_latest(self) -> list[DatasetVersion]:
-        rows = self.database.fetch_all(f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
-                         " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
-                         " AND e.name=d.name) ORDER BY department, name")
+        rows = self.database.fetch_all(
+            f"SELECT {self._COLUMNS} FROM dataset_versions d WHERE version ="
+            " (SELECT MAX(version) FROM dataset_versions e WHERE e.department=d.department"
+            " AND e.name=d.name) ORDER BY department, name"
+        )
         return [self._meta(r) for r in rows]
 
     def load(self, meta: DatasetVersion) -> LoadedDataset:
@@ -211,9 +258,12 @@ class DatasetStore:
             enc = np.memmap(path, dtype=np.uint8, mode="r", shape=(meta.records, row_bytes))
         else:
             enc = np.zeros((0, row_bytes), dtype=np.uint8)
-        rows = self.database.fetch_all("SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,))
-        loaded = LoadedDataset(meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows],
-                               self._blocking_keys(meta, path))
+        rows = self.database.fetch_all(
+            "SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,)
+        )
+        loaded = LoadedDataset(
+            meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows], self._blocking_keys(meta, path)
+        )
         self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}
         return loaded
 

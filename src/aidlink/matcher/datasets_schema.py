@@ -7,6 +7,7 @@ script of migration 1 is the schema written before migrations existed, so such
 ``blocking_keys`` column to files from before blocking (newer files have it).
 Never edit a released migration: add the next one.
 """
+
 from __future__ import annotations
 
 from typing import Any

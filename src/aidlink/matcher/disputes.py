@@ -10,14 +10,15 @@ provider must answer within `answer_days` working days; later it is overdue.
 While a dispute is open the provider record is still served, marked disputed
 (`disputed_refs`).
 """
+
 from __future__ import annotations
 
 import builtins
 import secrets
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
 
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes_schema import COMPONENT, MIGRATIONS
@@ -31,9 +32,11 @@ DEFAULT_ANSWER_DAYS = 5
 MAX_REASON = 1000
 MAX_WAIT_SECONDS = 30
 
-_COLUMNS = ("id, state, flagged_by, provider, user_dataset, user_version, user_ref, provider_dataset,"
-            " provider_version, provider_ref, catalog_entry, agreement, purpose, reason, answer, created,"
-            " due, corrected_version, updated")
+_COLUMNS = (
+    "id, state, flagged_by, provider, user_dataset, user_version, user_ref, provider_dataset,"
+    " provider_version, provider_ref, catalog_entry, agreement, purpose, reason, answer, created,"
+    " due, corrected_version, updated"
+)
 
 
 class WrongState(Refused):
@@ -84,7 +87,7 @@ def add_working_days(start: date, days: int) -> date:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _reason(text: str, what: str) -> str:
@@ -99,13 +102,18 @@ def _reason(text: str, what: str) -> str:
 class DisputeDesk:
     """The matcher's dispute register: states, deadlines, inboxes."""
 
-    def __init__(self, database: StateTarget, exchange: Exchange, answer_days: int = DEFAULT_ANSWER_DAYS,
-                 today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        database: StateTarget,
+        exchange: Exchange,
+        answer_days: int = DEFAULT_ANSWER_DAYS,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         """`database`: a shared `Database`, a database URL, or an SQLite file path."""
         self.exchange, self.answer_days, self.today = exchange, answer_days, today
         self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
         self._lock = threading.Lock()
-        self._new_event = threading.Condition(self._lock)   # wakes `events` waiters of this process
+        self._new_event = threading.Condition(self._lock)  # wakes `events` waiters of this process
 
     # -- reading --------------------------------------------------------------------------------
     def get(self, dispute_id: str) -> Dispute:
@@ -117,7 +125,7 @@ class DisputeDesk:
     def _party(self, department: str, dispute_id: str) -> Dispute:
         d = self.get(dispute_id)
         if department not in (d.flagged_by, d.provider):
-            raise NotFound(f"dispute_id: no dispute {dispute_id!r}")   # do not confirm it exists
+            raise NotFound(f"dispute_id: no dispute {dispute_id!r}")  # do not confirm it exists
         return d
 
     def list(self, department: str, role: str = "", open_only: bool = False) -> list[Dispute]:
@@ -140,12 +148,16 @@ class DisputeDesk:
     def disputed_refs(self, dataset_qualified_name: str, version: int) -> set[str]:
         """Provider refs in this dataset version under an open dispute: the compare path marks
         matches to them as disputed and still serves them (Art. 23)."""
-        rows = self.database.fetch_all(f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
-                         f" AND state IN ({','.join('?' * len(OPEN_STATES))})",
-                         (dataset_qualified_name, version, *OPEN_STATES))
+        rows = self.database.fetch_all(
+            f"SELECT provider_ref FROM disputes WHERE provider_dataset=? AND provider_version=?"
+            f" AND state IN ({','.join('?' * len(OPEN_STATES))})",
+            (dataset_qualified_name, version, *OPEN_STATES),
+        )
         return {r[0] for r in rows}
 
-    def events(self, department: str, after: int = 0, wait_seconds: float = 0) -> builtins.list[DisputeEvent]:  # `list` is a method here
+    def events(
+        self, department: str, after: int = 0, wait_seconds: float = 0
+    ) -> builtins.list[DisputeEvent]:  # `list` is a method here
         """The department's notifications after seq `after`; waits up to `wait_seconds` for one."""
         wait_seconds = min(max(wait_seconds, 0), MAX_WAIT_SECONDS)
         with self._new_event:
@@ -156,12 +168,22 @@ class DisputeDesk:
         return [DisputeEvent(seq, kind, self.get(did)) for seq, did, kind in rows]
 
     def _events_after(self, department: str, after: int) -> builtins.list[tuple[int, str, str]]:
-        return self.database.fetch_all("SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
-                         (department, after))
+        return self.database.fetch_all(
+            "SELECT seq, dispute_id, kind FROM dispute_events WHERE recipient=? AND seq>? ORDER BY seq",
+            (department, after),
+        )
 
     # -- the steps ------------------------------------------------------------------------------
-    def flag(self, user: str, my_dataset: str, my_ref: str, other_dataset: str, purpose: str,
-             reason: str, threshold: float = 0.0) -> Dispute:
+    def flag(
+        self,
+        user: str,
+        my_dataset: str,
+        my_ref: str,
+        other_dataset: str,
+        purpose: str,
+        reason: str,
+        threshold: float = 0.0,
+    ) -> Dispute:
         """Flag one of the user's own records that matched `other_dataset`. Which provider record it
         matched is found by a status query of that record through the Exchange, so everything a
         status query must pass (the catalog's matchable check, the agreement, the purpose, the
@@ -174,27 +196,51 @@ class DisputeDesk:
             my_index = my_data.refs.index(my_ref)
         except ValueError:
             raise NotFound(f"my_ref: {my_ref!r} is not a record of {mine.qualified_name} v{mine.version}") from None
-        found = self.exchange.status(user, other_dataset, bytes(my_data.encodings[my_index]), mine.encoding,
-                                     purpose, threshold)
+        found = self.exchange.status(
+            user, other_dataset, bytes(my_data.encodings[my_index]), mine.encoding, purpose, threshold
+        )
         other, agreement = found.dataset, found.agreement
         if not found.found:
-            raise NotFound(f"my_ref: {my_ref!r} does not match any record of {other.qualified_name} "
-                           f"v{other.version} under agreement {agreement.id}; only a matched record can be flagged")
+            raise NotFound(
+                f"my_ref: {my_ref!r} does not match any record of {other.qualified_name} "
+                f"v{other.version} under agreement {agreement.id}; only a matched record can be flagged"
+            )
         provider_ref = found.provider_ref
         existing = self.database.fetch_one(
             f"SELECT id FROM disputes WHERE provider_dataset=? AND provider_version=? AND provider_ref=?"
             f" AND flagged_by=? AND state IN ({','.join('?' * len(OPEN_STATES))})",
-            (other.qualified_name, other.version, provider_ref, user, *OPEN_STATES))
+            (other.qualified_name, other.version, provider_ref, user, *OPEN_STATES),
+        )
         if existing:
             raise WrongState(f"this record is already under open dispute {existing[0]}")
         now, dispute_id = _now(), "dsp-" + secrets.token_hex(6)
         due = add_working_days(self.today(), self.answer_days).isoformat()
         with self._new_event:
             with self.database.transaction() as cur:
-                cur.execute(self.database.sql(f"INSERT INTO disputes ({_COLUMNS}) VALUES ({','.join('?' * 19)})"),
-                            (dispute_id, "open", user, other.department, mine.qualified_name, mine.version, my_ref,
-                             other.qualified_name, other.version, provider_ref, other.catalog_entry, agreement.id,
-                             purpose, reason, "", now, due, 0, now))
+                cur.execute(
+                    self.database.sql(f"INSERT INTO disputes ({_COLUMNS}) VALUES ({','.join('?' * 19)})"),
+                    (
+                        dispute_id,
+                        "open",
+                        user,
+                        other.department,
+                        mine.qualified_name,
+                        mine.version,
+                        my_ref,
+                        other.qualified_name,
+                        other.version,
+                        provider_ref,
+                        other.catalog_entry,
+                        agreement.id,
+                        purpose,
+                        reason,
+                        "",
+                        now,
+                        due,
+                        0,
+                        now,
+                    ),
+                )
                 self._event(cur, dispute_id, other.department, "flagged", now)
             self._new_event.notify_all()
         return self.get(dispute_id)
@@ -212,11 +258,23 @@ class DisputeDesk:
         if d.state not in OPEN_STATES:
             raise WrongState(f"dispute {dispute_id} is already {d.state}")
         reason = _reason(reason, f"to {action} a dispute")
-        return self._move(d, "confirmed" if action == "confirm" else "rejected",
-                          "confirmed" if action == "confirm" else "rejected", reason)
+        return self._move(
+            d,
+            "confirmed" if action == "confirm" else "rejected",
+            "confirmed" if action == "confirm" else "rejected",
+            reason,
+        )
 
-    def correct(self, department: str, dispute_id: str, encoding: bytes, spec: EncodingSpec,
-                attributes: Mapping[str, str], blocking_keys: Iterable[bytes] = (), reason: str = "") -> Dispute:
+    def correct(
+        self,
+        department: str,
+        dispute_id: str,
+        encoding: bytes,
+        spec: EncodingSpec,
+        attributes: Mapping[str, str],
+        blocking_keys: Iterable[bytes] = (),
+        reason: str = "",
+    ) -> Dispute:
         """Replace the disputed record in a new version of the provider dataset (its latest version,
         which must still hold the record) and close the dispute as corrected."""
         d = self._party(department, dispute_id)
@@ -227,25 +285,32 @@ class DisputeDesk:
         reason = reason.strip() or "record corrected"
         latest = self.exchange.dataset(d.provider_dataset, "provider_dataset")
         if spec != latest.encoding:
-            raise Incompatible(f"encoding_info: the correction is {spec.describe()} but "
-                               f"{latest.qualified_name} v{latest.version} is {latest.encoding.describe()}")
+            raise Incompatible(
+                f"encoding_info: the correction is {spec.describe()} but "
+                f"{latest.qualified_name} v{latest.version} is {latest.encoding.describe()}"
+            )
         if len(encoding) != latest.encoding.bits // 8:
             raise InvalidInput(f"encoding: has {len(encoding)} bytes, expected {latest.encoding.bits // 8}")
         extra = sorted(set(attributes) - set(latest.attributes))
         if extra:
-            raise InvalidInput(f"attributes: {', '.join(extra)} not carried by {latest.qualified_name} "
-                               f"(carried: {', '.join(latest.attributes)})")
+            raise InvalidInput(
+                f"attributes: {', '.join(extra)} not carried by {latest.qualified_name} "
+                f"(carried: {', '.join(latest.attributes)})"
+            )
         entry = self.exchange.catalog.entry(latest.catalog_entry, latest.catalog_version)
-        for key, value in attributes.items():   # typed in the catalog, as at upload: free text never travels
+        for key, value in attributes.items():  # typed in the catalog, as at upload: free text never travels
             problem = entry.attribute_problem(key, value, echo=False)
             if problem:
                 raise InvalidInput(f"attributes.{key}: {problem} (catalog {entry.id} version {latest.catalog_version})")
         data = self.exchange.store.load(latest)
         if d.provider_ref not in data.refs:
-            raise WrongState(f"{latest.qualified_name} v{latest.version} no longer holds the disputed record "
-                             f"(it was re-uploaded); confirm or reject the dispute instead")
-        writer = self.exchange.begin_upload(department, latest.name, latest.catalog_entry,
-                                            latest.catalog_version, latest.encoding, latest.attributes)
+            raise WrongState(
+                f"{latest.qualified_name} v{latest.version} no longer holds the disputed record "
+                f"(it was re-uploaded); confirm or reject the dispute instead"
+            )
+        writer = self.exchange.begin_upload(
+            department, latest.name, latest.catalog_entry, latest.catalog_version, latest.encoding, latest.attributes
+        )
         try:
             keys = _key_rows(data)
             for i, ref in enumerate(data.refs):
@@ -267,13 +332,16 @@ class DisputeDesk:
         now = _now()
         with self._new_event:
             with self.database.transaction() as cur:
-                cur.execute(self.database.sql(
-                    "UPDATE disputes SET state=?, answer=CASE WHEN ?='' THEN answer ELSE ? END,"
-                    " corrected_version=CASE WHEN ?=0 THEN corrected_version ELSE ? END, updated=?"
-                    " WHERE id=? AND state=?"),
-                    (state, answer, answer, corrected_version, corrected_version, now, d.id, d.state))
+                cur.execute(
+                    self.database.sql(
+                        "UPDATE disputes SET state=?, answer=CASE WHEN ?='' THEN answer ELSE ? END,"
+                        " corrected_version=CASE WHEN ?=0 THEN corrected_version ELSE ? END, updated=?"
+                        " WHERE id=? AND state=?"
+                    ),
+                    (state, answer, answer, corrected_version, corrected_version, now, d.id, d.state),
+                )
                 if cur.rowcount != 1:
-                    raise WrongState(f"dispute {d.id} changed meanwhile; list it again")   # rolls back
+                    raise WrongState(f"dispute {d.id} changed meanwhile; list it again")  # rolls back
                 self._event(cur, d.id, d.flagged_by, kind, now)
             self._new_event.notify_all()
         return self.get(d.id)
@@ -282,8 +350,10 @@ class DisputeDesk:
         # Readers page by seq: (PostgreSQL) take the events lock before drawing a seq, so
         # seqs become visible in order.
         serialize_writers(cur, self.database, "dispute events")
-        cur.execute(self.database.sql("INSERT INTO dispute_events (dispute_id, recipient, kind, time)"
-                                      " VALUES (?,?,?,?)"), (dispute_id, recipient, kind, now))
+        cur.execute(
+            self.database.sql("INSERT INTO dispute_events (dispute_id, recipient, kind, time) VALUES (?,?,?,?)"),
+            (dispute_id, recipient, kind, now),
+        )
 
     def close(self) -> None:
         """Close the database if this desk opened it (a shared `Database` is closed by its owner)."""

@@ -4,6 +4,7 @@ The SQLite script of migration 1 is the schema written before migrations existed
 so existing ``disputes.sqlite`` files are adopted unchanged. Never edit a released
 migration: add the next one.
 """
+
 from __future__ import annotations
 
 from aidlink.database.migrations import Migration
@@ -76,6 +77,4 @@ CREATE TABLE dispute_events (
 CREATE INDEX dispute_events_recipient ON dispute_events (recipient, seq);
 """
 
-MIGRATIONS = (
-    Migration(1, "disputes and their notifications", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
-)
+MIGRATIONS = (Migration(1, "disputes and their notifications", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),)

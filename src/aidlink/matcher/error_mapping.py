@@ -13,6 +13,7 @@ answers, in this order:
 
 The audit interceptor (outside this one) reads the status and records the call.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,14 +71,14 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
     """Answer a call whose servicer raised ``exc`` (always raises, as ``context.abort`` does)."""
     code = context.code()
     if code is not None and code != grpc.StatusCode.OK:
-        raise exc                                   # already answered with context.abort
+        raise exc  # already answered with context.abort
     if isinstance(exc, Refused):
-        agreement = getattr(exc, "agreement", "")   # a policy limit's agreement, for the audit entry
+        agreement = getattr(exc, "agreement", "")  # a policy limit's agreement, for the audit entry
         if agreement:
             current_call().agreement = agreement
         context.abort(grpc_status(exc), str(exc))
     gone = caller_gone(context)
-    if gone is None and isinstance(exc, CallerGone):   # stopped just before the deadline
+    if gone is None and isinstance(exc, CallerGone):  # stopped just before the deadline
         gone = grpc.StatusCode.DEADLINE_EXCEEDED
     if gone is not None:
         log.info("%s: %s", method, gone_detail(gone))
@@ -91,8 +92,10 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     """Answers every failed call through :func:`answer_failure`."""
 
     def intercept_service(
-            self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-            handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
@@ -100,11 +103,13 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         def wrap(behavior: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             if streaming:
+
                 def mapped_stream(request: object, context: grpc.ServicerContext) -> Iterator[object]:
                     try:
                         yield from behavior(request, context)
                     except Exception as exc:
                         answer_failure(context, method, exc)
+
                 return mapped_stream
 
             def mapped(request: object, context: grpc.ServicerContext) -> Any:
@@ -112,6 +117,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     return behavior(request, context)
                 except Exception as exc:
                     answer_failure(context, method, exc)
+
             return mapped
 
         return wrap_handler(handler, wrap)

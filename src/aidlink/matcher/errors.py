@@ -1,10 +1,12 @@
 """Domain refusals, each with the gRPC status it is answered with (`status`). Servicers raise
 them; the error-mapping interceptor (matcher.error_mapping) answers them, once for every service."""
+
 from __future__ import annotations
 
 
 class Refused(Exception):
     """A call the matcher will not carry out, with a message a person can act on."""
+
     status = "FAILED_PRECONDITION"
 
 
@@ -22,6 +24,7 @@ class NotPermitted(Refused):
 
 class Incompatible(Refused):
     """Encodings that must not be compared (secret version, schema or length differ)."""
+
     status = "FAILED_PRECONDITION"
 
 
@@ -31,11 +34,12 @@ class TooLarge(Refused):
 
 class PolicyRefusal(Refused):
     """A call the policy gate refuses; `rule` names the rule, and the message starts with it."""
+
     rule = "policy"
 
     def __init__(self, message: str, agreement: str = "") -> None:
         super().__init__(message)
-        self.agreement = agreement   # the agreement whose limit it is, for the audit entry
+        self.agreement = agreement  # the agreement whose limit it is, for the audit entry
 
 
 class BelowThresholdFloor(PolicyRefusal, InvalidInput):
@@ -44,6 +48,7 @@ class BelowThresholdFloor(PolicyRefusal, InvalidInput):
 
 class ProbeRefused(PolicyRefusal, InvalidInput):
     """An encoding no record under the schema could have produced (a probe, not a person)."""
+
     rule = "probe refused"
 
 
@@ -53,5 +58,6 @@ class PurposeRefused(PolicyRefusal, NotPermitted):
 
 class VolumeLimitExceeded(PolicyRefusal):
     """The call would reveal more of a provider's records than its agreement allows."""
+
     rule = "volume limit"
     status = "RESOURCE_EXHAUSTED"

@@ -4,27 +4,38 @@ A department uploads its encodings under a catalog entry; another department,
 under an agreement and a declared purpose, learns which of ITS OWN records
 match, with the attributes the agreement returns, and nothing else.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
+
+import numpy as np
 
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
+from aidlink.matcher.datasets import (
+    MAX_BLOCKING_KEYS,
+    DatasetNotFound,
+    DatasetStore,
+    DatasetVersion,
+    DatasetWriter,
+    EncodingSpec,
+)
 from aidlink.matcher.distributed import JoinBackend
-from aidlink.matcher.join import DatasetJoin
-from aidlink.matcher.similarity.lsh import BitSamplingLsh
-from aidlink.matcher.datasets import MAX_BLOCKING_KEYS, DatasetNotFound, DatasetStore, DatasetVersion, DatasetWriter, EncodingSpec
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
+from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.policy import PolicyGate, VolumeLedger
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
-import numpy as np
-
-NOTICE = ("比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
-          "for carrying out duties, not legal data (Art. 26).")
+NOTICE = (
+    "比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
+    "for carrying out duties, not legal data (Art. 26)."
+)
 MAX_REF_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)
@@ -40,10 +51,10 @@ class UploadProblem:
 
 
 class MatchedRecord(NamedTuple):
-    ref: str                      # the caller's own record reference
+    ref: str  # the caller's own record reference
     score: float
-    attributes: dict[str, str]    # the other side's attributes the agreement returns
-    disputed: bool = False        # the other side's record is under an open dispute (Art. 23)
+    attributes: dict[str, str]  # the other side's attributes the agreement returns
+    disputed: bool = False  # the other side's record is under an open dispute (Art. 23)
 
 
 def no_disputes(dataset: str, version: int) -> set[str]:
@@ -59,12 +70,17 @@ class Comparison:
     matches: list[MatchedRecord]
     comparisons: int
     other_admitted: int
-    blocked: bool = False     # True: only pairs sharing a blocking key were scored
+    blocked: bool = False  # True: only pairs sharing a blocking key were scored
 
     def audit_counts(self) -> dict[str, int]:
         """What the audit entry of this comparison counts (online and offline alike)."""
-        return {"my_records": self.mine.records, "other_records": self.other_admitted,
-                "comparisons": self.comparisons, "matches": len(self.matches), "blocked": int(self.blocked)}
+        return {
+            "my_records": self.mine.records,
+            "other_records": self.other_admitted,
+            "comparisons": self.comparisons,
+            "matches": len(self.matches),
+            "blocked": int(self.blocked),
+        }
 
 
 @dataclass
@@ -75,13 +91,13 @@ class StatusResult:
     dataset: DatasetVersion
     agreement: Agreement
     disputed: bool = False
-    provider_ref: str = ""    # the matched provider record's ref: the matcher's own use (disputes), never sent
+    provider_ref: str = ""  # the matched provider record's ref: the matcher's own use (disputes), never sent
 
 
 @dataclass
 class Exchange:
     store: DatasetStore
-    catalog: Catalog | CatalogStore   # the published versions (a fixed Catalog in unit tests)
+    catalog: Catalog | CatalogStore  # the published versions (a fixed Catalog in unit tests)
     agreements: AgreementSet
     default_threshold: float = DEFAULT_THRESHOLD
     today: Callable[[], date] = date.today
@@ -108,15 +124,30 @@ class Exchange:
     _admitted_rows: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self, policy: PolicyGate | None, joiner: DatasetJoin | None) -> None:
-        self.policy_gate = policy if policy is not None else PolicyGate(
-            self.agreements, VolumeLedger(self.store.database),
-            default_threshold=self.default_threshold, today=self.today)
-        self.join_path = joiner if joiner is not None else DatasetJoin(self.join, lsh=self.lsh,
-                                                                         chunk_rows=self.chunk_rows)
+        self.policy_gate = (
+            policy
+            if policy is not None
+            else PolicyGate(
+                self.agreements,
+                VolumeLedger(self.store.database),
+                default_threshold=self.default_threshold,
+                today=self.today,
+            )
+        )
+        self.join_path = (
+            joiner if joiner is not None else DatasetJoin(self.join, lsh=self.lsh, chunk_rows=self.chunk_rows)
+        )
 
     # -- upload -------------------------------------------------------------------------------
-    def begin_upload(self, department: str, name: str, catalog_entry: str, catalog_version: str,
-                     encoding: EncodingSpec, attributes: Iterable[str]) -> DatasetWriter:
+    def begin_upload(
+        self,
+        department: str,
+        name: str,
+        catalog_entry: str,
+        catalog_version: str,
+        encoding: EncodingSpec,
+        attributes: Iterable[str],
+    ) -> DatasetWriter:
         if not name or "/" in name or len(name) > 64:
             raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
         try:
@@ -124,15 +155,16 @@ class Exchange:
         except CatalogError as exc:
             raise InvalidInput(f"header.catalog_entry: {exc}") from None
         if entry.provider != department:
-            raise NotPermitted(f"catalog entry {entry.id} is provided by {entry.provider}, "
-                               f"not by {department}")
+            raise NotPermitted(f"catalog entry {entry.id} is provided by {entry.provider}, not by {department}")
         if entry.sharing == "not-shared":
             raise NotPermitted(f"catalog entry {entry.id} is 'not shared' and cannot be uploaded")
         attributes = tuple(attributes)
         extra = [a for a in attributes if a not in entry.attributes]
         if extra:
-            raise InvalidInput(f"header.attributes: {', '.join(extra)} not listed in catalog entry "
-                               f"{entry.id} (allowed: {', '.join(entry.attributes)})")
+            raise InvalidInput(
+                f"header.attributes: {', '.join(extra)} not listed in catalog entry "
+                f"{entry.id} (allowed: {', '.join(entry.attributes)})"
+            )
         if encoding.bits not in SUPPORTED_BITS:
             raise InvalidInput(f"header.encoding.bits: {encoding.bits} is not a positive multiple of 64")
         if encoding.secret_version < 1:
@@ -141,16 +173,25 @@ class Exchange:
             raise InvalidInput("header.encoding.schema_fingerprint must be set")
         return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
 
-    def add_record(self, writer: DatasetWriter, index: int, ref: str, encoding: bytes,
-                   attributes: Mapping[str, str],
-                   blocking_keys: Sequence[bytes] = ()) -> UploadProblem | None:
+    def add_record(
+        self,
+        writer: DatasetWriter,
+        index: int,
+        ref: str,
+        encoding: bytes,
+        attributes: Mapping[str, str],
+        blocking_keys: Sequence[bytes] = (),
+    ) -> UploadProblem | None:
         """Adds one record, or says why it was refused (the upload goes on)."""
         if not ref or len(ref) > MAX_REF_LENGTH:
             return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
         if len(encoding) != writer.row_bytes:
-            return UploadProblem(index, ref, "encoding",
-                                 f"has {len(encoding)} bytes, expected {writer.row_bytes} "
-                                 f"({writer.encoding.bits} bits)")
+            return UploadProblem(
+                index,
+                ref,
+                "encoding",
+                f"has {len(encoding)} bytes, expected {writer.row_bytes} ({writer.encoding.bits} bits)",
+            )
         probe = self.policy_gate.record_problem(writer.encoding, index, ref, encoding)
         if probe:
             return UploadProblem(index, ref, "encoding", probe)
@@ -160,18 +201,27 @@ class Exchange:
                 return UploadProblem(index, ref, f"attributes.{key}", "not declared in the upload header")
             if len(value) > MAX_ATTRIBUTE_LENGTH:
                 return UploadProblem(index, ref, f"attributes.{key}", f"longer than {MAX_ATTRIBUTE_LENGTH}")
-            problem = entry.attribute_problem(key, value, echo=False)   # typed in the catalog: free text never travels
+            problem = entry.attribute_problem(key, value, echo=False)  # typed in the catalog: free text never travels
             if problem:
-                return UploadProblem(index, ref, f"attributes.{key}",
-                                     f"{problem} (catalog {writer.catalog_entry} version {writer.catalog_version})")
+                return UploadProblem(
+                    index,
+                    ref,
+                    f"attributes.{key}",
+                    f"{problem} (catalog {writer.catalog_entry} version {writer.catalog_version})",
+                )
         if len(blocking_keys) > MAX_BLOCKING_KEYS:
-            return UploadProblem(index, ref, "blocking_keys",
-                                 f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed")
+            return UploadProblem(
+                index, ref, "blocking_keys", f"has {len(blocking_keys)} keys; at most {MAX_BLOCKING_KEYS} are allowed"
+            )
         for k, blocking_key in enumerate(blocking_keys):
             if not MIN_BLOCKING_KEY_BYTES <= len(blocking_key) <= MAX_BLOCKING_KEY_BYTES:
-                return UploadProblem(index, ref, f"blocking_keys[{k}]",
-                                     f"has {len(blocking_key)} bytes; a keyed token has "
-                                     f"{MIN_BLOCKING_KEY_BYTES}-{MAX_BLOCKING_KEY_BYTES}")
+                return UploadProblem(
+                    index,
+                    ref,
+                    f"blocking_keys[{k}]",
+                    f"has {len(blocking_key)} bytes; a keyed token has "
+                    f"{MIN_BLOCKING_KEY_BYTES}-{MAX_BLOCKING_KEY_BYTES}",
+                )
         writer.add(ref, encoding, attributes, blocking_keys)
         return None
 
@@ -189,8 +239,9 @@ class Exchange:
         if "/" in name:
             owner = name.partition("/")[0]
             if owner != department:
-                raise NotPermitted(f"{field_name}: {name!r} belongs to {owner}; a department "
-                                   f"compares its own datasets only")
+                raise NotPermitted(
+                    f"{field_name}: {name!r} belongs to {owner}; a department compares its own datasets only"
+                )
             name = name.partition("/")[2]
         try:
             return self.store.latest(department, name)
@@ -198,63 +249,105 @@ class Exchange:
             raise NotFound(f"{field_name}: {exc}") from None
 
     def agreement_for(self, user: str, other: DatasetVersion, purpose: str) -> Agreement:
-        self.policy_gate.check_purpose(purpose, "matching")   # also for the dispute desk's re-derived match
-        found = self.agreements.find(user=user, provider=other.department,
-                                     catalog_entry=other.catalog_entry, purpose=purpose,
-                                     today=self.today())
+        self.policy_gate.check_purpose(purpose, "matching")  # also for the dispute desk's re-derived match
+        found = self.agreements.find(
+            user=user, provider=other.department, catalog_entry=other.catalog_entry, purpose=purpose, today=self.today()
+        )
         if isinstance(found, Refusal):
             raise NotPermitted(found.message)
         return self.policy_gate.bind(found, user, other)
 
-    def _threshold(self, requested: float, agreement: Agreement | None = None,
-                   spec: EncodingSpec | None = None) -> float:
+    def _threshold(
+        self, requested: float, agreement: Agreement | None = None, spec: EncodingSpec | None = None
+    ) -> float:
         return self.policy_gate.threshold(requested, agreement, spec)
 
     @staticmethod
     def _check_compatible(a: EncodingSpec, b: EncodingSpec, what: str) -> None:
         if a.secret_version != b.secret_version:
-            raise Incompatible(f"{what}: encodings were made under linkage-secret version "
-                               f"{a.secret_version} and {b.secret_version}; they are never compared. "
-                               f"Re-encode and re-upload under the current version.")
+            raise Incompatible(
+                f"{what}: encodings were made under linkage-secret version "
+                f"{a.secret_version} and {b.secret_version}; they are never compared. "
+                f"Re-encode and re-upload under the current version."
+            )
         if a.bits != b.bits or a.schema_fingerprint != b.schema_fingerprint:
-            raise Incompatible(f"{what}: encodings differ ({a.describe()} vs {b.describe()}); "
-                               f"both sides must use the same linkage schema")
+            raise Incompatible(
+                f"{what}: encodings differ ({a.describe()} vs {b.describe()}); "
+                f"both sides must use the same linkage schema"
+            )
 
     # -- comparison ---------------------------------------------------------------------------
-    def compare(self, department: str, my_name: str, other_name: str, purpose: str,
-                threshold: float, all_pairs: bool,
-                progress: Callable[[int, int], None] | None = None) -> Comparison:
+    def compare(
+        self,
+        department: str,
+        my_name: str,
+        other_name: str,
+        purpose: str,
+        threshold: float,
+        all_pairs: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Comparison:
         self.policy_gate.check_purpose(purpose, "compare")
         mine = self.own_dataset(department, my_name, "my_dataset")
         other = self.dataset(other_name, "other_dataset")
-        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)  # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
-        self._check_compatible(mine.encoding, other.encoding,
-                               f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}")
+        self._check_compatible(
+            mine.encoding,
+            other.encoding,
+            f"{mine.qualified_name} v{mine.version} vs {other.qualified_name} v{other.version}",
+        )
         threshold = self._threshold(threshold, agreement, other.encoding)
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         admitted = admitted_rows.tolist()
-        outcome = self.join_path.match(my_data.encodings, other_data, admitted_rows, threshold, all_pairs=all_pairs,
-                                       mine_blocking=my_data.blocking, blocking=self.blocking, progress=progress)
+        outcome = self.join_path.match(
+            my_data.encodings,
+            other_data,
+            admitted_rows,
+            threshold,
+            all_pairs=all_pairs,
+            mine_blocking=my_data.blocking,
+            blocking=self.blocking,
+            progress=progress,
+        )
         disputed = self.disputed_refs(other.qualified_name, other.version)
         matches = []
         for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
             row = admitted[link.other]
             attrs = other_data.attributes[row]
-            matches.append(MatchedRecord(my_data.refs[link.mine], link.score,
-                                         {k: attrs[k] for k in agreement.returns if k in attrs},
-                                         other_data.refs[row] in disputed))
-        self.policy_gate.reveal(department, agreement, other,
-                           {other_data.refs[admitted[link.other]] for link in outcome.links}, len(admitted))
-        return Comparison(mine, other, agreement, threshold, matches, comparisons=outcome.comparisons,
-                          other_admitted=len(admitted), blocked=outcome.blocked)
+            matches.append(
+                MatchedRecord(
+                    my_data.refs[link.mine],
+                    link.score,
+                    {k: attrs[k] for k in agreement.returns if k in attrs},
+                    other_data.refs[row] in disputed,
+                )
+            )
+        self.policy_gate.reveal(
+            department,
+            agreement,
+            other,
+            {other_data.refs[admitted[link.other]] for link in outcome.links},
+            len(admitted),
+        )
+        return Comparison(
+            mine,
+            other,
+            agreement,
+            threshold,
+            matches,
+            comparisons=outcome.comparisons,
+            other_admitted=len(admitted),
+            blocked=outcome.blocked,
+        )
 
-    def status(self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec,
-               purpose: str, threshold: float) -> StatusResult:
+    def status(
+        self, department: str, dataset_name: str, encoding: bytes, spec: EncodingSpec, purpose: str, threshold: float
+    ) -> StatusResult:
         self.policy_gate.check_purpose(purpose, "status queries")
         other = self.dataset(dataset_name, "dataset")
-        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)   # Art. 6: not-shared
+        self.catalog.check_matchable(other.catalog_entry, other.catalog_version)  # Art. 6: not-shared
         agreement = self.agreement_for(department, other, purpose)
         if len(encoding) * 8 != spec.bits:
             raise InvalidInput(f"encoding: has {len(encoding)} bytes but encoding_info.bits says {spec.bits}")
@@ -276,8 +369,15 @@ class Exchange:
         attrs = data.attributes[row]
         disputed = data.refs[row] in self.disputed_refs(other.qualified_name, other.version)
         self.policy_gate.reveal(department, agreement, other, {data.refs[row]}, len(admitted))
-        return StatusResult(True, best.score, {k: attrs[k] for k in agreement.returns if k in attrs},
-                            other, agreement, disputed, provider_ref=data.refs[row])
+        return StatusResult(
+            True,
+            best.score,
+            {k: attrs[k] for k in agreement.returns if k in attrs},
+            other,
+            agreement,
+            disputed,
+            provider_ref=data.refs[row],
+        )
 
     def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
         key = (meta.id, agreement.filter_key)
@@ -292,8 +392,11 @@ class Exchange:
     def visible_datasets(self, department: str) -> list[tuple[DatasetVersion, list[str]]]:
         out = []
         for meta in self.store.list_latest():
-            ids = [a.id for a in self.agreements.for_user(department)
-                   if meta.department in a.providers and meta.catalog_entry in a.catalog_entries]
+            ids = [
+                a.id
+                for a in self.agreements.for_user(department)
+                if meta.department in a.providers and meta.catalog_entry in a.catalog_entries
+            ]
             if ids or meta.department == department:
                 out.append((meta, ids))
         return out

@@ -6,9 +6,10 @@ status; innermost, the authentication interceptor verifies the caller and puts i
 the record. So an unauthenticated call is answered UNAUTHENTICATED and still audited
 (as refused) before the answer leaves, and a call the audit log cannot record is refused.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 
@@ -19,6 +20,7 @@ from aidlink.matcher.calls import Caller
 from aidlink.matcher.error_mapping import ErrorMappingInterceptor
 
 
-def call_interceptors(audit_log: AuditLog | None,
-                      authenticate: Callable[[grpc.ServicerContext], Caller]) -> list[grpc.ServerInterceptor]:
+def call_interceptors(
+    audit_log: AuditLog | None, authenticate: Callable[[grpc.ServicerContext], Caller]
+) -> list[grpc.ServerInterceptor]:
     return [AuditInterceptor(audit_log), ErrorMappingInterceptor(), AuthenticationInterceptor(authenticate)]

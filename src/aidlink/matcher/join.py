@@ -14,6 +14,7 @@ path), and the monitoring graph's pairwise links. It picks the join:
 Scores are the same exact Dice coefficient on every path; a blocked join finds a
 subset of the exhaustive join's pairs.
 """
+
 from __future__ import annotations
 
 import threading
@@ -39,6 +40,7 @@ from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 class JoinUnavailable(Refused):
     """The join backend could not finish a comparison; nothing of it was returned."""
+
     status = "UNAVAILABLE"
 
 
@@ -50,42 +52,76 @@ def join_key(meta: DatasetVersion) -> str:
 class DatasetJoin:
     """Blocked, or exhaustive on the join backend: one interface for every comparison."""
 
-    def __init__(self, backend: JoinBackend | None = None, *, lsh: BitSamplingLsh | None = DEFAULT_LSH,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        backend: JoinBackend | None = None,
+        *,
+        lsh: BitSamplingLsh | None = DEFAULT_LSH,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> None:
         self.backend, self.lsh, self.chunk_rows = backend, lsh, chunk_rows
         self._lock = threading.Lock()
-        self._loaded: dict[str, set[int]] = {}    # qualified name -> versions on the backend
+        self._loaded: dict[str, set[int]] = {}  # qualified name -> versions on the backend
 
     @property
     def name(self) -> str:
         return self.backend.name if self.backend is not None else "in-process"
 
-    def match(self, mine: np.ndarray, other: LoadedDataset, admitted: np.ndarray | None, threshold: float, *,
-              all_pairs: bool, mine_blocking: BlockingKeys | None = None, blocking: bool = True,
-              progress: Progress | None = None) -> MatchOutcome:
+    def match(
+        self,
+        mine: np.ndarray,
+        other: LoadedDataset,
+        admitted: np.ndarray | None,
+        threshold: float,
+        *,
+        all_pairs: bool,
+        mine_blocking: BlockingKeys | None = None,
+        blocking: bool = True,
+        progress: Progress | None = None,
+    ) -> MatchOutcome:
         """Links between rows of ``mine`` and the ``admitted`` rows of ``other`` (None: all rows).
 
         ``Link.other`` indexes ``admitted`` (the agreement's filtered view of ``other``).
         Blocked when ``blocking`` and both ``mine_blocking`` and ``other.blocking`` are
         given; else exhaustive on the backend. ``all_pairs`` False: greedy 1-to-1 links.
         """
-        rows = (np.arange(len(other.refs), dtype=np.int64) if admitted is None
-                else np.asarray(admitted, dtype=np.int64))
+        rows = np.arange(len(other.refs), dtype=np.int64) if admitted is None else np.asarray(admitted, dtype=np.int64)
         if blocking and mine_blocking is not None and other.blocking is not None:
             keys = Blocking(mine_blocking, other.blocking.take(rows), self.lsh)
-            return match_encodings(np.asarray(mine), np.asarray(other.encodings[rows]), threshold,
-                                   all_pairs=all_pairs, blocking=keys, progress=progress,
-                                   chunk_rows=self.chunk_rows)
+            return match_encodings(
+                np.asarray(mine),
+                np.asarray(other.encodings[rows]),
+                threshold,
+                all_pairs=all_pairs,
+                blocking=keys,
+                progress=progress,
+                chunk_rows=self.chunk_rows,
+            )
         if self.backend is None:
-            return match_encodings(np.asarray(mine), np.asarray(other.encodings[rows]), threshold,
-                                   all_pairs=all_pairs, progress=progress, chunk_rows=self.chunk_rows)
-        return self._on_backend(np.asarray(mine), other.meta, other.encodings, rows, threshold,
-                                all_pairs=all_pairs, progress=progress)
+            return match_encodings(
+                np.asarray(mine),
+                np.asarray(other.encodings[rows]),
+                threshold,
+                all_pairs=all_pairs,
+                progress=progress,
+                chunk_rows=self.chunk_rows,
+            )
+        return self._on_backend(
+            np.asarray(mine), other.meta, other.encodings, rows, threshold, all_pairs=all_pairs, progress=progress
+        )
 
     # -- the exhaustive join on the backend --------------------------------------------------------
-    def _on_backend(self, mine: np.ndarray, other: DatasetVersion, other_encodings: np.ndarray,
-                    admitted: np.ndarray, threshold: float, *, all_pairs: bool,
-                    progress: Progress | None) -> MatchOutcome:
+    def _on_backend(
+        self,
+        mine: np.ndarray,
+        other: DatasetVersion,
+        other_encodings: np.ndarray,
+        admitted: np.ndarray,
+        threshold: float,
+        *,
+        all_pairs: bool,
+        progress: Progress | None,
+    ) -> MatchOutcome:
         """``other`` stays loaded on the backend between calls; ``mine`` streams in chunks of
         ``chunk_rows``, with ``progress`` after each. If the backend cannot answer, the call
         raises :class:`JoinUnavailable` naming the dataset and partition: no partial result."""
@@ -97,24 +133,29 @@ class DatasetJoin:
         parts = []
         try:
             for start in range(0, len(mine), self.chunk_rows):
-                chunk = np.ascontiguousarray(mine[start:start + self.chunk_rows])
+                chunk = np.ascontiguousarray(mine[start : start + self.chunk_rows])
                 pairs = self._join_chunk(chunk, other, other_encodings, threshold, rows)
                 parts.append(CandidatePairs(pairs.scores, pairs.a_index + start, pairs.b_index))
                 if progress:
                     progress(start + len(chunk), len(mine))
         except (JoinFailed, OSError, TimeoutError) as exc:
-            raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} could not "
-                                  f"finish on the {self.name} join backend, and nothing of it was "
-                                  f"returned: {exc}") from exc
+            raise JoinUnavailable(
+                f"comparison against {other.qualified_name} v{other.version} could not "
+                f"finish on the {self.name} join backend, and nothing of it was "
+                f"returned: {exc}"
+            ) from exc
         candidates = CandidatePairs.concatenate(parts)
         if not all_pairs:
             candidates = greedy_link_pairs(candidates)
-        links = [Link(a, b, s) for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(),
-                                                  candidates.scores.tolist())]
+        links = [
+            Link(a, b, s)
+            for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(), candidates.scores.tolist())
+        ]
         return MatchOutcome(links, len(mine) * len(admitted), False)
 
-    def _join_chunk(self, chunk: np.ndarray, other: DatasetVersion, encodings: np.ndarray,
-                    threshold: float, rows: np.ndarray | None) -> CandidatePairs:
+    def _join_chunk(
+        self, chunk: np.ndarray, other: DatasetVersion, encodings: np.ndarray, threshold: float, rows: np.ndarray | None
+    ) -> CandidatePairs:
         assert self.backend is not None
         key = join_key(other)
         for attempt in range(3):
@@ -122,10 +163,12 @@ class DatasetJoin:
             try:
                 return self.backend.candidate_pairs(chunk, key, threshold, rows=rows)
             except DatasetNotLoaded:
-                if attempt == 2:   # newer versions kept replacing it: give up clearly
-                    raise JoinUnavailable(f"comparison against {other.qualified_name} v{other.version} "
-                                          f"was abandoned: newer versions kept replacing it on the "
-                                          f"{self.name} join backend; try again") from None
+                if attempt == 2:  # newer versions kept replacing it: give up clearly
+                    raise JoinUnavailable(
+                        f"comparison against {other.qualified_name} v{other.version} "
+                        f"was abandoned: newer versions kept replacing it on the "
+                        f"{self.name} join backend; try again"
+                    ) from None
         raise AssertionError("unreachable")
 
     def _load(self, meta: DatasetVersion, encodings: np.ndarray) -> None:
@@ -139,5 +182,6 @@ class DatasetJoin:
             older = [v for v in self._loaded.get(meta.qualified_name, ()) if v < meta.version]
             for version in older:
                 self.backend.evict(f"{meta.qualified_name}@v{version}")
-            self._loaded[meta.qualified_name] = {v for v in self._loaded.get(meta.qualified_name, ())
-                                                 if v > meta.version} | {meta.version}
+            self._loaded[meta.qualified_name] = {
+                v for v in self._loaded.get(meta.qualified_name, ()) if v > meta.version
+            } | {meta.version}

@@ -17,20 +17,20 @@ through `Exchange.agreement_for` and `Exchange._threshold`). Each refusal is a
   call, and all calls of a period, may reveal to a department; reveals are counted per
   (department, agreement, provider dataset) in the matcher's state database.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Collection
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
 from aidlink.matcher.agreements import Agreement, AgreementSet
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetVersion, EncodingSpec
-from aidlink.matcher.errors import (BelowThresholdFloor, InvalidInput, ProbeRefused, PurposeRefused,
-                                    VolumeLimitExceeded)
+from aidlink.matcher.errors import BelowThresholdFloor, InvalidInput, ProbeRefused, PurposeRefused, VolumeLimitExceeded
 from aidlink.matcher.policy_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
@@ -43,10 +43,10 @@ DEFAULT_SCHEMA_FINGERPRINT = "2c0965f2452fcaaa2263e240c1e7fe95cacda7b1e68348b15c
 class SchemaPolicy:
     """What is plausible for the encodings of one linkage schema."""
 
-    calibrated_threshold: float   # the default threshold
-    threshold_floor: float        # no request below it, whatever the agreement
-    min_density: float            # set bits / bits of any record the schema produces ...
-    max_density: float            # ... lies in [min_density, max_density]
+    calibrated_threshold: float  # the default threshold
+    threshold_floor: float  # no request below it, whatever the agreement
+    min_density: float  # set bits / bits of any record the schema produces ...
+    max_density: float  # ... lies in [min_density, max_density]
 
     def describe_band(self) -> str:
         return f"{self.min_density:.0%}-{self.max_density:.0%}"
@@ -81,11 +81,11 @@ def schema_policy(spec: EncodingSpec | None) -> SchemaPolicy:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # Volume limits bound bulk extraction; a share of a handful of records says little (1 of 3 is
@@ -110,28 +110,44 @@ class VolumeLedger:
         """`database`: a shared `Database` (stays open), a database URL, or an SQLite file path."""
         self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
 
-    def reveal(self, department: str, agreement: Agreement, dataset: DatasetVersion, refs: Collection[str],
-               admitted: int, now: datetime) -> None:
+    def reveal(
+        self,
+        department: str,
+        agreement: Agreement,
+        dataset: DatasetVersion,
+        refs: Collection[str],
+        admitted: int,
+        now: datetime,
+    ) -> None:
         """Record that `refs` (provider record refs) are shown to `department`, or refuse if the
         agreement's per-call or per-period share of the `admitted` records would be exceeded."""
         if not refs:
             return
-        where = (f"of the {admitted} records of {dataset.qualified_name} v{dataset.version} that agreement "
-                 f"{agreement.id} admits for {department}")
+        where = (
+            f"of the {admitted} records of {dataset.qualified_name} v{dataset.version} that agreement "
+            f"{agreement.id} admits for {department}"
+        )
         per_call = allowed_records(agreement.max_share_per_call, admitted)
         if len(refs) > per_call:
             raise VolumeLimitExceeded(
                 f"volume limit: this call would reveal {len(refs)} {where} ({len(refs) / admitted:.0%}); "
                 f"the agreement allows {agreement.max_share_per_call:.0%} ({per_call}) per call. Nothing "
-                f"was returned; compare a smaller dataset or a narrower selection", agreement=agreement.id)
+                f"was returned; compare a smaller dataset or a narrower selection",
+                agreement=agreement.id,
+            )
         db = self.database
         key = (department, agreement.id, f"{dataset.qualified_name}@v{dataset.version}")
         since = _stamp(now - timedelta(days=agreement.period_days))
         stamp = _stamp(now)
         with db.transaction() as cur:
             serialize_writers(cur, db, "policy reveals " + "|".join(key))
-            cur.execute(db.sql("SELECT ref, revealed_at FROM policy_reveals WHERE department=? AND agreement=?"
-                               " AND dataset=? AND revealed_at >= ?"), (*key, since))
+            cur.execute(
+                db.sql(
+                    "SELECT ref, revealed_at FROM policy_reveals WHERE department=? AND agreement=?"
+                    " AND dataset=? AND revealed_at >= ?"
+                ),
+                (*key, since),
+            )
             earlier = dict(cur.fetchall())
             total = len(earlier.keys() | set(refs))
             per_period = allowed_records(agreement.max_share_per_period, admitted)
@@ -140,21 +156,29 @@ class VolumeLedger:
                     f"volume limit: with this call {department} would have been shown {total} {where} in "
                     f"{agreement.period_days} days ({total / admitted:.0%}; {len(earlier)} before it); the "
                     f"agreement allows {agreement.max_share_per_period:.0%} ({per_period}) per "
-                    f"{agreement.period_days} days. Nothing was returned", agreement=agreement.id)
+                    f"{agreement.period_days} days. Nothing was returned",
+                    agreement=agreement.id,
+                )
             # New refs, and refs last shown over a day ago (a status query repeated all day writes once).
             fresh = _stamp(now - REFRESH_AFTER)
             changed = [(*key, ref, stamp) for ref in refs if earlier.get(ref, "") < fresh]
             if changed:
-                cur.executemany(db.sql("INSERT INTO policy_reveals (department, agreement, dataset, ref, revealed_at)"
-                                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT (department, agreement, dataset, ref)"
-                                       " DO UPDATE SET revealed_at = excluded.revealed_at"), changed)
+                cur.executemany(
+                    db.sql(
+                        "INSERT INTO policy_reveals (department, agreement, dataset, ref, revealed_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (department, agreement, dataset, ref)"
+                        " DO UPDATE SET revealed_at = excluded.revealed_at"
+                    ),
+                    changed,
+                )
 
     def revealed(self, department: str, agreement: str, dataset: str, since: datetime) -> int:
         """Distinct records of `dataset` ('<department>/<name>@v<version>') shown to `department`
         under `agreement` since `since`."""
-        row = self.database.fetch_one("SELECT COUNT(*) FROM policy_reveals WHERE department=? AND agreement=?"
-                                      " AND dataset=? AND revealed_at >= ?",
-                                      (department, agreement, dataset, _stamp(since)))
+        row = self.database.fetch_one(
+            "SELECT COUNT(*) FROM policy_reveals WHERE department=? AND agreement=? AND dataset=? AND revealed_at >= ?",
+            (department, agreement, dataset, _stamp(since)),
+        )
         return int(row[0]) if row else 0
 
     def close(self) -> None:
@@ -166,7 +190,7 @@ class VolumeLedger:
 class PolicyGate:
     agreements: AgreementSet
     ledger: VolumeLedger
-    default_threshold: float | None = None   # configured default (None: the schema's calibrated one)
+    default_threshold: float | None = None  # configured default (None: the schema's calibrated one)
     today: Callable[[], date] = date.today
     clock: Callable[[], datetime] = _utc_now
 
@@ -179,8 +203,9 @@ class PolicyGate:
     def bind(self, agreement: Agreement, user: str, other: DatasetVersion) -> Agreement:
         """The agreement with the record filters of every agreement covering the same user, provider
         and catalog entry: a record takes part only if all of them admit it."""
-        return self.agreements.bound(agreement, user=user, provider=other.department,
-                                     catalog_entry=other.catalog_entry, today=self.today())
+        return self.agreements.bound(
+            agreement, user=user, provider=other.department, catalog_entry=other.catalog_entry, today=self.today()
+        )
 
     # -- threshold floor --------------------------------------------------------------------------
     def floor(self, agreement: Agreement | None, spec: EncodingSpec | None) -> float:
@@ -189,23 +214,30 @@ class PolicyGate:
             floor = max(floor, agreement.min_threshold)
         return floor
 
-    def threshold(self, requested: float, agreement: Agreement | None = None,
-                  spec: EncodingSpec | None = None) -> float:
+    def threshold(
+        self, requested: float, agreement: Agreement | None = None, spec: EncodingSpec | None = None
+    ) -> float:
         """The threshold a comparison runs at: `requested`, or the default when 0; refused below the floor."""
         floor = self.floor(agreement, spec)
         if requested == 0:
-            default = (self.default_threshold if self.default_threshold is not None
-                       else schema_policy(spec).calibrated_threshold)
+            default = (
+                self.default_threshold
+                if self.default_threshold is not None
+                else schema_policy(spec).calibrated_threshold
+            )
             return max(default, floor)
         if not 0 < requested <= 1:
             raise InvalidInput(f"threshold: {requested} is outside (0, 1]")
         if requested < floor:
-            whose = (f"agreement {agreement.id}'s min_threshold" if agreement is not None
-                     and agreement.min_threshold is not None and agreement.min_threshold >= floor
-                     else "the linkage schema's floor")
+            whose = (
+                f"agreement {agreement.id}'s min_threshold"
+                if agreement is not None and agreement.min_threshold is not None and agreement.min_threshold >= floor
+                else "the linkage schema's floor"
+            )
             raise BelowThresholdFloor(
                 f"threshold floor: {requested:g} is below {floor:g} ({whose}); below it scores no longer "
-                f"tell persons apart. Ask for {floor:g} or more, or 0 for the default")
+                f"tell persons apart. Ask for {floor:g} or more, or 0 for the default"
+            )
         return requested
 
     # -- probe refusal ----------------------------------------------------------------------------
@@ -224,8 +256,10 @@ class PolicyGate:
             what = f"{ones} of {bits} bits set ({ones / bits:.1%})"
         else:
             return None
-        return (f"is {what}; records under this schema set {policy.describe_band()} of their bits, "
-                f"so it is a probe, not a person's record")
+        return (
+            f"is {what}; records under this schema set {policy.describe_band()} of their bits, "
+            f"so it is a probe, not a person's record"
+        )
 
     def record_problem(self, spec: EncodingSpec, index: int, ref: str, encoding: bytes) -> str | None:
         """The reason an uploaded record's encoding is refused as a probe, or None."""
@@ -238,7 +272,8 @@ class PolicyGate:
             raise ProbeRefused(f"probe refused: the queried encoding {why}")
 
     # -- volume limits --------------------------------------------------------------------------
-    def reveal(self, department: str, agreement: Agreement, other: DatasetVersion, refs: Collection[str],
-               admitted: int) -> None:
+    def reveal(
+        self, department: str, agreement: Agreement, other: DatasetVersion, refs: Collection[str], admitted: int
+    ) -> None:
         """Count `refs` (provider records about to be shown) against the agreement's volume limits."""
         self.ledger.reveal(department, agreement, other, refs, admitted, self.clock())

@@ -5,6 +5,7 @@ dataset version, as "<department>/<name>@v<version>") has been shown, and when
 last, so that the share of a provider's records revealed in a period can be
 counted (volume limits). Never edit a released migration: add the next one.
 """
+
 from __future__ import annotations
 
 from aidlink.database.migrations import Migration
@@ -23,6 +24,4 @@ CREATE TABLE policy_reveals (
 CREATE INDEX policy_reveals_window ON policy_reveals (department, agreement, dataset, revealed_at);
 """
 
-MIGRATIONS = (
-    Migration(1, "provider records revealed per department, agreement and dataset version", V1),
-)
+MIGRATIONS = (Migration(1, "provider records revealed per department, agreement and dataset version", V1),)

@@ -1,4 +1,5 @@
 """The fixed vocabulary of declared purposes (Art. 4, Art. 22)."""
+
 from __future__ import annotations
 
 from aidlink.v1 import common_pb2
@@ -18,8 +19,7 @@ def purpose_name(value: int) -> str:
     try:
         return PURPOSES[value]
     except KeyError:
-        raise ValueError(
-            "a declared purpose is required: one of " + ", ".join(PURPOSES.values())) from None
+        raise ValueError("a declared purpose is required: one of " + ", ".join(PURPOSES.values())) from None
 
 
 def purpose_value(name: str) -> common_pb2.Purpose:

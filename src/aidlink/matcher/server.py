@@ -1,4 +1,5 @@
 """The matcher's gRPC server: a thin adapter over `MatcherCore` that adds TLS, interceptors, health, metrics."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,21 +15,21 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from aidlink.audit.reader import AuditReader
 from aidlink.audit.service import add_to_server as add_audit_service
-from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
-from aidlink.matcher.interceptors import call_interceptors
+from aidlink.keys.identity import CertificatePolicy
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from aidlink.matcher.calls import Caller, current_call
-from aidlink.keys.identity import CertificatePolicy
 from aidlink.matcher.catalog_service import CatalogPublisher, CatalogServicer
 from aidlink.matcher.catalog_signing import CatalogSignature
 from aidlink.matcher.catalog_store import PublishedVersion
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.core import MatcherCore, MatcherSettings
 from aidlink.matcher.dispute_service import DisputesServicer
+from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.monitoring.service import add_to_server as add_monitoring_service
 from aidlink.matcher.service import MatcherServicer
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor as tracing_interceptor
+from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 
 log = logging.getLogger("aidlink.matcher")
 SERVICE_NAME = "aidlink.v1.Matcher"
@@ -57,24 +58,24 @@ class MatcherConfig:
     data_dir: Path
     listen: str = "127.0.0.1:50051"
     tls: TlsFiles | None = None
-    insecure_dev: bool = False        # plaintext, loopback only, department from a header
-    metrics_port: int | None = None   # None: no /metrics endpoint; 0: pick a free port
+    insecure_dev: bool = False  # plaintext, loopback only, department from a header
+    metrics_port: int | None = None  # None: no /metrics endpoint; 0: pick a free port
     metrics_address: str = "127.0.0.1"
     catalog: Path | None = None
     agreements: Path | None = None
     threshold: float = DEFAULT_THRESHOLD
-    audit: bool = True                # False only for side-by-side benchmarks
-    audit_key: Path | None = None     # Ed25519 audit signing key (aidlink keys init makes one)
+    audit: bool = True  # False only for side-by-side benchmarks
+    audit_key: Path | None = None  # Ed25519 audit signing key (aidlink keys init makes one)
     audit_key_passphrase: bytes | None = None
     audit_origin: str | None = None
     checkpoint_interval: float = 10.0
     health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
     max_workers: int = 16
-    database_url: str | None = None   # sqlite:///… or postgresql://…; None: SQLite files in data_dir
-    risk_rules: Path | None = None    # risk-warning rules (TOML); None: the embedded default
-    join_backend: str = "local"       # the exhaustive similarity join: "local" (in process) or "dask"
+    database_url: str | None = None  # sqlite:///… or postgresql://…; None: SQLite files in data_dir
+    risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
+    join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
     dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
-    dask_tls_ca: Path | None = None   # TLS to the Dask cluster: its own CA, and the matcher's
+    dask_tls_ca: Path | None = None  # TLS to the Dask cluster: its own CA, and the matcher's
     dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
@@ -124,8 +125,10 @@ class MatcherServer:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         if cfg.tls is None:
             if not cfg.insecure_dev:
-                raise ValueError("the matcher needs TLS files (CA, certificate, key); plaintext is only "
-                                 "allowed with the explicit development flag on a loopback address")
+                raise ValueError(
+                    "the matcher needs TLS files (CA, certificate, key); plaintext is only "
+                    "allowed with the explicit development flag on a loopback address"
+                )
             if not _is_loopback(cfg.listen):
                 raise ValueError(f"plaintext development mode may only listen on loopback, not {cfg.listen}")
             authenticate: Callable[[grpc.ServicerContext], Caller] = DevelopmentAuthenticator()
@@ -150,22 +153,31 @@ class MatcherServer:
 
         def publish(document: bytes, signatures: Sequence[CatalogSignature], note: str) -> PublishedVersion:
             return core.publish_catalog(document, signatures, CertificatePolicy(ca_pem, crl(), kinds={"node"}), note)
+
         return publish
 
     def _serve(self, cfg: MatcherConfig, authenticate) -> None:
         core = self.core
-        interceptors = [tracing_interceptor(), MetricsInterceptor(self.metrics),
-                        *call_interceptors(core.audit_log, authenticate)]
+        interceptors = [
+            tracing_interceptor(),
+            MetricsInterceptor(self.metrics),
+            *call_interceptors(core.audit_log, authenticate),
+        ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
             interceptors=interceptors,
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.so_reuseport", 0)])
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
         matcher_pb2_grpc.add_MatcherServicer_to_server(
-            MatcherServicer(core.exchange, registry=self.metrics.registry), self.server)
+            MatcherServicer(core.exchange, registry=self.metrics.registry), self.server
+        )
         catalog_pb2_grpc.add_CatalogServicer_to_server(
-            CatalogServicer(core.catalog, publish=self._catalog_publisher(cfg)), self.server)
+            CatalogServicer(core.catalog, publish=self._catalog_publisher(cfg)), self.server
+        )
         disputes_pb2_grpc.add_DisputesServicer_to_server(DisputesServicer(core.disputes), self.server)
         add_monitoring_service(self.server, core.monitor)
         if core.audit_log is not None:
@@ -182,7 +194,9 @@ class MatcherServer:
         else:
             creds = grpc.ssl_server_credentials(
                 [(cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes())],
-                root_certificates=cfg.tls.ca_cert.read_bytes(), require_client_auth=True)
+                root_certificates=cfg.tls.ca_cert.read_bytes(),
+                require_client_auth=True,
+            )
             self.port = self.server.add_secure_port(cfg.listen, creds)
         if self.port == 0:
             raise RuntimeError(f"could not listen on {cfg.listen}")
@@ -225,13 +239,12 @@ class MatcherServer:
         host = self.config.listen.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
 
-    def start(self) -> "MatcherServer":
+    def start(self) -> MatcherServer:
         self.server.start()
         if self.health_server is not None:
             self.health_server.start()
         if self.config.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.config.metrics_port,
-                                                       self.config.metrics_address)
+            self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.metrics_address)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("matcher listening on %s (%s)", self.address, "mTLS" if self.config.tls else "PLAINTEXT dev")
@@ -243,7 +256,7 @@ class MatcherServer:
         self.server.stop(grace).wait()
         if self.health_server is not None:
             self.health_server.stop(0)
-        self.core.close()   # flushes the audit log, then closes every store
+        self.core.close()  # flushes the audit log, then closes every store
 
     def wait(self) -> None:
         self.server.wait_for_termination()

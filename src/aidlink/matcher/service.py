@@ -2,22 +2,23 @@
 domain (`Exchange`). Authentication, audit, error mapping, metrics and tracing are
 interceptors; this module only fills in what the audit entry needs to know, and
 raises domain refusals (matcher.errors) for the error-mapping interceptor to answer."""
+
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 from prometheus_client import Counter
 
-from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE, Exchange
 from aidlink.matcher.purposes import purpose_name
+from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 MAX_LISTED_PROBLEMS = 100
 
@@ -29,12 +30,19 @@ class _Cancelled(Exception):
 class _CompareJob:
     """Runs Exchange.compare in a worker thread, handing its progress to the stream."""
 
-    def __init__(self, exchange: Exchange, department: str, request: matcher_pb2.CompareRequest,
-                 purpose: str, context: grpc.ServicerContext) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        department: str,
+        request: matcher_pb2.CompareRequest,
+        purpose: str,
+        context: grpc.ServicerContext,
+    ) -> None:
         self._events: queue.Queue = queue.Queue()
         self._context = context
-        self._thread = threading.Thread(target=self._run, name="aidlink-compare", daemon=True,
-                                        args=(exchange, department, request, purpose))
+        self._thread = threading.Thread(
+            target=self._run, name="aidlink-compare", daemon=True, args=(exchange, department, request, purpose)
+        )
         self._thread.start()
 
     def _report(self, done: int, total: int) -> None:
@@ -44,10 +52,17 @@ class _CompareJob:
 
     def _run(self, exchange, department, request, purpose) -> None:
         try:
-            result = exchange.compare(department, request.my_dataset, request.other_dataset, purpose,
-                                      request.threshold, request.all_pairs, progress=self._report)
+            result = exchange.compare(
+                department,
+                request.my_dataset,
+                request.other_dataset,
+                purpose,
+                request.threshold,
+                request.all_pairs,
+                progress=self._report,
+            )
             self._events.put(("result", result))
-        except BaseException as exc:   # handed to the serving thread, which decides
+        except BaseException as exc:  # handed to the serving thread, which decides
             self._events.put(("error", exc))
 
     def progress(self) -> Iterator[tuple[int, int]]:
@@ -63,7 +78,7 @@ class _CompareJob:
         kind, value = self._outcome
         if kind == "error":
             raise value
-        if not self._context.is_active():   # the caller left while the last part ran: no answer
+        if not self._context.is_active():  # the caller left while the last part ran: no answer
             raise _Cancelled()
         return value
 
@@ -83,10 +98,10 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
     def __init__(self, exchange: Exchange, registry=None) -> None:
         self.exchange = exchange
         kwargs = {"registry": registry} if registry is not None else {}
-        self.records_uploaded = Counter("aidlink_records_uploaded", "Encoded records accepted",
-                                        ["department"], **kwargs)
-        self.records_rejected = Counter("aidlink_records_rejected", "Encoded records refused",
-                                        ["department"], **kwargs)
+        self.records_uploaded = Counter(
+            "aidlink_records_uploaded", "Encoded records accepted", ["department"], **kwargs
+        )
+        self.records_rejected = Counter("aidlink_records_rejected", "Encoded records refused", ["department"], **kwargs)
         self.pairs_compared = Counter("aidlink_pairs_compared", "Encoding pairs compared", **kwargs)
 
     # -- upload ---------------------------------------------------------------------------------
@@ -98,16 +113,18 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
             raise InvalidInput("the first upload message must be a header")
         h = first.header
         call.datasets = [f"{department}/{h.dataset}"]
-        writer = self.exchange.begin_upload(department, h.dataset, h.catalog_entry,
-                                            h.catalog_version, _spec(h.encoding), h.attributes)
+        writer = self.exchange.begin_upload(
+            department, h.dataset, h.catalog_entry, h.catalog_version, _spec(h.encoding), h.attributes
+        )
         problems, index = [], 0
         try:
             for chunk in request_iterator:
                 if chunk.WhichOneof("part") != "batch":
                     raise InvalidInput(f"message after record {index}: only one header is allowed")
                 for rec in chunk.batch.records:
-                    problem = self.exchange.add_record(writer, index, rec.ref, rec.encoding, rec.attributes,
-                                                       rec.blocking_keys)
+                    problem = self.exchange.add_record(
+                        writer, index, rec.ref, rec.encoding, rec.attributes, rec.blocking_keys
+                    )
                     if problem:
                         problems.append(problem)
                     index += 1
@@ -124,10 +141,15 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         self.records_uploaded.labels(department).inc(meta.records)
         self.records_rejected.labels(department).inc(len(problems))
         return matcher_pb2.UploadSummary(
-            dataset=meta.qualified_name, version=meta.version, accepted=meta.records,
-            rejected=[matcher_pb2.RecordProblem(index=p.index, ref=p.ref, field=p.field, reason=p.reason)
-                      for p in problems[:MAX_LISTED_PROBLEMS]],
-            rejected_count=len(problems))
+            dataset=meta.qualified_name,
+            version=meta.version,
+            accepted=meta.records,
+            rejected=[
+                matcher_pb2.RecordProblem(index=p.index, ref=p.ref, field=p.field, reason=p.reason)
+                for p in problems[:MAX_LISTED_PROBLEMS]
+            ],
+            rejected_count=len(problems),
+        )
 
     # -- comparison -----------------------------------------------------------------------------
     def CompareDatasets(self, request: matcher_pb2.CompareRequest, context):
@@ -135,54 +157,86 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         call.purpose = _purpose(request.purpose)
         call.datasets = [request.my_dataset, request.other_dataset]
         job = _CompareJob(self.exchange, call.verified_caller.department, request, call.purpose, context)
-        call.preliminary = True        # progress events carry no data about persons
+        call.preliminary = True  # progress events carry no data about persons
         for done, total in job.progress():
-            yield matcher_pb2.CompareEvent(progress=matcher_pb2.CompareProgress(
-                done=done, total=total, stage="compare"))
+            yield matcher_pb2.CompareEvent(
+                progress=matcher_pb2.CompareProgress(done=done, total=total, stage="compare")
+            )
         call.preliminary = False
         result = job.result()
         call.agreement = result.agreement.id
-        call.datasets = [f"{result.mine.qualified_name}@v{result.mine.version}",
-                         f"{result.other.qualified_name}@v{result.other.version}"]
+        call.datasets = [
+            f"{result.mine.qualified_name}@v{result.mine.version}",
+            f"{result.other.qualified_name}@v{result.other.version}",
+        ]
         call.counts = result.audit_counts()
         self.pairs_compared.inc(result.comparisons)
         for m in result.matches:
-            yield matcher_pb2.CompareEvent(match=matcher_pb2.Match(my_ref=m.ref, score=m.score,
-                                                                   attributes=m.attributes, disputed=m.disputed))
-        yield matcher_pb2.CompareEvent(summary=matcher_pb2.CompareSummary(
-            my_dataset=result.mine.qualified_name, my_version=result.mine.version,
-            other_dataset=result.other.qualified_name, other_version=result.other.version,
-            my_records=result.mine.records, matches=len(result.matches),
-            comparisons=result.comparisons, threshold=result.threshold,
-            agreement=result.agreement.id, notice=common_pb2.ResultNotice(text=NOTICE)))
+            yield matcher_pb2.CompareEvent(
+                match=matcher_pb2.Match(my_ref=m.ref, score=m.score, attributes=m.attributes, disputed=m.disputed)
+            )
+        yield matcher_pb2.CompareEvent(
+            summary=matcher_pb2.CompareSummary(
+                my_dataset=result.mine.qualified_name,
+                my_version=result.mine.version,
+                other_dataset=result.other.qualified_name,
+                other_version=result.other.version,
+                my_records=result.mine.records,
+                matches=len(result.matches),
+                comparisons=result.comparisons,
+                threshold=result.threshold,
+                agreement=result.agreement.id,
+                notice=common_pb2.ResultNotice(text=NOTICE),
+            )
+        )
 
     # -- single status query ----------------------------------------------------------------------
     def QueryStatus(self, request: matcher_pb2.StatusQuery, context):
         call = current_call()
         call.purpose = _purpose(request.purpose)
         call.datasets = [request.dataset]
-        result = self.exchange.status(call.verified_caller.department, request.dataset, request.encoding,
-                                      _spec(request.encoding_info), call.purpose, request.threshold)
+        result = self.exchange.status(
+            call.verified_caller.department,
+            request.dataset,
+            request.encoding,
+            _spec(request.encoding_info),
+            call.purpose,
+            request.threshold,
+        )
         call.agreement = result.agreement.id
         call.datasets = [f"{result.dataset.qualified_name}@v{result.dataset.version}"]
         call.counts = {"queries": 1, "found": int(result.found)}
         self.pairs_compared.inc(result.dataset.records)
         return matcher_pb2.StatusAnswer(
-            found=result.found, score=result.score, attributes=result.attributes,
-            dataset=result.dataset.qualified_name, version=result.dataset.version,
-            agreement=result.agreement.id, notice=common_pb2.ResultNotice(text=NOTICE),
-            disputed=result.disputed)
+            found=result.found,
+            score=result.score,
+            attributes=result.attributes,
+            dataset=result.dataset.qualified_name,
+            version=result.dataset.version,
+            agreement=result.agreement.id,
+            notice=common_pb2.ResultNotice(text=NOTICE),
+            disputed=result.disputed,
+        )
 
     def ListDatasets(self, request, context):
         call = current_call()
         visible = self.exchange.visible_datasets(call.verified_caller.department)
         call.counts = {"datasets": len(visible)}
-        return matcher_pb2.ListDatasetsResponse(datasets=[
-            matcher_pb2.DatasetInfo(
-                dataset=m.qualified_name, version=m.version, catalog_entry=m.catalog_entry,
-                catalog_version=m.catalog_version, records=m.records,
-                encoding=common_pb2.EncodingInfo(bits=m.encoding.bits,
-                                                 secret_version=m.encoding.secret_version,
-                                                 schema_fingerprint=m.encoding.schema_fingerprint),
-                agreements=ids)
-            for m, ids in visible])
+        return matcher_pb2.ListDatasetsResponse(
+            datasets=[
+                matcher_pb2.DatasetInfo(
+                    dataset=m.qualified_name,
+                    version=m.version,
+                    catalog_entry=m.catalog_entry,
+                    catalog_version=m.catalog_version,
+                    records=m.records,
+                    encoding=common_pb2.EncodingInfo(
+                        bits=m.encoding.bits,
+                        secret_version=m.encoding.secret_version,
+                        schema_fingerprint=m.encoding.schema_fingerprint,
+                    ),
+                    agreements=ids,
+                )
+                for m, ids in visible
+            ]
+        )

@@ -6,21 +6,24 @@ closes it); a URL (``sqlite:///…``, ``postgresql://…``) or a file path opens
 `Database` that the store owns and closes. Opening migrates the store's
 component (database.migrations) before it is used.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 from aidlink.database.connection import Database
 from aidlink.database.migrations import Migration, migrate
 from aidlink.database.url import sqlite_url
 
-StateTarget = Union[Database, str, Path]
+StateTarget = Database | str | Path
 
 
-def open_state_database(target: StateTarget, component: str, migrations: Sequence[Migration],
-                        application_name: str = "aidlink-matcher") -> tuple[Database, bool]:
+def open_state_database(
+    target: StateTarget, component: str, migrations: Sequence[Migration], application_name: str = "aidlink-matcher"
+) -> tuple[Database, bool]:
     """The database `target` names, migrated for `component`; and whether the caller owns (closes) it."""
     if isinstance(target, Database):
         database, owned = target, False

@@ -3,6 +3,7 @@
 Each server gets its own registry so that several servers (the demo runs a
 matcher and three gateways in one process) do not collide.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,12 +16,18 @@ class RpcMetrics:
     def __init__(self, component: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.requests = Counter(
-            "aidlink_rpc_requests", "gRPC calls handled, by method and status code",
-            ["component", "method", "code"], registry=self.registry)
+            "aidlink_rpc_requests",
+            "gRPC calls handled, by method and status code",
+            ["component", "method", "code"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "aidlink_rpc_duration_seconds", "Time to handle a gRPC call", ["component", "method"],
-            buckets=(.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300),
-            registry=self.registry)
+            "aidlink_rpc_duration_seconds",
+            "Time to handle a gRPC call",
+            ["component", "method"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
         self.component = component
 
     def serve_http(self, port: int, addr: str = "127.0.0.1") -> int:
@@ -58,9 +65,13 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                     failed = False
                 finally:
                     finish(context, started, failed)
+
             wrapped = streaming
-            factory = (grpc.unary_stream_rpc_method_handler if not handler.request_streaming
-                       else grpc.stream_stream_rpc_method_handler)
+            factory = (
+                grpc.unary_stream_rpc_method_handler
+                if not handler.request_streaming
+                else grpc.stream_stream_rpc_method_handler
+            )
         else:
             behavior = handler.unary_unary or handler.stream_unary
 
@@ -72,8 +83,13 @@ class MetricsInterceptor(grpc.ServerInterceptor):
                     return response
                 finally:
                     finish(context, started, failed)
+
             wrapped = unary
-            factory = (grpc.unary_unary_rpc_method_handler if not handler.request_streaming
-                       else grpc.stream_unary_rpc_method_handler)
-        return factory(wrapped, request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)
+            factory = (
+                grpc.unary_unary_rpc_method_handler
+                if not handler.request_streaming
+                else grpc.stream_unary_rpc_method_handler
+            )
+        return factory(
+            wrapped, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )

@@ -4,6 +4,7 @@ Uses the maintained opentelemetry-instrumentation-grpc interceptors rather than
 hand-written propagation. The tracer provider is process-wide (OpenTelemetry's
 model); `configure_tracing` installs one once and returns it.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def configure_tracing(service_name: str = "aidlink", processor: SpanProcessor | 
 
 def server_interceptor():
     from opentelemetry.instrumentation.grpc import server_interceptor as otel_server
+
     return otel_server(tracer_provider=configure_tracing())
 
 

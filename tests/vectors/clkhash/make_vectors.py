@@ -37,17 +37,62 @@ SALT = "SCbL2zHNnmsckfzchsNkZY9XoHk96P/G5nUBrM7ybymlEFsMV6PAeDZCNp3rfNUPCtLDMOGQ
 
 # --- Chinese person records -------------------------------------------------------------------
 
-SURNAMES = [("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"),
-            ("黄", "huang"), ("赵", "zhao"), ("吴", "wu"), ("周", "zhou"), ("徐", "xu"), ("孙", "sun"),
-            ("马", "ma"), ("朱", "zhu"), ("胡", "hu"), ("郭", "guo"), ("林", "lin"), ("吕", "lv"),
-            ("欧阳", "ou yang"), ("诸葛", "zhu ge")]
-GIVEN = [("丽", "li"), ("莉", "li"), ("伟", "wei"), ("芳", "fang"), ("娜", "na"), ("敏", "min"),
-         ("静", "jing"), ("强", "qiang"), ("磊", "lei"), ("军", "jun"), ("洋", "yang"), ("勇", "yong"),
-         ("艳", "yan"), ("杰", "jie"), ("涛", "tao"), ("明", "ming"), ("超", "chao"), ("秀", "xiu"),
-         ("英", "ying"), ("华", "hua"), ("玉", "yu"), ("兰", "lan"), ("桂", "gui"), ("平", "ping")]
+SURNAMES = [
+    ("王", "wang"),
+    ("李", "li"),
+    ("张", "zhang"),
+    ("刘", "liu"),
+    ("陈", "chen"),
+    ("杨", "yang"),
+    ("黄", "huang"),
+    ("赵", "zhao"),
+    ("吴", "wu"),
+    ("周", "zhou"),
+    ("徐", "xu"),
+    ("孙", "sun"),
+    ("马", "ma"),
+    ("朱", "zhu"),
+    ("胡", "hu"),
+    ("郭", "guo"),
+    ("林", "lin"),
+    ("吕", "lv"),
+    ("欧阳", "ou yang"),
+    ("诸葛", "zhu ge"),
+]
+GIVEN = [
+    ("丽", "li"),
+    ("莉", "li"),
+    ("伟", "wei"),
+    ("芳", "fang"),
+    ("娜", "na"),
+    ("敏", "min"),
+    ("静", "jing"),
+    ("强", "qiang"),
+    ("磊", "lei"),
+    ("军", "jun"),
+    ("洋", "yang"),
+    ("勇", "yong"),
+    ("艳", "yan"),
+    ("杰", "jie"),
+    ("涛", "tao"),
+    ("明", "ming"),
+    ("超", "chao"),
+    ("秀", "xiu"),
+    ("英", "ying"),
+    ("华", "hua"),
+    ("玉", "yu"),
+    ("兰", "lan"),
+    ("桂", "gui"),
+    ("平", "ping"),
+]
 HOMOPHONES = {"丽": "莉", "莉": "丽", "静": "晶", "明": "铭", "华": "桦", "玉": "钰", "伟": "玮"}
-REGIONS = [("320102", "江苏省南京市玄武区"), ("320205", "江苏省无锡市锡山区"), ("320506", "江苏省苏州市吴中区"),
-           ("321002", "江苏省扬州市广陵区"), ("320311", "江苏省徐州市泉山区")]
+REGIONS = [
+    ("320102", "江苏省南京市玄武区"),
+    ("320205", "江苏省无锡市锡山区"),
+    ("320506", "江苏省苏州市吴中区"),
+    ("321002", "江苏省扬州市广陵区"),
+    ("320311", "江苏省徐州市泉山区"),
+]
 STREETS = ["中山路", "北京东路", "人民路", "解放路", "长江路", "建设路", "和平街", "幸福里"]
 ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -86,11 +131,13 @@ def chinese_rows(rng: random.Random, count: int = 30) -> list[list[str]]:
             pinyin = " ".join([surname[1]] + [g[1] for g in given])
         region, place = rng.choice(REGIONS)
         birth = birth_date(rng)
-        phone = rng.choice([
-            "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9)),
-            "025" + "".join(rng.choice("0123456789") for _ in range(8)),
-            "",
-        ])
+        phone = rng.choice(
+            [
+                "1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9)),
+                "025" + "".join(rng.choice("0123456789") for _ in range(8)),
+                "",
+            ]
+        )
         address = "" if rng.random() < 0.2 else f"{place}{rng.choice(STREETS)}{rng.randint(1, 300)}号"
         row = [f"R{i:04d}", name, pinyin, resident_id(rng, region, birth, sex), birth, sex, phone, address]
         if i in (9, 20):  # no resident ID: birth date and sex only from the extract
@@ -110,10 +157,41 @@ def with_exact_id(rows: list[list[str]]) -> list[list[str]]:
 
 # --- Latin-name records -----------------------------------------------------------------------
 
-FIRST = ["john", "jane", "michael", "sarah", "liam", "olivia", "noah", "emma", "jack", "chloe",
-         "thomas", "isabella", "william", "mia", "james", "charlotte", "aaaa", "zoë"]
-LAST = ["smith", "jones", "williams", "brown", "wilson", "taylor", "nguyen", "johnson", "martin",
-        "white", "o'brien", "mcdonald", "van der berg"]
+FIRST = [
+    "john",
+    "jane",
+    "michael",
+    "sarah",
+    "liam",
+    "olivia",
+    "noah",
+    "emma",
+    "jack",
+    "chloe",
+    "thomas",
+    "isabella",
+    "william",
+    "mia",
+    "james",
+    "charlotte",
+    "aaaa",
+    "zoë",
+]
+LAST = [
+    "smith",
+    "jones",
+    "williams",
+    "brown",
+    "wilson",
+    "taylor",
+    "nguyen",
+    "johnson",
+    "martin",
+    "white",
+    "o'brien",
+    "mcdonald",
+    "van der berg",
+]
 STREET = ["wattle street", "george st", "main road", "king avenue", "church lane", "ocean parade"]
 SUBURB = ["RICHMOND", "GLEBE", "NEWTOWN", "BONDI", "PARRAMATTA", "ST KILDA", "FITZROY"]
 STATES = ["nsw", "vic", "qld", "wa", "sa", "tas", "act", "nt"]
@@ -123,12 +201,20 @@ def latin_febrl_rows(rng: random.Random, count: int = 30) -> list[list[str]]:
     rows = []
     for i in range(count):
         number = rng.choice([str(rng.randint(1, 400)), f"+{rng.randint(1, 99)}", f"00{rng.randint(1, 9)}", " 42"])
-        rows.append([
-            f"rec-{i}-org", rng.choice(FIRST), rng.choice(LAST), number, rng.choice(STREET),
-            rng.choice(SUBURB), f"{rng.randint(2000, 7999)}", rng.choice(STATES),
-            f"{rng.randint(1920, 2010)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            f"{rng.randint(1000000, 9999999)}",
-        ])
+        rows.append(
+            [
+                f"rec-{i}-org",
+                rng.choice(FIRST),
+                rng.choice(LAST),
+                number,
+                rng.choice(STREET),
+                rng.choice(SUBURB),
+                f"{rng.randint(2000, 7999)}",
+                rng.choice(STATES),
+                f"{rng.randint(1920, 2010)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                f"{rng.randint(1000000, 9999999)}",
+            ]
+        )
     return rows
 
 
@@ -137,39 +223,55 @@ def bits_per_feature_rows(rng: random.Random, count: int = 30) -> list[list[str]
     for i in range(count):
         surname = rng.choice(SURNAMES)
         given = [rng.choice(GIVEN) for _ in range(rng.choice([1, 2]))]
-        rows.append([
-            str(i), f"{rng.choice(FIRST)} {rng.choice(LAST)}", surname[0] + "".join(g[0] for g in given),
-            str(rng.randint(0, 120)), rng.choice(["72.4", "68", "101.25", "55.0", "80.05", "3"]),
-            rng.choice(["sydney", "melbourne", "nanjing", "suzhou", "wuxi", "perth", ""]),
-        ])
+        rows.append(
+            [
+                str(i),
+                f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                surname[0] + "".join(g[0] for g in given),
+                str(rng.randint(0, 120)),
+                rng.choice(["72.4", "68", "101.25", "55.0", "80.05", "3"]),
+                rng.choice(["sydney", "melbourne", "nanjing", "suzhou", "wuxi", "perth", ""]),
+            ]
+        )
     return rows
 
 
 def missing_value_rows(rng: random.Random, count: int = 30) -> list[list[str]]:
     rows = []
     for i in range(count):
-        rows.append([
-            f"m{i}",
-            rng.choice(FIRST + [""] * 4),
-            rng.choice(LAST + ["N/A"] * 4),
-            rng.choice([f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1930, 2010)}", "unknown"]),
-            rng.choice(["M", "F", ""]),
-            rng.choice([str(rng.randint(800, 7999)), "-"]),
-            rng.choice(["", "13912345678", "0251234567", ""]),
-        ])
+        rows.append(
+            [
+                f"m{i}",
+                rng.choice(FIRST + [""] * 4),
+                rng.choice(LAST + ["N/A"] * 4),
+                rng.choice([f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1930, 2010)}", "unknown"]),
+                rng.choice(["M", "F", ""]),
+                rng.choice([str(rng.randint(800, 7999)), "-"]),
+                rng.choice(["", "13912345678", "0251234567", ""]),
+            ]
+        )
     return rows
 
 
 def double_hash_rows(rng: random.Random, count: int = 30) -> list[list[str]]:
-    return [[f"d{i}", rng.choice(FIRST), rng.choice(LAST),
-             f"{rng.randint(1930, 2010)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}", rng.choice("MF")]
-            for i in range(count)]
+    return [
+        [
+            f"d{i}",
+            rng.choice(FIRST),
+            rng.choice(LAST),
+            f"{rng.randint(1930, 2010)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
+            rng.choice("MF"),
+        ]
+        for i in range(count)
+    ]
 
 
 # --- schemas ------------------------------------------------------------------------------------
 
-def feature(identifier: str, fmt: dict, comparison: dict, strategy: dict, hash_: dict | None = None,
-            missing: dict | None = None) -> dict:
+
+def feature(
+    identifier: str, fmt: dict, comparison: dict, strategy: dict, hash_: dict | None = None, missing: dict | None = None
+) -> dict:
     hashing: dict = {"comparison": comparison, "strategy": strategy}
     if hash_ is not None:
         hashing["hash"] = hash_
@@ -185,8 +287,10 @@ DOUBLE = {"type": "doubleHash"}
 
 LATIN_FEBRL = {
     "version": 3,
-    "clkConfig": {"l": 1024, "kdf": {"type": "HKDF", "hash": "SHA256", "salt": SALT,
-                                     "info": "c2NoZW1hX2V4YW1wbGU=", "keySize": 64}},
+    "clkConfig": {
+        "l": 1024,
+        "kdf": {"type": "HKDF", "hash": "SHA256", "salt": SALT, "info": "c2NoZW1hX2V4YW1wbGU=", "keySize": 64},
+    },
     "features": [
         {"identifier": "rec_id", "ignored": True},
         feature("given_name", {"type": "string", "encoding": "utf-8", "maxLength": 64}, NGRAM2, {"bitsPerToken": 15}),
@@ -196,8 +300,9 @@ LATIN_FEBRL = {
         feature("suburb", {"type": "string", "case": "upper"}, NGRAM2, {"bitsPerToken": 8}, DOUBLE),
         feature("postcode", {"type": "string", "pattern": "[0-9]{4}"}, POS1, {"bitsPerToken": 10}),
         feature("state", {"type": "enum", "values": STATES}, EXACT, {"bitsPerToken": 40}),
-        feature("date_of_birth", {"type": "date", "format": "%Y-%m-%d"}, POS1, {"bitsPerToken": 8},
-                {"type": "blakeHash"}),
+        feature(
+            "date_of_birth", {"type": "date", "format": "%Y-%m-%d"}, POS1, {"bitsPerToken": 8}, {"type": "blakeHash"}
+        ),
         feature("soc_sec_id", {"type": "string", "pattern": "[0-9]{7}"}, EXACT, {"bitsPerToken": 70}),
     ],
 }
@@ -208,15 +313,30 @@ BITS_PER_FEATURE = {
     "features": [
         {"identifier": "id", "ignored": True, "description": "row number"},
         feature("name", {"type": "string"}, NGRAM2, {"bitsPerFeature": 150}),
-        feature("name_zh_utf16", {"type": "string", "encoding": "utf-16"}, {"type": "ngram", "n": 1},
-                {"bitsPerFeature": 100}),
-        feature("age", {"type": "integer", "minimum": 0, "maximum": 130},
-                {"type": "numeric", "thresholdDistance": 5, "resolution": 3}, {"bitsPerFeature": 70}),
-        feature("weight_kg", {"type": "string", "pattern": "[0-9]+(\\.[0-9]+)?"},
-                {"type": "numeric", "thresholdDistance": 2.5, "resolution": 2, "fractional_precision": 1},
-                {"bitsPerToken": 6}),
-        feature("city", {"type": "string", "encoding": "ascii", "case": "lower"},
-                {"type": "ngram", "n": 3, "positional": True}, {"bitsPerFeature": 7}),
+        feature(
+            "name_zh_utf16",
+            {"type": "string", "encoding": "utf-16"},
+            {"type": "ngram", "n": 1},
+            {"bitsPerFeature": 100},
+        ),
+        feature(
+            "age",
+            {"type": "integer", "minimum": 0, "maximum": 130},
+            {"type": "numeric", "thresholdDistance": 5, "resolution": 3},
+            {"bitsPerFeature": 70},
+        ),
+        feature(
+            "weight_kg",
+            {"type": "string", "pattern": "[0-9]+(\\.[0-9]+)?"},
+            {"type": "numeric", "thresholdDistance": 2.5, "resolution": 2, "fractional_precision": 1},
+            {"bitsPerToken": 6},
+        ),
+        feature(
+            "city",
+            {"type": "string", "encoding": "ascii", "case": "lower"},
+            {"type": "ngram", "n": 3, "positional": True},
+            {"bitsPerFeature": 7},
+        ),
     ],
 }
 
@@ -225,18 +345,38 @@ MISSING_VALUES = {
     "clkConfig": {"l": 1024, "kdf": {"type": "HKDF", "salt": SALT}},
     "features": [
         {"identifier": "rec_id", "ignored": True},
-        feature("given_name", {"type": "string", "minLength": 1}, NGRAM2, {"bitsPerToken": 15},
-                missing={"sentinel": ""}),
-        feature("surname", {"type": "string", "minLength": 2}, NGRAM2, {"bitsPerToken": 15},
-                missing={"sentinel": "N/A", "replaceWith": ""}),
-        feature("dob", {"type": "date", "format": "%d/%m/%Y"}, POS1, {"bitsPerToken": 10},
-                missing={"sentinel": "unknown", "replaceWith": "MISSING"}),
-        feature("sex", {"type": "enum", "values": ["M", "F"]}, EXACT, {"bitsPerToken": 30},
-                missing={"sentinel": "", "replaceWith": "U"}),
-        feature("postcode", {"type": "integer", "minimum": 800}, POS1, {"bitsPerToken": 10},
-                missing={"sentinel": "-"}),
-        feature("phone", {"type": "string", "pattern": "[0-9]{10,11}"}, NGRAM2, {"bitsPerToken": 6},
-                missing={"sentinel": ""}),
+        feature(
+            "given_name", {"type": "string", "minLength": 1}, NGRAM2, {"bitsPerToken": 15}, missing={"sentinel": ""}
+        ),
+        feature(
+            "surname",
+            {"type": "string", "minLength": 2},
+            NGRAM2,
+            {"bitsPerToken": 15},
+            missing={"sentinel": "N/A", "replaceWith": ""},
+        ),
+        feature(
+            "dob",
+            {"type": "date", "format": "%d/%m/%Y"},
+            POS1,
+            {"bitsPerToken": 10},
+            missing={"sentinel": "unknown", "replaceWith": "MISSING"},
+        ),
+        feature(
+            "sex",
+            {"type": "enum", "values": ["M", "F"]},
+            EXACT,
+            {"bitsPerToken": 30},
+            missing={"sentinel": "", "replaceWith": "U"},
+        ),
+        feature("postcode", {"type": "integer", "minimum": 800}, POS1, {"bitsPerToken": 10}, missing={"sentinel": "-"}),
+        feature(
+            "phone",
+            {"type": "string", "pattern": "[0-9]{10,11}"},
+            NGRAM2,
+            {"bitsPerToken": 6},
+            missing={"sentinel": ""},
+        ),
     ],
 }
 
@@ -248,20 +388,35 @@ def double_hash_schema(length: int, k: int) -> dict:
         "features": [
             {"identifier": "rec_id", "ignored": True},
             feature("given_name", {"type": "string"}, NGRAM2, {"bitsPerToken": k}, DOUBLE),
-            feature("surname", {"type": "string"}, NGRAM2, {"bitsPerToken": k},
-                    {"type": "doubleHash", "prevent_singularity": True}),
-            feature("dob", {"type": "date", "format": "%Y%m%d"}, POS1, {"bitsPerToken": k},
-                    {"type": "doubleHash", "prevent_singularity": False}),
-            feature("sex", {"type": "enum", "values": ["M", "F"]}, EXACT, {"bitsPerToken": k},
-                    {"type": "doubleHash", "prevent_singularity": True}),
+            feature(
+                "surname",
+                {"type": "string"},
+                NGRAM2,
+                {"bitsPerToken": k},
+                {"type": "doubleHash", "prevent_singularity": True},
+            ),
+            feature(
+                "dob",
+                {"type": "date", "format": "%Y%m%d"},
+                POS1,
+                {"bitsPerToken": k},
+                {"type": "doubleHash", "prevent_singularity": False},
+            ),
+            feature(
+                "sex",
+                {"type": "enum", "values": ["M", "F"]},
+                EXACT,
+                {"bitsPerToken": k},
+                {"type": "doubleHash", "prevent_singularity": True},
+            ),
         ],
     }
 
 
 # --- writing ------------------------------------------------------------------------------------
 
-def write_set(name: str, description: str, schema_dict: dict, rows: list[list[str]],
-              secret: bytes | str) -> None:
+
+def write_set(name: str, description: str, schema_dict: dict, rows: list[list[str]], secret: bytes | str) -> None:
     from clkhash import schema as clkschema
     from clkhash.clk import generate_clks
     from clkhash.serialization import serialize_bitarray
@@ -274,14 +429,16 @@ def write_set(name: str, description: str, schema_dict: dict, rows: list[list[st
     clks = generate_clks(rows, schema, secret, validate=True, max_workers=1)
     secret_bytes = secret.encode("utf-8") if isinstance(secret, str) else secret
 
-    (directory / "schema.json").write_text(json.dumps(schema_dict, indent=2, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
+    (directory / "schema.json").write_text(
+        json.dumps(schema_dict, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     with open(directory / "records.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(identifiers)
         writer.writerows(rows)
-    (directory / "clks.json").write_text(json.dumps({"clks": [serialize_bitarray(c) for c in clks]}, indent=0)
-                                         + "\n", encoding="utf-8")
+    (directory / "clks.json").write_text(
+        json.dumps({"clks": [serialize_bitarray(c) for c in clks]}, indent=0) + "\n", encoding="utf-8"
+    )
     manifest = {
         "description": description,
         "clkhash_version": CLKHASH_VERSION,
@@ -289,8 +446,7 @@ def write_set(name: str, description: str, schema_dict: dict, rows: list[list[st
         "secret_passed_to_clkhash_as": "str" if isinstance(secret, str) else "bytes",
         "records": len(rows),
     }
-    (directory / "vector.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
+    (directory / "vector.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{name}: {len(rows)} records, mean popcount {sum(c.count() for c in clks) / len(clks):.1f}")
 
 
@@ -301,8 +457,15 @@ def count_singular_tokens(rows: list[list[str]], schema_dict: dict, secret: byte
     from clkhash.key_derivation import generate_key_lists
 
     schema = clkschema.from_json_dict(copy.deepcopy(schema_dict))
-    keys = generate_key_lists(secret, len(schema.fields), key_size=schema.kdf_key_size, salt=schema.kdf_salt,
-                              info=schema.kdf_info, kdf=schema.kdf_type, hash_algo=schema.kdf_hash)
+    keys = generate_key_lists(
+        secret,
+        len(schema.fields),
+        key_size=schema.kdf_key_size,
+        salt=schema.kdf_salt,
+        info=schema.kdf_info,
+        kdf=schema.kdf_type,
+        hash_algo=schema.kdf_hash,
+    )
     hits = 0
     for row in rows:
         for value, field, key in zip(row, schema.fields, keys):
@@ -324,24 +487,54 @@ def main() -> int:
     rng = random.Random(20240611)
 
     default_schema = json.loads(DEFAULT_SCHEMA.read_text(encoding="utf-8"))
-    write_set("chinese-person-v3", "aidlink's default Chinese person schema; Chinese names, near-duplicates, "
-              "missing phone/address/id_number/birth_date/sex", default_schema, with_exact_id(chinese_rows(rng)),
-              rng.randbytes(32))
-    write_set("latin-febrl", "FEBRL-like Latin-name schema: positional unigrams, integer, date, enum, exact, "
-              "bitsPerToken above 32 and 64, one doubleHash feature", LATIN_FEBRL, latin_febrl_rows(rng),
-              rng.randbytes(32))
-    write_set("bits-per-feature", "bitsPerFeature strategies, numeric comparison, utf-16 and ascii encodings, "
-              "xor_folds=1, HKDF-SHA512 without salt/info, 32-byte keys", BITS_PER_FEATURE,
-              bits_per_feature_rows(rng), rng.randbytes(16))
-    write_set("missing-values", "missingValue sentinels with and without replaceWith; secret given to clkhash "
-              "as a non-ASCII str", MISSING_VALUES, missing_value_rows(rng), "aidlink 联动 secret ü")
+    write_set(
+        "chinese-person-v3",
+        "aidlink's default Chinese person schema; Chinese names, near-duplicates, "
+        "missing phone/address/id_number/birth_date/sex",
+        default_schema,
+        with_exact_id(chinese_rows(rng)),
+        rng.randbytes(32),
+    )
+    write_set(
+        "latin-febrl",
+        "FEBRL-like Latin-name schema: positional unigrams, integer, date, enum, exact, "
+        "bitsPerToken above 32 and 64, one doubleHash feature",
+        LATIN_FEBRL,
+        latin_febrl_rows(rng),
+        rng.randbytes(32),
+    )
+    write_set(
+        "bits-per-feature",
+        "bitsPerFeature strategies, numeric comparison, utf-16 and ascii encodings, "
+        "xor_folds=1, HKDF-SHA512 without salt/info, 32-byte keys",
+        BITS_PER_FEATURE,
+        bits_per_feature_rows(rng),
+        rng.randbytes(16),
+    )
+    write_set(
+        "missing-values",
+        "missingValue sentinels with and without replaceWith; secret given to clkhash as a non-ASCII str",
+        MISSING_VALUES,
+        missing_value_rows(rng),
+        "aidlink 联动 secret ü",
+    )
     dh_rows = double_hash_rows(rng)
-    write_set("double-hash", "doubleHash with and without prevent_singularity, l=1000 (not a power of two)",
-              double_hash_schema(1000, 15), dh_rows, b"double hash secret")
+    write_set(
+        "double-hash",
+        "doubleHash with and without prevent_singularity, l=1000 (not a power of two)",
+        double_hash_schema(1000, 15),
+        dh_rows,
+        b"double hash secret",
+    )
     tiny_schema = double_hash_schema(16, 3)
     tiny_rows = double_hash_rows(rng)
-    write_set("double-hash-tiny", "doubleHash on a 16-bit filter so prevent_singularity's re-hash loop runs",
-              tiny_schema, tiny_rows, b"tiny")
+    write_set(
+        "double-hash-tiny",
+        "doubleHash on a 16-bit filter so prevent_singularity's re-hash loop runs",
+        tiny_schema,
+        tiny_rows,
+        b"tiny",
+    )
     print(f"double-hash-tiny: {count_singular_tokens(tiny_rows, tiny_schema, b'tiny')} singular tokens re-hashed")
     return 0
 

@@ -58,9 +58,7 @@ def consistency_proof_length(size1: int, size2: int) -> int:
     return seeded + (inner - shift) + border
 
 
-def root_from_inclusion_proof(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """Root of the tree of `size` leaves implied by `proof` for leaf `index` (RFC 9162 §2.1.3.2)."""
     _check_size("leaf index", index)
     _check_size("tree size", size)
@@ -71,8 +69,7 @@ def root_from_inclusion_proof(
     want = inclusion_proof_length(index, size)
     if len(proof) != want:
         raise ProofError(
-            f"inclusion proof for leaf {index} in tree of size {size} has "
-            f"{len(proof)} hashes, want {want}"
+            f"inclusion proof for leaf {index} in tree of size {size} has {len(proof)} hashes, want {want}"
         )
 
     fn, sn = index, size - 1
@@ -94,9 +91,7 @@ def root_from_inclusion_proof(
     return r
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Check that leaf `leaf_hash` is at `index` in the tree of `size` leaves with `root`.
 
     Raises ProofError on any failure.
@@ -109,9 +104,7 @@ def verify_inclusion(
         )
 
 
-def root_from_consistency_proof(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
-) -> bytes:
+def root_from_consistency_proof(size1: int, size2: int, proof: Sequence[bytes], root1: bytes) -> bytes:
     """Root of the tree of `size2` leaves implied by `proof` and the tree of `size1` with `root1`.
 
     Checks that the proof reproduces `root1` on the way (RFC 9162 §2.1.4.2).
@@ -124,18 +117,14 @@ def root_from_consistency_proof(
         raise ProofError("a consistency proof from the empty tree (size1 = 0) is meaningless")
     if size1 == size2:
         if proof:
-            raise ProofError(
-                f"sizes are equal ({size1}) but the consistency proof has {len(proof)} hashes, want 0"
-            )
+            raise ProofError(f"sizes are equal ({size1}) but the consistency proof has {len(proof)} hashes, want 0")
         return bytes(root1)
     if not proof:
         raise ProofError(f"consistency proof from size {size1} to {size2} is empty")
     _check_proof_hashes("consistency", proof)
     want = consistency_proof_length(size1, size2)
     if len(proof) != want:
-        raise ProofError(
-            f"consistency proof from size {size1} to {size2} has {len(proof)} hashes, want {want}"
-        )
+        raise ProofError(f"consistency proof from size {size1} to {size2} has {len(proof)} hashes, want {want}")
 
     path = list(proof)
     if size1 & (size1 - 1) == 0:  # size1 is an exact power of 2
@@ -162,15 +151,12 @@ def root_from_consistency_proof(
         raise ProofError("consistency proof is shorter than the path to the root")
     if not _same(fr, root1):
         raise ProofError(
-            f"consistency proof gives root {fr.hex()} for size {size1}, "
-            f"not the expected root1 {bytes(root1).hex()}"
+            f"consistency proof gives root {fr.hex()} for size {size1}, not the expected root1 {bytes(root1).hex()}"
         )
     return sr
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Check that the tree of `size1` leaves with `root1` is a prefix of the tree of `size2` with `root2`.
 
     Raises ProofError on any failure.

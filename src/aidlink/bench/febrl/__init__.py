@@ -14,8 +14,18 @@ from aidlink.bench.quality.task import LinkageTask
 from aidlink.gateway.encoding import LinkageSchema
 
 SCHEMA_FILE = "febrl4-v3.json"
-FIELDS = ("given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state",
-          "date_of_birth", "soc_sec_id")
+FIELDS = (
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
+)
 RECOMMENDED_THRESHOLD = 0.60
 
 
@@ -42,5 +52,7 @@ def febrl4_task() -> LinkageTask:
 
 def _rows(frame) -> list[dict[str, str]]:
     frame = frame.fillna("")
-    return [{"rec_id": rec_id, **{f: str(record[f]).strip() for f in FIELDS}}
-            for rec_id, record in zip(frame.index, frame.to_dict("records"))]
+    return [
+        {"rec_id": rec_id, **{f: str(record[f]).strip() for f in FIELDS}}
+        for rec_id, record in zip(frame.index, frame.to_dict("records"))
+    ]

@@ -13,10 +13,15 @@ import argparse
 import hashlib
 import sys
 import time
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from aidlink.bench.quality.encodings import (
-    baseline_schema, encode_records, normalize_rows, raw_records, schema_variant,
+    baseline_schema,
+    encode_records,
+    normalize_rows,
+    raw_records,
+    schema_variant,
 )
 from aidlink.bench.quality.metrics import Evaluation, evaluate, thresholds
 from aidlink.bench.quality.report import print_summary, print_table, write_plot
@@ -39,8 +44,12 @@ BALANCED_SWEEP = (0.80, 0.99, 0.01)
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``quality`` to the ``bench`` subparsers; its handler is :func:`run`."""
-    parser = subparsers.add_parser("quality", help="linkage quality: default schema vs a clkhash-style baseline",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "quality",
+        help="linkage quality: default schema vs a clkhash-style baseline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--n", type=int, default=100_000, help="generated records per side (default 100000)")
     parser.add_argument("--seed", type=int, default=20240611, help="population and corruption seed")
     parser.add_argument("--overlap", type=float, default=0.5, help="share of persons on both sides (default 0.5)")
@@ -50,10 +59,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--id-column", default="rec_id", help="record id column of --a/--b (default rec_id)")
     parser.add_argument("--febrl4", action="store_true", help="run on FEBRL4 with bench/febrl/febrl4-v3.json")
     parser.add_argument("--schema", help="linkage schema for aidlink (default: the shipped Chinese person schema)")
-    parser.add_argument("--thresholds", type=float, nargs=3, default=(0.60, 0.95, 0.01),
-                        metavar=("LOW", "HIGH", "STEP"), help="threshold sweep (default 0.60 0.95 0.01)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="threshold to summarise (default: the schema's recommended threshold)")
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=3,
+        default=(0.60, 0.95, 0.01),
+        metavar=("LOW", "HIGH", "STEP"),
+        help="threshold sweep (default 0.60 0.95 0.01)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="threshold to summarise (default: the schema's recommended threshold)",
+    )
     parser.add_argument("--hardening", action="store_true", help="also measure each hardening option")
     parser.add_argument("--no-baseline", action="store_true", help="skip the clkhash-style baseline")
     parser.add_argument("--plot", default="quality.png", help="PNG plot path (default quality.png; '' for none)")
@@ -67,7 +86,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     secret = hashlib.sha256(f"aidlink bench quality {args.seed}".encode()).digest()
     started = time.monotonic()
     if args.febrl4:
-        from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as febrl_threshold, febrl4_schema, febrl4_task
+        from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as febrl_threshold
+        from aidlink.bench.febrl import febrl4_schema, febrl4_task
 
         task, schema, recommended = febrl4_task(), febrl4_schema(), febrl_threshold
     elif args.a or args.b or args.truth:
@@ -80,11 +100,22 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
         recommended = RECOMMENDED_THRESHOLD
     threshold = args.threshold if args.threshold is not None else recommended
-    out.write(f"task: {task.name}: {len(task.rows_a)} vs {len(task.rows_b)} rows, {len(task.true_pairs)} true pairs "
-              f"({time.monotonic() - started:.0f} s)\n")
+    out.write(
+        f"task: {task.name}: {len(task.rows_a)} vs {len(task.rows_b)} rows, {len(task.true_pairs)} true pairs "
+        f"({time.monotonic() - started:.0f} s)\n"
+    )
 
-    evaluations = evaluate_task(task, schema, secret, sweep, febrl=args.febrl4, baseline=not args.no_baseline,
-                                hardening=args.hardening, threads=args.threads, out=out)
+    evaluations = evaluate_task(
+        task,
+        schema,
+        secret,
+        sweep,
+        febrl=args.febrl4,
+        baseline=not args.no_baseline,
+        hardening=args.hardening,
+        threads=args.threads,
+        out=out,
+    )
     print_table(evaluations[:2] if not args.no_baseline else evaluations[:1], out, recommended=threshold)
     out.write("\n")
     for evaluation in evaluations:
@@ -96,10 +127,20 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def evaluate_task(task: LinkageTask, schema: LinkageSchema, secret: bytes, sweep: list[float], *,
-                  febrl: bool = False, baseline: bool = True, hardening: bool = False,
-                  threads: int | None = None, out: TextIO | None = None) -> list[Evaluation]:
+def evaluate_task(
+    task: LinkageTask,
+    schema: LinkageSchema,
+    secret: bytes,
+    sweep: list[float],
+    *,
+    febrl: bool = False,
+    baseline: bool = True,
+    hardening: bool = False,
+    threads: int | None = None,
+    out: TextIO | None = None,
+) -> list[Evaluation]:
     """The aidlink evaluation first, then the baseline and hardening variants as asked."""
+
     def log(message: str) -> None:
         if out is not None:
             out.write(message + "\n")
@@ -114,8 +155,10 @@ def evaluate_task(task: LinkageTask, schema: LinkageSchema, secret: bytes, sweep
         records_a, records_b = norm_a.features, norm_b.features
         for side, norm in (("A", norm_a), ("B", norm_b)):
             rejected = sum(1 for f in norm.features if f is None)
-            log(f"normalization {side}: {rejected} rows rejected {dict(norm.rejected.most_common(5))}; "
-                f"flags {dict(norm.flagged.most_common(5))}")
+            log(
+                f"normalization {side}: {rejected} rows rejected {dict(norm.rejected.most_common(5))}; "
+                f"flags {dict(norm.flagged.most_common(5))}"
+            )
 
     def measure(method: str, method_schema: LinkageSchema, a, b, method_sweep: list[float] = sweep) -> Evaluation:
         began = time.monotonic()
@@ -142,6 +185,10 @@ def _plain_bigrams(schema: LinkageSchema) -> LinkageSchema:
     for feature in document["features"]:
         if not feature.get("ignored"):
             feature["format"] = {"type": "string"}
-            feature["hashing"] = {"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 10},
-                                  "hash": {"type": "blakeHash"}, "missingValue": {"sentinel": ""}}
+            feature["hashing"] = {
+                "comparison": {"type": "ngram", "n": 2},
+                "strategy": {"bitsPerToken": 10},
+                "hash": {"type": "blakeHash"},
+                "missingValue": {"sentinel": ""},
+            }
     return LinkageSchema.from_json(document)

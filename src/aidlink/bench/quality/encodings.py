@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -68,8 +68,9 @@ def baseline_schema() -> LinkageSchema:
     return LinkageSchema.from_json(resources.files("aidlink.bench.quality").joinpath(BASELINE_SCHEMA).read_bytes())
 
 
-def schema_variant(schema: LinkageSchema, *, xor_folds: int | None = None,
-                   hardening: dict | None = None) -> LinkageSchema:
+def schema_variant(
+    schema: LinkageSchema, *, xor_folds: int | None = None, hardening: dict | None = None
+) -> LinkageSchema:
     """A copy of ``schema`` with XOR folding and/or aidlink hardening options switched on."""
     document = json.loads(json.dumps(schema.to_json()))
     if xor_folds is not None:

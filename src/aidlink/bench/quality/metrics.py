@@ -47,8 +47,15 @@ def thresholds(low: float, high: float, step: float) -> list[float]:
     return [round(low + i * step, 4) for i in range(count)]
 
 
-def evaluate(method: str, task: LinkageTask, enc_a: np.ndarray, enc_b: np.ndarray,
-             sweep: list[float], *, threads: int | None = None) -> Evaluation:
+def evaluate(
+    method: str,
+    task: LinkageTask,
+    enc_a: np.ndarray,
+    enc_b: np.ndarray,
+    sweep: list[float],
+    *,
+    threads: int | None = None,
+) -> Evaluation:
     """Candidates at the lowest threshold, one greedy solve, then every threshold as a prefix.
 
     Greedy takes pairs best-first, so its links at threshold t are exactly its links with
@@ -74,6 +81,16 @@ def evaluate(method: str, task: LinkageTask, enc_a: np.ndarray, enc_b: np.ndarra
         recall = tp / total_true if total_true else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         pc = (len(true_scores) - int(np.searchsorted(true_scores, t, side="left"))) / total_true if total_true else 1.0
-        rows.append(ThresholdRow(t, n_links, tp, precision, recall, f1, pc,
-                                 {kind: int((mask & taken).sum()) for kind, mask in hard.items()}))
+        rows.append(
+            ThresholdRow(
+                t,
+                n_links,
+                tp,
+                precision,
+                recall,
+                f1,
+                pc,
+                {kind: int((mask & taken).sum()) for kind, mask in hard.items()},
+            )
+        )
     return Evaluation(method, rows, total_true, {k: len(v) for k, v in task.hard_negatives.items()}, len(candidates))

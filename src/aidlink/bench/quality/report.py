@@ -28,9 +28,11 @@ def print_summary(evaluation: Evaluation, out: TextIO, threshold: float | None =
     row = evaluation.best if threshold is None else evaluation.at(threshold)
     best = evaluation.best
     where = "best" if threshold is None else f"at {threshold:.2f}"
-    out.write(f"{evaluation.method}: {where}: P={row.precision:.4f} R={row.recall:.4f} F1={row.f1:.4f} "
-              f"PC={row.pair_completeness:.4f} links={row.links} true pairs={evaluation.true_pairs}; "
-              f"best F1={best.f1:.4f} at {best.threshold:.2f}\n")
+    out.write(
+        f"{evaluation.method}: {where}: P={row.precision:.4f} R={row.recall:.4f} F1={row.f1:.4f} "
+        f"PC={row.pair_completeness:.4f} links={row.links} true pairs={evaluation.true_pairs}; "
+        f"best F1={best.f1:.4f} at {best.threshold:.2f}\n"
+    )
     for kind, total in evaluation.hard_negative_pairs.items():
         linked = row.hard_negative_links.get(kind, 0)
         rate = f"{linked / total:.4f}" if total else "n/a"
@@ -45,8 +47,9 @@ def write_plot(evaluations: list[Evaluation], path: str, title: str, recommended
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for evaluation, colour in zip(evaluations, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
-                                                "tab:brown", "tab:grey")):
+    for evaluation, colour in zip(
+        evaluations, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:grey")
+    ):
         ts = [r.threshold for r in evaluation.rows]
         ax.plot(ts, [r.precision for r in evaluation.rows], "-", color=colour, label=f"{evaluation.method} precision")
         ax.plot(ts, [r.recall for r in evaluation.rows], "--", color=colour, label=f"{evaluation.method} recall")

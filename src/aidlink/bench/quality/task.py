@@ -36,8 +36,7 @@ def _pairs(items: list[tuple[int, int]]) -> np.ndarray:
     return np.asarray(sorted(items), dtype=np.int64).reshape(-1, 2)
 
 
-def synthetic_task(n: int, *, seed: int, overlap: float,
-                   corruption: CorruptionProfile | None = None) -> LinkageTask:
+def synthetic_task(n: int, *, seed: int, overlap: float, corruption: CorruptionProfile | None = None) -> LinkageTask:
     """``n`` vs ``n`` rows from the synthetic population, corrupted with the default profile."""
     shared = round(n * overlap)
     population = SyntheticPopulation.generate(2 * n - shared, seed=seed)
@@ -63,8 +62,14 @@ def synthetic_task(n: int, *, seed: int, overlap: float,
         for j in by_household_birth.get((person.household_id, person.birth_date), ()):
             if b_ids[j] != pid:
                 twins.append((i, j))
-    return LinkageTask(f"synthetic n={n} seed={seed} overlap={overlap}", a.rows, b.rows, _pairs(true_pairs),
-                       {SAME_NAME_AND_BIRTH: _pairs(same), TWINS: _pairs(twins)}, population.reference_date)
+    return LinkageTask(
+        f"synthetic n={n} seed={seed} overlap={overlap}",
+        a.rows,
+        b.rows,
+        _pairs(true_pairs),
+        {SAME_NAME_AND_BIRTH: _pairs(same), TWINS: _pairs(twins)},
+        population.reference_date,
+    )
 
 
 def read_rows(path: str | PathLike[str]) -> list[dict[str, str]]:
@@ -96,8 +101,13 @@ def csv_task(path_a: str, path_b: str, path_truth: str, *, id_column: str = "rec
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for j, rec in enumerate(rows_b):
         groups[(rec.get("name", ""), rec.get("birth_date", ""))].append(j)
-    same = [(i, j) for i, rec in enumerate(rows_a) if rec.get("name")
-            for j in groups.get((rec.get("name", ""), rec.get("birth_date", "")), ()) if (i, j) not in true]
+    same = [
+        (i, j)
+        for i, rec in enumerate(rows_a)
+        if rec.get("name")
+        for j in groups.get((rec.get("name", ""), rec.get("birth_date", "")), ())
+        if (i, j) not in true
+    ]
     return LinkageTask(f"{path_a} vs {path_b}", rows_a, rows_b, _pairs(pairs), {SAME_NAME_AND_BIRTH: _pairs(same)})
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hmac
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from hashlib import blake2b, md5, sha1
 from operator import or_
-from typing import Iterable, Literal
+from typing import Literal
 
 HashKind = Literal["blakeHash", "doubleHash"]
 BLAKE_HASH: HashKind = "blakeHash"
@@ -97,6 +98,7 @@ class TokenHasher:
             def positions(token: bytes, k: int) -> list[int]:
                 return blake_positions(token, k, key_first, l)
         elif spec.type == DOUBLE_HASH:
+
             def positions(token: bytes, k: int) -> list[int]:
                 return double_hash_positions(token, k, key_first, key_second, l, spec.prevent_singularity)
         else:

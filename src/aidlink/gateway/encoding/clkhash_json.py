@@ -6,7 +6,8 @@ import base64
 import binascii
 import json
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class ClkFileError(ValueError):

@@ -10,8 +10,8 @@ proven on vectors produced by clkhash itself (``tests/vectors/clkhash``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
 
 from aidlink.gateway.encoding.bloom import TokenHasher, fold_xor, mask_bytes
 from aidlink.gateway.encoding.errors import FeatureValueError, RecordError
@@ -109,8 +109,10 @@ class Encoder:
                 if value is None:
                     if slot.sentinel is None:
                         raise FeatureValueError(
-                            slot.identifier, None,
-                            "no value given and the schema defines no missingValue for this feature")
+                            slot.identifier,
+                            None,
+                            "no value given and the schema defines no missingValue for this feature",
+                        )
                     value = slot.sentinel
                 mask |= slot.mask(value, salt)
         elif isinstance(record, (str, bytes, bytearray)):
@@ -120,7 +122,8 @@ class Encoder:
             if len(record) != len(features):
                 raise RecordError(
                     f"the record has {len(record)} values but the schema has {len(features)} features "
-                    f"{list(self.schema.field_identifiers)}")
+                    f"{list(self.schema.field_identifiers)}"
+                )
             salt = self._record_salt(record)
             for index, slot in self._slots:
                 mask |= slot.mask(record[index], salt)

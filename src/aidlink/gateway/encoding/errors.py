@@ -32,7 +32,7 @@ class RecordError(ValueError):
     def _message(self) -> str:
         return f"row {self.row}: {self.reason}" if self.row is not None else self.reason
 
-    def at_row(self, row: int) -> "RecordError":
+    def at_row(self, row: int) -> RecordError:
         """Return a copy of this error located at `row`."""
         located = RecordError(self.reason, row=row)
         return located
@@ -50,5 +50,5 @@ class FeatureValueError(RecordError):
         where = f"row {self.row}, " if self.row is not None else ""
         return f"{where}feature {self.feature!r}, value {self.value!r}: {self.reason}"
 
-    def at_row(self, row: int) -> "FeatureValueError":
+    def at_row(self, row: int) -> FeatureValueError:
         return FeatureValueError(self.feature, self.value, self.reason, row=row)

@@ -26,9 +26,10 @@ Order: tokens hashed (salted) → XOR-folded → balanced → BLIP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import shake_256
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -132,7 +133,7 @@ def keyed_permutation(key: bytes, n: int) -> list[int]:
     stream = shake_256(key + b"permutation").digest(8 * n)
     order = list(range(n))
     for i in range(n - 1, 0, -1):
-        j = int.from_bytes(stream[8 * i:8 * i + 8], "big") % (i + 1)
+        j = int.from_bytes(stream[8 * i : 8 * i + 8], "big") % (i + 1)
         order[i], order[j] = order[j], order[i]
     return order
 

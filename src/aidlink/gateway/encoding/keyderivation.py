@@ -48,5 +48,5 @@ def derive_feature_keys(secret: bytes, num_features: int, config: KdfConfig) -> 
         )
     size = config.key_size
     material = hkdf(bytes(secret), KEYS_PER_FEATURE * num_features * size, config)
-    keys = [material[i * size:(i + 1) * size] for i in range(KEYS_PER_FEATURE * num_features)]
+    keys = [material[i * size : (i + 1) * size] for i in range(KEYS_PER_FEATURE * num_features)]
     return tuple((keys[2 * i], keys[2 * i + 1]) for i in range(num_features))

@@ -19,15 +19,16 @@ import copy
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from aidlink.gateway.encoding.bloom import BLAKE_HASH, BLAKE_MAX_KEY_SIZE, DOUBLE_HASH, HashSpec
 from aidlink.gateway.encoding.errors import SchemaError
 from aidlink.gateway.encoding.features import Feature, HashingSpec, MissingValue
-from aidlink.gateway.encoding.hardening import EXTENSION_KEY, Hardening, parse_hardening
 from aidlink.gateway.encoding.formats import DateFormat, EnumFormat, IntegerFormat, StringFormat, ValueFormat
+from aidlink.gateway.encoding.hardening import EXTENSION_KEY, Hardening, parse_hardening
 from aidlink.gateway.encoding.keyderivation import KdfConfig
 from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken, Strategy
 from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer, Tokenizer
@@ -77,7 +78,7 @@ class LinkageSchema:
         return copy.deepcopy(dict(self.document))
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any] | str | bytes) -> "LinkageSchema":
+    def from_json(cls, obj: Mapping[str, Any] | str | bytes) -> LinkageSchema:
         """Parse a v3 schema from a JSON object or its text; raises :class:`SchemaError`."""
         if isinstance(obj, (str, bytes, bytearray)):
             try:
@@ -87,7 +88,7 @@ class LinkageSchema:
         return _parse_schema(obj)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "LinkageSchema":
+    def load(cls, path: str | os.PathLike[str]) -> LinkageSchema:
         """Read a v3 schema from a JSON file."""
         with open(path, "rb") as fh:
             data = fh.read()
@@ -97,7 +98,7 @@ class LinkageSchema:
             raise SchemaError(f"{os.fspath(path)}: {exc.reason}", feature=exc.feature, key=exc.key) from None
 
     @classmethod
-    def default_chinese(cls) -> "LinkageSchema":
+    def default_chinese(cls) -> LinkageSchema:
         """The shipped schema for Chinese person records (``schemas/chinese-person-v3.json``)."""
         text = resources.files("aidlink.gateway.encoding.schemas").joinpath(DEFAULT_CHINESE_SCHEMA).read_bytes()
         return cls.from_json(text)
@@ -194,7 +195,9 @@ def _parse_schema(obj: Any) -> LinkageSchema:
     for index, raw in enumerate(raw_features):
         feature = _parse_feature(raw, index)
         if feature.identifier in seen:
-            raise SchemaError("duplicate feature identifier", feature=feature.identifier, key=f"features[{index}].identifier")
+            raise SchemaError(
+                "duplicate feature identifier", feature=feature.identifier, key=f"features[{index}].identifier"
+            )
         seen.add(feature.identifier)
         features.append(feature)
 
@@ -205,15 +208,23 @@ def _parse_schema(obj: Any) -> LinkageSchema:
         if hashed_bits & (hashed_bits - 1) or hashed_bits > BLAKE_MAX_FILTER_BITS:
             raise SchemaError(
                 f"blakeHash needs l * 2**xor_folds to be a power of two of at most {BLAKE_MAX_FILTER_BITS}, "
-                f"got {hashed_bits}", feature=feature.identifier, key="hashing.hash")
+                f"got {hashed_bits}",
+                feature=feature.identifier,
+                key="hashing.hash",
+            )
         if kdf.key_size > BLAKE_MAX_KEY_SIZE:
             raise SchemaError(
                 f"blakeHash keys are at most {BLAKE_MAX_KEY_SIZE} bytes but clkConfig.kdf.keySize is {kdf.key_size}",
-                feature=feature.identifier, key="hashing.hash")
+                feature=feature.identifier,
+                key="hashing.hash",
+            )
     hardening = Hardening()
     if EXTENSION_KEY in top.obj:
-        hardening = parse_hardening(top.obj[EXTENSION_KEY], tuple(f.identifier for f in features if not f.ignored),
-                                    tuple(f.identifier for f in features))
+        hardening = parse_hardening(
+            top.obj[EXTENSION_KEY],
+            tuple(f.identifier for f in features if not f.ignored),
+            tuple(f.identifier for f in features),
+        )
     return LinkageSchema(length, tuple(features), kdf, xor_folds, hardening, copy.deepcopy(dict(obj)))
 
 
@@ -278,8 +289,12 @@ def _parse_format(obj: Any, feature: str) -> ValueFormat:
         case = fmt.get("case", "string", "mixed")
         if case not in ("upper", "lower", "mixed"):
             raise fmt.error(f"expected 'upper', 'lower' or 'mixed', got {case!r}", "case")
-        return StringFormat(encoding=encoding, case=case,
-                            min_length=fmt.integer("minLength", 0, None), max_length=fmt.integer("maxLength", 1, None))
+        return StringFormat(
+            encoding=encoding,
+            case=case,
+            min_length=fmt.integer("minLength", 0, None),
+            max_length=fmt.integer("maxLength", 1, None),
+        )
     if kind == "integer":
         fmt = _Section(obj, "format", feature, ("type", "minimum", "maximum", "description"))
         return IntegerFormat(fmt.get("minimum", "integer", None), fmt.get("maximum", "integer", None))
@@ -294,7 +309,9 @@ def _parse_format(obj: Any, feature: str) -> ValueFormat:
         return EnumFormat(frozenset(values))
     if not isinstance(obj, Mapping):
         raise SchemaError(f"expected a JSON object, got {_json_type(obj)}", feature=feature, key="format")
-    raise SchemaError(f"expected 'string', 'integer', 'date' or 'enum', got {kind!r}", feature=feature, key="format.type")
+    raise SchemaError(
+        f"expected 'string', 'integer', 'date' or 'enum', got {kind!r}", feature=feature, key="format.type"
+    )
 
 
 def _parse_hashing(obj: Any, feature: str) -> HashingSpec:
@@ -304,7 +321,9 @@ def _parse_hashing(obj: Any, feature: str) -> HashingSpec:
     hash_spec = _parse_hash(hashing.get("hash", "object", {"type": BLAKE_HASH}), feature)
     missing = None
     if "missingValue" in hashing.obj:
-        mv = _Section(hashing.get("missingValue", "object"), "hashing.missingValue", feature, ("sentinel", "replaceWith"))
+        mv = _Section(
+            hashing.get("missingValue", "object"), "hashing.missingValue", feature, ("sentinel", "replaceWith")
+        )
         missing = MissingValue(mv.get("sentinel", "string"), mv.get("replaceWith", "string", None))
     return HashingSpec(tokenizer, strategy, hash_spec, missing)
 
@@ -318,8 +337,9 @@ def _parse_comparison(obj: Any, feature: str) -> Tokenizer:
         _Section(obj, "hashing.comparison", feature, ("type",))
         return ExactTokenizer()
     if kind == "numeric":
-        cmp = _Section(obj, "hashing.comparison", feature,
-                       ("type", "thresholdDistance", "resolution", "fractional_precision"))
+        cmp = _Section(
+            obj, "hashing.comparison", feature, ("type", "thresholdDistance", "resolution", "fractional_precision")
+        )
         threshold = cmp.get("thresholdDistance", "number")
         if not threshold > 0:
             raise cmp.error(f"must be positive, got {threshold}", "thresholdDistance")
@@ -327,8 +347,9 @@ def _parse_comparison(obj: Any, feature: str) -> Tokenizer:
             return NumericTokenizer(threshold, cmp.integer("resolution", 1), cmp.integer("fractional_precision", 0, 0))
         except ValueError as exc:
             raise cmp.error(str(exc)) from None
-    raise SchemaError(f"expected 'ngram', 'exact' or 'numeric', got {kind!r}", feature=feature,
-                      key="hashing.comparison.type")
+    raise SchemaError(
+        f"expected 'ngram', 'exact' or 'numeric', got {kind!r}", feature=feature, key="hashing.comparison.type"
+    )
 
 
 def _parse_strategy(obj: Any, feature: str) -> Strategy:

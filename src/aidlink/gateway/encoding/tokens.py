@@ -39,8 +39,8 @@ class NgramTokenizer:
             word = f"{pad}{word}{pad}"
         count = len(word) - n + 1
         if self.positional:
-            return [f"{i + 1} {word[i:i + n]}" for i in range(count)]
-        return [word[i:i + n] for i in range(count)]
+            return [f"{i + 1} {word[i : i + n]}" for i in range(count)]
+        return [word[i : i + n] for i in range(count)]
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,23 @@ from aidlink.gateway.normalize.resident_id import ResidentId, check_character, n
 from aidlink.gateway.normalize.sex import normalize_sex
 
 __all__ = [
-    "FEATURE_KEYS", "FieldIssue", "InvalidField", "NormalizedPerson", "ParsedAddress", "ResidentId",
-    "RowRejected", "check_character", "name_pinyin", "normalize_address", "normalize_date", "normalize_name",
-    "normalize_person", "normalize_phone", "normalize_resident_id", "normalize_sex", "parse_address",
-    "parse_date", "upgrade_legacy",
+    "FEATURE_KEYS",
+    "FieldIssue",
+    "InvalidField",
+    "NormalizedPerson",
+    "ParsedAddress",
+    "ResidentId",
+    "RowRejected",
+    "check_character",
+    "name_pinyin",
+    "normalize_address",
+    "normalize_date",
+    "normalize_name",
+    "normalize_person",
+    "normalize_phone",
+    "normalize_resident_id",
+    "normalize_sex",
+    "parse_address",
+    "parse_date",
+    "upgrade_legacy",
 ]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from aidlink.gateway.normalize.characters import fold_width, strip_spaces
 from aidlink.gateway.normalize.divisions import Division, DivisionTable, jiangsu_divisions
@@ -13,21 +12,60 @@ from aidlink.gateway.normalize.names import to_simplified
 
 # Provincial-level divisions other than Jiangsu, so that their addresses keep a province level.
 OTHER_PROVINCES = (
-    "北京市", "天津市", "上海市", "重庆市", "河北省", "山西省", "辽宁省", "吉林省", "黑龙江省",
-    "浙江省", "安徽省", "福建省", "江西省", "山东省", "河南省", "湖北省", "湖南省", "广东省",
-    "海南省", "四川省", "贵州省", "云南省", "陕西省", "甘肃省", "青海省", "台湾省",
-    "内蒙古自治区", "广西壮族自治区", "西藏自治区", "宁夏回族自治区", "新疆维吾尔自治区",
+    "北京市",
+    "天津市",
+    "上海市",
+    "重庆市",
+    "河北省",
+    "山西省",
+    "辽宁省",
+    "吉林省",
+    "黑龙江省",
+    "浙江省",
+    "安徽省",
+    "福建省",
+    "江西省",
+    "山东省",
+    "河南省",
+    "湖北省",
+    "湖南省",
+    "广东省",
+    "海南省",
+    "四川省",
+    "贵州省",
+    "云南省",
+    "陕西省",
+    "甘肃省",
+    "青海省",
+    "台湾省",
+    "内蒙古自治区",
+    "广西壮族自治区",
+    "西藏自治区",
+    "宁夏回族自治区",
+    "新疆维吾尔自治区",
 )
 _MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
-_SHORT_FORMS = {"内蒙古自治区": "内蒙古", "广西壮族自治区": "广西", "西藏自治区": "西藏",
-                "宁夏回族自治区": "宁夏", "新疆维吾尔自治区": "新疆"}
+_SHORT_FORMS = {
+    "内蒙古自治区": "内蒙古",
+    "广西壮族自治区": "广西",
+    "西藏自治区": "西藏",
+    "宁夏回族自治区": "宁夏",
+    "新疆维吾尔自治区": "新疆",
+}
 
 _NOT_A_ROAD = r"(?!路|街|大道|巷|弄)"
 _TOWNSHIP = re.compile(r"([^\d]{1,12}?)(街道办事处|街道|镇|乡)" + _NOT_A_ROAD)
-_VILLAGE = re.compile(r"([^\d]{1,12}?)(社区居民委员会|社区居委会|村民委员会|村委会|居民委员会|居委会|社区|村)" + _NOT_A_ROAD)
+_VILLAGE = re.compile(
+    r"([^\d]{1,12}?)(社区居民委员会|社区居委会|村民委员会|村委会|居民委员会|居委会|社区|村)" + _NOT_A_ROAD
+)
 _TOWNSHIP_SUFFIX = {"街道办事处": "街道"}
-_VILLAGE_SUFFIX = {"社区居民委员会": "社区", "社区居委会": "社区", "村民委员会": "村", "村委会": "村",
-                   "居民委员会": "居委会"}
+_VILLAGE_SUFFIX = {
+    "社区居民委员会": "社区",
+    "社区居委会": "社区",
+    "村民委员会": "村",
+    "村委会": "村",
+    "居民委员会": "居委会",
+}
 _OTHER_CITY = re.compile(r"(.{2,10}?(?:自治州|地区|盟|市))")
 _OTHER_COUNTY = re.compile(r"(.{1,10}?(?:自治县|自治旗|区|县|市|旗))")
 
@@ -62,7 +100,7 @@ def parse_address(value: str, *, table: DivisionTable | None = None) -> ParsedAd
     return _parse(value, table)
 
 
-@lru_cache(maxsize=1 << 16)   # household members share an address; ParsedAddress is immutable
+@lru_cache(maxsize=1 << 16)  # household members share an address; ParsedAddress is immutable
 def _parse_with_default_table(value: str) -> ParsedAddress:
     return _parse(value, jiangsu_divisions())
 
@@ -97,7 +135,7 @@ def _jiangsu_city_county(
 ) -> tuple[Division | None, Division | None, str]:
     for city in table.cities:  # full city name, e.g. 盐城市
         if text.startswith(city.name):
-            county, rest = _county_in(table.counties_of(city.code), text[len(city.name):])
+            county, rest = _county_in(table.counties_of(city.code), text[len(city.name) :])
             return city, county, rest
     county, rest = _county_in(table.counties, text, full_names_only=True)
     if county is not None:  # county without city, e.g. 亭湖区…; unique within Jiangsu
@@ -106,7 +144,7 @@ def _jiangsu_city_county(
         return None, None, text
     for city in table.cities:  # short city name, e.g. 盐城亭湖区…
         if text.startswith(city.short_name):
-            after = text[len(city.short_name):]
+            after = text[len(city.short_name) :]
             county, rest = _county_in(table.counties_of(city.code), after)
             if county is not None:
                 return city, county, rest
@@ -115,17 +153,15 @@ def _jiangsu_city_county(
     return None, None, text
 
 
-def _county_in(
-    counties: list[Division], text: str, *, full_names_only: bool = False
-) -> tuple[Division | None, str]:
+def _county_in(counties: list[Division], text: str, *, full_names_only: bool = False) -> tuple[Division | None, str]:
     for county in counties:
         if text.startswith(county.name):
-            return county, text[len(county.name):]
+            return county, text[len(county.name) :]
     if not full_names_only:
         for county in counties:
             short = county.short_name
-            if short != county.name and text.startswith(short) and text[len(short):][:1] not in ("区", "县", "市"):
-                return county, text[len(short):]
+            if short != county.name and text.startswith(short) and text[len(short) :][:1] not in ("区", "县", "市"):
+                return county, text[len(short) :]
     return None, text
 
 
@@ -134,11 +170,11 @@ def _lower_levels(text: str) -> tuple[str, str, str]:
     found = _TOWNSHIP.match(text)
     if found:
         township = found[1] + _TOWNSHIP_SUFFIX.get(found[2], found[2])
-        text = text[found.end():]
+        text = text[found.end() :]
     found = _VILLAGE.match(text)
     if found:
         village = found[1] + _VILLAGE_SUFFIX.get(found[2], found[2])
-        text = text[found.end():]
+        text = text[found.end() :]
     return township, village, text
 
 
@@ -156,11 +192,11 @@ def _parse_other(province: str, text: str) -> ParsedAddress:
     if province not in _MUNICIPALITIES:
         found = _OTHER_CITY.match(rest)
         if found:
-            city, rest = found[1], rest[found.end():]
+            city, rest = found[1], rest[found.end() :]
     county = ""
     found = _OTHER_COUNTY.match(rest)
     if found:
-        county, rest = found[1], rest[found.end():]
+        county, rest = found[1], rest[found.end() :]
     township, village, detail = _lower_levels(rest)
     return ParsedAddress(province, city, county, township, village, detail)
 
@@ -168,5 +204,5 @@ def _parse_other(province: str, text: str) -> ParsedAddress:
 def _strip_prefix(text: str, prefixes: tuple[str, ...]) -> str:
     for prefix in prefixes:
         if text.startswith(prefix):
-            return text[len(prefix):]
+            return text[len(prefix) :]
     return text

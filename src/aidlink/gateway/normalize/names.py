@@ -19,9 +19,7 @@ SEPARATOR = "\u00b7"  # MIDDLE DOT, the separator GB 18030 / public-security pra
 # Characters written in place of the middle dot between parts of ethnic-minority and
 # foreign names; checked after NFKC folding (which already maps U+FF0E→".", U+FF65→U+30FB,
 # U+FF61→U+3002, U+0387→U+00B7, U+2024/U+FE52→".").
-SEPARATOR_VARIANTS = frozenset(
-    "\u00b7\u30fb\u2022\u002e\u3002\u2027\u2219\u22c5\u16eb\u2e31\ua78f\u25cf\u318d\u02d1"
-)
+SEPARATOR_VARIANTS = frozenset("\u00b7\u30fb\u2022\u002e\u3002\u2027\u2219\u22c5\u16eb\u2e31\ua78f\u25cf\u318d\u02d1")
 _SEPARATOR_RUN = re.compile("\u00b7+")
 
 
@@ -56,7 +54,7 @@ def normalize_name(value: str) -> str:
     return to_simplified(name).upper()
 
 
-@lru_cache(maxsize=1 << 16)   # full names repeat a lot: pypinyin is the costliest normalization step
+@lru_cache(maxsize=1 << 16)  # full names repeat a lot: pypinyin is the costliest normalization step
 def name_pinyin(name: str) -> str:
     """Tone-less pinyin syllables joined by single spaces, with surname readings for Han names.
 

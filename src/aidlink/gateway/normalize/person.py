@@ -58,9 +58,13 @@ def normalize_person(raw: Mapping[str, str], *, today: date | None = None) -> No
             resident_id = normalize_resident_id(values["id_number"], today=today)
         except CheckCharacterMismatch as problem:
             mistyped_id = problem.number
-            flags.append(FieldIssue(problem.issue.field, problem.issue.value,
-                                    problem.issue.reason + "; kept as written for approximate matching, "
-                                    "nothing derived from it"))
+            flags.append(
+                FieldIssue(
+                    problem.issue.field,
+                    problem.issue.value,
+                    problem.issue.reason + "; kept as written for approximate matching, nothing derived from it",
+                )
+            )
         except InvalidField as problem:
             issues.append(problem.issue)
     birth_date = ""
@@ -104,13 +108,23 @@ def _reconcile(
     if not birth_date:
         birth_date = id_birth
     elif birth_date != id_birth:
-        flags.append(FieldIssue("birth_date", values["birth_date"],
-                                f"differs from the birth date {id_birth} in id_number; kept the given value"))
+        flags.append(
+            FieldIssue(
+                "birth_date",
+                values["birth_date"],
+                f"differs from the birth date {id_birth} in id_number; kept the given value",
+            )
+        )
     if not sex:
         sex = resident_id.sex
     elif sex != resident_id.sex:
-        flags.append(FieldIssue("sex", values["sex"],
-                                f"differs from the sex {resident_id.sex} encoded in id_number; kept the given value"))
+        flags.append(
+            FieldIssue(
+                "sex",
+                values["sex"],
+                f"differs from the sex {resident_id.sex} encoded in id_number; kept the given value",
+            )
+        )
     return birth_date, sex
 
 

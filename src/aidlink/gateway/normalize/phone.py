@@ -25,7 +25,9 @@ def normalize_phone(value: str) -> str:
     international = text.startswith(("+86", "0086"))
     text = _COUNTRY_PREFIX.sub("", text)
     if not text.isascii() or not text.isdigit():
-        raise InvalidField(FIELD, raw, "contains characters other than digits, spaces, dashes, brackets and a +86 prefix")
+        raise InvalidField(
+            FIELD, raw, "contains characters other than digits, spaces, dashes, brackets and a +86 prefix"
+        )
     if international and not text.startswith(("0", "1")):
         text = "0" + text  # +86 515 8888 8888: the trunk 0 of the area code is dropped abroad
     if _MOBILE.fullmatch(text) or _LANDLINE.fullmatch(text):

@@ -70,9 +70,7 @@ def normalize_resident_id(value: str, *, today: date | None = None) -> ResidentI
     if not number:
         raise InvalidField(FIELD, raw, "is empty")
     if len(number) not in (15, 18):
-        raise InvalidField(
-            FIELD, raw, f"wrong length: {len(number)} characters (expected 18, or 15 for a legacy ID)"
-        )
+        raise InvalidField(FIELD, raw, f"wrong length: {len(number)} characters (expected 18, or 15 for a legacy ID)")
     legacy = len(number) == 15
     body = number if legacy else number[:17]
     if not (body.isascii() and body.isdigit()):

@@ -9,10 +9,24 @@ FIELD = "sex"
 MALE, FEMALE, UNKNOWN = "1", "2", ""
 
 _CODES: dict[str, str] = {
-    "1": MALE, "男": MALE, "男性": MALE, "M": MALE, "MALE": MALE,
-    "2": FEMALE, "女": FEMALE, "女性": FEMALE, "F": FEMALE, "FEMALE": FEMALE,
-    "0": UNKNOWN, "未知": UNKNOWN, "未知的性别": UNKNOWN, "U": UNKNOWN, "UNKNOWN": UNKNOWN,
-    "9": UNKNOWN, "未说明": UNKNOWN, "未说明的性别": UNKNOWN,
+    "1": MALE,
+    "男": MALE,
+    "男性": MALE,
+    "M": MALE,
+    "MALE": MALE,
+    "2": FEMALE,
+    "女": FEMALE,
+    "女性": FEMALE,
+    "F": FEMALE,
+    "FEMALE": FEMALE,
+    "0": UNKNOWN,
+    "未知": UNKNOWN,
+    "未知的性别": UNKNOWN,
+    "U": UNKNOWN,
+    "UNKNOWN": UNKNOWN,
+    "9": UNKNOWN,
+    "未说明": UNKNOWN,
+    "未说明的性别": UNKNOWN,
 }
 
 

@@ -53,10 +53,22 @@ class CorruptionProfile:
     def default(cls) -> CorruptionProfile:
         """Rates in the range seen in real departmental extracts."""
         return cls(
-            name_homophone=0.03, name_traditional=0.03, name_drop_character=0.005, name_spaces=0.02,
-            minority_separator_variant=0.5, fullwidth_digits=0.03, legacy_id=0.03, id_typo=0.01,
-            id_lowercase_x=0.4, missing_id=0.01, missing_birth_date=0.05, missing_phone=0.05,
-            missing_address=0.03, phone_international=0.08, phone_dashes=0.08, address_without_province=0.3,
+            name_homophone=0.03,
+            name_traditional=0.03,
+            name_drop_character=0.005,
+            name_spaces=0.02,
+            minority_separator_variant=0.5,
+            fullwidth_digits=0.03,
+            legacy_id=0.03,
+            id_typo=0.01,
+            id_lowercase_x=0.4,
+            missing_id=0.01,
+            missing_birth_date=0.05,
+            missing_phone=0.05,
+            missing_address=0.03,
+            phone_international=0.08,
+            phone_dashes=0.08,
+            address_without_province=0.3,
             date_styles=_frozen({"compact": 0.4, "iso": 0.3, "slash": 0.15, "chinese": 0.15}),
             sex_styles=_frozen({"code": 0.5, "chinese": 0.4, "letter": 0.1}),
         )
@@ -90,7 +102,7 @@ def corrupt_name(name: str, surname_length: int, profile: CorruptionProfile, rng
         positions = [i for i, ch in enumerate(given) if ch in HOMOPHONES]
         if positions:
             i = rng.choice(positions)
-            given = given[:i] + rng.choice(HOMOPHONES[given[i]]) + given[i + 1:]
+            given = given[:i] + rng.choice(HOMOPHONES[given[i]]) + given[i + 1 :]
     if len(given) == 2 and rng.random() < profile.name_drop_character:
         given = given[rng.randrange(2)]
     name = surname + given
@@ -99,7 +111,7 @@ def corrupt_name(name: str, surname_length: int, profile: CorruptionProfile, rng
         positions = [i for i, ch in enumerate(name) if ch in forms]
         if positions:
             i = rng.choice(positions)
-            name = name[:i] + forms[name[i]] + name[i + 1:]
+            name = name[:i] + forms[name[i]] + name[i + 1 :]
     if rng.random() < profile.name_spaces:
         name = name[:surname_length] + rng.choice((" ", "　")) + name[surname_length:]
     return name

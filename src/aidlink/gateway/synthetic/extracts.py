@@ -19,6 +19,8 @@ ENCODINGS = ("utf-8", "gb18030")
 Selector = Callable[[Person, Household], bool]
 Columns = Callable[[Person, Household], dict[str, str]]
 
+DEFAULT_CORRUPTION = C.CorruptionProfile.default()  # frozen: a safe shared default
+
 
 def _flag(person: Person, fact: str) -> str:
     return "1" if fact in person.facts else "0"
@@ -42,11 +44,18 @@ def _mca_category(person: Person, household: Household) -> dict[str, str]:
 
 
 def _hrss(person: Person, household: Household) -> dict[str, str]:
-    insurance = ("receiving" if F.SOCIAL_INSURANCE_BENEFIT in person.facts
-                 else "enrolled" if F.SOCIAL_INSURANCE_ENROLLED in person.facts else "none")
-    return {"social_insurance": insurance,
-            "registered_unemployed": _flag(person, F.REGISTERED_UNEMPLOYED),
-            "employment_assistance": _flag(person, F.EMPLOYMENT_ASSISTANCE)}
+    insurance = (
+        "receiving"
+        if F.SOCIAL_INSURANCE_BENEFIT in person.facts
+        else "enrolled"
+        if F.SOCIAL_INSURANCE_ENROLLED in person.facts
+        else "none"
+    )
+    return {
+        "social_insurance": insurance,
+        "registered_unemployed": _flag(person, F.REGISTERED_UNEMPLOYED),
+        "employment_assistance": _flag(person, F.EMPLOYMENT_ASSISTANCE),
+    }
 
 
 def _any_of(*facts: str) -> Selector:
@@ -60,46 +69,81 @@ DEPARTMENTS: dict[str, DepartmentHoldings] = {
         DepartmentHoldings(
             "mca",
             lambda p, h: bool(h.category) or F.LOW_INCOME_MONITORED in p.facts,
-            _mca_category, ("category", "dispersed"), holds_household_id=True),
+            _mca_category,
+            ("category", "dispersed"),
+            holds_household_id=True,
+        ),
         DepartmentHoldings(
-            "edu", _any_of(F.STUDENT),
-            lambda p, h: {"school_stage": p.attributes.get("school_stage", ""),
-                          "assistance": _flag(p, F.EDUCATION_ASSISTANCE),
-                          "assistance_type": p.attributes.get("education_assistance_type", "")},
-            ("school_stage", "assistance", "assistance_type")),
+            "edu",
+            _any_of(F.STUDENT),
+            lambda p, h: {
+                "school_stage": p.attributes.get("school_stage", ""),
+                "assistance": _flag(p, F.EDUCATION_ASSISTANCE),
+                "assistance_type": p.attributes.get("education_assistance_type", ""),
+            },
+            ("school_stage", "assistance", "assistance_type"),
+        ),
         DepartmentHoldings(
-            "hrss", _any_of(F.SOCIAL_INSURANCE_ENROLLED, F.REGISTERED_UNEMPLOYED, F.EMPLOYMENT_ASSISTANCE),
-            _hrss, ("social_insurance", "registered_unemployed", "employment_assistance")),
+            "hrss",
+            _any_of(F.SOCIAL_INSURANCE_ENROLLED, F.REGISTERED_UNEMPLOYED, F.EMPLOYMENT_ASSISTANCE),
+            _hrss,
+            ("social_insurance", "registered_unemployed", "employment_assistance"),
+        ),
         DepartmentHoldings(
-            "housing", _any_of(F.PUBLIC_RENTAL_HOUSING, F.RENT_SUBSIDY, F.RURAL_HOUSE_RENOVATION),
-            lambda p, h: {"public_rental_housing": _flag(p, F.PUBLIC_RENTAL_HOUSING),
-                          "rent_subsidy": _flag(p, F.RENT_SUBSIDY),
-                          "rural_house_renovation": _flag(p, F.RURAL_HOUSE_RENOVATION)},
-            ("public_rental_housing", "rent_subsidy", "rural_house_renovation"), holds_household_id=True),
+            "housing",
+            _any_of(F.PUBLIC_RENTAL_HOUSING, F.RENT_SUBSIDY, F.RURAL_HOUSE_RENOVATION),
+            lambda p, h: {
+                "public_rental_housing": _flag(p, F.PUBLIC_RENTAL_HOUSING),
+                "rent_subsidy": _flag(p, F.RENT_SUBSIDY),
+                "rural_house_renovation": _flag(p, F.RURAL_HOUSE_RENOVATION),
+            },
+            ("public_rental_housing", "rent_subsidy", "rural_house_renovation"),
+            holds_household_id=True,
+        ),
         DepartmentHoldings(
-            "health", _any_of(F.SERIOUS_ILLNESS),
-            lambda p, h: {"disease": p.attributes.get("disease", "")}, ("disease",)),
+            "health",
+            _any_of(F.SERIOUS_ILLNESS),
+            lambda p, h: {"disease": p.attributes.get("disease", "")},
+            ("disease",),
+        ),
         DepartmentHoldings(
-            "mem", _any_of(F.DISASTER_AFFECTED),
-            lambda p, h: {"disaster_type": p.attributes.get("disaster_type", "")}, ("disaster_type",)),
+            "mem",
+            _any_of(F.DISASTER_AFFECTED),
+            lambda p, h: {"disaster_type": p.attributes.get("disaster_type", "")},
+            ("disaster_type",),
+        ),
         DepartmentHoldings(
-            "nhsa", _any_of(F.MEDICAL_INSURANCE_ENROLLED),
-            lambda p, h: {"serious_illness": _flag(p, F.SERIOUS_ILLNESS),
-                          "high_cost": _flag(p, F.HIGH_MEDICAL_COST),
-                          "medical_assistance": _flag(p, F.MEDICAL_ASSISTANCE)},
-            ("serious_illness", "high_cost", "medical_assistance")),
+            "nhsa",
+            _any_of(F.MEDICAL_INSURANCE_ENROLLED),
+            lambda p, h: {
+                "serious_illness": _flag(p, F.SERIOUS_ILLNESS),
+                "high_cost": _flag(p, F.HIGH_MEDICAL_COST),
+                "medical_assistance": _flag(p, F.MEDICAL_ASSISTANCE),
+            },
+            ("serious_illness", "high_cost", "medical_assistance"),
+        ),
         DepartmentHoldings(
-            "rural", _any_of(F.FORMER_REGISTERED_POOR),
+            "rural",
+            _any_of(F.FORMER_REGISTERED_POOR),
             lambda p, h: {"poverty_exit_year": p.attributes.get("poverty_exit_year", "")},
-            ("poverty_exit_year",), holds_household_id=True),
+            ("poverty_exit_year",),
+            holds_household_id=True,
+        ),
         DepartmentHoldings(
-            "union", _any_of(F.WORKER_IN_HARDSHIP),
-            lambda p, h: {"hardship_reason": p.attributes.get("hardship_reason", "")}, ("hardship_reason",)),
+            "union",
+            _any_of(F.WORKER_IN_HARDSHIP),
+            lambda p, h: {"hardship_reason": p.attributes.get("hardship_reason", "")},
+            ("hardship_reason",),
+        ),
         DepartmentHoldings(
-            "cdpf", _any_of(F.DISABILITY),
-            lambda p, h: {"disability_type": p.attributes.get("disability_type", ""),
-                          "disability_grade": p.attributes.get("disability_grade", "")},
-            ("disability_type", "disability_grade")),
+            "cdpf",
+            _any_of(F.DISABILITY),
+            lambda p, h: {
+                "disability_type": p.attributes.get("disability_type", ""),
+                "disability_grade": p.attributes.get("disability_grade", ""),
+            },
+            ("disability_type", "disability_grade"),
+        ),
     )
 }
 
@@ -128,7 +172,7 @@ def department_extract(
     department: str,
     *,
     seed: int,
-    corruption: C.CorruptionProfile | None = C.CorruptionProfile.default(),
+    corruption: C.CorruptionProfile | None = DEFAULT_CORRUPTION,
 ) -> Extract:
     """The persons ``department`` holds, in shuffled order with department-local ``rec_id``s.
 
@@ -185,7 +229,7 @@ def linkage_pair(
     *,
     overlap: float,
     seed: int,
-    corruption: C.CorruptionProfile | None = C.CorruptionProfile.default(),
+    corruption: C.CorruptionProfile | None = DEFAULT_CORRUPTION,
 ) -> tuple[Extract, Extract]:
     """Two extracts "a" and "b" of ``n`` persons each, ``round(n * overlap)`` of them in both.
 
@@ -198,13 +242,14 @@ def linkage_pair(
     shared = round(n * overlap)
     needed = 2 * n - shared
     if n < 0 or needed > len(population.persons):
-        raise ValueError(f"{n} per side with overlap {overlap} needs {needed} persons; "
-                         f"the population has {len(population.persons)}")
+        raise ValueError(
+            f"{n} per side with overlap {overlap} needs {needed} persons; the population has {len(population.persons)}"
+        )
     profile = corruption or C.CorruptionProfile.none()
     rng = random.Random(f"{seed}:linkage-pair")
     persons = list(population.persons)
     rng.shuffle(persons)
-    sides = {"a": persons[:n], "b": persons[n - shared:needed]}
+    sides = {"a": persons[:n], "b": persons[n - shared : needed]}
     extracts = []
     for side, held in sides.items():
         held = list(held)

@@ -31,8 +31,16 @@ RENT_SUBSIDY = "rent_subsidy"
 RURAL_HOUSE_RENOVATION = "rural_house_renovation"
 LOW_INCOME_MONITORED = "low_income_monitored"  # not assisted, but under mca monitoring (Art. 14)
 
-HOUSEHOLD_FACTS = frozenset((DISASTER_AFFECTED, FORMER_REGISTERED_POOR, PUBLIC_RENTAL_HOUSING,
-                             RENT_SUBSIDY, RURAL_HOUSE_RENOVATION, LOW_INCOME_MONITORED))
+HOUSEHOLD_FACTS = frozenset(
+    (
+        DISASTER_AFFECTED,
+        FORMER_REGISTERED_POOR,
+        PUBLIC_RENTAL_HOUSING,
+        RENT_SUBSIDY,
+        RURAL_HOUSE_RENOVATION,
+        LOW_INCOME_MONITORED,
+    )
+)
 
 DISABILITY_TYPES = ("visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple")
 DISABILITY_TYPE_WEIGHTS = (0.14, 0.24, 0.02, 0.45, 0.07, 0.06, 0.02)
@@ -70,9 +78,7 @@ def household_facts(rng: random.Random, ctx: HouseholdContext) -> tuple[set[str]
     return facts, attrs
 
 
-def person_facts(
-    rng: random.Random, ctx: HouseholdContext, age: int
-) -> tuple[set[str], dict[str, str]]:
+def person_facts(rng: random.Random, ctx: HouseholdContext, age: int) -> tuple[set[str], dict[str, str]]:
     """Facts of one person given the household category and the person's age."""
     facts: set[str] = set()
     attrs: dict[str, str] = {}

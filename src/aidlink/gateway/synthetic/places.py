@@ -17,9 +17,19 @@ ROAD_KINDS = ("路", "路", "路", "街", "大道")
 
 # Telephone area codes of Jiangsu's prefecture-level cities.
 AREA_CODES = {
-    "320100": "025", "320200": "0510", "320300": "0516", "320400": "0519", "320500": "0512",
-    "320600": "0513", "320700": "0518", "320800": "0517", "320900": "0515", "321000": "0514",
-    "321100": "0511", "321200": "0523", "321300": "0527",
+    "320100": "025",
+    "320200": "0510",
+    "320300": "0516",
+    "320400": "0519",
+    "320500": "0512",
+    "320600": "0513",
+    "320700": "0518",
+    "320800": "0517",
+    "320900": "0515",
+    "321000": "0514",
+    "321100": "0511",
+    "321200": "0523",
+    "321300": "0527",
 }
 
 
@@ -57,7 +67,8 @@ def build_counties(table: DivisionTable, rng: random.Random, codes: list[str] | 
             name = _unique_name(rng, used) + suffix
             village_suffix = "社区" if suffix == "街道" else "村"
             villages = tuple(
-                _unique_name(rng, used) + (village_suffix if rng.random() < 0.9 else ("村" if village_suffix == "社区" else "社区"))
+                _unique_name(rng, used)
+                + (village_suffix if rng.random() < 0.9 else ("村" if village_suffix == "社区" else "社区"))
                 for _ in range(rng.randint(5, 15))
             )
             townships.append(Township(name, villages))

@@ -13,8 +13,15 @@ from aidlink.gateway.normalize.divisions import jiangsu_divisions
 from aidlink.gateway.normalize.resident_id import check_character
 from aidlink.gateway.synthetic import facts as F
 from aidlink.gateway.synthetic.name_frequencies import (
-    COMPOUND_SURNAME_RATE, COMPOUND_SURNAMES, FEMALE_GIVEN, MALE_GIVEN, MINORITY_FAMILY,
-    MINORITY_GIVEN_FEMALE, MINORITY_GIVEN_MALE, MINORITY_RATE, SINGLE_CHARACTER_GIVEN_RATE,
+    COMPOUND_SURNAME_RATE,
+    COMPOUND_SURNAMES,
+    FEMALE_GIVEN,
+    MALE_GIVEN,
+    MINORITY_FAMILY,
+    MINORITY_GIVEN_FEMALE,
+    MINORITY_GIVEN_MALE,
+    MINORITY_RATE,
+    SINGLE_CHARACTER_GIVEN_RATE,
     SURNAME_SHARES,
 )
 from aidlink.gateway.synthetic.places import AREA_CODES, County, build_counties, street_address
@@ -170,8 +177,9 @@ class _Builder:
             else:
                 address = street_address(county, rng)
             phone = self._household_phone(county) if rng.random() < 0.92 else ""
-            ctx = F.HouseholdContext(category, county.division.name.endswith("区"),
-                                     county.division.code in self.disaster_counties)
+            ctx = F.HouseholdContext(
+                category, county.division.name.endswith("区"), county.division.code in self.disaster_counties
+            )
             h_facts, h_attrs = F.household_facts(rng, ctx)
             drafts = []
             for member in members:
@@ -190,21 +198,33 @@ class _Builder:
                     attrs["mca_category"] = category
                 if tekun_support:
                     attrs["tekun_support"] = tekun_support
-                persons.append(Person(
-                    person_id=person_id,
-                    household_id=household_id,
-                    name=member.surname + member.given,
-                    id_number=self._id_number(member, county),
-                    birth_date=member.birth,  # type: ignore[arg-type]
-                    sex=member.sex,
-                    phone=self._person_phone(age, phone),
-                    address=address,
-                    division_code=county.division.code,
-                    facts=frozenset(p_facts | h_facts),
-                    attributes=attrs,
-                ))
-            households.append(Household(household_id, address, county.division.code, phone, category,
-                                        tekun_support, tuple(member_ids), frozenset(h_facts)))
+                persons.append(
+                    Person(
+                        person_id=person_id,
+                        household_id=household_id,
+                        name=member.surname + member.given,
+                        id_number=self._id_number(member, county),
+                        birth_date=member.birth,  # type: ignore[arg-type]
+                        sex=member.sex,
+                        phone=self._person_phone(age, phone),
+                        address=address,
+                        division_code=county.division.code,
+                        facts=frozenset(p_facts | h_facts),
+                        attributes=attrs,
+                    )
+                )
+            households.append(
+                Household(
+                    household_id,
+                    address,
+                    county.division.code,
+                    phone,
+                    category,
+                    tekun_support,
+                    tuple(member_ids),
+                    frozenset(h_facts),
+                )
+            )
         return persons, households
 
     def _monitored(self, drafts: list, h_facts: set[str]) -> bool:
@@ -246,8 +266,9 @@ class _Builder:
         for _ in range(count):
             if kids and rng.random() < TWIN_RATE and kids[-1].twin_of is None:
                 eldest = kids[-1]
-                kids.append(_Member(eldest.age, rng.choice((MALE, FEMALE)), eldest.surname,
-                                    eldest.father_given, twin_of=eldest))
+                kids.append(
+                    _Member(eldest.age, rng.choice((MALE, FEMALE)), eldest.surname, eldest.father_given, twin_of=eldest)
+                )
                 continue
             kid = self._child(mother, father, rng.choice((MALE, FEMALE)), minority)
             if kids:
@@ -288,10 +309,13 @@ class _Builder:
             return
         if member.twin_of is not None and member.twin_of.given:
             first = member.twin_of.given
-            member.given = first[0] + self._given_char(member.sex, avoid=first) if len(first) == 2 \
+            member.given = (
+                first[0] + self._given_char(member.sex, avoid=first)
+                if len(first) == 2
                 else self._given_char(member.sex, avoid=first)
+            )
             return
-        assert member.birth is not None   # set above
+        assert member.birth is not None  # set above
         single = rng.random() < (0.45 if member.birth.year < 1980 else SINGLE_CHARACTER_GIVEN_RATE / 2)
         first = self._given_char(member.sex)
         member.given = first if single else first + self._given_char(member.sex, avoid=first)

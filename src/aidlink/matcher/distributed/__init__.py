@@ -3,6 +3,7 @@
 ``DaskJoinBackend`` and ``dask_security`` import Dask on first use, so the matcher runs
 without Dask installed when ``join_backend = "local"``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,8 +30,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "DaskJoinBackend":
         from aidlink.matcher.distributed.dask_backend import DaskJoinBackend
+
         return DaskJoinBackend
     if name == "dask_security":
         from aidlink.matcher.distributed.security import dask_security
+
         return dask_security
     raise AttributeError(f"module 'aidlink.matcher.distributed' has no attribute {name!r}")

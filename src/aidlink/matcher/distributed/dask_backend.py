@@ -13,6 +13,7 @@ from the source and the partition runs once more; if that also fails the join ra
 :class:`JoinFailed` naming the dataset and partition. Every relevant partition must
 answer, for the number of rows its shard holds, or there is no result at all.
 """
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from aidlink.matcher.distributed.errors import DatasetNotLoaded, JoinFailed
 from aidlink.matcher.distributed.metrics import join_metrics
-from aidlink.matcher.distributed.partitions import (ShardLayout, check_encodings, row_popcounts,
-                                            row_positions)
+from aidlink.matcher.distributed.partitions import ShardLayout, check_encodings, row_popcounts, row_positions
 from aidlink.matcher.distributed.tasks import TASK_PREFIX, PartitionAnswer, join_partition
 from aidlink.matcher.similarity import CandidatePairs
 
@@ -41,24 +41,24 @@ _LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
 
 @dataclass
 class _Loaded:
-    source: np.ndarray              # the matcher's own array (memory-mapped), for re-scattering
+    source: np.ndarray  # the matcher's own array (memory-mapped), for re-scattering
     version: Version
     layout: ShardLayout
-    shards: list[Future] = field(default_factory=list)   # one scattered uint8 array per shard
+    shards: list[Future] = field(default_factory=list)  # one scattered uint8 array per shard
 
 
 @dataclass(frozen=True)
 class _Failure:
     reason: str
-    lost: bool                      # lost worker or data: re-scatter and retry once
+    lost: bool  # lost worker or data: re-scatter and retry once
 
 
 @dataclass(frozen=True)
 class _Plan:
     query: np.ndarray
-    subsets: dict[int, np.ndarray]          # partition -> query rows sent to it
-    keeps: dict[int, np.ndarray | None]     # partition -> shard rows admitted by the filter
-    b_maps: dict[int, np.ndarray]           # partition -> answer's b_index -> result b_index
+    subsets: dict[int, np.ndarray]  # partition -> query rows sent to it
+    keeps: dict[int, np.ndarray | None]  # partition -> shard rows admitted by the filter
+    b_maps: dict[int, np.ndarray]  # partition -> answer's b_index -> result b_index
 
 
 class DaskJoinBackend:
@@ -73,28 +73,39 @@ class DaskJoinBackend:
 
     name = "dask"
 
-    def __init__(self, scheduler: str | Client, *, partitions: int | None = None,
-                 security: Security | None = None, registry: CollectorRegistry | None = None,
-                 worker_threads: int = 1, timeout: float = 600.0,
-                 connect_timeout: float = 30.0) -> None:
-        if partitions is not None and (isinstance(partitions, bool) or not isinstance(partitions, int)
-                                       or partitions < 1):
+    def __init__(
+        self,
+        scheduler: str | Client,
+        *,
+        partitions: int | None = None,
+        security: Security | None = None,
+        registry: CollectorRegistry | None = None,
+        worker_threads: int = 1,
+        timeout: float = 600.0,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        if partitions is not None and (
+            isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1
+        ):
             raise ValueError(f"partitions must be a positive integer; got {partitions!r}")
         if isinstance(scheduler, Client):
             self.client, self._owns_client = scheduler, False
         elif isinstance(scheduler, str) and scheduler:
             if scheduler.startswith("tls://") and _client_tls(security) is None:
-                raise ValueError(f"the Dask scheduler at {scheduler} speaks TLS: pass security="
-                                 f"dask_security(ca, cert, key) (or configure Dask's TLS settings)")
+                raise ValueError(
+                    f"the Dask scheduler at {scheduler} speaks TLS: pass security="
+                    f"dask_security(ca, cert, key) (or configure Dask's TLS settings)"
+                )
             try:
-                self.client = Client(scheduler, security=security, set_as_default=False,
-                                     timeout=connect_timeout)
+                self.client = Client(scheduler, security=security, set_as_default=False, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
             self._owns_client = True
         else:
-            raise ValueError(f"dask_scheduler must be a scheduler address like tcp://host:8786 "
-                             f"or a distributed.Client; got {scheduler!r}")
+            raise ValueError(
+                f"dask_scheduler must be a scheduler address like tcp://host:8786 "
+                f"or a distributed.Client; got {scheduler!r}"
+            )
         self.partitions = partitions
         self.worker_threads = worker_threads
         self.timeout = timeout
@@ -146,8 +157,9 @@ class DaskJoinBackend:
 
     # -- the join -----------------------------------------------------------------------------
 
-    def candidate_pairs(self, query: np.ndarray, dataset_key: str, threshold: float, *,
-                        rows: np.ndarray | None = None) -> CandidatePairs:
+    def candidate_pairs(
+        self, query: np.ndarray, dataset_key: str, threshold: float, *, rows: np.ndarray | None = None
+    ) -> CandidatePairs:
         """Exactly ``matcher.similarity.candidate_pairs(query, dataset[rows], threshold)``.
 
         ``rows`` (optional) restricts the dataset to those rows; ``b_index`` then counts
@@ -156,13 +168,16 @@ class DaskJoinBackend:
         loaded = self._loaded(dataset_key)
         check_encodings(query, f"query against dataset {dataset_key!r}")
         if query.shape[1] != loaded.layout.width:
-            raise ValueError(f"query encodings are {query.shape[1] * 8} bits but dataset "
-                             f"{dataset_key!r} holds {loaded.layout.width * 8}-bit encodings")
+            raise ValueError(
+                f"query encodings are {query.shape[1] * 8} bits but dataset "
+                f"{dataset_key!r} holds {loaded.layout.width * 8}-bit encodings"
+            )
         threshold = float(threshold)
         if np.isnan(threshold):
             raise ValueError("threshold is NaN; expected a number (pairs need score >= threshold)")
-        plan = self._plan(loaded, np.ascontiguousarray(query), threshold,
-                          row_positions(rows, loaded.layout.records, dataset_key))
+        plan = self._plan(
+            loaded, np.ascontiguousarray(query), threshold, row_positions(rows, loaded.layout.records, dataset_key)
+        )
         relevant = sorted(plan.subsets)
         answers, failures = self._round(loaded, plan, relevant, threshold)
         if failures:
@@ -176,12 +191,10 @@ class DaskJoinBackend:
             answers.update(again)
             if failures:
                 k = min(failures)
-                raise JoinFailed(dataset_key, k, len(loaded.layout.shards),
-                                 f"after one retry: {failures[k].reason}")
+                raise JoinFailed(dataset_key, k, len(loaded.layout.shards), f"after one retry: {failures[k].reason}")
         return self._gather(dataset_key, loaded, plan, relevant, answers)
 
-    def _plan(self, loaded: _Loaded, query: np.ndarray, threshold: float,
-              positions: np.ndarray | None) -> _Plan:
+    def _plan(self, loaded: _Loaded, query: np.ndarray, threshold: float, positions: np.ndarray | None) -> _Plan:
         subsets, keeps, b_maps = {}, {}, {}
         per_shard = loaded.layout.query_rows(row_popcounts(query), threshold)
         for shard, subset in zip(loaded.layout.shards, per_shard):
@@ -194,8 +207,9 @@ class DaskJoinBackend:
                 subsets[shard.number], keeps[shard.number], b_maps[shard.number] = subset, keep, b_map
         return _Plan(query, subsets, keeps, b_maps)
 
-    def _round(self, loaded: _Loaded, plan: _Plan, numbers: list[int], threshold: float
-               ) -> tuple[dict[int, PartitionAnswer], dict[int, _Failure]]:
+    def _round(
+        self, loaded: _Loaded, plan: _Plan, numbers: list[int], threshold: float
+    ) -> tuple[dict[int, PartitionAnswer], dict[int, _Failure]]:
         """Run partitions ``numbers`` once; answers and failures by partition."""
         answers: dict[int, PartitionAnswer] = {}
         failures: dict[int, _Failure] = {}
@@ -204,9 +218,8 @@ class DaskJoinBackend:
         shards = {k: loaded.shards[k] for k in numbers}
         try:
             holders = self.client.who_has(list(shards.values()))
-        except Exception as exc:   # noqa: BLE001 - any scheduler trouble: retried once, then JoinFailed
-            return answers, {k: _Failure(f"the scheduler could not be asked: {exc!r}", True)
-                             for k in numbers}
+        except Exception as exc:
+            return answers, {k: _Failure(f"the scheduler could not be asked: {exc!r}", True) for k in numbers}
         by_worker: dict[str, list[int]] = {}
         for k, shard in shards.items():
             where = holders.get(shard.key, ())
@@ -217,26 +230,33 @@ class DaskJoinBackend:
         tasks: dict[int, Future] = {}
         for worker, ks in by_worker.items():
             try:  # the query rows go to the worker that holds the shard
-                queries = self.client.scatter([plan.query[plan.subsets[k]] for k in ks],
-                                              workers=[worker], hash=False, timeout=self.timeout)
-            except Exception as exc:   # noqa: BLE001 - e.g. the worker left meanwhile: retried once
-                failures.update({k: _Failure(f"sending query rows to {worker} failed: {exc!r}", True)
-                                 for k in ks})
+                queries = self.client.scatter(
+                    [plan.query[plan.subsets[k]] for k in ks], workers=[worker], hash=False, timeout=self.timeout
+                )
+            except Exception as exc:
+                failures.update({k: _Failure(f"sending query rows to {worker} failed: {exc!r}", True) for k in ks})
                 continue
             for k, query in zip(ks, queries):
-                tasks[k] = self.client.submit(join_partition, shards[k], query, plan.keeps[k],
-                                              threshold, self.worker_threads, pure=False,
-                                              key=f"{TASK_PREFIX}{k}-{uuid.uuid4().hex}")
+                tasks[k] = self.client.submit(
+                    join_partition,
+                    shards[k],
+                    query,
+                    plan.keeps[k],
+                    threshold,
+                    self.worker_threads,
+                    pure=False,
+                    key=f"{TASK_PREFIX}{k}-{uuid.uuid4().hex}",
+                )
         deadline = time.monotonic() + self.timeout
         for k, task in tasks.items():
-            try:   # the future's own client waits (the backend's client need not be the default)
+            try:  # the future's own client waits (the backend's client need not be the default)
                 answers[k] = task.result(timeout=max(deadline - time.monotonic(), 0.001))
-            except Exception as exc:   # noqa: BLE001 - classified below; never swallowed
+            except Exception as exc:
                 if not task.done():
                     failures[k] = _Failure(f"no answer within {self.timeout:g} s", False)
                 elif isinstance(exc, _LOST):
                     failures[k] = _Failure(_describe(exc), True)
-                else:   # the kernel refused: running it again would not help
+                else:  # the kernel refused: running it again would not help
                     failures[k] = _Failure(_describe(exc), False)
         self.client.cancel(list(tasks.values()))
         return answers, failures
@@ -250,8 +270,9 @@ class DaskJoinBackend:
                 loaded.shards[k] = future
         self.client.cancel(stale)
 
-    def _gather(self, dataset_key: str, loaded: _Loaded, plan: _Plan, relevant: list[int],
-                answers: dict[int, PartitionAnswer]) -> CandidatePairs:
+    def _gather(
+        self, dataset_key: str, loaded: _Loaded, plan: _Plan, relevant: list[int], answers: dict[int, PartitionAnswer]
+    ) -> CandidatePairs:
         partitions = len(loaded.layout.shards)
         missing = sorted(set(relevant) - set(answers))
         if missing:
@@ -262,12 +283,12 @@ class DaskJoinBackend:
             answer = answers[k]
             expected = len(loaded.layout.shards[k].rows)
             if answer.shard_rows != expected:
-                raise JoinFailed(dataset_key, k, partitions,
-                                 f"its worker held {answer.shard_rows} rows, expected {expected}")
+                raise JoinFailed(
+                    dataset_key, k, partitions, f"its worker held {answer.shard_rows} rows, expected {expected}"
+                )
             histogram.observe(answer.seconds)
             pairs = answer.pairs
-            parts.append(CandidatePairs(pairs.scores, plan.subsets[k][pairs.a_index],
-                                        plan.b_maps[k][pairs.b_index]))
+            parts.append(CandidatePairs(pairs.scores, plan.subsets[k][pairs.a_index], plan.b_maps[k][pairs.b_index]))
         return CandidatePairs.concatenate(parts)
 
     # -- lifetime -----------------------------------------------------------------------------

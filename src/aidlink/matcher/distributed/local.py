@@ -1,4 +1,5 @@
 """The in-process join backend: the local Dice kernel over the whole dataset."""
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,7 @@ class LocalJoinBackend:
 
     name = "local"
 
-    def __init__(self, *, registry: CollectorRegistry | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(self, *, registry: CollectorRegistry | None = None, threads: int | None = None) -> None:
         self.metrics = join_metrics(registry if registry is not None else CollectorRegistry())
         self.threads = threads
         self._datasets: dict[str, _Loaded] = {}
@@ -48,29 +48,33 @@ class LocalJoinBackend:
         self._datasets.pop(dataset_key, None)
         self._packed.pop(dataset_key, None)
 
-    def candidate_pairs(self, query: np.ndarray, dataset_key: str, threshold: float, *,
-                        rows: np.ndarray | None = None) -> CandidatePairs:
+    def candidate_pairs(
+        self, query: np.ndarray, dataset_key: str, threshold: float, *, rows: np.ndarray | None = None
+    ) -> CandidatePairs:
         """``matcher.similarity.candidate_pairs(query, dataset[rows], threshold)``."""
         loaded = self._datasets.get(dataset_key)
         if loaded is None:
             raise DatasetNotLoaded(dataset_key, self.name)
         check_encodings(query, f"query against dataset {dataset_key!r}")
         if query.shape[1] != loaded.encodings.shape[1]:
-            raise ValueError(f"query encodings are {query.shape[1] * 8} bits but dataset "
-                             f"{dataset_key!r} holds {loaded.encodings.shape[1] * 8}-bit encodings")
+            raise ValueError(
+                f"query encodings are {query.shape[1] * 8} bits but dataset "
+                f"{dataset_key!r} holds {loaded.encodings.shape[1] * 8}-bit encodings"
+            )
         started = time.perf_counter()
-        pairs = candidate_pairs(pack(query), self._packed_rows(dataset_key, loaded, rows), threshold,
-                                threads=self.threads)
-        self.metrics.partition_seconds.labels(self.name, dataset_key).observe(
-            time.perf_counter() - started)
+        pairs = candidate_pairs(
+            pack(query), self._packed_rows(dataset_key, loaded, rows), threshold, threads=self.threads
+        )
+        self.metrics.partition_seconds.labels(self.name, dataset_key).observe(time.perf_counter() - started)
         return pairs
 
     def _packed_rows(self, dataset_key: str, loaded: _Loaded, rows: np.ndarray | None) -> np.ndarray:
         cached = self._packed.get(dataset_key)
-        if cached is not None and (cached[0] is rows or (cached[0] is not None and rows is not None
-                                                          and np.array_equal(cached[0], rows))):
+        if cached is not None and (
+            cached[0] is rows or (cached[0] is not None and rows is not None and np.array_equal(cached[0], rows))
+        ):
             return cached[1]
-        row_positions(rows, len(loaded.encodings), dataset_key)   # validates the filter
+        row_positions(rows, len(loaded.encodings), dataset_key)  # validates the filter
         b = loaded.encodings if rows is None else loaded.encodings[np.asarray(rows, dtype=np.int64)]
         packed = pack(np.asarray(b))
         self._packed[dataset_key] = (rows, packed)

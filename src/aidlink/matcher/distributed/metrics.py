@@ -1,4 +1,5 @@
 """Prometheus metrics of the similarity join, one set per registry."""
+
 from __future__ import annotations
 
 import threading
@@ -7,16 +8,16 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-PARTITION_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+PARTITION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
 
 @dataclass(frozen=True)
 class JoinMetrics:
-    partition_seconds: Histogram   # aidlink_join_partition_seconds{backend, dataset}
-    retries: Counter               # aidlink_join_partition_retries_total{backend, dataset}
+    partition_seconds: Histogram  # aidlink_join_partition_seconds{backend, dataset}
+    retries: Counter  # aidlink_join_partition_retries_total{backend, dataset}
 
 
-_BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, JoinMetrics]" = weakref.WeakKeyDictionary()
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, JoinMetrics] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -26,11 +27,19 @@ def join_metrics(registry: CollectorRegistry) -> JoinMetrics:
         metrics = _BY_REGISTRY.get(registry)
         if metrics is None:
             metrics = JoinMetrics(
-                Histogram("aidlink_join_partition_seconds",
-                          "Time one partition of the similarity join took on its worker",
-                          ["backend", "dataset"], buckets=PARTITION_BUCKETS, registry=registry),
-                Counter("aidlink_join_partition_retries",
-                        "Join partitions run again after a worker or its data was lost",
-                        ["backend", "dataset"], registry=registry))
+                Histogram(
+                    "aidlink_join_partition_seconds",
+                    "Time one partition of the similarity join took on its worker",
+                    ["backend", "dataset"],
+                    buckets=PARTITION_BUCKETS,
+                    registry=registry,
+                ),
+                Counter(
+                    "aidlink_join_partition_retries",
+                    "Join partitions run again after a worker or its data was lost",
+                    ["backend", "dataset"],
+                    registry=registry,
+                ),
+            )
             _BY_REGISTRY[registry] = metrics
         return metrics

@@ -5,13 +5,14 @@ name: anyone holding a certificate from that CA can join the cluster or submit w
 to it. Issue the cluster's certificates from a CA of their own (a second
 ``keys.authority.CertificateAuthority``), not from the CA that signs department nodes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from distributed.security import Security
 
-Pem = bytes | str | Path   # PEM contents, or the path of a PEM file
+Pem = bytes | str | Path  # PEM contents, or the path of a PEM file
 
 
 def _material(value: Pem, what: str) -> str:
@@ -24,11 +25,12 @@ def _material(value: Pem, what: str) -> str:
         if "\n" not in text and Path(text).is_file():
             return text
         raise ValueError(f"Dask TLS {what}: expected PEM contents or a file path; got {text[:40]!r}")
-    return text   # Dask treats a string containing newlines as in-memory PEM
+    return text  # Dask treats a string containing newlines as in-memory PEM
 
 
-def dask_security(ca: Pem, cert: Pem, key: Pem, *,
-                  roles: tuple[str, ...] = ("client", "scheduler", "worker")) -> Security:
+def dask_security(
+    ca: Pem, cert: Pem, key: Pem, *, roles: tuple[str, ...] = ("client", "scheduler", "worker")
+) -> Security:
     """A ``distributed.security.Security`` requiring TLS, using one certificate for ``roles``.
 
     The matcher needs only the ``client`` role; a scheduler or worker its own. PEM may be

@@ -4,6 +4,7 @@ Workers receive uint8 encodings only (the shard, and the query rows that can pai
 it); row positions of a filter, the threshold and a thread count come as arguments.
 Answers carry shard-local indices; the matcher maps them back.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,13 +19,14 @@ TASK_PREFIX = "aidlink-join-"
 
 @dataclass(frozen=True)
 class PartitionAnswer:
-    shard_rows: int            # rows the worker's shard held (checked against the layout)
-    pairs: CandidatePairs      # a_index: query-subset row, b_index: (filtered) shard row
+    shard_rows: int  # rows the worker's shard held (checked against the layout)
+    pairs: CandidatePairs  # a_index: query-subset row, b_index: (filtered) shard row
     seconds: float
 
 
-def join_partition(shard: np.ndarray, query: np.ndarray, keep: np.ndarray | None,
-                   threshold: float, threads: int) -> PartitionAnswer:
+def join_partition(
+    shard: np.ndarray, query: np.ndarray, keep: np.ndarray | None, threshold: float, threads: int
+) -> PartitionAnswer:
     """Pairs between ``query`` and the shard rows ``keep`` (all rows when None)."""
     started = time.perf_counter()
     b = shard if keep is None else shard[keep]

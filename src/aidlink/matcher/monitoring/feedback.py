@@ -1,11 +1,12 @@
 """Feedback to submitting departments (Art. 14(5)): for the persons a department
 submitted, who is already covered by social assistance and who is placed under
 monitoring. Only the caller's own records are answered; nothing about anyone else."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.datasets import DatasetVersion
@@ -21,8 +22,8 @@ LOW_INCOME_ENTRY = "mca.low-income"
 @dataclass(frozen=True)
 class FeedbackItem:
     ref: str
-    status: str          # "assisted" (已纳入社会救助) | "monitored" (不符合条件但纳入监测)
-    category: str        # the mca category when the agreement returns it
+    status: str  # "assisted" (已纳入社会救助) | "monitored" (不符合条件但纳入监测)
+    category: str  # the mca category when the agreement returns it
 
 
 @dataclass
@@ -33,13 +34,19 @@ class Feedback:
 
 
 class FeedbackDesk:
-    def __init__(self, store: MonitoringStore, clusters: ClusterIndex, agreements: AgreementSet,
-                 today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        store: MonitoringStore,
+        clusters: ClusterIndex,
+        agreements: AgreementSet,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         self.store, self.clusters, self.agreements, self.today = store, clusters, agreements, today
 
     def feedback(self, department: str, mine: DatasetVersion, purpose: str) -> Feedback:
-        agreement = self.agreements.find(user=department, provider="mca", catalog_entry=LOW_INCOME_ENTRY,
-                                         purpose=purpose, today=self.today())
+        agreement = self.agreements.find(
+            user=department, provider="mca", catalog_entry=LOW_INCOME_ENTRY, purpose=purpose, today=self.today()
+        )
         if isinstance(agreement, Refusal):
             raise NotPermitted(agreement.message)
         loaded = self.clusters.datasets.load(mine)
@@ -48,8 +55,11 @@ class FeedbackDesk:
             cluster_id = self.clusters.cluster_of(mine.id, idx)
             if cluster_id is None:
                 continue
-            low_income = [r for r in self.clusters.records(cluster_id)
-                          if r.entry == LOW_INCOME_ENTRY and r.department == "mca" and agreement.admits(r.attributes)]
+            low_income = [
+                r
+                for r in self.clusters.records(cluster_id)
+                if r.entry == LOW_INCOME_ENTRY and r.department == "mca" and agreement.admits(r.attributes)
+            ]
             category = low_income[0].attributes.get("category", "") if low_income else ""
             if category in ASSISTED:
                 status = "assisted"

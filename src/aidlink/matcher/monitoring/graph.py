@@ -13,6 +13,7 @@ rebuilds where a cluster keeps records of an unchanged dataset version.
 Households come from a keyed `household` token attribute (an HMAC under the
 linkage secret, made on the node), when a dataset carries one.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -33,7 +34,7 @@ HOUSEHOLD_ATTRIBUTE = "household"
 @dataclass
 class Cluster:
     id: str
-    members: list[tuple[int, int]]            # (position of the dataset in Graph.datasets, record index)
+    members: list[tuple[int, int]]  # (position of the dataset in Graph.datasets, record index)
     household: str = ""
 
 
@@ -41,7 +42,7 @@ class Cluster:
 class Graph:
     datasets: list[LoadedDataset]
     clusters: list[Cluster]
-    households: dict[str, list[int]] = field(default_factory=dict)   # household id -> cluster positions
+    households: dict[str, list[int]] = field(default_factory=dict)  # household id -> cluster positions
 
     def by_id(self) -> dict[str, Cluster]:
         return {c.id: c for c in self.clusters}
@@ -68,15 +69,20 @@ class _Components:
     def merge_distinct(self, a: int, b: int) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb or self.datasets[ra] & self.datasets[rb]:
-            return False            # already together, or the merge would hold one dataset twice
+            return False  # already together, or the merge would hold one dataset twice
         self.parent[rb] = ra
         self.datasets[ra] |= self.datasets[rb]
         return True
 
 
 class LinkageGraph:
-    def __init__(self, datasets: DatasetStore, store: MonitoringStore,
-                 threshold: float = DEFAULT_THRESHOLD, joiner: DatasetJoin | None = None) -> None:
+    def __init__(
+        self,
+        datasets: DatasetStore,
+        store: MonitoringStore,
+        threshold: float = DEFAULT_THRESHOLD,
+        joiner: DatasetJoin | None = None,
+    ) -> None:
         self.dataset_store, self.store, self.threshold = datasets, store, threshold
         self.joiner = joiner if joiner is not None else DatasetJoin()
 
@@ -99,7 +105,7 @@ class LinkageGraph:
         links: list[tuple[float, int, int]] = []
         for (i, a), (j, b) in combinations(enumerate(loaded), 2):
             if a.meta.encoding != b.meta.encoding:
-                continue            # never compared: other secret version, schema or length
+                continue  # never compared: other secret version, schema or length
             links.extend((s, int(offsets[i]) + x, int(offsets[j]) + y) for x, y, s in self._pair(a, b))
         links.sort(key=lambda link: (-link[0], link[1], link[2]))
         components = _Components(dataset_of)
@@ -108,8 +114,10 @@ class LinkageGraph:
         groups: dict[int, list[int]] = defaultdict(list)
         for node in range(len(dataset_of)):
             groups[components.find(node)].append(node)
-        clusters = [Cluster("", [(int(dataset_of[n]), n - int(offsets[dataset_of[n]])) for n in nodes])
-                    for nodes in groups.values()]
+        clusters = [
+            Cluster("", [(int(dataset_of[n]), n - int(offsets[dataset_of[n]])) for n in nodes])
+            for nodes in groups.values()
+        ]
         self._name_clusters(clusters, loaded)
         graph = Graph(loaded, clusters)
         self._households(graph)
@@ -120,8 +128,9 @@ class LinkageGraph:
         previous = self.store.cluster_assignments()
         taken: set[str] = set()
         for cluster in sorted(clusters, key=lambda c: -len(c.members)):
-            votes = Counter(previous[key] for key in
-                            ((loaded[d].meta.id, i) for d, i in cluster.members) if key in previous)
+            votes = Counter(
+                previous[key] for key in ((loaded[d].meta.id, i) for d, i in cluster.members) if key in previous
+            )
             for cid, _ in votes.most_common():
                 if cid not in taken:
                     cluster.id = cid
@@ -152,7 +161,7 @@ class LinkageGraph:
         members: dict[int, list[int]] = defaultdict(list)
         for position in range(len(graph.clusters)):
             members[find(position)].append(position)
-        for root, positions in members.items():
+        for positions in members.values():
             if len(positions) > 1:
                 hid = graph.clusters[min(positions, key=lambda p: graph.clusters[p].id)].id
                 graph.households["h" + hid[1:]] = positions
@@ -162,8 +171,15 @@ class LinkageGraph:
     def save(self, graph: Graph, rule_set: str) -> None:
         members = [(graph.datasets[d].meta.id, i, c.id) for c in graph.clusters for d, i in c.members]
         households = [(c.id, c.household) for c in graph.clusters if c.household]
-        self.store.replace_graph(members, households, {
-            "datasets": [f"{d.meta.qualified_name}@v{d.meta.version}" for d in graph.datasets],
-            "records": len(members), "clusters": len(graph.clusters),
-            "linked_clusters": sum(len(c.members) > 1 for c in graph.clusters),
-            "households": len(graph.households), "rule_set": rule_set})
+        self.store.replace_graph(
+            members,
+            households,
+            {
+                "datasets": [f"{d.meta.qualified_name}@v{d.meta.version}" for d in graph.datasets],
+                "records": len(members),
+                "clusters": len(graph.clusters),
+                "linked_clusters": sum(len(c.members) > 1 for c in graph.clusters),
+                "households": len(graph.households),
+                "rule_set": rule_set,
+            },
+        )

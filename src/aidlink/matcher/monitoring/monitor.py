@@ -5,14 +5,15 @@ The graph is rebuilt on demand and, lazily, whenever a monitoring call finds a
 dataset version newer than the last build (so an upload is picked up by the
 next call). State lives in <data dir>/monitoring.sqlite or the matcher's database (`database`).
 """
+
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.calls import Caller
@@ -27,10 +28,10 @@ from aidlink.matcher.monitoring.records import ClusterIndex
 from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import LinkedRecord, Rule, RuleSet, by_entry
 from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning, WarningRow
-from aidlink.matcher.state_database import StateTarget
 from aidlink.matcher.monitoring.warnings import WarningLifecycle, check_lead
+from aidlink.matcher.state_database import StateTarget
 
-DIVISION_ATTRIBUTE = "division"       # a county division code a record may carry
+DIVISION_ATTRIBUTE = "division"  # a county division code a record may carry
 MATCHER_ACTOR = ("matcher", "matcher: graph rebuild")
 
 
@@ -58,12 +59,15 @@ class Finding:
 def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict], str]) -> list[Finding]:
     """Every (rule, cluster) the rule set raises on a graph."""
     entry_of = [d.meta.catalog_entry for d in graph.datasets]
-    person = [by_entry(LinkedRecord(entry_of[d], graph.datasets[d].attributes[i]) for d, i in c.members)
-              for c in graph.clusters]
+    person = [
+        by_entry(LinkedRecord(entry_of[d], graph.datasets[d].attributes[i]) for d, i in c.members)
+        for c in graph.clusters
+    ]
     household_of: dict[int, dict] = {}
     for positions in graph.households.values():
-        merged = by_entry(LinkedRecord(entry, attrs) for p in positions
-                          for entry, records in person[p].items() for attrs in records)
+        merged = by_entry(
+            LinkedRecord(entry, attrs) for p in positions for entry, records in person[p].items() for attrs in records
+        )
         for p in positions:
             household_of[p] = merged
     positive = [(rule, set(rule.positive_entries())) for rule in rules.rules]
@@ -74,24 +78,37 @@ def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict],
         for rule, entries in positive:
             if entries.isdisjoint(records) or not rule.holds(records, household):
                 continue
-            d, i = next(((d, i) for d, i in cluster.members if entry_of[d] == rule.subject),
-                        next((d, i) for d, i in cluster.members if entry_of[d] in entries))
+            d, i = next(
+                ((d, i) for d, i in cluster.members if entry_of[d] == rule.subject),
+                next((d, i) for d, i in cluster.members if entry_of[d] in entries),
+            )
             meta = graph.meta(d)
-            findings.append(Finding(rule, cluster.id, meta.qualified_name,
-                                    region_of(meta.department, graph.datasets[d].attributes[i])))
+            findings.append(
+                Finding(
+                    rule, cluster.id, meta.qualified_name, region_of(meta.department, graph.datasets[d].attributes[i])
+                )
+            )
     return findings
 
 
 class Monitor:
-    def __init__(self, data_dir: Path, datasets: DatasetStore, catalog: Catalog, agreements: AgreementSet,
-                 rules: RuleSet | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 today: Callable[[], date] = date.today, database: StateTarget | None = None,
-                 joiner: DatasetJoin | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        datasets: DatasetStore,
+        catalog: Catalog,
+        agreements: AgreementSet,
+        rules: RuleSet | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        today: Callable[[], date] = date.today,
+        database: StateTarget | None = None,
+        joiner: DatasetJoin | None = None,
+    ) -> None:
         self.datasets, self.catalog, self.agreements = datasets, catalog, agreements
         self.rules = rules or RuleSet.load(catalog=catalog)
         # State in `database` (a shared Database or a URL); default: <data_dir>/monitoring.sqlite.
         self.store = MonitoringStore(database if database is not None else Path(data_dir) / "monitoring.sqlite")
-        self.graph = LinkageGraph(datasets, self.store, threshold, joiner)   # the matcher's one join path
+        self.graph = LinkageGraph(datasets, self.store, threshold, joiner)  # the matcher's one join path
         self.clusters = ClusterIndex(datasets, self.store)
         self.lifecycle = WarningLifecycle(self.store)
         self.referrals = ReferralDesk(self.store, self.lifecycle, agreements, self.clusters, today)
@@ -107,8 +124,9 @@ class Monitor:
         if not certificate_pem or caller.kind != "node":
             return
         division = caller.identity.split(" ")[0].rstrip("/").rsplit("/", 1)[-1]
-        if self.store.remember_node(caller.department, division if division.isdigit() else "",
-                                    caller.identity, certificate_pem):
+        if self.store.remember_node(
+            caller.department, division if division.isdigit() else "", caller.identity, certificate_pem
+        ):
             self.referrals.node_seen(caller.department)
 
     def _regions(self) -> Callable[[str, dict], str]:
@@ -122,6 +140,7 @@ class Monitor:
                 node = self.store.node(department)
                 nodes[department] = node.division_code if node else ""
             return nodes[department]
+
         return region
 
     # -- the graph and the rules -------------------------------------------------------------------
@@ -143,17 +162,37 @@ class Monitor:
             self.clusters.reload()
             raised, closed = self._sync_warnings(rule_findings(graph, self.rules, self._regions()))
             build = self.store.last_build()
-        assert build is not None   # self.graph.save() has just stored one
+        assert build is not None  # self.graph.save() has just stored one
         open_rows = self.store.find_warnings(statuses=("new", "assigned", "visited", "referred"), limit=10**9)
-        return RebuildSummary(build["datasets"], build["records"], build["clusters"], build["linked_clusters"],
-                              build["households"], build["rule_set"], raised, closed,
-                              dict(Counter((w.type, w.level) for w in open_rows)))
+        return RebuildSummary(
+            build["datasets"],
+            build["records"],
+            build["clusters"],
+            build["linked_clusters"],
+            build["households"],
+            build["rule_set"],
+            raised,
+            closed,
+            dict(Counter((w.type, w.level) for w in open_rows)),
+        )
 
     def _sync_warnings(self, findings: list[Finding]) -> tuple[int, int]:
         existing = self.store.warnings_by_key()
         found = {(f.rule.id, f.cluster_id): f for f in findings}
-        new = [NewWarning(f.rule.id, self.rules.version, f.rule.type, f.rule.level, f.rule.reason, f.cluster_id,
-                          f.region, f.subject_dataset) for key, f in found.items() if key not in existing]
+        new = [
+            NewWarning(
+                f.rule.id,
+                self.rules.version,
+                f.rule.type,
+                f.rule.level,
+                f.rule.reason,
+                f.cluster_id,
+                f.region,
+                f.subject_dataset,
+            )
+            for key, f in found.items()
+            if key not in existing
+        ]
         self.store.add_warnings(new, MATCHER_ACTOR)
         closed = 0
         for key, w in existing.items():
@@ -161,8 +200,15 @@ class Monitor:
             if f is not None and (f.region, f.subject_dataset) != (w.region, w.subject_dataset):
                 self.store.refresh_warning(w.id, f.region, f.subject_dataset)
             elif f is None and w.status == "new":
-                closed += self.store.change_warning(w.id, "new", "closed", "", MATCHER_ACTOR, "auto-closed",
-                                                    f"rule {w.rule_id} no longer holds after the graph rebuild")
+                closed += self.store.change_warning(
+                    w.id,
+                    "new",
+                    "closed",
+                    "",
+                    MATCHER_ACTOR,
+                    "auto-closed",
+                    f"rule {w.rule_id} no longer holds after the graph rebuild",
+                )
         return len(new), closed
 
     # -- warnings --------------------------------------------------------------------------------
@@ -173,8 +219,9 @@ class Monitor:
 
     def own_refs(self, cluster_id: str, department: str) -> list[tuple[str, str]]:
         """(dataset, ref) of the department's own records in a cluster."""
-        return [(r.dataset.qualified_name, r.ref) for r in self.clusters.records(cluster_id)
-                if r.department == department]
+        return [
+            (r.dataset.qualified_name, r.ref) for r in self.clusters.records(cluster_id) if r.department == department
+        ]
 
     def warning(self, caller: Caller, warning_id: int) -> WarningRow:
         check_lead(caller, "reading a warning")

@@ -1,11 +1,12 @@
 """The stored linkage graph read back: which records (dataset version, position,
 opaque reference, catalog attributes) make up each cluster."""
+
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from aidlink.matcher.datasets import DatasetStore, DatasetVersion
 from aidlink.matcher.monitoring.store import MonitoringStore

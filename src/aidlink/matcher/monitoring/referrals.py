@@ -7,11 +7,12 @@ that holds the person, that department's node is asked to disclose the
 identity sealed end-to-end to the receiving node's certificate; the matcher
 relays the ciphertext and never sees the identity.
 """
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import date
-from typing import Callable
 
 from aidlink.matcher.agreements import DEPARTMENTS, Agreement, AgreementSet, Refusal
 from aidlink.matcher.calls import Caller
@@ -32,8 +33,14 @@ class ReferralRefused(Refused):
 
 
 class ReferralDesk:
-    def __init__(self, store: MonitoringStore, lifecycle: WarningLifecycle, agreements: AgreementSet,
-                 clusters: ClusterIndex, today: Callable[[], date] = date.today) -> None:
+    def __init__(
+        self,
+        store: MonitoringStore,
+        lifecycle: WarningLifecycle,
+        agreements: AgreementSet,
+        clusters: ClusterIndex,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         self.store, self.lifecycle, self.agreements = store, lifecycle, agreements
         self.clusters, self.today = clusters, today
 
@@ -44,23 +51,31 @@ class ReferralDesk:
         return row
 
     # -- refer ---------------------------------------------------------------------------------
-    def _discloser(self, to_department: str, warning: WarningRow,
-                   others: list[ClusterRecord]) -> tuple[Agreement, ClusterRecord]:
+    def _discloser(
+        self, to_department: str, warning: WarningRow, others: list[ClusterRecord]
+    ) -> tuple[Agreement, ClusterRecord]:
         subject_department = warning.subject_dataset.partition("/")[0]
-        others = sorted(others, key=lambda r: (r.department != subject_department, r.department != "mca",
-                                               r.department, r.index))
+        others = sorted(
+            others, key=lambda r: (r.department != subject_department, r.department != "mca", r.department, r.index)
+        )
         reasons = []
         for record in others:
-            found = self.agreements.find(user=to_department, provider=record.department,
-                                         catalog_entry=record.entry, purpose=PURPOSE, today=self.today())
+            found = self.agreements.find(
+                user=to_department,
+                provider=record.department,
+                catalog_entry=record.entry,
+                purpose=PURPOSE,
+                today=self.today(),
+            )
             if isinstance(found, Refusal):
                 reasons.append(found.message)
             elif not found.admits(record.attributes):
                 reasons.append(f"agreement {found.id} does not cover this {record.entry} record")
             else:
                 return found, record
-        raise NotPermitted(f"warning {warning.id} cannot be referred to {to_department}: "
-                           + "; ".join(dict.fromkeys(reasons)))
+        raise NotPermitted(
+            f"warning {warning.id} cannot be referred to {to_department}: " + "; ".join(dict.fromkeys(reasons))
+        )
 
     def refer(self, warning_id: int, to_department: str, caller: Caller, note: str = "") -> ReferralRow:
         check_lead(caller, "referring a warning")
@@ -70,83 +85,157 @@ class ReferralDesk:
             raise InvalidInput("note: at most 1000 characters")
         warning = self.lifecycle.get(warning_id)
         if "referred" not in TRANSITIONS[warning.status]:
-            raise InvalidTransition(f"warning {warning_id} is {warning.status!r}; only a visited (or already "
-                                    f"referred) warning can be referred (Art. 16-17: visit first)")
+            raise InvalidTransition(
+                f"warning {warning_id} is {warning.status!r}; only a visited (or already "
+                f"referred) warning can be referred (Art. 16-17: visit first)"
+            )
         records = self.clusters.records(warning.cluster_id)
         if not records:
             raise ReferralRefused(f"warning {warning_id}: its cluster is no longer in the linkage graph")
         own = [r for r in records if r.department == to_department]
         others = [r for r in records if r.department != to_department]
-        agreement, holder = (self._discloser(to_department, warning, others) if others else (None, None))
+        agreement, holder = self._discloser(to_department, warning, others) if others else (None, None)
         refs = [[r.dataset.qualified_name, r.ref] for r in own]
         agreement_id = agreement.id if agreement else ""
-        base = {"referral_id": 0, "warning_id": warning.id, "rule_id": warning.rule_id, "type": warning.type,
-                "level": warning.level, "reason": warning.reason, "from": caller.department, "note": note,
-                "agreement": agreement_id}
+        base = {
+            "referral_id": 0,
+            "warning_id": warning.id,
+            "rule_id": warning.rule_id,
+            "type": warning.type,
+            "level": warning.level,
+            "reason": warning.reason,
+            "from": caller.department,
+            "note": note,
+            "agreement": agreement_id,
+        }
         enqueue: tuple[str, str, dict] | None
         if own:
             status, enqueue = "sent", (to_department, "referral", {**base, "refs": refs, "disclosure": ""})
         else:
-            assert holder is not None   # every record is another department's, so _discloser found a holder
+            assert holder is not None  # every record is another department's, so _discloser found a holder
             node = self.store.node(to_department)
             status = "awaiting-disclosure" if node else "awaiting-certificate"
-            enqueue = (holder.department, "disclosure-request",
-                       self._disclosure_request(base, holder, to_department, node.certificate)) if node else None
-        holder_key = (holder.department, holder.dataset.qualified_name, holder.ref) if holder and not own \
-            else ("", "", "")
+            enqueue = (
+                (
+                    holder.department,
+                    "disclosure-request",
+                    self._disclosure_request(base, holder, to_department, node.certificate),
+                )
+                if node
+                else None
+            )
+        holder_key = (
+            (holder.department, holder.dataset.qualified_name, holder.ref) if holder and not own else ("", "", "")
+        )
         try:
             referral_id = self.store.add_referral(
-                warning.id, caller.department, to_department, status, agreement_id, note, holder_key, refs,
-                warning_change=(warning.status, "referred", (caller.department, caller.identity),
-                                f"referred to {to_department}"),
-                enqueue=enqueue)
+                warning.id,
+                caller.department,
+                to_department,
+                status,
+                agreement_id,
+                note,
+                holder_key,
+                refs,
+                warning_change=(
+                    warning.status,
+                    "referred",
+                    (caller.department, caller.identity),
+                    f"referred to {to_department}",
+                ),
+                enqueue=enqueue,
+            )
         except WarningMoved as exc:
             raise Conflict(str(exc)) from None
         return self.get(referral_id)
 
     @staticmethod
     def _disclosure_request(base: dict, holder: ClusterRecord, to_department: str, certificate: str) -> dict:
-        return {**base, "dataset": holder.dataset.qualified_name, "ref": holder.ref, "recipient": to_department,
-                "recipient_certificate": certificate}
+        return {
+            **base,
+            "dataset": holder.dataset.qualified_name,
+            "ref": holder.ref,
+            "recipient": to_department,
+            "recipient_certificate": certificate,
+        }
 
     def node_seen(self, department: str) -> None:
         """A node's certificate is now known: ask holders to disclose to it."""
         node = self.store.node(department)
-        assert node is not None   # called once the node's certificate is remembered
+        assert node is not None  # called once the node's certificate is remembered
         for r in self.store.referrals(status="awaiting-certificate", to_department=department):
             warning = self.lifecycle.get(r.warning_id)
-            base = {"referral_id": r.id, "warning_id": r.warning_id, "rule_id": warning.rule_id,
-                    "type": warning.type, "level": warning.level, "reason": warning.reason,
-                    "from": r.from_department, "note": r.note, "agreement": r.agreement,
-                    "dataset": r.holder_dataset, "ref": r.holder_ref, "recipient": department,
-                    "recipient_certificate": node.certificate}
-            self.store.update_referral(r.id, "awaiting-certificate", "awaiting-disclosure",
-                                       enqueue=(r.holder_department, "disclosure-request", base))
+            base = {
+                "referral_id": r.id,
+                "warning_id": r.warning_id,
+                "rule_id": warning.rule_id,
+                "type": warning.type,
+                "level": warning.level,
+                "reason": warning.reason,
+                "from": r.from_department,
+                "note": r.note,
+                "agreement": r.agreement,
+                "dataset": r.holder_dataset,
+                "ref": r.holder_ref,
+                "recipient": department,
+                "recipient_certificate": node.certificate,
+            }
+            self.store.update_referral(
+                r.id,
+                "awaiting-certificate",
+                "awaiting-disclosure",
+                enqueue=(r.holder_department, "disclosure-request", base),
+            )
 
     # -- disclosure ----------------------------------------------------------------------------
-    def submit_disclosure(self, referral_id: int, caller: Caller, sealed: bytes,
-                          declined_reason: str = "") -> ReferralRow:
+    def submit_disclosure(
+        self, referral_id: int, caller: Caller, sealed: bytes, declined_reason: str = ""
+    ) -> ReferralRow:
         r = self.get(referral_id)
         if r.holder_department != caller.department:
-            raise NotPermitted(f"referral {referral_id} asks {r.holder_department or 'no one'} to disclose, "
-                               f"not {caller.department}")
+            raise NotPermitted(
+                f"referral {referral_id} asks {r.holder_department or 'no one'} to disclose, not {caller.department}"
+            )
         if r.status != "awaiting-disclosure":
             raise ReferralRefused(f"referral {referral_id} is {r.status!r}, not awaiting a disclosure")
         if declined_reason:
-            self.store.update_referral(r.id, r.status, "declined", outcome=f"declined: {declined_reason[:500]}",
-                                       enqueue=(r.from_department, "referral-outcome",
-                                                {"referral_id": r.id, "warning_id": r.warning_id,
-                                                 "status": "declined", "outcome": declined_reason[:500]}))
+            self.store.update_referral(
+                r.id,
+                r.status,
+                "declined",
+                outcome=f"declined: {declined_reason[:500]}",
+                enqueue=(
+                    r.from_department,
+                    "referral-outcome",
+                    {
+                        "referral_id": r.id,
+                        "warning_id": r.warning_id,
+                        "status": "declined",
+                        "outcome": declined_reason[:500],
+                    },
+                ),
+            )
             return self.get(r.id)
         if not sealed or len(sealed) > MAX_DISCLOSURE_BYTES:
             raise InvalidInput(f"sealed_identity: must be 1 to {MAX_DISCLOSURE_BYTES} bytes, got {len(sealed)}")
         warning = self.lifecycle.get(r.warning_id)
-        payload = {"referral_id": r.id, "warning_id": r.warning_id, "rule_id": warning.rule_id,
-                   "type": warning.type, "level": warning.level, "reason": warning.reason,
-                   "from": r.from_department, "note": r.note, "agreement": r.agreement, "refs": [],
-                   "disclosed_by": caller.department, "disclosure": base64.b64encode(sealed).decode()}
-        if not self.store.update_referral(r.id, "awaiting-disclosure", "sent", disclosure=sealed,
-                                          enqueue=(r.to_department, "referral", payload)):
+        payload = {
+            "referral_id": r.id,
+            "warning_id": r.warning_id,
+            "rule_id": warning.rule_id,
+            "type": warning.type,
+            "level": warning.level,
+            "reason": warning.reason,
+            "from": r.from_department,
+            "note": r.note,
+            "agreement": r.agreement,
+            "refs": [],
+            "disclosed_by": caller.department,
+            "disclosure": base64.b64encode(sealed).decode(),
+        }
+        if not self.store.update_referral(
+            r.id, "awaiting-disclosure", "sent", disclosure=sealed, enqueue=(r.to_department, "referral", payload)
+        ):
             raise ReferralRefused(f"referral {referral_id} changed meanwhile; it was not disclosed twice")
         return self.get(r.id)
 
@@ -166,10 +255,18 @@ class ReferralDesk:
         if not outcome or len(outcome) > 1000:
             raise InvalidInput("outcome: 1 to 1000 characters")
         if r.status not in ("sent", "received"):
-            raise ReferralRefused(f"referral {referral_id} is {r.status!r}; only a delivered referral can be "
-                                  f"reported on")
-        self.store.update_referral(r.id, r.status, "handled", outcome=outcome,
-                                   enqueue=(r.from_department, "referral-outcome",
-                                            {"referral_id": r.id, "warning_id": r.warning_id,
-                                             "status": "handled", "outcome": outcome}))
+            raise ReferralRefused(
+                f"referral {referral_id} is {r.status!r}; only a delivered referral can be reported on"
+            )
+        self.store.update_referral(
+            r.id,
+            r.status,
+            "handled",
+            outcome=outcome,
+            enqueue=(
+                r.from_department,
+                "referral-outcome",
+                {"referral_id": r.id, "warning_id": r.warning_id, "status": "handled", "outcome": outcome},
+            ),
+        )
         return self.get(r.id)

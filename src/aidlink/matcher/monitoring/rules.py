@@ -4,19 +4,26 @@ A rule holds for a person cluster when the cluster's records (catalog entry and
 attributes, per department) meet every condition; see matcher/data/risk-rules.toml
 for the format. Nothing here knows who a person is.
 """
+
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from aidlink.matcher.catalog import Catalog
 
 TYPES = ("policy-not-delivered", "illness", "schooling", "disability", "unemployment", "disaster")
-TYPE_NAMES = {"policy-not-delivered": "政策未落实", "illness": "因病", "schooling": "因学",
-              "disability": "因残", "unemployment": "因失业", "disaster": "因灾"}
+TYPE_NAMES = {
+    "policy-not-delivered": "政策未落实",
+    "illness": "因病",
+    "schooling": "因学",
+    "disability": "因残",
+    "unemployment": "因失业",
+    "disaster": "因灾",
+}
 LEVELS = ("red", "orange", "yellow")
 LEVEL_NAMES = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
 RULE_KEYS = {"id", "type", "level", "reason", "article", "subject", "in", "in_any", "household_in", "not_in"}
@@ -30,11 +37,12 @@ class RuleError(ValueError):
 @dataclass(frozen=True)
 class LinkedRecord:
     """One record of a cluster as the rules see it: its catalog entry and attributes."""
+
     entry: str
     attributes: Mapping[str, str]
 
 
-Records = Mapping[str, Sequence[Mapping[str, str]]]   # catalog entry -> attributes of each record
+Records = Mapping[str, Sequence[Mapping[str, str]]]  # catalog entry -> attributes of each record
 
 
 def by_entry(records: Iterable[LinkedRecord]) -> dict[str, list[Mapping[str, str]]]:
@@ -47,12 +55,13 @@ def by_entry(records: Iterable[LinkedRecord]) -> dict[str, list[Mapping[str, str
 @dataclass(frozen=True)
 class EntryCondition:
     entry: str
-    where: tuple[tuple[str, tuple[str, ...]], ...]   # (attribute, allowed values)
+    where: tuple[tuple[str, tuple[str, ...]], ...]  # (attribute, allowed values)
 
     def met_by(self, records: Records) -> bool:
         """Whether any record of the entry passes the filter."""
-        return any(all(attrs.get(name, "") in allowed for name, allowed in self.where)
-                   for attrs in records.get(self.entry, ()))
+        return any(
+            all(attrs.get(name, "") in allowed for name, allowed in self.where) for attrs in records.get(self.entry, ())
+        )
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,12 @@ class Rule:
 
     def holds(self, person: Records, household: Records) -> bool:
         """Whether the rule holds for a person (its records by entry) in a household (all members')."""
-        return (all(c.met_by(person) for c in self.all_in)
-                and (not self.any_in or any(all(c.met_by(person) for c in alt) for alt in self.any_in))
-                and all(c.met_by(household) for c in self.household_in)
-                and not any(c.met_by(person) for c in self.not_in))
+        return (
+            all(c.met_by(person) for c in self.all_in)
+            and (not self.any_in or any(all(c.met_by(person) for c in alt) for alt in self.any_in))
+            and all(c.met_by(household) for c in self.household_in)
+            and not any(c.met_by(person) for c in self.not_in)
+        )
 
     def positive_entries(self) -> list[str]:
         """Entries a person must hold a record in (the subject is one of them)."""
@@ -99,7 +110,7 @@ class RuleSet:
         return set().union(*(r.entries() for r in self.rules)) if self.rules else set()
 
     @classmethod
-    def load(cls, path: Path | None = None, catalog: Catalog | None = None) -> "RuleSet":
+    def load(cls, path: Path | None = None, catalog: Catalog | None = None) -> RuleSet:
         """The rule set at `path` (default: the embedded risk-rules.toml), checked against `catalog`."""
         if path is None:
             text = resources.files("aidlink.matcher.data").joinpath("risk-rules.toml").read_text("utf-8")
@@ -107,7 +118,7 @@ class RuleSet:
         return cls.parse(Path(path).read_text("utf-8"), str(path), catalog)
 
     @classmethod
-    def parse(cls, text: str, source: str = "risk rules", catalog: Catalog | None = None) -> "RuleSet":
+    def parse(cls, text: str, source: str = "risk rules", catalog: Catalog | None = None) -> RuleSet:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -147,7 +158,7 @@ def _conditions(value, where: str, key: str, catalog: Catalog | None) -> tuple[E
     for entry, where_table in value.items():
         at = f"{where}: {key}.{entry!r}"
         if not isinstance(where_table, dict):
-            raise RuleError(f"{at}: the filter must be a table such as {{ category = [\"dibao\"] }}")
+            raise RuleError(f'{at}: the filter must be a table such as {{ category = ["dibao"] }}')
         known = catalog.entries.get(entry) if catalog is not None else None
         if catalog is not None and known is None:
             raise RuleError(f"{at}: no catalog entry {entry!r} in catalog {catalog.version}")
@@ -158,8 +169,10 @@ def _conditions(value, where: str, key: str, catalog: Catalog | None) -> tuple[E
             if not isinstance(allowed, list) or not allowed or not all(isinstance(v, str) for v in allowed):
                 raise RuleError(f"{at}: {name!r} must be a non-empty list of strings")
             if known is not None and name not in known.attributes:
-                raise RuleError(f"{at}: attribute {name!r} is not an information item of catalog entry "
-                                f"{entry} (it has: {', '.join(known.attributes)})")
+                raise RuleError(
+                    f"{at}: attribute {name!r} is not an information item of catalog entry "
+                    f"{entry} (it has: {', '.join(known.attributes)})"
+                )
             pairs.append((name, tuple(allowed)))
         out.append(EntryCondition(entry, tuple(pairs)))
     return tuple(out)
@@ -172,8 +185,7 @@ def _parse_rule(raw, where: str, catalog: Catalog | None) -> Rule:
     where = f"{where} ({rule_id})"
     unknown = set(raw) - RULE_KEYS
     if unknown:
-        raise RuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
-                        f"(known: {', '.join(sorted(RULE_KEYS))})")
+        raise RuleError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(RULE_KEYS))})")
     all_in = _conditions(raw["in"], where, "in", catalog) if "in" in raw else ()
     any_in: list[tuple[EntryCondition, ...]] = []
     if "in_any" in raw:
@@ -186,11 +198,22 @@ def _parse_rule(raw, where: str, catalog: Catalog | None) -> Rule:
         raise RuleError(f"{where}: needs 'in' or 'in_any' (the records a person must hold)")
     household = _conditions(raw["household_in"], where, "household_in", catalog) if "household_in" in raw else ()
     not_in = _conditions(raw["not_in"], where, "not_in", catalog) if "not_in" in raw else ()
-    rule = Rule(rule_id, _text(raw, "type", where, TYPES), _text(raw, "level", where, LEVELS),
-                _text(raw, "reason", where), str(raw.get("article", "")), "",
-                all_in, tuple(any_in), household, not_in)
+    rule = Rule(
+        rule_id,
+        _text(raw, "type", where, TYPES),
+        _text(raw, "level", where, LEVELS),
+        _text(raw, "reason", where),
+        str(raw.get("article", "")),
+        "",
+        all_in,
+        tuple(any_in),
+        household,
+        not_in,
+    )
     subject = raw.get("subject", rule.positive_entries()[0])
     if subject not in rule.positive_entries():
-        raise RuleError(f"{where}: 'subject' {subject!r} must be one of the entries in 'in' or 'in_any' "
-                        f"({', '.join(rule.positive_entries())})")
+        raise RuleError(
+            f"{where}: 'subject' {subject!r} must be one of the entries in 'in' or 'in_any' "
+            f"({', '.join(rule.positive_entries())})"
+        )
     return Rule(**{**rule.__dict__, "subject": subject})

@@ -5,6 +5,7 @@ The SQLite script of migration 1 is the schema written before migrations existed
 existing ``monitoring.sqlite`` files are adopted unchanged. Never edit a released
 migration: add the next one.
 """
+
 from __future__ import annotations
 
 from aidlink.database.migrations import Migration

@@ -1,12 +1,12 @@
 """gRPC servicer for aidlink.v1.Monitoring: the wire side of `Monitor`. The matcher's
 interceptors authenticate and audit every call and answer domain refusals; this
 fills in purpose, agreement, datasets and counts, and raises the refusals."""
+
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
 
-from aidlink.v1 import common_pb2, monitoring_pb2 as pb, monitoring_pb2_grpc
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE
@@ -15,6 +15,8 @@ from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.store import ReferralRow, WarningRow
 from aidlink.matcher.monitoring.warnings import STATUSES, check_lead
 from aidlink.matcher.purposes import purpose_name
+from aidlink.v1 import common_pb2, monitoring_pb2_grpc
+from aidlink.v1 import monitoring_pb2 as pb
 
 MAX_WARNINGS = 10000
 
@@ -24,17 +26,35 @@ def _notice() -> common_pb2.ResultNotice:
 
 
 def warning_message(w: WarningRow, mine: Sequence[tuple[str, str]] = ()) -> pb.RiskWarning:
-    return pb.RiskWarning(id=w.id, rule_id=w.rule_id, rule_set=w.rule_set, type=w.type, level=w.level,
-                          reason=w.reason, cluster_id=w.cluster_id, region=w.region,
-                          subject_dataset=w.subject_dataset, status=w.status, assignee=w.assignee,
-                          created_at=w.created_at, updated_at=w.updated_at,
-                          my_records=[pb.RecordRef(dataset=d, ref=r) for d, r in mine])
+    return pb.RiskWarning(
+        id=w.id,
+        rule_id=w.rule_id,
+        rule_set=w.rule_set,
+        type=w.type,
+        level=w.level,
+        reason=w.reason,
+        cluster_id=w.cluster_id,
+        region=w.region,
+        subject_dataset=w.subject_dataset,
+        status=w.status,
+        assignee=w.assignee,
+        created_at=w.created_at,
+        updated_at=w.updated_at,
+        my_records=[pb.RecordRef(dataset=d, ref=r) for d, r in mine],
+    )
 
 
 def referral_message(r: ReferralRow) -> pb.ReferralInfo:
-    return pb.ReferralInfo(id=r.id, warning_id=r.warning_id, from_department=r.from_department,
-                           to_department=r.to_department, status=r.status, agreement=r.agreement,
-                           outcome=r.outcome, disclosed=r.disclosure is not None)
+    return pb.ReferralInfo(
+        id=r.id,
+        warning_id=r.warning_id,
+        from_department=r.from_department,
+        to_department=r.to_department,
+        status=r.status,
+        agreement=r.agreement,
+        outcome=r.outcome,
+        disclosed=r.disclosure is not None,
+    )
 
 
 def inbox_message(seq: int, kind: str, referral_id: int, p: dict) -> pb.ReferralInboxItem:
@@ -42,14 +62,25 @@ def inbox_message(seq: int, kind: str, referral_id: int, p: dict) -> pb.Referral
     if kind == "disclosure-request":
         records = [pb.RecordRef(dataset=p["dataset"], ref=p["ref"])]
     return pb.ReferralInboxItem(
-        seq=seq, kind=kind, referral_id=referral_id, warning_id=p.get("warning_id", 0),
-        rule_id=p.get("rule_id", ""), type=p.get("type", ""), level=p.get("level", ""),
-        reason=p.get("reason", ""), from_department=p.get("from", ""), note=p.get("note", ""),
-        agreement=p.get("agreement", ""), records=records,
+        seq=seq,
+        kind=kind,
+        referral_id=referral_id,
+        warning_id=p.get("warning_id", 0),
+        rule_id=p.get("rule_id", ""),
+        type=p.get("type", ""),
+        level=p.get("level", ""),
+        reason=p.get("reason", ""),
+        from_department=p.get("from", ""),
+        note=p.get("note", ""),
+        agreement=p.get("agreement", ""),
+        records=records,
         sealed_identity=base64.b64decode(p["disclosure"]) if p.get("disclosure") else b"",
-        disclosed_by=p.get("disclosed_by", ""), recipient=p.get("recipient", ""),
-        recipient_certificate=p.get("recipient_certificate", "").encode(), status=p.get("status", ""),
-        outcome=p.get("outcome", ""))
+        disclosed_by=p.get("disclosed_by", ""),
+        recipient=p.get("recipient", ""),
+        recipient_certificate=p.get("recipient_certificate", "").encode(),
+        status=p.get("status", ""),
+        outcome=p.get("outcome", ""),
+    )
 
 
 def _choices(values, allowed, field: str) -> list[str]:
@@ -84,13 +115,27 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         check_lead(call.verified_caller, "rebuilding the linkage graph")
         s = self.monitor.rebuild()
         call.datasets = list(s.datasets)
-        call.counts = {"records": s.records, "clusters": s.clusters, "linked_clusters": s.linked_clusters,
-                       "raised": s.raised, "auto_closed": s.auto_closed}
+        call.counts = {
+            "records": s.records,
+            "clusters": s.clusters,
+            "linked_clusters": s.linked_clusters,
+            "raised": s.raised,
+            "auto_closed": s.auto_closed,
+        }
         return pb.GraphSummary(
-            datasets=s.datasets, records=s.records, clusters=s.clusters, linked_clusters=s.linked_clusters,
-            households=s.households, rule_set=s.rule_set, raised=s.raised, auto_closed=s.auto_closed,
-            open_warnings=[pb.TypeLevelCount(type=t, level=l, count=n)
-                           for (t, l), n in sorted(s.open_by_type_level.items())], notice=_notice())
+            datasets=s.datasets,
+            records=s.records,
+            clusters=s.clusters,
+            linked_clusters=s.linked_clusters,
+            households=s.households,
+            rule_set=s.rule_set,
+            raised=s.raised,
+            auto_closed=s.auto_closed,
+            open_warnings=[
+                pb.TypeLevelCount(type=t, level=l, count=n) for (t, l), n in sorted(s.open_by_type_level.items())
+            ],
+            notice=_notice(),
+        )
 
     def ListWarnings(self, request, context):
         call = self._begin(context, "risk-monitoring")
@@ -98,14 +143,19 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         if limit > MAX_WARNINGS:
             raise InvalidInput(f"limit: at most {MAX_WARNINGS}")
         rows = self.monitor.warnings(
-            call.verified_caller, levels=_choices(request.levels, LEVELS, "levels"),
+            call.verified_caller,
+            levels=_choices(request.levels, LEVELS, "levels"),
             types=_choices(request.types, TYPES, "types"),
             statuses=_choices(request.statuses, STATUSES, "statuses"),
-            region_prefix=_region_prefix(request.region), after_id=request.after_id, limit=limit)
+            region_prefix=_region_prefix(request.region),
+            after_id=request.after_id,
+            limit=limit,
+        )
         call.counts = {"warnings": len(rows)}
         dept = call.verified_caller.department
-        return pb.WarningList(warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept))
-                                        for w in rows], notice=_notice())
+        return pb.WarningList(
+            warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept)) for w in rows], notice=_notice()
+        )
 
     def GetWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
@@ -114,16 +164,28 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         store = self.monitor.store
         return pb.WarningDetail(
             warning=warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department)),
-            history=[pb.WarningEventInfo(at=e.at, department=e.department, identity=e.identity, action=e.action,
-                                         from_status=e.from_status, to_status=e.to_status, assignee=e.assignee,
-                                         note=e.note) for e in store.warning_events(w.id)],
-            referrals=[referral_message(r) for r in store.referrals(warning_id=w.id)])
+            history=[
+                pb.WarningEventInfo(
+                    at=e.at,
+                    department=e.department,
+                    identity=e.identity,
+                    action=e.action,
+                    from_status=e.from_status,
+                    to_status=e.to_status,
+                    assignee=e.assignee,
+                    note=e.note,
+                )
+                for e in store.warning_events(w.id)
+            ],
+            referrals=[referral_message(r) for r in store.referrals(warning_id=w.id)],
+        )
 
     def ChangeWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
         call.counts = {"warning": request.id}
-        w = self.monitor.lifecycle.change(request.id, request.status, call.verified_caller,
-                                          assignee=request.assignee, note=request.note)
+        w = self.monitor.lifecycle.change(
+            request.id, request.status, call.verified_caller, assignee=request.assignee, note=request.note
+        )
         return warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department))
 
     def ReferWarning(self, request, context):
@@ -138,14 +200,16 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         call = self._begin(context, "referral")
         rows = self.monitor.referrals.fetch(call.verified_caller.department, request.after, request.limit or 100)
         call.counts = {"after": request.after, "items": len(rows)}
-        return pb.ReferralInboxBatch(items=[inbox_message(r.seq, r.kind, r.referral_id, r.payload) for r in rows],
-                                     acknowledged=request.after)
+        return pb.ReferralInboxBatch(
+            items=[inbox_message(r.seq, r.kind, r.referral_id, r.payload) for r in rows], acknowledged=request.after
+        )
 
     def SubmitDisclosure(self, request, context):
         call = self._begin(context, "referral")
         call.counts = {"referral": request.referral_id, "sealed_bytes": len(request.sealed_identity)}
-        r = self.monitor.referrals.submit_disclosure(request.referral_id, call.verified_caller,
-                                                     request.sealed_identity, request.declined_reason)
+        r = self.monitor.referrals.submit_disclosure(
+            request.referral_id, call.verified_caller, request.sealed_identity, request.declined_reason
+        )
         call.agreement = r.agreement
         return referral_message(r)
 
@@ -166,12 +230,19 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         fb = self.monitor.feedback(call.verified_caller, request.my_dataset, purpose)
         call.agreement = fb.agreement.id
         call.datasets = [f"{fb.dataset.qualified_name}@v{fb.dataset.version}"]
-        call.counts = {"my_records": fb.dataset.records, "assisted": sum(i.status == "assisted" for i in fb.items),
-                       "monitored": sum(i.status == "monitored" for i in fb.items)}
-        return pb.FeedbackList(my_dataset=fb.dataset.qualified_name, my_version=fb.dataset.version,
-                               agreement=fb.agreement.id, my_records=fb.dataset.records,
-                               items=[pb.FeedbackItem(ref=i.ref, status=i.status, category=i.category)
-                                      for i in fb.items], notice=_notice())
+        call.counts = {
+            "my_records": fb.dataset.records,
+            "assisted": sum(i.status == "assisted" for i in fb.items),
+            "monitored": sum(i.status == "monitored" for i in fb.items),
+        }
+        return pb.FeedbackList(
+            my_dataset=fb.dataset.qualified_name,
+            my_version=fb.dataset.version,
+            agreement=fb.agreement.id,
+            my_records=fb.dataset.records,
+            items=[pb.FeedbackItem(ref=i.ref, status=i.status, category=i.category) for i in fb.items],
+            notice=_notice(),
+        )
 
 
 def add_to_server(server, monitor: Monitor) -> None:

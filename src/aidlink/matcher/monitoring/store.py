@@ -6,22 +6,27 @@ What is stored is pseudonymous: dataset version ids and record positions,
 opaque cluster ids, rule outcomes, node certificates and, for a referral with
 disclosure, only the ciphertext the holding node sealed to the receiving node.
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from aidlink.matcher.monitoring.schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
-
-WARNING_COLUMNS = ("id, rule_id, rule_set, type, level, reason, cluster_id, region, subject_dataset, status,"
-                   " assignee, created_at, updated_at")
-REFERRAL_COLUMNS = ("id, warning_id, from_department, to_department, status, agreement, note,"
-                    " holder_department, holder_dataset, holder_ref, recipient_refs, disclosure, outcome,"
-                    " created_at, updated_at")
+WARNING_COLUMNS = (
+    "id, rule_id, rule_set, type, level, reason, cluster_id, region, subject_dataset, status,"
+    " assignee, created_at, updated_at"
+)
+REFERRAL_COLUMNS = (
+    "id, warning_id, from_department, to_department, status, agreement, note,"
+    " holder_department, holder_dataset, holder_ref, recipient_refs, disclosure, outcome,"
+    " created_at, updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ReferralRow:
     holder_department: str
     holder_dataset: str
     holder_ref: str
-    recipient_refs: list          # [[dataset, ref], ...] of the recipient's own records
+    recipient_refs: list  # [[dataset, ref], ...] of the recipient's own records
     disclosure: bytes | None
     outcome: str
     created_at: float
@@ -128,25 +133,41 @@ class MonitoringStore:
     # -- pairwise links (a cache keyed by dataset versions) ------------------------------------
     def pair_links(self, a_version: int, b_version: int, threshold: float) -> list[tuple[int, int, float]] | None:
         with self.database.reading() as cur:
-            known = self._run(cur, "SELECT links FROM pair_runs WHERE a_version=? AND b_version=? AND"
-                                   " threshold=?", (a_version, b_version, threshold)).fetchone()
+            known = self._run(
+                cur,
+                "SELECT links FROM pair_runs WHERE a_version=? AND b_version=? AND threshold=?",
+                (a_version, b_version, threshold),
+            ).fetchone()
             if known is None:
                 return None
-            return self._run(cur, "SELECT a_idx, b_idx, score FROM pair_links WHERE a_version=? AND"
-                                  " b_version=? AND threshold=?", (a_version, b_version, threshold)).fetchall()
+            return self._run(
+                cur,
+                "SELECT a_idx, b_idx, score FROM pair_links WHERE a_version=? AND b_version=? AND threshold=?",
+                (a_version, b_version, threshold),
+            ).fetchall()
 
-    def save_pair_links(self, a_version: int, b_version: int, threshold: float,
-                        links: Sequence[tuple[int, int, float]]) -> None:
+    def save_pair_links(
+        self, a_version: int, b_version: int, threshold: float, links: Sequence[tuple[int, int, float]]
+    ) -> None:
         with self._tx() as cur:
-            self._run(cur, "DELETE FROM pair_links WHERE a_version=? AND b_version=? AND threshold=?",
-                      (a_version, b_version, threshold))
-            cur.executemany(self.database.sql(
-                "INSERT INTO pair_links (a_version, b_version, threshold, a_idx, b_idx, score) VALUES (?,?,?,?,?,?)"),
-                [(a_version, b_version, threshold, a, b, s) for a, b, s in links])
-            self._run(cur, "INSERT INTO pair_runs (a_version, b_version, threshold, links, computed_at)"
-                           " VALUES (?,?,?,?,?) ON CONFLICT (a_version, b_version, threshold)"
-                           " DO UPDATE SET links=excluded.links, computed_at=excluded.computed_at",
-                      (a_version, b_version, threshold, len(links), time.time()))
+            self._run(
+                cur,
+                "DELETE FROM pair_links WHERE a_version=? AND b_version=? AND threshold=?",
+                (a_version, b_version, threshold),
+            )
+            cur.executemany(
+                self.database.sql(
+                    "INSERT INTO pair_links (a_version, b_version, threshold, a_idx, b_idx, score) VALUES (?,?,?,?,?,?)"
+                ),
+                [(a_version, b_version, threshold, a, b, s) for a, b, s in links],
+            )
+            self._run(
+                cur,
+                "INSERT INTO pair_runs (a_version, b_version, threshold, links, computed_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (a_version, b_version, threshold)"
+                " DO UPDATE SET links=excluded.links, computed_at=excluded.computed_at",
+                (a_version, b_version, threshold, len(links), time.time()),
+            )
 
     def forget_pairs_except(self, current_versions: Iterable[int]) -> None:
         """Drop cached links of dataset versions that are no longer the latest."""
@@ -154,35 +175,61 @@ class MonitoringStore:
         marks = ",".join("?" * len(current)) or "NULL"
         with self._tx() as cur:
             for table in ("pair_links", "pair_runs"):
-                self._run(cur, f"DELETE FROM {table} WHERE a_version NOT IN ({marks}) OR b_version NOT IN ({marks})",
-                          current + current)
+                self._run(
+                    cur,
+                    f"DELETE FROM {table} WHERE a_version NOT IN ({marks}) OR b_version NOT IN ({marks})",
+                    current + current,
+                )
 
     # -- clusters ------------------------------------------------------------------------------
     def cluster_assignments(self) -> dict[tuple[int, int], str]:
-        return {(v, i): c for v, i, c in self.database.fetch_all("SELECT dataset_version, idx, cluster_id FROM cluster_members")}
+        return {
+            (v, i): c
+            for v, i, c in self.database.fetch_all("SELECT dataset_version, idx, cluster_id FROM cluster_members")
+        }
 
-    def replace_graph(self, members: Iterable[tuple[int, int, str]], households: Iterable[tuple[str, str]],
-                      summary: dict) -> int:
+    def replace_graph(
+        self, members: Iterable[tuple[int, int, str]], households: Iterable[tuple[str, str]], summary: dict
+    ) -> int:
         sql = self.database.sql
         with self._tx() as cur:
             cur.execute("DELETE FROM cluster_members")
             cur.execute("DELETE FROM cluster_households")
-            cur.executemany(sql("INSERT INTO cluster_members (dataset_version, idx, cluster_id) VALUES (?,?,?)"),
-                            list(members))
-            cur.executemany(sql("INSERT INTO cluster_households (cluster_id, household_id) VALUES (?,?)"),
-                            list(households))
-            return self._run(cur, "INSERT INTO graph_builds (built_at, datasets, records, clusters, linked_clusters,"
-                                  " households, rule_set) VALUES (?,?,?,?,?,?,?) RETURNING id",
-                             (time.time(), json.dumps(summary["datasets"]), summary["records"], summary["clusters"],
-                              summary["linked_clusters"], summary["households"], summary["rule_set"])).fetchone()[0]
+            cur.executemany(
+                sql("INSERT INTO cluster_members (dataset_version, idx, cluster_id) VALUES (?,?,?)"), list(members)
+            )
+            cur.executemany(
+                sql("INSERT INTO cluster_households (cluster_id, household_id) VALUES (?,?)"), list(households)
+            )
+            return self._run(
+                cur,
+                "INSERT INTO graph_builds (built_at, datasets, records, clusters, linked_clusters,"
+                " households, rule_set) VALUES (?,?,?,?,?,?,?) RETURNING id",
+                (
+                    time.time(),
+                    json.dumps(summary["datasets"]),
+                    summary["records"],
+                    summary["clusters"],
+                    summary["linked_clusters"],
+                    summary["households"],
+                    summary["rule_set"],
+                ),
+            ).fetchone()[0]
 
     def cluster_members(self, cluster_id: str) -> list[tuple[int, int]]:
-        return [tuple(r) for r in self.database.fetch_all("SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=?"
-                                            " ORDER BY dataset_version, idx", (cluster_id,))]
+        return [
+            tuple(r)
+            for r in self.database.fetch_all(
+                "SELECT dataset_version, idx FROM cluster_members WHERE cluster_id=? ORDER BY dataset_version, idx",
+                (cluster_id,),
+            )
+        ]
 
     def last_build(self) -> dict | None:
-        row = self.database.fetch_one("SELECT id, built_at, datasets, records, clusters, linked_clusters,"
-                        " households, rule_set FROM graph_builds ORDER BY id DESC LIMIT 1")
+        row = self.database.fetch_one(
+            "SELECT id, built_at, datasets, records, clusters, linked_clusters,"
+            " households, rule_set FROM graph_builds ORDER BY id DESC LIMIT 1"
+        )
         if row is None:
             return None
         keys = ("id", "built_at", "datasets", "records", "clusters", "linked_clusters", "households", "rule_set")
@@ -199,31 +246,52 @@ class MonitoringStore:
         now, ids = time.time(), []
         with self._tx() as cur:
             for w in new:
-                (wid,) = self._run(cur, "INSERT INTO warnings (rule_id, rule_set, type, level, reason, cluster_id,"
-                                        " region, subject_dataset, status, assignee, created_at, updated_at)"
-                                        " VALUES (?,?,?,?,?,?,?,?,'new','',?,?) RETURNING id",
-                                   (w.rule_id, w.rule_set, w.type, w.level, w.reason, w.cluster_id, w.region,
-                                    w.subject_dataset, now, now)).fetchone()
+                (wid,) = self._run(
+                    cur,
+                    "INSERT INTO warnings (rule_id, rule_set, type, level, reason, cluster_id,"
+                    " region, subject_dataset, status, assignee, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,'new','',?,?) RETURNING id",
+                    (
+                        w.rule_id,
+                        w.rule_set,
+                        w.type,
+                        w.level,
+                        w.reason,
+                        w.cluster_id,
+                        w.region,
+                        w.subject_dataset,
+                        now,
+                        now,
+                    ),
+                ).fetchone()
                 ids.append(wid)
                 self._event(cur, wid, now, actor, "raised", "", "new", "", f"rule set {w.rule_set}")
         return ids
 
     def refresh_warning(self, warning_id: int, region: str, subject_dataset: str) -> None:
         with self._tx() as cur:
-            self._run(cur, "UPDATE warnings SET region=?, subject_dataset=? WHERE id=?",
-                      (region, subject_dataset, warning_id))
+            self._run(
+                cur, "UPDATE warnings SET region=?, subject_dataset=? WHERE id=?", (region, subject_dataset, warning_id)
+            )
 
     def warning(self, warning_id: int) -> WarningRow | None:
         row = self.database.fetch_one(f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id=?", (warning_id,))
         return WarningRow(*row) if row else None
 
-    def find_warnings(self, *, levels: Sequence[str] = (), types: Sequence[str] = (),
-                      statuses: Sequence[str] = (), region_prefix: str = "", cluster_ids: Sequence[str] = (),
-                      after_id: int = 0, limit: int = 1000) -> list[WarningRow]:
+    def find_warnings(
+        self,
+        *,
+        levels: Sequence[str] = (),
+        types: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        region_prefix: str = "",
+        cluster_ids: Sequence[str] = (),
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[WarningRow]:
         sql = f"SELECT {WARNING_COLUMNS} FROM warnings WHERE id > ?"
         args: list[int | str] = [after_id]
-        for column, values in (("level", levels), ("type", types), ("status", statuses),
-                               ("cluster_id", cluster_ids)):
+        for column, values in (("level", levels), ("type", types), ("status", statuses), ("cluster_id", cluster_ids)):
             if values:
                 sql += f" AND {column} IN ({','.join('?' * len(values))})"
                 args.extend(values)
@@ -234,28 +302,55 @@ class MonitoringStore:
         args.append(limit)
         return [WarningRow(*r) for r in self.database.fetch_all(sql, args)]
 
-    def change_warning(self, warning_id: int, expected_status: str, to_status: str, assignee: str,
-                       actor: tuple[str, str], action: str, note: str) -> bool:
+    def change_warning(
+        self,
+        warning_id: int,
+        expected_status: str,
+        to_status: str,
+        assignee: str,
+        actor: tuple[str, str],
+        action: str,
+        note: str,
+    ) -> bool:
         """Moves a warning on if it is still in `expected_status` (False if it moved meanwhile)."""
         now = time.time()
         with self._tx() as cur:
-            changed = self._run(cur, "UPDATE warnings SET status=?, assignee=?, updated_at=? WHERE id=? AND status=?",
-                                (to_status, assignee, now, warning_id, expected_status)).rowcount
+            changed = self._run(
+                cur,
+                "UPDATE warnings SET status=?, assignee=?, updated_at=? WHERE id=? AND status=?",
+                (to_status, assignee, now, warning_id, expected_status),
+            ).rowcount
             if changed:
                 self._event(cur, warning_id, now, actor, action, expected_status, to_status, assignee, note)
         return bool(changed)
 
     def warning_events(self, warning_id: int) -> list[WarningEvent]:
-        rows = self.database.fetch_all("SELECT warning_id, at, department, identity, action, from_status,"
-                         " to_status, assignee, note FROM warning_events WHERE warning_id=?"
-                         " ORDER BY id", (warning_id,))
+        rows = self.database.fetch_all(
+            "SELECT warning_id, at, department, identity, action, from_status,"
+            " to_status, assignee, note FROM warning_events WHERE warning_id=?"
+            " ORDER BY id",
+            (warning_id,),
+        )
         return [WarningEvent(*r) for r in rows]
 
-    def _event(self, cur, warning_id: int, at: float, actor: tuple[str, str], action: str, from_status: str,
-               to_status: str, assignee: str, note: str) -> None:
-        self._run(cur, "INSERT INTO warning_events (warning_id, at, department, identity, action, from_status,"
-                       " to_status, assignee, note) VALUES (?,?,?,?,?,?,?,?,?)",
-                  (warning_id, at, actor[0], actor[1], action, from_status, to_status, assignee, note))
+    def _event(
+        self,
+        cur,
+        warning_id: int,
+        at: float,
+        actor: tuple[str, str],
+        action: str,
+        from_status: str,
+        to_status: str,
+        assignee: str,
+        note: str,
+    ) -> None:
+        self._run(
+            cur,
+            "INSERT INTO warning_events (warning_id, at, department, identity, action, from_status,"
+            " to_status, assignee, note) VALUES (?,?,?,?,?,?,?,?,?)",
+            (warning_id, at, actor[0], actor[1], action, from_status, to_status, assignee, note),
+        )
 
     # -- nodes ---------------------------------------------------------------------------------
     def remember_node(self, department: str, division_code: str, identity: str, certificate: str) -> bool:
@@ -264,51 +359,89 @@ class MonitoringStore:
         if old is not None and tuple(old) == (certificate, division_code):
             return False
         with self._tx() as cur:
-            self._run(cur, "INSERT INTO nodes (department, division_code, identity, certificate, seen_at)"
-                           " VALUES (?,?,?,?,?) ON CONFLICT (department) DO UPDATE SET"
-                           " division_code=excluded.division_code, identity=excluded.identity,"
-                           " certificate=excluded.certificate, seen_at=excluded.seen_at",
-                      (department, division_code, identity, certificate, time.time()))
+            self._run(
+                cur,
+                "INSERT INTO nodes (department, division_code, identity, certificate, seen_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (department) DO UPDATE SET"
+                " division_code=excluded.division_code, identity=excluded.identity,"
+                " certificate=excluded.certificate, seen_at=excluded.seen_at",
+                (department, division_code, identity, certificate, time.time()),
+            )
         return True
 
     def node(self, department: str) -> NodeRow | None:
-        row = self.database.fetch_one("SELECT department, division_code, identity, certificate FROM nodes WHERE department=?",
-                        (department,))
+        row = self.database.fetch_one(
+            "SELECT department, division_code, identity, certificate FROM nodes WHERE department=?", (department,)
+        )
         return NodeRow(*row) if row else None
 
     # -- referrals and inboxes -----------------------------------------------------------------
-    def add_referral(self, warning_id: int, from_department: str, to_department: str, status: str,
-                     agreement: str, note: str, holder: tuple[str, str, str], recipient_refs: list, *,
-                     warning_change: tuple[str, str, tuple[str, str], str],
-                     enqueue: tuple[str, str, dict] | None) -> int:
+    def add_referral(
+        self,
+        warning_id: int,
+        from_department: str,
+        to_department: str,
+        status: str,
+        agreement: str,
+        note: str,
+        holder: tuple[str, str, str],
+        recipient_refs: list,
+        *,
+        warning_change: tuple[str, str, tuple[str, str], str],
+        enqueue: tuple[str, str, dict] | None,
+    ) -> int:
         """In one transaction: the warning becomes referred, the referral is stored and
         (when it can go out now) an item enters a department's inbox, its referral_id set."""
         expected, to_status, actor, action = warning_change
         now = time.time()
         with self._tx() as cur:
-            if not self._run(cur, "UPDATE warnings SET status=?, updated_at=? WHERE id=? AND status=?",
-                             (to_status, now, warning_id, expected)).rowcount:
+            if not self._run(
+                cur,
+                "UPDATE warnings SET status=?, updated_at=? WHERE id=? AND status=?",
+                (to_status, now, warning_id, expected),
+            ).rowcount:
                 raise WarningMoved(f"warning {warning_id} was changed by someone else meanwhile; retry")
             (referral_id,) = self._run(
-                cur, "INSERT INTO referrals (warning_id, from_department, to_department, status, agreement,"
-                     " note, holder_department, holder_dataset, holder_ref, recipient_refs, disclosure,"
-                     " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?) RETURNING id",
-                (warning_id, from_department, to_department, status, agreement, note, *holder,
-                 json.dumps(recipient_refs), now, now)).fetchone()
+                cur,
+                "INSERT INTO referrals (warning_id, from_department, to_department, status, agreement,"
+                " note, holder_department, holder_dataset, holder_ref, recipient_refs, disclosure,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?) RETURNING id",
+                (
+                    warning_id,
+                    from_department,
+                    to_department,
+                    status,
+                    agreement,
+                    note,
+                    *holder,
+                    json.dumps(recipient_refs),
+                    now,
+                    now,
+                ),
+            ).fetchone()
             assignee = self._run(cur, "SELECT assignee FROM warnings WHERE id=?", (warning_id,)).fetchone()[0]
-            self._event(cur, warning_id, now, actor, action, expected, to_status, assignee,
-                        f"referral {referral_id}" + (f": {note}" if note else ""))
+            self._event(
+                cur,
+                warning_id,
+                now,
+                actor,
+                action,
+                expected,
+                to_status,
+                assignee,
+                f"referral {referral_id}" + (f": {note}" if note else ""),
+            )
             if enqueue is not None:
-                self._enqueue(cur, enqueue[0], enqueue[1], referral_id,
-                              {**enqueue[2], "referral_id": referral_id}, now)
+                self._enqueue(cur, enqueue[0], enqueue[1], referral_id, {**enqueue[2], "referral_id": referral_id}, now)
             return referral_id
 
     def referral(self, referral_id: int) -> ReferralRow | None:
         row = self.database.fetch_one(f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id=?", (referral_id,))
         return self._referral(row) if row else None
 
-    def referrals(self, *, warning_id: int | None = None, status: str | None = None,
-                  to_department: str | None = None) -> list[ReferralRow]:
+    def referrals(
+        self, *, warning_id: int | None = None, status: str | None = None, to_department: str | None = None
+    ) -> list[ReferralRow]:
         sql, args = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE 1=1", []
         for column, value in (("warning_id", warning_id), ("status", status), ("to_department", to_department)):
             if value is not None:
@@ -323,9 +456,16 @@ class MonitoringStore:
         values[11] = bytes(values[11]) if values[11] is not None else None
         return ReferralRow(*values)
 
-    def update_referral(self, referral_id: int, expected_status: str, status: str, *,
-                        disclosure: bytes | None = None, outcome: str | None = None,
-                        enqueue: tuple[str, str, dict] | None = None) -> bool:
+    def update_referral(
+        self,
+        referral_id: int,
+        expected_status: str,
+        status: str,
+        *,
+        disclosure: bytes | None = None,
+        outcome: str | None = None,
+        enqueue: tuple[str, str, dict] | None = None,
+    ) -> bool:
         """Moves a referral on (if still in `expected_status`) and, in the same transaction,
         puts an item in a department's inbox."""
         now = time.time()
@@ -337,8 +477,9 @@ class MonitoringStore:
             if outcome is not None:
                 sets += ", outcome=?"
                 args.append(outcome)
-            changed = self._run(cur, f"UPDATE referrals SET {sets} WHERE id=? AND status=?",
-                                args + [referral_id, expected_status]).rowcount
+            changed = self._run(
+                cur, f"UPDATE referrals SET {sets} WHERE id=? AND status=?", args + [referral_id, expected_status]
+            ).rowcount
             if changed and enqueue is not None:
                 self._enqueue(cur, enqueue[0], enqueue[1], referral_id, enqueue[2], now)
         return bool(changed)
@@ -351,34 +492,48 @@ class MonitoringStore:
         # Inbox readers page by seq: seqs must become visible in order, so (PostgreSQL)
         # writers take the inbox lock before drawing a seq and hold it until commit.
         serialize_writers(cur, self.database, "monitoring inbox")
-        return self._run(cur, "INSERT INTO inbox (department, kind, referral_id, payload, created_at)"
-                              " VALUES (?,?,?,?,?) RETURNING seq",
-                         (department, kind, referral_id, json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                          now)).fetchone()[0]
+        return self._run(
+            cur,
+            "INSERT INTO inbox (department, kind, referral_id, payload, created_at) VALUES (?,?,?,?,?) RETURNING seq",
+            (department, kind, referral_id, json.dumps(payload, ensure_ascii=False, sort_keys=True), now),
+        ).fetchone()[0]
 
     def inbox(self, department: str, after: int, limit: int) -> list[InboxRow]:
-        rows = self.database.fetch_all("SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
-                         " WHERE department=? AND seq > ? ORDER BY seq LIMIT ?", (department, after, limit))
+        rows = self.database.fetch_all(
+            "SELECT seq, department, kind, referral_id, payload, created_at FROM inbox"
+            " WHERE department=? AND seq > ? ORDER BY seq LIMIT ?",
+            (department, after, limit),
+        )
         return [InboxRow(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     def acknowledge(self, department: str, upto: int) -> list[int]:
         """Marks a department's inbox read up to `upto`; returns the referral ids newly received."""
         with self._tx() as cur:
             serialize_writers(cur, self.database, f"monitoring inbox cursor {department}")
-            row = self._run(cur, "SELECT acknowledged FROM inbox_cursors WHERE department=?",
-                            (department,)).fetchone()
+            row = self._run(cur, "SELECT acknowledged FROM inbox_cursors WHERE department=?", (department,)).fetchone()
             before = row[0] if row else 0
             if upto <= before:
                 return []
-            self._run(cur, "INSERT INTO inbox_cursors (department, acknowledged) VALUES (?,?)"
-                           " ON CONFLICT (department) DO UPDATE SET acknowledged=excluded.acknowledged",
-                      (department, upto))
-            received = [r[0] for r in self._run(
-                cur, "SELECT referral_id FROM inbox WHERE department=? AND kind='referral' AND seq > ? AND seq <= ?",
-                (department, before, upto)).fetchall()]
+            self._run(
+                cur,
+                "INSERT INTO inbox_cursors (department, acknowledged) VALUES (?,?)"
+                " ON CONFLICT (department) DO UPDATE SET acknowledged=excluded.acknowledged",
+                (department, upto),
+            )
+            received = [
+                r[0]
+                for r in self._run(
+                    cur,
+                    "SELECT referral_id FROM inbox WHERE department=? AND kind='referral' AND seq > ? AND seq <= ?",
+                    (department, before, upto),
+                ).fetchall()
+            ]
             for rid in received:
-                self._run(cur, "UPDATE referrals SET status='received', updated_at=? WHERE id=? AND status='sent'",
-                          (time.time(), rid))
+                self._run(
+                    cur,
+                    "UPDATE referrals SET status='received', updated_at=? WHERE id=? AND status='sent'",
+                    (time.time(), rid),
+                )
             return received
 
     def acknowledged(self, department: str) -> int:

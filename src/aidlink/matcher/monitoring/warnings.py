@@ -4,6 +4,7 @@
 (new and assigned may also be closed; assigned may be re-assigned; a referred
 warning may be referred again or closed). Admitted and closed are final.
 """
+
 from __future__ import annotations
 
 from aidlink.matcher.calls import Caller
@@ -35,8 +36,10 @@ class InvalidTransition(Refused):
 
 def check_lead(caller: Caller, what: str) -> None:
     if caller.department not in LEAD_DEPARTMENTS:
-        raise NotPermitted(f"{what} is for {' or '.join(LEAD_DEPARTMENTS)} (civil affairs leads monitoring, "
-                           f"Art. 15-17); {caller.department} receives the cases referred to it in its inbox")
+        raise NotPermitted(
+            f"{what} is for {' or '.join(LEAD_DEPARTMENTS)} (civil affairs leads monitoring, "
+            f"Art. 15-17); {caller.department} receives the cases referred to it in its inbox"
+        )
 
 
 class WarningLifecycle:
@@ -49,8 +52,9 @@ class WarningLifecycle:
             raise NotFound(f"warning {warning_id} does not exist")
         return row
 
-    def change(self, warning_id: int, to_status: str, caller: Caller, *, assignee: str = "",
-               note: str = "", action: str = "") -> WarningRow:
+    def change(
+        self, warning_id: int, to_status: str, caller: Caller, *, assignee: str = "", note: str = "", action: str = ""
+    ) -> WarningRow:
         """Moves a warning to `to_status`, or refuses naming the allowed next states."""
         check_lead(caller, "changing a warning")
         if to_status not in STATUSES:
@@ -61,13 +65,14 @@ class WarningLifecycle:
         allowed = TRANSITIONS[row.status]
         if to_status not in allowed:
             nexts = ", ".join(allowed) if allowed else "none: it is final"
-            raise InvalidTransition(f"warning {warning_id} is {row.status!r}; it cannot become {to_status!r} "
-                               f"(allowed next: {nexts})")
+            raise InvalidTransition(
+                f"warning {warning_id} is {row.status!r}; it cannot become {to_status!r} (allowed next: {nexts})"
+            )
         if to_status == "assigned" and not assignee:
-            raise InvalidInput(f"warning {warning_id}: 'assigned' needs an assignee (a county office or "
-                               f"case worker)")
+            raise InvalidInput(f"warning {warning_id}: 'assigned' needs an assignee (a county office or case worker)")
         assignee = assignee or row.assignee
-        if not self.store.change_warning(warning_id, row.status, to_status, assignee,
-                                         (caller.department, caller.identity), action or to_status, note):
+        if not self.store.change_warning(
+            warning_id, row.status, to_status, assignee, (caller.department, caller.identity), action or to_status, note
+        ):
             raise Conflict(f"warning {warning_id} was changed by someone else meanwhile; read it and retry")
         return self.get(warning_id)

@@ -25,7 +25,7 @@ from aidlink.matcher.similarity.dice import _check_threshold, _resolve_threads
 from aidlink.matcher.similarity.packing import Encodings, pack, popcounts
 from aidlink.matcher.similarity.popcount import popcount64
 
-NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)   # padding in a key row; never a real key
+NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)  # padding in a key row; never a real key
 KEY_BYTES = 8
 _PARALLEL_LOCK = threading.Lock()
 ProgressCallback = Callable[[int, int], None]
@@ -58,7 +58,7 @@ class BlockingKeys:
         return self.keys.shape[0]
 
     @classmethod
-    def from_ragged(cls, counts: np.ndarray, values: np.ndarray) -> "BlockingKeys":
+    def from_ragged(cls, counts: np.ndarray, values: np.ndarray) -> BlockingKeys:
         """From per-record key counts and all keys concatenated in record order."""
         counts = np.asarray(counts, dtype=np.int64)
         values = np.asarray(values, dtype=np.uint64)
@@ -74,16 +74,16 @@ class BlockingKeys:
         return cls(out)
 
     @classmethod
-    def from_tokens(cls, tokens: Sequence[Sequence[bytes]]) -> "BlockingKeys":
+    def from_tokens(cls, tokens: Sequence[Sequence[bytes]]) -> BlockingKeys:
         """From each record's keyed tokens (bytes, as sent in EncodedRecord.blocking_keys)."""
         counts = np.array([len(t) for t in tokens], dtype=np.int64)
         values = np.array([token_key(k) for t in tokens for k in t], dtype=np.uint64)
         return cls.from_ragged(counts, values)
 
-    def take(self, rows: np.ndarray) -> "BlockingKeys":
+    def take(self, rows: np.ndarray) -> BlockingKeys:
         return BlockingKeys(self.keys[np.asarray(rows, dtype=np.int64)])
 
-    def with_keys(self, extra: np.ndarray) -> "BlockingKeys":
+    def with_keys(self, extra: np.ndarray) -> BlockingKeys:
         """These keys plus ``extra`` (``(records, k)`` uint64, e.g. LSH band keys) per record."""
         if extra.shape[0] != len(self):
             raise ValueError(f"{extra.shape[0]} rows of extra keys for {len(self)} records")
@@ -122,8 +122,9 @@ def _smallest_shared_is(a_keys, i, b_keys, j, key):  # pragma: no cover - compil
 
 
 @njit(cache=True, nogil=True)
-def _scan_row(i, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
-              index_rows, threshold, out_b, out_s, start):  # pragma: no cover - compiled
+def _scan_row(
+    i, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys, index_rows, threshold, out_b, out_s, start
+):  # pragma: no cover - compiled
     """Score row ``i``'s candidates; write passing pairs from ``start`` when ``out_b`` has room.
 
     Returns (passing pairs, candidate pairs).
@@ -160,23 +161,82 @@ def _scan_row(i, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, inde
 
 
 @njit(cache=True, parallel=True)
-def _count(rows, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
-           index_rows, threshold, found, candidates):  # pragma: no cover - compiled
+def _count(
+    rows,
+    a_words,
+    a_pop,
+    a_keys,
+    low,
+    high,
+    b_words,
+    b_pop,
+    b_keys,
+    index_keys,
+    index_rows,
+    threshold,
+    found,
+    candidates,
+):  # pragma: no cover - compiled
     empty_b = np.empty(0, dtype=np.int64)
     empty_s = np.empty(0, dtype=np.float64)
     for r in prange(rows.shape[0]):
-        f, c = _scan_row(rows[r], a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys,
-                         index_keys, index_rows, threshold, empty_b, empty_s, 0)
+        f, c = _scan_row(
+            rows[r],
+            a_words,
+            a_pop,
+            a_keys,
+            low,
+            high,
+            b_words,
+            b_pop,
+            b_keys,
+            index_keys,
+            index_rows,
+            threshold,
+            empty_b,
+            empty_s,
+            0,
+        )
         found[r] = f
         candidates[r] = c
 
 
 @njit(cache=True, parallel=True)
-def _fill(rows, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys,
-          index_rows, threshold, offsets, out_b, out_s):  # pragma: no cover - compiled
+def _fill(
+    rows,
+    a_words,
+    a_pop,
+    a_keys,
+    low,
+    high,
+    b_words,
+    b_pop,
+    b_keys,
+    index_keys,
+    index_rows,
+    threshold,
+    offsets,
+    out_b,
+    out_s,
+):  # pragma: no cover - compiled
     for r in prange(rows.shape[0]):
-        _scan_row(rows[r], a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys,
-                  index_keys, index_rows, threshold, out_b, out_s, offsets[r])
+        _scan_row(
+            rows[r],
+            a_words,
+            a_pop,
+            a_keys,
+            low,
+            high,
+            b_words,
+            b_pop,
+            b_keys,
+            index_keys,
+            index_rows,
+            threshold,
+            out_b,
+            out_s,
+            offsets[r],
+        )
 
 
 class BlockedJoin:
@@ -186,16 +246,26 @@ class BlockedJoin:
     sharing any key counts once).
     """
 
-    def __init__(self, a: Encodings, a_keys: BlockingKeys, b: Encodings, b_keys: BlockingKeys,
-                 threshold: float, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        a: Encodings,
+        a_keys: BlockingKeys,
+        b: Encodings,
+        b_keys: BlockingKeys,
+        threshold: float,
+        *,
+        threads: int | None = None,
+    ) -> None:
         self.threshold = _check_threshold(threshold)
         if not self.threshold > 0:
             raise ValueError(f"blocking needs a threshold above 0; got {threshold} (use the exhaustive join)")
         self.threads = _resolve_threads(threads)
         self.a, self.b = pack(a), pack(b)
         if len(a_keys) != len(self.a) or len(b_keys) != len(self.b):
-            raise ValueError(f"blocking keys for {len(a_keys)} and {len(b_keys)} records, but the "
-                             f"datasets have {len(self.a)} and {len(self.b)}")
+            raise ValueError(
+                f"blocking keys for {len(a_keys)} and {len(b_keys)} records, but the "
+                f"datasets have {len(self.a)} and {len(self.b)}"
+            )
         if len(self.a) and len(self.b) and self.a.shape[1] != self.b.shape[1]:
             raise ValueError(f"A has {self.a.shape[1] * 64}-bit and B {self.b.shape[1] * 64}-bit encodings")
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
@@ -223,8 +293,20 @@ class BlockedJoin:
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         if len(rows) == 0 or len(self.b) == 0:
             return CandidatePairs.empty()
-        common = (rows, self.a, self.a_pop, self.a_keys, self.low, self.high, self.b, self.b_pop,
-                  self.b_keys, self.index_keys, self.index_rows, self.threshold)
+        common = (
+            rows,
+            self.a,
+            self.a_pop,
+            self.a_keys,
+            self.low,
+            self.high,
+            self.b,
+            self.b_pop,
+            self.b_keys,
+            self.index_keys,
+            self.index_rows,
+            self.threshold,
+        )
         found = np.zeros(len(rows), dtype=np.int64)
         candidates = np.zeros(len(rows), dtype=np.int64)
         self._run(_count, *common, found, candidates)
@@ -238,8 +320,7 @@ class BlockedJoin:
         order = canonical_order(out_s, out_a, out_b)
         return CandidatePairs(out_s[order], out_a[order], out_b[order])
 
-    def chunks(self, chunk_rows: int, progress: ProgressCallback | None = None
-               ) -> Iterator[CandidatePairs]:
+    def chunks(self, chunk_rows: int, progress: ProgressCallback | None = None) -> Iterator[CandidatePairs]:
         """Stream pairs for successive blocks of ``chunk_rows`` A rows; ``progress(done, total)``."""
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise ValueError(f"chunk_rows must be a positive integer; got {chunk_rows!r}")
@@ -254,7 +335,14 @@ class BlockedJoin:
         return self.rows(np.arange(len(self.a), dtype=np.int64))
 
 
-def blocked_candidate_pairs(a: Encodings, a_keys: BlockingKeys, b: Encodings, b_keys: BlockingKeys,
-                            threshold: float, *, threads: int | None = None) -> CandidatePairs:
+def blocked_candidate_pairs(
+    a: Encodings,
+    a_keys: BlockingKeys,
+    b: Encodings,
+    b_keys: BlockingKeys,
+    threshold: float,
+    *,
+    threads: int | None = None,
+) -> CandidatePairs:
     """All pairs sharing a key with Dice >= threshold, in canonical order (one shot)."""
     return BlockedJoin(a, a_keys, b, b_keys, threshold, threads=threads).all()

@@ -38,9 +38,7 @@ def anonlink_max_difference(popcount: int, threshold: float) -> int:
     return int(value) & _UINT32_MASK
 
 
-def popcount_windows(
-    a_popcounts: np.ndarray, bits: int, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
+def popcount_windows(a_popcounts: np.ndarray, bits: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Inclusive B popcount range ``[low, high]`` per A popcount (empty when low > high).
 
     Rows of A with popcount 0 get an empty window: their scores are handled apart
@@ -51,19 +49,18 @@ def popcount_windows(
     high = np.zeros(len(values), dtype=np.int64)
     b_counts = np.arange(bits + 1, dtype=np.int64)[None, :]
     for start in range(0, len(values), _WINDOW_BATCH):
-        pa = values[start:start + _WINDOW_BATCH, None]
+        pa = values[start : start + _WINDOW_BATCH, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             bound = (2.0 * np.minimum(b_counts, pa)) / (b_counts + pa).astype(np.float64)
         usable = (bound >= threshold) & (pa > 0)
         if threshold > 0:
-            delta = np.array([anonlink_max_difference(int(p), threshold) for p in pa[:, 0]],
-                             dtype=np.int64)
+            delta = np.array([anonlink_max_difference(int(p), threshold) for p in pa[:, 0]], dtype=np.int64)
             usable &= np.abs(b_counts - pa) <= delta[:, None]
         found = usable.any(axis=1)
         first = np.argmax(usable, axis=1)
         last = bits - np.argmax(usable[:, ::-1], axis=1)
-        low[start:start + _WINDOW_BATCH] = np.where(found, first, 1)
-        high[start:start + _WINDOW_BATCH] = np.where(found, last, 0)
+        low[start : start + _WINDOW_BATCH] = np.where(found, first, 1)
+        high[start : start + _WINDOW_BATCH] = np.where(found, last, 0)
     return low[inverse], high[inverse]
 
 
@@ -84,7 +81,6 @@ def min_common_counts(max_sum: int, threshold: float) -> np.ndarray:
     candidates = np.maximum(guess, 0)[:, None] + np.arange(6, dtype=np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         passes = (2.0 * candidates) / sums[:, None].astype(np.float64) >= threshold
-    first = np.where(passes.any(axis=1), candidates[np.arange(len(sums)), passes.argmax(axis=1)],
-                     max_sum + 1)
+    first = np.where(passes.any(axis=1), candidates[np.arange(len(sums)), passes.argmax(axis=1)], max_sum + 1)
     first[0] = 0
     return first.astype(np.int64)

@@ -85,8 +85,9 @@ def _best_common_pair(a_words, i, b_cols, lo, hi, width):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
-def _collect_row(a_words, a_pop, i, b_cols, b_pop, lo, hi, threshold, out_a, out_b, out_s,
-                 found):  # pragma: no cover - compiled
+def _collect_row(
+    a_words, a_pop, i, b_cols, b_pop, lo, hi, threshold, out_a, out_b, out_s, found
+):  # pragma: no cover - compiled
     """Score A row ``i`` against B rows ``lo <= j < hi`` exactly; store pairs that pass.
 
     Returns the new match count; matches past the output capacity are only counted.
@@ -110,8 +111,9 @@ def _collect_row(a_words, a_pop, i, b_cols, b_pop, lo, hi, threshold, out_a, out
 
 
 @njit(cache=True, nogil=True)
-def _join_block(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, r0, r1, b_tile,
-                threshold, out_a, out_b, out_s, width):  # pragma: no cover - compiled
+def _join_block(
+    a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, r0, r1, b_tile, threshold, out_a, out_b, out_s, width
+):  # pragma: no cover - compiled
     """All passing pairs for A rows ``r0 <= i < r1``; returns the match count.
 
     B is walked in cache-sized tiles. Per row and tile a vectorised pass finds the best
@@ -137,45 +139,105 @@ def _join_block(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, r0, r
                 hi1 = min(row_hi[i + 1], tile_stop)
                 if lo0 < hi0 and lo1 < hi1:
                     lo = min(lo0, lo1)
-                    best0, best1 = _best_common_pair(a_words, i, b_cols, lo,
-                                                     max(hi0, hi1), width)
+                    best0, best1 = _best_common_pair(a_words, i, b_cols, lo, max(hi0, hi1), width)
                     if best0 >= min_common[a_pop[i] + b_pop[lo]]:
-                        found = _collect_row(a_words, a_pop, i, b_cols, b_pop, lo0, hi0,
-                                             threshold, out_a, out_b, out_s, found)
+                        found = _collect_row(
+                            a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
+                        )
                     if best1 >= min_common[a_pop[i + 1] + b_pop[lo]]:
-                        found = _collect_row(a_words, a_pop, i + 1, b_cols, b_pop, lo1, hi1,
-                                             threshold, out_a, out_b, out_s, found)
+                        found = _collect_row(
+                            a_words, a_pop, i + 1, b_cols, b_pop, lo1, hi1, threshold, out_a, out_b, out_s, found
+                        )
                     i += 2
                     continue
             if lo0 < hi0:
                 best0 = _best_common(a_words, i, b_cols, lo0, hi0, width)
                 if best0 >= min_common[a_pop[i] + b_pop[lo0]]:
-                    found = _collect_row(a_words, a_pop, i, b_cols, b_pop, lo0, hi0,
-                                         threshold, out_a, out_b, out_s, found)
+                    found = _collect_row(
+                        a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
+                    )
             i += 1
     return found
 
 
 @njit(cache=True, parallel=True)
-def _join_blocks_parallel(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common,
-                          block_starts, blocks, b_tile, threshold, out_a, out_b, out_s,
-                          counts, width):  # pragma: no cover - compiled
+def _join_blocks_parallel(
+    a_words,
+    a_pop,
+    row_lo,
+    row_hi,
+    b_cols,
+    b_pop,
+    min_common,
+    block_starts,
+    blocks,
+    b_tile,
+    threshold,
+    out_a,
+    out_b,
+    out_s,
+    counts,
+    width,
+):  # pragma: no cover - compiled
     for k in prange(blocks.shape[0]):
         block = blocks[k]
-        counts[k] = _join_block(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common,
-                                block_starts[block], block_starts[block + 1], b_tile,
-                                threshold, out_a[k], out_b[k], out_s[k], width)
+        counts[k] = _join_block(
+            a_words,
+            a_pop,
+            row_lo,
+            row_hi,
+            b_cols,
+            b_pop,
+            min_common,
+            block_starts[block],
+            block_starts[block + 1],
+            b_tile,
+            threshold,
+            out_a[k],
+            out_b[k],
+            out_s[k],
+            width,
+        )
 
 
 @njit(cache=True, nogil=True)
-def _join_blocks_serial(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common,
-                        block_starts, blocks, b_tile, threshold, out_a, out_b, out_s,
-                        counts, width):  # pragma: no cover - compiled
+def _join_blocks_serial(
+    a_words,
+    a_pop,
+    row_lo,
+    row_hi,
+    b_cols,
+    b_pop,
+    min_common,
+    block_starts,
+    blocks,
+    b_tile,
+    threshold,
+    out_a,
+    out_b,
+    out_s,
+    counts,
+    width,
+):  # pragma: no cover - compiled
     for k in range(blocks.shape[0]):
         block = blocks[k]
-        counts[k] = _join_block(a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common,
-                                block_starts[block], block_starts[block + 1], b_tile,
-                                threshold, out_a[k], out_b[k], out_s[k], width)
+        counts[k] = _join_block(
+            a_words,
+            a_pop,
+            row_lo,
+            row_hi,
+            b_cols,
+            b_pop,
+            min_common,
+            block_starts[block],
+            block_starts[block + 1],
+            b_tile,
+            threshold,
+            out_a[k],
+            out_b[k],
+            out_s[k],
+            width,
+        )
 
 
 def _resolve_threads(threads: int | None) -> int:
@@ -202,21 +264,35 @@ def _interleaved(n_blocks: int, threads: int) -> np.ndarray:
     A is sorted by popcount and work per row grows with popcount, so contiguous splits
     would leave one thread with the heavy end.
     """
-    return np.concatenate([np.arange(t, n_blocks, threads) for t in range(threads)]).astype(
-        np.int64
-    )
+    return np.concatenate([np.arange(t, n_blocks, threads) for t in range(threads)]).astype(np.int64)
 
 
-def _run_blocks(args: tuple, block_starts: np.ndarray, blocks: np.ndarray, capacity: int,
-                threads: int) -> tuple[np.ndarray, ...]:
+def _run_blocks(
+    args: tuple, block_starts: np.ndarray, blocks: np.ndarray, capacity: int, threads: int
+) -> tuple[np.ndarray, ...]:
     out_a = np.empty((len(blocks), capacity), dtype=np.int64)
     out_b = np.empty((len(blocks), capacity), dtype=np.int64)
     out_s = np.empty((len(blocks), capacity), dtype=np.float64)
     counts = np.zeros(len(blocks), dtype=np.int64)
     a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, b_tile, threshold = args
-    call_args = (a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, block_starts,
-                 blocks, b_tile, threshold, out_a, out_b, out_s, counts,
-                 (0,) * a_words.shape[1])  # the word count, as a type numba specialises on
+    call_args = (
+        a_words,
+        a_pop,
+        row_lo,
+        row_hi,
+        b_cols,
+        b_pop,
+        min_common,
+        block_starts,
+        blocks,
+        b_tile,
+        threshold,
+        out_a,
+        out_b,
+        out_s,
+        counts,
+        (0,) * a_words.shape[1],
+    )  # the word count, as a type numba specialises on
     if threads == 1:
         _join_blocks_serial(*call_args)
     else:
@@ -264,8 +340,7 @@ def _check_widths(a: _SortedSide, b: _SortedSide) -> None:
         )
 
 
-def _join(a: _SortedSide, a_rows: np.ndarray, b: _SortedSide, threshold: float,
-          threads: int) -> CandidatePairs:
+def _join(a: _SortedSide, a_rows: np.ndarray, b: _SortedSide, threshold: float, threads: int) -> CandidatePairs:
     """Candidate pairs for the A rows ``a_rows`` (original indices), in canonical order."""
     if len(a_rows) == 0 or len(b) == 0:
         return CandidatePairs.empty()
@@ -288,16 +363,13 @@ def _join(a: _SortedSide, a_rows: np.ndarray, b: _SortedSide, threshold: float,
     blocks = _interleaved(n_blocks, threads)
     capacity = _BLOCK_ROWS * _FIRST_PASS_MATCHES_PER_ROW
     out_a, out_b, out_s, counts = _run_blocks(args, block_starts, blocks, capacity, threads)
-    parts = [(out_a[k, :c], out_b[k, :c], out_s[k, :c])
-             for k, c in enumerate(counts.tolist()) if 0 < c <= capacity]
+    parts = [(out_a[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(counts.tolist()) if 0 < c <= capacity]
     overflowed = np.flatnonzero(counts > capacity)
     if len(overflowed):
         again = blocks[overflowed]
         capacity = int(counts[overflowed].max())
-        out_a, out_b, out_s, counts = _run_blocks(args, block_starts, again, capacity,
-                                                  threads)
-        parts += [(out_a[k, :c], out_b[k, :c], out_s[k, :c])
-                  for k, c in enumerate(counts.tolist())]
+        out_a, out_b, out_s, counts = _run_blocks(args, block_starts, again, capacity, threads)
+        parts += [(out_a[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(counts.tolist())]
 
     a_idx = [a_original[p[0]] for p in parts]
     b_idx = [b.order[p[1]] for p in parts]
@@ -317,8 +389,7 @@ def _join(a: _SortedSide, a_rows: np.ndarray, b: _SortedSide, threshold: float,
     return CandidatePairs(all_scores[order], all_a[order], all_b[order])
 
 
-def candidate_pairs(a: Encodings, b: Encodings, threshold: float, *,
-                    threads: int | None = None) -> CandidatePairs:
+def candidate_pairs(a: Encodings, b: Encodings, threshold: float, *, threads: int | None = None) -> CandidatePairs:
     """All pairs (row of ``a``, row of ``b``) with Dice score ``>= threshold``.
 
     ``a`` and ``b`` are packed ``(n, words)`` uint64 arrays from :func:`pack` (or anything
@@ -334,10 +405,15 @@ def candidate_pairs(a: Encodings, b: Encodings, threshold: float, *,
     return _join(a_side, np.arange(len(a_side)), b_side, threshold, threads)
 
 
-def iter_candidate_chunks(a: Encodings, b: Encodings, threshold: float, *, chunk_rows: int,
-                          threads: int | None = None,
-                          progress: ProgressCallback | None = None
-                          ) -> Iterator[CandidatePairs]:
+def iter_candidate_chunks(
+    a: Encodings,
+    b: Encodings,
+    threshold: float,
+    *,
+    chunk_rows: int,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[CandidatePairs]:
     """Stream candidate pairs for successive blocks of ``chunk_rows`` rows of ``a``.
 
     Chunk ``k`` holds the pairs of A rows ``[k * chunk_rows, (k + 1) * chunk_rows)``
@@ -356,8 +432,14 @@ def iter_candidate_chunks(a: Encodings, b: Encodings, threshold: float, *, chunk
     return _chunks(a_side, b_side, threshold, chunk_rows, threads, progress)
 
 
-def _chunks(a_side: _SortedSide, b_side: _SortedSide, threshold: float, chunk_rows: int,
-            threads: int, progress: ProgressCallback | None) -> Iterator[CandidatePairs]:
+def _chunks(
+    a_side: _SortedSide,
+    b_side: _SortedSide,
+    threshold: float,
+    chunk_rows: int,
+    threads: int,
+    progress: ProgressCallback | None,
+) -> Iterator[CandidatePairs]:
     total = len(a_side)
     # Position of each original A row within a_side's popcount order.
     sorted_position = np.empty(total, dtype=np.int64)

@@ -41,11 +41,10 @@ def greedy_link_pairs(candidates: CandidatePairs) -> CandidatePairs:
         if index.min() < 0:
             bad = int(np.flatnonzero(index < 0)[0])
             raise ValueError(f"candidate {bad} has negative {name} {int(index[bad])}")
-    accepted = _greedy_accept(candidates.a_index, candidates.b_index,
-                              int(candidates.a_index.max()) + 1,
-                              int(candidates.b_index.max()) + 1)
-    return CandidatePairs(candidates.scores[accepted], candidates.a_index[accepted],
-                          candidates.b_index[accepted])
+    accepted = _greedy_accept(
+        candidates.a_index, candidates.b_index, int(candidates.a_index.max()) + 1, int(candidates.b_index.max()) + 1
+    )
+    return CandidatePairs(candidates.scores[accepted], candidates.a_index[accepted], candidates.b_index[accepted])
 
 
 def greedy_links(candidates: CandidatePairs) -> list[tuple[int, int, float]]:

@@ -60,8 +60,9 @@ class BitSamplingLsh:
         if self.bits_per_band > bits:
             raise ValueError(f"cannot sample {self.bits_per_band} bits per band from {bits}-bit encodings")
         rng = np.random.default_rng(self.seed)
-        return np.stack([np.sort(rng.choice(bits, self.bits_per_band, replace=False))
-                         for _ in range(self.bands)]).astype(np.int64)
+        return np.stack(
+            [np.sort(rng.choice(bits, self.bits_per_band, replace=False)) for _ in range(self.bands)]
+        ).astype(np.int64)
 
     def band_keys(self, packed: np.ndarray) -> np.ndarray:
         """``(n, bands)`` uint64 band keys for packed ``(n, words)`` uint64 encodings."""
@@ -71,7 +72,10 @@ class BitSamplingLsh:
         if packed.shape[0] == 0:
             return out
         positions = self.positions(packed.shape[1] * 64)
-        salts = np.random.default_rng(self.seed + 1).integers(0, 2**63, self.bands, dtype=np.int64,
-                                                               endpoint=False).astype(np.uint64)
+        salts = (
+            np.random.default_rng(self.seed + 1)
+            .integers(0, 2**63, self.bands, dtype=np.int64, endpoint=False)
+            .astype(np.uint64)
+        )
         _band_keys(np.ascontiguousarray(packed), positions, salts, out)
         return out

@@ -17,20 +17,15 @@ Encodings = Sequence[Any] | np.ndarray
 def _encoding_bytes(index: int, encoding: Any) -> memoryview:
     """The raw bytes of one encoding (bytes, bytearray, memoryview or bitarray)."""
     if isinstance(encoding, str):
-        raise TypeError(
-            f"encoding {index} is a str; expected bytes (decode base64 CLKs first)"
-        )
+        raise TypeError(f"encoding {index} is a str; expected bytes (decode base64 CLKs first)")
     try:
         view = memoryview(encoding)
     except TypeError:
-        raise TypeError(
-            f"encoding {index} is a {type(encoding).__name__}; expected a bytes-like object"
-        ) from None
+        raise TypeError(f"encoding {index} is a {type(encoding).__name__}; expected a bytes-like object") from None
     padbits = getattr(encoding, "padbits", 0)  # bitarray whose length is not whole bytes
     if padbits:
         raise ValueError(
-            f"encoding {index} is {len(encoding)} bits; encodings must be a multiple of "
-            f"{WORD_BYTES * 8} bits"
+            f"encoding {index} is {len(encoding)} bits; encodings must be a multiple of {WORD_BYTES * 8} bits"
         )
     return view.cast("B") if view.ndim == 1 and view.format != "B" else view
 
@@ -45,9 +40,7 @@ def _check_width(nbytes: int, where: str) -> None:
 
 def _pack_array(encodings: np.ndarray) -> np.ndarray:
     if encodings.ndim != 2:
-        raise ValueError(
-            f"encoding array must be 2-D (records, bytes or words); got shape {encodings.shape}"
-        )
+        raise ValueError(f"encoding array must be 2-D (records, bytes or words); got shape {encodings.shape}")
     if encodings.shape[0] == 0:
         return np.zeros((0, 0), dtype=np.uint64)
     if encodings.dtype == np.uint64:
@@ -55,9 +48,7 @@ def _pack_array(encodings: np.ndarray) -> np.ndarray:
     if encodings.dtype == np.uint8:
         _check_width(encodings.shape[1], "encoding 0")
         return np.ascontiguousarray(encodings).view(np.uint64).copy()
-    raise TypeError(
-        f"encoding array has dtype {encodings.dtype}; expected uint8 (bytes) or uint64 (words)"
-    )
+    raise TypeError(f"encoding array has dtype {encodings.dtype}; expected uint8 (bytes) or uint64 (words)")
 
 
 def pack(encodings: Encodings) -> np.ndarray:
@@ -88,7 +79,5 @@ def pack(encodings: Encodings) -> np.ndarray:
 def popcounts(packed: np.ndarray) -> np.ndarray:
     """Number of set bits per row of a packed array, as int64."""
     if packed.ndim != 2 or packed.dtype != np.uint64:
-        raise ValueError(
-            f"expected a packed (n, words) uint64 array; got {packed.dtype} {packed.shape}"
-        )
+        raise ValueError(f"expected a packed (n, words) uint64 array; got {packed.dtype} {packed.shape}")
     return row_popcounts(np.ascontiguousarray(packed))
