@@ -34,7 +34,7 @@ from aidlink.matcher.errors import BelowThresholdFloor, InvalidInput, ProbeRefus
 from aidlink.matcher.policy_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
-# The schema fingerprint of LinkageSchema.default_chinese() (gateway.node.schema_fingerprint);
+# The schema fingerprint of LinkageSchema.default_chinese() (gateway.pipeline.schema_fingerprint);
 # tests/test_policy.py fails when the schema changes, so its figures here are measured again.
 DEFAULT_SCHEMA_FINGERPRINT = "2c0965f2452fcaaa2263e240c1e7fe95cacda7b1e68348b15c63284e2b0e5773"
 
@@ -54,7 +54,7 @@ class SchemaPolicy:
 
 # The default schema (1024 bits), measured on aidlink.gateway.synthetic: SyntheticPopulation
 # (4000 persons, seed 7), department_extract of mca, edu, nhsa, hrss and cdpf, each row encoded by
-# GatewayNode.encode_row under two secrets (16 064 records):
+# RecordPipeline.encode_person under two secrets (16 064 records):
 # - density (set bits / 1024): min 0.169, p0.1 0.207, p1 0.245, median 0.314, p99 0.347,
 #   p99.9 0.405, max 0.433; records with only a name and a birth date (the least a row may
 #   hold): 0.095-0.248. Band with a margin: 5%-55%. All zeros and all ones are far outside.
