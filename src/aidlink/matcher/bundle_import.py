@@ -20,7 +20,8 @@ from aidlink.gateway.bundle import DEFAULT_LIFETIME, BundleError, BundleLedger, 
 from aidlink.keys.identity import NodeIdentity
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.errors import InvalidInput, Refused
-from aidlink.matcher.exchange import NOTICE, Exchange
+from aidlink.matcher.exchange import Exchange
+from aidlink.matcher.result_messages import match_message, summary_message
 from aidlink.v1 import bundle_pb2, common_pb2, matcher_pb2
 
 IMPORT_METHOD = "offline/import-bundle"
@@ -195,25 +196,10 @@ class BundleImporter:
             datasets=[f"{r.mine.qualified_name}@v{r.mine.version}", f"{r.other.qualified_name}@v{r.other.version}"],
             counts=r.audit_counts(),
         )
-        summary = matcher_pb2.CompareSummary(
-            my_dataset=r.mine.qualified_name,
-            my_version=r.mine.version,
-            other_dataset=r.other.qualified_name,
-            other_version=r.other.version,
-            my_records=r.mine.records,
-            matches=len(r.matches),
-            comparisons=r.comparisons,
-            threshold=r.threshold,
-            agreement=r.agreement.id,
-            notice=common_pb2.ResultNotice(text=NOTICE),
-        )
         return bundle_pb2.BundleComparison(
             request=request,
-            summary=summary,
-            matches=[
-                matcher_pb2.Match(my_ref=m.ref, score=m.score, attributes=m.attributes, disputed=m.disputed)
-                for m in r.matches
-            ],
+            summary=summary_message(r),
+            matches=[match_message(m) for m in r.matches],
         )
 
     # -- audit ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE, Exchange
 from aidlink.matcher.purposes import purpose_name
+from aidlink.matcher.result_messages import match_message, summary_message
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 MAX_LISTED_PROBLEMS = 100
@@ -172,23 +173,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         call.counts = result.audit_counts()
         self.pairs_compared.inc(result.comparisons)
         for m in result.matches:
-            yield matcher_pb2.CompareEvent(
-                match=matcher_pb2.Match(my_ref=m.ref, score=m.score, attributes=m.attributes, disputed=m.disputed)
-            )
-        yield matcher_pb2.CompareEvent(
-            summary=matcher_pb2.CompareSummary(
-                my_dataset=result.mine.qualified_name,
-                my_version=result.mine.version,
-                other_dataset=result.other.qualified_name,
-                other_version=result.other.version,
-                my_records=result.mine.records,
-                matches=len(result.matches),
-                comparisons=result.comparisons,
-                threshold=result.threshold,
-                agreement=result.agreement.id,
-                notice=common_pb2.ResultNotice(text=NOTICE),
-            )
-        )
+            yield matcher_pb2.CompareEvent(match=match_message(m))
+        yield matcher_pb2.CompareEvent(summary=summary_message(result))
 
     # -- single status query ----------------------------------------------------------------------
     def QueryStatus(self, request: matcher_pb2.StatusQuery, context):
