@@ -171,6 +171,15 @@ def test_a_hostile_client_uploading_directly_is_refused_by_the_matcher(world, st
         "is not 1 or 0 (boolean)" in p.reason and "nhsa.medical version 2023.1" in p.reason for p in summary.rejected
     )
     assert ID_NUMBER not in summary.rejected[0].reason
+    [entry] = [
+        e
+        for e in d.audit_entries()
+        if e.method == "/aidlink.v1.Matcher/UploadDataset"
+        and any(ds.startswith("nhsa/medical-raw") for ds in e.datasets)
+    ]
+    assert entry.counts["rejected"] == 2  # the audit entry names each refused attribute and its rule
+    assert "attributes.serious_illness x1" in entry.detail and "attributes.high_cost x1" in entry.detail
+    assert "(boolean)" in entry.detail
     stored = stored_matcher_state(d)
     assert any(b"medical-raw" in blob for blob in stored.values())  # the state was captured: it holds the upload
     leaks = [name for name, blob in stored.items() if ID_NUMBER.encode() in blob or "张三".encode() in blob]

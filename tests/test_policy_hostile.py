@@ -128,6 +128,8 @@ def test_a_probe_encoding_is_refused_at_upload_naming_the_record(world):
     assert problem.reason.startswith("probe refused: record 0 (ref 'probe-0') is all ones")
     entry = last_entry(deployment, "/aidlink.v1.Matcher/UploadDataset", "mca")
     assert entry.counts["rejected"] == 1 and entry.counts["accepted"] == 0
+    # the audit entry names the rule that refused the record, for the officer reviewing it
+    assert entry.detail.startswith("records refused: encoding x1 (first: record 0, ref probe-0: probe refused:")
 
 
 def test_a_probe_status_query_is_refused_naming_the_rule(world):

@@ -53,7 +53,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
                 raise
             finally:
                 unbind_call(token)
-            self._append(record, context, grpc.StatusCode.OK, "")
+            self._append(record, context, grpc.StatusCode.OK, record.note)
             return response
 
         return audited
@@ -66,11 +66,11 @@ class AuditInterceptor(grpc.ServerInterceptor):
             try:
                 for message in behavior(request, context):
                     if not audited_yet and not record.preliminary:
-                        self._append(record, context, grpc.StatusCode.OK, "")
+                        self._append(record, context, grpc.StatusCode.OK, record.note)
                         audited_yet = True
                     yield message
                 if not audited_yet:
-                    self._append(record, context, grpc.StatusCode.OK, "")
+                    self._append(record, context, grpc.StatusCode.OK, record.note)
             except GeneratorExit:
                 # gRPC stopped asking for messages: the caller cancelled, or its deadline passed.
                 if not audited_yet:

@@ -31,6 +31,9 @@ class CallRecord:
     agreement: str = ""
     datasets: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # What an allowed call's entry says besides its counts: e.g. which rules refused records of
+    # an upload (a refused call's entry says why it was refused instead).
+    note: str = ""
     # A streaming servicer sets this while it yields progress messages (no data
     # about persons); the audit entry is appended before the first message sent
     # while it is False, i.e. before any answer.

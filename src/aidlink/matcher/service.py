@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 from prometheus_client import Counter
@@ -16,12 +16,28 @@ from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE, Exchange
+from aidlink.matcher.exchange import NOTICE, Exchange, UploadProblem
 from aidlink.matcher.purposes import purpose_name
 from aidlink.matcher.result_messages import match_message, summary_message
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 MAX_LISTED_PROBLEMS = 100
+
+
+def refused_records_note(problems: Sequence[UploadProblem]) -> str:
+    """The rules that refused records of an upload, for its audit entry: per field, how many and the
+    first (the reasons name the rule and never repeat a refused value)."""
+    first: dict[str, UploadProblem] = {}
+    count: dict[str, int] = {}
+    for p in problems:
+        first.setdefault(p.field, p)
+        count[p.field] = count.get(p.field, 0) + 1
+    parts = [
+        f"{name} x{n} (first: record {first[name].index}, ref {first[name].ref}: {first[name].reason})"
+        for name, n in sorted(count.items(), key=lambda item: -item[1])
+    ]
+    note = "records refused: " + "; ".join(parts) if parts else ""
+    return note if len(note) <= 2000 else note[:1997] + "..."
 
 
 class _Cancelled(Exception):
@@ -139,6 +155,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
             raise
         call.datasets = [f"{meta.qualified_name}@v{meta.version}"]
         call.counts = {"records": index, "accepted": meta.records, "rejected": len(problems)}
+        call.note = refused_records_note(problems)
         self.records_uploaded.labels(department).inc(meta.records)
         self.records_rejected.labels(department).inc(len(problems))
         return matcher_pb2.UploadSummary(
