@@ -8,7 +8,9 @@ import stat
 import pytest
 
 from aidlink.keys import CertificateAuthority, SecretStore, identity_from_pem, open_sealed
-from aidlink.keys.cli import register
+from aidlink.keys.cli import PASSPHRASE_ENVIRONMENT, register
+
+PASSPHRASE = b"custody passphrase for tests"
 
 
 def run(*argv: str) -> int:
@@ -19,7 +21,8 @@ def run(*argv: str) -> int:
 
 
 @pytest.fixture
-def custody(tmp_path):
+def custody(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSPHRASE_ENVIRONMENT, PASSPHRASE.decode())
     path = tmp_path / "custody"
     assert run("init", "--custody", str(path)) == 0
     return path
@@ -66,7 +69,7 @@ def test_issue_seal_revoke_cycle(custody, tmp_path, capsys):
         run("seal-secret", "--version", "1", "--cert", str(cert), "--out", str(sealed), "--custody", str(custody)) == 0
     )
     opened = open_sealed(sealed.read_bytes(), key.read_bytes(), cert.read_bytes())
-    assert opened == SecretStore(custody / "linkage-secrets").get(1)
+    assert opened == SecretStore(custody / "linkage-secrets", PASSPHRASE).get(1)
 
     assert run("issue-matcher", "--out", str(out), "--custody", str(custody)) == 0
     capsys.readouterr()
@@ -101,7 +104,7 @@ def test_issue_node_bad_division_is_a_clear_error(custody, tmp_path, capsys):
 
 def test_show_lists_without_key_material(custody, tmp_path, capsys):
     run("issue-officer", "zhao.min", "--out", str(tmp_path / "o"), "--custody", str(custody))
-    secret = SecretStore(custody / "linkage-secrets").get(1)
+    secret = SecretStore(custody / "linkage-secrets", PASSPHRASE).get(1)
     capsys.readouterr()
     assert run("show", "--custody", str(custody)) == 0
     shown = capsys.readouterr().out

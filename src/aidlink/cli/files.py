@@ -32,7 +32,7 @@ def register(sub) -> None:
         "--secret-file",
         type=Path,
         required=True,
-        help="the linkage secret: a plain secret file, or a sealed one (with --node-key)",
+        help="the linkage secret: a sealed secret (with --node-key) or an unprotected custody version file",
     )
     p.add_argument("--node-key", type=Path, help="this node's private key, to open a sealed secret")
     p.add_argument("--node-cert", type=Path, help="this node's certificate (checks the sealed recipient)")
@@ -51,25 +51,30 @@ def register(sub) -> None:
 
 
 def load_secret(args) -> tuple[bytes, int]:
-    """(secret key bytes, secret version) from --secret-file (plain or sealed)."""
-    from aidlink.keys.linkage_secret import MAGIC as SEALED_MAGIC
-    from aidlink.keys.linkage_secret import open_sealed
+    """(secret key bytes, secret version) from --secret-file: a sealed secret or a custody version file.
 
-    raw = args.secret_file.read_bytes()
-    if raw.startswith(SEALED_MAGIC):
-        if not args.node_key:
-            raise SystemExit(f"{args.secret_file} is a sealed secret: pass --node-key to open it")
-        cert = args.node_cert.read_bytes() if args.node_cert else None
-        secret = open_sealed(raw, args.node_key.read_bytes(), cert)
-        return secret.key, secret.version
-    if len(raw.strip()) < 16:
-        raise SystemExit(f"{args.secret_file}: a linkage secret must be at least 16 bytes")
-    return raw.strip(), 1
+    Raises SecretFileError (one line naming the file and the formats expected) for anything else.
+    """
+    from aidlink.keys.secret_file import SecretFileError, read_secret_file
+
+    try:
+        key_pem = args.node_key.read_bytes() if args.node_key else None
+        cert_pem = args.node_cert.read_bytes() if args.node_cert else None
+    except OSError as exc:
+        raise SecretFileError(f"{exc.filename}: cannot read the node key or certificate: {exc.strerror}") from None
+    secret = read_secret_file(args.secret_file, node_key_pem=key_pem, node_cert_pem=cert_pem)
+    return secret.key, secret.version
 
 
 def encode_command(args) -> int:
     schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
-    key, version = load_secret(args)
+    from aidlink.keys.secret_file import SecretFileError
+
+    try:
+        key, version = load_secret(args)
+    except SecretFileError as exc:
+        print(f"aidlink encode: --secret-file: {exc}", file=sys.stderr)
+        return 2
     mapping = ColumnMapping.load(args.mapping) if args.mapping else None
     try:
         extract = read_extract(

@@ -61,12 +61,14 @@ def register(sub) -> None:
 
 
 def _open_secret(node_dir: Path) -> tuple[bytes, int]:
-    from aidlink.keys.linkage_secret import open_sealed
+    """The node's linkage secret: ``linkage-secret.sealed`` opened with ``node.key``; nothing else is accepted."""
+    from aidlink.keys.secret_file import read_secret_file
 
-    secret = open_sealed(
-        (node_dir / "linkage-secret.sealed").read_bytes(),
-        (node_dir / "node.key").read_bytes(),
-        (node_dir / "node.crt").read_bytes(),
+    secret = read_secret_file(
+        node_dir / "linkage-secret.sealed",
+        node_key_pem=(node_dir / "node.key").read_bytes(),
+        node_cert_pem=(node_dir / "node.crt").read_bytes(),
+        sealed_only=True,
     )
     return secret.key, secret.version
 
@@ -86,7 +88,13 @@ def serve(args) -> int:
     if missing:
         print(f"aidlink gateway serve: {args.node_dir} lacks {', '.join(missing)}", file=sys.stderr)
         return 2
-    key, version = _open_secret(args.node_dir)
+    from aidlink.keys.secret_file import SecretFileError
+
+    try:
+        key, version = _open_secret(args.node_dir)
+    except SecretFileError as exc:
+        print(f"aidlink gateway serve: {exc}", file=sys.stderr)
+        return 2
     server = GatewayServer(
         GatewayConfig(
             department=args.department,

@@ -5,12 +5,19 @@ A custody directory (``--custody``, default ``./aidlink-custody``) holds::
     ca/                  the certificate authority (ca.crt, ca.key, issued/, revocations.json)
     audit/audit-signing.key, audit/audit-signing.pub.pem
     linkage-secrets/     every version of the linkage secret
+
+The CA key, the audit key and every secret version are encrypted at rest under one passphrase,
+read from ``--passphrase-file``, the ``AIDLINK_CUSTODY_PASSPHRASE`` environment variable or a
+prompt (on a terminal). Keys in the clear only with ``init --unprotected``, which warns.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import getpass
+import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +39,14 @@ from aidlink.keys.departments import DEPARTMENTS, LEVELS
 from aidlink.keys.identity import CertificatePolicy, CertificateRejected
 from aidlink.keys.key_files import KeyFileError, ensure_directory, read_file, write_private, write_public
 from aidlink.keys.linkage_secret import SealedSecretError
-from aidlink.keys.secret_store import SecretStore, SecretStoreError
+from aidlink.keys.secret_store import STORE_FILE, UNPROTECTED, SecretStore, SecretStoreError
 
 DEFAULT_CUSTODY = Path("aidlink-custody")
+PASSPHRASE_ENVIRONMENT = "AIDLINK_CUSTODY_PASSPHRASE"
+UNPROTECTED_WARNING = (
+    "aidlink keys init: WARNING: --unprotected: the CA key, the audit signing key and the linkage secret "
+    "are stored UNENCRYPTED; anyone who can read {custody} holds them"
+)
 _ERRORS = (
     CertificateAuthorityError,
     CertificateRejected,
@@ -55,7 +67,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--custody", type=Path, default=DEFAULT_CUSTODY, help="custody directory (default: %(default)s)"
     )
     common.add_argument(
-        "--passphrase-file", type=Path, help="file holding the passphrase that protects the custody keys"
+        "--passphrase-file",
+        type=Path,
+        help=f"file holding the passphrase that protects the custody keys (else ${PASSPHRASE_ENVIRONMENT}, "
+        "else a prompt on a terminal)",
     )
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -66,6 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init = command("init", _init, "create the CA, the audit signing key and linkage secret version 1")
     init.add_argument("--ca-name", default="aidlink custodian CA")
     init.add_argument("--ca-days", type=int, default=3650, help="CA validity in days (default: %(default)s)")
+    init.add_argument(
+        "--unprotected",
+        action="store_true",
+        help="store the custody keys UNENCRYPTED (demos and tests only; prints a warning)",
+    )
 
     node = command("issue-node", _issue_node, "issue a TLS certificate for a department gateway node")
     node.add_argument("department", choices=list(DEPARTMENTS), metavar="DEPARTMENT", help=", ".join(DEPARTMENTS))
@@ -138,13 +158,46 @@ def _secrets(args: argparse.Namespace) -> SecretStore:
     return SecretStore(args.custody / "linkage-secrets", _passphrase(args))
 
 
-def _passphrase(args: argparse.Namespace) -> bytes | None:
-    if args.passphrase_file is None:
+def _passphrase(args: argparse.Namespace, *, creating: bool = False) -> bytes | None:
+    """The custody passphrase: --passphrase-file, else the environment, else a prompt on a terminal.
+
+    Opening a custody, None when none was given (an unprotected custody needs none; a protected
+    one then refuses with "passphrase-protected"). Creating one, a passphrase is required.
+    """
+    if args.passphrase_file is not None:
+        passphrase = read_file(args.passphrase_file, "passphrase file").rstrip(b"\r\n")
+        if not passphrase:
+            raise ValueError(f"passphrase file {args.passphrase_file} is empty")
+        return passphrase
+    from_environment = os.environ.get(PASSPHRASE_ENVIRONMENT)
+    if from_environment is not None:
+        if not from_environment:
+            raise ValueError(f"${PASSPHRASE_ENVIRONMENT} is set but empty")
+        return from_environment.encode("utf-8")
+    if not creating and not _custody_protected(args):
         return None
-    passphrase = read_file(args.passphrase_file, "passphrase file").rstrip(b"\r\n")
-    if not passphrase:
-        raise ValueError(f"passphrase file {args.passphrase_file} is empty")
-    return passphrase
+    if not sys.stdin.isatty():
+        if not creating:
+            return None
+        raise ValueError(
+            f"custody keys are encrypted at rest: give a passphrase with --passphrase-file FILE, "
+            f"${PASSPHRASE_ENVIRONMENT} or at the prompt (on a terminal); --unprotected stores them unencrypted"
+        )
+    entered = getpass.getpass(f"passphrase for custody {args.custody}: ").encode("utf-8")
+    if not entered:
+        raise ValueError("empty passphrase")
+    if creating and getpass.getpass("repeat the passphrase: ").encode("utf-8") != entered:
+        raise ValueError("the two passphrases differ")
+    return entered
+
+
+def _custody_protected(args: argparse.Namespace) -> bool:
+    """Whether the custody's secret store says it is passphrase-protected (what it was created with)."""
+    try:
+        meta = json.loads((args.custody / "linkage-secrets" / STORE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("protection") != UNPROTECTED
 
 
 def _load_ca(args: argparse.Namespace) -> CertificateAuthority:
@@ -157,7 +210,15 @@ def _load_ca(args: argparse.Namespace) -> CertificateAuthority:
 def _init(args: argparse.Namespace) -> int:
     if (args.custody / "ca").exists() or (args.custody / "linkage-secrets").exists():
         raise CertificateAuthorityError(f"{args.custody} already holds custody material; refusing to re-initialise")
-    passphrase = _passphrase(args)
+    if args.unprotected:
+        if args.passphrase_file is not None or os.environ.get(PASSPHRASE_ENVIRONMENT):
+            raise ValueError(
+                f"--unprotected and a passphrase (--passphrase-file or ${PASSPHRASE_ENVIRONMENT}) contradict each other"
+            )
+        passphrase = None
+        print(UNPROTECTED_WARNING.format(custody=args.custody), file=sys.stderr)
+    else:
+        passphrase = _passphrase(args, creating=True)
     ensure_directory(args.custody, private=True)
     # Keep custody material out of any git checkout it happens to be created in.
     write_private(args.custody / ".gitignore", b"*\n", overwrite=True)
@@ -166,8 +227,9 @@ def _init(args: argparse.Namespace) -> int:
     )
     ensure_directory(_audit_key_path(args).parent, private=True)
     audit = AuditSigningKey.create(_audit_key_path(args), passphrase)
-    secret = _secrets(args).rotate()
-    print(f"custody initialised in {args.custody}" + (" (keys passphrase-protected)" if passphrase else ""))
+    secret = SecretStore(args.custody / "linkage-secrets", passphrase).rotate()
+    protection = " (keys passphrase-protected)" if passphrase else " (keys UNENCRYPTED: --unprotected)"
+    print(f"custody initialised in {args.custody}{protection}")
     print(f"  CA            {ca.certificate.subject.rfc4514_string()}  sha256:{ca.fingerprint_sha256}")
     print(f"  audit key     {audit.key_id}  public key {public_key_path(_audit_key_path(args))}")
     print(f"  linkage secret version {secret.version}  key id {secret.key_id}")
@@ -266,7 +328,7 @@ def _show(args: argparse.Namespace) -> int:
     if not records:
         print("  (none)")
     print("linkage secret versions:")
-    for info in _secrets(args).describe():
+    for info in SecretStore(args.custody / "linkage-secrets").describe():  # lists versions; needs no passphrase
         print(f"  v{info.version}  created {info.created_at:%Y-%m-%dT%H:%M:%SZ}  key id {info.key_id}")
     pub_path = public_key_path(_audit_key_path(args))
     if pub_path.exists():
