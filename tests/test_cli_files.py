@@ -13,6 +13,13 @@ from aidlink.bench.anonlink_compat import import_anonlink
 from aidlink.cli.main import main
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.keys.secret_store import SecretStore
+
+
+def custody_secret_file(directory):
+    """Linkage secret version 1 as the custodian's (unprotected) store keeps it: a file --secret-file accepts."""
+    SecretStore(directory).rotate()
+    return directory / "v000001.json"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +30,7 @@ def extracts(tmp_path_factory):
     nhsa = department_extract(population, "nhsa", seed=21)
     mca.write_csv(root / "mca.csv", encoding="gb18030")
     nhsa.write_csv(root / "nhsa.csv")
-    (root / "secret").write_bytes(b"a linkage secret for tests only, 32+ bytes")
+    custody_secret_file(root / "custody").rename(root / "secret")
     return root, mca, nhsa
 
 
@@ -73,7 +80,7 @@ def test_encode_with_a_mapping_file(tmp_path, capsys):
         encoding="utf-8",
     )
     (tmp_path / "map.toml").write_text('[columns]\n"编号" = "rec_id"\n', encoding="utf-8")
-    (tmp_path / "secret").write_bytes(b"0123456789abcdef0123456789abcdef")
+    custody_secret_file(tmp_path / "custody").rename(tmp_path / "secret")
     assert (
         main(
             [

@@ -70,6 +70,8 @@ def _from_version_record(path: Path, record: dict) -> LinkageSecret:
         )
     if protection != UNPROTECTED or not isinstance(record.get("key"), str):
         raise SecretFileError(f"{path}: a {VERSION_FORMAT} file without a readable key; {EXPECTED_FORMATS}")
+    if not isinstance(version, int):
+        raise SecretFileError(f"{path}: a {VERSION_FORMAT} file whose version is not a number; {EXPECTED_FORMATS}")
     try:
         secret = LinkageSecret(version=version, key=base64.b64decode(record["key"], validate=True))
     except (binascii.Error, ValueError) as exc:
