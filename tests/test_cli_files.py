@@ -18,7 +18,7 @@ from aidlink.keys.secret_store import SecretStore
 
 def custody_secret_file(directory):
     """Linkage secret version 1 as the custodian's (unprotected) store keeps it: a file --secret-file accepts."""
-    SecretStore(directory).rotate()
+    SecretStore(directory, unprotected=True).rotate()
     return directory / "v000001.json"
 
 

@@ -22,7 +22,7 @@ def mode(path) -> int:
 
 
 def test_rotation_gives_new_versions_and_old_ones_stay_retrievable(tmp_path):
-    store = SecretStore(tmp_path / "secrets")
+    store = SecretStore(tmp_path / "secrets", unprotected=True)
     assert store.versions() == []
     first, second, third = store.rotate(), store.rotate(), store.rotate()
     assert [first.version, second.version, third.version] == [1, 2, 3]
@@ -37,7 +37,7 @@ def test_rotation_gives_new_versions_and_old_ones_stay_retrievable(tmp_path):
 
 
 def test_store_files_are_private(tmp_path):
-    store = SecretStore(tmp_path / "secrets")
+    store = SecretStore(tmp_path / "secrets", unprotected=True)
     store.rotate()
     assert mode(tmp_path / "secrets") == 0o700
     for path in (tmp_path / "secrets").iterdir():
@@ -45,7 +45,7 @@ def test_store_files_are_private(tmp_path):
 
 
 def test_empty_store_and_missing_version_errors(tmp_path):
-    store = SecretStore(tmp_path / "secrets")
+    store = SecretStore(tmp_path / "secrets", unprotected=True)
     with pytest.raises(SecretStoreError, match="no linkage secret in .* yet"):
         store.current()
     store.rotate()
@@ -71,8 +71,16 @@ def test_passphrase_protected_store(tmp_path):
         locked.rotate()
 
 
+def test_a_new_store_without_a_passphrase_needs_unprotected_said_explicitly(tmp_path):
+    with pytest.raises(SecretStoreError, match="encrypted at rest: give a passphrase"):
+        SecretStore(tmp_path / "secrets").rotate()
+    assert not (tmp_path / "secrets").exists()
+    with pytest.raises(SecretStoreError, match="contradict"):
+        SecretStore(tmp_path / "secrets", b"pw", unprotected=True)
+
+
 def test_passphrase_for_unprotected_store_is_an_error(tmp_path):
-    SecretStore(tmp_path / "secrets").rotate()
+    SecretStore(tmp_path / "secrets", unprotected=True).rotate()
     with pytest.raises(SecretStoreError, match="not passphrase-protected, but a passphrase was given"):
         SecretStore(tmp_path / "secrets", b"pw")
 
@@ -91,7 +99,7 @@ def test_altered_protected_version_is_detected(tmp_path):
 def test_seal_for_seals_a_chosen_version_to_a_node(tmp_path):
     ca = CertificateAuthority.create(tmp_path / "ca")
     node = ca.issue_node("housing", level="city", division_code="320900")
-    store = SecretStore(tmp_path / "secrets")
+    store = SecretStore(tmp_path / "secrets", unprotected=True)
     old = store.rotate()
     store.rotate()
     blob = store.seal_for(1, node.cert_pem, policy=CertificatePolicy(ca.cert_pem, ca.crl_pem()))

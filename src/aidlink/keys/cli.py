@@ -227,7 +227,7 @@ def _init(args: argparse.Namespace) -> int:
     )
     ensure_directory(_audit_key_path(args).parent, private=True)
     audit = AuditSigningKey.create(_audit_key_path(args), passphrase)
-    secret = SecretStore(args.custody / "linkage-secrets", passphrase).rotate()
+    secret = SecretStore(args.custody / "linkage-secrets", passphrase, unprotected=passphrase is None).rotate()
     protection = " (keys passphrase-protected)" if passphrase else " (keys UNENCRYPTED: --unprotected)"
     print(f"custody initialised in {args.custody}{protection}")
     print(f"  CA            {ca.certificate.subject.rfc4514_string()}  sha256:{ca.fingerprint_sha256}")

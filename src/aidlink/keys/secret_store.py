@@ -56,15 +56,19 @@ class SecretVersionInfo:
 class SecretStore:
     """Versions of the linkage secret in ``directory``; ``passphrase`` if the store is (to be) protected.
 
-    A new store takes its protection from the first :meth:`rotate`. A protected store opened
+    A new store is created by the first :meth:`rotate`: encrypted under ``passphrase``, or with
+    keys in the clear only if ``unprotected=True`` was said explicitly. A protected store opened
     without its passphrase can list versions (:meth:`describe`) but not read or add keys.
     """
 
-    def __init__(self, directory: Path, passphrase: bytes | None = None) -> None:
+    def __init__(self, directory: Path, passphrase: bytes | None = None, *, unprotected: bool = False) -> None:
         self.directory = Path(directory)
         if passphrase is not None and (not isinstance(passphrase, bytes) or not passphrase):
             raise SecretStoreError("passphrase must be non-empty bytes")
+        if passphrase is not None and unprotected:
+            raise SecretStoreError("a passphrase and unprotected=True contradict each other")
         self._passphrase = passphrase
+        self._unprotected = unprotected
         self._kek: bytes | None = None
         self._locked = False
         meta_path = self.directory / STORE_FILE
@@ -191,6 +195,11 @@ class SecretStore:
             ) from None
 
     def _create_meta(self) -> None:
+        if self._passphrase is None and not self._unprotected:
+            raise SecretStoreError(
+                f"a new secret store ({self.directory}) is encrypted at rest: give a passphrase "
+                "(or unprotected=True to keep the keys in the clear)"
+            )
         ensure_directory(self.directory, private=True)
         meta: dict = {"format": STORE_FORMAT, "protection": UNPROTECTED}
         if self._passphrase is not None:
