@@ -19,7 +19,9 @@ def register(sub) -> None:
     s = msub.add_parser("serve", help="run the matcher's gRPC server")
     s.add_argument("--listen", default="127.0.0.1:50051")
     s.add_argument(
-        "--tls-dir", type=Path, help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem"
+        "--tls-dir",
+        type=Path,
+        help="directory with ca.crt, matcher.crt, matcher.key and crl.pem (re-read when it changes)",
     )
     s.add_argument(
         "--insecure-dev",
@@ -48,12 +50,11 @@ def serve(args) -> int:
 
     tls = None
     if args.tls_dir:
-        crl = args.tls_dir / "crl.pem"
         tls = TlsFiles(
             args.tls_dir / "ca.crt",
             args.tls_dir / "matcher.crt",
             args.tls_dir / "matcher.key",
-            crl if crl.exists() else None,
+            args.tls_dir / "crl.pem",
         )
     elif not args.insecure_dev:
         print(
