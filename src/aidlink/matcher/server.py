@@ -79,6 +79,7 @@ class MatcherConfig:
     dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
+    dask_insecure_dev: bool = False  # DEVELOPMENT ONLY: allow a plaintext tcp:// scheduler
 
     def settings(self) -> MatcherSettings:
         """The matcher core's settings (everything but the network)."""
