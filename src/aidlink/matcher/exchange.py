@@ -30,6 +30,7 @@ from aidlink.matcher.distributed import JoinBackend
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.policy import PolicyGate, VolumeLedger
+from aidlink.matcher.request_fields import check_dataset_name
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 NOTICE = (
@@ -148,8 +149,7 @@ class Exchange:
         encoding: EncodingSpec,
         attributes: Iterable[str],
     ) -> DatasetWriter:
-        if not name or "/" in name or len(name) > 64:
-            raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
+        check_dataset_name(name)
         try:
             entry = self.catalog.entry(catalog_entry, catalog_version)
         except CatalogError as exc:
