@@ -108,3 +108,57 @@ def test_monitoring_ids_beyond_the_store_are_refused(deployment, channel, method
     call = getattr(monitoring_pb2_grpc.MonitoringStub(channel), method)
     details = invalid_argument(deployment, lambda: call(request_with(value), timeout=10), field)
     assert f"{value} is out of range (0 to {2**63 - 1})" in details
+
+
+@pytest.fixture(scope="module")
+def postgres_deployment(tmp_path_factory):
+    from tests.support.postgres import postgres_unreachable, scratch_schema
+
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    with scratch_schema() as url:
+        root = tmp_path_factory.mktemp("malformed-postgres")
+        with LoopbackDeployment(root, departments=(), database_url=url) as d:
+            yield d
+
+
+NAMED_DATASETS = [
+    ("CompareDatasets", "my_dataset"),
+    ("CompareDatasets", "other_dataset"),
+    ("QueryStatus", "dataset"),
+    ("Flag", "my_dataset"),
+    ("Flag", "other_dataset"),
+]
+
+
+@pytest.mark.parametrize("method, field", NAMED_DATASETS, ids=[f"{m}.{f}" for m, f in NAMED_DATASETS])
+def test_a_nul_in_a_dataset_looked_up_in_postgresql_is_refused_naming_the_field(postgres_deployment, method, field):
+    d = postgres_deployment
+    node = d.ca.issue_node("mca", level="province", division_code="320000")
+    creds = grpc.ssl_channel_credentials(d.ca.cert_pem, node.key_pem, node.cert_pem)
+    purpose = common_pb2.POLICY_DELIVERY_CHECK
+    with grpc.secure_channel(d.matcher.address, creds) as ch:
+        upload(matcher_pb2_grpc.MatcherStub(ch), "low-income")
+        names = {"my_dataset": "low-income", "other_dataset": "edu/students", "dataset": "edu/students"}
+        names[field] = "edu/stu\x00dents" if "/" in names[field] else "low\x00income"
+        if method == "Flag":
+            stub = disputes_pb2_grpc.DisputesStub(ch)
+            request = disputes_pb2.FlagRequest(
+                my_dataset=names["my_dataset"],
+                my_ref="r1",
+                other_dataset=names["other_dataset"],
+                purpose=purpose,
+                reason="looks wrong",
+            )
+            invalid_argument(d, lambda: stub.Flag(request, timeout=10), field)
+        elif method == "CompareDatasets":
+            stub = matcher_pb2_grpc.MatcherStub(ch)
+            request = matcher_pb2.CompareRequest(
+                my_dataset=names["my_dataset"], other_dataset=names["other_dataset"], purpose=purpose
+            )
+            invalid_argument(d, lambda: list(stub.CompareDatasets(request, timeout=10)), field)
+        else:
+            stub = matcher_pb2_grpc.MatcherStub(ch)
+            request = matcher_pb2.StatusQuery(dataset=names["dataset"], purpose=purpose)
+            invalid_argument(d, lambda: stub.QueryStatus(request, timeout=10), field)

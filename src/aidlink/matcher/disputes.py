@@ -24,7 +24,7 @@ from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused
 from aidlink.matcher.exchange import Exchange
-from aidlink.matcher.request_fields import stored_integer
+from aidlink.matcher.request_fields import stored_integer, without_nul
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
 OPEN_STATES = ("open", "received")
@@ -192,6 +192,7 @@ class DisputeDesk:
         threshold, any policy gate on it) applies to a flag too: a department cannot learn through
         a flag what a status query would refuse it."""
         reason = _reason(reason, "flagging a record as doubtful")
+        without_nul(other_dataset, "other_dataset")
         mine = self.exchange.own_dataset(user, my_dataset, "my_dataset")
         my_data = self.exchange.store.load(mine)
         try:

@@ -38,3 +38,10 @@ def check_dataset_name(name: str, field: str = "header.dataset") -> str:
             f"at position {name.index(control)}"
         )
     return name
+
+
+def without_nul(value: str, field: str) -> str:
+    """A string a store looks up (PostgreSQL text cannot hold NUL; no stored name contains one)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{field}: contains a NUL character at position {value.index(chr(0))}")
+    return value
