@@ -160,6 +160,7 @@ def matchers(cluster, data, tmp_path_factory):
         data,
         join_backend="dask",
         dask_scheduler=local_cluster.scheduler_address,
+        dask_insecure_dev=True,  # the test cluster is plaintext on loopback
     )
     yield local, dask
     dask.close()
@@ -264,6 +265,7 @@ def test_an_unreachable_scheduler_stops_start_up_with_a_clear_error(tmp_path):
                 audit=False,
                 join_backend="dask",
                 dask_scheduler="tcp://127.0.0.1:9",
+                dask_insecure_dev=True,
                 dask_connect_timeout=0.5,
             )
         )
@@ -286,12 +288,59 @@ def test_an_unreachable_scheduler_stops_start_up_with_a_clear_error(tmp_path):
         )
 
 
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "127.0.0.1:9", "ucx://127.0.0.1:9"])
+def test_a_plaintext_scheduler_is_refused_without_the_development_flag(tmp_path, address):
+    with pytest.raises(ValueError) as err:
+        MatcherServer(
+            MatcherConfig(
+                data_dir=tmp_path,
+                listen="127.0.0.1:0",
+                insecure_dev=True,
+                audit=False,
+                join_backend="dask",
+                dask_scheduler=address,
+                dask_connect_timeout=0.5,
+            )
+        )
+    message = str(err.value)
+    assert f"Dask scheduler address {address} is plaintext" in message
+    assert all(
+        flag in message for flag in ("--dask-tls-ca", "--dask-tls-cert", "--dask-tls-key", "--dask-insecure-dev")
+    )
+
+
+def test_serve_refuses_a_plaintext_scheduler_and_says_how_to_configure_tls(tmp_path, monkeypatch, capsys):
+    from aidlink.cli.main import main
+
+    monkeypatch.setenv("AIDLINK_JOIN_BACKEND", "dask")
+    monkeypatch.setenv("AIDLINK_DASK_SCHEDULER", "tcp://127.0.0.1:9")
+    code = main(["matcher", "serve", "--insecure-dev", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "tcp://127.0.0.1:9 is plaintext" in err and "--dask-tls-ca" in err and "cannot reach" not in err
+
+
+def test_a_tls_scheduler_without_tls_files_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"tls:// but no Dask TLS files are given; set --dask-tls-ca"):
+        MatcherServer(
+            MatcherConfig(
+                data_dir=tmp_path,
+                listen="127.0.0.1:0",
+                insecure_dev=True,
+                audit=False,
+                join_backend="dask",
+                dask_scheduler="tls://127.0.0.1:9",
+            )
+        )
+
+
 def test_serve_takes_the_join_backend_from_the_environment(tmp_path, monkeypatch, capsys):
     from aidlink.cli.main import main
 
     monkeypatch.setenv("AIDLINK_JOIN_BACKEND", "dask")
     monkeypatch.setenv("AIDLINK_DASK_SCHEDULER", "tcp://127.0.0.1:9")
     monkeypatch.setenv("AIDLINK_DASK_CONNECT_TIMEOUT", "0.5")
+    monkeypatch.setenv("AIDLINK_DASK_INSECURE_DEV", "true")
     code = main(["matcher", "serve", "--insecure-dev", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)])
     assert code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err

@@ -232,6 +232,7 @@ def test_probes_are_native_grpc_probes_on_plaintext_ports(example_docs):
     ports = {p["name"]: p["containerPort"] for p in matcher["ports"]}
     assert ports["health"] != ports["grpc"]  # the gRPC port demands client certificates
     assert f"--health-port={ports['health']}" in matcher["args"]
+    assert "--health-address=0.0.0.0" in matcher["args"]  # kubelet probes the pod's IP: explicit, not a default
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert matcher[probe]["grpc"]["port"] == ports["health"]
     assert matcher["readinessProbe"]["grpc"]["service"] == "aidlink.v1.Matcher"

@@ -91,18 +91,24 @@ def _blob(value: object) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
 
 
+def _filter_text(value: str) -> str:
+    """A copy of an entry's field kept for filtering: NUL (which PostgreSQL text cannot hold, and
+    which a caller may send in any string) as U+FFFD. The entry itself, NUL included, is the body."""
+    return value.replace("\x00", "\ufffd")
+
+
 def _entry_row(row: StoredEntry) -> tuple[object, ...]:
     e = row.entry
     return (
         row.seq,
         e.time,
-        e.department,
-        e.identity,
-        e.method,
-        e.purpose,
-        e.agreement,
+        _filter_text(e.department),
+        _filter_text(e.identity),
+        _filter_text(e.method),
+        _filter_text(e.purpose),
+        _filter_text(e.agreement),
         e.outcome,
-        datasets_column(e.datasets),
+        _filter_text(datasets_column(e.datasets)),
         row.body,
         row.leaf_hash,
     )

@@ -455,7 +455,8 @@ def run(args) -> int:
         backends: dict[str, dict[str, Any]] = {"local": {}}
         if args.backend == "dask":
             scheduler, client = _dask_cluster(args, stack)
-            backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler}
+            # a benchmark's matcher is a development one (plaintext, loopback), and so is its Dask link
+            backends["dask"] = {"join_backend": "dask", "dask_scheduler": scheduler, "dask_insecure_dev": True}
         servers, stubs = {}, {}
         agreements = Path(tmp) / "bench-agreements.toml"
         agreements.write_text(BENCH_AGREEMENTS, encoding="utf-8")

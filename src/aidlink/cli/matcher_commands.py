@@ -19,7 +19,9 @@ def register(sub) -> None:
     s = msub.add_parser("serve", help="run the matcher's gRPC server")
     s.add_argument("--listen", default="127.0.0.1:50051")
     s.add_argument(
-        "--tls-dir", type=Path, help="directory with ca.crt, matcher.crt, matcher.key and optionally crl.pem"
+        "--tls-dir",
+        type=Path,
+        help="directory with ca.crt, matcher.crt, matcher.key and crl.pem (re-read when it changes)",
     )
     s.add_argument(
         "--insecure-dev",
@@ -29,7 +31,13 @@ def register(sub) -> None:
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
     s.add_argument(
-        "--health-port", type=int, help="serve plaintext grpc.health.v1 only on 0.0.0.0:PORT, for Kubernetes probes"
+        "--health-port",
+        type=int,
+        help="serve plaintext grpc.health.v1 only on PORT (at --health-address), for Kubernetes probes",
+    )
+    s.add_argument(
+        "--health-address",
+        help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
@@ -48,12 +56,11 @@ def serve(args) -> int:
 
     tls = None
     if args.tls_dir:
-        crl = args.tls_dir / "crl.pem"
         tls = TlsFiles(
             args.tls_dir / "ca.crt",
             args.tls_dir / "matcher.crt",
             args.tls_dir / "matcher.key",
-            crl if crl.exists() else None,
+            args.tls_dir / "crl.pem",
         )
     elif not args.insecure_dev:
         print(
@@ -69,7 +76,7 @@ def serve(args) -> int:
                 insecure_dev=args.insecure_dev,
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
-                health_listen=f"0.0.0.0:{args.health_port}" if args.health_port else None,
+                health_listen=health_listen(args.listen, args.health_address, args.health_port),
                 **core_settings(args),
             )
         ).start()
@@ -87,6 +94,17 @@ def serve(args) -> int:
     stop.wait()
     server.stop(grace=10)
     return 0
+
+
+def health_listen(listen: str, address: str | None, port: int | None) -> str | None:
+    """Where the plaintext health port binds: ``address``, else the host the API listens on (never
+    wider than ``--listen`` unless asked for)."""
+    if port is None:
+        return None
+    host = address or listen.rsplit(":", 1)[0]
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"{host}:{port}"
 
 
 def print_agreements(args) -> int:

@@ -31,10 +31,18 @@ def add_core_options(p: argparse.ArgumentParser) -> None:
         help="engine of exhaustive joins: local (in process, default) or dask (a Dask "
         "cluster at --dask-scheduler); also AIDLINK_JOIN_BACKEND",
     )
-    p.add_argument("--dask-scheduler", help="Dask scheduler address, tcp://host:8786 or tls://host:8786")
+    p.add_argument(
+        "--dask-scheduler",
+        help="Dask scheduler address, tls://host:8786 (with --dask-tls-*); tcp:// only with --dask-insecure-dev",
+    )
     p.add_argument("--dask-tls-ca", type=Path, help="CA certificate of the Dask cluster (its own CA)")
     p.add_argument("--dask-tls-cert", type=Path, help="the matcher's client certificate for the Dask cluster")
     p.add_argument("--dask-tls-key", type=Path, help="the key of --dask-tls-cert")
+    p.add_argument(
+        "--dask-insecure-dev",
+        action="store_true",
+        help="DEVELOPMENT ONLY: allow a plaintext tcp:// Dask scheduler (Dask's protocol unpickles what it receives)",
+    )
     p.add_argument(
         "--dask-connect-timeout",
         type=float,
@@ -63,4 +71,5 @@ def core_settings(args: argparse.Namespace) -> dict:
         dask_tls_cert=args.dask_tls_cert,
         dask_tls_key=args.dask_tls_key,
         dask_connect_timeout=args.dask_connect_timeout,
+        dask_insecure_dev=args.dask_insecure_dev,
     )

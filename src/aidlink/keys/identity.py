@@ -47,6 +47,20 @@ class CertificateRejected(Exception):
         super().__init__(f"certificate CN={common_name}, {serial_text} rejected: {reason}")
 
 
+class RevocationUnknown(CertificateRejected):
+    """The revocation list is past its next-update time: whether the certificate was revoked since
+    cannot be told. Not a verdict on the certificate; a fresh CRL is needed."""
+
+    def __init__(self, common_name: str, serial: int | None, next_update: datetime) -> None:
+        self.next_update = next_update
+        super().__init__(
+            common_name,
+            serial,
+            f"the revocation list expired at {_iso(next_update)}, so revocation cannot be "
+            "ruled out; load a fresh CRL (aidlink keys crl)",
+        )
+
+
 def node_uri(department: str, level: str, division_code: str) -> str:
     """The SAN URI of a department gateway node, e.g. ``aidlink://node/mca/city/320900``."""
     check_department(department)
@@ -222,8 +236,8 @@ class CertificatePolicy:
                 if crl_pem.lstrip().startswith(b"-----BEGIN")
                 else x509.load_der_x509_crl(crl_pem)
             )
-        except ValueError as exc:
-            raise ValueError(f"not a certificate revocation list in PEM or DER form: {exc}") from None
+        except ValueError:
+            raise ValueError(f"not a certificate revocation list in PEM or DER form ({len(crl_pem)} bytes)") from None
         ca_key = self._ca.public_key()
         if not isinstance(ca_key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)):
             raise ValueError(f"the CA's {type(ca_key).__name__} cannot sign a revocation list")
@@ -266,10 +280,7 @@ class CertificatePolicy:
                 raise reject(f"revoked at {_iso(revoked.revocation_date_utc)} (reason: {_reason(revoked)})")
             next_update = self._crl.next_update_utc
             if next_update is not None and now > next_update:
-                raise reject(
-                    f"the revocation list expired at {_iso(next_update)}, so revocation cannot be "
-                    "ruled out; load a fresh CRL (aidlink keys crl)"
-                )
+                raise RevocationUnknown(cn, serial, next_update)
         try:
             # Defence in depth: the library's RFC 5280 path validation (key usage, EKU clientAuth,
             # constraints) after the checks above, which exist to give the precise reasons.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from aidlink.keys.identity import CertificatePolicy, CertificateRejected, IdentityError, RevocationUnknown
 from aidlink.matcher.calls import (
     OPEN_METHOD_PREFIXES,
     Caller,
@@ -25,6 +26,7 @@ from aidlink.matcher.calls import (
     wrap_handler,
 )
 from aidlink.matcher.errors import NotPermitted, Refused
+from aidlink.matcher.revocation import RevocationUnavailable
 
 DEV_DEPARTMENT_HEADER = "x-aidlink-dev-department"
 
@@ -126,28 +128,41 @@ class AuthenticationInterceptor(grpc.ServerInterceptor):
 
 class CertificateAuthenticator:
     """mTLS: the identity comes from the peer certificate only, checked against the
-    CA, its current revocation list and aidlink's identity policy (node certificates)."""
+    CA, its current revocation list and aidlink's identity policy (node certificates).
 
-    def __init__(self, ca_cert_pem: bytes, crl_pem: Callable[[], bytes | None] = lambda: None) -> None:
+    Fails closed: ``crl_pem`` gives the CRL as it is now (e.g. a
+    :class:`~aidlink.matcher.revocation.RevocationListFile`); no CRL, a CRL that does not
+    parse or is not this CA's, or one past its next-update time refuses every call with
+    :class:`~aidlink.matcher.revocation.RevocationUnavailable` (UNAVAILABLE)."""
+
+    def __init__(self, ca_cert_pem: bytes, crl_pem: Callable[[], bytes | None]) -> None:
         self.ca_cert_pem, self.crl_pem = ca_cert_pem, crl_pem
-        self._policy, self._policy_crl = None, object()
+        self._policy: CertificatePolicy | None = None
+        self._policy_crl: bytes | None = None
 
-    def _current_policy(self):
-        from aidlink.keys.identity import CertificatePolicy
-
+    def _current_policy(self) -> CertificatePolicy:
         crl = self.crl_pem()
-        if crl is not self._policy_crl:
-            self._policy, self._policy_crl = CertificatePolicy(self.ca_cert_pem, crl, kinds=("node", "officer")), crl
+        if crl is None:
+            raise RevocationUnavailable("no certificate revocation list is configured")
+        if self._policy is None or crl != self._policy_crl:
+            try:
+                policy = CertificatePolicy(self.ca_cert_pem, crl, kinds=("node", "officer"))
+            except ValueError as exc:
+                raise RevocationUnavailable(f"the certificate revocation list (crl.pem) is not usable: {exc}") from None
+            self._policy, self._policy_crl = policy, crl
         return self._policy
 
     def __call__(self, context: grpc.ServicerContext) -> Caller:
-        from aidlink.keys.identity import CertificateRejected, IdentityError
-
         certs = context.auth_context().get("x509_pem_cert")
         if not certs:
             raise Unauthenticated("no client certificate was presented")
+        policy = self._current_policy()
         try:
-            ident = self._current_policy().check(certs[0])
+            ident = policy.check(certs[0])
+        except RevocationUnknown as exc:
+            raise RevocationUnavailable(
+                f"the certificate revocation list (crl.pem) expired at {exc.next_update:%Y-%m-%dT%H:%M:%SZ}"
+            ) from None
         except (CertificateRejected, IdentityError) as exc:
             raise Unauthenticated(str(exc)) from None
         return Caller(ident.department or "", f"{ident.uri} serial=0x{ident.serial:x}", ident.kind)

@@ -11,6 +11,7 @@ So an offline import gets the same catalog, agreements, threshold, join path
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from aidlink.matcher.monitoring.monitor import Monitor
 from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import RuleSet
 
+log = logging.getLogger("aidlink.matcher")
+
 DEFAULT_CHECKPOINT_INTERVAL = 10.0
 CATALOG_PUBLISH_METHOD = "offline/catalog-publish"  # an admin publication with the matcher stopped
 
@@ -67,7 +70,31 @@ class MatcherSettings:
     dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
+    dask_insecure_dev: bool = False  # DEVELOPMENT ONLY: allow a plaintext tcp:// scheduler (Dask unpickles)
     max_workers: int = 16  # concurrent callers at most: the database pool's size
+
+
+def check_dask_transport(settings: MatcherSettings) -> None:
+    """Dask's protocol unpickles what it receives: a scheduler is reached over TLS with the cluster's
+    own CA and a client certificate, unless plaintext is asked for explicitly, for development."""
+    address = settings.dask_scheduler or ""
+    scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
+    if scheme == "tls":
+        if not settings.dask_tls_ca:
+            raise ValueError(
+                f"the Dask scheduler {address} is tls:// but no Dask TLS files are given; "
+                "set --dask-tls-ca, --dask-tls-cert and --dask-tls-key"
+            )
+        return
+    if settings.dask_insecure_dev:
+        log.warning("DEVELOPMENT ONLY: the Dask scheduler %s is reached without TLS", address)
+        return
+    raise ValueError(
+        f"the Dask scheduler address {address} is plaintext ({scheme}://); Dask's protocol unpickles what it "
+        "receives, so the matcher reaches its cluster over TLS only: use tls://host:port with --dask-tls-ca "
+        "(the cluster's CA), --dask-tls-cert and --dask-tls-key (the matcher's client certificate and key), "
+        "or, for development on a trusted machine, --dask-insecure-dev"
+    )
 
 
 def open_configured_join_backend(settings: MatcherSettings, registry: CollectorRegistry | None) -> JoinBackend:
@@ -90,6 +117,7 @@ def open_configured_join_backend(settings: MatcherSettings, registry: CollectorR
         )
     if settings.join_backend != "dask" or not settings.dask_scheduler:
         return open_join_backend(settings.join_backend, settings.dask_scheduler, registry=registry)
+    check_dask_transport(settings)
     from aidlink.matcher.distributed import DaskJoinBackend, dask_security  # Dask only when configured
 
     security = None

@@ -24,6 +24,7 @@ from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, Refused
 from aidlink.matcher.exchange import Exchange
+from aidlink.matcher.request_fields import stored_integer, without_nul
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
 
 OPEN_STATES = ("open", "received")
@@ -159,6 +160,7 @@ class DisputeDesk:
         self, department: str, after: int = 0, wait_seconds: float = 0
     ) -> builtins.list[DisputeEvent]:  # `list` is a method here
         """The department's notifications after seq `after`; waits up to `wait_seconds` for one."""
+        stored_integer(after, "after")
         wait_seconds = min(max(wait_seconds, 0), MAX_WAIT_SECONDS)
         with self._new_event:
             rows = self._events_after(department, after)
@@ -190,6 +192,7 @@ class DisputeDesk:
         threshold, any policy gate on it) applies to a flag too: a department cannot learn through
         a flag what a status query would refuse it."""
         reason = _reason(reason, "flagging a record as doubtful")
+        without_nul(other_dataset, "other_dataset")
         mine = self.exchange.own_dataset(user, my_dataset, "my_dataset")
         my_data = self.exchange.store.load(mine)
         try:

@@ -30,6 +30,7 @@ from aidlink.matcher.distributed import JoinBackend
 from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.policy import PolicyGate, VolumeLedger
+from aidlink.matcher.request_fields import check_dataset_name, without_nul
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 NOTICE = (
@@ -148,8 +149,7 @@ class Exchange:
         encoding: EncodingSpec,
         attributes: Iterable[str],
     ) -> DatasetWriter:
-        if not name or "/" in name or len(name) > 64:
-            raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
+        check_dataset_name(name)
         try:
             entry = self.catalog.entry(catalog_entry, catalog_version)
         except CatalogError as exc:
@@ -227,7 +227,7 @@ class Exchange:
 
     # -- resolving names and agreements --------------------------------------------------------
     def dataset(self, qualified: str, field_name: str) -> DatasetVersion:
-        department, sep, name = qualified.partition("/")
+        department, sep, name = without_nul(qualified, field_name).partition("/")
         if not sep or not department or not name:
             raise InvalidInput(f"{field_name}: {qualified!r} must be '<department>/<dataset>'")
         try:
@@ -236,6 +236,7 @@ class Exchange:
             raise NotFound(f"{field_name}: {exc}") from None
 
     def own_dataset(self, department: str, name: str, field_name: str) -> DatasetVersion:
+        without_nul(name, field_name)
         if "/" in name:
             owner = name.partition("/")[0]
             if owner != department:

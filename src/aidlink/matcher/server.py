@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, fields
@@ -26,6 +25,7 @@ from aidlink.matcher.core import MatcherCore, MatcherSettings
 from aidlink.matcher.dispute_service import DisputesServicer
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.monitoring.service import add_to_server as add_monitoring_service
+from aidlink.matcher.revocation import RevocationListFile, RevocationUnavailable
 from aidlink.matcher.service import MatcherServicer
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor as tracing_interceptor
@@ -48,7 +48,7 @@ class TlsFiles:
     ca_cert: Path
     cert: Path
     key: Path
-    crl: Path | None = None
+    crl: Path | None = None  # required: the matcher refuses to start without one (revocation fails closed)
 
 
 @dataclass
@@ -79,27 +79,11 @@ class MatcherConfig:
     dask_tls_cert: Path | None = None  # client certificate and key from that CA (all three or none)
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
+    dask_insecure_dev: bool = False  # DEVELOPMENT ONLY: allow a plaintext tcp:// scheduler
 
     def settings(self) -> MatcherSettings:
         """The matcher core's settings (everything but the network)."""
         return MatcherSettings(**{f.name: getattr(self, f.name) for f in fields(MatcherSettings)})
-
-
-class _ReloadingFile:
-    """Re-reads a file (the CRL) when it changes on disk."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._mtime: int | None = None
-        self._data: bytes | None = None
-
-    def __call__(self) -> bytes | None:
-        if self.path is None:
-            return None
-        mtime = os.stat(self.path).st_mtime_ns
-        if mtime != self._mtime:
-            self._data, self._mtime = self.path.read_bytes(), mtime
-        return self._data
 
 
 def _is_loopback(listen: str) -> bool:
@@ -133,7 +117,17 @@ class MatcherServer:
                 raise ValueError(f"plaintext development mode may only listen on loopback, not {cfg.listen}")
             authenticate: Callable[[grpc.ServicerContext], Caller] = DevelopmentAuthenticator()
         else:
-            authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl))
+            if cfg.tls.crl is None:
+                raise ValueError(
+                    "the matcher needs the custodian's certificate revocation list (crl.pem in --tls-dir, "
+                    "written by aidlink keys crl): without one a revoked certificate could not be refused"
+                )
+            crl = RevocationListFile(cfg.tls.crl)
+            try:
+                crl()
+            except RevocationUnavailable as exc:  # it may be put in place later: calls are refused until then
+                log.error("%s (%s)", exc, cfg.tls.crl)
+            authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), crl)
         self.metrics = RpcMetrics("matcher")
         # The matcher's state and use cases, assembled where every adapter assembles them.
         self.core = MatcherCore(cfg.settings(), registry=self.metrics.registry)
@@ -146,13 +140,17 @@ class MatcherServer:
     def _catalog_publisher(self, cfg: MatcherConfig) -> CatalogPublisher | None:
         """Catalog publication over gRPC: signatures checked against this matcher's CA and current CRL
         (None without TLS: a development matcher has no CA to check them against)."""
-        if cfg.tls is None:
+        if cfg.tls is None or cfg.tls.crl is None:
             return None
-        ca_pem, crl = cfg.tls.ca_cert.read_bytes(), _ReloadingFile(cfg.tls.crl)
+        ca_pem, crl = cfg.tls.ca_cert.read_bytes(), RevocationListFile(cfg.tls.crl)
         core = self.core
 
         def publish(document: bytes, signatures: Sequence[CatalogSignature], note: str) -> PublishedVersion:
-            return core.publish_catalog(document, signatures, CertificatePolicy(ca_pem, crl(), kinds={"node"}), note)
+            try:
+                policy = CertificatePolicy(ca_pem, crl(), kinds={"node"})
+            except ValueError as exc:
+                raise RevocationUnavailable(f"the certificate revocation list (crl.pem) is not usable: {exc}") from None
+            return core.publish_catalog(document, signatures, policy, note)
 
         return publish
 

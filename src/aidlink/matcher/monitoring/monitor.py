@@ -29,6 +29,7 @@ from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import LinkedRecord, Rule, RuleSet, by_entry
 from aidlink.matcher.monitoring.store import MonitoringStore, NewWarning, WarningRow
 from aidlink.matcher.monitoring.warnings import WarningLifecycle, check_lead
+from aidlink.matcher.request_fields import stored_integer
 from aidlink.matcher.state_database import StateTarget
 
 DIVISION_ATTRIBUTE = "division"  # a county division code a record may carry
@@ -214,6 +215,8 @@ class Monitor:
     # -- warnings --------------------------------------------------------------------------------
     def warnings(self, caller: Caller, **filters) -> list[WarningRow]:
         check_lead(caller, "listing warnings")
+        if "after_id" in filters:
+            stored_integer(filters["after_id"], "after_id")
         self.ensure_current()
         return self.store.find_warnings(**filters)
 
@@ -225,7 +228,7 @@ class Monitor:
 
     def warning(self, caller: Caller, warning_id: int) -> WarningRow:
         check_lead(caller, "reading a warning")
-        return self.lifecycle.get(warning_id)
+        return self.lifecycle.get(stored_integer(warning_id, "id"))
 
     # -- feedback ----------------------------------------------------------------------------------
     def feedback(self, caller: Caller, dataset: str, purpose: str) -> Feedback:

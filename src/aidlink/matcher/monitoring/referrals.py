@@ -20,6 +20,7 @@ from aidlink.matcher.errors import InvalidInput, NotFound, NotPermitted, Refused
 from aidlink.matcher.monitoring.records import ClusterIndex, ClusterRecord
 from aidlink.matcher.monitoring.store import MonitoringStore, ReferralRow, WarningMoved, WarningRow
 from aidlink.matcher.monitoring.warnings import TRANSITIONS, Conflict, InvalidTransition, WarningLifecycle, check_lead
+from aidlink.matcher.request_fields import stored_integer
 
 PURPOSE = "referral"
 MAX_DISCLOSURE_BYTES = 64 * 1024
@@ -45,7 +46,7 @@ class ReferralDesk:
         self.clusters, self.today = clusters, today
 
     def get(self, referral_id: int) -> ReferralRow:
-        row = self.store.referral(referral_id)
+        row = self.store.referral(stored_integer(referral_id, "referral_id"))
         if row is None:
             raise NotFound(f"referral {referral_id} does not exist")
         return row
@@ -79,6 +80,7 @@ class ReferralDesk:
 
     def refer(self, warning_id: int, to_department: str, caller: Caller, note: str = "") -> ReferralRow:
         check_lead(caller, "referring a warning")
+        stored_integer(warning_id, "warning_id")
         if to_department not in DEPARTMENTS:
             raise InvalidInput(f"to_department: {to_department!r} is not a department ({', '.join(DEPARTMENTS)})")
         if len(note) > 1000:
@@ -242,8 +244,9 @@ class ReferralDesk:
     # -- the receiving side --------------------------------------------------------------------
     def fetch(self, department: str, after: int, limit: int):
         """Inbox items after `after`; everything up to `after` counts as received."""
-        if after < 0 or not 0 < limit <= 1000:
-            raise InvalidInput("after must be >= 0 and limit 1-1000")
+        stored_integer(after, "after")
+        if not 0 < limit <= 1000:
+            raise InvalidInput(f"limit: {limit} is out of range (1 to 1000)")
         self.store.acknowledge(department, after)
         return self.store.inbox(department, after, limit)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aidlink.matcher.calls import Caller
 from aidlink.matcher.errors import InvalidInput, NotFound, NotPermitted, Refused
 from aidlink.matcher.monitoring.store import MonitoringStore, WarningRow
+from aidlink.matcher.request_fields import stored_integer
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("assigned", "closed"),
@@ -57,6 +58,7 @@ class WarningLifecycle:
     ) -> WarningRow:
         """Moves a warning to `to_status`, or refuses naming the allowed next states."""
         check_lead(caller, "changing a warning")
+        stored_integer(warning_id, "id")
         if to_status not in STATUSES:
             raise InvalidInput(f"status: {to_status!r} is not a warning status (one of {', '.join(STATUSES)})")
         if len(note) > 1000 or len(assignee) > 128:
