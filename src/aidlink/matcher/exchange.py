@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from aidlink.audit.officer_text import escape_for_officer, unsafe_characters
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_store import CatalogStore
@@ -37,9 +38,30 @@ NOTICE = (
     "for carrying out duties, not legal data (Art. 26)."
 )
 MAX_REF_LENGTH = 64
+MAX_DATASET_NAME_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)
 MIN_BLOCKING_KEY_BYTES, MAX_BLOCKING_KEY_BYTES = 8, 32
+
+
+def dataset_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a dataset (1-64 printable characters, no '/'), or None. The message
+    quotes no name that is too long or unprintable: it may be megabytes, or forge an officer's screen."""
+    if not name:
+        return "a dataset name is required (1-64 printable characters, no '/')"
+    if len(name) > MAX_DATASET_NAME_LENGTH:
+        return (
+            f"the dataset name has {len(name)} characters ({len(name.encode('utf-8', 'surrogatepass'))} bytes); "
+            f"at most {MAX_DATASET_NAME_LENGTH} are allowed"
+        )
+    if not name.isprintable():
+        shown = ", ".join(unsafe_characters(name)) or "format or separator characters"
+        return (
+            f"the dataset name holds characters that cannot be shown ({shown}); only printable characters are allowed"
+        )
+    if "/" in name:
+        return f"the dataset name {name!r} holds a '/'; a dataset name has none"
+    return None
 
 
 @dataclass(frozen=True)
@@ -148,8 +170,9 @@ class Exchange:
         encoding: EncodingSpec,
         attributes: Iterable[str],
     ) -> DatasetWriter:
-        if not name or "/" in name or len(name) > 64:
-            raise InvalidInput(f"dataset name {name!r} is invalid: 1-64 characters, no '/'")
+        problem = dataset_name_problem(name)
+        if problem:
+            raise InvalidInput(f"header.dataset: {problem}")
         try:
             entry = self.catalog.entry(catalog_entry, catalog_version)
         except CatalogError as exc:
@@ -184,7 +207,17 @@ class Exchange:
     ) -> UploadProblem | None:
         """Adds one record, or says why it was refused (the upload goes on)."""
         if not ref or len(ref) > MAX_REF_LENGTH:
-            return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
+            return UploadProblem(
+                index, escape_for_officer(ref[:MAX_REF_LENGTH]), "ref", f"must be 1-{MAX_REF_LENGTH} characters"
+            )
+        if not ref.isprintable():
+            return UploadProblem(
+                index,
+                escape_for_officer(ref),
+                "ref",
+                f"holds characters that cannot be shown ({', '.join(unsafe_characters(ref)) or 'format characters'}); "
+                "a ref is printable text",
+            )
         if len(encoding) != writer.row_bytes:
             return UploadProblem(
                 index,
