@@ -21,6 +21,7 @@ from aidlink.audit.checkpoint import CheckpointError, open_checkpoint
 from aidlink.audit.entry import OUTCOMES
 from aidlink.audit.log import unverified_checkpoint
 from aidlink.audit.note import NoteError
+from aidlink.audit.officer_text import escape_for_officer, escape_lines
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
 from aidlink.audit.reader import AuditReader, ProofRequestError
@@ -190,7 +191,7 @@ def _reporting(name: str, func: Callable[[argparse.Namespace], int]) -> Callable
         try:
             return func(args)
         except (CommandError, AuditStoreError, VerifierKeyError, ProofRequestError, ValueError, OSError) as exc:
-            print(f"aidlink audit {name}: error: {exc}", file=sys.stderr)
+            print(f"aidlink audit {name}: error: {escape_for_officer(str(exc))}", file=sys.stderr)
             return ERROR
 
     return run
@@ -220,6 +221,8 @@ def _cells(row: StoredEntry, tz: timezone) -> tuple[str, ...]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns of text for an officer; every cell escaped (officer_text), so none can break a line."""
+    rows = [[escape_for_officer(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -229,7 +232,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _print_entries(rows: Sequence[StoredEntry], args: argparse.Namespace, header: bool = True) -> None:
     if args.format == "jsonl":
         for row in rows:
-            print(row.body.decode("utf-8"))
+            print(escape_for_officer(row.body.decode("utf-8")))
     elif rows or header:
         text = _table(COLUMNS, [_cells(r, args.tz_offset) for r in rows])
         print(text if header else text.split("\n", 1)[1])
@@ -298,7 +301,7 @@ def _verify(args: argparse.Namespace) -> int:
         + (f"first entry that does not verify: {first}" if first is not None else "the checkpoints do not verify")
     )
     for problem in result.problems:
-        print(f"  - {problem.message}")
+        print(f"  - {escape_for_officer(problem.message)}")
     return FAILED
 
 
@@ -388,7 +391,7 @@ def _report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
-        print(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+        print(escape_lines(json.dumps(report_json(report), indent=2, ensure_ascii=False)))
     else:
         print(report_text(report))
     return OK

@@ -10,7 +10,7 @@ another position no longer verifies.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 OUTCOMES = ("allowed", "refused", "error", "cancelled")
@@ -27,6 +27,14 @@ REFUSED_STATUSES = frozenset(
         "ALREADY_EXISTS",
     }
 )
+# Every string an entry holds is bounded when it is appended (AuditEntry.bounded), whatever the
+# caller sent: requests are bounded before they are used (matcher.request_bounds), and this is
+# the defence in depth. A longer string is cut and says how long it was.
+MAX_FIELD_CHARS = 256
+MAX_DETAIL_CHARS = 1024
+MAX_DATASETS = 8
+MAX_COUNTS = 32
+
 # The caller went away (cancelled, or its deadline passed) before the answer.
 CANCELLED_STATUSES = frozenset({"CANCELLED", "DEADLINE_EXCEEDED"})
 
@@ -65,6 +73,25 @@ class AuditEntry:
         if self.seq is not None and (isinstance(self.seq, bool) or not isinstance(self.seq, int) or self.seq < 0):
             raise ValueError(f"audit entry seq must be a non-negative int or None, got {self.seq!r}")
 
+    def bounded(self) -> AuditEntry:
+        """This entry with every string cut to its bound, marked with its original length
+        (itself when nothing is too long)."""
+        changes: dict[str, object] = {}
+        for name in ("time", "method", "outcome", "status", "department", "identity", "purpose", "agreement", "peer"):
+            value = getattr(self, name)
+            if len(value) > MAX_FIELD_CHARS:
+                changes[name] = truncated(value, MAX_FIELD_CHARS)
+        if len(self.detail) > MAX_DETAIL_CHARS:
+            changes["detail"] = truncated(self.detail, MAX_DETAIL_CHARS)
+        datasets = tuple(truncated(d, MAX_FIELD_CHARS) for d in self.datasets[:MAX_DATASETS])
+        if len(self.datasets) > MAX_DATASETS:
+            datasets += (f"[{len(self.datasets) - MAX_DATASETS} more datasets]",)
+        if datasets != self.datasets:
+            changes["datasets"] = datasets
+        if len(self.counts) > MAX_COUNTS or any(len(k) > MAX_FIELD_CHARS for k in self.counts):
+            changes["counts"] = {truncated(k, MAX_FIELD_CHARS): v for k, v in list(self.counts.items())[:MAX_COUNTS]}
+        return replace(self, **changes) if changes else self  # type: ignore[arg-type]
+
     def canonical_bytes(self) -> bytes:
         # The same document as json of dataclasses.asdict(self), built without its deep copy.
         data = {name: getattr(self, name) for name in _FIELD_NAMES}
@@ -79,6 +106,14 @@ class AuditEntry:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(AuditEntry))
+
+
+def truncated(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else its start and how long it was."""
+    if len(text) <= limit:
+        return text
+    marker = f"…[truncated: {len(text)} characters]"
+    return text[: max(0, limit - len(marker))] + marker
 
 
 def utc_now() -> str:

@@ -197,7 +197,7 @@ class AuditLog:
         caller still waiting. Each other caller is woken once, with its answer.
         """
         started = time.perf_counter()
-        slot = _Slot(entry)
+        slot = _Slot(entry.bounded())
         with self._pending_lock:
             if self._closed:
                 self.metrics.append_failures.inc()

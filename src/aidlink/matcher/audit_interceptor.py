@@ -8,7 +8,10 @@ Unary answers are sent only after the entry is durable; a streaming answer is
 held back until its first answering message is ready and the entry is durable
 (progress messages the servicer marks preliminary may go first). A caller that
 goes away before its answer is recorded as cancelled. If the audit log cannot
-write, the call is refused (fail closed).
+write, the call is answered UNAVAILABLE (fail closed), whatever it would have been
+answered: a refusal or a failure the log cannot record replaces the status the
+error-mapping interceptor set (gRPC sends the status only once the handler returns,
+so a second ``context.abort`` overrides the first). Nothing is answered unaudited.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
         detail = context.details() or ""
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
-        self._append(record, context, code, detail, quiet=True)
+        self._append(record, context, code, detail)
 
     def _append(self, record: CallRecord, context, code: grpc.StatusCode, detail: str, quiet: bool = False) -> None:
         if self.audit_log is None:
@@ -118,7 +121,7 @@ class AuditInterceptor(grpc.ServerInterceptor):
             self.audit_log.append(entry)
         except AuditUnavailable as exc:
             log.error("AUDIT UNAVAILABLE, refusing %s: %s", record.method, exc)
-            if not quiet:
+            if not quiet:  # quiet: the caller is gone, there is nobody to answer
                 context.abort(
                     grpc.StatusCode.UNAVAILABLE, "the audit log cannot record this call, so it is refused (fail closed)"
                 )

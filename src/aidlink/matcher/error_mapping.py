@@ -11,7 +11,8 @@ answers, in this order:
 - anything else is a fault: INTERNAL, logged with its traceback, with a message that does not
   leak internals.
 
-The audit interceptor (outside this one) reads the status and records the call.
+The audit interceptor (outside this one) reads the status and records the call; if it cannot,
+it replaces this answer with UNAVAILABLE (the status leaves only when the handler returns).
 """
 
 from __future__ import annotations

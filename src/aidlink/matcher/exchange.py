@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from aidlink.audit.officer_text import escape_for_officer, unsafe_characters
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_store import CatalogStore
@@ -184,7 +185,17 @@ class Exchange:
     ) -> UploadProblem | None:
         """Adds one record, or says why it was refused (the upload goes on)."""
         if not ref or len(ref) > MAX_REF_LENGTH:
-            return UploadProblem(index, ref[:MAX_REF_LENGTH], "ref", f"must be 1-{MAX_REF_LENGTH} characters")
+            return UploadProblem(
+                index, escape_for_officer(ref[:MAX_REF_LENGTH]), "ref", f"must be 1-{MAX_REF_LENGTH} characters"
+            )
+        if not ref.isprintable():
+            return UploadProblem(
+                index,
+                escape_for_officer(ref),
+                "ref",
+                f"holds characters that cannot be shown ({', '.join(unsafe_characters(ref)) or 'format characters'}); "
+                "a ref is printable text",
+            )
         if len(encoding) != writer.row_bytes:
             return UploadProblem(
                 index,

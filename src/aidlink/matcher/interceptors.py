@@ -3,8 +3,11 @@
 Outermost first: the audit interceptor opens the call's record and records how the call
 ended; inside it, the error-mapping interceptor answers whatever was raised with one
 status; innermost, the authentication interceptor verifies the caller and puts it into
-the record. So an unauthenticated call is answered UNAUTHENTICATED and still audited
-(as refused) before the answer leaves, and a call the audit log cannot record is refused.
+the record; inside it, the request-bounds interceptor refuses a request holding an oversized
+string (named and sized, never quoted). So an unauthenticated call is answered
+UNAUTHENTICATED and still audited (as refused) before the answer leaves, an oversized request
+is audited with its size, and a call the audit log cannot record, allowed or refused, is
+answered UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ from aidlink.matcher.audit_interceptor import AuditInterceptor
 from aidlink.matcher.authentication import AuthenticationInterceptor
 from aidlink.matcher.calls import Caller
 from aidlink.matcher.error_mapping import ErrorMappingInterceptor
+from aidlink.matcher.request_bounds import RequestBoundsInterceptor
 
 
 def call_interceptors(
     audit_log: AuditLog | None, authenticate: Callable[[grpc.ServicerContext], Caller]
 ) -> list[grpc.ServerInterceptor]:
-    return [AuditInterceptor(audit_log), ErrorMappingInterceptor(), AuthenticationInterceptor(authenticate)]
+    return [
+        AuditInterceptor(audit_log),
+        ErrorMappingInterceptor(),
+        AuthenticationInterceptor(authenticate),
+        RequestBoundsInterceptor(),
+    ]

@@ -3,6 +3,7 @@ INVALID_ARGUMENT naming its field instead of failing deep in a database driver (
 
 from __future__ import annotations
 
+from aidlink.audit.officer_text import unsafe_characters
 from aidlink.matcher.errors import InvalidInput
 
 MAX_STORED_INTEGER = 2**63 - 1  # SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit
@@ -19,24 +20,34 @@ MAX_DATASET_NAME_CHARS = 64
 MAX_DATASET_NAME_BYTES = 200  # a dataset's name is part of its encoding files' names (255 bytes at most)
 
 
-def check_dataset_name(name: str, field: str = "header.dataset") -> str:
-    """A dataset's name: 1-64 characters and at most 200 bytes in UTF-8, no '/', no NUL or other
-    control characters (it names files and is shown to officers)."""
-    if not name or "/" in name or len(name) > MAX_DATASET_NAME_CHARS:
-        shown = repr(name) if len(name) <= 2 * MAX_DATASET_NAME_CHARS else f"{name[:16]!r}… ({len(name)} characters)"
-        raise InvalidInput(f"{field}: dataset name {shown} is invalid: 1-{MAX_DATASET_NAME_CHARS} characters, no '/'")
+def dataset_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a dataset, or None: 1-64 printable characters, at most 200 bytes in
+    UTF-8 (it is part of file names), no '/'. The message quotes no name that is too long or
+    unprintable: it may be megabytes, or forge an officer's screen."""
+    if not name:
+        return f"a dataset name is required (1-{MAX_DATASET_NAME_CHARS} printable characters, no '/')"
     size = len(name.encode("utf-8", "surrogatepass"))
+    if len(name) > MAX_DATASET_NAME_CHARS:
+        return (
+            f"the dataset name has {len(name)} characters ({size} bytes); at most {MAX_DATASET_NAME_CHARS} are allowed"
+        )
     if size > MAX_DATASET_NAME_BYTES:
-        raise InvalidInput(
-            f"{field}: dataset name is {size} bytes in UTF-8; at most {MAX_DATASET_NAME_BYTES} "
-            f"(e.g. 64 characters of 3 bytes)"
+        return f"the dataset name is {size} bytes in UTF-8; at most {MAX_DATASET_NAME_BYTES} (e.g. 64 characters of 3 bytes)"
+    if not name.isprintable():
+        shown = ", ".join(unsafe_characters(name)) or "format or separator characters"
+        return (
+            f"the dataset name holds characters that cannot be shown ({shown}); only printable characters are allowed"
         )
-    control = next((c for c in name if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
-    if control is not None:
-        raise InvalidInput(
-            f"{field}: dataset name contains the control character U+{ord(control):04X} "
-            f"at position {name.index(control)}"
-        )
+    if "/" in name:
+        return f"the dataset name {name!r} holds a '/'; a dataset name has none"
+    return None
+
+
+def check_dataset_name(name: str, field: str = "header.dataset") -> str:
+    """``name`` if it can name a dataset; else InvalidInput naming ``field`` and the rule."""
+    problem = dataset_name_problem(name)
+    if problem:
+        raise InvalidInput(f"{field}: {problem}")
     return name
 
 

@@ -18,6 +18,7 @@ from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import NOTICE, Exchange, UploadProblem
 from aidlink.matcher.purposes import purpose_name
+from aidlink.matcher.request_fields import dataset_name_problem
 from aidlink.matcher.result_messages import match_message, summary_message
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
@@ -129,6 +130,9 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidInput("the first upload message must be a header")
         h = first.header
+        name_problem = dataset_name_problem(h.dataset)
+        if name_problem:  # before the name goes into the audit entry: the entry gets its size, not its content
+            raise InvalidInput(f"header.dataset: {name_problem}")
         call.datasets = [f"{department}/{h.dataset}"]
         writer = self.exchange.begin_upload(
             department, h.dataset, h.catalog_entry, h.catalog_version, _spec(h.encoding), h.attributes
