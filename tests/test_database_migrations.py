@@ -136,7 +136,7 @@ def test_a_function_step_sees_the_dialect(db):
 def test_concurrent_migrators_apply_each_migration_once(url):
     errors: list[BaseException] = []
     applied: list[list[int]] = []
-    start = threading.Barrier(4)
+    start = threading.Barrier(4, timeout=60)
 
     def open_and_migrate() -> None:
         try:
@@ -144,13 +144,16 @@ def test_concurrent_migrators_apply_each_migration_once(url):
                 start.wait()
                 applied.append(migrate(db, "notes", [NOTES_V1, NOTES_V2]))
         except BaseException as exc:
+            start.abort()  # the others stop waiting: the test fails with this error instead of hanging
             errors.append(exc)
 
     threads = [threading.Thread(target=open_and_migrate) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a migrator never finished"
+    assert not [e for e in errors if not isinstance(e, threading.BrokenBarrierError)], errors
     assert not errors, errors
     assert sorted(applied) == [[], [], [], [1, 2]]
 
