@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,7 @@ class _SQLite:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=256)
             self._conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous=FULL")
         except (sqlite3.Error, OSError) as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {path}: {exc}") from None
@@ -197,6 +198,21 @@ class _SQLite:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch a SQLite file to WAL. Two processes opening a new file at once can both try: the
+    switch then answers "database is locked" at once, without waiting on the busy timeout, so it
+    is retried for as long as that timeout would have waited."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 class _PostgreSQL:
