@@ -65,7 +65,7 @@ def upload(stub, name: str):
 def test_a_dataset_name_with_a_nul_byte_is_refused_naming_the_field(deployment, channel):
     stub = matcher_pb2_grpc.MatcherStub(channel)
     details = invalid_argument(deployment, lambda: upload(stub, "low\x00income"), "header.dataset")
-    assert "cannot be shown (\\u0000)" in details   # the character named, escaped, never raw
+    assert "cannot be shown (\\u0000)" in details  # the character named, escaped, never raw
 
 
 @pytest.mark.parametrize("name", ["low\nincome", "low\x1b[31mincome", "low\x85income"], ids=["LF", "ESC", "NEL"])
