@@ -338,6 +338,7 @@ def publish(args) -> int:
 
 
 def _print_published(info, before: list[str], store) -> None:
+    """What a publication did (`info`: the published version, from the store or the matcher's reply)."""
     if info.version in before:
         print(f"catalog version {info.version} is already published with this content; nothing changed")
         return
@@ -369,6 +370,7 @@ def _publish_remote(args, document: bytes, note: str) -> int:
                 document=document, signatures=[read_file(p, "signature file") for p in args.signature], note=note
             )
         )
+        _print_published(reply, before, remote)
     except grpc.RpcError as exc:
         print(
             f"aidlink catalog publish: the matcher at {args.matcher} refused: {exc.code().name}: {exc.details()}",
@@ -377,13 +379,6 @@ def _publish_remote(args, document: bytes, note: str) -> int:
         return 1
     finally:
         remote.close()
-    if reply.version in before:
-        print(f"catalog version {reply.version} is already published with this content; nothing changed")
-    else:
-        print(
-            f"published catalog version {reply.version} (#{reply.seq}, {reply.entries} entries, "
-            f"signed by {', '.join(reply.approved_by)}) on the matcher at {args.matcher}"
-        )
     return 0
 
 
