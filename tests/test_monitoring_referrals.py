@@ -249,7 +249,9 @@ def test_nothing_is_lost_across_a_matcher_restart(world):
 def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, capsys):
     from openpyxl import load_workbook
 
+    from aidlink.cli.downloads import read_table
     from aidlink.cli.main import main
+    from aidlink.result_notice import NOTICE
 
     deployment, extracts, _ = world
     cdpf = deployment.nodes["cdpf"].server.address
@@ -269,7 +271,8 @@ def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, cap
         )
         == 0
     )
-    rows = list(load_workbook(tmp_path / "feedback.xlsx").active.iter_rows(values_only=True))
+    header, cells = read_table(tmp_path / "feedback.xlsx")
+    rows = [tuple(header), *(tuple(r) for r in cells)]
     answer = gateway(deployment, "cdpf").GetFeedback(
         pb.FeedbackRequest(my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK)
     )
@@ -297,11 +300,15 @@ def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, cap
         == 0
     )
     text = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()
+    assert text[0] == f"# {NOTICE}"  # the Art. 26 notice opens every download
+    text = text[1:]
     assert text[0] == "record_id,score,category" and len(text) > 10
     assert all(line.split(",")[0] in extracts["edu"].truth for line in text[1:])
     mca = deployment.nodes["mca"].server.address
     assert main(["monitoring", "warnings", "--gateway", mca, "--level", "red", "-o", str(tmp_path / "w.xlsx")]) == 0
     sheet = list(load_workbook(tmp_path / "w.xlsx").active.iter_rows(values_only=True))
+    assert sheet[0][0] == NOTICE and load_workbook(tmp_path / "w.xlsx").properties.description == NOTICE
+    sheet = sheet[1:]
     assert sheet[0][:3] == ("id", "level", "type") and {r[1] for r in sheet[1:]} == {"red"}
     assert main(["monitoring", "change", "999999", "--gateway", mca, "--status", "closed"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err

@@ -4,13 +4,12 @@ node) and `aidlink gateway download …` (Art. 18: results as CSV or Excel)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
 
+from aidlink.cli.downloads import FORMATS, write_table
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.warnings import STATUSES
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
@@ -18,32 +17,8 @@ from aidlink.matcher.purposes import purpose_value
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc, monitoring_pb2_grpc
 from aidlink.v1 import monitoring_pb2 as pb
 
-FORMATS = ("csv", "xlsx")
-
 
 # -- tables -------------------------------------------------------------------------------------
-def write_table(path: Path, header: Sequence[str], rows: Sequence[Sequence], fmt: str | None = None) -> None:
-    """Writes rows as CSV (UTF-8 with BOM, so Excel shows Chinese) or XLSX (by suffix or `fmt`)."""
-    fmt = fmt or ("xlsx" if Path(path).suffix.lower() == ".xlsx" else "csv")
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-        return
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("aidlink")
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
-    book.save(path)
-
-
 def _warning_rows(answer) -> tuple[list[str], list[list]]:
     header = ["id", "level", "type", "rule_id", "status", "assignee", "region", "reason", "record_ids"]
     return header, [

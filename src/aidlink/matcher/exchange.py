@@ -34,10 +34,6 @@ from aidlink.matcher.policy import PolicyGate, VolumeLedger
 from aidlink.matcher.request_fields import check_dataset_name, without_nul
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
-NOTICE = (
-    "比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
-    "for carrying out duties, not legal data (Art. 26)."
-)
 MAX_REF_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)

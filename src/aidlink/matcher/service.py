@@ -16,10 +16,11 @@ from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE, Exchange, UploadProblem
+from aidlink.matcher.exchange import Exchange, UploadProblem
 from aidlink.matcher.purposes import purpose_name
 from aidlink.matcher.request_fields import dataset_name_problem
 from aidlink.matcher.result_messages import match_message, summary_message
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 MAX_LISTED_PROBLEMS = 100
