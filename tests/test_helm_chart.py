@@ -510,12 +510,17 @@ def test_alerts_cover_the_operational_risks_and_use_real_metrics(example_docs):
         "AidlinkAuditCheckpointStalled",
         "AidlinkRefusalSpike",
         "AidlinkDepartmentQueryVolumeHigh",
+        "AidlinkGrpcServerErrors",
     } <= set(rules)
     exposed = exposed_metrics()
     for name, expr in rules.items():
         assert promql.reference_problems(expr, exposed) == [], name
     assert "aidlink_audit_checkpoint_age_seconds" in rules["AidlinkAuditCheckpointStalled"]
-    assert "PERMISSION_DENIED" in rules["AidlinkRefusalSpike"] and "UNAUTHENTICATED" in rules["AidlinkRefusalSpike"]
+    assert 'grpc_code=~"PermissionDenied|Unauthenticated"' in rules["AidlinkRefusalSpike"]  # grpc-ecosystem spelling
+    assert (
+        "grpc_server_handled_total" in rules["AidlinkGrpcServerErrors"]
+        and "Internal" in rules["AidlinkGrpcServerErrors"]
+    )
     assert "offset 1w" in rules["AidlinkDepartmentQueryVolumeHigh"]
     assert "up{" in rules["AidlinkMatcherDown"] and "absent(" in rules["AidlinkMatcherDown"]
     matcher_service = _matcher(example_docs)["metadata"]["name"]

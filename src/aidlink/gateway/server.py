@@ -98,7 +98,7 @@ def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
         if cfg.matcher_server_name:
             options.append(("grpc.ssl_target_name_override", cfg.matcher_server_name))
         channel = grpc.secure_channel(cfg.matcher, creds, options=options)
-    return traced_channel(channel)
+    return traced_channel(channel, "gateway", cfg.department)
 
 
 @dataclass
@@ -124,7 +124,7 @@ class GatewayServer:
         self.metrics = RpcMetrics(f"gateway-{cfg.department}")
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),
-            interceptors=[server_interceptor(), MetricsInterceptor(self.metrics)],
+            interceptors=[server_interceptor("gateway", cfg.department), MetricsInterceptor(self.metrics)],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
         )
         gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(self.node), self.server)

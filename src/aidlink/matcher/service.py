@@ -5,6 +5,7 @@ raises domain refusals (matcher.errors) for the error-mapping interceptor to ans
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -59,8 +60,13 @@ class _CompareJob:
     ) -> None:
         self._events: queue.Queue = queue.Queue()
         self._context = context
+        # The worker runs in a copy of the caller's context, so its spans join the call's trace.
+        call_context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._run, name="aidlink-compare", daemon=True, args=(exchange, department, request, purpose)
+            target=call_context.run,
+            name="aidlink-compare",
+            daemon=True,
+            args=(self._run, exchange, department, request, purpose),
         )
         self._thread.start()
 

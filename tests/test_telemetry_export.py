@@ -1,0 +1,135 @@
+"""Traces leave the process the standard way: the OTLP exporter configured by OTEL_* variables.
+
+A real OTLP/gRPC receiver on loopback (the collector's TraceService from opentelemetry-proto)
+gets the spans a separate aidlink process exports; the exporter choice follows the variables;
+a Dask task continues the trace of the compare that sent it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from aidlink.observability import tracing
+from aidlink.observability.tracing import TracingSettingsError, exporter_names
+
+
+class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.arrived = threading.Event()
+
+    def Export(self, request, context):
+        self.requests.append(request)
+        self.arrived.set()
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def spans(self) -> list[tuple[str, str]]:
+        """(service.name, span name) of every span received."""
+        out = []
+        for request in self.requests:
+            for rs in request.resource_spans:
+                service = next(a.value.string_value for a in rs.resource.attributes if a.key == "service.name")
+                out.extend((service, s.name) for ss in rs.scope_spans for s in ss.spans)
+        return out
+
+
+@pytest.fixture
+def collector():
+    servicer = _Collector()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield servicer, f"http://127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+_EXPORTING_PROCESS = """
+from aidlink.observability import tracing
+provider = tracing.tracer_provider("matcher")
+with provider.get_tracer("t").start_as_current_span("/aidlink.v1.Matcher/CompareDatasets"):
+    with tracing.span("aidlink.join", **{"aidlink.join.kind": "blocked"}):
+        pass
+tracing.shutdown()  # flushes the batch processor
+"""
+
+
+def _run_exporting_process(endpoint: str, **extra: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "AIDLINK_TRACE_CONSOLE"}
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_INSECURE="true", **extra)
+    done = subprocess.run([sys.executable, "-c", _EXPORTING_PROCESS], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def test_spans_reach_an_otlp_collector_named_by_the_component(collector):
+    servicer, endpoint = collector
+    _run_exporting_process(endpoint)
+    assert servicer.arrived.wait(10)
+    assert set(servicer.spans()) == {
+        ("aidlink-matcher", "/aidlink.v1.Matcher/CompareDatasets"),
+        ("aidlink-matcher", "aidlink.join"),
+    }
+
+
+def test_otel_service_name_overrides_the_components_name(collector):
+    servicer, endpoint = collector
+    _run_exporting_process(endpoint, OTEL_SERVICE_NAME="jiangsu-matcher")
+    assert servicer.arrived.wait(10)
+    assert {service for service, _ in servicer.spans()} == {"jiangsu-matcher"}
+
+
+def test_exporter_none_sends_nothing(collector):
+    servicer, endpoint = collector
+    _run_exporting_process(endpoint, OTEL_TRACES_EXPORTER="none")
+    assert servicer.requests == []  # the process has exited and flushed: nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, []),  # nothing configured: no export (and no connection errors to localhost:4317)
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, ["otlp"]),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4317"}, ["otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ["console", "otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, []),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, []),
+        ({"AIDLINK_TRACE_CONSOLE": "1"}, ["console"]),
+    ],
+)
+def test_exporters_follow_the_otel_variables(environ, expected):
+    assert exporter_names(environ) == expected
+
+
+def test_an_unknown_exporter_is_named_in_the_error():
+    with pytest.raises(TracingSettingsError, match="zipkin is not supported"):
+        exporter_names({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_a_dask_task_continues_the_compares_trace():
+    from aidlink.matcher.distributed.tasks import join_partition
+
+    exporter = InMemorySpanExporter()
+    tracing.add_span_processor(SimpleSpanProcessor(exporter))
+    rng = np.random.default_rng(7)
+    shard = rng.integers(0, 256, size=(40, 128), dtype=np.uint8)
+    with tracing.span("compare") as parent:
+        headers = tracing.carrier()
+    answer = join_partition(shard, shard[:5], None, 0.9, 1, headers)
+    assert answer.pairs.a_index.size >= 5  # each query row finds itself
+    [partition] = [s for s in exporter.get_finished_spans() if s.name == "aidlink.join.partition"]
+    assert partition.context.trace_id == parent.get_span_context().trace_id
+    assert partition.parent.span_id == parent.get_span_context().span_id
+    assert partition.resource.attributes["service.name"] == "aidlink-dask-worker"
