@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from concurrent import futures
+from typing import Any
 
 import grpc
 import numpy as np
@@ -36,11 +37,15 @@ class _Collector(trace_service_pb2_grpc.TraceServiceServicer):
 
     def spans(self) -> list[tuple[str, str]]:
         """(service.name, span name) of every span received."""
+        return [(service, span.name) for service, span in self.received()]
+
+    def received(self) -> list[tuple[str, Any]]:
+        """(service.name, OTLP span) of every span received."""
         out = []
         for request in self.requests:
             for rs in request.resource_spans:
                 service = next(a.value.string_value for a in rs.resource.attributes if a.key == "service.name")
-                out.extend((service, s.name) for ss in rs.scope_spans for s in ss.spans)
+                out.extend((service, s) for ss in rs.scope_spans for s in ss.spans)
         return out
 
 
@@ -82,6 +87,53 @@ def test_spans_reach_an_otlp_collector_named_by_the_component(collector):
         ("aidlink-matcher", "/aidlink.v1.Matcher/CompareDatasets"),
         ("aidlink-matcher", "aidlink.join"),
     }
+
+
+_EXCHANGE_PROCESS = """
+import sys
+from pathlib import Path
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.client import submit_rows
+from aidlink.gateway.synthetic.extracts import department_extract
+from aidlink.gateway.synthetic.population import SyntheticPopulation
+from aidlink.observability import tracing
+from aidlink.v1 import common_pb2, gateway_pb2
+
+population = SyntheticPopulation.generate(300, seed=5)
+with LoopbackDeployment(Path(sys.argv[1]), departments=("mca", "edu")) as deployment:
+    for dept, dataset, entry, attrs in (
+        ("mca", "low-income", "mca.low-income", ["category", "school_age"]),
+        ("edu", "students", "edu.students", ["assistance"]),
+    ):
+        header = gateway_pb2.SubmitHeader(
+            dataset=dataset, catalog_entry=entry, catalog_version="2023.1", attributes=attrs
+        )
+        submit_rows(deployment.nodes[dept].stub, header, department_extract(population, dept, seed=5).rows)
+    request = gateway_pb2.GatewayCompareRequest(
+        my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+    )
+    list(deployment.nodes["edu"].stub.CompareDataset(request))
+tracing.shutdown()
+"""
+
+
+def test_gateway_and_matcher_spans_reach_the_collector_in_one_trace(collector, tmp_path):
+    servicer, endpoint = collector
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "AIDLINK_TRACE_CONSOLE"}
+    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_INSECURE="true")
+    done = subprocess.run(
+        [sys.executable, "-c", _EXCHANGE_PROCESS, str(tmp_path)], env=env, capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    received = servicer.received()
+    [gateway] = [s for svc, s in received if svc == "aidlink-gateway-edu" and s.name.endswith("/CompareDataset")]
+    matcher = [
+        (svc, s) for svc, s in received if s.name.endswith("Matcher/CompareDatasets") and s.kind == s.SPAN_KIND_SERVER
+    ]
+    assert [svc for svc, _ in matcher] == ["aidlink-matcher"]
+    assert matcher[0][1].trace_id == gateway.trace_id  # one trace across two services
+    in_trace = {(svc, s.name) for svc, s in received if s.trace_id == gateway.trace_id}
+    assert ("aidlink-matcher", "aidlink.join") in in_trace and ("aidlink-matcher", "aidlink.audit.append") in in_trace
 
 
 def test_otel_service_name_overrides_the_components_name(collector):
