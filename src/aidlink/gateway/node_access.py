@@ -2,8 +2,8 @@
 
 Three ways in, each named by the address the node serves:
 
-* **a Unix domain socket** (the default, ``unix:DATA_DIR/node-api/node.sock``): the socket file is
-  0600 inside a 0700 directory, so only the node's own OS user (and root) can connect; the
+* **a Unix domain socket** (always; by default ``unix:DATA_DIR/node.sock``): the socket file is
+  0600 inside the 0700 state directory, so only the node's own OS user (and root) can connect; the
   filesystem is the access control. Callers are logged as ``unix-socket``.
 * **TCP with mTLS** (``--listen HOST:PORT``): the node presents its own certificate and admits only
   client certificates of *its own department's systems* (``aidlink keys issue-system``), issued by
@@ -32,7 +32,6 @@ from aidlink.keys.identity import (
 from aidlink.keys.key_files import PRIVATE_FILE_MODE
 from aidlink.matcher.revocation import RevocationUnavailable
 
-SOCKET_DIRECTORY = "node-api"
 SOCKET_FILE = "node.sock"
 # sockaddr_un.sun_path holds 108 bytes on Linux, including the terminating NUL.
 MAX_SOCKET_PATH = 107
@@ -42,7 +41,7 @@ INSECURE_CALLER = "insecure-dev (unauthenticated plaintext TCP)"
 
 def default_socket(data_dir: Path) -> Path:
     """Where a node with state in ``data_dir`` serves its API by default."""
-    return Path(data_dir) / SOCKET_DIRECTORY / SOCKET_FILE
+    return Path(data_dir) / SOCKET_FILE
 
 
 def check_socket_path(path: Path) -> Path:

@@ -24,7 +24,13 @@ from aidlink.gateway.inbox import NodeKeys, ReferralInbox
 from aidlink.gateway.matcher_client import MatcherClient
 from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
 from aidlink.gateway.node import GatewayNode
-from aidlink.gateway.node_access import SystemAuthenticator, SystemTls, check_socket_path, narrow_socket
+from aidlink.gateway.node_access import (
+    SystemAuthenticator,
+    SystemTls,
+    check_socket_path,
+    default_socket,
+    narrow_socket,
+)
 from aidlink.gateway.pipeline import RecordPipeline
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.service import GatewayServicer
@@ -132,7 +138,7 @@ class GatewayServer:
                 f"the node's API on TCP ({cfg.listen}) needs mTLS for the department's systems "
                 "(system_tls), or insecure_dev for plaintext development on loopback"
             )
-        cfg.socket = check_socket_path(cfg.socket or cfg.data_dir / "node.sock")
+        cfg.socket = check_socket_path(cfg.socket or default_socket(cfg.data_dir))
         private_directory(cfg.socket.parent)
         self.call_log = CallLog(cfg.data_dir / CALL_LOG_FILE)
         schema = LinkageSchema.load(cfg.schema) if cfg.schema else LinkageSchema.default_chinese()

@@ -1,0 +1,210 @@
+"""The gateway node's API as a hostile caller on the department's network meets it: real servers,
+real mTLS on loopback, real files.
+
+By default a node serves its API only on a Unix socket in its private state directory; on TCP it
+admits only its own department's system certificates (plaintext only with --insecure-dev). Every
+call, admitted or refused, is in the node's own call log with who made it."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import grpc
+import pytest
+
+from aidlink.cli.main import main
+from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.call_log import CALL_LOG_FILE, CallLog
+from aidlink.gateway.node_channel import NodeAddressError, SystemCredentials, node_channel
+from aidlink.gateway.server import GatewayConfig, GatewayServer
+from aidlink.keys.authority import CertificateAuthority
+from aidlink.v1 import gateway_pb2, gateway_pb2_grpc, monitoring_pb2_grpc
+from aidlink.v1 import monitoring_pb2 as pb
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    with LoopbackDeployment(tmp_path_factory.mktemp("nodeapi"), departments=("mca", "edu")) as d:
+        yield d
+
+
+def _credentials(directory, issued, ca_pem) -> SystemCredentials:
+    directory.mkdir(parents=True, exist_ok=True)
+    issued.write(directory, "client", overwrite=True)
+    (directory / "ca.crt").write_bytes(ca_pem)
+    return SystemCredentials(directory / "ca.crt", directory / "client.crt", directory / "client.key")
+
+
+def _sync_inbox(channel: grpc.Channel):
+    return monitoring_pb2_grpc.MonitoringGatewayStub(channel).SyncInbox(pb.SyncInboxRequest(), timeout=10)
+
+
+def _calls(deployment, dept="mca"):
+    log = CallLog(deployment.nodes[dept].server.config.data_dir / CALL_LOG_FILE, read_only=True)
+    try:
+        return log.calls()
+    finally:
+        log.close()
+
+
+def _refused_as(deployment, credentials, code):
+    mca = deployment.nodes["mca"].server
+    with node_channel(mca.tcp_address, credentials) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            _sync_inbox(channel)
+    assert err.value.code() == code, err.value.details()
+    return err.value.details()
+
+
+def test_plaintext_tcp_to_the_node_cannot_call_it(deployment):
+    mca = deployment.nodes["mca"].server
+    with grpc.insecure_channel(mca.tcp_address) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            gateway_pb2_grpc.GatewayStub(channel).CheckPerson(
+                gateway_pb2.CheckPersonRequest(dataset="edu/students"), timeout=5
+            )
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # no TLS handshake, no call
+    with pytest.raises(NodeAddressError, match="--insecure-dev"):
+        node_channel(mca.tcp_address)  # the client library will not even try without credentials
+
+
+def test_a_client_certificate_of_another_ca_cannot_connect(deployment, tmp_path):
+    stranger = CertificateAuthority.create(tmp_path / "stranger-ca")
+    creds = _credentials(tmp_path / "stranger", stranger.issue_system("mca", "caseworker-app"), deployment.ca.cert_pem)
+    _refused_as(deployment, creds, grpc.StatusCode.UNAVAILABLE)
+
+
+def test_only_the_nodes_own_departments_systems_are_admitted(deployment, tmp_path):
+    ca = deployment.ca
+    other_department = _credentials(tmp_path / "edu-app", ca.issue_system("edu", "caseworker-app"), ca.cert_pem)
+    detail = _refused_as(deployment, other_department, grpc.StatusCode.PERMISSION_DENIED)
+    assert "system of department edu; this is the node of mca" in detail
+
+    node = deployment.nodes["mca"].directory  # the node's own certificate is not a system's
+    own_node = SystemCredentials(node / "ca.crt", node / "node.crt", node / "node.key")
+    detail = _refused_as(deployment, own_node, grpc.StatusCode.PERMISSION_DENIED)
+    assert "is a node identity" in detail and "issue-system --department mca" in detail
+
+    officer = _credentials(tmp_path / "officer", ca.issue_officer("wang.li"), ca.cert_pem)
+    detail = _refused_as(deployment, officer, grpc.StatusCode.PERMISSION_DENIED)
+    assert "aidlink://officer/wang.li is a officer identity" in detail
+
+    admitted = _credentials(tmp_path / "mca-app", ca.issue_system("mca", "caseworker-app"), ca.cert_pem)
+    with node_channel(deployment.nodes["mca"].server.tcp_address, admitted) as channel:
+        assert _sync_inbox(channel).fetched == 0
+
+    calls = _calls(deployment)
+    by_status = {(c.status, c.identity.split(" serial=")[0]) for c in calls}
+    assert ("PERMISSION_DENIED", "aidlink://system/edu/caseworker-app") in by_status
+    assert ("PERMISSION_DENIED", "aidlink://node/mca/province/320000") in by_status
+    assert ("PERMISSION_DENIED", "aidlink://officer/wang.li") in by_status
+    assert ("OK", "aidlink://system/mca/caseworker-app") in by_status
+    ok = next(c for c in calls if c.identity.startswith("aidlink://system/mca/caseworker-app"))
+    assert ok.method == "/aidlink.v1.MonitoringGateway/SyncInbox" and ok.peer.startswith("ipv4:127.0.0.1:")
+    assert ok.time[:4].isdigit()
+
+
+def test_a_revoked_system_certificate_is_refused(deployment, tmp_path):
+    ca = deployment.ca
+    issued = ca.issue_system("mca", "retired-app")
+    creds = _credentials(tmp_path / "retired", issued, ca.cert_pem)
+    with node_channel(deployment.nodes["mca"].server.tcp_address, creds) as channel:
+        _sync_inbox(channel)
+    ca.revoke(issued.serial, "cessation_of_operation")
+    deployment.refresh_crl()  # the node re-reads its crl.pem when it changes
+    detail = _refused_as(deployment, creds, grpc.StatusCode.UNAUTHENTICATED)
+    assert "revoked" in detail and "retired-app" in detail
+
+
+def test_every_call_is_in_the_node_call_log_with_what_it_named(deployment, capsys):
+    mca = deployment.nodes["mca"]
+    with pytest.raises(grpc.RpcError) as err:  # through the demo system's mTLS channel; the matcher refuses
+        list(
+            mca.stub.CompareDataset(
+                gateway_pb2.GatewayCompareRequest(
+                    my_dataset="nothing-here", other_dataset="edu/students\x1b[2J", purpose=1
+                ),
+                timeout=10,
+            )
+        )
+    with node_channel(mca.server.address) as channel:  # the Unix socket
+        _sync_inbox(channel)
+    calls = _calls(deployment)
+    compare = next(c for c in calls if c.method == "/aidlink.v1.Gateway/CompareDataset")
+    assert compare.identity.startswith("aidlink://system/mca/demo-app serial=0x")
+    assert compare.subject["my_dataset"] == "nothing-here" and compare.subject["purpose"] == "ELIGIBILITY_CHECK"
+    assert compare.status == err.value.code().name and compare.detail.startswith("matcher:")
+    local = [c for c in calls if c.identity == "unix-socket"]
+    assert local and local[-1].method == "/aidlink.v1.MonitoringGateway/SyncInbox" and local[-1].status == "OK"
+
+    assert main(["gateway", "calls", "--node-dir", str(mca.directory), "--limit", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "unix-socket" in out and "CompareDataset" in out and "\x1b" not in out
+    assert "edu/students\\u001b[2J" in out  # a caller's escape sequence is shown, not obeyed
+    assert len(out.splitlines()) == len(calls)
+
+
+def test_the_call_log_is_append_only(deployment):
+    import sqlite3
+
+    path = deployment.nodes["mca"].server.config.data_dir / CALL_LOG_FILE
+    with sqlite3.connect(path) as conn:
+        for statement in ("UPDATE calls SET identity='someone else'", "DELETE FROM calls"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(statement)
+
+
+def test_the_command_line_reaches_the_node_by_socket_and_by_mtls_only(deployment, tmp_path, capsys):
+    mca = deployment.nodes["mca"]
+    assert main(["monitoring", "inbox", "--node-dir", str(mca.directory)]) == 0
+    system = mca.system
+    assert system is not None
+    tls = ["--cert", str(system.cert), "--key", str(system.key), "--ca", str(system.ca_cert)]
+    assert main(["monitoring", "inbox", "--gateway", mca.server.tcp_address, *tls]) == 0
+    capsys.readouterr()
+    assert main(["monitoring", "inbox", "--gateway", mca.server.tcp_address]) == 2
+    assert "admits only department systems over mTLS" in capsys.readouterr().err
+    assert main(["monitoring", "inbox", "--node-dir", str(tmp_path)]) == 2
+    assert "no node socket at" in capsys.readouterr().err
+
+
+def test_the_socket_is_private_and_tcp_needs_mtls_or_an_explicit_insecure_flag(deployment, tmp_path):
+    server = deployment.nodes["edu"].server
+    socket = server.config.socket
+    assert stat.S_ISSOCK(os.stat(socket).st_mode)
+    assert stat.S_IMODE(os.stat(socket).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(socket.parent).st_mode) == 0o700
+    with pytest.raises(ValueError, match="needs mTLS"):
+        GatewayServer(
+            GatewayConfig(
+                department="edu",
+                data_dir=tmp_path / "state",
+                matcher=deployment.matcher.address,
+                secret_key=b"k" * 32,
+                secret_version=1,
+                listen="127.0.0.1:0",
+            )
+        )
+
+
+def test_node_state_is_private_whatever_the_umask(tmp_path):
+    previous = os.umask(0)
+    try:
+        with LoopbackDeployment(tmp_path / "d", departments=("mca",), node_api="socket") as d:
+            node = d.nodes["mca"]
+            _sync_inbox(node.channel)
+            node.server.refs.save("t0", "mca/x", 1, ["r1"])
+            state = node.server.config.data_dir
+            names = {p.name for p in state.iterdir()}
+            assert {"references.sqlite", "inbox.sqlite", CALL_LOG_FILE, "node.sock"} <= names
+            assert any(n.endswith("-wal") for n in names)
+            wide = [
+                f"{p.relative_to(node.directory)} {oct(stat.S_IMODE(p.stat().st_mode))}"
+                for p in [node.directory, *state.rglob("*")]
+                if stat.S_IMODE(p.stat().st_mode) & 0o077
+            ]
+            assert wide == []
+            assert stat.S_IMODE(os.stat(node.directory / "node.key").st_mode) == 0o600
+    finally:
+        os.umask(previous)
