@@ -17,7 +17,7 @@ from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
 
-NODE_FILES = "ca.crt, node.crt, node.key and linkage-secret.sealed"
+NODE_FILES = "ca.crt, node.crt, node.key, crl.pem (for --listen) and linkage-secret.sealed"
 
 
 def register(sub) -> None:

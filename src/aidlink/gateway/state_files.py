@@ -9,11 +9,14 @@ companions 0600 too; any left over from before are narrowed with it.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from pathlib import Path
 
 from aidlink.keys.key_files import PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE
 
+log = logging.getLogger("aidlink.gateway.state")
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
@@ -33,7 +36,18 @@ def private_directory(directory: Path | str) -> Path:
         os.chmod(created, PRIVATE_DIRECTORY_MODE)
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} exists and is not a directory")
-    os.chmod(directory, PRIVATE_DIRECTORY_MODE)
+    try:
+        os.chmod(directory, PRIVATE_DIRECTORY_MODE)
+    except OSError as exc:
+        # A directory this process does not own (a volume's mount point) or on a read-only
+        # filesystem (a Secret mount): what it creates inside is still private; say so rather
+        # than refuse to start.
+        if os.stat(directory).st_uid == os.geteuid() and exc.errno != errno.EROFS:
+            raise
+        log.warning(
+            "cannot make %s private (0700): it belongs to another user or is read-only; its files are still 0600",
+            directory,
+        )
     return directory
 
 
