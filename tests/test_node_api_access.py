@@ -208,3 +208,29 @@ def test_node_state_is_private_whatever_the_umask(tmp_path):
             assert stat.S_IMODE(os.stat(node.directory / "node.key").st_mode) == 0o600
     finally:
         os.umask(previous)
+
+
+def test_plaintext_tcp_only_with_the_explicit_flag_on_loopback_and_it_is_logged(deployment, tmp_path, caplog):
+    def config(listen: str) -> GatewayConfig:
+        return GatewayConfig(
+            department="edu",
+            data_dir=tmp_path / listen.replace(":", "_"),
+            matcher=deployment.matcher.address,
+            secret_key=b"k" * 32,
+            secret_version=1,
+            listen=listen,
+            insecure_dev=True,
+        )
+
+    with pytest.raises(ValueError, match="may only listen on loopback"):
+        GatewayServer(config("0.0.0.0:0"))
+    server = GatewayServer(config("127.0.0.1:0")).start()
+    try:
+        assert "PLAINTEXT and UNAUTHENTICATED" in caplog.text
+        with node_channel(server.tcp_address, insecure_dev=True) as channel:
+            with pytest.raises(grpc.RpcError):  # a dev node against an mTLS matcher: the matcher refuses
+                _sync_inbox(channel)
+        [call] = server.call_log.calls()
+        assert call.identity.startswith("insecure-dev") and call.peer.startswith("ipv4:127.0.0.1:")
+    finally:
+        server.stop(grace=0)

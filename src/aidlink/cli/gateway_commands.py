@@ -131,12 +131,6 @@ def serve(args) -> int:
                 "refused UNAVAILABLE until the custodian's CRL is there (aidlink keys crl)",
                 file=sys.stderr,
             )
-    elif args.listen:
-        print(
-            f"aidlink gateway serve: WARNING: --insecure-dev: the node API on {args.listen} is PLAINTEXT and "
-            "UNAUTHENTICATED; anyone who reaches it can submit and read the department's records",
-            file=sys.stderr,
-        )
     try:
         private_directory(d)  # the node directory holds its key: 0700 whatever the umask
         server = GatewayServer(

@@ -15,6 +15,7 @@ Three ways in, each named by the address the node serves:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,17 @@ def check_socket_path(path: Path) -> Path:
             f"hold at most {MAX_SOCKET_PATH}: give a shorter --socket"
         )
     return path
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether ``host:port`` names a loopback address (the only place plaintext may listen)."""
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def narrow_socket(path: Path) -> None:

@@ -29,6 +29,7 @@ from aidlink.gateway.node_access import (
     SystemTls,
     check_socket_path,
     default_socket,
+    is_loopback,
     narrow_socket,
 )
 from aidlink.gateway.pipeline import RecordPipeline
@@ -138,6 +139,8 @@ class GatewayServer:
                 f"the node's API on TCP ({cfg.listen}) needs mTLS for the department's systems "
                 "(system_tls), or insecure_dev for plaintext development on loopback"
             )
+        if cfg.listen is not None and cfg.system_tls is None and not is_loopback(cfg.listen):
+            raise ValueError(f"the node's plaintext development API may only listen on loopback, not {cfg.listen}")
         cfg.socket = check_socket_path(cfg.socket or default_socket(cfg.data_dir))
         private_directory(cfg.socket.parent)
         self.call_log = CallLog(cfg.data_dir / CALL_LOG_FILE)
