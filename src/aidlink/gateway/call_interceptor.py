@@ -32,6 +32,7 @@ NAMED_FIELDS = frozenset(
         "agreement",
         "referral_id",
         "warning_id",
+        "id",  # a warning's or a dispute's id
         "to_department",
         "status",
     }
