@@ -234,3 +234,19 @@ def test_plaintext_tcp_only_with_the_explicit_flag_on_loopback_and_it_is_logged(
         assert call.identity.startswith("insecure-dev") and call.peer.startswith("ipv4:127.0.0.1:")
     finally:
         server.stop(grace=0)
+
+
+def test_a_system_certificate_does_not_open_the_matcher(deployment):
+    """A department system speaks only to its own node; the matcher admits nodes and officers."""
+    from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
+
+    system = deployment.nodes["mca"].system
+    assert system is not None
+    creds = grpc.ssl_channel_credentials(
+        system.ca_cert.read_bytes(), system.key.read_bytes(), system.cert.read_bytes()
+    )
+    with grpc.secure_channel(deployment.matcher.address, creds) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            matcher_pb2_grpc.MatcherStub(channel).ListDatasets(matcher_pb2.ListDatasetsRequest(), timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "is a system identity" in err.value.details()
