@@ -242,11 +242,29 @@ def test_a_system_certificate_does_not_open_the_matcher(deployment):
 
     system = deployment.nodes["mca"].system
     assert system is not None
-    creds = grpc.ssl_channel_credentials(
-        system.ca_cert.read_bytes(), system.key.read_bytes(), system.cert.read_bytes()
-    )
+    creds = grpc.ssl_channel_credentials(system.ca_cert.read_bytes(), system.key.read_bytes(), system.cert.read_bytes())
     with grpc.secure_channel(deployment.matcher.address, creds) as channel:
         with pytest.raises(grpc.RpcError) as err:
             matcher_pb2_grpc.MatcherStub(channel).ListDatasets(matcher_pb2.ListDatasetsRequest(), timeout=10)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "is a system identity" in err.value.details()
+
+
+def test_keys_issue_system_writes_a_client_certificate_for_one_department(tmp_path, capsys):
+    from aidlink.keys.authority import CertificateAuthorityError
+    from aidlink.keys.identity import identity_from_pem
+
+    custody = str(tmp_path / "custody")
+    assert main(["keys", "init", "--custody", custody, "--unprotected"]) == 0
+    out = tmp_path / "app"
+    args = ["keys", "issue-system", "--custody", custody, "--department", "mca", "--name", "caseworker-app"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "issued aidlink://system/mca/caseworker-app" in capsys.readouterr().out
+    key = out / "system-mca-caseworker-app.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    ident = identity_from_pem((out / "system-mca-caseworker-app.crt").read_bytes())
+    assert (ident.kind, ident.department, ident.uri) == ("system", "mca", "aidlink://system/mca/caseworker-app")
+    assert main([*args[:-1], "Case Worker", "--out", str(tmp_path / "bad")]) == 1
+    assert "system name 'Case Worker' must be" in capsys.readouterr().err
+    with pytest.raises(CertificateAuthorityError, match="unknown department 'police'"):
+        CertificateAuthority.load(tmp_path / "custody" / "ca").issue_system("police", "app")

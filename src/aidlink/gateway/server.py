@@ -159,9 +159,9 @@ class GatewayServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"gw-{cfg.department}"),
             interceptors=[
-                NodeCallInterceptor(self._callers(cfg), self.call_log),
                 server_interceptor(),
-                MetricsInterceptor(self.metrics),
+                MetricsInterceptor(self.metrics),  # outside the caller check, so refusals are counted
+                NodeCallInterceptor(self._callers(cfg), self.call_log),
             ],
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
         )
