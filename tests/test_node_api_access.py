@@ -268,3 +268,36 @@ def test_keys_issue_system_writes_a_client_certificate_for_one_department(tmp_pa
     assert "system name 'Case Worker' must be" in capsys.readouterr().err
     with pytest.raises(CertificateAuthorityError, match="unknown department 'police'"):
         CertificateAuthority.load(tmp_path / "custody" / "ca").issue_system("police", "app")
+
+
+def test_an_inbox_written_with_opened_identities_forgets_them_on_open(tmp_path):
+    """An inbox.sqlite from before identities were kept sealed: the opened copies are erased from
+    the file (and its WAL) when the node opens it; each referral's sealed form is what remains."""
+    import json
+    import sqlite3
+
+    from aidlink.gateway.inbox import SCHEMA, ReferralInbox
+    from aidlink.gateway.refs import ReferenceMap
+    from aidlink.v1 import monitoring_pb2
+
+    path = tmp_path / "state" / "inbox.sqlite"
+    path.parent.mkdir()
+    identity = {"name": "欧阳娜娜", "id_number": "320102199001011234"}
+    item = monitoring_pb2.ReferralInboxItem(seq=1, kind="referral", referral_id=7)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT INTO entries VALUES (1, 'referral', 7, ?, '[]', ?, 'received', '', 0)",
+            (item.SerializeToString(), json.dumps(identity, ensure_ascii=False)),
+        )
+    refs = ReferenceMap(tmp_path / "state" / "references.sqlite")
+    inbox = ReferralInbox(path, None, refs, "mca", None)  # type: ignore[arg-type]  # no matcher needed to open
+    try:
+        assert [e.identity for e in inbox.entries()] == [{}]
+    finally:
+        inbox.close()
+        refs.close()
+    raw = b"".join(p.read_bytes() for p in path.parent.glob("inbox.sqlite*"))
+    assert "欧阳娜娜".encode() not in raw and b"320102199001011234" not in raw
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -75,7 +75,8 @@ class ReferralInbox:
         self._conn.executescript(SCHEMA)
         # Inboxes written before identities were kept sealed held them opened: forget those
         # copies (each referral's sealed form is in its item and is opened on read).
-        self._conn.execute("UPDATE entries SET identity='{}' WHERE identity != '{}'")
+        if self._conn.execute("UPDATE entries SET identity='{}' WHERE identity != '{}'").rowcount:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL either
         self._lock = threading.RLock()
         self.matcher, self.refs, self.department, self.keys = matcher, refs, department, keys
 
