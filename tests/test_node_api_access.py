@@ -301,3 +301,24 @@ def test_an_inbox_written_with_opened_identities_forgets_them_on_open(tmp_path):
     raw = b"".join(p.read_bytes() for p in path.parent.glob("inbox.sqlite*"))
     assert "欧阳娜娜".encode() not in raw and b"320102199001011234" not in raw
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_without_a_usable_revocation_list_the_mtls_port_refuses_every_call(deployment):
+    edu = deployment.nodes["edu"]
+    crl = edu.directory / "crl.pem"
+    saved = crl.read_bytes()
+    try:
+        for broken in (None, b"-----BEGIN X509 CRL-----\nnot a crl\n-----END X509 CRL-----\n"):
+            if broken is None:
+                crl.unlink()
+            else:
+                crl.write_bytes(broken)
+            with pytest.raises(grpc.RpcError) as err:
+                _sync_inbox(edu.channel)  # edu's own demo-app system
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "revocation cannot be checked" in err.value.details() and str(crl) not in err.value.details()
+    finally:
+        crl.write_bytes(saved)
+    _sync_inbox(edu.channel)
+    refused = [c for c in _calls(deployment, "edu") if c.status == "UNAVAILABLE"]
+    assert len(refused) == 2 and all("demo-app" in c.identity for c in refused)
