@@ -322,3 +322,49 @@ def test_without_a_usable_revocation_list_the_mtls_port_refuses_every_call(deplo
     _sync_inbox(edu.channel)
     refused = [c for c in _calls(deployment, "edu") if c.status == "UNAVAILABLE"]
     assert len(refused) == 2 and all("demo-app" in c.identity for c in refused)
+
+
+def test_gateway_serve_under_umask_zero_keeps_its_node_private_and_serves_mtls(deployment, tmp_path):
+    """The real command, started with umask 0 and a node directory left open (0777)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    directory = deployment.node_dir("hrss")
+    os.chmod(directory, 0o777)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    command = [sys.executable, "-m", "aidlink.cli.main", "gateway", "serve", "--department", "hrss"]
+    command += ["--node-dir", str(directory), "--matcher", deployment.matcher.address, "--listen", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.umask(0)
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"listening on unix:(\S+) and (127\.0\.0\.1:\d+)", line)
+        assert found, line + (process.stderr.read() if process.poll() is not None else "")
+        socket, address = Path(found.group(1)), found.group(2)
+        assert socket == directory / "state" / "node.sock"
+        creds = deployment.system_credentials("hrss")
+        with node_channel(address, creds) as channel:
+            assert _sync_inbox(channel).fetched == 0
+        with grpc.insecure_channel(address) as channel:
+            with pytest.raises(grpc.RpcError):
+                _sync_inbox(channel)
+        wide = [
+            f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}"
+            for p in [directory, *(directory / "state").rglob("*")]
+            if stat.S_IMODE(p.stat().st_mode) & 0o077
+        ]
+        assert wide == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert not socket.exists()  # gone with the server
