@@ -6,6 +6,8 @@ matcher restart that loses no warning, history or referral."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
@@ -152,6 +154,15 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
     row = next(r for r in extracts["nhsa"].rows if r["rec_id"] == request.record_ids[0])
     assert dict(entry.identity) == {k: row[k] for k in IDENTITY}
     assert entry.item.disclosed_by == "nhsa" and request.state == "disclosure-sent"
+
+    # At rest the node keeps the identity sealed: no identity value, in UTF-8 or as a JSON
+    # escape, in the bytes of mca's inbox file, its WAL or shared memory (read while it is open).
+    state = deployment.nodes["mca"].server.config.data_dir
+    raw = b"".join(p.read_bytes() for p in state.glob("inbox.sqlite*"))
+    assert entry.item.sealed_identity in raw  # the sealed form is what is stored
+    for value in (row[k] for k in ("name", "id_number", "phone", "address") if row[k]):
+        for form in (value.encode("utf-8"), json.dumps(value).strip('"').encode("ascii")):
+            assert form not in raw, f"inbox.sqlite holds the disclosed identity in the clear ({value!r})"
 
     # Only the recipient's key opens it; the sealed blob names this referral only.
     blob = entry.item.sealed_identity
