@@ -106,7 +106,23 @@ def export_bundle(args) -> int:
     except ExtractError as exc:
         print(f"aidlink gateway export-bundle: {args.input}: {exc}", file=sys.stderr)
         return 2
-    key, version = _open_secret(args.node_dir)
+    from aidlink.gateway.node_setup import NodeSetupError, check_node_directory
+    from aidlink.keys.secret_file import SecretFileError
+
+    try:
+        check_node_directory(args.node_dir, args.department)
+        key, version = _open_secret(args.node_dir)
+        matcher_cert_pem = args.matcher_cert.read_bytes()
+    except (NodeSetupError, SecretFileError) as exc:
+        print(f"aidlink gateway export-bundle: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"aidlink gateway export-bundle: --matcher-cert {exc.filename}: {exc.strerror}; give the matcher's "
+            "certificate (PEM)",
+            file=sys.stderr,
+        )
+        return 2
     refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
     try:
         node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version), None, refs)
@@ -121,7 +137,7 @@ def export_bundle(args) -> int:
             compare=asks,
             key_pem=(args.node_dir / "node.key").read_bytes(),
             cert_pem=(args.node_dir / "node.crt").read_bytes(),
-            matcher_cert_pem=args.matcher_cert.read_bytes(),
+            matcher_cert_pem=matcher_cert_pem,
             lifetime=timedelta(days=args.expires_days),
         )
     except ValueError as exc:

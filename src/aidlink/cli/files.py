@@ -24,8 +24,10 @@ class EncodingFileError(ValueError):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("encode", help="normalize and encode a CSV extract into Bloom-filter encodings")
-    p.add_argument("input", type=Path, help="CSV (UTF-8 or GBK/GB18030) with a header row")
+    p = sub.add_parser("encode", help="normalize and encode an extract into Bloom-filter encodings")
+    p.add_argument(
+        "input", type=Path, help="extract with a header row: CSV/TSV (UTF-8, GBK/GB18030, UTF-16 with BOM) or .xlsx"
+    )
     p.add_argument("--output", "-o", type=Path, required=True)
     p.add_argument("--schema", type=Path, help="linkage schema (clkhash v3 JSON); default: Chinese person")
     p.add_argument(
@@ -75,7 +77,11 @@ def encode_command(args) -> int:
     except SecretFileError as exc:
         print(f"aidlink encode: --secret-file: {exc}", file=sys.stderr)
         return 2
-    mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    try:
+        mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    except ExtractError as exc:
+        print(f"aidlink encode: {exc}", file=sys.stderr)
+        return 2
     try:
         extract = read_extract(
             args.input, mapping=mapping, id_column=args.id_column, allow_unknown=args.allow_unknown_columns

@@ -8,7 +8,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aidlink.cli import files, gateway_commands, matcher_commands
+    from aidlink.cli import files, gateway_commands, matcher_commands, node_commands
     from aidlink.demo import run as demo
     from aidlink.keys.cli import register as register_keys
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub)
     files.register(sub)
     gateway_commands.register(sub)
+    node_commands.register(sub)
     matcher_commands.register(sub)
     _register_optional(sub, "aidlink.cli.monitoring_commands")  # after gateway: adds `gateway download`
     register_keys(sub)
