@@ -201,3 +201,19 @@ def test_aidlink_encode_reads_an_xlsx_extract_as_its_csv_twin(tmp_path, capsys):
         assert main(["encode", str(tmp_path / f"extract.{name}"), "-o", str(tmp_path / f"{name}.json"), *secret]) == 0
     assert "encoded 2 of 2 rows (xlsx)" in capsys.readouterr().err
     assert (tmp_path / "xlsx.json").read_text() == (tmp_path / "csv.json").read_text()
+
+
+def test_an_old_xls_workbook_is_named_as_such(tmp_path):
+    path = tmp_path / "extract.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    with pytest.raises(ExtractError, match=r"old Excel \.xls workbook: save it as \.xlsx"):
+        read_extract(path)
+
+
+def test_a_mapping_to_a_field_that_does_not_exist_names_both(tmp_path):
+    path = tmp_path / "extract.csv"
+    path.write_text("学籍号,姓名\ns1,王小明\n", encoding="utf-8")
+    with pytest.raises(ExtractError, match=r"unknown column\(s\) '学籍号' \(mapped to 'recid'\)"):
+        read_extract(path, mapping=ColumnMapping({"学籍号": "recid"}))
+    with pytest.raises(ExtractError, match=r"the id column 'rec_id' is missing .*--id-column"):
+        read_extract(path, mapping=ColumnMapping(ignore=frozenset({"学籍号"})))

@@ -181,6 +181,8 @@ def read_extract(
         raw = path.read_bytes()
     except OSError as exc:
         raise ExtractError(f"cannot read the extract: {exc.strerror or exc}; check the path") from None
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 compound file: Excel 97-2003
+        raise ExtractError("an old Excel .xls workbook: save it as .xlsx (Excel Workbook) or as CSV UTF-8")
     if raw.startswith(b"PK\x03\x04"):  # a zip container: .xlsx
         rows = xlsx_rows(path)
         (
@@ -247,8 +249,9 @@ def extract_from_rows(
     known = set(PERSON_FIELDS) | {id_column, "household_id"} | set(attributes)
     unknown = [h for h, f in zip(header, fields) if f is not None and f not in known]
     if unknown and not allow_unknown:
+        named = [repr(h) + (f" (mapped to {f!r})" if f != h else "") for h, f in zip(header, fields) if h in unknown]
         raise ExtractError(
-            f"unknown column(s) {', '.join(repr(u) for u in unknown)}: not a person field "
+            f"unknown column(s) {', '.join(named)}: not a person field "
             f"({', '.join(PERSON_FIELDS)}), the id column {id_column!r} or a declared attribute; "
             f"map or ignore them in a column mapping file"
         )
@@ -263,7 +266,10 @@ def extract_from_rows(
     if duplicates:
         raise ExtractError(f"several columns map to {', '.join(duplicates)}")
     if id_column not in seen:
-        raise ExtractError(f"the id column {id_column!r} is missing (header: {', '.join(header)})")
+        raise ExtractError(
+            f"the id column {id_column!r} is missing (header: {', '.join(header)}); "
+            "name the record id column with --id-column or map it in a column mapping file"
+        )
     rows, numbers, problems = [], [], []
     for number, values in enumerate(reader, start=1):
         if not any(v.strip() for v in values):
