@@ -39,6 +39,7 @@ def register(sub) -> None:
         "--health-address",
         help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
+    add_service_options(s)
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
@@ -47,6 +48,47 @@ def register(sub) -> None:
     a.add_argument("--agreements", type=Path, help="agreement file (default: the embedded Art. 14 set)")
     a.add_argument("--format", choices=("table", "json"), default="table")
     a.set_defaults(func=print_agreements)
+
+
+def add_service_options(s) -> None:
+    """The gRPC server's own settings: its pool, what it admits per department, message size, reflection."""
+    from aidlink.matcher.admission import ServiceLimits
+    from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
+
+    g = s.add_argument_group("fair service and gRPC (docs/operations.md)")
+    g.add_argument(
+        "--workers", type=int, default=ServiceLimits.workers, help="gRPC worker threads (default: %(default)s)"
+    )
+    g.add_argument(
+        "--max-streams",
+        type=int,
+        default=ServiceLimits.streams,
+        help="streaming calls (uploads, comparisons, long polls) in progress at once, all departments "
+        "together; fewer than --workers, the rest is kept for unary calls (default: %(default)s)",
+    )
+    g.add_argument(
+        "--department-calls",
+        type=int,
+        default=ServiceLimits.department_calls,
+        help="calls in progress at once from one department (default: %(default)s)",
+    )
+    g.add_argument(
+        "--department-streams",
+        type=int,
+        default=ServiceLimits.department_streams,
+        help="streaming calls in progress at once from one department (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest gRPC message received or sent (default: %(default)s, 16 MiB)",
+    )
+    g.add_argument(
+        "--reflection",
+        action="store_true",
+        help="serve gRPC server reflection (grpcurl lists the services); off by default in production",
+    )
 
 
 def serve(args) -> int:
@@ -77,6 +119,12 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
+                max_workers=args.workers,
+                max_streams=args.max_streams,
+                department_calls=args.department_calls,
+                department_streams=args.department_streams,
+                max_message_bytes=args.max_message_bytes,
+                reflection=args.reflection,
                 **core_settings(args),
             )
         ).start()

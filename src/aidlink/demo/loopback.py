@@ -41,6 +41,7 @@ class LoopbackDeployment:
     secret_version: int = 1
     matcher_metrics: bool = False
     database_url: str | None = None  # the matcher's state (MatcherConfig.database_url); None: SQLite files
+    matcher_options: dict = field(default_factory=dict)  # further MatcherConfig fields (limits, reflection…)
     matcher: MatcherServer = field(init=False)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
@@ -83,6 +84,7 @@ class LoopbackDeployment:
                 audit_key=self.audit_key_path,
                 audit_origin="aidlink.audit/loopback",
                 database_url=self.database_url,
+                **self.matcher_options,
             )
         ).start()
         for dept in self.departments:
