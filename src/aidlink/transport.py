@@ -13,7 +13,7 @@ suite checks that it does.
 
 from __future__ import annotations
 
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # one upload batch of 2000 records of 1024-bit encodings is ~0.4 MiB
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 SERVER_KEEPALIVE: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 60_000),  # ping an idle client every 60 s

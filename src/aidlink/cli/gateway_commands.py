@@ -10,10 +10,12 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.cli.node_connection import add_gateway_options, gateway_channel, message_bytes
 from aidlink.cli.progress import ProgressBar
 from aidlink.cli.settings import add_config_option
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
+from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
 
 NODE_FILES = "ca.crt, node.crt, node.key and linkage-secret.sealed"
@@ -34,12 +36,18 @@ def register(sub) -> None:
     s.add_argument("--schema", type=Path)
     s.add_argument("--metrics-port", type=int)
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
+    s.add_argument(
+        "--max-message-bytes",
+        type=message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest gRPC message, to the matcher and on the node's API (default: %(default)s, 16 MiB)",
+    )
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
     u = gsub.add_parser("submit", help="submit a CSV extract through a running node")
     u.add_argument("input", type=Path)
-    u.add_argument("--gateway", default="127.0.0.1:50061")
+    add_gateway_options(u)
     u.add_argument("--dataset", required=True)
     u.add_argument("--catalog-entry", required=True)
     u.add_argument("--catalog-version", default="2023.1")
@@ -50,7 +58,7 @@ def register(sub) -> None:
     u.set_defaults(func=submit)
 
     c = gsub.add_parser("compare", help="which of my records match another department's dataset")
-    c.add_argument("--gateway", default="127.0.0.1:50061")
+    add_gateway_options(c)
     c.add_argument("--my-dataset", required=True)
     c.add_argument("--other", required=True, help="<department>/<dataset>")
     c.add_argument("--purpose", required=True, choices=sorted(PURPOSES))
@@ -108,6 +116,7 @@ def serve(args) -> int:
             metrics_port=args.metrics_port,
             metrics_address=args.metrics_address,
             matcher_server_name=args.matcher_name,
+            max_message_bytes=args.max_message_bytes,
         )
     ).start()
     print(f"gateway {args.department} listening on {server.address}", flush=True)
@@ -143,7 +152,7 @@ def submit(args) -> int:
         id_column=args.id_column,
         attributes=args.attribute,
     )
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             summary = submit_rows(gateway_pb2_grpc.GatewayStub(channel), header, extract.rows)
         except grpc.RpcError as exc:
@@ -163,7 +172,7 @@ def submit(args) -> int:
 
 
 def compare(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         bar = ProgressBar("matching", sys.stderr)
         events = []

@@ -52,6 +52,7 @@ def register(sub) -> None:
 
 def add_service_options(s) -> None:
     """The gRPC server's own settings: its pool, what it admits per department, message size, reflection."""
+    from aidlink.cli.node_connection import message_bytes
     from aidlink.matcher.admission import ServiceLimits
     from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -80,7 +81,7 @@ def add_service_options(s) -> None:
     )
     g.add_argument(
         "--max-message-bytes",
-        type=int,
+        type=message_bytes,
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="largest gRPC message received or sent (default: %(default)s, 16 MiB)",
     )

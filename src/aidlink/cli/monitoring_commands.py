@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.cli.node_connection import add_gateway_options, gateway_channel
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.warnings import STATUSES
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
@@ -123,7 +124,7 @@ def register(sub) -> None:
 
     def command(name: str, help_text: str, func):
         c = msub.add_parser(name, help=help_text)
-        c.add_argument("--gateway", default="127.0.0.1:50061", help="the department's node")
+        add_gateway_options(c, "the department's node")
         c.set_defaults(func=func)
         return c
 
@@ -165,7 +166,7 @@ def _register_download(sub) -> None:
     parent = actions[0] if actions else sub
     d = parent.add_parser("download", help="Art. 18: download results as CSV or Excel (XLSX)")
     d.add_argument("what", choices=("compare", "feedback", "warnings", "inbox"))
-    d.add_argument("--gateway", default="127.0.0.1:50061")
+    add_gateway_options(d)
     d.add_argument("--output", "-o", type=Path, required=True, help="file.csv or file.xlsx")
     d.add_argument("--format", choices=FORMATS, help="default: from the file suffix")
     d.add_argument("--my-dataset", help="compare, feedback: my dataset")
@@ -185,7 +186,7 @@ def _stub(channel) -> monitoring_pb2_grpc.MonitoringGatewayStub:
 
 
 def rebuild(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             s = _stub(channel).RebuildGraph(pb.RebuildGraphRequest())
         except grpc.RpcError as exc:
@@ -204,7 +205,7 @@ def _query(args) -> pb.WarningQuery:
 
 
 def warnings(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             answer = _stub(channel).ListWarnings(_query(args))
         except grpc.RpcError as exc:
@@ -221,7 +222,7 @@ def warnings(args) -> int:
 
 
 def change(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             w = _stub(channel).ChangeWarning(
                 pb.WarningChange(id=args.warning_id, status=args.status, assignee=args.assignee, note=args.note)
@@ -233,7 +234,7 @@ def change(args) -> int:
 
 
 def refer(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             r = _stub(channel).ReferWarning(
                 pb.ReferRequest(warning_id=args.warning_id, to_department=args.to_department, note=args.note)
@@ -245,7 +246,7 @@ def refer(args) -> int:
 
 
 def inbox(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             answer = _stub(channel).SyncInbox(pb.SyncInboxRequest())
         except grpc.RpcError as exc:
@@ -271,7 +272,7 @@ def disclose(args) -> int:
     if not fields and not args.decline:
         print("aidlink monitoring disclose: give --field NAME=VALUE ... or --decline REASON", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             r = _stub(channel).AnswerDisclosure(
                 pb.DisclosureAnswer(referral_id=args.referral_id, fields=fields, declined_reason=args.decline)
@@ -283,7 +284,7 @@ def disclose(args) -> int:
 
 
 def report(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             r = _stub(channel).ReportReferral(pb.ReferralReport(referral_id=args.referral_id, outcome=args.outcome))
         except grpc.RpcError as exc:
@@ -297,7 +298,7 @@ def _feedback(channel, my_dataset: str, purpose: str):
 
 
 def feedback(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             answer = _feedback(channel, args.my_dataset, args.purpose)
         except grpc.RpcError as exc:
@@ -316,7 +317,7 @@ def feedback(args) -> int:
 
 
 def download(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    with gateway_channel(args) as channel:
         try:
             if args.what == "compare":
                 if not (args.my_dataset and args.other and args.purpose):
