@@ -314,3 +314,27 @@ def test_every_aidlink_channel_is_built_with_the_keepalive_options(tmp_path, mon
     assert len(built) == 2
     for options in built:
         assert set(CLIENT_KEEPALIVE) <= set(options.items())
+
+
+def test_a_refusal_the_audit_log_cannot_record_carries_the_details_of_its_unavailable_answer(tmp_path):
+    """Fail closed replaces the refusal's status and its details together: the client reads
+    AUDIT_UNAVAILABLE, never an INVALID_ARGUMENT trailer under an UNAVAILABLE code."""
+    import sqlite3
+
+    deployment = matcher_only(tmp_path)
+    try:
+        holder = sqlite3.connect(deployment.matcher.config.data_dir / "audit.sqlite", isolation_level=None)
+        with node_channel(deployment, "edu") as channel:
+            stub = disputes_pb2_grpc.DisputesStub(channel)
+            try:
+                holder.execute("BEGIN IMMEDIATE")  # the audit store cannot write
+                with pytest.raises(grpc.RpcError) as err:
+                    list(stub.Inbox(disputes_pb2.InboxRequest(after=2**63), timeout=WAIT_S))
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            found = details_of(err.value)
+            assert found["ErrorInfo"].reason == "AUDIT_UNAVAILABLE" and "BadRequest" not in found
+    finally:
+        deployment.stop()

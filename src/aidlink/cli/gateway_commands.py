@@ -10,9 +10,10 @@ from pathlib import Path
 
 import grpc
 
-from aidlink.cli.node_connection import add_gateway_options, gateway_channel, message_bytes
+from aidlink.cli.node_connection import add_gateway_options, gateway_channel, message_bytes, seconds
 from aidlink.cli.progress import ProgressBar
 from aidlink.cli.settings import add_config_option
+from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
 from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
@@ -41,6 +42,21 @@ def register(sub) -> None:
         type=message_bytes,
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="largest gRPC message, to the matcher and on the node's API (default: %(default)s, 16 MiB)",
+    )
+    s.add_argument(
+        "--matcher-deadline",
+        type=seconds,
+        default=DEFAULT_UNARY_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of a unary call to the matcher, at most what the node's caller has left (default: %(default)s)",
+    )
+    s.add_argument(
+        "--matcher-stream-deadline",
+        type=seconds,
+        default=DEFAULT_STREAM_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of an upload or a comparison at the matcher, at most what the node's caller has left "
+        "(default: %(default)s)",
     )
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
@@ -117,6 +133,8 @@ def serve(args) -> int:
             metrics_address=args.metrics_address,
             matcher_server_name=args.matcher_name,
             max_message_bytes=args.max_message_bytes,
+            matcher_deadline_s=args.matcher_deadline,
+            matcher_stream_deadline_s=args.matcher_stream_deadline,
         )
     ).start()
     print(f"gateway {args.department} listening on {server.address}", flush=True)

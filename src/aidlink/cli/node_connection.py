@@ -16,9 +16,10 @@ class InvalidSetting(argparse.ArgumentTypeError, ValueError):
     """A flag's value refused with its own message (argparse shows it; settings files report it)."""
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """A deadline flag's value: a positive number of seconds."""
     try:
-        return check_deadline(float(text), "--deadline")
+        return check_deadline(float(text), "a deadline")
     except ValueError as exc:
         raise InvalidSetting(str(exc)) from None
 
@@ -35,7 +36,7 @@ def add_gateway_options(parser: argparse.ArgumentParser, help_text: str | None =
     parser.add_argument("--gateway", default="127.0.0.1:50061", help=help_text)
     parser.add_argument(
         "--deadline",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help=f"give up a call to the node after SECONDS, the node's calls to the matcher included "
         f"(default: {DEFAULT_UNARY_DEADLINE_S:g} s for a unary call, {DEFAULT_STREAM_DEADLINE_S:g} s "
