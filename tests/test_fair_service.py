@@ -178,6 +178,11 @@ def test_a_departments_calls_in_progress_are_limited_and_given_back():
     admission.leave("edu", stream=False)
     admission.enter("edu", stream=False)  # a place given back is taken again
     assert admission.in_progress() == {"edu": (3, 0), "mca": (1, 0)}
+    # Security officers have no department: they share one count, named as such.
+    for _ in range(3):
+        admission.enter("officers", stream=False)
+    with pytest.raises(LimitReached, match=r"^the security officers already have 3 calls in progress"):
+        admission.enter("officers", stream=False)
 
 
 @pytest.mark.parametrize(

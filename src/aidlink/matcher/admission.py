@@ -11,7 +11,8 @@ counts the calls in progress and refuses, before the servicer runs, a call that 
   ``workers - streams`` workers are always left to unary calls, however many long polls wait.
 
 A refused call is answered RESOURCE_EXHAUSTED naming the department, the limit and its setting
-(:class:`LimitReached`), and the audit interceptor records it like every refusal. The methods
+(:class:`LimitReached`), and the audit interceptor records it like every refusal. Security
+officers, who have no department, share one count. The methods
 served to anyone past the TLS handshake (health, reflection: no caller, no audit entry) share
 one budget of ``department_streams`` streams, so health ``Watch`` streams cannot take the pool
 either.
@@ -34,7 +35,16 @@ import grpc
 from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, current_call, wrap_handler
 from aidlink.matcher.errors import Refused
 
-OPEN_CALLERS = "(health and reflection callers)"
+OFFICERS = "officers"  # the security officers share one count (they have no department)
+
+
+def _who(department: str) -> tuple[str, str]:
+    """Who is counted under ``department``, and the verb's form: ("department edu", "has")."""
+    if not department:
+        return "the health and reflection callers", "have"
+    if department == OFFICERS:
+        return "the security officers", "have"
+    return f"department {department}", "has"
 
 
 @dataclass(frozen=True)
@@ -81,12 +91,12 @@ class Admission:
     def enter(self, department: str, stream: bool) -> None:
         """Count a call in, or raise :class:`LimitReached` (counting nothing)."""
         lim = self.limits
-        shown = department or OPEN_CALLERS
+        who, has = _who(department)
         with self._lock:
             if stream:
                 if self._streams[department] >= lim.department_streams:
                     raise LimitReached(
-                        f"department {shown} already has {self._streams[department]} streaming calls in progress; "
+                        f"{who} already {has} {self._streams[department]} streaming calls in progress; "
                         f"at most {lim.department_streams} at once per department (setting department-streams)",
                         department,
                         lim.department_streams,
@@ -96,14 +106,14 @@ class Admission:
                 if total >= lim.streams:
                     raise LimitReached(
                         f"the matcher already serves {total} streaming calls, its limit for all departments "
-                        f"together (setting streams: {lim.streams}); department {shown} may retry shortly",
+                        f"together (setting streams: {lim.streams}); {who} may retry shortly",
                         department,
                         lim.streams,
                         "streams",
                     )
             if department and self._calls[department] >= lim.department_calls:
                 raise LimitReached(
-                    f"department {shown} already has {self._calls[department]} calls in progress; "
+                    f"{who} already {has} {self._calls[department]} calls in progress; "
                     f"at most {lim.department_calls} at once per department (setting department-calls)",
                     department,
                     lim.department_calls,
@@ -120,7 +130,8 @@ class Admission:
                 self._streams[department] -= 1
 
     def in_progress(self) -> dict[str, tuple[int, int]]:
-        """Department -> (calls, streams) in progress now ("" for health and reflection callers)."""
+        """Department -> (calls, streams) in progress now ("officers" for the security officers, "" for
+        health and reflection callers)."""
         with self._lock:
             return {d: (n, self._streams[d]) for d, n in self._calls.items() if n}
 
@@ -145,7 +156,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):
         admission = self.admission
 
         def department() -> str:
-            return "" if is_open else current_call().verified_caller.department
+            if is_open:
+                return ""
+            caller = current_call().verified_caller
+            return caller.department if caller.kind == "node" else OFFICERS
 
         def enter(context: grpc.ServicerContext) -> str:
             dept = department()
