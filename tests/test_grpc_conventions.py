@@ -166,7 +166,7 @@ def test_a_cli_deadline_propagates_through_the_node_to_the_matcher(tmp_path, pos
     population = SyntheticPopulation.generate(300, seed=5)
     with LoopbackDeployment(tmp_path, departments=("mca", "edu"), database_url=postgres_url) as deployment:
         for dept, dataset, entry, attrs in (
-            ("mca", "low-income", "mca.low-income", ["category"]),
+            ("mca", "low-income", "mca.low-income", ["category", "dispersed", "school_age"]),
             ("edu", "students", "edu.students", ["school_stage"]),
         ):
             header = gateway_pb2.SubmitHeader(
@@ -296,9 +296,7 @@ def test_keepalive_on_both_ends_and_clients_ping_no_faster_than_the_server_allow
 def test_every_aidlink_channel_is_built_with_the_keepalive_options(tmp_path, monkeypatch):
     """The node's channel to the matcher and the CLI's channel to the node pass the options above
     (recorded at grpc's channel constructors; the channels are real)."""
-    import argparse
-
-    from aidlink.cli.node_connection import gateway_channel
+    from aidlink.gateway.node_channel import node_channel
 
     built: list[dict] = []
     for name in ("insecure_channel", "secure_channel"):
@@ -310,7 +308,7 @@ def test_every_aidlink_channel_is_built_with_the_keepalive_options(tmp_path, mon
 
         monkeypatch.setattr(grpc, name, recording)
     matcher_channel(GatewayConfig("edu", tmp_path, "127.0.0.1:1", b"", 0)).close()
-    gateway_channel(argparse.Namespace(gateway="127.0.0.1:1", deadline=None)).close()
+    node_channel("127.0.0.1:1", insecure_dev=True).close()
     assert len(built) == 2
     for options in built:
         assert set(CLIENT_KEEPALIVE) <= set(options.items())

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -182,6 +181,7 @@ def import_bundle(args) -> int:
 
 
 def import_results(args) -> int:
+    from aidlink.cli.downloads import write_table
     from aidlink.gateway.bundle import BundleError, BundleLedger, read_result_bundle
     from aidlink.gateway.refs import ReferenceMap
 
@@ -211,11 +211,11 @@ def import_results(args) -> int:
             continue
         path = args.output_dir / f"comparison-{n}.csv"
         names = sorted({k for m in c.matches for k in m.attributes})
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["record_id", "score", *names])
-            for m in c.matches:
-                writer.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(k, "") for k in names)])
+        write_table(
+            path,
+            ["record_id", "score", *names],
+            [[m.record_id, f"{m.score:.4f}", *(m.attributes.get(k, "") for k in names)] for m in c.matches],
+        )
         print(f"comparison {n} with {label}: {c.summary.matches} matches (agreement {c.summary.agreement}) -> {path}")
         print(f"    {c.summary.notice.text}")
     return 0

@@ -52,7 +52,7 @@ def register(sub) -> None:
 
 def add_service_options(s) -> None:
     """The gRPC server's own settings: its pool, what it admits per department, message size, reflection."""
-    from aidlink.cli.node_connection import message_bytes
+    from aidlink.cli.settings import message_bytes
     from aidlink.matcher.admission import ServiceLimits
     from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 

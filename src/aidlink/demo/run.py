@@ -108,8 +108,9 @@ def run(args) -> int:
 
     with LoopbackDeployment(workdir, departments=tuple(DATASETS)) as deployment:
         say(
-            f"matcher on {deployment.matcher.address} (mTLS); nodes: "
-            + ", ".join(f"{d} {n.server.address}" for d, n in deployment.nodes.items())
+            f"matcher on {deployment.matcher.address} (mTLS); nodes (mTLS, each admitting only its own "
+            "department's systems; and a private Unix socket): "
+            + ", ".join(f"{d} {n.server.tcp_address}" for d, n in deployment.nodes.items())
         )
         say("\n1. Upload: each node reads its extract, normalizes, encodes, uploads encodings only")
         catalog = Catalog.load()
@@ -180,6 +181,8 @@ def run(args) -> int:
         audit_log = deployment.matcher.audit_log
         assert audit_log is not None  # the loopback matcher always audits
         audit_size = audit_log.size
+        node_calls = {d: len(n.server.call_log.calls()) for d, n in deployment.nodes.items()}
+        mca_dir = deployment.nodes["mca"].directory
         checkpoint = audit_log.checkpoint().decode()
         public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")
 
@@ -199,6 +202,10 @@ def run(args) -> int:
     say("   " + checkpoint.rstrip().replace("\n", "\n   "))
     say(f"   inspect:  aidlink audit tail --data-dir {audit_dir}")
     say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key}")
+    say(
+        f"Node call logs: {sum(node_calls.values())} calls to the ten nodes, each logged by its node with the "
+        f"caller's certificate; e.g. aidlink gateway calls --node-dir {mca_dir}"
+    )
     say(f"Results (own record ids only): {out}")
     say(f"Done in {elapsed:.1f} s.")
     return 0

@@ -9,8 +9,8 @@ from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE
 from aidlink.matcher.purposes import purpose_name
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, disputes_pb2, disputes_pb2_grpc
 
 PURPOSE = "data-correction"

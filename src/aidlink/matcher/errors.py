@@ -52,6 +52,13 @@ class Incompatible(Refused):
     reason = "INCOMPATIBLE_ENCODINGS"
 
 
+class NothingAdmitted(Refused):
+    """An agreement's record filter admits none of the provider's records, or filters on an
+    attribute the provider never uploaded: said, never answered as an empty result."""
+
+    status = "FAILED_PRECONDITION"
+
+
 class TooLarge(Refused):
     status = "RESOURCE_EXHAUSTED"
     reason = "TOO_LARGE"

@@ -178,7 +178,7 @@ class MatcherServer:
     def _serve(self, cfg: MatcherConfig, authenticate) -> None:
         core = self.core
         interceptors = [
-            tracing_interceptor(),
+            tracing_interceptor("matcher"),
             MetricsInterceptor(self.metrics),
             *call_interceptors(core.audit_log, authenticate, self.admission),
         ]
