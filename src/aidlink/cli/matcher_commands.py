@@ -39,9 +39,9 @@ def register(sub) -> None:
         "--health-address",
         help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
-    add_service_options(s)
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
+    add_service_options(s)
     s.set_defaults(func=serve, settings_parser=s)
 
     a = msub.add_parser("agreements", help="print the sharing agreements in force as a table")
@@ -92,6 +92,18 @@ def add_service_options(s) -> None:
     )
 
 
+def service_settings(args) -> dict:
+    """The `MatcherConfig` fields of `add_service_options`."""
+    return dict(
+        max_workers=args.workers,
+        max_streams=args.max_streams,
+        department_calls=args.department_calls,
+        department_streams=args.department_streams,
+        max_message_bytes=args.max_message_bytes,
+        reflection=args.reflection,
+    )
+
+
 def serve(args) -> int:
     from aidlink.audit.store import AuditStoreError
     from aidlink.database import DatabaseUnavailable, SchemaError
@@ -120,13 +132,8 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
-                max_workers=args.workers,
-                max_streams=args.max_streams,
-                department_calls=args.department_calls,
-                department_streams=args.department_streams,
-                max_message_bytes=args.max_message_bytes,
-                reflection=args.reflection,
                 **core_settings(args),
+                **service_settings(args),
             )
         ).start()
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
