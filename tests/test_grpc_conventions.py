@@ -336,3 +336,21 @@ def test_a_refusal_the_audit_log_cannot_record_carries_the_details_of_its_unavai
             assert found["ErrorInfo"].reason == "AUDIT_UNAVAILABLE" and "BadRequest" not in found
     finally:
         deployment.stop()
+
+
+def test_the_node_passes_the_matchers_error_details_on_to_the_departments_system(tmp_path):
+    with LoopbackDeployment(tmp_path, departments=("edu",)) as deployment:
+        stub = deployment.nodes["edu"].stub
+        with pytest.raises(grpc.RpcError) as err:
+            list(
+                stub.CompareDataset(
+                    gateway_pb2.GatewayCompareRequest(
+                        my_dataset="students", other_dataset="mca/low-income", purpose=common_pb2.ELIGIBILITY_CHECK
+                    ),
+                    timeout=WAIT_S,
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND  # nothing was uploaded
+        assert err.value.details() == "matcher: my_dataset: dataset edu/students does not exist"  # readable
+        info = details_of(err.value)["ErrorInfo"]
+        assert (info.reason, info.domain) == ("NOT_FOUND", "aidlink.matcher")
