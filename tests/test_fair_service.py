@@ -196,3 +196,16 @@ def test_a_departments_calls_in_progress_are_limited_and_given_back():
 def test_limits_that_would_let_streams_take_every_worker_are_refused(limits, problem):
     with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         ServiceLimits(**limits)
+
+
+def test_matcher_serve_refuses_limits_that_do_not_fit_in_one_line(tmp_path, capsys, monkeypatch):
+    from aidlink.cli.main import main as cli
+
+    monkeypatch.setenv("AIDLINK_WORKERS", "4")  # a setting from the environment, as in a pod
+    code = cli(["matcher", "serve", "--insecure-dev", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        "aidlink matcher serve: streams (16) must be fewer than workers (4): "
+        "the difference is the workers unary calls always find free"
+    )
