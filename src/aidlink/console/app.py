@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -228,14 +228,14 @@ class ConsoleApp:
         def log_page() -> Any:
             where = entry_filter(request.args)
             newest_first = request.args.get("sort", "newest") != "oldest"
-            after = _int_arg("after")  # keyset paging: the last seq of the previous page
-            rows: list[StoredEntry] = []
-            if after is None or not newest_first or after > 0:
-                if after is not None and newest_first:
-                    where = replace(where, to_seq=after - 1 if where.to_seq is None else min(where.to_seq, after - 1))
-                elif after is not None:
-                    where = replace(where, from_seq=max(where.from_seq or 0, after + 1))
-                rows = ctx.reader.store.query(where, limit=PAGE_SIZE + 1, newest_first=newest_first)
+            after = _int_arg("after")  # keyset paging: the seq of the previous page's last entry
+            keyset = None
+            if after is not None:
+                last = ctx.reader.store.query(EntryFilter(from_seq=after, to_seq=after), limit=1)
+                if not last or _entry_or_none(last[0]) is None:
+                    raise BadRequest(f"after: the log has no readable entry {after}")
+                keyset = (last[0].entry.time, after)
+            rows = ctx.reader.store.page(where, PAGE_SIZE + 1, newest_first, keyset)
             more = len(rows) > PAGE_SIZE
             rows = rows[:PAGE_SIZE]
             g.counts = {"entries": len(rows)}

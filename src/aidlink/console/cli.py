@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the audit public key the officers' browsers check checkpoints against (verifier key string or file, or PEM)",
     )
     s.set_defaults(func=serve)
+    from aidlink.console.paging_bench import register as register_bench
+
+    register_bench(csub)
 
 
 def serve(args: argparse.Namespace) -> int:
