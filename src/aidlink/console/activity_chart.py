@@ -12,6 +12,7 @@ from aidlink.audit.query import LOCAL_OFFSET
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 200, 48, 28, 12
+NO_DEPARTMENT = {"zh": "（无部门：安全员、控制台）", "en": "(no department: officers, console)"}
 TITLES = {
     "calls": {"zh": "调用次数", "en": "calls"},
     "refused": {"zh": "被拒绝的调用", "en": "refused calls"},
@@ -43,17 +44,17 @@ def activity_chart(
     index = {b: i for i, b in enumerate(buckets)}
     calls: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
     refused: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    lang = language if language in ("zh", "en") else "zh"
     for department, _purpose, outcome, hour, n in hourly:
         at = _bucket_start(datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC), width)
         if at not in index:
             continue
-        name = department or "—"
+        name = department or NO_DEPARTMENT[lang]
         calls[name][index[at]] += n
         if outcome == "refused":
             refused[name][index[at]] += n
     label = "%m-%d" if width >= timedelta(days=1) else "%m-%d %H:00"
     ticks = [b.strftime(label) for b in buckets]
-    lang = language if language in ("zh", "en") else "zh"
     return _chart(TITLES["calls"][lang], calls, ticks) + _chart(TITLES["refused"][lang], refused, ticks)
 
 

@@ -274,7 +274,7 @@ class ConsoleApp:
             now = datetime.now(UTC)
             try:
                 until = parse_time(request.args["until"]) if request.args.get("until") else now
-                since = parse_time(request.args["since"]) if request.args.get("since") else until - timedelta(days=7)
+                since = parse_time(request.args["since"]) if request.args.get("since") else until - timedelta(days=1)
                 report = build_report(ctx.reader.store, since, until)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None

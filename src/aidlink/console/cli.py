@@ -75,15 +75,16 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_console(log, verifier_key, tls_dir: Path, listen: str):
-    """A started ConsoleServer over `log` (the AuditLog that records its views)."""
+def start_console(log, verifier_key, tls_dir: Path, listen: str, cert_name: str = "console"):
+    """A started ConsoleServer over `log` (the AuditLog that records its views), with the server
+    certificate ``<cert_name>.crt``/``.key`` and ca.crt and crl.pem from `tls_dir`."""
     from aidlink.audit.reader import AuditReader
     from aidlink.console.app import ConsoleContext
     from aidlink.console.officer_auth import ConsoleTls, OfficerAuthenticator
     from aidlink.console.server import ConsoleServer
     from aidlink.matcher.revocation import RevocationListFile
 
-    tls = ConsoleTls.in_directory(tls_dir)
+    tls = ConsoleTls.in_directory(tls_dir, cert_name)
     for path in (tls.ca_cert, tls.cert, tls.key):
         if not path.is_file():
             raise ValueError(f"the console's TLS directory has no {path.name} ({tls_dir})")
@@ -94,3 +95,17 @@ def start_console(log, verifier_key, tls_dir: Path, listen: str):
         verifier_key=verifier_key,
     )
     return ConsoleServer(context, tls, listen).start()
+
+
+def start_matcher_console(audit_log, tls_dir: Path | None, listen: str):
+    """The console inside `aidlink matcher serve` (``--console-listen``): it records its views
+    through the matcher's own log writer and serves with the matcher's certificate from --tls-dir."""
+    from aidlink.audit.verifier_key import VerifierKey
+
+    if tls_dir is None:
+        raise ValueError("--console-listen needs --tls-dir: the console is served to officer certificates only")
+    if audit_log is None or audit_log.verifier() is None:
+        raise ValueError("--console-listen needs --audit-key: the officers' browsers verify signed checkpoints")
+    verifier = audit_log.verifier()
+    key = VerifierKey(verifier.public_key, verifier.name, "the matcher's audit key")
+    return start_console(audit_log, key, tls_dir, listen, cert_name="matcher")

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
             "method=UploadDataset, purpose=referral": "/log?method=UploadDataset&purpose=referral",
             "identity contains serial=0x3e4": "/log?identity=serial%3D0x3e4",
             "deep page (after=500000)": "/log?after=500000",
+            "no entry matches (dataset=absent/x)": "/log?dataset=absent%2Fx",
+            "no entry matches, one day": "/log?dataset=absent%2Fx&since=2026-01-05&until=2026-01-06",
         }
         print(f"{'page':45s} {'median ms':>10s} {'rows':>5s}")
         for name, url in pages.items():
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 began = time.perf_counter()
                 response = client.get(url, environ_base=environ)
                 times.append((time.perf_counter() - began) * 1000)
-                if response.status_code != 200:
+                if response.status_code != 200 or b"checkpoint-status" not in response.get_data():
                     print(f"{name}: HTTP {response.status_code}", file=sys.stderr)
                     return 1
                 rows = response.get_data().count(b'class="entry-row"')
