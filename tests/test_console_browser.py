@@ -9,6 +9,7 @@ Set AIDLINK_CONSOLE_SCREENSHOTS=docs/console to write the screenshots committed 
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -429,3 +430,82 @@ def test_a_tampered_entry_fails_verification_in_the_browser_naming_it(console, t
         proxy.stop()
         server.stop()
         log.close()
+
+
+def _lying_console(console: Console, rewrite) -> ClientCertProxy:
+    officer = console.root / "officer"
+    return ClientCertProxy(
+        console.server.address, console.tls_dir / "ca.crt", officer / "officer.crt", officer / "officer.key", rewrite
+    ).start()
+
+
+def test_a_forged_inclusion_proof_fails_verification_naming_the_entry(console):
+    """A console that serves a wrong proof hash for entry 3: the browser names entry 3."""
+
+    def forge(path: str, body: bytes) -> bytes:
+        if not path.startswith("/api/proofs"):
+            return body
+        data = json.loads(body)
+        for item in data["entries"]:
+            if item["seq"] == 3:
+                item["proof"][0] = base64.b64encode(b"\x00" * 32).decode()
+        return json.dumps(data).encode()
+
+    proxy = _lying_console(console, forge)
+    try:
+        console.browser.get(proxy.url + "/log?sort=oldest&lang=en")
+        _wait_verified(console.browser)
+        failed = console.browser.find_elements(By.CSS_SELECTOR, "#entries .verification[data-verification='failed']")
+        assert [c.find_element(By.XPATH, "..").get_attribute("data-seq") for c in failed] == ["3"]
+        assert failed[0].text.startswith("FAILED: entry 3: its inclusion proof does not lead to the root of checkpoint")
+    finally:
+        proxy.stop()
+
+
+def test_a_page_showing_other_than_the_verified_record_fails(console):
+    """A console whose page says entry 0 came from edu while the logged record says mca."""
+
+    def forge(path: str, body: bytes) -> bytes:
+        if path.startswith("/entry/0"):
+            return body.replace(b'data-field="department">mca<', b'data-field="department">edu<')
+        return body
+
+    proxy = _lying_console(console, forge)
+    try:
+        console.browser.get(proxy.url + "/entry/0?lang=en")
+        _wait_verified(console.browser)
+        cell = console.browser.find_element(By.CSS_SELECTOR, "#entry .verification")
+        assert cell.get_attribute("data-verification") == "failed"
+        assert cell.text == "FAILED: entry 0: the page shows a department the verified record does not hold"
+    finally:
+        proxy.stop()
+        console.browser.get(console.officer_proxy.url + "/log?lang=zh")
+
+
+def test_a_checkpoint_signed_by_another_key_fails_every_entry(console):
+    """A console that serves a checkpoint note re-signed by a key the officer does not trust."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from aidlink.audit.checkpoint import Checkpoint, sign_checkpoint
+    from aidlink.audit.log import unverified_checkpoint
+
+    def forge(path: str, body: bytes) -> bytes:
+        if not path.startswith("/api/proofs"):
+            return body
+        data = json.loads(body)
+        real = unverified_checkpoint(data["checkpoint"]["note"].encode())
+        fake = sign_checkpoint(Checkpoint(real.origin, real.size, real.root), real.origin, Ed25519PrivateKey.generate())
+        data["checkpoint"]["note"] = fake.decode()
+        return json.dumps(data).encode()
+
+    proxy = _lying_console(console, forge)
+    try:
+        console.browser.get(proxy.url + "/log?lang=en")
+        _wait_verified(console.browser)
+        status = console.browser.find_element(By.ID, "checkpoint-status").text
+        assert status.startswith("checkpoint does not verify:"), status
+        cells = console.browser.find_elements(By.CSS_SELECTOR, "#entries .verification")
+        assert {c.get_attribute("data-verification") for c in cells} == {"failed"}
+    finally:
+        proxy.stop()
+        console.browser.get(console.officer_proxy.url + "/log?lang=zh")

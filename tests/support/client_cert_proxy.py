@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import ssl
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +20,15 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 class ClientCertProxy:
-    def __init__(self, target: str, ca_cert: Path, cert: Path | None, key: Path | None) -> None:
+    def __init__(
+        self,
+        target: str,
+        ca_cert: Path,
+        cert: Path | None,
+        key: Path | None,
+        rewrite: Callable[[str, bytes], bytes] | None = None,
+    ) -> None:
+        """`rewrite(path, body)`, when given, changes what the browser receives: a console that lies."""
         host, _, port = target.rpartition(":")
         context = ssl.create_default_context(cafile=str(ca_cert))
         context.check_hostname = False  # the console's certificate names localhost; we connect by IP
@@ -46,6 +55,8 @@ class ClientCertProxy:
                     return
                 finally:
                     connection.close()
+                if rewrite is not None:
+                    body = rewrite(self.path, body)
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in HOP_HEADERS:

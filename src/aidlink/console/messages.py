@@ -62,6 +62,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "校验失败：记录 {seq} 的内容写明的序号是 {found}（记录被移动）",
         "en": "FAILED: entry {seq}: its content says it is entry {found} (moved)",
     },
+    "shown_differs": {
+        "zh": "校验失败：记录 {seq} 页面显示的{field}与经校验的记录不符",
+        "en": "FAILED: entry {seq}: the page shows a {field} the verified record does not hold",
+    },
     "checkpoint_failed": {"zh": "检查点校验失败：{error}", "en": "checkpoint does not verify: {error}"},
     "no_checkpoint": {"zh": "日志尚无签名检查点", "en": "the log has no signed checkpoint yet"},
     "consistency_intro": {
@@ -116,6 +120,7 @@ def script_messages(language: str) -> dict[str, str]:
         "leaf_mismatch",
         "proof_mismatch",
         "seq_mismatch",
+        "shown_differs",
         "checkpoint_failed",
         "no_checkpoint",
         "consistent",

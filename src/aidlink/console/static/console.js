@@ -177,9 +177,13 @@ async function verifyShownEntries() {
     const body = b64decode(item.body);
     const leaf = await hashLeaf(body);
     if (!equal(leaf, b64decode(item.leaf_hash))) { mark(cell, "failed", say("leaf_mismatch", { seq })); continue; }
-    let found = null;
-    try { found = JSON.parse(new TextDecoder().decode(body)).seq; } catch { found = "?"; }
-    if (found !== seq) { mark(cell, "failed", say("seq_mismatch", { seq, found })); continue; }
+    let record = null;
+    try { record = JSON.parse(new TextDecoder().decode(body)); } catch { record = { seq: "?" }; }
+    if (record.seq !== seq) { mark(cell, "failed", say("seq_mismatch", { seq, found: record.seq })); continue; }
+    // What the page shows must be what the verified record holds, field by field.
+    const differs = [...holder.querySelectorAll("[data-field]")].find(
+      (shown) => shown.textContent !== escapeForOfficer(String(record[shown.dataset.field] ?? "")));
+    if (differs) { mark(cell, "failed", say("shown_differs", { seq, field: differs.dataset.field })); continue; }
     const proof = item.proof.map(b64decode);
     if (!(await verifyInclusion(seq, checkpoint.size, leaf, proof, checkpoint.root))) {
       mark(cell, "failed", say("proof_mismatch", { seq, number }));
