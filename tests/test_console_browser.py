@@ -509,3 +509,43 @@ def test_a_checkpoint_signed_by_another_key_fails_every_entry(console):
     finally:
         proxy.stop()
         console.browser.get(console.officer_proxy.url + "/log?lang=zh")
+
+
+def test_a_console_serving_another_verifier_key_fails_against_the_pinned_key(console):
+    """The browser pinned the audit key on first use; a console that later serves its own key
+    (with checkpoints it signed itself) fails every check, naming the pinned key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from aidlink.audit.checkpoint import Checkpoint, sign_checkpoint
+    from aidlink.audit.log import unverified_checkpoint
+    from aidlink.audit.note import NoteVerifier
+
+    browser, proxy = console.browser, console.officer_proxy
+    browser.get(proxy.url + "/log")
+    _wait_verified(browser)
+    pinned = browser.find_element(By.ID, "pinned-key").text
+    assert pinned == browser.find_element(By.ID, "verifier-key").text
+    own = Ed25519PrivateKey.generate()
+
+    def forge(path: str, body: bytes) -> bytes:
+        real = console.log.store.latest_checkpoint()
+        origin = unverified_checkpoint(real.note).origin
+        own_vkey = NoteVerifier.from_public_key(origin, own.public_key()).vkey()
+        body = body.replace(pinned.encode(), own_vkey.encode())
+        if path.startswith("/api/proofs"):
+            data = json.loads(body)
+            cp = unverified_checkpoint(data["checkpoint"]["note"].encode())
+            data["checkpoint"]["note"] = sign_checkpoint(Checkpoint(cp.origin, cp.size, cp.root), origin, own).decode()
+            body = json.dumps(data).encode()
+        return body
+
+    proxy.rewrite = forge
+    try:
+        browser.get(proxy.url + "/log?lang=en")
+        _wait_verified(browser)
+        status = browser.find_element(By.ID, "checkpoint-status").text
+        assert status.startswith("checkpoint does not verify: the console now serves an audit verifier key other than")
+        assert pinned in status
+    finally:
+        proxy.rewrite = None
+        browser.get(proxy.url + "/log?lang=zh")

@@ -55,8 +55,8 @@ class ClientCertProxy:
                     return
                 finally:
                     connection.close()
-                if rewrite is not None:
-                    body = rewrite(self.path, body)
+                if proxy.rewrite is not None:
+                    body = proxy.rewrite(self.path, body)
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in HOP_HEADERS:
@@ -69,6 +69,7 @@ class ClientCertProxy:
                 pass
 
         self.failures: list[BaseException] = []
+        self.rewrite = rewrite
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -66,6 +66,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "校验失败：记录 {seq} 页面显示的{field}与经校验的记录不符",
         "en": "FAILED: entry {seq}: the page shows a {field} the verified record does not hold",
     },
+    "key_changed": {
+        "zh": "控制台提供的审计公钥与本浏览器固定的公钥 {pinned} 不同；确认公钥轮换后方可信任新公钥",
+        "en": "the console now serves an audit verifier key other than the one this browser pinned ({pinned}); trust the new key only after confirming a key rotation",
+    },
     "checkpoint_failed": {"zh": "检查点校验失败：{error}", "en": "checkpoint does not verify: {error}"},
     "no_checkpoint": {"zh": "日志尚无签名检查点", "en": "the log has no signed checkpoint yet"},
     "consistency_intro": {
@@ -103,6 +107,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "refused_title": {"zh": "拒绝访问", "en": "Access refused"},
     "bad_request": {"zh": "请求有误", "en": "Bad request"},
     "body_invalid": {"zh": "（记录内容不是有效的审计记录）", "en": "(the stored content is not a valid audit entry)"},
+    "pinned_key": {"zh": "本浏览器固定的审计公钥", "en": "Audit verifier key pinned in this browser"},
+    "served_key": {"zh": "控制台提供的审计公钥", "en": "Audit verifier key this console serves"},
+    "trust_served_key": {"zh": "信任控制台现在提供的公钥", "en": "Trust the key this console now serves"},
     "language": {"zh": "English", "en": "中文"},
 }
 
@@ -121,6 +128,7 @@ def script_messages(language: str) -> dict[str, str]:
         "proof_mismatch",
         "seq_mismatch",
         "shown_differs",
+        "key_changed",
         "checkpoint_failed",
         "no_checkpoint",
         "consistent",

@@ -141,7 +141,26 @@ async function getJSON(url) {
   return data;
 }
 
-const trustedKey = () => document.querySelector('meta[name="aidlink-verifier-key"]').content;
+// The audit verifier key is pinned in this browser on first use: a console that later serves
+// another key (to vouch for checkpoints it signed itself) fails every check until the officer
+// deliberately trusts the new key (the button in the footer, e.g. after a key rotation).
+const PINNED = "aidlink-verifier-key";
+const servedKey = () => document.querySelector('meta[name="aidlink-verifier-key"]').content;
+function trustedKey() {
+  const pinned = localStorage.getItem(PINNED);
+  if (pinned === null) {
+    localStorage.setItem(PINNED, servedKey());
+    return servedKey();
+  }
+  if (pinned !== servedKey()) throw new Error(say("key_changed", { pinned: escapeForOfficer(pinned) }));
+  return pinned;
+}
+function showPinnedKey() {
+  const shown = document.getElementById("pinned-key");
+  if (shown) shown.textContent = localStorage.getItem(PINNED) ?? servedKey();
+  const button = document.getElementById("pin-key");
+  if (button) button.addEventListener("click", () => { localStorage.setItem(PINNED, servedKey()); location.reload(); });
+}
 
 function mark(cell, state, text) {
   cell.dataset.verification = state;
@@ -223,6 +242,7 @@ async function checkConsistency(event) {
   }
 }
 
+showPinnedKey();
 const form = document.getElementById("consistency-form");
 if (form) form.addEventListener("submit", checkConsistency);
 verifyShownEntries();
