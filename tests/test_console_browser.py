@@ -1,9 +1,14 @@
 """The officers' review console end to end, in a real headless browser (Debian's chromium and
 chromium-driver through Selenium), against a real matcher on loopback and its real audit log.
 
-The browser reaches the console through a loopback proxy that does the mTLS handshake with the
-officer's (or a node's) certificate (tests/support/client_cert_proxy.py says why); refusals of
-no certificate and of revoked certificates are shown with Python's ssl client directly.
+Where the test may install Chromium's AutoSelectCertificateForUrls policy (root, as on CI) the
+browser itself presents the officer's certificate from an NSS database under a throwaway HOME
+(tests/support/browser_certificates.py), and a browser holding a node's certificate, or none,
+is refused. Elsewhere (or with AIDLINK_CONSOLE_BROWSER_PROXY=1) the browser reaches the console
+through a loopback proxy doing the mTLS handshake with the officer's or node's certificate
+(tests/support/client_cert_proxy.py). Refusals of no certificate, another CA's certificate and
+revoked certificates are also shown with Python's ssl client. The "lying console" tests put a
+rewriting proxy between browser and console.
 Set AIDLINK_CONSOLE_SCREENSHOTS=docs/console to write the screenshots committed there.
 """
 
@@ -36,9 +41,11 @@ from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.keys.audit_key import public_key_path
 from aidlink.matcher.revocation import RevocationListFile
 from aidlink.v1 import audit_pb2, audit_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from tests.support.browser_certificates import browser_home, installed_policy
 from tests.support.client_cert_proxy import ClientCertProxy
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -72,13 +79,14 @@ def _node_reads_audit_trail(dep: LoopbackDeployment, department: str) -> None:
             list(audit_pb2_grpc.AuditTrailStub(ch).Query(audit_pb2.AuditQuery(), timeout=10))
 
 
-def _browser(download_dir: Path):
+def _browser(download_dir: Path, home: Path | None = None):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"download.default_directory": str(download_dir)})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    env = {**os.environ, "HOME": str(home)} if home is not None else None  # its NSS database: client certificates
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER, env=env))
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(download_dir)})
     return driver
 
@@ -86,8 +94,8 @@ def _browser(download_dir: Path):
 class Console:
     """One running deployment, its console, proxies for an officer and a node, and a browser."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, direct: bool) -> None:
+        self.root, self.direct = root, direct
         self.dep = LoopbackDeployment(root / "deployment").start()
         for department, n in CALLS.items():
             for _ in range(n):
@@ -116,7 +124,16 @@ class Console:
         self.node_proxy = self.proxy(self.dep.root / "nodes" / "edu", "node")
         self.downloads = root / "downloads"
         self.downloads.mkdir()
-        self.browser = _browser(self.downloads)
+        self.officer_home = None
+        if direct:  # the browser itself presents the officer's certificate (NSS database + policy)
+            self.officer_home = browser_home(
+                root / "officer-home",
+                self.tls_dir / "ca.crt",
+                root / "officer" / "officer.crt",
+                root / "officer" / "officer.key",
+            )
+        self.browser = _browser(self.downloads, self.officer_home)
+        self.officer_url = self.server.url if direct else self.officer_proxy.url
 
     def proxy(self, directory: Path, stem: str) -> ClientCertProxy:
         return ClientCertProxy(
@@ -136,11 +153,20 @@ class Console:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
-    env = Console(tmp_path_factory.mktemp("console"))
-    try:
-        yield env
-    finally:
-        env.close()
+    with installed_policy() as direct:
+        direct = direct and not os.environ.get("AIDLINK_CONSOLE_BROWSER_PROXY")  # force the proxy path
+        env = Console(tmp_path_factory.mktemp("console"), direct)
+        try:
+            yield env
+        finally:
+            env.close()
+
+
+def test_the_browser_presents_the_officer_certificate_itself_where_it_can(console):
+    """Says which way the browser reached the console in this run (see the module docstring)."""
+    if not console.direct:
+        pytest.skip("no root or no NSS tools: the browser reaches the console through the client-certificate proxy")
+    assert console.officer_url.startswith("https://127.0.0.1:")
 
 
 def _wait_verified(browser, timeout: float = 30.0) -> None:
@@ -192,15 +218,43 @@ def test_a_certificate_from_another_ca_is_refused_in_the_handshake(console, tmp_
         _raw_request(console, tmp_path / "mallory.crt", tmp_path / "mallory.key")
 
 
-def test_a_node_certificate_is_refused_and_the_refusal_is_audited(console):
-    browser = console.browser
-    browser.get(console.node_proxy.url + "/log")
-    assert browser.find_element(By.ID, "problem-title").text == "拒绝访问"
-    detail = browser.find_element(By.ID, "problem-detail").text
-    assert "aidlink://node/edu" in detail and "node identity" in detail and "security officers" in detail
-    _shot(browser, "refused-node-certificate")
+def test_a_node_certificate_is_refused_and_the_refusal_is_audited(console, tmp_path):
+    node = console.dep.root / "nodes" / "edu"
+    if console.direct:  # a browser holding the node's certificate
+        home = browser_home(tmp_path / "home", console.tls_dir / "ca.crt", node / "node.crt", node / "node.key")
+        browser, url = _browser(tmp_path, home), console.server.url
+    else:
+        browser, url = console.browser, console.node_proxy.url
+    try:
+        browser.get(url + "/log")
+        assert browser.find_element(By.ID, "problem-title").text == "拒绝访问"
+        detail = browser.find_element(By.ID, "problem-detail").text
+        assert "aidlink://node/edu" in detail and "node identity" in detail and "security officers" in detail
+        _shot(browser, "refused-node-certificate")
+    finally:
+        if browser is not console.browser:
+            browser.quit()
     refusal = [e for e in console.entries() if e.method == "console/log" and e.status == "PERMISSION_DENIED"]
     assert refusal and refusal[-1].outcome == "refused" and "aidlink://node/edu" in refusal[-1].identity
+
+
+def test_a_browser_without_a_certificate_gets_no_page(console, tmp_path):
+    if not console.direct:
+        pytest.skip(
+            "needs the browser's own certificates; test_no_client_certificate_is_refused_in_the_tls_handshake covers it"
+        )
+    browser = _browser(tmp_path, browser_home(tmp_path / "home", console.tls_dir / "ca.crt"))
+    before = len(console.entries())
+    try:
+        try:  # Chromium answers the failed handshake with its own error page, or WebDriver raises it
+            browser.get(console.server.url + "/log")
+        except WebDriverException as exc:
+            assert "ERR_BAD_SSL_CLIENT_AUTH_CERT" in str(exc) or "ERR_SSL" in str(exc)
+        for element in ("entries", "officer-identity", "problem-title", "filters"):
+            assert not browser.find_elements(By.ID, element)
+    finally:
+        browser.quit()
+    assert all(e.method != "console/log" or e.identity for e in console.entries()[before:])
 
 
 def test_a_revoked_officer_is_refused(console, tmp_path):
@@ -233,7 +287,7 @@ def test_without_a_usable_crl_everyone_is_refused(console):
 
 def test_an_officer_logs_in_and_every_shown_entry_is_verified_in_the_browser(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/log")
+    browser.get(console.officer_url + "/log")
     assert "aidlink://officer/alice" in browser.find_element(By.ID, "officer-identity").text
     _wait_verified(browser)
     cells = browser.find_elements(By.CSS_SELECTOR, "#entries .verification")
@@ -252,7 +306,7 @@ def test_an_officer_logs_in_and_every_shown_entry_is_verified_in_the_browser(con
 
 def test_an_entry_page_shows_every_field_and_verified(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/entry/0")
+    browser.get(console.officer_url + "/entry/0")
     _wait_verified(browser)
     cell = browser.find_element(By.CSS_SELECTOR, "#entry .verification")
     assert cell.get_attribute("data-verification") == "verified"
@@ -272,7 +326,7 @@ def test_filters_return_the_right_rows(console):
             [i for i, e in enumerate(entries) if e.department == "edu" and e.method.endswith("/ListDatasets")],
         ),
     ):
-        browser.get(f"{console.officer_proxy.url}/log?{query}&sort=oldest")
+        browser.get(f"{console.officer_url}/log?{query}&sort=oldest")
         shown = [
             int(r.get_attribute("data-seq")) for r in browser.find_elements(By.CSS_SELECTOR, "#entries tr[data-seq]")
         ]
@@ -283,7 +337,7 @@ def test_filters_return_the_right_rows(console):
 def test_keyset_paging_walks_the_whole_log_once(console):
     browser = console.browser
     before = len(console.entries())
-    browser.get(console.officer_proxy.url + "/log")
+    browser.get(console.officer_url + "/log")
     seen: list[int] = []
     while True:
         rows = browser.find_elements(By.CSS_SELECTOR, "#entries tr[data-seq]")
@@ -299,17 +353,17 @@ def test_keyset_paging_walks_the_whole_log_once(console):
 
 def test_the_language_switch_shows_english(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/log?lang=en")
+    browser.get(console.officer_url + "/log?lang=en")
     assert browser.find_element(By.ID, "nav-report").text == "Anomaly report"
-    browser.get(console.officer_proxy.url + "/log")  # the choice is remembered
+    browser.get(console.officer_url + "/log")  # the choice is remembered
     assert browser.find_element(By.ID, "nav-report").text == "Anomaly report"
-    browser.get(console.officer_proxy.url + "/log?lang=zh")
+    browser.get(console.officer_url + "/log?lang=zh")
     assert browser.find_element(By.ID, "nav-report").text == "异常报告"
 
 
 def test_consistency_between_two_checkpoints_is_checked_in_the_browser(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/consistency")
+    browser.get(console.officer_url + "/consistency")
     browser.find_element(By.ID, "check-consistency").click()
     WebDriverWait(browser, 30).until(
         lambda b: b.find_element(By.ID, "consistency-result").get_attribute("data-result") not in (None, "", "pending")
@@ -321,7 +375,7 @@ def test_consistency_between_two_checkpoints_is_checked_in_the_browser(console):
 
 def test_the_anomaly_report_draws_charts_per_department(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/report")
+    browser.get(console.officer_url + "/report")
     charts = browser.find_elements(By.CSS_SELECTOR, "#charts svg")
     assert len(charts) == 2
     legend = browser.find_element(By.ID, "charts").text
@@ -331,7 +385,7 @@ def test_the_anomaly_report_draws_charts_per_department(console):
 
 def test_an_exported_bundle_downloads_and_verify_bundle_accepts_it(console):
     browser = console.browser
-    browser.get(console.officer_proxy.url + "/log?department=mca")
+    browser.get(console.officer_url + "/log?department=mca")
     browser.find_element(By.ID, "export-bundle").click()
     target = console.downloads / "aidlink-audit-bundle.json"
     for _ in range(100):
@@ -479,7 +533,7 @@ def test_a_page_showing_other_than_the_verified_record_fails(console):
         assert cell.text == "FAILED: entry 0: the page shows a department the verified record does not hold"
     finally:
         proxy.stop()
-        console.browser.get(console.officer_proxy.url + "/log?lang=zh")
+        console.browser.get(console.officer_url + "/log?lang=zh")
 
 
 def test_a_checkpoint_signed_by_another_key_fails_every_entry(console):
@@ -508,7 +562,7 @@ def test_a_checkpoint_signed_by_another_key_fails_every_entry(console):
         assert {c.get_attribute("data-verification") for c in cells} == {"failed"}
     finally:
         proxy.stop()
-        console.browser.get(console.officer_proxy.url + "/log?lang=zh")
+        console.browser.get(console.officer_url + "/log?lang=zh")
 
 
 def test_a_console_serving_another_verifier_key_fails_against_the_pinned_key(console):
@@ -521,7 +575,7 @@ def test_a_console_serving_another_verifier_key_fails_against_the_pinned_key(con
     from aidlink.audit.note import NoteVerifier
 
     browser, proxy = console.browser, console.officer_proxy
-    browser.get(proxy.url + "/log")
+    browser.get(proxy.url + "/log")  # the proxy's origin: the key is pinned there
     _wait_verified(browser)
     pinned = browser.find_element(By.ID, "pinned-key").text
     assert pinned == browser.find_element(By.ID, "verifier-key").text
