@@ -18,6 +18,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import sqlite3
 import ssl
@@ -293,10 +294,12 @@ def test_an_officer_logs_in_and_every_shown_entry_is_verified_in_the_browser(con
     cells = browser.find_elements(By.CSS_SELECTOR, "#entries .verification")
     states = {c.get_attribute("data-verification") for c in cells}
     assert "failed" not in states and "verified" in states, browser.find_element(By.ID, "checkpoint-status").text
-    newest_checkpoint = console.log.store.latest_checkpoint()
+    # the checkpoint the page verified against (the matcher signs a new one every 10 s while the log grows)
+    number = int(browser.find_element(By.ID, "checkpoint-status").get_attribute("data-checkpoint"))
+    checkpoint = {cp.number: cp for cp in console.log.store.checkpoints()}[number]
     for cell in cells:
         if cell.get_attribute("data-verification") == "verified":
-            assert cell.text == f"已校验：包含于检查点 #{newest_checkpoint.number}（{newest_checkpoint.size} 条）"
+            assert cell.text == f"已校验：包含于检查点 #{checkpoint.number}（{checkpoint.size} 条）"
     _shot(browser, "log")
     views = [e for e in console.entries() if e.method == "console/log" and "officer/alice" in e.identity]
     assert views and views[-1].outcome == "allowed"
@@ -600,6 +603,35 @@ def test_a_console_serving_another_verifier_key_fails_against_the_pinned_key(con
         status = browser.find_element(By.ID, "checkpoint-status").text
         assert status.startswith("checkpoint does not verify: the console now serves an audit verifier key other than")
         assert pinned in status
+    finally:
+        proxy.rewrite = None
+        browser.get(proxy.url + "/log?lang=zh")
+
+
+def test_a_forged_consistency_proof_is_shown_inconsistent(console):
+    browser, proxy = console.browser, console.officer_proxy
+
+    def forge(path: str, body: bytes) -> bytes:
+        if not path.startswith("/api/consistency"):
+            return body
+        data = json.loads(body)
+        data["proof"][-1] = base64.b64encode(b"\xff" * 32).decode()
+        return json.dumps(data).encode()
+
+    proxy.rewrite = forge
+    try:
+        browser.get(proxy.url + "/consistency?lang=en")
+        browser.find_element(By.ID, "check-consistency").click()
+        WebDriverWait(browser, 30).until(
+            lambda b: (
+                b.find_element(By.ID, "consistency-result").get_attribute("data-result") not in (None, "", "pending")
+            )
+        )
+        result = browser.find_element(By.ID, "consistency-result")
+        assert result.get_attribute("data-result") == "inconsistent"
+        assert re.fullmatch(
+            r"INCONSISTENT: the consistency proof between checkpoints #1 and #\d+ does not hold", result.text
+        )
     finally:
         proxy.rewrite = None
         browser.get(proxy.url + "/log?lang=zh")

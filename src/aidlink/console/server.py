@@ -48,6 +48,12 @@ class ConsoleServer:
         adapter.context = self.tls.server_context()  # CERT_REQUIRED against the custodian's CA
         self._server = wsgi.Server(_split_listen(self.listen), self.app.flask, numthreads=self.threads)
         self._server.ssl_adapter = adapter
+        self._server.error_log = self._log_error  # cheroot writes to stderr otherwise
+
+    @staticmethod
+    def _log_error(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        # A client refused in the TLS handshake (no certificate, another CA) is logged here.
+        log.log(level, "%s", msg, exc_info=traceback)
 
     @property
     def address(self) -> str:
