@@ -31,6 +31,14 @@ def _split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _LoggingServer(wsgi.Server):
+    """cheroot's server with its error log (e.g. a client refused in the TLS handshake: no
+    certificate, another CA) written through `logging` instead of to stderr."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        log.log(level, "%s", msg, exc_info=traceback)
+
+
 @dataclass
 class ConsoleServer:
     """The console on `listen` (port 0: any free port; `address` says which), started by `start()`."""
@@ -39,21 +47,15 @@ class ConsoleServer:
     tls: ConsoleTls
     listen: str = "127.0.0.1:8443"
     threads: int = 8
-    _server: wsgi.Server = field(init=False)
+    _server: _LoggingServer = field(init=False)
     _thread: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.app = ConsoleApp(self.context)
         adapter = BuiltinSSLAdapter(str(self.tls.cert), str(self.tls.key))
         adapter.context = self.tls.server_context()  # CERT_REQUIRED against the custodian's CA
-        self._server = wsgi.Server(_split_listen(self.listen), self.app.flask, numthreads=self.threads)
+        self._server = _LoggingServer(_split_listen(self.listen), self.app.flask, numthreads=self.threads)
         self._server.ssl_adapter = adapter
-        self._server.error_log = self._log_error  # cheroot writes to stderr otherwise
-
-    @staticmethod
-    def _log_error(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        # A client refused in the TLS handshake (no certificate, another CA) is logged here.
-        log.log(level, "%s", msg, exc_info=traceback)
 
     @property
     def address(self) -> str:
