@@ -58,8 +58,8 @@ def _entry(i: int, time: str, department: str = "edu", detail: str = "") -> Audi
 
 
 class Client:
-    def __init__(self, log: AuditLog, ca: CertificateAuthority, cert_pem: bytes, record=None) -> None:
-        crl = ca.crl_pem()
+    def __init__(self, log: AuditLog, ca: CertificateAuthority, cert_pem: bytes, record=None, crl=None) -> None:
+        crl = crl or ca.crl_pem()
         key = VerifierKey(AuditSigningKey.generate().public_key(), "aidlink.audit")
         context = ConsoleContext(
             AuditReader(log.store), record or log.append, OfficerAuthenticator(ca.cert_pem, lambda: crl), key
@@ -171,3 +171,29 @@ def test_ocsf_and_cef_carry_the_entry_fields():
     line = cef_line(row)
     assert line.startswith("CEF:0|aidlink|matcher|0.1.0|/aidlink.v1.Matcher/CompareDatasets|CompareDatasets refused|5|")
     assert "msg=a\\=b|c" in line and "cn1=7" in line and "cs1=edu" in line and line.endswith("\n")
+
+
+def test_a_matcher_certificate_is_refused_naming_its_kind(tmp_path, ca):
+    log = AuditLog(open_audit_store(sqlite_url(tmp_path / "audit.sqlite")), checkpoint_interval=None)
+    try:
+        response = Client(log, ca, ca.issue_matcher().cert_pem).get("/log")
+        assert response.status_code == 403
+        assert "is a matcher identity; the review console is for security officers" in response.get_data(as_text=True)
+        last = [row.entry for row in log.store.scan()][-1]
+        assert last.status == "PERMISSION_DENIED" and last.identity.startswith("aidlink://matcher")
+    finally:
+        log.close()
+
+
+def test_an_expired_crl_refuses_every_officer(tmp_path, ca):
+    from datetime import UTC, datetime, timedelta
+
+    log = AuditLog(open_audit_store(sqlite_url(tmp_path / "audit.sqlite")), checkpoint_interval=None)
+    try:
+        stale = ca.crl_pem(next_update_days=1, now=datetime.now(UTC) - timedelta(days=3))
+        response = Client(log, ca, ca.issue_officer("alice").cert_pem, crl=stale).get("/log")
+        assert response.status_code == 503
+        assert "the certificate revocation list (crl.pem) expired at" in response.get_data(as_text=True)
+        assert [row.entry for row in log.store.scan()][-1].status == "UNAVAILABLE"
+    finally:
+        log.close()
