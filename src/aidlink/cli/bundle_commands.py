@@ -23,8 +23,11 @@ def _subcommands(sub, name: str):
 
 
 def register(sub) -> None:
-    register_gateway(_subcommands(sub, "gateway"))
-    register_matcher(_subcommands(sub, "matcher"))
+    """Adds to `gateway` and `matcher`, whichever the parser being built has (see cli.main)."""
+    if "gateway" in sub.choices:
+        register_gateway(_subcommands(sub, "gateway"))
+    if "matcher" in sub.choices:
+        register_matcher(_subcommands(sub, "matcher"))
 
 
 def register_gateway(gsub) -> None:

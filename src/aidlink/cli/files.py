@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from aidlink.cli.progress import ProgressBar
-from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
-from aidlink.gateway.pipeline import RecordPipeline, RowRefused
+
+# The record pipeline (normalization, pinyin, encoding) is imported by `encode` only: `match`
+# and `--help` start without it.
 
 FORMAT = "aidlink-encodings/1"
 
@@ -69,6 +69,10 @@ def load_secret(args) -> tuple[bytes, int]:
 
 
 def encode_command(args) -> int:
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
+    from aidlink.gateway.pipeline import RecordPipeline, RowRefused
+
     try:
         schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
     except (OSError, ValueError) as exc:  # SchemaError is a ValueError naming the file and the key at fault

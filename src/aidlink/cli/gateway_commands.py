@@ -12,9 +12,11 @@ import grpc
 
 from aidlink.cli.node_options import add_node_options, open_node_channel
 from aidlink.cli.progress import ProgressBar
-from aidlink.cli.settings import add_config_option
+from aidlink.cli.settings import add_config_option, message_bytes, seconds
+from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
+from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
 
 NODE_FILES = "ca.crt, node.crt, node.key, crl.pem (for --listen) and linkage-secret.sealed"
@@ -50,6 +52,27 @@ def register(sub) -> None:
     s.add_argument("--schema", type=Path)
     s.add_argument("--metrics-port", type=int)
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
+    s.add_argument(
+        "--max-message-bytes",
+        type=message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest gRPC message, to the matcher and on the node's API (default: %(default)s, 16 MiB)",
+    )
+    s.add_argument(
+        "--matcher-deadline",
+        type=seconds,
+        default=DEFAULT_UNARY_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of a unary call to the matcher, at most what the node's caller has left (default: %(default)s)",
+    )
+    s.add_argument(
+        "--matcher-stream-deadline",
+        type=seconds,
+        default=DEFAULT_STREAM_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of an upload or a comparison at the matcher, at most what the node's caller has left "
+        "(default: %(default)s)",
+    )
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -160,6 +183,9 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 matcher_server_name=args.matcher_name,
+                max_message_bytes=args.max_message_bytes,
+                matcher_deadline_s=args.matcher_deadline,
+                matcher_stream_deadline_s=args.matcher_stream_deadline,
             )
         ).start()
     except (ValueError, OSError, RuntimeError) as exc:

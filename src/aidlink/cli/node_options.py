@@ -9,6 +9,8 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.cli.settings import seconds
+from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S, with_deadlines
 from aidlink.gateway.node_channel import NodeAddressError, SystemCredentials, node_channel, node_socket_address
 from aidlink.keys.key_files import KeyFileError
 
@@ -27,6 +29,14 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--server-name", help="TLS name in the node's certificate, if it differs from the host")
     where.add_argument(
         "--insecure-dev", action="store_true", help="plaintext TCP to a development node (never in production)"
+    )
+    where.add_argument(
+        "--deadline",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"give up a call to the node after SECONDS, the node's calls to the matcher included "
+        f"(default: {DEFAULT_UNARY_DEADLINE_S:g} for a unary call, {DEFAULT_STREAM_DEADLINE_S:g} for an "
+        "upload or a comparison)",
     )
 
 
@@ -47,8 +57,9 @@ def open_node_channel(args: argparse.Namespace, command: str) -> grpc.Channel | 
         print(
             f"aidlink {command}: WARNING: --insecure-dev: plaintext, unauthenticated TCP to {address}", file=sys.stderr
         )
+    deadline = getattr(args, "deadline", None)
     try:
-        return node_channel(
+        channel = node_channel(
             address,
             SystemCredentials(args.ca, args.cert, args.key, args.server_name) if all(tls) else None,
             insecure_dev=args.insecure_dev,
@@ -56,3 +67,5 @@ def open_node_channel(args: argparse.Namespace, command: str) -> grpc.Channel | 
     except (NodeAddressError, KeyFileError) as exc:
         print(f"aidlink {command}: {exc}", file=sys.stderr)
         return None
+    # Every call carries a deadline (aidlink.deadlines); the node passes what is left of it on to the matcher.
+    return with_deadlines(channel, deadline or DEFAULT_UNARY_DEADLINE_S, deadline or DEFAULT_STREAM_DEADLINE_S)

@@ -54,6 +54,7 @@ class LoopbackDeployment:
     matcher_metrics: bool = False
     database_url: str | None = None  # the matcher's state (MatcherConfig.database_url); None: SQLite files
     node_api: str = "mtls"  # how the departments' systems call their nodes: "mtls" (TCP) or "socket"
+    matcher_options: dict = field(default_factory=dict)  # further MatcherConfig fields (limits, reflection…)
     matcher: MatcherServer = field(init=False)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
@@ -107,6 +108,7 @@ class LoopbackDeployment:
                 audit_key=self.audit_key_path,
                 audit_origin="aidlink.audit/loopback",
                 database_url=self.database_url,
+                **self.matcher_options,
             )
         ).start()
         for dept in self.departments:

@@ -11,12 +11,9 @@ import grpc
 
 from aidlink.gateway.node_access import default_socket
 from aidlink.keys.key_files import read_file
+from aidlink.transport import client_options
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-OPTIONS: list[tuple[str, int | str]] = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-]
+OPTIONS = client_options()  # keepalive and the message size limit (aidlink.transport)
 
 
 class NodeAddressError(ValueError):

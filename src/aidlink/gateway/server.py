@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S, IncomingDeadline, with_deadlines
 from aidlink.gateway.call_interceptor import Callers, NodeCallInterceptor
 from aidlink.gateway.call_log import CALL_LOG_FILE, CallLog
 from aidlink.gateway.catalog_lookup import NodeCatalog
@@ -40,10 +41,10 @@ from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
 from aidlink.matcher.revocation import RevocationListFile
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor, traced_channel
+from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES, client_options, server_options
 from aidlink.v1 import catalog_pb2_grpc, gateway_pb2_grpc, matcher_pb2_grpc, monitoring_pb2_grpc
 
 log = logging.getLogger("aidlink.gateway")
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -73,6 +74,10 @@ class GatewayConfig:
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     matcher_server_name: str | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # largest message, to the matcher and on the node's API
+    # Deadlines of calls to the matcher: these by default, never more than the node's own caller has left.
+    matcher_deadline_s: float = DEFAULT_UNARY_DEADLINE_S
+    matcher_stream_deadline_s: float = DEFAULT_STREAM_DEADLINE_S
 
 
 class _DevDepartment(
@@ -106,10 +111,9 @@ class _Details(grpc.ClientCallDetails):
 
 
 def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
-    options: list[tuple[str, int | str]] = [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ]
+    """The node's channel to the matcher: mTLS, keepalive, the message size limit, and a deadline on
+    every call (at most what the node's own caller has left: aidlink.deadlines)."""
+    options = client_options(cfg.max_message_bytes)
     if cfg.tls is None:
         channel = grpc.insecure_channel(cfg.matcher, options=options)
         channel = grpc.intercept_channel(channel, _DevDepartment(cfg.department))
@@ -122,7 +126,9 @@ def matcher_channel(cfg: GatewayConfig) -> grpc.Channel:
         if cfg.matcher_server_name:
             options.append(("grpc.ssl_target_name_override", cfg.matcher_server_name))
         channel = grpc.secure_channel(cfg.matcher, creds, options=options)
-    return traced_channel(channel, "gateway", cfg.department)
+    return with_deadlines(
+        traced_channel(channel, "gateway", cfg.department), cfg.matcher_deadline_s, cfg.matcher_stream_deadline_s
+    )
 
 
 @dataclass
@@ -162,8 +168,9 @@ class GatewayServer:
                 server_interceptor("gateway", cfg.department),
                 MetricsInterceptor(self.metrics),  # outside the caller check, so refusals are counted
                 NodeCallInterceptor(self._callers(cfg), self.call_log),
+                IncomingDeadline(),  # the node's calls to the matcher get at most what its caller has left
             ],
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
+            options=server_options(cfg.max_message_bytes),
         )
         gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(self.node), self.server)
         keys = (

@@ -165,9 +165,13 @@ class Exchange:
         if encoding.bits not in SUPPORTED_BITS:
             raise InvalidInput(f"header.encoding.bits: {encoding.bits} is not a positive multiple of 64")
         if encoding.secret_version < 1:
-            raise InvalidInput("header.encoding.secret_version must be set (>= 1)")
+            raise InvalidInput(
+                "header.encoding.secret_version must be set (>= 1)", field="header.encoding.secret_version"
+            )
         if not encoding.schema_fingerprint:
-            raise InvalidInput("header.encoding.schema_fingerprint must be set")
+            raise InvalidInput(
+                "header.encoding.schema_fingerprint must be set", field="header.encoding.schema_fingerprint"
+            )
         return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
 
     def add_record(

@@ -135,7 +135,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         department = call.verified_caller.department
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
-            raise InvalidInput("the first upload message must be a header")
+            raise InvalidInput("the first upload message must be a header", field="header")
         h = first.header
         name_problem = dataset_name_problem(h.dataset)
         if name_problem:  # before the name goes into the audit entry: the entry gets its size, not its content
