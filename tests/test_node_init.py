@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aidlink.cli.main import main
-from aidlink.gateway.node_setup import IssuedFiles, NodeSetupError, check_node_credentials, check_node_directory
+from aidlink.gateway.node_setup import (
+    IssuedFiles,
+    NodeSetupError,
+    check_node_credentials,
+    check_node_directory,
+    find_issued_files,
+)
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.linkage_secret import LinkageSecret
 from tests.support.issued_node_files import issue_node_files as issue
@@ -103,3 +109,24 @@ def test_a_revoked_node_certificate_is_refused(tmp_path):
     with pytest.raises(NodeSetupError, match="revoked at"):
         check_node_credentials("edu", files)
     assert not (tmp_path / "node").exists()
+
+
+def test_node_init_takes_the_custodians_directory_as_it_is(custodian, tmp_path, capsys):
+    issued = custodian["edu"].cert.parent
+    assert find_issued_files(issued) == custodian["edu"]
+    node = tmp_path / "node"
+    argv = ["node", "init", "--department", "edu", "--node-dir", str(node), "--matcher", "127.0.0.1:1"]
+    assert main([*argv, "--issued", str(issued)]) == 0
+    assert "crl.pem, linkage-secret.sealed (secret version 3)" in capsys.readouterr().out
+    assert (node / "crl.pem").read_bytes() == custodian["edu"].crl.read_bytes()
+    # a second certificate in the directory makes "the" node certificate ambiguous: named, not guessed
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for f in (*issued.iterdir(), custodian["mca"].cert):
+        (crowded / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(
+        NodeSetupError,
+        match=r"expected one node certificate \(\*\.crt\), found edu-320000\.crt, mca-320000\.crt; give --cert",
+    ):
+        find_issued_files(crowded)
+    assert find_issued_files(crowded, cert=crowded / "edu-320000.crt").key == crowded / "edu-320000.key"

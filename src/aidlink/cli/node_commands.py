@@ -22,10 +22,16 @@ def register(sub) -> None:
     )
     i.add_argument("--department", required=True, choices=list(DEPARTMENTS), help=", ".join(DEPARTMENTS))
     i.add_argument("--node-dir", type=Path, required=True, help="the node directory to create (0700)")
-    i.add_argument("--ca", type=Path, required=True, help="the custodian's CA certificate (ca.crt)")
-    i.add_argument("--cert", type=Path, required=True, help="this node's certificate (keys issue-node: DEPT-DIV.crt)")
-    i.add_argument("--key", type=Path, required=True, help="its private key (keys issue-node: DEPT-DIV.key)")
-    i.add_argument("--secret", type=Path, required=True, help="the linkage secret sealed to --cert (keys seal-secret)")
+    i.add_argument(
+        "--issued",
+        type=Path,
+        help="the directory the custodian handed over: ca.crt, DEPT-DIV.crt and .key, *.sealed, crl.pem "
+        "(the flags below override single files)",
+    )
+    i.add_argument("--ca", type=Path, help="the custodian's CA certificate (ca.crt)")
+    i.add_argument("--cert", type=Path, help="this node's certificate (keys issue-node: DEPT-DIV.crt)")
+    i.add_argument("--key", type=Path, help="its private key (keys issue-node: DEPT-DIV.key)")
+    i.add_argument("--secret", type=Path, help="the linkage secret sealed to --cert (keys seal-secret)")
     i.add_argument("--crl", type=Path, help="the custodian's revocation list (keys crl); needed for --listen")
     i.add_argument("--matcher", required=True, help="the matcher's HOST:PORT")
     i.add_argument("--matcher-name", help="TLS server name of the matcher if it differs from the host")
@@ -34,10 +40,23 @@ def register(sub) -> None:
 
 
 def init(args) -> int:
-    from aidlink.gateway.node_setup import SETTINGS_FILE, IssuedFiles, NodeSetupError, init_node_directory
+    from aidlink.gateway.node_setup import (
+        SETTINGS_FILE,
+        IssuedFiles,
+        NodeSetupError,
+        find_issued_files,
+        init_node_directory,
+    )
 
-    files = IssuedFiles(ca=args.ca, cert=args.cert, key=args.key, secret=args.secret, crl=args.crl)
+    given = dict(ca=args.ca, cert=args.cert, key=args.key, secret=args.secret, crl=args.crl)
     try:
+        if args.issued is not None:
+            files = find_issued_files(args.issued, **given)
+        elif args.ca and args.cert and args.key and args.secret:
+            files = IssuedFiles(args.ca, args.cert, args.key, args.secret, args.crl)
+        else:
+            missing = [f"--{n}" for n in ("ca", "cert", "key", "secret") if given[n] is None]
+            raise NodeSetupError(f"give --issued DIR (what the custodian handed over) or {', '.join(missing)}")
         checked = init_node_directory(
             args.department,
             args.node_dir,
@@ -50,13 +69,14 @@ def init(args) -> int:
         print(f"aidlink node init: {exc}", file=sys.stderr)
         return 2
     identity, d = checked.identity, args.node_dir
+    crl_given = files.crl is not None
     print(
         f"node {args.department} ({identity.uri}, serial {identity.serial:#x}, valid until "
         f"{identity.not_after:%Y-%m-%d}) ready in {d}: ca.crt, node.crt, node.key (0600), "
-        f"{'crl.pem, ' if args.crl else ''}linkage-secret.sealed (secret version {checked.secret_version}), "
+        f"{'crl.pem, ' if crl_given else ''}linkage-secret.sealed (secret version {checked.secret_version}), "
         f"{SETTINGS_FILE}"
     )
-    if args.crl is None:
+    if not crl_given:
         print("  no --crl: copy the custodian's crl.pem into the node directory before serving --listen")
     entries = _catalog_entries(args.department)
     print("next:")

@@ -51,6 +51,40 @@ class CheckedNode:
     secret_version: int
 
 
+def find_issued_files(
+    directory: Path,
+    *,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    secret: Path | None = None,
+    crl: Path | None = None,
+) -> IssuedFiles:
+    """The issued files in ``directory`` as the custodian's commands name them; a file given overrides.
+
+    ``ca.crt``; the one other ``*.crt`` (``<dept>-<division>.crt``) and the ``.key`` of the same stem;
+    the one ``*.sealed``; ``crl.pem`` if there. Missing or ambiguous files are named.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NodeSetupError(f"--issued {directory}: not a directory")
+
+    def only(pattern: str, what: str, flag: str, exclude: tuple[str, ...] = ()) -> Path:
+        found = sorted(p for p in directory.glob(pattern) if p.name not in exclude)
+        if len(found) != 1:
+            names = ", ".join(p.name for p in found) or "none"
+            raise NodeSetupError(f"--issued {directory}: expected one {what} ({pattern}), found {names}; give {flag}")
+        return found[0]
+
+    ca = ca or (directory / CA_FILE)
+    cert = cert or only("*.crt", "node certificate", "--cert", exclude=(CA_FILE,))
+    key = key or cert.with_suffix(".key")
+    secret = secret or only("*.sealed", "sealed linkage secret", "--secret")
+    if crl is None and (directory / CRL_FILE).exists():
+        crl = directory / CRL_FILE
+    return IssuedFiles(ca, cert, key, secret, crl)
+
+
 def _read(path: Path, what: str, flag: str) -> bytes:
     try:
         return Path(path).read_bytes()

@@ -271,8 +271,7 @@ def _issue_node(args: argparse.Namespace) -> int:
     print(f"next: aidlink keys seal-secret --cert {args.out / stem}.crt --out {sealed}; aidlink keys crl --out CRL")
     print(
         f"then the department: aidlink node init --department {args.department} --node-dir NODE_DIR "
-        f"--ca {args.out / CA_CERT_FILE} --cert {args.out / stem}.crt --key {args.out / stem}.key "
-        f"--secret {sealed} --crl CRL --matcher HOST:PORT  (docs/department-guide.md)"
+        f"--issued {args.out} --matcher HOST:PORT  (with the CRL in {args.out}; docs/department-guide.md)"
     )
     return 0
 
