@@ -131,6 +131,21 @@ CASES = [
         [*EXPORT[:5], "no.crt", *EXPORT[6:], "--node-dir", "nodes/edu", "in.csv"],
         "no.crt",
     ),
+    (
+        "export-bundle: matcher cert is not a certificate",
+        [*EXPORT[:5], "in.csv", *EXPORT[6:], "--node-dir", "nodes/edu", "in.csv"],
+        "--matcher-cert in.csv: not an X.509 certificate",
+    ),
+    (
+        "import-results: missing bundle",
+        ["gateway", "import-results", "no.bundle", "--node-dir", "nodes/edu", "--output-dir", "results"],
+        "no.bundle",
+    ),
+    (
+        "import-results: not a bundle",
+        ["gateway", "import-results", "in.csv", "--node-dir", "nodes/edu", "--output-dir", "results"],
+        "not an aidlink bundle",
+    ),
     ("node init: missing secret", init(**{"--secret": "no.sealed"}), "no.sealed"),
     ("node init: neither --issued nor files", init()[:8], "--issued DIR"),
     ("node init: --issued is not a directory", [*init()[:8], "--issued", "in.csv"], "--issued in.csv"),

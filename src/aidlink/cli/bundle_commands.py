@@ -110,18 +110,22 @@ def export_bundle(args) -> int:
         print(f"aidlink gateway export-bundle: {args.input}: {exc}", file=sys.stderr)
         return 2
     from aidlink.gateway.node_setup import NodeSetupError, check_node_directory
+    from aidlink.keys.identity import load_certificate
     from aidlink.keys.secret_file import SecretFileError
 
     try:
         check_node_directory(args.node_dir, args.department)
         key, version = _open_secret(args.node_dir)
-        matcher_cert_pem = args.matcher_cert.read_bytes()
     except (NodeSetupError, SecretFileError) as exc:
         print(f"aidlink gateway export-bundle: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    try:
+        matcher_cert_pem = args.matcher_cert.read_bytes()
+        load_certificate(matcher_cert_pem)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         print(
-            f"aidlink gateway export-bundle: --matcher-cert {exc.filename}: {exc.strerror}; give the matcher's "
+            f"aidlink gateway export-bundle: --matcher-cert {args.matcher_cert}: {reason}; give the matcher's "
             "certificate (PEM)",
             file=sys.stderr,
         )
@@ -204,16 +208,17 @@ def import_results(args) -> int:
     from aidlink.gateway.bundle import BundleError, BundleLedger, read_result_bundle
     from aidlink.gateway.refs import ReferenceMap
 
+    try:
+        blob = args.bundle.read_bytes()
+        key_pem, cert_pem, ca_cert_pem = ((args.node_dir / f).read_bytes() for f in ("node.key", "node.crt", "ca.crt"))
+    except OSError as exc:
+        print(f"aidlink gateway import-results: {exc.filename}: cannot read it ({exc.strerror})", file=sys.stderr)
+        return 2
     state = args.data_dir or args.node_dir / "state"
     refs, ledger = ReferenceMap(state / "references.sqlite"), BundleLedger(state / "bundles.sqlite")
     try:
         results = read_result_bundle(
-            args.bundle.read_bytes(),
-            refs=refs,
-            key_pem=(args.node_dir / "node.key").read_bytes(),
-            cert_pem=(args.node_dir / "node.crt").read_bytes(),
-            ca_cert_pem=(args.node_dir / "ca.crt").read_bytes(),
-            ledger=ledger,
+            blob, refs=refs, key_pem=key_pem, cert_pem=cert_pem, ca_cert_pem=ca_cert_pem, ledger=ledger
         )
     except BundleError as exc:
         print(f"aidlink gateway import-results: refused ({exc.problem}): {exc}", file=sys.stderr)
