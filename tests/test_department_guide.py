@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import selectors
 import signal
 import socket
 import stat
@@ -57,34 +56,33 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 class Service:
-    def __init__(self, script: str, cwd: Path, env: dict[str, str]) -> None:
+    """A ``sh server`` block in its own process group; its output goes to a file (never a pipe
+    nobody reads, which would stall a service that logs a lot)."""
+
+    def __init__(self, script: str, cwd: Path, env: dict[str, str], log: Path) -> None:
         self.script = script
-        self.process = subprocess.Popen(
-            ["bash", "-euo", "pipefail", "-c", f"exec {script.strip()}"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.output: list[str] = []
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                ["bash", "-euo", "pipefail", "-c", f"exec {script.strip()}"],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text("utf-8", errors="replace")
 
     def wait_ready(self) -> None:
-        assert self.process.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(self.process.stdout, selectors.EVENT_READ)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=1):
-                continue
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            if READY in line:
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if READY in self.output():
                 return
-        raise AssertionError(f"service did not report {READY!r}:\n{self.script}\n{''.join(self.output)}")
+            time.sleep(0.1)
+        if READY not in self.output():
+            raise AssertionError(f"service did not report {READY!r}:\n{self.script}\n{self.output()}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -94,8 +92,6 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 def test_the_guide_has_commands_and_services():
@@ -114,7 +110,7 @@ def test_department_guide_from_an_empty_directory_to_a_first_comparison(tmp_path
         for kind, script in guide_blocks(GUIDE.read_text("utf-8")):
             script = script.replace(GUIDE_MATCHER, matcher)
             if kind == "sh server":
-                service = Service(script, work, env)
+                service = Service(script, work, env, tmp_path / f"service-{len(services)}.log")
                 services.append(service)
                 service.wait_ready()
                 continue
