@@ -217,3 +217,16 @@ def test_a_mapping_to_a_field_that_does_not_exist_names_both(tmp_path):
         read_extract(path, mapping=ColumnMapping({"学籍号": "recid"}))
     with pytest.raises(ExtractError, match=r"the id column 'rec_id' is missing .*--id-column"):
         read_extract(path, mapping=ColumnMapping(ignore=frozenset({"学籍号"})))
+
+
+def test_an_id_number_stored_as_an_excel_number_is_refused_with_its_cell(tmp_path):
+    book = Workbook()
+    book.active.append(["rec_id", "name", "身份证号"])
+    book.active.append(["r1", "王小明", "320102201203150118"])
+    book.active.append(["r2", "李晓红", 320102201407090000])  # what Excel keeps of a typed 18-digit ID
+    path = tmp_path / "ids.xlsx"
+    book.save(path)
+    with pytest.raises(
+        ExtractError, match=r"row 2, column 身份证号: 320102201407090000 is stored as a number.*as Text"
+    ):
+        read_extract(path)

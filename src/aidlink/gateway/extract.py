@@ -144,6 +144,9 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+EXACT_DIGITS_LIMIT = 10**15  # Excel numbers have 15 significant digits; a longer one is already damaged
+
+
 def xlsx_rows(path: Path) -> list[list[str]]:
     """The first sheet's rows as text (openpyxl, read-only; formulas as their cached values)."""
     from openpyxl import load_workbook  # only .xlsx needs it
@@ -154,9 +157,19 @@ def xlsx_rows(path: Path) -> list[list[str]]:
         raise ExtractError(f"not a readable .xlsx workbook ({exc}); save it again from Excel or as CSV") from None
     try:
         sheet = workbook.worksheets[0]
-        return [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     finally:
         workbook.close()
+    for number, row in enumerate(rows[1:], start=1):
+        for column, value in enumerate(row):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= EXACT_DIGITS_LIMIT:
+                name = rows[0][column] if column < len(rows[0]) else f"#{column + 1}"
+                raise ExtractError(
+                    f"row {number}, column {name}: {cell_text(value)} is stored as a number, and Excel keeps only 15 "
+                    "digits of a number (an 18-digit ID loses its last ones): format the column as Text "
+                    "and export again, or save the sheet as CSV from the source system"
+                )
+    return [[cell_text(v) for v in row] for row in rows]
 
 
 @dataclass
