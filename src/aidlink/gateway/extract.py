@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 
 PERSON_FIELDS = ("name", "id_number", "birth_date", "sex", "phone", "address")
@@ -165,7 +166,7 @@ def xlsx_rows(path: Path) -> list[list[str]]:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= EXACT_DIGITS_LIMIT:
                 name = rows[0][column] if column < len(rows[0]) else f"#{column + 1}"
                 raise ExtractError(
-                    f"row {number}, column {name}: {cell_text(value)} is stored as a number, and Excel keeps only 15 "
+                    f"row {number}, column {name}: {Decimal(f'{value:.15g}'):f} is stored as a number, and Excel keeps only 15 "
                     "digits of a number (an 18-digit ID loses its last ones): format the column as Text "
                     "and export again, or save the sheet as CSV from the source system"
                 )
