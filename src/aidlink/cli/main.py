@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_optional(sub, "aidlink.cli.monitoring_commands")  # after gateway: adds `gateway download`
     register_keys(sub)
     _register_optional(sub, "aidlink.audit.cli")
+    _register_optional(sub, "aidlink.witness.cli")
     for module in ("aidlink.cli.catalog_commands", "aidlink.cli.dispute_commands", "aidlink.cli.bundle_commands"):
         _register_optional(sub, module)
     bench = sub.add_parser("bench", help="benchmarks and quality evaluations (never timed tests)")

@@ -39,6 +39,12 @@ def register(sub) -> None:
         "--health-address",
         help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
+    s.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=10.0,
+        help="seconds between signed audit checkpoints while the log grows (default: %(default)s)",
+    )
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
@@ -77,6 +83,7 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
+                checkpoint_interval=args.checkpoint_interval,
                 **core_settings(args),
             )
         ).start()
