@@ -132,8 +132,8 @@ class WitnessServer:
         return self
 
     def stop(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever, which only a started server runs
+            self._http.shutdown()
             self._thread.join(timeout=10)
+        self._http.server_close()
         self.witness.state.close()
