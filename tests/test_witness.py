@@ -144,3 +144,62 @@ def test_the_witness_key_is_encrypted_at_rest(witness, tmp_path):
         "witness", "keygen", "--dir", str(tmp_path / "none"), "--name", "w3", check=False, stdin=subprocess.DEVNULL
     )
     assert result.returncode == 2 and "--passphrase-file" in result.stderr
+
+
+def _self_signed(directory, host: str = "127.0.0.1"):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "witness test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "witness.crt", directory / "witness-tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_over_tls_the_log_checks_the_witness_certificate(tmp_path):
+    from aidlink.witness.client import WitnessClient, WitnessEndpoint, WitnessUnreachable
+    from aidlink.witness.key import WitnessKey
+    from aidlink.witness.server import WitnessServer, WitnessTls
+    from aidlink.witness.service import Witness
+    from aidlink.witness.state import WitnessState
+
+    cert, key = _self_signed(tmp_path)
+    witness_key = WitnessKey.create(tmp_path / "w", "officers.example/witness", None)
+    log = Log()
+    server = WitnessServer(
+        Witness(witness_key, [log.verifier], WitnessState(tmp_path / "w" / "witness.sqlite")),
+        tls=WitnessTls(cert, key),
+    ).start()
+    try:
+        assert server.url.startswith("https://")
+        note = log.grow(3)
+        untrusted = WitnessClient(WitnessEndpoint(server.url, witness_key.verifier()))
+        with pytest.raises(WitnessUnreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.add_checkpoint(0, [], note)
+        trusted = WitnessClient(WitnessEndpoint(server.url, witness_key.verifier(), ca_file=cert))
+        cosigned = trusted.add_checkpoint(0, [], note)
+        assert verify_cosigned_checkpoint(cosigned, log.verifier, [witness_key.verifier()]).checkpoint.size == 3
+    finally:
+        server.stop()
