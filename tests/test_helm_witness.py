@@ -73,3 +73,21 @@ def test_malformed_witnesses_are_refused_by_the_schema(helm_binary, witness, why
 def test_an_origin_with_spaces_is_refused(helm_binary):
     with pytest.raises(helm.HelmFailed):
         _render(helm_binary, "matcher.audit.origin=aidlink audit")
+
+
+def test_witness_alerts_use_the_metrics_the_submitter_exposes(helm_binary):
+    from deploy.validation import promql
+    from deploy.validation.metric_names import exposed_metrics
+    from tests.test_helm_chart import EXAMPLE
+
+    docs = helm.template(helm_binary, [EXAMPLE], namespace=NAMESPACE)
+    rules = {
+        r["alert"]: r["expr"]
+        for d in docs
+        if d["kind"] == "PrometheusRule"
+        for g in d["spec"]["groups"]
+        for r in g["rules"]
+    }
+    for alert in ("AidlinkAuditWitnessRefuses", "AidlinkAuditWitnessBehind"):
+        assert promql.reference_problems(rules[alert], exposed_metrics()) == [], alert
+    assert "refused|rollback" in rules["AidlinkAuditWitnessRefuses"]
