@@ -156,7 +156,12 @@ class AuditLog:
             )
         if self._signer is not None and self._tree.size > 0:
             # The log commits at once to entries written after its last checkpoint (before a crash).
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except BaseException:
+                if self._witnessing is not None:
+                    self._witnessing.close()
+                raise
         if self._signer is not None and checkpoint_interval:
             self._timer = threading.Thread(
                 target=self._checkpoint_loop, args=(checkpoint_interval,), name="audit-checkpoints", daemon=True

@@ -32,6 +32,7 @@ class WitnessTls:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as the spec recommends
+    timeout = 30  # seconds a connection may sit idle or trickle its request
 
     def _answer(self, answer: Answer) -> None:
         self.send_response(answer.status)
