@@ -4,9 +4,8 @@ import-results` back at the department; plus `aidlink catalog list --matcher` ov
 
 from __future__ import annotations
 
-import csv
-
 from aidlink.audit.store import SQLiteAuditStore
+from aidlink.cli.downloads import read_table
 from aidlink.cli.main import main
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
@@ -89,8 +88,8 @@ def test_offline_round_trip_by_command_line(tmp_path, capsys):
         main(["gateway", "import-results", str(result), "--node-dir", str(edu_dir), "--output-dir", str(out_dir)]) == 0
     )
     assert "agreement art14-1a.mca-to-edu" in capsys.readouterr().out
-    with open(out_dir / "comparison-1.csv", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    header, cells = read_table(out_dir / "comparison-1.csv")
+    rows = [dict(zip(header, r)) for r in cells]
     assert rows and {r["record_id"] for r in rows} <= set(extracts["edu"].truth)
     store = SQLiteAuditStore(data_dir / "audit.sqlite", read_only=True)
     try:

@@ -80,8 +80,8 @@ def test_dashboard_shows_what_operators_watch(dashboard):
         for sel in promql.selectors(promql.without_grafana_variables(expr))
     }
     assert {
-        "aidlink_rpc_requests_total",
-        "aidlink_rpc_duration_seconds_bucket",
+        "grpc_server_handled_total",
+        "grpc_server_handling_seconds_bucket",
         "aidlink_audit_refused_calls_total",
         "aidlink_audit_log_size",
         "aidlink_audit_checkpoint_age_seconds",
@@ -92,17 +92,18 @@ def test_dashboard_shows_what_operators_watch(dashboard):
     quantiles = {
         float(q)
         for _, expr in _expressions(dashboard)
-        for q in re.findall(r"histogram_quantile\(([0-9.]+), sum by \(le\) \(rate\(aidlink_rpc_duration", expr)
+        for q in re.findall(r"histogram_quantile\(([0-9.]+), sum by \(le\) \(rate\(grpc_server_handling_seconds", expr)
     }
     assert quantiles == {0.5, 0.95, 0.99}
     by_method_and_code = [
-        e for _, e in _expressions(dashboard) if "aidlink_rpc_requests_total" in e and "by (method, code)" in e
+        e for _, e in _expressions(dashboard) if "grpc_server_handled_total" in e and "by (grpc_method, grpc_code)" in e
     ]
     assert by_method_and_code
 
 
 def test_reference_check_reports_misspelled_metrics_and_labels(exposed):
-    assert promql.reference_problems("rate(aidlink_rpc_request_total[5m])", exposed)
+    assert promql.reference_problems("rate(grpc_server_handle_total[5m])", exposed)
     assert promql.reference_problems('rate(aidlink_audit_refused_calls_total{dept="edu"}[5m])', exposed)
     assert promql.reference_problems("sum(rate(aidlink_pairs_compared_total[5m])", exposed)  # syntax
-    assert promql.reference_problems('rate(aidlink_rpc_requests_total{code="OK",job="m"}[5m])', exposed) == []
+    assert promql.reference_problems('rate(grpc_server_handled_total{code="OK"}[5m])', exposed)  # grpc_code
+    assert promql.reference_problems('rate(grpc_server_handled_total{grpc_code="OK",job="m"}[5m])', exposed) == []

@@ -138,6 +138,7 @@ def test_misspelled_values_key_is_rejected(helm_binary, assignment, misspelled):
         ("gateways.departments[0].divisionCode=32090", "divisionCode"),  # a number, and 5 digits
         ("containerSecurityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
         ("podSecurityContext.runAsNonRoot=false", "runAsNonRoot"),
+        ("gateways.ports.health=0", "health"),
     ],
 )
 def test_unsafe_or_malformed_values_are_rejected(helm_binary, assignment, why):
@@ -238,9 +239,38 @@ def test_probes_are_native_grpc_probes_on_plaintext_ports(example_docs):
     assert matcher["readinessProbe"]["grpc"]["service"] == "aidlink.v1.Matcher"
     for gateway in _kind(example_docs, "Deployment"):
         container = gateway["spec"]["template"]["spec"]["containers"][0]
-        api = next(p["containerPort"] for p in container["ports"] if p["name"] == "api")
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["health"] != ports["api"]  # the node API demands client certificates too
+        assert f"--health-port={ports['health']}" in container["args"]
+        assert "--health-address=0.0.0.0" in container["args"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == api
+            assert container[probe]["grpc"]["port"] == ports["health"]
+
+
+def test_gateway_apis_are_served_over_mtls_only(example_docs):
+    """Each node serves its API on TCP with mTLS for its department's systems: its certificate,
+    the CA and the CRL from the node Secret; no plaintext flag; its socket on the pod's scratch volume."""
+    from aidlink.cli.main import build_parser
+
+    parser = build_parser()
+    for gateway in _kind(example_docs, "Deployment"):
+        spec = gateway["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        assert not any("insecure" in a for a in container["args"])
+        args = parser.parse_args(container["args"])
+        assert args.listen == f"0.0.0.0:{next(p['containerPort'] for p in container['ports'] if p['name'] == 'api')}"
+        assert not args.insecure_dev
+        assert args.crl.parent == args.node_dir and args.crl.name == "crl.pem"
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert "secret" in volumes[mounts[str(args.node_dir)]]
+        assert args.socket.parent.parent == Path("/tmp") and "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_the_gateway_health_port_cannot_be_the_api_port(helm_binary):
+    with pytest.raises(helm.HelmFailed) as failed:
+        _render(helm_binary, "gateways.ports.health=50061")
+    assert "gateways.ports.health (50061) must differ" in failed.value.output
 
 
 def test_container_command_lines_parse_with_the_real_cli(example_docs):
@@ -511,12 +541,17 @@ def test_alerts_cover_the_operational_risks_and_use_real_metrics(example_docs):
         "AidlinkAuditCheckpointStalled",
         "AidlinkRefusalSpike",
         "AidlinkDepartmentQueryVolumeHigh",
+        "AidlinkGrpcServerErrors",
     } <= set(rules)
     exposed = exposed_metrics()
     for name, expr in rules.items():
         assert promql.reference_problems(expr, exposed) == [], name
     assert "aidlink_audit_checkpoint_age_seconds" in rules["AidlinkAuditCheckpointStalled"]
-    assert "PERMISSION_DENIED" in rules["AidlinkRefusalSpike"] and "UNAUTHENTICATED" in rules["AidlinkRefusalSpike"]
+    assert 'grpc_code=~"PermissionDenied|Unauthenticated"' in rules["AidlinkRefusalSpike"]  # grpc-ecosystem spelling
+    assert (
+        "grpc_server_handled_total" in rules["AidlinkGrpcServerErrors"]
+        and "Internal" in rules["AidlinkGrpcServerErrors"]
+    )
     assert "offset 1w" in rules["AidlinkDepartmentQueryVolumeHigh"]
     assert "up{" in rules["AidlinkMatcherDown"] and "absent(" in rules["AidlinkMatcherDown"]
     matcher_service = _matcher(example_docs)["metadata"]["name"]
@@ -557,7 +592,7 @@ def test_notes_tell_the_custodian_how_to_make_each_secret_the_pods_mount(helm_bi
         m.group(1): set(re.findall(r"--from-file=([\w.-]+)=", m.group(2)))
         for m in re.finditer(r"create secret generic (\S+) \\\n(.*?)(?:\n\n|\Z)", notes, re.S)
     }
-    node_files = set(re.findall(r"[\w.-]+\.(?:crt|key|sealed)", NODE_FILES))
+    node_files = set(re.findall(r"[\w.-]+\.(?:crt|key|pem|sealed)", NODE_FILES))
     for workload in _workloads(example_docs):
         for volume in workload["spec"]["template"]["spec"]["volumes"]:
             if "secret" in volume:

@@ -6,6 +6,8 @@ matcher restart that loses no warning, history or referral."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
@@ -153,6 +155,15 @@ def test_disclosure_is_sealed_end_to_end_and_the_matcher_keeps_only_ciphertext(w
     assert dict(entry.identity) == {k: row[k] for k in IDENTITY}
     assert entry.item.disclosed_by == "nhsa" and request.state == "disclosure-sent"
 
+    # At rest the node keeps the identity sealed: no identity value, in UTF-8 or as a JSON
+    # escape, in the bytes of mca's inbox file, its WAL or shared memory (read while it is open).
+    state = deployment.nodes["mca"].server.config.data_dir
+    raw = b"".join(p.read_bytes() for p in state.glob("inbox.sqlite*"))
+    assert entry.item.sealed_identity in raw  # the sealed form is what is stored
+    for value in (row[k] for k in ("name", "id_number", "phone", "address") if row[k]):
+        for form in (value.encode("utf-8"), json.dumps(value).strip('"').encode("ascii")):
+            assert form not in raw, f"inbox.sqlite holds the disclosed identity in the clear ({value!r})"
+
     # Only the recipient's key opens it; the sealed blob names this referral only.
     blob = entry.item.sealed_identity
     d = deployment.nodes["nhsa"].directory
@@ -249,7 +260,9 @@ def test_nothing_is_lost_across_a_matcher_restart(world):
 def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, capsys):
     from openpyxl import load_workbook
 
+    from aidlink.cli.downloads import read_table
     from aidlink.cli.main import main
+    from aidlink.result_notice import NOTICE
 
     deployment, extracts, _ = world
     cdpf = deployment.nodes["cdpf"].server.address
@@ -269,7 +282,8 @@ def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, cap
         )
         == 0
     )
-    rows = list(load_workbook(tmp_path / "feedback.xlsx").active.iter_rows(values_only=True))
+    header, cells = read_table(tmp_path / "feedback.xlsx")
+    rows = [tuple(header), *(tuple(r) for r in cells)]
     answer = gateway(deployment, "cdpf").GetFeedback(
         pb.FeedbackRequest(my_dataset="disability", purpose=common_pb2.POLICY_DELIVERY_CHECK)
     )
@@ -297,11 +311,15 @@ def test_download_as_csv_and_excel_through_the_command_line(world, tmp_path, cap
         == 0
     )
     text = (tmp_path / "c.csv").read_text("utf-8-sig").splitlines()
+    assert text[0] == f"# {NOTICE}"  # the Art. 26 notice opens every download
+    text = text[1:]
     assert text[0] == "record_id,score,category" and len(text) > 10
     assert all(line.split(",")[0] in extracts["edu"].truth for line in text[1:])
     mca = deployment.nodes["mca"].server.address
     assert main(["monitoring", "warnings", "--gateway", mca, "--level", "red", "-o", str(tmp_path / "w.xlsx")]) == 0
     sheet = list(load_workbook(tmp_path / "w.xlsx").active.iter_rows(values_only=True))
+    assert sheet[0][0] == NOTICE and load_workbook(tmp_path / "w.xlsx").properties.description == NOTICE
+    sheet = sheet[1:]
     assert sheet[0][:3] == ("id", "level", "type") and {r[1] for r in sheet[1:]} == {"red"}
     assert main(["monitoring", "change", "999999", "--gateway", mca, "--status", "closed"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err

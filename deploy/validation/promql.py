@@ -65,7 +65,7 @@ def syntax_problems(expr: str) -> list[str]:
 
 def reference_problems(expr: str, exposed: dict[str, frozenset[str]]) -> list[str]:
     """Metrics and label matchers in `expr` that nothing exposes. `exposed` maps each sample name
-    (e.g. aidlink_rpc_requests_total, aidlink_rpc_duration_seconds_bucket) to its label names."""
+    (e.g. grpc_server_handled_total, grpc_server_handling_seconds_bucket) to its label names."""
     try:
         found = selectors(expr)
     except ValueError as exc:

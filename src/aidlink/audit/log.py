@@ -31,6 +31,7 @@ from aidlink.audit.note import NoteError, NoteKey, NoteVerifier
 from aidlink.audit.store import SQLAuditStore, StoredCheckpoint, StoredEntry
 from aidlink.audit.witnessing import DEFAULT_RETRY_INTERVAL, WitnessSubmitter
 from aidlink.witness.client import WitnessEndpoint
+from aidlink.observability.tracing import span
 
 log = logging.getLogger("aidlink.audit")
 
@@ -210,6 +211,13 @@ class AuditLog:
         return self._next_seq
 
     def append(self, entry: AuditEntry, timeout: float = 30.0) -> int:
+        """Durably append `entry`; returns its sequence number. Raises AuditUnavailable."""
+        with span("aidlink.audit.append", **{"aidlink.audit.method": entry.method}) as s:
+            seq = self._append_durably(entry, timeout)
+            s.set_attribute("aidlink.audit.seq", seq)
+            return seq
+
+    def _append_durably(self, entry: AuditEntry, timeout: float) -> int:
         """Durably append `entry`; returns its sequence number. Raises AuditUnavailable.
 
         Group commit without a writer thread: one caller at a time leads, writing

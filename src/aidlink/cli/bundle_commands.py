@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +23,11 @@ def _subcommands(sub, name: str):
 
 
 def register(sub) -> None:
-    register_gateway(_subcommands(sub, "gateway"))
-    register_matcher(_subcommands(sub, "matcher"))
+    """Adds to `gateway` and `matcher`, whichever the parser being built has (see cli.main)."""
+    if "gateway" in sub.choices:
+        register_gateway(_subcommands(sub, "gateway"))
+    if "matcher" in sub.choices:
+        register_matcher(_subcommands(sub, "matcher"))
 
 
 def register_gateway(gsub) -> None:
@@ -182,6 +184,7 @@ def import_bundle(args) -> int:
 
 
 def import_results(args) -> int:
+    from aidlink.cli.downloads import write_table
     from aidlink.gateway.bundle import BundleError, BundleLedger, read_result_bundle
     from aidlink.gateway.refs import ReferenceMap
 
@@ -211,11 +214,11 @@ def import_results(args) -> int:
             continue
         path = args.output_dir / f"comparison-{n}.csv"
         names = sorted({k for m in c.matches for k in m.attributes})
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["record_id", "score", *names])
-            for m in c.matches:
-                writer.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(k, "") for k in names)])
+        write_table(
+            path,
+            ["record_id", "score", *names],
+            [[m.record_id, f"{m.score:.4f}", *(m.attributes.get(k, "") for k in names)] for m in c.matches],
+        )
         print(f"comparison {n} with {label}: {c.summary.matches} matches (agreement {c.summary.agreement}) -> {path}")
         print(f"    {c.summary.notice.text}")
     return 0

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from aidlink.cli.progress import ProgressBar
-from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
-from aidlink.gateway.pipeline import RecordPipeline, RowRefused
+
+# The record pipeline (normalization, pinyin, encoding) is imported by `encode` only: `match`
+# and `--help` start without it.
 
 FORMAT = "aidlink-encodings/1"
 
@@ -67,6 +67,10 @@ def load_secret(args) -> tuple[bytes, int]:
 
 
 def encode_command(args) -> int:
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
+    from aidlink.gateway.pipeline import RecordPipeline, RowRefused
+
     schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
     from aidlink.keys.secret_file import SecretFileError
 

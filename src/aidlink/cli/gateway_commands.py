@@ -10,13 +10,16 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.cli.node_options import add_node_options, open_node_channel
 from aidlink.cli.progress import ProgressBar
-from aidlink.cli.settings import add_config_option
+from aidlink.cli.settings import add_config_option, message_bytes, seconds
+from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
+from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
 
-NODE_FILES = "ca.crt, node.crt, node.key and linkage-secret.sealed"
+NODE_FILES = "ca.crt, node.crt, node.key, crl.pem (for --listen) and linkage-secret.sealed"
 
 
 def register(sub) -> None:
@@ -30,16 +33,52 @@ def register(sub) -> None:
     s.add_argument("--matcher", help="matcher host:port (required)")
     s.add_argument("--matcher-name", help="TLS server name of the matcher if it differs from the host")
     s.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
-    s.add_argument("--listen", default="127.0.0.1:50061")
+    s.add_argument(
+        "--socket", type=Path, help="the node API's Unix socket (default: DATA_DIR/node.sock; 0600 in a 0700 directory)"
+    )
+    s.add_argument(
+        "--listen",
+        help="also serve the API on HOST:PORT, mTLS only: the department's systems present certificates from "
+        "aidlink keys issue-system (NODE_DIR/crl.pem is checked)",
+    )
+    s.add_argument("--crl", type=Path, help="revocation list for system certificates (default: NODE_DIR/crl.pem)")
+    s.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="serve --listen in PLAINTEXT without authentication (development on loopback only; warns)",
+    )
+    s.add_argument("--health-port", type=int, help="serve plaintext grpc.health.v1 only on PORT, for probes")
+    s.add_argument("--health-address", default="127.0.0.1", help="address the health port binds (0.0.0.0 in a pod)")
     s.add_argument("--schema", type=Path)
     s.add_argument("--metrics-port", type=int)
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
+    s.add_argument(
+        "--max-message-bytes",
+        type=message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest gRPC message, to the matcher and on the node's API (default: %(default)s, 16 MiB)",
+    )
+    s.add_argument(
+        "--matcher-deadline",
+        type=seconds,
+        default=DEFAULT_UNARY_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of a unary call to the matcher, at most what the node's caller has left (default: %(default)s)",
+    )
+    s.add_argument(
+        "--matcher-stream-deadline",
+        type=seconds,
+        default=DEFAULT_STREAM_DEADLINE_S,
+        metavar="SECONDS",
+        help="deadline of an upload or a comparison at the matcher, at most what the node's caller has left "
+        "(default: %(default)s)",
+    )
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
     u = gsub.add_parser("submit", help="submit a CSV extract through a running node")
     u.add_argument("input", type=Path)
-    u.add_argument("--gateway", default="127.0.0.1:50061")
+    add_node_options(u)
     u.add_argument("--dataset", required=True)
     u.add_argument("--catalog-entry", required=True)
     u.add_argument("--catalog-version", default="2023.1")
@@ -50,7 +89,7 @@ def register(sub) -> None:
     u.set_defaults(func=submit)
 
     c = gsub.add_parser("compare", help="which of my records match another department's dataset")
-    c.add_argument("--gateway", default="127.0.0.1:50061")
+    add_node_options(c)
     c.add_argument("--my-dataset", required=True)
     c.add_argument("--other", required=True, help="<department>/<dataset>")
     c.add_argument("--purpose", required=True, choices=sorted(PURPOSES))
@@ -58,6 +97,13 @@ def register(sub) -> None:
     c.add_argument("--all-pairs", action="store_true")
     c.add_argument("--output", "-o", type=Path, required=True, help="CSV of my record ids")
     c.set_defaults(func=compare)
+
+    k = gsub.add_parser("calls", help="the node's own log of calls to its API (who, what, when, answer)")
+    k.add_argument("--node-dir", type=Path, required=True, help="the node's directory")
+    k.add_argument("--data-dir", type=Path, help="node state (default: NODE_DIR/state)")
+    k.add_argument("--after", type=int, default=0, help="only calls after this sequence number")
+    k.add_argument("--limit", type=int, default=100, help="the latest N calls (default: %(default)s; 0: all)")
+    k.set_defaults(func=calls)
 
 
 def _open_secret(node_dir: Path) -> tuple[bytes, int]:
@@ -74,7 +120,10 @@ def _open_secret(node_dir: Path) -> tuple[bytes, int]:
 
 
 def serve(args) -> int:
+    from aidlink.cli.matcher_commands import health_listen
+    from aidlink.gateway.node_access import SystemTls
     from aidlink.gateway.server import GatewayConfig, GatewayServer, NodeTls
+    from aidlink.gateway.state_files import private_directory
 
     unset = [f"--{n.replace('_', '-')}" for n in ("department", "node_dir", "matcher") if not getattr(args, n)]
     if unset:
@@ -95,22 +144,45 @@ def serve(args) -> int:
     except SecretFileError as exc:
         print(f"aidlink gateway serve: {exc}", file=sys.stderr)
         return 2
-    server = GatewayServer(
-        GatewayConfig(
-            department=args.department,
-            data_dir=args.data_dir or args.node_dir / "state",
-            matcher=args.matcher,
-            secret_key=key,
-            secret_version=version,
-            tls=NodeTls(args.node_dir / "ca.crt", args.node_dir / "node.crt", args.node_dir / "node.key"),
-            listen=args.listen,
-            schema=args.schema,
-            metrics_port=args.metrics_port,
-            metrics_address=args.metrics_address,
-            matcher_server_name=args.matcher_name,
-        )
-    ).start()
-    print(f"gateway {args.department} listening on {server.address}", flush=True)
+    d = args.node_dir
+    system_tls = None
+    if args.listen and not args.insecure_dev:
+        system_tls = SystemTls(d / "ca.crt", d / "node.crt", d / "node.key", args.crl or d / "crl.pem")
+        if not system_tls.crl.exists():
+            print(
+                f"aidlink gateway serve: WARNING: no revocation list at {system_tls.crl}: calls on {args.listen} are "
+                "refused UNAVAILABLE until the custodian's CRL is there (aidlink keys crl)",
+                file=sys.stderr,
+            )
+    try:
+        private_directory(d)  # the node directory holds its key: 0700 whatever the umask
+        server = GatewayServer(
+            GatewayConfig(
+                department=args.department,
+                data_dir=args.data_dir or d / "state",
+                matcher=args.matcher,
+                secret_key=key,
+                secret_version=version,
+                tls=NodeTls(d / "ca.crt", d / "node.crt", d / "node.key"),
+                socket=args.socket,
+                listen=args.listen,
+                system_tls=system_tls,
+                insecure_dev=args.insecure_dev,
+                health_listen=health_listen(args.listen or "127.0.0.1:0", args.health_address, args.health_port),
+                schema=args.schema,
+                metrics_port=args.metrics_port,
+                metrics_address=args.metrics_address,
+                matcher_server_name=args.matcher_name,
+                max_message_bytes=args.max_message_bytes,
+                matcher_deadline_s=args.matcher_deadline,
+                matcher_stream_deadline_s=args.matcher_stream_deadline,
+            )
+        ).start()
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"aidlink gateway serve: {exc}", file=sys.stderr)
+        return 2
+    where = server.address + (f" and {server.tcp_address}" if server.tcp_address else "")
+    print(f"gateway {args.department} listening on {where}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -143,7 +215,10 @@ def submit(args) -> int:
         id_column=args.id_column,
         attributes=args.attribute,
     )
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "gateway submit")
+    if channel is None:
+        return 2
+    with channel:
         try:
             summary = submit_rows(gateway_pb2_grpc.GatewayStub(channel), header, extract.rows)
         except grpc.RpcError as exc:
@@ -163,7 +238,10 @@ def submit(args) -> int:
 
 
 def compare(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "gateway compare")
+    if channel is None:
+        return 2
+    with channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         bar = ProgressBar("matching", sys.stderr)
         events = []
@@ -197,4 +275,21 @@ def compare(args) -> int:
         f"{summary.other_dataset} (agreement {summary.agreement}) -> {args.output}"
     )
     print(summary.notice.text)
+    return 0
+
+
+def calls(args) -> int:
+    from aidlink.gateway.call_log import CALL_LOG_FILE, CallLog
+
+    path = (args.data_dir or args.node_dir / "state") / CALL_LOG_FILE
+    try:
+        log = CallLog(path, read_only=True)
+    except FileNotFoundError as exc:
+        print(f"aidlink gateway calls: {exc}", file=sys.stderr)
+        return 2
+    try:
+        for call in log.calls(after=args.after, limit=args.limit or None):
+            print(call.line())
+    finally:
+        log.close()
     return 0

@@ -6,12 +6,40 @@ import argparse
 import logging
 import sys
 
+# Each top-level command, its one-line help, and the modules that register it (or add
+# subcommands to it), in order. Only the modules of the command being run are imported, so
+# `aidlink --help` and `aidlink match` do not pay for every part of the system; a test checks
+# this table against what the modules register.
+BENCH_MODULES = (
+    "aidlink.bench.kernel",
+    "aidlink.bench.audit",
+    "aidlink.bench.scale",
+    "aidlink.bench.quality",
+    "aidlink.bench.dask",
+)
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "demo": ("run the whole system on loopback with synthetic data", ("aidlink.demo.run",)),
+    "encode": ("normalize and encode a CSV extract into Bloom-filter encodings", ("aidlink.cli.files",)),
+    "match": ("match two encoding files locally (ours or clkhash JSON)", ("aidlink.cli.files",)),
+    "gateway": (
+        "a department's gateway node",
+        ("aidlink.cli.gateway_commands", "aidlink.cli.monitoring_commands", "aidlink.cli.bundle_commands"),
+    ),
+    "matcher": ("the central matcher", ("aidlink.cli.matcher_commands", "aidlink.cli.bundle_commands")),
+    "monitoring": (
+        "risk warnings, referrals and feedback through a department's node",
+        ("aidlink.cli.monitoring_commands",),
+    ),
+    "keys": ("key custody: CA, node certificates, linkage secret, audit key", ("aidlink.keys.cli",)),
+    "audit": ("security officers' tools: query, verify, prove, export, report", ("aidlink.audit.cli",)),
+    "witness": ("an independent witness that cosigns audit checkpoints", ("aidlink.witness.cli",)),
+    "catalog": ("the versioned data-resource catalog (Art. 5-7)", ("aidlink.cli.catalog_commands",)),
+    "dispute": ("doubtful or wrong data: flag, answer, correct (Art. 20, 23)", ("aidlink.cli.dispute_commands",)),
+    "bench": ("benchmarks and quality evaluations (never timed tests)", ()),
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    from aidlink.cli import files, gateway_commands, matcher_commands
-    from aidlink.demo import run as demo
-    from aidlink.keys.cli import register as register_keys
 
+def _top_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="aidlink",
         description="Privacy-preserving matching for social-assistance data sharing between departments.",
@@ -25,28 +53,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    demo.register(sub)
-    files.register(sub)
-    gateway_commands.register(sub)
-    matcher_commands.register(sub)
-    _register_optional(sub, "aidlink.cli.monitoring_commands")  # after gateway: adds `gateway download`
-    register_keys(sub)
-    _register_optional(sub, "aidlink.audit.cli")
-    _register_optional(sub, "aidlink.witness.cli")
-    for module in ("aidlink.cli.catalog_commands", "aidlink.cli.dispute_commands", "aidlink.cli.bundle_commands"):
+    return parser, sub
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for `command` (only its modules are imported), or for every command (None)."""
+    parser, sub = _top_parser()
+    wanted = list(COMMANDS) if command is None else [command]
+    # A module that adds to several commands (bundle: gateway and matcher) runs once, after
+    # every command it adds to exists: at its place in the last command that lists it.
+    place: dict[str, tuple[int, int]] = {}
+    for i, name in enumerate(wanted):
+        for j, module in enumerate(COMMANDS[name][1]):
+            place[module] = (i, j)
+    for module in sorted(place, key=place.__getitem__):
         _register_optional(sub, module)
-    bench = sub.add_parser("bench", help="benchmarks and quality evaluations (never timed tests)")
-    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
-    bench_sub.required = True
-    for module in (
-        "aidlink.bench.kernel",
-        "aidlink.bench.audit",
-        "aidlink.bench.scale",
-        "aidlink.bench.quality",
-        "aidlink.bench.dask",
-    ):
-        _register_optional(bench_sub, module)
+    if "bench" in wanted:
+        bench = sub.add_parser("bench", help=COMMANDS["bench"][0])
+        bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
+        bench_sub.required = True
+        for module in BENCH_MODULES:
+            _register_optional(bench_sub, module)
     return parser
+
+
+def _summary_parser() -> argparse.ArgumentParser:
+    """Every command by name and help, nothing imported: for `aidlink --help` and typos."""
+    parser, sub = _top_parser()
+    for name, (help_text, _) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The top-level command `argv` names, if it names a known one."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--log-format":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def _register_optional(sub, module_name: str) -> None:
@@ -65,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     from aidlink.cli.settings import SettingsError, apply_settings
     from aidlink.observability.logs import configure_logging
 
-    parser = build_parser()
+    command = _command_in(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command) if command is not None else _summary_parser()
     args = parser.parse_args(argv)
     settings_parser = getattr(args, "settings_parser", None)
     if settings_parser is not None:  # a service: flags, else AIDLINK_* environment, else --config file

@@ -47,12 +47,67 @@ def register(sub) -> None:
     )
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
+    add_service_options(s)
     s.set_defaults(func=serve, settings_parser=s)
 
     a = msub.add_parser("agreements", help="print the sharing agreements in force as a table")
     a.add_argument("--agreements", type=Path, help="agreement file (default: the embedded Art. 14 set)")
     a.add_argument("--format", choices=("table", "json"), default="table")
     a.set_defaults(func=print_agreements)
+
+
+def add_service_options(s) -> None:
+    """The gRPC server's own settings: its pool, what it admits per department, message size, reflection."""
+    from aidlink.cli.settings import message_bytes
+    from aidlink.matcher.admission import ServiceLimits
+    from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
+
+    g = s.add_argument_group("fair service and gRPC (docs/operations.md)")
+    g.add_argument(
+        "--workers", type=int, default=ServiceLimits.workers, help="gRPC worker threads (default: %(default)s)"
+    )
+    g.add_argument(
+        "--max-streams",
+        type=int,
+        default=ServiceLimits.streams,
+        help="streaming calls (uploads, comparisons, long polls) in progress at once, all departments "
+        "together; fewer than --workers, the rest is kept for unary calls (default: %(default)s)",
+    )
+    g.add_argument(
+        "--department-calls",
+        type=int,
+        default=ServiceLimits.department_calls,
+        help="calls in progress at once from one department (default: %(default)s)",
+    )
+    g.add_argument(
+        "--department-streams",
+        type=int,
+        default=ServiceLimits.department_streams,
+        help="streaming calls in progress at once from one department (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-message-bytes",
+        type=message_bytes,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest gRPC message received or sent (default: %(default)s, 16 MiB)",
+    )
+    g.add_argument(
+        "--reflection",
+        action="store_true",
+        help="serve gRPC server reflection (grpcurl lists the services); off by default in production",
+    )
+
+
+def service_settings(args) -> dict:
+    """The `MatcherConfig` fields of `add_service_options`."""
+    return dict(
+        max_workers=args.workers,
+        max_streams=args.max_streams,
+        department_calls=args.department_calls,
+        department_streams=args.department_streams,
+        max_message_bytes=args.max_message_bytes,
+        reflection=args.reflection,
+    )
 
 
 def serve(args) -> int:
@@ -85,6 +140,7 @@ def serve(args) -> int:
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
                 checkpoint_interval=args.checkpoint_interval,
                 **core_settings(args),
+                **service_settings(args),
             )
         ).start()
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:

@@ -4,13 +4,13 @@ node) and `aidlink gateway download …` (Art. 18: results as CSV or Excel)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
 
+from aidlink.cli.downloads import FORMATS, write_table
+from aidlink.cli.node_options import add_node_options, open_node_channel
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.warnings import STATUSES
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
@@ -18,32 +18,8 @@ from aidlink.matcher.purposes import purpose_value
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc, monitoring_pb2_grpc
 from aidlink.v1 import monitoring_pb2 as pb
 
-FORMATS = ("csv", "xlsx")
-
 
 # -- tables -------------------------------------------------------------------------------------
-def write_table(path: Path, header: Sequence[str], rows: Sequence[Sequence], fmt: str | None = None) -> None:
-    """Writes rows as CSV (UTF-8 with BOM, so Excel shows Chinese) or XLSX (by suffix or `fmt`)."""
-    fmt = fmt or ("xlsx" if Path(path).suffix.lower() == ".xlsx" else "csv")
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-        return
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("aidlink")
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
-    book.save(path)
-
-
 def _warning_rows(answer) -> tuple[list[str], list[list]]:
     header = ["id", "level", "type", "rule_id", "status", "assignee", "region", "reason", "record_ids"]
     return header, [
@@ -123,7 +99,7 @@ def register(sub) -> None:
 
     def command(name: str, help_text: str, func):
         c = msub.add_parser(name, help=help_text)
-        c.add_argument("--gateway", default="127.0.0.1:50061", help="the department's node")
+        add_node_options(c)
         c.set_defaults(func=func)
         return c
 
@@ -165,7 +141,7 @@ def _register_download(sub) -> None:
     parent = actions[0] if actions else sub
     d = parent.add_parser("download", help="Art. 18: download results as CSV or Excel (XLSX)")
     d.add_argument("what", choices=("compare", "feedback", "warnings", "inbox"))
-    d.add_argument("--gateway", default="127.0.0.1:50061")
+    add_node_options(d)
     d.add_argument("--output", "-o", type=Path, required=True, help="file.csv or file.xlsx")
     d.add_argument("--format", choices=FORMATS, help="default: from the file suffix")
     d.add_argument("--my-dataset", help="compare, feedback: my dataset")
@@ -185,7 +161,10 @@ def _stub(channel) -> monitoring_pb2_grpc.MonitoringGatewayStub:
 
 
 def rebuild(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring rebuild")
+    if channel is None:
+        return 2
+    with channel:
         try:
             s = _stub(channel).RebuildGraph(pb.RebuildGraphRequest())
         except grpc.RpcError as exc:
@@ -204,7 +183,10 @@ def _query(args) -> pb.WarningQuery:
 
 
 def warnings(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring warnings")
+    if channel is None:
+        return 2
+    with channel:
         try:
             answer = _stub(channel).ListWarnings(_query(args))
         except grpc.RpcError as exc:
@@ -221,7 +203,10 @@ def warnings(args) -> int:
 
 
 def change(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring change")
+    if channel is None:
+        return 2
+    with channel:
         try:
             w = _stub(channel).ChangeWarning(
                 pb.WarningChange(id=args.warning_id, status=args.status, assignee=args.assignee, note=args.note)
@@ -233,7 +218,10 @@ def change(args) -> int:
 
 
 def refer(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring refer")
+    if channel is None:
+        return 2
+    with channel:
         try:
             r = _stub(channel).ReferWarning(
                 pb.ReferRequest(warning_id=args.warning_id, to_department=args.to_department, note=args.note)
@@ -245,7 +233,10 @@ def refer(args) -> int:
 
 
 def inbox(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring inbox")
+    if channel is None:
+        return 2
+    with channel:
         try:
             answer = _stub(channel).SyncInbox(pb.SyncInboxRequest())
         except grpc.RpcError as exc:
@@ -271,7 +262,10 @@ def disclose(args) -> int:
     if not fields and not args.decline:
         print("aidlink monitoring disclose: give --field NAME=VALUE ... or --decline REASON", file=sys.stderr)
         return 2
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring disclose")
+    if channel is None:
+        return 2
+    with channel:
         try:
             r = _stub(channel).AnswerDisclosure(
                 pb.DisclosureAnswer(referral_id=args.referral_id, fields=fields, declined_reason=args.decline)
@@ -283,7 +277,10 @@ def disclose(args) -> int:
 
 
 def report(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring report")
+    if channel is None:
+        return 2
+    with channel:
         try:
             r = _stub(channel).ReportReferral(pb.ReferralReport(referral_id=args.referral_id, outcome=args.outcome))
         except grpc.RpcError as exc:
@@ -297,7 +294,10 @@ def _feedback(channel, my_dataset: str, purpose: str):
 
 
 def feedback(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "monitoring feedback")
+    if channel is None:
+        return 2
+    with channel:
         try:
             answer = _feedback(channel, args.my_dataset, args.purpose)
         except grpc.RpcError as exc:
@@ -316,7 +316,10 @@ def feedback(args) -> int:
 
 
 def download(args) -> int:
-    with grpc.insecure_channel(args.gateway) as channel:
+    channel = open_node_channel(args, "gateway download")
+    if channel is None:
+        return 2
+    with channel:
         try:
             if args.what == "compare":
                 if not (args.my_dataset and args.other and args.purpose):

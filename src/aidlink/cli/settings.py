@@ -22,6 +22,30 @@ class SettingsError(ValueError):
     pass
 
 
+class InvalidSetting(argparse.ArgumentTypeError, ValueError):
+    """A flag's value refused with its own message (argparse shows it; settings files report it)."""
+
+
+def seconds(text: str) -> float:
+    """A deadline flag's value: a positive number of seconds."""
+    from aidlink.deadlines import check_deadline
+
+    try:
+        return check_deadline(float(text), "a deadline")
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from None
+
+
+def message_bytes(text: str) -> int:
+    """A ``--max-message-bytes`` value: an integer from 1024 to 2^31-1."""
+    from aidlink.transport import check_max_message_bytes
+
+    try:
+        return check_max_message_bytes(int(text))
+    except ValueError as exc:
+        raise InvalidSetting(str(exc) if text.strip().lstrip("-").isdigit() else f"not an integer: {text!r}") from None
+
+
 def _convert(action: argparse.Action, value, source: str):
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if isinstance(value, bool):

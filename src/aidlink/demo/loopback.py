@@ -1,5 +1,9 @@
 """A whole aidlink deployment on loopback: custodian keys, a matcher over mTLS
-and department gateway nodes. Used by `aidlink demo` and the end-to-end tests."""
+and department gateway nodes. Used by `aidlink demo` and the end-to-end tests.
+
+Each node serves its API as in production: on its Unix socket, and (``node_api="mtls"``, the
+default) on a loopback TCP port with mTLS, which each department's "demo-app" system calls with
+a system certificate from the custodian CA; ``node_api="socket"`` calls the socket instead."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ import grpc
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.store import SQLAuditStore
 from aidlink.database.url import sqlite_url
+from aidlink.gateway.node_access import SystemTls
+from aidlink.gateway.node_channel import SystemCredentials, node_channel
 from aidlink.gateway.server import GatewayConfig, GatewayServer, NodeTls
+from aidlink.gateway.state_files import private_directory
 from aidlink.keys.audit_key import AuditSigningKey
 from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.linkage_secret import LinkageSecret, open_sealed, seal
@@ -20,6 +27,7 @@ from aidlink.v1 import gateway_pb2_grpc
 
 # Department node -> (level, division code) for the demo: Jiangsu province level.
 PROVINCE = ("province", "320000")
+DEMO_SYSTEM = "demo-app"
 
 
 @dataclass
@@ -27,10 +35,14 @@ class Node:
     department: str
     directory: Path
     server: GatewayServer
+    system: SystemCredentials | None = None  # None: the department's system calls the node's socket
     channel: grpc.Channel = field(init=False)
 
     def __post_init__(self) -> None:
-        self.channel = grpc.insecure_channel(self.server.address)
+        if self.system is not None and self.server.tcp_address is not None:
+            self.channel = node_channel(self.server.tcp_address, self.system)
+        else:
+            self.channel = node_channel(self.server.address)
         self.stub = gateway_pb2_grpc.GatewayStub(self.channel)
 
 
@@ -41,6 +53,8 @@ class LoopbackDeployment:
     secret_version: int = 1
     matcher_metrics: bool = False
     database_url: str | None = None  # the matcher's state (MatcherConfig.database_url); None: SQLite files
+    node_api: str = "mtls"  # how the departments' systems call their nodes: "mtls" (TCP) or "socket"
+    matcher_options: dict = field(default_factory=dict)  # further MatcherConfig fields (limits, reflection…)
     matcher: MatcherServer = field(init=False)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
@@ -62,15 +76,26 @@ class LoopbackDeployment:
 
     def node_dir(self, department: str) -> Path:
         """Issue a node certificate and seal the linkage secret to it."""
-        directory = self.root / "nodes" / department
+        directory = private_directory(self.root / "nodes" / department)
         issued = self.ca.issue_node(department, level=PROVINCE[0], division_code=PROVINCE[1])
         issued.write(directory, "node", overwrite=True)
         (directory / "ca.crt").write_bytes(self.ca.cert_pem)
+        (directory / "crl.pem").write_bytes(self.ca.crl_pem())
         (directory / "linkage-secret.sealed").write_bytes(seal(self.secret, issued.cert_pem))
         return directory
 
+    def system_credentials(self, department: str, name: str = DEMO_SYSTEM) -> SystemCredentials:
+        """A client certificate for one of ``department``'s systems (aidlink keys issue-system)."""
+        directory = private_directory(self.root / "systems" / f"{department}-{name}")
+        self.ca.issue_system(department, name).write(directory, "system", overwrite=True)
+        (directory / "ca.crt").write_bytes(self.ca.cert_pem)
+        return SystemCredentials(directory / "ca.crt", directory / "system.crt", directory / "system.key")
+
     def refresh_crl(self) -> None:
-        (self.root / "matcher" / "tls" / "crl.pem").write_bytes(self.ca.crl_pem())
+        crl = self.ca.crl_pem()
+        (self.root / "matcher" / "tls" / "crl.pem").write_bytes(crl)
+        for node in self.nodes.values():
+            (node.directory / "crl.pem").write_bytes(crl)
 
     # -- servers ------------------------------------------------------------------------------
     def start(self) -> LoopbackDeployment:
@@ -83,6 +108,7 @@ class LoopbackDeployment:
                 audit_key=self.audit_key_path,
                 audit_origin="aidlink.audit/loopback",
                 database_url=self.database_url,
+                **self.matcher_options,
             )
         ).start()
         for dept in self.departments:
@@ -105,10 +131,14 @@ class LoopbackDeployment:
                 secret_key=secret.key,
                 secret_version=secret.version,
                 tls=NodeTls(directory / "ca.crt", directory / "node.crt", directory / "node.key"),
-                listen="127.0.0.1:0",
+                listen="127.0.0.1:0" if self.node_api == "mtls" else None,
+                system_tls=SystemTls(
+                    directory / "ca.crt", directory / "node.crt", directory / "node.key", directory / "crl.pem"
+                ),
             )
         ).start()
-        node = Node(department, directory, server)
+        system = self.system_credentials(department) if self.node_api == "mtls" else None
+        node = Node(department, directory, server, system)
         self.nodes[department] = node
         return node
 

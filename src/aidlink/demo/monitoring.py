@@ -137,7 +137,7 @@ def run_monitoring_demo(deployment, population, seed: int, say: Callable[..., No
             + (" ..." if len(answer.items) > 5 else "")
         )
         out = Path(deployment.root) / "results" / f"{dept}-feedback.xlsx"
-        from aidlink.cli.monitoring_commands import write_table
+        from aidlink.cli.downloads import write_table
 
         write_table(
             out, ["record_id", "status", "category"], [[i.record_id, i.status, i.category] for i in answer.items]

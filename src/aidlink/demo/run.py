@@ -6,7 +6,6 @@ Chinese records; two Art. 14 exchanges; a refused call; dynamic monitoring
 
 from __future__ import annotations
 
-import csv
 import sys
 import tempfile
 import time
@@ -47,7 +46,24 @@ def register(sub) -> None:
     p.add_argument("--workdir", type=Path, help="where keys, data and the audit log go (default: a new temp dir)")
     p.add_argument("--persons", type=int, default=20000, help="size of the synthetic population")
     p.add_argument("--seed", type=int, default=2023)
+    p.add_argument(
+        "--keep-keys",
+        action="store_true",
+        help="keep the demo's private keys (unencrypted, made for this run) instead of deleting them at the end",
+    )
     p.set_defaults(func=run)
+
+
+def delete_private_keys(workdir: Path) -> list[Path]:
+    """Remove every private key the demo wrote under `workdir` (CA, matcher, nodes, systems, audit
+    signing key): they are unencrypted, made for one run, and must not outlive it. Certificates,
+    public keys, sealed secrets, data and the audit log stay for inspection."""
+    removed = []
+    for path in sorted(workdir.rglob("*.key")):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _compare(stub, mine, other, purpose):
@@ -61,12 +77,14 @@ def _compare(stub, mine, other, purpose):
 
 
 def _write_matches(path: Path, matches) -> None:
+    from aidlink.cli.downloads import write_table  # with the Art. 26 notice, like every download
+
     names = sorted({k for m in matches for k in m.attributes})
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["record_id", "score", *names])
-        for m in matches:
-            w.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(n, "") for n in names)])
+    write_table(
+        path,
+        ["record_id", "score", *names],
+        [[m.record_id, f"{m.score:.4f}", *(m.attributes.get(n, "") for n in names)] for m in matches],
+    )
 
 
 def _quality(found: set[str], expected: set[str]) -> str:
@@ -108,8 +126,9 @@ def run(args) -> int:
 
     with LoopbackDeployment(workdir, departments=tuple(DATASETS)) as deployment:
         say(
-            f"matcher on {deployment.matcher.address} (mTLS); nodes: "
-            + ", ".join(f"{d} {n.server.address}" for d, n in deployment.nodes.items())
+            f"matcher on {deployment.matcher.address} (mTLS); nodes (mTLS, each admitting only its own "
+            "department's systems; and a private Unix socket): "
+            + ", ".join(f"{d} {n.server.tcp_address}" for d, n in deployment.nodes.items())
         )
         say("\n1. Upload: each node reads its extract, normalizes, encodes, uploads encodings only")
         catalog = Catalog.load()
@@ -180,6 +199,8 @@ def run(args) -> int:
         audit_log = deployment.matcher.audit_log
         assert audit_log is not None  # the loopback matcher always audits
         audit_size = audit_log.size
+        node_calls = {d: len(n.server.call_log.calls()) for d, n in deployment.nodes.items()}
+        mca_dir = deployment.nodes["mca"].directory
         checkpoint = audit_log.checkpoint().decode()
         public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")
 
@@ -199,6 +220,18 @@ def run(args) -> int:
     say("   " + checkpoint.rstrip().replace("\n", "\n   "))
     say(f"   inspect:  aidlink audit tail --data-dir {audit_dir}")
     say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key}")
+    say(
+        f"Node call logs: {sum(node_calls.values())} calls to the ten nodes, each logged by its node with the "
+        f"caller's certificate; e.g. aidlink gateway calls --node-dir {mca_dir}"
+    )
     say(f"Results (own record ids only): {out}")
+    if args.keep_keys:
+        say(f"Private keys kept (unencrypted, demo only) under {workdir}: delete them when done.")
+    else:
+        removed = delete_private_keys(workdir)
+        say(
+            f"Deleted the demo's {len(removed)} private keys (unencrypted, made for this run; --keep-keys keeps "
+            f"them); certificates, data, results and the audit log stay in {workdir} (rm -r it when done)."
+        )
     say(f"Done in {elapsed:.1f} s.")
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aidlink.gateway.node import GatewayNode
 from aidlink.gateway.refs import ReferenceMap, UnknownReference
+from aidlink.gateway.state_files import private_file
 from aidlink.v1 import common_pb2, disputes_pb2, disputes_pb2_grpc
 
 
@@ -44,8 +45,9 @@ class InboxCursor:
             return 0
 
     def set(self, seq: int) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(str(seq))
+        tmp = private_file(self.path.with_suffix(".tmp"))
+        with open(tmp, "w") as fh:
+            fh.write(str(seq))
         tmp.replace(self.path)
 
 

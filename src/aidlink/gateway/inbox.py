@@ -3,8 +3,12 @@ stored cursor (so a restart of either side loses nothing), resolves them to the
 department's own record ids, opens identities disclosed to it, and answers
 disclosure requests by sealing the person's fields to the receiving node.
 
-Everything here stays on the department's node: the local inbox may hold
-opened identities, the matcher never does.
+Everything here stays on the department's node, and disclosed identities stay sealed at
+rest: ``inbox.sqlite`` keeps each referral as it arrived (the identity HPKE-sealed to this
+node's certificate, :mod:`aidlink.gateway.referrals`) and opens it with the node's key only
+when the inbox is read; the identity column holds nothing. The file is 0600 in a 0700
+directory (:mod:`aidlink.gateway.state_files`) and deleted rows are overwritten
+(``secure_delete``), so neither the file nor its WAL holds a disclosed identity in the clear.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from aidlink.gateway.referrals import DisclosureError, open_identity, seal_identity
 from aidlink.gateway.refs import ReferenceMap, UnknownReference
+from aidlink.gateway.state_files import private_sqlite
 from aidlink.v1 import monitoring_pb2 as pb
 from aidlink.v1 import monitoring_pb2_grpc
 
@@ -64,10 +69,14 @@ class ReferralInbox:
         department: str,
         keys: NodeKeys | None,
     ) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(private_sqlite(path), check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        # Inboxes written before identities were kept sealed held them opened: forget those
+        # copies (each referral's sealed form is in its item and is opened on read).
+        if self._conn.execute("UPDATE entries SET identity='{}' WHERE identity != '{}'").rowcount:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page left in the WAL either
         self._lock = threading.RLock()
         self.matcher, self.refs, self.department, self.keys = matcher, refs, department, keys
 
@@ -129,15 +138,20 @@ class ReferralInbox:
         if item.kind == "disclosure-request":
             entry.state = "disclosure-pending"
         elif item.kind == "referral" and item.sealed_identity:
-            if self.keys is None:
-                entry.state, entry.note = "unreadable", "this node has no key to open disclosed identities"
-            else:
-                try:
-                    entry.identity = open_identity(
-                        item.sealed_identity, item.referral_id, self.keys.key, self.keys.cert
-                    )
-                except DisclosureError as exc:
-                    entry.state, entry.note = "unreadable", str(exc)
+            self._open(entry)  # checked on receipt, so a referral this node cannot read says so at once
+        return entry
+
+    def _open(self, entry: InboxEntry) -> InboxEntry:
+        """``entry`` with the identity sealed in its item opened with this node's key (in memory only)."""
+        if entry.kind != "referral" or not entry.item.sealed_identity:
+            return entry
+        if self.keys is None:
+            entry.state, entry.note = "unreadable", "this node has no key to open disclosed identities"
+            return entry
+        try:
+            entry.identity = open_identity(entry.item.sealed_identity, entry.referral_id, self.keys.key, self.keys.cert)
+        except DisclosureError as exc:
+            entry.state, entry.note = "unreadable", str(exc)
         return entry
 
     def _store(self, e: InboxEntry) -> None:
@@ -149,7 +163,7 @@ class ReferralInbox:
                 e.referral_id,
                 e.item.SerializeToString(),
                 json.dumps(e.record_ids),
-                json.dumps(e.identity, ensure_ascii=False),
+                "{}",  # never the opened identity: it stays sealed in the item
                 e.state,
                 e.note,
                 time.time(),
@@ -205,15 +219,8 @@ class ReferralInbox:
                 (after,),
             ).fetchall()
         return [
-            InboxEntry(
-                seq,
-                kind,
-                rid,
-                pb.ReferralInboxItem.FromString(item),
-                json.loads(ids),
-                json.loads(identity),
-                state,
-                note,
+            self._open(
+                InboxEntry(seq, kind, rid, pb.ReferralInboxItem.FromString(item), json.loads(ids), {}, state, note)
             )
-            for seq, kind, rid, item, ids, identity, state, note in rows
+            for seq, kind, rid, item, ids, _identity, state, note in rows
         ]

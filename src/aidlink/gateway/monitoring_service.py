@@ -14,7 +14,9 @@ from aidlink.v1 import monitoring_pb2_grpc
 
 
 def _relay(context: grpc.ServicerContext, exc: grpc.RpcError):
-    context.abort(exc.code(), f"matcher: {exc.details()}")
+    from aidlink.gateway.matcher_errors import relay_matcher_error
+
+    relay_matcher_error(context, exc)  # the matcher's code, message and google.rpc details
 
 
 class MonitoringGatewayServicer(monitoring_pb2_grpc.MonitoringGatewayServicer):

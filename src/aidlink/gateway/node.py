@@ -24,6 +24,7 @@ from aidlink.gateway.pipeline import (
     school_age,
 )
 from aidlink.gateway.refs import ReferenceMap
+from aidlink.observability.tracing import span
 from aidlink.v1 import common_pb2
 
 __all__ = [
@@ -127,14 +128,18 @@ class GatewayNode:
             attributes=attributes,
             row_numbers=row_numbers,
         )
-        outcome = self.matcher.upload(
-            dataset,
-            catalog_entry,
-            catalog_version,
-            attributes,
-            prepared,
-            after_batch=(lambda: progress(prepared.rows)) if progress else None,
-        )
+        # Records are encoded as the upload streams them: one span covers both.
+        with span("aidlink.encode", **{"aidlink.dataset": dataset, "aidlink.catalog_entry": catalog_entry}) as s:
+            outcome = self.matcher.upload(
+                dataset,
+                catalog_entry,
+                catalog_version,
+                attributes,
+                prepared,
+                after_batch=(lambda: progress(prepared.rows)) if progress else None,
+            )
+            s.set_attribute("aidlink.records", prepared.rows)
+            s.set_attribute("aidlink.records_accepted", outcome.accepted)
         self.refs.save(tag, outcome.dataset, outcome.version, prepared.record_ids)
         problems = list(prepared.problems)
         for p in outcome.rejected:  # refused by the matcher after encoding (rare)

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from aidlink.gateway.state_files import private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (tag TEXT PRIMARY KEY, dataset TEXT NOT NULL, version INTEGER,
                                     created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
@@ -32,8 +34,7 @@ class UnknownReference(LookupError):
 
 class ReferenceMap:
     def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False)
+        self._conn = sqlite3.connect(private_sqlite(path), check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
         self._lock = threading.Lock()

@@ -13,7 +13,9 @@ MAX_LISTED_PROBLEMS = 200
 
 
 def _relay(context: grpc.ServicerContext, exc: grpc.RpcError):
-    context.abort(exc.code(), f"matcher: {exc.details()}")
+    from aidlink.gateway.matcher_errors import relay_matcher_error
+
+    relay_matcher_error(context, exc)  # the matcher's code, message and google.rpc details
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):

@@ -1,4 +1,5 @@
-"""The custodian's certificate authority: issues node, matcher and officer certificates; revokes them.
+"""The custodian's certificate authority: issues node, matcher, officer and department-system certificates;
+revokes them.
 
 A CA directory holds ``ca.crt``, ``ca.key`` (0o600, encrypted when a passphrase is given),
 ``issued/<serial>.crt`` (a copy of every certificate issued, no keys) and ``revocations.json``.
@@ -29,6 +30,8 @@ from aidlink.keys.identity import (
     node_uri,
     officer_common_name,
     officer_uri,
+    system_common_name,
+    system_uri,
 )
 from aidlink.keys.key_files import (
     KeyFileError,
@@ -259,6 +262,26 @@ class CertificateAuthority:
             raise CertificateAuthorityError(f"cannot issue officer certificate: {exc}") from None
         return self._issue(
             unit="officer",
+            common_name=cn,
+            uri=uri,
+            hosts=(),
+            server=False,
+            validity_days=validity_days,
+            not_before=not_before,
+        )
+
+    def issue_system(
+        self, department: str, name: str, *, validity_days: int = 365, not_before: datetime | None = None
+    ) -> IssuedCertificate:
+        """A client-only certificate for one of a department's own systems (a caseworker application)
+        calling its department's gateway node over mTLS (``aidlink://system/<department>/<name>``).
+        The node admits only systems of its own department; the matcher admits no system at all."""
+        try:
+            uri, cn = system_uri(department, name), system_common_name(department, name)
+        except ValueError as exc:
+            raise CertificateAuthorityError(f"cannot issue system certificate: {exc}") from None
+        return self._issue(
+            unit=department,
             common_name=cn,
             uri=uri,
             hosts=(),

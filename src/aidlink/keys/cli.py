@@ -100,6 +100,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     officer.add_argument("name", help="officer name: lowercase ASCII letters, digits, '.', '_', '-'")
     _issue_options(officer, hosts=False)
 
+    system = command(
+        "issue-system",
+        _issue_system,
+        "issue a client certificate for a department's own system calling its gateway node over mTLS",
+    )
+    system.add_argument("--department", required=True, choices=list(DEPARTMENTS), help=", ".join(DEPARTMENTS))
+    system.add_argument(
+        "--name", required=True, help="system name, e.g. caseworker-app (lowercase ASCII, '.', '_', '-')"
+    )
+    _issue_options(system, hosts=False)
+
     revoke = command("revoke", _revoke, "revoke a certificate by serial (hex with 0x, or decimal)")
     revoke.add_argument("serial", type=_serial)
     revoke.add_argument("--reason", default="unspecified", choices=REVOCATION_REASONS)
@@ -267,6 +278,12 @@ def _issue_officer(args: argparse.Namespace) -> int:
     ca = _load_ca(args)
     issued = ca.issue_officer(args.name, validity_days=args.days)
     return _write_issued(args, ca, issued, f"officer-{args.name}")
+
+
+def _issue_system(args: argparse.Namespace) -> int:
+    ca = _load_ca(args)
+    issued = ca.issue_system(args.department, args.name, validity_days=args.days)
+    return _write_issued(args, ca, issued, f"system-{args.department}-{args.name}")
 
 
 def _revoke(args: argparse.Namespace) -> int:

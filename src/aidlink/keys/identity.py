@@ -23,8 +23,9 @@ from cryptography.x509.oid import NameOID
 
 from aidlink.keys.departments import check_department, check_division
 
-IdentityKind = Literal["node", "matcher", "officer"]
-KINDS: tuple[str, ...] = ("node", "matcher", "officer")
+# "system": a department's own system (a caseworker application) calling its department's node API.
+IdentityKind = Literal["node", "matcher", "officer", "system"]
+KINDS: tuple[str, ...] = ("node", "matcher", "officer", "system")
 
 URI_PREFIX = "aidlink://"
 MATCHER_URI = "aidlink://matcher"
@@ -90,6 +91,26 @@ def officer_common_name(name: str) -> str:
     return f"{check_officer_name(name)}.officer.aidlink"
 
 
+def check_system_name(name: str) -> str:
+    """A department system's name (e.g. ``caseworker-app``): the same alphabet as officer names."""
+    try:
+        return check_officer_name(name)
+    except ValueError:
+        raise ValueError(
+            f"system name {name!r} must be 1-64 lowercase ASCII letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit"
+        ) from None
+
+
+def system_uri(department: str, name: str) -> str:
+    """The SAN URI of a department's system, e.g. ``aidlink://system/mca/caseworker-app``."""
+    return f"{URI_PREFIX}system/{check_department(department)}/{check_system_name(name)}"
+
+
+def system_common_name(department: str, name: str) -> str:
+    return f"{check_system_name(name)}.{check_department(department)}.system.aidlink"
+
+
 @dataclass(frozen=True)
 class NodeIdentity:
     """The aidlink identity a certificate carries."""
@@ -101,7 +122,7 @@ class NodeIdentity:
     serial: int
     common_name: str
     not_after: datetime
-    officer_name: str | None
+    officer_name: str | None  # an officer's name, or a department system's name
     fingerprint_sha256: str
 
     @property
@@ -111,6 +132,8 @@ class NodeIdentity:
             return f"{URI_PREFIX}node/{self.department}/{self.level}/{self.division_code}"
         if self.kind == "officer":
             return f"{URI_PREFIX}officer/{self.officer_name}"
+        if self.kind == "system":
+            return f"{URI_PREFIX}system/{self.department}/{self.officer_name}"
         return MATCHER_URI
 
     def describe(self) -> str:
@@ -167,6 +190,7 @@ def identity_from_pem(cert_pem: bytes | x509.Certificate) -> NodeIdentity:
         "node": lambda: node_common_name(department or "", division or ""),
         "matcher": lambda: MATCHER_COMMON_NAME,
         "officer": lambda: officer_common_name(officer or ""),
+        "system": lambda: system_common_name(department or "", officer or ""),
     }[kind]()
     if cn != expected_cn:
         raise IdentityError(f"{where}: common name does not match its identity {uris[0]} (expected CN={expected_cn})")
@@ -195,11 +219,13 @@ def _parse_uri(uri: str, where: str) -> tuple[IdentityKind, str | None, str | No
             return "node", department, level, division, None
         if parts[0] == "officer" and len(parts) == 2:
             return "officer", None, None, None, check_officer_name(parts[1])
+        if parts[0] == "system" and len(parts) == 3:
+            return "system", check_department(parts[1]), None, None, check_system_name(parts[2])
     except ValueError as exc:
         raise IdentityError(f"{where}: malformed identity {uri}: {exc}") from None
     raise IdentityError(
         f"{where}: unrecognised identity {uri} (expected aidlink://node/<department>/<level>/<division>, "
-        "aidlink://matcher or aidlink://officer/<name>)"
+        "aidlink://matcher, aidlink://officer/<name> or aidlink://system/<department>/<name>)"
     )
 
 

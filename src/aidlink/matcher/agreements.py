@@ -66,6 +66,24 @@ class Agreement:
         )
 
     @property
+    def filter_attributes(self) -> tuple[str, ...]:
+        """The provider attributes this agreement (and those bound with it) select records by."""
+        names = {k for a in (self, *self.bound_with) for alt in a.record_filter for k in alt}
+        return tuple(sorted(names))
+
+    def describe_filter(self) -> str:
+        """The record filter as a person reads it, e.g. "school_age in {school-age}"."""
+        parts = []
+        for a in (self, *self.bound_with):
+            if a.record_filter:
+                alts = [
+                    " and ".join(f"{k} in {{{', '.join(sorted(v))}}}" for k, v in sorted(alt.items()))
+                    for alt in a.record_filter
+                ]
+                parts.append(f"{a.id}: " + " or ".join(alts))
+        return "; ".join(parts) or "no filter"
+
+    @property
     def filter_key(self) -> tuple[str, ...]:
         """Names the records `admits` lets through (the agreement and those bound with it)."""
         return (self.id, *sorted(a.id for a in self.bound_with))

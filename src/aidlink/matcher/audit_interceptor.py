@@ -24,6 +24,7 @@ import grpc
 from aidlink.audit.entry import AuditEntry, audit_outcome, utc_now
 from aidlink.audit.log import AuditLog, AuditUnavailable
 from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, CallRecord, bind_call, unbind_call, wrap_handler
+from aidlink.matcher.error_details import rich_status
 from aidlink.matcher.error_mapping import caller_gone, gone_detail
 
 log = logging.getLogger("aidlink.matcher.audit")
@@ -122,6 +123,11 @@ class AuditInterceptor(grpc.ServerInterceptor):
         except AuditUnavailable as exc:
             log.error("AUDIT UNAVAILABLE, refusing %s: %s", record.method, exc)
             if not quiet:  # quiet: the caller is gone, there is nobody to answer
-                context.abort(
-                    grpc.StatusCode.UNAVAILABLE, "the audit log cannot record this call, so it is refused (fail closed)"
+                # With its own details: the trailer of a refusal answered before is replaced.
+                context.abort_with_status(
+                    rich_status(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "the audit log cannot record this call, so it is refused (fail closed)",
+                        "AUDIT_UNAVAILABLE",
+                    )
                 )

@@ -9,8 +9,8 @@ from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE
 from aidlink.matcher.purposes import purpose_name
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, disputes_pb2, disputes_pb2_grpc
 
 PURPOSE = "data-correction"
@@ -118,7 +118,10 @@ class DisputesServicer(disputes_pb2_grpc.DisputesServicer):
         call = current_call()
         call.purpose = PURPOSE
         department = call.verified_caller.department
-        events = self.desk.events(department, request.after, request.wait_seconds)
+        # A long poll whose caller goes away (cancelled, deadline passed) stops waiting at once,
+        # so it gives back its worker and its place among the department's streams.
+        context.add_callback(self.desk.wake)
+        events = self.desk.events(department, request.after, request.wait_seconds, gone=lambda: not context.is_active())
         call.counts = {"events": len(events), "after": request.after}
         call.datasets = sorted({f"dispute:{e.dispute.id}" for e in events})
         today = self.desk.today()

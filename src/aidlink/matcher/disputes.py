@@ -157,17 +157,27 @@ class DisputeDesk:
         return {r[0] for r in rows}
 
     def events(
-        self, department: str, after: int = 0, wait_seconds: float = 0
+        self,
+        department: str,
+        after: int = 0,
+        wait_seconds: float = 0,
+        gone: Callable[[], bool] = lambda: False,
     ) -> builtins.list[DisputeEvent]:  # `list` is a method here
-        """The department's notifications after seq `after`; waits up to `wait_seconds` for one."""
+        """The department's notifications after seq `after`; waits up to `wait_seconds` for one, and
+        stops waiting when `gone()` says the caller left (after a :meth:`wake`)."""
         stored_integer(after, "after")
         wait_seconds = min(max(wait_seconds, 0), MAX_WAIT_SECONDS)
         with self._new_event:
             rows = self._events_after(department, after)
             if not rows and wait_seconds:
-                self._new_event.wait_for(lambda: bool(self._events_after(department, after)), wait_seconds)
+                self._new_event.wait_for(lambda: gone() or bool(self._events_after(department, after)), wait_seconds)
                 rows = self._events_after(department, after)
         return [DisputeEvent(seq, kind, self.get(did)) for seq, did, kind in rows]
+
+    def wake(self) -> None:
+        """Wake every waiting `events` call to check again (e.g. its caller went away)."""
+        with self._new_event:
+            self._new_event.notify_all()
 
     def _events_after(self, department: str, after: int) -> builtins.list[tuple[int, str, str]]:
         return self.database.fetch_all(

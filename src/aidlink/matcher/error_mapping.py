@@ -5,7 +5,8 @@ answers, in this order:
 
 - a call already answered with ``context.abort`` keeps its status;
 - a domain refusal (:class:`aidlink.matcher.errors.Refused`, each with its ``status``) gets that
-  status and its message;
+  status and its message, with ``google.rpc`` details (ErrorInfo, BadRequest naming the field:
+  :mod:`aidlink.matcher.error_details`);
 - a call whose caller went away (it cancelled, or its deadline passed) is CANCELLED or
   DEADLINE_EXCEEDED, logged as one line without a traceback: nothing went wrong on our side;
 - anything else is a fault: INTERNAL, logged with its traceback, with a message that does not
@@ -24,6 +25,7 @@ from typing import Any
 import grpc
 
 from aidlink.matcher.calls import OPEN_METHOD_PREFIXES, current_call, wrap_handler
+from aidlink.matcher.error_details import refusal_status, rich_status
 from aidlink.matcher.errors import Refused
 
 log = logging.getLogger("aidlink.matcher.calls")
@@ -77,7 +79,7 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
         agreement = getattr(exc, "agreement", "")  # a policy limit's agreement, for the audit entry
         if agreement:
             current_call().agreement = agreement
-        context.abort(grpc_status(exc), str(exc))
+        context.abort_with_status(refusal_status(exc))
     gone = caller_gone(context)
     if gone is None and isinstance(exc, CallerGone):  # stopped just before the deadline
         gone = grpc.StatusCode.DEADLINE_EXCEEDED
@@ -85,7 +87,14 @@ def answer_failure(context: grpc.ServicerContext, method: str, exc: Exception) -
         log.info("%s: %s", method, gone_detail(gone))
         context.abort(gone, gone_detail(gone))
     log.error("internal error in %s", method, exc_info=exc)
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); the call was recorded")
+    context.abort_with_status(
+        rich_status(
+            grpc.StatusCode.INTERNAL,
+            f"internal error ({type(exc).__name__}); the call was recorded",
+            "INTERNAL_ERROR",
+            {"exception": type(exc).__name__},
+        )
+    )
 
 
 # grpcio ships no type stubs (and types-grpcio is not installed), so grpc.ServerInterceptor is Any.

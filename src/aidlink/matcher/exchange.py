@@ -28,16 +28,12 @@ from aidlink.matcher.datasets import (
     EncodingSpec,
 )
 from aidlink.matcher.distributed import JoinBackend
-from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NotPermitted, TooLarge
+from aidlink.matcher.errors import Incompatible, InvalidInput, NotFound, NothingAdmitted, NotPermitted, TooLarge
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.policy import PolicyGate, VolumeLedger
 from aidlink.matcher.request_fields import check_dataset_name, without_nul
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
-NOTICE = (
-    "比对结果仅作为履行职责的参考依据，不作为法定依据。Matching results are reference data "
-    "for carrying out duties, not legal data (Art. 26)."
-)
 MAX_REF_LENGTH = 64
 MAX_ATTRIBUTE_LENGTH = 256
 SUPPORTED_BITS = range(64, 65537, 64)
@@ -169,9 +165,13 @@ class Exchange:
         if encoding.bits not in SUPPORTED_BITS:
             raise InvalidInput(f"header.encoding.bits: {encoding.bits} is not a positive multiple of 64")
         if encoding.secret_version < 1:
-            raise InvalidInput("header.encoding.secret_version must be set (>= 1)")
+            raise InvalidInput(
+                "header.encoding.secret_version must be set (>= 1)", field="header.encoding.secret_version"
+            )
         if not encoding.schema_fingerprint:
-            raise InvalidInput("header.encoding.schema_fingerprint must be set")
+            raise InvalidInput(
+                "header.encoding.schema_fingerprint must be set", field="header.encoding.schema_fingerprint"
+            )
         return self.store.writer(department, name, catalog_entry, catalog_version, encoding, attributes)
 
     def add_record(
@@ -312,6 +312,7 @@ class Exchange:
         threshold = self._threshold(threshold, agreement, other.encoding)
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
+        self._check_something_admitted(other, agreement, len(admitted_rows))
         admitted = admitted_rows.tolist()
         outcome = self.join_path.match(
             my_data.encodings,
@@ -370,8 +371,7 @@ class Exchange:
         threshold = self._threshold(threshold, agreement, other.encoding)
         data = self.store.load(other)
         admitted = self._admitted(other, data.attributes, agreement)
-        if not len(admitted):
-            return StatusResult(False, 0.0, {}, other, agreement)
+        self._check_something_admitted(other, agreement, len(admitted))
         query = np.frombuffer(encoding, dtype=np.uint8).reshape(1, -1)
         links = self.join_path.match(query, data, admitted, threshold, all_pairs=True).links
         if not links:
@@ -390,6 +390,25 @@ class Exchange:
             disputed,
             provider_ref=data.refs[row],
         )
+
+    @staticmethod
+    def _check_something_admitted(other: DatasetVersion, agreement: Agreement, admitted: int) -> None:
+        """No silent zero: a filter on an attribute the provider never uploaded, or one that admits
+        none of its records, is said to the caller, naming the attribute and the provider."""
+        where = f"{other.qualified_name} v{other.version}"
+        missing = [a for a in agreement.filter_attributes if a not in other.attributes]
+        if missing:
+            uploaded = ", ".join(other.attributes) or "none"
+            raise NothingAdmitted(
+                f"agreement {agreement.id} selects {where} records by {', '.join(missing)}, which "
+                f"{other.department} did not upload with this dataset (attributes uploaded: {uploaded}); "
+                f"{other.department} must upload it again with --attribute {' --attribute '.join(missing)}"
+            )
+        if admitted == 0:
+            raise NothingAdmitted(
+                f"agreement {agreement.id} admits none of the {other.records} records of {where} "
+                f"({agreement.describe_filter()}): there is nothing this call may be matched against"
+            )
 
     def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
         key = (meta.id, agreement.filter_key)

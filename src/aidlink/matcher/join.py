@@ -36,6 +36,7 @@ from aidlink.matcher.errors import Refused
 from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
+from aidlink.observability.tracing import span
 
 
 class JoinUnavailable(Refused):
@@ -86,7 +87,34 @@ class DatasetJoin:
         given; else exhaustive on the backend. ``all_pairs`` False: greedy 1-to-1 links.
         """
         rows = np.arange(len(other.refs), dtype=np.int64) if admitted is None else np.asarray(admitted, dtype=np.int64)
-        if blocking and mine_blocking is not None and other.blocking is not None:
+        blocked = blocking and mine_blocking is not None and other.blocking is not None
+        with span(
+            "aidlink.join",
+            **{
+                "aidlink.join.kind": "blocked" if blocked else ("exhaustive" if self.backend is None else self.name),
+                "aidlink.join.rows_mine": len(mine),
+                "aidlink.join.rows_other": len(rows),
+                "aidlink.join.threshold": threshold,
+            },
+        ) as s:
+            outcome = self._match(mine, other, rows, threshold, all_pairs, mine_blocking, blocked, progress)
+            s.set_attribute("aidlink.join.links", len(outcome.links))
+            s.set_attribute("aidlink.join.comparisons", outcome.comparisons)
+            return outcome
+
+    def _match(
+        self,
+        mine: np.ndarray,
+        other: LoadedDataset,
+        rows: np.ndarray,
+        threshold: float,
+        all_pairs: bool,
+        mine_blocking: BlockingKeys | None,
+        blocked: bool,
+        progress: Progress | None,
+    ) -> MatchOutcome:
+        if blocked:
+            assert mine_blocking is not None and other.blocking is not None
             keys = Blocking(mine_blocking, other.blocking.take(rows), self.lsh)
             return match_encodings(
                 np.asarray(mine),

@@ -58,7 +58,8 @@ def check_request(request: Message) -> None:
     if found:
         path, size = found
         raise InvalidInput(
-            f"{path}: {size} bytes; a request's text fields are at most {MAX_REQUEST_STRING_BYTES} bytes"
+            f"{path}: {size} bytes; a request's text fields are at most {MAX_REQUEST_STRING_BYTES} bytes",
+            field=path,
         )
 
 

@@ -3,7 +3,8 @@ bundle import seals are built here, once, so the two paths answer alike."""
 
 from __future__ import annotations
 
-from aidlink.matcher.exchange import NOTICE, Comparison, MatchedRecord
+from aidlink.matcher.exchange import Comparison, MatchedRecord
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, matcher_pb2
 
 

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from aidlink.audit.reader import AuditReader
 from aidlink.audit.service import add_to_server as add_audit_service
 from aidlink.keys.identity import CertificatePolicy
+from aidlink.matcher.admission import Admission, ServiceLimits
 from aidlink.matcher.authentication import CertificateAuthenticator, DevelopmentAuthenticator
 from aidlink.matcher.calls import Caller, current_call
 from aidlink.matcher.catalog_service import CatalogPublisher, CatalogServicer
@@ -29,12 +30,21 @@ from aidlink.matcher.revocation import RevocationListFile, RevocationUnavailable
 from aidlink.matcher.service import MatcherServicer
 from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor as tracing_interceptor
+from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES, check_max_message_bytes, server_options
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
 from aidlink.witness.client import WitnessEndpoint
 
 log = logging.getLogger("aidlink.matcher")
 SERVICE_NAME = "aidlink.v1.Matcher"
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# The services server reflection lists (with reflection itself), when it is on.
+REFLECTED_SERVICES = (
+    "aidlink.v1.Matcher",
+    "aidlink.v1.Catalog",
+    "aidlink.v1.Disputes",
+    "aidlink.v1.Monitoring",
+    "aidlink.v1.AuditTrail",
+    "grpc.health.v1.Health",
+)
 
 
 def _officers_only(context: grpc.ServicerContext) -> None:
@@ -72,7 +82,13 @@ class MatcherConfig:
     checkpoint_interval: float = 10.0
     witnesses: tuple[WitnessEndpoint, ...] = ()  # witnesses that cosign each checkpoint (docs/witness.md)
     health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
-    max_workers: int = 16
+    # Fair service (matcher.admission): the worker pool, and the calls in progress it admits.
+    max_workers: int = ServiceLimits.workers
+    max_streams: int = ServiceLimits.streams  # streaming calls of all departments (< max_workers)
+    department_calls: int = ServiceLimits.department_calls
+    department_streams: int = ServiceLimits.department_streams
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # largest request or answer message
+    reflection: bool = False  # gRPC server reflection (lists the services; off in production)
     database_url: str | None = None  # sqlite:///… or postgresql://…; None: SQLite files in data_dir
     risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
     join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
@@ -82,6 +98,9 @@ class MatcherConfig:
     dask_tls_key: Path | None = None
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
     dask_insecure_dev: bool = False  # DEVELOPMENT ONLY: allow a plaintext tcp:// scheduler
+
+    def service_limits(self) -> ServiceLimits:
+        return ServiceLimits(self.max_workers, self.max_streams, self.department_calls, self.department_streams)
 
     def settings(self) -> MatcherSettings:
         """The matcher core's settings (everything but the network)."""
@@ -109,6 +128,8 @@ class MatcherServer:
         cfg = self.config
         cfg.data_dir = Path(cfg.data_dir)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.admission = Admission(cfg.service_limits())  # ValueError on limits that do not fit together
+        check_max_message_bytes(cfg.max_message_bytes)
         if cfg.tls is None:
             if not cfg.insecure_dev:
                 raise ValueError(
@@ -160,18 +181,14 @@ class MatcherServer:
     def _serve(self, cfg: MatcherConfig, authenticate) -> None:
         core = self.core
         interceptors = [
-            tracing_interceptor(),
+            tracing_interceptor("matcher"),
             MetricsInterceptor(self.metrics),
-            *call_interceptors(core.audit_log, authenticate),
+            *call_interceptors(core.audit_log, authenticate, self.admission),
         ]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="matcher"),
             interceptors=interceptors,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
-            ],
+            options=server_options(cfg.max_message_bytes),
         )
         matcher_pb2_grpc.add_MatcherServicer_to_server(
             MatcherServicer(core.exchange, registry=self.metrics.registry), self.server
@@ -185,6 +202,11 @@ class MatcherServer:
             add_audit_service(self.server, AuditReader(core.audit_log.store), _officers_only)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if cfg.reflection:
+            from grpc_reflection.v1alpha import reflection
+
+            services = [s for s in REFLECTED_SERVICES if s != "aidlink.v1.AuditTrail" or core.audit_log is not None]
+            reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), self.server)
         self.health_server = None
         if cfg.health_listen:
             self.health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))

@@ -5,6 +5,7 @@ raises domain refusals (matcher.errors) for the error-mapping interceptor to ans
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,10 +17,11 @@ from aidlink.matcher.calls import current_call
 from aidlink.matcher.datasets import EncodingSpec
 from aidlink.matcher.error_mapping import CallerGone, too_late
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE, Exchange, UploadProblem
+from aidlink.matcher.exchange import Exchange, UploadProblem
 from aidlink.matcher.purposes import purpose_name
 from aidlink.matcher.request_fields import dataset_name_problem
 from aidlink.matcher.result_messages import match_message, summary_message
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
 MAX_LISTED_PROBLEMS = 100
@@ -58,8 +60,13 @@ class _CompareJob:
     ) -> None:
         self._events: queue.Queue = queue.Queue()
         self._context = context
+        # The worker runs in a copy of the caller's context, so its spans join the call's trace.
+        call_context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._run, name="aidlink-compare", daemon=True, args=(exchange, department, request, purpose)
+            target=call_context.run,
+            name="aidlink-compare",
+            daemon=True,
+            args=(self._run, exchange, department, request, purpose),
         )
         self._thread.start()
 
@@ -128,7 +135,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         department = call.verified_caller.department
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
-            raise InvalidInput("the first upload message must be a header")
+            raise InvalidInput("the first upload message must be a header", field="header")
         h = first.header
         name_problem = dataset_name_problem(h.dataset)
         if name_problem:  # before the name goes into the audit entry: the entry gets its size, not its content

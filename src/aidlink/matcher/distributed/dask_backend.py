@@ -32,6 +32,7 @@ from aidlink.matcher.distributed.metrics import join_metrics
 from aidlink.matcher.distributed.partitions import ShardLayout, check_encodings, row_popcounts, row_positions
 from aidlink.matcher.distributed.tasks import TASK_PREFIX, PartitionAnswer, join_partition
 from aidlink.matcher.similarity import CandidatePairs
+from aidlink.observability.tracing import carrier
 
 Version = int | str | None
 
@@ -228,6 +229,7 @@ class DaskJoinBackend:
             else:
                 by_worker.setdefault(where[0], []).append(k)
         tasks: dict[int, Future] = {}
+        trace_context = carrier()  # each task's span continues the compare's trace on its worker
         for worker, ks in by_worker.items():
             try:  # the query rows go to the worker that holds the shard
                 queries = self.client.scatter(
@@ -244,6 +246,7 @@ class DaskJoinBackend:
                     plan.keeps[k],
                     threshold,
                     self.worker_threads,
+                    trace_context,
                     pure=False,
                     key=f"{TASK_PREFIX}{k}-{uuid.uuid4().hex}",
                 )

@@ -8,11 +8,13 @@ Answers carry shard-local indices; the matcher maps them back.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+from aidlink.observability.tracing import span_from
 
 TASK_PREFIX = "aidlink-join-"
 
@@ -25,10 +27,18 @@ class PartitionAnswer:
 
 
 def join_partition(
-    shard: np.ndarray, query: np.ndarray, keep: np.ndarray | None, threshold: float, threads: int
+    shard: np.ndarray,
+    query: np.ndarray,
+    keep: np.ndarray | None,
+    threshold: float,
+    threads: int,
+    trace_context: Mapping[str, str] | None = None,
 ) -> PartitionAnswer:
-    """Pairs between ``query`` and the shard rows ``keep`` (all rows when None)."""
+    """Pairs between ``query`` and the shard rows ``keep`` (all rows when None).
+
+    ``trace_context``: the compare's trace (W3C headers), continued by a span on the worker."""
     started = time.perf_counter()
-    b = shard if keep is None else shard[keep]
-    pairs = candidate_pairs(pack(query), pack(b), threshold, threads=threads)
+    with span_from(trace_context, "aidlink.join.partition", "dask-worker", **{"aidlink.join.rows_query": len(query)}):
+        b = shard if keep is None else shard[keep]
+        pairs = candidate_pairs(pack(query), pack(b), threshold, threads=threads)
     return PartitionAnswer(len(shard), pairs, time.perf_counter() - started)

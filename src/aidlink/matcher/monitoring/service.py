@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from aidlink.matcher.calls import current_call
 from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.exchange import NOTICE
 from aidlink.matcher.monitoring.monitor import Monitor
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.store import ReferralRow, WarningRow
 from aidlink.matcher.monitoring.warnings import STATUSES, check_lead
 from aidlink.matcher.purposes import purpose_name
+from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, monitoring_pb2_grpc
 from aidlink.v1 import monitoring_pb2 as pb
 
