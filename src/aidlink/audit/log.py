@@ -30,8 +30,8 @@ from aidlink.audit.metrics import AuditMetrics
 from aidlink.audit.note import NoteError, NoteKey, NoteVerifier
 from aidlink.audit.store import SQLAuditStore, StoredCheckpoint, StoredEntry
 from aidlink.audit.witnessing import DEFAULT_RETRY_INTERVAL, WitnessSubmitter
-from aidlink.witness.client import WitnessEndpoint
 from aidlink.observability.tracing import span
+from aidlink.witness.client import WitnessEndpoint
 
 log = logging.getLogger("aidlink.audit")
 
