@@ -188,7 +188,7 @@ class WitnessSubmitter:
         for worker in self.workers:
             worker.wake.set()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Stop submitting (a submission in flight may finish within `timeout`)."""
         self.stopping.set()
         for worker in self.workers:
