@@ -203,3 +203,18 @@ def test_over_tls_the_log_checks_the_witness_certificate(tmp_path):
         assert verify_cosigned_checkpoint(cosigned, log.verifier, [witness_key.verifier()]).checkpoint.size == 3
     finally:
         server.stop()
+
+
+def test_state_files_are_private_whatever_the_umask(tmp_path):
+    from aidlink.witness.state import Latest, WitnessState
+
+    previous = os.umask(0)
+    try:
+        state = WitnessState(tmp_path / "open" / "witness.sqlite")
+        state.advance(ORIGIN, lambda _: Latest(ORIGIN, 1, b"r" * 32, b"note", 1))
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "open").iterdir()}
+        state.close()
+    finally:
+        os.umask(previous)
+    assert modes == {"witness.sqlite": 0o600, "witness.sqlite-wal": 0o600, "witness.sqlite-shm": 0o600}
+    assert stat.S_IMODE((tmp_path / "open").stat().st_mode) == 0o700
