@@ -308,3 +308,15 @@ def test_the_matcher_refuses_to_start_without_an_audit_signing_key(tmp_path):
     ).start()  # development only, and warned
     development.stop(grace=1)
     shutil.rmtree(tmp_path / "dev")
+
+
+def test_the_newest_checkpoint_is_printed_with_its_stored_cosignatures(witnessed):
+    from aidlink.audit.verifier_key import read_verifier_key
+    from aidlink.witness.cosignature import verify_cosigned_checkpoint
+
+    result = aidlink("audit", "checkpoint", "--data-dir", str(witnessed.data_dir), "--key", str(witnessed.audit_pub))
+    log_key = read_verifier_key(str(witnessed.audit_pub)).for_origin(ORIGIN)
+    cosigned = verify_cosigned_checkpoint(
+        result.stdout.encode(), log_key, [WitnessVerifier.parse(witnessed.witness_vkey)]
+    )
+    assert cosigned.checkpoint.size == witnessed.size and cosigned.cosignatures[0].witness == "officers.example/witness"

@@ -370,6 +370,7 @@ def _checkpoint(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         latest = store.latest_checkpoint()
+        cosignatures = [c.line for c in store.cosignatures() if latest is not None and c.checkpoint == latest.number]
     finally:
         store.close()
     if latest is None:
@@ -382,7 +383,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
         except (NoteError, CheckpointError) as exc:
             print(f"checkpoint #{latest.number} does not verify with {key.source}: {exc}", file=sys.stderr)
             return FAILED
-    sys.stdout.write(latest.note.decode("utf-8"))
+    # The witnesses' cosignatures stored beside it are further signature lines of the same note.
+    sys.stdout.write(latest.note.decode("utf-8") + "".join(line + "\n" for line in cosignatures))
     return OK
 
 
