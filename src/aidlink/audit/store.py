@@ -242,6 +242,35 @@ class SQLAuditStore:
             cur.execute(statement, params)
             return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]
 
+    def page(
+        self,
+        where: EntryFilter = EVERY_ENTRY,
+        limit: int = 50,
+        newest_first: bool = True,
+        after: tuple[str, int] | None = None,
+    ) -> list[StoredEntry]:
+        """One page of entries matching `where`, in (time, seq) order, newest or oldest first,
+        after the keyset `after` (the time and seq of the previous page's last entry).
+
+        Ordered by time so that the time index (or the (department, time) index when a
+        department is named) serves the order and a page reads about `limit` rows, however
+        large the log (keyset paging: no OFFSET).
+        """
+        condition, params = where.where(self.placeholder)
+        direction = "DESC" if newest_first else "ASC"
+        if after is not None:
+            time, seq = after
+            sign = "<" if newest_first else ">"
+            condition += self._sql(f" AND time {sign}= ? AND (time {sign} ? OR seq {sign} ?)")
+            params = [*params, time, time, seq]
+        statement = (
+            f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
+            f"ORDER BY time {direction}, seq {direction} LIMIT {int(limit)}"
+        )
+        with self._reading() as cur:
+            cur.execute(statement, params)
+            return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]
+
     def hourly_counts(self, since: str, until: str) -> list[tuple[str, str, str, str, int]]:
         """(department, purpose, outcome, UTC hour 'YYYY-MM-DDTHH', count) for entries in [since, until)."""
         statement = self._sql(
