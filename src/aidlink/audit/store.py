@@ -86,6 +86,16 @@ class StoredCheckpoint:
     note: bytes
 
 
+@dataclass(frozen=True)
+class StoredCosignature:
+    """A witness's cosignature line on the checkpoint numbered `checkpoint`, as stored."""
+
+    checkpoint: int
+    witness: str
+    time: str
+    line: str
+
+
 def _blob(value: object) -> bytes:
     # A column edited by hand may come back as text; verification then reports it.
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
@@ -169,6 +179,26 @@ class SQLAuditStore:
                 (number, time, size, root, note),
             )
         return StoredCheckpoint(number, time, size, bytes(root), bytes(note))
+
+    def append_cosignature(self, checkpoint: int, witness: str, time: str, line: str) -> None:
+        """Store a witness's cosignature line (without its newline) for a stored checkpoint; durable on return.
+        A second cosignature by the same witness on the same checkpoint is ignored."""
+        with self._writing() as cur:
+            cur.execute(
+                self._sql("SELECT 1 FROM audit_cosignatures WHERE checkpoint = ? AND witness = ?"),
+                (checkpoint, witness),
+            )
+            if cur.fetchone() is None:
+                cur.execute(
+                    self._sql("INSERT INTO audit_cosignatures (checkpoint, witness, time, line) VALUES (?, ?, ?, ?)"),
+                    (checkpoint, witness, time, line),
+                )
+
+    def cosignatures(self) -> list[StoredCosignature]:
+        """Every stored cosignature, by checkpoint number."""
+        with self._reading() as cur:
+            cur.execute("SELECT checkpoint, witness, time, line FROM audit_cosignatures ORDER BY checkpoint, witness")
+            return [StoredCosignature(int(n), w, t, line) for n, w, t, line in cur.fetchall()]
 
     def count(self) -> int:
         """Number of stored entries."""

@@ -40,6 +40,12 @@ def register(sub) -> None:
         help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
     s.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=10.0,
+        help="seconds between signed audit checkpoints while the log grows (default: %(default)s)",
+    )
+    s.add_argument(
         "--console-listen",
         help="also serve the officers' review console (HTTPS, officer certificates) on HOST:PORT; "
         "needs --tls-dir and --audit-key",
@@ -137,6 +143,7 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
+                checkpoint_interval=args.checkpoint_interval,
                 **core_settings(args),
                 **service_settings(args),
             )
