@@ -26,7 +26,7 @@ from aidlink.audit.officer_text import escape_for_officer
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
 from aidlink.audit.reader import AuditReader, ProofRequestError
 from aidlink.audit.report import build_report
-from aidlink.audit.store import StoredCheckpoint, StoredEntry
+from aidlink.audit.store import SORT_FIELDS, StoredCheckpoint, StoredEntry
 from aidlink.audit.verifier_key import VerifierKey
 from aidlink.console.activity_chart import activity_chart
 from aidlink.console.messages import DEFAULT_LANGUAGE, LANGUAGES, script_messages, translate
@@ -228,18 +228,23 @@ class ConsoleApp:
         def log_page() -> Any:
             where = entry_filter(request.args)
             newest_first = request.args.get("sort", "newest") != "oldest"
+            order_by = request.args.get("order", "time") or "time"
+            if order_by not in SORT_FIELDS:
+                raise BadRequest(f"order: {order_by!r} is not a field the log can be sorted by")
             after = _int_arg("after")  # keyset paging: the seq of the previous page's last entry
             keyset = None
             if after is not None:
                 last = ctx.reader.store.query(EntryFilter(from_seq=after, to_seq=after), limit=1)
                 if not last or _entry_or_none(last[0]) is None:
                     raise BadRequest(f"after: the log has no readable entry {after}")
-                keyset = (last[0].entry.time, after)
-            rows = ctx.reader.store.page(where, PAGE_SIZE + 1, newest_first, keyset)
+                keyset = ctx.reader.store.sort_keyset(after, order_by)
+            rows = ctx.reader.store.page(where, PAGE_SIZE + 1, newest_first, keyset, order_by)
             more = len(rows) > PAGE_SIZE
             rows = rows[:PAGE_SIZE]
             g.counts = {"entries": len(rows)}
-            keep: dict[str, Any] = {k: v for k, v in request.args.items() if k in (*FILTER_FIELDS, "sort") and v}
+            keep: dict[str, Any] = {
+                k: v for k, v in request.args.items() if k in (*FILTER_FIELDS, "sort", "order") and v
+            }
             next_url = url_for("log_page", **keep, after=rows[-1].seq) if more else None
             return self._render(
                 "log.html",
@@ -249,6 +254,8 @@ class ConsoleApp:
                 first_url=url_for("log_page", **keep) if after is not None else None,
                 export_query=request.query_string.decode("utf-8", "replace"),
                 newest_first=newest_first,
+                order_by=order_by,
+                sort_fields=tuple(SORT_FIELDS),
                 filter_fields=FILTER_FIELDS,
             )
 
