@@ -328,6 +328,37 @@ class SQLAuditStore:
         n, t, s, r, note = row
         return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
 
+    def latest_cosigned_checkpoint(self, witnesses: Sequence[str]) -> StoredCheckpoint | None:
+        """The newest checkpoint every one of `witnesses` (names) has a stored cosignature on."""
+        if not witnesses:
+            return self.latest_checkpoint()
+        names = sorted(set(witnesses))
+        marks = ", ".join("?" for _ in names)
+        statement = self._sql(
+            f"SELECT {', '.join('c.' + c for c in CHECKPOINT_COLUMNS)} FROM audit_checkpoints c "
+            f"WHERE (SELECT COUNT(DISTINCT w.witness) FROM audit_cosignatures w "
+            f"WHERE w.checkpoint = c.number AND w.witness IN ({marks})) = ? "
+            "ORDER BY c.number DESC LIMIT 1"
+        )
+        with self._reading() as cur:
+            cur.execute(statement, (*names, len(names)))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        n, t, s, r, note = row
+        return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
+
+    def cosignatures_of(self, checkpoint: int) -> list[StoredCosignature]:
+        """The stored cosignatures of one checkpoint."""
+        with self._reading() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT checkpoint, witness, time, line FROM audit_cosignatures WHERE checkpoint = ? ORDER BY witness"
+                ),
+                (checkpoint,),
+            )
+            return [StoredCosignature(int(n), w, t, line) for n, w, t, line in cur.fetchall()]
+
     def checkpoint_of_size(self, size: int) -> StoredCheckpoint | None:
         """The latest checkpoint issued for exactly `size` entries, or None."""
         with self._reading() as cur:

@@ -47,6 +47,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "已校验：包含于检查点 #{number}（{size} 条）",
         "en": "verified against checkpoint #{number} ({size} entries)",
     },
+    "cosigned": {
+        "zh": "见证方 {witness} 已于 {time} 副署该检查点",
+        "en": "cosigned by witness {witness} at {time}",
+    },
+    "not_cosigned": {
+        "zh": "注意：见证方 {witness} 尚未副署任何检查点（日志未经见证）",
+        "en": "NOT cosigned by witness {witness} (the log is not witnessed)",
+    },
+    "cosignature_bad": {
+        "zh": "见证方 {witness} 的副署签名校验失败",
+        "en": "the cosignature by witness {witness} does not verify",
+    },
     "not_covered": {
         "zh": "记录 {seq} 晚于检查点 #{number}，等待下一个检查点",
         "en": "entry {seq} is newer than checkpoint #{number}; wait for the next checkpoint",
@@ -125,6 +137,9 @@ def script_messages(language: str) -> dict[str, str]:
         "pending",
         "verified",
         "not_covered",
+        "cosigned",
+        "not_cosigned",
+        "cosignature_bad",
         "leaf_mismatch",
         "proof_mismatch",
         "seq_mismatch",
