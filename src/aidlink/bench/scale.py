@@ -221,10 +221,12 @@ class _WorkerPeakRss:
 
 def _compare(stub, tag: str, threshold: float):
     """All pairs of mca/<tag> vs hrss/<tag> over gRPC: (matches, comparisons, progress events)."""
+    from aidlink.gateway.match_batches import attribute_rows
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
     from aidlink.v1 import common_pb2, matcher_pb2
 
-    matches, progress, comparisons = [], 0, 0
+    matches: list = []
+    progress = comparisons = 0
     for event in stub.CompareDatasets(
         matcher_pb2.CompareRequest(
             my_dataset=tag,
@@ -238,6 +240,9 @@ def _compare(stub, tag: str, threshold: float):
         kind = event.WhichOneof("event")
         if kind == "match":
             matches.append((event.match.my_ref, event.match.score, tuple(sorted(event.match.attributes.items()))))
+        elif kind == "matches":
+            b = event.matches
+            matches += [(r, s, tuple(sorted(a.items()))) for r, s, a in zip(b.my_refs, b.scores, attribute_rows(b))]
         elif kind == "progress":
             progress += 1
         else:
@@ -327,7 +332,7 @@ def run_size(n: int, args, pool, stub) -> dict:
 
     t = time.perf_counter()
     with _PeakRss() as mem:
-        matches = progress_events = comparisons = 0
+        matches = progress_events = comparisons = messages = 0
         for event in stub.CompareDatasets(
             matcher_pb2.CompareRequest(
                 my_dataset=tag,
@@ -339,14 +344,17 @@ def run_size(n: int, args, pool, stub) -> dict:
             metadata=[(DEV_DEPARTMENT_HEADER, "mca")],
         ):
             kind = event.WhichOneof("event")
+            messages += 1
             if kind == "match":
                 matches += 1
+            elif kind == "matches":
+                matches += len(event.matches.scores)
             elif kind == "progress":
                 progress_events += 1
             else:
                 comparisons = event.summary.comparisons
     row["match_s"], row["match_rss"] = time.perf_counter() - t, mem.peak
-    row.update(matches=matches, comparisons=comparisons, progress_events=progress_events)
+    row.update(matches=matches, comparisons=comparisons, progress_events=progress_events, messages=messages)
 
     # Completeness: the same blocked join the matcher ran, against the exhaustive join.
     a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
@@ -490,7 +498,7 @@ def run(args) -> int:
             print(
                 f"   comparisons {r['comparisons']:,} (exhaustive would be "
                 f"{r['records'][0] * r['records'][1]:,}); pairs >= {args.threshold}: {r['matches']:,}; "
-                f"progress events {r['progress_events']}",
+                f"progress events {r['progress_events']}; messages {r['messages']:,}",
                 flush=True,
             )
             print(
