@@ -147,3 +147,4 @@ def test_gateway_submit_and_compare_commands(tmp_path, capsys):
             == 1
         )
         assert "PERMISSION_DENIED" in capsys.readouterr().err
+        assert not list(tmp_path.glob("no.csv*"))  # a refused compare leaves no file, partial or whole
