@@ -375,11 +375,16 @@ class Exchange:
             provider_ref=data.refs[row],
         )
 
-    def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
+    def _admitted(
+        self, meta: DatasetVersion, attributes: Sequence[Mapping[str, str]], agreement: Agreement
+    ) -> np.ndarray:
         key = (meta.id, agreement.filter_key)
         rows = self._admitted_rows.get(key)
         if rows is None:
-            rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
+            if not any(a.record_filter for a in (agreement, *agreement.bound_with)):
+                rows = np.arange(len(attributes), dtype=np.int64)  # every record; none need be read
+            else:
+                rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
             if len(self._admitted_rows) >= 64:
                 self._admitted_rows.clear()
             self._admitted_rows[key] = rows
