@@ -95,15 +95,37 @@ class BlockingKeys:
 
 
 @njit(cache=True, nogil=True)
-def _first(sorted_keys, key):  # pragma: no cover - compiled
-    lo, hi = 0, sorted_keys.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def _key_ranges(needles, index_keys, lo_out, hi_out):  # pragma: no cover - compiled
+    """For each of the ascending ``needles``, the range of ``index_keys`` (ascending) equal to it.
+
+    One forward walk with galloping search from the previous needle's place: each lookup
+    costs the logarithm of the distance moved, and touches memory near the last one,
+    where a binary search over the whole index per key would miss the cache at every step.
+    """
+    n = index_keys.shape[0]
+    pos = 0
+    for t in range(needles.shape[0]):
+        key = needles[t]
+        if pos < n and index_keys[pos] < key:
+            prev = pos
+            step = 1
+            while pos + step < n and index_keys[pos + step] < key:
+                prev = pos + step
+                step <<= 1
+            lo = prev + 1
+            hi = min(pos + step, n)
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if index_keys[mid] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            pos = lo
+        stop = pos
+        while stop < n and index_keys[stop] == key:
+            stop += 1
+        lo_out[t] = pos
+        hi_out[t] = stop
 
 
 @njit(cache=True, nogil=True)
@@ -118,7 +140,8 @@ def _scan_block(
     high,
     b_words,
     b_pop,
-    index_keys,
+    key_lo,
+    key_hi,
     index_rows,
     threshold,
     seen,
@@ -128,6 +151,7 @@ def _scan_block(
 ):  # pragma: no cover - compiled
     """Score the candidates of ``rows[r0:r1]``; returns (passing pairs, distinct candidate pairs).
 
+    ``key_lo[r, k]:key_hi[r, k]`` is the run of the B index holding A row ``rows[r]``'s key ``k``.
     A candidate is a B row sharing at least one key with the A row; ``seen[j]`` holds the
     last A row that met B row ``j``, so each pair is counted and scored once whatever number
     of keys it shares. Passing pairs are written (position in ``rows``, B row, score) while
@@ -144,13 +168,10 @@ def _scan_block(
         lo_pop = low[i]
         hi_pop = high[i]
         for k in range(a_keys.shape[1]):
-            key = a_keys[i, k]
-            if key == no_key:
+            if a_keys[i, k] == no_key:
                 break
-            p = _first(index_keys, key)
-            while p < index_keys.shape[0] and index_keys[p] == key:
+            for p in range(key_lo[r, k], key_hi[r, k]):
                 j = index_rows[p]
-                p += 1
                 if seen[j] == i:
                     continue
                 seen[j] = i
@@ -184,7 +205,8 @@ def _scan_blocks(
     high,
     b_words,
     b_pop,
-    index_keys,
+    key_lo,
+    key_hi,
     index_rows,
     threshold,
     out_r,
@@ -208,7 +230,8 @@ def _scan_blocks(
             high,
             b_words,
             b_pop,
-            index_keys,
+            key_lo,
+            key_hi,
             index_rows,
             threshold,
             seen,
@@ -269,7 +292,20 @@ class BlockedJoin:
             finally:
                 numba.set_num_threads(previous)
 
-    def _scan(self, rows: np.ndarray, block_starts: np.ndarray, blocks: np.ndarray, capacity: int):
+    def _ranges(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per A row of ``rows`` and key, the run of the B index sharing it (``lo``, ``hi``)."""
+        keys = self.a_keys[rows]
+        flat = keys.ravel()
+        order = np.argsort(flat)
+        lo = np.empty(len(flat), dtype=np.int64)
+        hi = np.empty(len(flat), dtype=np.int64)
+        _key_ranges(flat[order], self.index_keys, lo, hi)
+        key_lo = np.empty(len(flat), dtype=np.int64)
+        key_hi = np.empty(len(flat), dtype=np.int64)
+        key_lo[order], key_hi[order] = lo, hi
+        return key_lo.reshape(keys.shape), key_hi.reshape(keys.shape)
+
+    def _scan(self, rows: np.ndarray, ranges, block_starts: np.ndarray, blocks: np.ndarray, capacity: int):
         out_r = np.empty((len(blocks), capacity), dtype=np.int64)
         out_b = np.empty((len(blocks), capacity), dtype=np.int64)
         out_s = np.empty((len(blocks), capacity), dtype=np.float64)
@@ -287,7 +323,7 @@ class BlockedJoin:
             self.high,
             self.b,
             self.b_pop,
-            self.index_keys,
+            *ranges,
             self.index_rows,
             self.threshold,
             out_r,
@@ -312,13 +348,14 @@ class BlockedJoin:
         block_starts = np.linspace(0, len(rows), n_blocks + 1).astype(np.int64)
         blocks = np.arange(n_blocks, dtype=np.int64)
         capacity = int(np.diff(block_starts).max()) * _MATCHES_PER_ROW
-        out_r, out_b, out_s, found, candidates = self._scan(rows, block_starts, blocks, capacity)
+        ranges = self._ranges(rows)
+        out_r, out_b, out_s, found, candidates = self._scan(rows, ranges, block_starts, blocks, capacity)
         self.candidates += int(candidates.sum())
         parts = [(out_r[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(found.tolist()) if c <= capacity]
         overflowed = np.flatnonzero(found > capacity)
         if len(overflowed):
             again = blocks[overflowed]
-            out_r, out_b, out_s, found, _ = self._scan(rows, block_starts, again, int(found[overflowed].max()))
+            out_r, out_b, out_s, found, _ = self._scan(rows, ranges, block_starts, again, int(found[overflowed].max()))
             parts += [(out_r[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(found.tolist())]
         out_a = rows[np.concatenate([p[0] for p in parts])]
         out_b = np.concatenate([p[1] for p in parts])
