@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -88,6 +88,19 @@ class AttributeRows(Sequence[dict[str, str]]):
     def __iter__(self) -> Iterator[dict[str, str]]:
         for i in range(len(self)):
             yield self[i]
+
+    def rows_where(self, test: Callable[[dict[str, str]], bool]) -> np.ndarray:
+        """Rows whose attributes pass ``test``, asked once per distinct stored value: attribute
+        sets repeat (enumerations, flags), so a million rows take a few hundred tests."""
+        answers: dict[str, bool] = {}
+        rows = []
+        for i, stored in enumerate(self._stored):
+            ok = answers.get(stored)
+            if ok is None:
+                ok = answers[stored] = test(json.loads(stored))
+            if ok:
+                rows.append(i)
+        return np.asarray(rows, dtype=np.int64)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from aidlink.matcher.compared_matches import ComparedMatches
 from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import (
     MAX_BLOCKING_KEYS,
+    AttributeRows,
     DatasetNotFound,
     DatasetStore,
     DatasetVersion,
@@ -383,6 +384,8 @@ class Exchange:
         if rows is None:
             if not any(a.record_filter for a in (agreement, *agreement.bound_with)):
                 rows = np.arange(len(attributes), dtype=np.int64)  # every record; none need be read
+            elif isinstance(attributes, AttributeRows):
+                rows = attributes.rows_where(agreement.admits)
             else:
                 rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
             if len(self._admitted_rows) >= 64:
