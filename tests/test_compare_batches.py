@@ -188,3 +188,11 @@ def test_a_batch_whose_columns_do_not_line_up_is_refused_clearly():
     batch.disputed.append(10)
     with pytest.raises(ValueError, match="disputed position is past the batch's 10 matches"):
         RemoteMatchBatch(batch)
+
+
+def test_a_relayed_batch_with_long_record_ids_is_split_to_the_limit_in_order():
+    remote = RemoteMatchBatch(next(match_batches(_matches(400, {"o3"}))))
+    local = remote.resolved(lambda ref: ref + "-" + "x" * 2000)  # ids far longer than the refs
+    pieces = list(local.pieces(max_bytes=64 * 1024))
+    assert len(pieces) > 1 and all(p.message.ByteSize() <= 64 * 1024 for p in pieces)
+    assert [m for p in pieces for m in p.matches()] == local.matches()

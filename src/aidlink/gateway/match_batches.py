@@ -4,7 +4,7 @@ match i. The node translates the references column and copies the others untouch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,6 +53,24 @@ def disputed_flags(batch: _Columns) -> list[bool]:
     return flags
 
 
+# A relayed batch is kept to this many serialized bytes, as the matcher keeps its own: record ids
+# may be longer than the references they replace.
+MAX_RELAYED_BATCH_BYTES = 1 << 20
+
+
+def _slice(message, ids_field: str, start: int, stop: int):
+    """Matches ``start:stop`` of a batch message, positions renumbered."""
+    out = type(message)()
+    getattr(out, ids_field).extend(getattr(message, ids_field)[start:stop])
+    out.scores.extend(message.scores[start:stop])
+    out.disputed.extend(i - start for i in message.disputed if start <= i < stop)
+    for column in message.attributes:
+        part = out.attributes.add(name=column.name)
+        part.values.extend(column.values[start:stop])
+        part.missing.extend(i - start for i in column.missing if start <= i < stop)
+    return out
+
+
 @dataclass(frozen=True)
 class RemoteMatchBatch:
     """Matches by the matcher's reference, as one message carried them."""
@@ -84,6 +102,16 @@ class LocalMatchBatch:
 
     def __len__(self) -> int:
         return len(self.message.scores)
+
+    def pieces(self, max_bytes: int = MAX_RELAYED_BATCH_BYTES) -> Iterator[LocalMatchBatch]:
+        """This batch, halved until each part is at most ``max_bytes`` (or a single match)."""
+        n = len(self)
+        if n <= 1 or self.message.ByteSize() <= max_bytes:
+            yield self
+            return
+        half = n // 2
+        for start, stop in ((0, half), (half, n)):
+            yield from LocalMatchBatch(_slice(self.message, "record_ids", start, stop)).pieces(max_bytes)
 
     def matches(self) -> list[gateway_pb2.LocalMatch]:
         m = self.message

@@ -192,7 +192,7 @@ class GatewayNode:
             if isinstance(event, RemoteMatch):
                 yield LocalMatch(self.refs.resolve(event.my_ref), event.score, event.attributes, event.disputed)
             elif isinstance(event, RemoteMatchBatch):
-                yield event.resolved(self.refs.resolve)
+                yield from event.resolved(self.refs.resolve).pieces()
             else:
                 yield event
 
