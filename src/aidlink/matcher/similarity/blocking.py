@@ -143,6 +143,7 @@ def _scan_block(
     key_lo,
     key_hi,
     index_rows,
+    index_pop,
     threshold,
     seen,
     out_r,
@@ -176,7 +177,7 @@ def _scan_block(
                     continue
                 seen[j] = i
                 candidates += 1
-                pb = b_pop[j]
+                pb = np.int64(index_pop[p])  # b_pop[j], read in index order rather than at random
                 if pb < lo_pop or pb > hi_pop:
                     continue
                 common = 0
@@ -208,6 +209,7 @@ def _scan_blocks(
     key_lo,
     key_hi,
     index_rows,
+    index_pop,
     threshold,
     out_r,
     out_b,
@@ -233,6 +235,7 @@ def _scan_blocks(
             key_lo,
             key_hi,
             index_rows,
+            index_pop,
             threshold,
             seen,
             out_r[k],
@@ -281,7 +284,10 @@ class BlockedJoin:
             present = np.flatnonzero(flat != NO_KEY)
             order = np.argsort(flat[present])  # the order of rows within a key does not matter
             self.index_keys = np.ascontiguousarray(flat[present][order])
-            self.index_rows = (present[order] // self.b_keys.shape[1]).astype(np.int64)
+            # int32 rows and popcounts: at a million records and 21 keys each, the index is read
+            # once per candidate and its size matters (B popcounts beside the rows spare a random read).
+            self.index_rows = (present[order] // self.b_keys.shape[1]).astype(np.int32)
+            self.index_pop = self.b_pop[self.index_rows].astype(np.int32)
 
     def _run(self, kernel, *args) -> None:
         with _PARALLEL_LOCK:
@@ -325,6 +331,7 @@ class BlockedJoin:
             self.b_pop,
             *ranges,
             self.index_rows,
+            self.index_pop,
             self.threshold,
             out_r,
             out_b,
