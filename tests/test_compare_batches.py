@@ -196,3 +196,14 @@ def test_a_relayed_batch_with_long_record_ids_is_split_to_the_limit_in_order():
     pieces = list(local.pieces(max_bytes=64 * 1024))
     assert len(pieces) > 1 and all(p.message.ByteSize() <= 64 * 1024 for p in pieces)
     assert [m for p in pieces for m in p.matches()] == local.matches()
+
+
+def test_gateway_compare_into_a_missing_folder_says_so_in_one_line(tmp_path, capsys):
+    from aidlink.cli.main import main
+
+    target = tmp_path / "missing" / "out.csv"
+    argv = ["gateway", "compare", "--gateway", "127.0.0.1:9", "--my-dataset", "students"]
+    argv += ["--other", "mca/low-income", "--purpose", "eligibility-check", "-o", str(target)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"aidlink gateway compare: cannot write {target}: No such file or directory"]

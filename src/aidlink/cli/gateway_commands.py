@@ -209,7 +209,11 @@ class _MatchesCsv:
 
 
 def compare(args) -> int:
-    out = _MatchesCsv(args.output)
+    try:
+        out = _MatchesCsv(args.output)
+    except OSError as exc:
+        print(f"aidlink gateway compare: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
     summary = None
     try:
         with grpc.insecure_channel(args.gateway) as channel:
