@@ -12,7 +12,9 @@ path), and the monitoring graph's pairwise links. It picks the join:
   one is loaded), or on the in-process kernel when there is no backend.
 
 Scores are the same exact Dice coefficient on every path; a blocked join finds a
-subset of the exhaustive join's pairs.
+subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2) the
+Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`);
+that join runs in process (blocked, or on the in-process kernel), never on the backend.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from aidlink.matcher.comparison import (
 from aidlink.matcher.datasets import DatasetVersion, LoadedDataset
 from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFailed
 from aidlink.matcher.errors import Refused
+from aidlink.matcher.missing_aware import OptionalSegments, missing_aware_match
+from aidlink.matcher.schema_policies import schema_policy
 from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
@@ -86,6 +90,18 @@ class DatasetJoin:
         given; else exhaustive on the backend. ``all_pairs`` False: greedy 1-to-1 links.
         """
         rows = np.arange(len(other.refs), dtype=np.int64) if admitted is None else np.asarray(admitted, dtype=np.int64)
+        segments = schema_policy(other.meta.encoding).optional_segments
+        if segments.ranges:
+            return self._missing_aware(
+                np.asarray(mine),
+                other,
+                rows,
+                threshold,
+                segments,
+                all_pairs=all_pairs,
+                mine_blocking=mine_blocking if blocking else None,
+                progress=progress,
+            )
         if blocking and mine_blocking is not None and other.blocking is not None:
             keys = Blocking(mine_blocking, other.blocking.take(rows), self.lsh)
             return match_encodings(
@@ -109,6 +125,36 @@ class DatasetJoin:
         return self._on_backend(
             np.asarray(mine), other.meta, other.encodings, rows, threshold, all_pairs=all_pairs, progress=progress
         )
+
+    # -- missing-aware: scored on the segments both records have ------------------------------------
+    def _missing_aware(
+        self,
+        mine: np.ndarray,
+        other: LoadedDataset,
+        rows: np.ndarray,
+        threshold: float,
+        segments: OptionalSegments,
+        *,
+        all_pairs: bool,
+        mine_blocking: BlockingKeys | None,
+        progress: Progress | None,
+    ) -> MatchOutcome:
+        """In process: blocked when both sides carry tokens, else exhaustive on the kernel."""
+        other_keys = other.blocking.take(rows) if mine_blocking is not None and other.blocking is not None else None
+        outcome = missing_aware_match(
+            mine,
+            np.asarray(other.encodings[rows]),
+            threshold,
+            segments,
+            all_pairs=all_pairs,
+            mine_blocking=mine_blocking if other_keys is not None else None,
+            other_blocking=other_keys,
+            lsh=self.lsh,
+            chunk_rows=self.chunk_rows,
+        )
+        if progress:
+            progress(len(mine), len(mine))
+        return outcome
 
     # -- the exhaustive join on the backend --------------------------------------------------------
     def _on_backend(

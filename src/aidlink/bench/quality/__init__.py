@@ -25,9 +25,10 @@ from aidlink.bench.quality.encodings import (
 )
 from aidlink.bench.quality.metrics import Evaluation, evaluate, thresholds
 from aidlink.bench.quality.report import print_summary, print_table, write_plot
-from aidlink.bench.quality.task import LinkageTask, csv_task, synthetic_task
+from aidlink.bench.quality.task import PROFILES, LinkageTask, csv_task, synthetic_task
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.encoding.schemas import RECOMMENDED_THRESHOLD
+from aidlink.matcher.missing_aware import OptionalSegments
 
 # name -> (xor_folds, aidlinkHardening section) applied to the default schema
 HARDENING_VARIANTS: dict[str, tuple[int | None, dict | None]] = {
@@ -53,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=100_000, help="generated records per side (default 100000)")
     parser.add_argument("--seed", type=int, default=20240611, help="population and corruption seed")
     parser.add_argument("--overlap", type=float, default=0.5, help="share of persons on both sides (default 0.5)")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="corruption profile of generated data (hard: >35%% of rows corrupted, 40%% of B's IDs blank)",
+    )
     parser.add_argument("--a", help="CSV extract A (rec_id and person columns)")
     parser.add_argument("--b", help="CSV extract B")
     parser.add_argument("--truth", help="CSV of matching id pairs: id in A, id in B")
@@ -95,7 +102,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             raise SystemExit("--a, --b and --truth go together")
         task, schema, recommended = csv_task(args.a, args.b, args.truth, id_column=args.id_column), None, None
     else:
-        task, schema, recommended = synthetic_task(args.n, seed=args.seed, overlap=args.overlap), None, None
+        task = synthetic_task(args.n, seed=args.seed, overlap=args.overlap, profile_name=args.profile)
+        schema, recommended = None, None
     if schema is None:
         schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
         recommended = RECOMMENDED_THRESHOLD
@@ -104,6 +112,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         f"task: {task.name}: {len(task.rows_a)} vs {len(task.rows_b)} rows, {len(task.true_pairs)} true pairs "
         f"({time.monotonic() - started:.0f} s)\n"
     )
+    if task.corrupted is not None:
+        out.write(
+            f"rows differing from the truth after normalization: A {task.corrupted[0]:.1%}, B {task.corrupted[1]:.1%}\n"
+        )
 
     evaluations = evaluate_task(
         task,
@@ -163,7 +175,9 @@ def evaluate_task(
     def measure(method: str, method_schema: LinkageSchema, a, b, method_sweep: list[float] = sweep) -> Evaluation:
         began = time.monotonic()
         enc_a, enc_b = encode_records(a, method_schema, secret), encode_records(b, method_schema, secret)
-        evaluation = evaluate(method, task, enc_a, enc_b, method_sweep, threads=threads)
+        evaluation = evaluate(
+            method, task, enc_a, enc_b, method_sweep, threads=threads, segments=optional_segments(method_schema)
+        )
         log(f"{method}: {evaluation.candidates} candidate pairs ({time.monotonic() - began:.0f} s)")
         return evaluation
 
@@ -177,6 +191,14 @@ def evaluate_task(
             variant_sweep = thresholds(*BALANCED_SWEEP) if variant.hardening.balance else sweep
             evaluations.append(measure(f"aidlink + {name}", variant, records_a, records_b, variant_sweep))
     return evaluations
+
+
+def optional_segments(schema: LinkageSchema) -> OptionalSegments | None:
+    """The optional segments a matcher compares missing-aware, for a segmented schema (else None)."""
+    layout = schema.hardening.layout
+    if layout is None or not layout.optional:
+        return None
+    return OptionalSegments(tuple((start, bits) for _, start, bits in layout.describe()))
 
 
 def _plain_bigrams(schema: LinkageSchema) -> LinkageSchema:
