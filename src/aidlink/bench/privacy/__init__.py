@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TextIO
 
 from aidlink.bench.privacy.frequency import encoding_frequency_attack, token_frequency_attack
@@ -32,7 +33,7 @@ from aidlink.bench.privacy.knowledge import PublicKnowledge
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.report import print_sweep, print_table, write_json
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve
-from aidlink.bench.privacy.scoring import Score, score
+from aidlink.bench.privacy.scoring import Guesses, Score, score
 from aidlink.bench.privacy.view import build_view
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.synthetic import SyntheticPopulation
@@ -121,31 +122,30 @@ def run_privacy_bench(
         subset = population if size == len(population.persons) else _first(population, size, seed)
         view, truth, _ = build_view(choice.schema, size, seed=seed, population=subset)
         say(f"{choice.label}: view of {len(view)} records ({time.monotonic() - began:.0f} s)")
-        table: dict[str, dict[str, Score]] = {}
-        seconds: dict[str, float] = {}
-
-        def measure(name: str, attack: Callable[[], Any]) -> None:
-            started = time.monotonic()
-            table[name] = score(attack(), truth)
-            seconds[name] = time.monotonic() - started
-            best = max(table[name].values(), key=lambda s: s.recall)
-            say(f"  {name}: best recall {100 * best.recall:.1f}% ({seconds[name]:.0f} s)")
-
+        persons = [subset.person(p) for p in truth.person_ids]
+        attack_runs: list[tuple[str, Callable[[], Guesses]]] = []
         if "frequency" in attacks:
-            measure("frequency: tokens", lambda: token_frequency_attack(view, knowledge))
-            measure("frequency: encodings", lambda: encoding_frequency_attack(view, knowledge))
+            attack_runs.append(("frequency: tokens", partial(token_frequency_attack, view, knowledge)))
+            attack_runs.append(("frequency: encodings", partial(encoding_frequency_attack, view, knowledge)))
         if "pattern" in attacks:
-            measure("pattern mining", lambda: pattern_mining_attack(view, knowledge))
+            attack_runs.append(("pattern mining", partial(pattern_mining_attack, view, knowledge)))
         if "graph" in attacks:
-            persons = [subset.person(p) for p in truth.person_ids]
             for overlap in overlaps:
                 plaintext = auxiliary_dataset(persons, overlap, aux_seed=aux_seed, knowledge=knowledge)
-                measure(
-                    f"graph matching {100 * overlap:g}%",
-                    lambda plaintext=plaintext: graph_matching_attack(view, plaintext, seed=aux_seed),
+                attack_runs.append(
+                    (
+                        f"graph matching {100 * overlap:g}%",
+                        partial(graph_matching_attack, view, plaintext, seed=aux_seed),
+                    )
                 )
-        result.by_size[size] = table
-        result.seconds[size] = seconds
+        result.by_size[size], result.seconds[size] = {}, {}
+        for name, attack in attack_runs:
+            started = time.monotonic()
+            scores = score(attack(), truth)
+            result.by_size[size][name] = scores
+            result.seconds[size][name] = elapsed = time.monotonic() - started
+            best = max(scores.values(), key=lambda s: s.recall)
+            say(f"  {name}: best recall {100 * best.recall:.1f}% ({elapsed:.0f} s)")
     return result
 
 

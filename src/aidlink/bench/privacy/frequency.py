@@ -16,7 +16,8 @@ wherever else it appears.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,9 +28,11 @@ from aidlink.gateway.normalize.surnames import split_surname
 
 TOKEN_KINDS = ("resident-id", "birth-county", "pinyin-year", "pinyin-county", "phone")
 SEPARATOR = "\x1f"
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def rank_align(observed: Counter, expected: Counter, scale: float, min_count: int = 2) -> dict[Hashable, Hashable]:
+def rank_align(observed: Counter[K], expected: Counter[V], min_count: int = 2) -> dict[K, V]:
     """Pair the observed values seen at least ``min_count`` times with expected values, rank for rank.
 
     Ties are broken by value so the result is deterministic."""
@@ -76,11 +79,10 @@ def token_frequency_attack(view: MatcherView, knowledge: PublicKnowledge, min_co
     for values in knowledge.token_values:
         for value in values:
             expected[value.split(SEPARATOR, 1)[0]][value] += 1
-    scale = n / max(1, knowledge.size)
     meaning: dict[bytes, dict[str, str]] = {}
     for kind in ("birth-county", "pinyin-county", "pinyin-year"):  # later kinds win: pinyin-year is most telling
-        for token, plain in rank_align(observed[kind], expected[kind], scale, min_count).items():
-            meaning[token] = _name_guess(str(plain), knowledge)  # type: ignore[arg-type]
+        for token, plain in rank_align(observed[kind], expected[kind], min_count).items():
+            meaning[token] = _name_guess(plain, knowledge)
     guesses = Guesses(n)
     for row, record in enumerate(view.blocking_tokens):
         for token in record:
@@ -102,14 +104,14 @@ def encoding_frequency_attack(view: MatcherView, knowledge: PublicKnowledge, min
         key = tuple(features.get(h, "") for h in hashed)
         expected[key] += 1
         example.setdefault(key, index)
-    aligned = rank_align(observed, expected, n / max(1, knowledge.size), min_count)
+    aligned = rank_align(observed, expected, min_count)
     guesses = Guesses(n)
     for attribute in ("surname", "name", "birth_date", "id_number"):
         guesses.for_attribute(attribute)
     for group, key in aligned.items():
         rows = np.flatnonzero(inverse == group)
-        features = dict(zip(hashed, key, strict=True))  # type: ignore[arg-type]
-        person = knowledge.persons[example[key]]  # type: ignore[index]
+        features = dict(zip(hashed, key, strict=True))
+        person = knowledge.persons[example[key]]
         if "name" in features:
             guesses.set("name", rows, [person.name] * len(rows))
             guesses.set("surname", rows, [split_surname(person.name)[0]] * len(rows))

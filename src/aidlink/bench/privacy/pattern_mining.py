@@ -161,7 +161,7 @@ def pattern_mining_attack(view: MatcherView, knowledge: PublicKnowledge, *, min_
     surname_rank = {s: r for r, (s, _) in enumerate(knowledge.surnames.most_common())}
     given_rank = {c: r for r, (c, _) in enumerate(knowledge.given_characters.most_common())}
     for row in range(n):
-        chars = [labels[i] for i in np.flatnonzero(holds[row]) if i in labels]
+        chars = [labels[int(i)] for i in np.flatnonzero(holds[row]) if int(i) in labels]
         surnames = sorted((c for c in chars if c in surname_rank), key=surname_rank.__getitem__)
         if not surnames:
             continue
