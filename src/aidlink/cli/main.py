@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "aidlink.bench.scale",
         "aidlink.bench.quality",
         "aidlink.bench.dask",
+        "aidlink.bench.privacy",
     ):
         _register_optional(bench_sub, module)
     return parser
