@@ -16,7 +16,7 @@ from importlib import resources
 from aidlink.bench.quality.encodings import schema_variant
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.encoding.errors import SchemaError
-from aidlink.gateway.encoding.schema import DEFAULT_CHINESE_SCHEMA
+from aidlink.gateway.encoding.schema import CHINESE_V3_SCHEMA, DEFAULT_CHINESE_SCHEMA
 
 SCHEMA_PACKAGE = "aidlink.gateway.encoding.schemas"
 
@@ -75,8 +75,15 @@ def resolve(spec: str | LinkageSchema) -> SchemaChoice:
 
 
 def default_specs() -> list[str]:
-    """The headline table: the default schema plain and with each option, then every other shipped schema."""
+    """The headline table: the default schema (v2), then the earlier default (v3, plain clkhash)
+    plain and with each option (they apply to a schema without segments or diffusion), then
+    every other shipped schema."""
     default = DEFAULT_CHINESE_SCHEMA.removesuffix(".json")
-    specs = [default] + [f"{default}+{option}" for option in OPTIONS]
-    specs += [name.removesuffix(".json") for name in shipped_schemas() if name != DEFAULT_CHINESE_SCHEMA]
+    plain = CHINESE_V3_SCHEMA.removesuffix(".json")
+    specs = [default, plain] + [f"{plain}+{option}" for option in OPTIONS]
+    specs += [
+        name.removesuffix(".json")
+        for name in shipped_schemas()
+        if name not in (DEFAULT_CHINESE_SCHEMA, CHINESE_V3_SCHEMA)
+    ]
     return specs
