@@ -85,7 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="threshold to summarise (default: the schema's recommended threshold)",
     )
-    parser.add_argument("--hardening", action="store_true", help="also measure each hardening option")
+    parser.add_argument(
+        "--hardening", action="store_true", help="also measure each hardening option (on the v3 schema)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the clkhash-style baseline")
     parser.add_argument("--plot", default="quality.png", help="PNG plot path (default quality.png; '' for none)")
     parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
@@ -201,8 +203,14 @@ def evaluate_task(
         plain = _plain_bigrams(schema) if febrl else baseline_schema()
         evaluations.append(measure("baseline", plain, raw_records(task.rows_a, plain), raw_records(task.rows_b, plain)))
     if hardening:
+        # The options apply to a schema without segments or diffusion: for v2, its v3 counterpart.
+        base = schema
+        if schema.hardening.layout is not None:
+            from aidlink.bench import febrl as febrl_bench
+
+            base = febrl_bench.febrl4_schema(febrl_bench.V3_SCHEMA_FILE) if febrl else LinkageSchema.chinese_v3()
         for name, (folds, section) in HARDENING_VARIANTS.items():
-            variant = schema_variant(schema, xor_folds=folds, hardening=section)
+            variant = schema_variant(base, xor_folds=folds, hardening=section)
             variant_sweep = thresholds(*BALANCED_SWEEP) if variant.hardening.balance else sweep
             evaluations.append(measure(f"aidlink + {name}", variant, records_a, records_b, variant_sweep))
     return evaluations
