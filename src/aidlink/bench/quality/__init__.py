@@ -88,6 +88,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--hardening", action="store_true", help="also measure each hardening option (on the v3 schema)"
     )
+    parser.add_argument(
+        "--blocked",
+        action="store_true",
+        help="also run the matcher's blocked join on the node's tokens (generated or CSV data; at --threshold)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the clkhash-style baseline")
     parser.add_argument("--plot", default="quality.png", help="PNG plot path (default quality.png; '' for none)")
     parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
@@ -149,6 +154,17 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     out.write("\n")
     for evaluation in evaluations:
         print_summary(evaluation, out, threshold if not evaluation.method.startswith("aidlink +") else None)
+    if args.blocked and not args.febrl4:
+        from aidlink.bench.quality.blocked import compare_joins
+
+        assert threshold is not None  # the schema's recommended one when none was given
+
+        out.write(f"\njoins at {threshold:g} (node pipeline, greedy 1-to-1):\n")
+        for row in compare_joins(task, schema, secret, threshold, optional_segments(schema)):
+            out.write(
+                f"  {row.join:<14} pairs scored {row.scored_pairs:>13,}  links {row.links:>7}  P={row.precision:.4f} "
+                f"R={row.recall:.4f} F1={row.f1:.4f}  ({row.seconds:.0f} s)\n"
+            )
     if args.plot:
         write_plot(evaluations[:2], args.plot, task.name, threshold)
         out.write(f"plot: {args.plot}\n")
