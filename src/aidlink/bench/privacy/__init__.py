@@ -200,7 +200,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     specs = args.schema or default_specs()
     for name, value in (("--records", args.records), *((f"--sizes {s}", s) for s in args.sizes or [])):
         if value < 10:

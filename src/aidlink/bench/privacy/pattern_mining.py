@@ -76,13 +76,20 @@ def _cooccurrence_z(work: np.ndarray) -> np.ndarray:
 
 
 def grow(
-    work: np.ndarray, seed: tuple[int, int], *, closure: float, min_positions: int, min_support: int
+    work: np.ndarray,
+    work_t: np.ndarray,
+    seed: tuple[int, int],
+    *,
+    closure: float,
+    min_positions: int,
+    min_support: int,
 ) -> np.ndarray | None:
-    """Positions of a closed pattern grown from a seed pair, or None (see the module docstring)."""
+    """Positions of a closed pattern grown from a seed pair, or None (see the module docstring).
+    ``work_t`` is ``work`` transposed (positions x records), for fast column access."""
     positions = list(seed)
-    rows = np.flatnonzero(work[:, seed[0]] & work[:, seed[1]])
+    rows = np.flatnonzero(work_t[seed[0]] & work_t[seed[1]])
     while len(rows) >= min_support:
-        support = work[rows].sum(axis=0, dtype=np.int64)
+        support = work[rows].sum(axis=0, dtype=np.int32)
         closed = np.flatnonzero(support >= closure * len(rows))
         if len(closed) >= min_positions:
             return closed
@@ -93,9 +100,109 @@ def grow(
     return None
 
 
-def holders(bits: np.ndarray, positions: np.ndarray, share: float) -> np.ndarray:
-    """Records with at least ``share`` of ``positions`` set."""
-    return np.flatnonzero(bits[:, positions].sum(axis=1) >= share * len(positions))
+def holders(bits_t: np.ndarray, positions: np.ndarray, share: float) -> np.ndarray:
+    """Records with at least ``share`` of ``positions`` set (``bits_t``: positions x records)."""
+    return np.flatnonzero(bits_t[positions].sum(axis=0, dtype=np.int32) >= share * len(positions))
+
+
+class _Miner:
+    """The mining state: original bits, the deflated working copy and the patterns found so far."""
+
+    def __init__(self, bits: np.ndarray, *, min_support: int, min_positions: int, closure: float, hold_share: float):
+        self.original = bits.astype(bool)
+        self.usable = self.original.mean(axis=0) < UBIQUITOUS
+        self.work = self.original & self.usable
+        self.original_t = np.ascontiguousarray(self.original.T)
+        self.work_t = np.ascontiguousarray(self.work.T)
+        self.min_support = min_support
+        self.min_positions = min_positions
+        self.closure = closure
+        self.hold_share = hold_share
+        self.patterns: list[Pattern] = []
+
+    def settle(self, candidate: np.ndarray, rows: np.ndarray | None = None) -> bool:
+        """Close ``candidate`` on the original bits (deflation must not shrink a pattern), alternating
+        records <- holders(positions) and positions <- closure(records) until stable; keep it if it
+        is large and frequent enough and new. Its records and positions are deflated either way."""
+        positions = candidate
+        if rows is None:
+            rows = holders(self.original_t, positions, 1.0)
+        first = rows
+        for _ in range(6):
+            if len(rows) < self.min_support:
+                break
+            closed = np.flatnonzero((self.original[rows].mean(axis=0) >= self.closure) & self.usable)
+            rows = holders(self.original_t, closed, self.hold_share)
+            if np.array_equal(closed, positions):
+                break
+            positions = closed
+        if len(rows) < self.min_support or len(positions) < self.min_positions:
+            self._deflate(first, candidate)
+            return False
+        self._deflate(rows, positions)
+        if any(_same(rows, p.rows) for p in self.patterns):
+            return False
+        self.patterns.append(Pattern(positions, rows))
+        return True
+
+    def _deflate(self, rows: np.ndarray, positions: np.ndarray) -> None:
+        self.work[np.ix_(rows, positions)] = False
+        self.work_t[np.ix_(positions, rows)] = False
+
+    def from_pairs(self, *, max_patterns: int, seeds_per_round: int, min_z: float) -> None:
+        """Phase 1: grow patterns from the position pairs that co-occur most above chance."""
+        tried: set[tuple[int, int]] = set()
+        while len(self.patterns) < max_patterns:
+            z = _cooccurrence_z(self.work)
+            order = np.argsort(z, axis=None)[::-1]
+            found = 0
+            for flat in order[: seeds_per_round * 30]:
+                i, j = divmod(int(flat), z.shape[0])
+                if z[i, j] < min_z:
+                    break
+                if i > j or (i, j) in tried:
+                    continue
+                tried.add((i, j))
+                grown = grow(
+                    self.work,
+                    self.work_t,
+                    (i, j),
+                    closure=self.closure,
+                    min_positions=self.min_positions,
+                    min_support=self.min_support,
+                )
+                if grown is not None and self.settle(grown):
+                    found += 1
+                    if found >= seeds_per_round or len(self.patterns) >= max_patterns:
+                        break
+            if not found:
+                break
+
+    def from_records(self, *, max_anchors: int, neighbours: int, share: float) -> None:
+        """Phase 2, for patterns too rare for pairwise statistics: anchor on the record with the most
+        unexplained bits; its ``neighbours`` records sharing most of those bits hold its rare tokens
+        too, so the bits set in ``share`` of them are a candidate pattern."""
+        tried = np.zeros(len(self.work), dtype=bool)
+        done = 0
+        while done < max_anchors:
+            residual = self.work.sum(axis=1)
+            residual[tried] = -1
+            batch = np.argsort(-residual, kind="stable")[: min(50, max_anchors - done)]
+            batch = batch[residual[batch] >= self.min_positions]
+            if not len(batch):
+                break
+            for anchor in batch:
+                tried[anchor] = True
+                done += 1
+                own = np.flatnonzero(self.work[anchor])
+                if len(own) < self.min_positions:
+                    continue
+                overlap = self.work_t[own].sum(axis=0, dtype=np.int32)
+                overlap[anchor] = -1
+                nearest = np.argpartition(-overlap, neighbours)[:neighbours]
+                candidate = own[self.work[np.ix_(nearest, own)].mean(axis=0) >= share]
+                if len(candidate) >= self.min_positions:
+                    self.settle(candidate)
 
 
 def mine_patterns(
@@ -108,53 +215,17 @@ def mine_patterns(
     closure: float = 0.97,
     hold_share: float = 0.9,
     min_z: float = 3.0,
+    max_anchors: int = 0,
+    neighbours: int = 8,
+    anchor_share: float = 0.75,
 ) -> list[Pattern]:
-    """Closed frequent bit patterns of at least ``min_positions`` positions, with deflation."""
-    original = bits.astype(bool)
-    usable = original.mean(axis=0) < UBIQUITOUS
-    work = original & usable
-    patterns: list[Pattern] = []
-    tried: set[tuple[int, int]] = set()
-    while len(patterns) < max_patterns:
-        z = _cooccurrence_z(work)
-        order = np.argsort(z, axis=None)[::-1]
-        found = 0
-        for flat in order[: seeds_per_round * 30]:
-            i, j = divmod(int(flat), z.shape[0])
-            if z[i, j] < min_z:
-                break
-            if i > j or (i, j) in tried:
-                continue
-            tried.add((i, j))
-            grown = grow(work, (i, j), closure=closure, min_positions=min_positions, min_support=min_support)
-            if grown is None:
-                continue
-            # Re-take the pattern on the original bits (deflation must not shrink it), alternating
-            # records <- holders(positions) and positions <- closure(records) until it is stable.
-            positions = grown
-            rows = holders(original, positions, 1.0)
-            for _ in range(5):
-                if len(rows) < min_support:
-                    break
-                closed = np.flatnonzero((original[rows].mean(axis=0) >= closure) & usable)
-                rows = holders(original, closed, hold_share)
-                if np.array_equal(closed, positions):
-                    break
-                positions = closed
-            if len(rows) < min_support or len(positions) < min_positions:
-                work[np.ix_(holders(original, grown, 1.0), grown)] = False
-                continue
-            if any(_same(rows, p.rows) for p in patterns):
-                work[np.ix_(rows, positions)] = False
-                continue
-            patterns.append(Pattern(positions, rows))
-            work[np.ix_(rows, positions)] = False
-            found += 1
-            if found >= seeds_per_round or len(patterns) >= max_patterns:
-                break
-        if not found:
-            break
-    return patterns
+    """Closed frequent bit patterns of at least ``min_positions`` positions, with deflation:
+    from co-occurring pairs first, then (``max_anchors`` > 0) anchored on unexplained records."""
+    miner = _Miner(bits, min_support=min_support, min_positions=min_positions, closure=closure, hold_share=hold_share)
+    miner.from_pairs(max_patterns=max_patterns, seeds_per_round=seeds_per_round, min_z=min_z)
+    if max_anchors:
+        miner.from_records(max_anchors=max_anchors, neighbours=neighbours, share=anchor_share)
+    return miner.patterns
 
 
 def _same(a: np.ndarray, b: np.ndarray, share: float = 0.8) -> bool:
@@ -245,8 +316,10 @@ def align(
     length_bits: int,
     *,
     max_cost: float = 9.0,
-    rounds: int = 4,
+    rounds: int = 12,
     overlap_sigma: float = 3.0,
+    structure_weight: float = 4.0,
+    confident: float = 3.0,
 ) -> dict[int, int]:
     """Pattern index -> expected index, by minimum total cost (scipy's Hungarian solver).
 
@@ -268,8 +341,12 @@ def align(
     for index, pattern in enumerate(patterns):
         masks[index, pattern.positions] = 1.0
     observed = masks @ masks.T  # shared positions between mined patterns
+    total = own
     for _ in range(rounds):
-        anchors = np.array(sorted(assignment), dtype=np.int64)
+        # Anchors: aligned patterns whose cost is low; the structure term compares every pattern with them.
+        anchors = np.array(sorted(i for i, e in assignment.items() if total[i, e] <= confident), dtype=np.int64)
+        if len(anchors) < 3:
+            anchors = np.array(sorted(assignment), dtype=np.int64)
         if len(anchors) < 3:
             break
         labels = [assignment[int(a)] for a in anchors]
@@ -278,8 +355,8 @@ def align(
         )
         seen = observed[:, anchors]
         fit = (seen**2).sum(axis=1)[:, None] + (predicted**2).sum(axis=1)[None, :] - 2 * seen @ predicted.T
-        structure = fit / (overlap_sigma**2 * len(anchors)) * 4.0
-        updated = _assign(own + structure, max_cost + 4.0)
+        total = own + fit / (overlap_sigma**2 * len(anchors)) * structure_weight
+        updated = _assign(total, max_cost + structure_weight)
         if updated == assignment:
             break
         assignment = updated
@@ -307,7 +384,13 @@ def _name_bits(schema: LinkageSchema) -> int:
 
 
 def pattern_mining_attack(
-    view: MatcherView, knowledge: PublicKnowledge, *, min_support: int | None = None, hold_share: float = 0.9
+    view: MatcherView,
+    knowledge: PublicKnowledge,
+    *,
+    min_support: int | None = None,
+    hold_share: float = 0.9,
+    closure: float | None = None,
+    max_anchors: int | None = None,
 ) -> Guesses:
     """Mine frequent bit patterns, align them with predicted ones, re-identify surnames and names."""
     n = len(view)
@@ -317,12 +400,23 @@ def pattern_mining_attack(
     k = _name_bits(view.schema)
     if n < 10 or k == 0:
         return guesses
+    if closure is None:  # randomized response flips bits: a token's positions are set in 1 - f of its holders
+        closure = 0.97 - view.schema.hardening.flip_probability
     bits = view.bits.astype(bool)
     floor = min_support if min_support is not None else max(4, n // 5000)
-    min_positions = max(4, int(0.75 * k))
-    patterns = mine_patterns(bits, min_support=floor, min_positions=min_positions, hold_share=hold_share)
     ubiquitous_share = float((bits.mean(axis=0) >= UBIQUITOUS).mean())
     expected = expected_patterns(view.schema, knowledge, n, bits.shape[1], ubiquitous_share)
+    character_bits = [e.bits for e in expected if e.kind == "character"]
+    # The smallest pattern worth mining: most of the smallest predicted character pattern.
+    min_positions = max(4, int(0.8 * min(character_bits))) if character_bits else max(4, k)
+    patterns = mine_patterns(
+        bits,
+        min_support=floor,
+        min_positions=min_positions,
+        closure=closure,
+        hold_share=hold_share,
+        max_anchors=max_anchors if max_anchors is not None else min(1500, n // 10),
+    )
     assignment = align(patterns, expected, bits.shape[1])
     surname_share = {
         ch: knowledge.surnames.get(ch, 0) / max(1, knowledge.name_characters.get(ch, 0))
