@@ -113,8 +113,8 @@ def test_frequency_alignment_on_encodings_succeeds_on_a_toy(population, knowledg
     assert result.precision >= 0.2, result
 
 
-def test_pattern_mining_recovers_surnames_from_the_unhardened_default_schema(population, knowledge) -> None:
-    view, truth, _ = build_view(LinkageSchema.default_chinese(), 3000, seed=SEED, population=population)
+def test_pattern_mining_recovers_surnames_from_the_unhardened_v3_schema(population, knowledge) -> None:
+    view, truth, _ = build_view(LinkageSchema.chinese_v3(), 3000, seed=SEED, population=population)
     scores = score(pattern_mining_attack(view, knowledge), truth)
     assert scores["surname"].recall >= 0.5 and scores["surname"].precision >= 0.8, scores["surname"]
     assert scores["name"].recall > 0.05, scores["name"]
@@ -122,7 +122,7 @@ def test_pattern_mining_recovers_surnames_from_the_unhardened_default_schema(pop
 
 def test_graph_matching_reidentifies_people_far_above_chance(population, knowledge) -> None:
     small = SyntheticPopulation(population.persons[:300], population.households, SEED)
-    view, truth, _ = build_view(LinkageSchema.default_chinese(), 300, seed=SEED, population=small)
+    view, truth, _ = build_view(LinkageSchema.chinese_v3(), 300, seed=SEED, population=small)
     persons = [small.person(p) for p in truth.person_ids]
     guesses = graph_matching_attack(view, auxiliary_dataset(persons, 1.0, aux_seed=AUX_SEED), seed=AUX_SEED)
     scores = score(guesses, truth)
@@ -133,14 +133,16 @@ def test_graph_matching_reidentifies_people_far_above_chance(population, knowled
 
 def test_schema_specs_name_files_shipped_schemas_and_options(tmp_path) -> None:
     assert "chinese-person-v3.json" in shipped_schemas()
-    assert resolve("chinese-person-v3").schema == LinkageSchema.default_chinese()
+    assert resolve("chinese-person-v3").schema == LinkageSchema.chinese_v3()
+    assert resolve("chinese-person-v2").schema == LinkageSchema.default_chinese()
     balanced = resolve("chinese-person-v3.json+balance")
     assert balanced.label == "chinese-person-v3+balance" and balanced.schema.hardening.balance
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(SURNAME_ONLY))
     assert resolve(str(path)).label == "mine"
     specs = default_specs()
-    assert specs[0] == "chinese-person-v3" and len(specs) >= 1 + len(OPTIONS)
+    assert specs[:2] == ["chinese-person-v2", "chinese-person-v3"] and len(specs) >= 2 + len(OPTIONS)
+    assert all(spec.startswith("chinese-person-v3+") for spec in specs[2 : 2 + len(OPTIONS)])
     for name in shipped_schemas():  # a schema file added there is measured without any change here
         assert name.removesuffix(".json") in specs
     with pytest.raises(SchemaSpecError, match="no schema 'nope'"):
