@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from aidlink.gateway.blocking import TOKEN_BYTES, BlockingTokens, blocking_values
+from aidlink.gateway.blocking import (
+    TOKEN_BYTES,
+    V2_TOKENS_PER_RECORD,
+    BlockingTokens,
+    ShuffledBlockingTokens,
+    blocking_values,
+    blocking_values_v2,
+)
 from aidlink.gateway.normalize.person import normalize_person
 
 ROW = {
@@ -52,3 +59,44 @@ def test_a_missing_value_makes_no_token():
     no_phone = _person(dict(ROW, phone=""))
     assert not any(v.startswith("phone") for v in blocking_values(no_phone))
     assert any(v.startswith("phone") for v in blocking_values(_person()))
+
+
+# -- v2 tokens: high-entropy only, a constant count, in no telling order ------------------------------
+
+
+def test_v2_tokens_are_three_sorted_and_their_count_does_not_tell_which_fields_a_record_has():
+    maker = ShuffledBlockingTokens(b"secret-one-0123456789")
+    full = maker.tokens(_person())
+    sparse = maker.tokens(_person(dict(ROW, id_number="", phone="")))
+    assert len(full) == len(sparse) == V2_TOKENS_PER_RECORD
+    assert full == sorted(full) and sparse == sorted(sparse)
+    assert all(len(t) == TOKEN_BYTES for t in full + sparse)
+    # Only the pinyin + birth date token is shared; the sparse record's fillers match nothing.
+    assert len(set(full) & set(sparse)) == 1
+    other = maker.tokens(_person(dict(ROW, name="李强", id_number="", phone="")))
+    assert not set(other) & set(sparse)
+
+
+def test_v2_token_position_says_nothing_about_its_kind():
+    # Over many persons, the resident-ID token lands at every position of the sorted list.
+    maker = ShuffledBlockingTokens(b"secret-one-0123456789")
+    positions = set()
+    for i in range(40):
+        id_number = f"11010519491231{i:03d}"
+        person = _person(dict(ROW, id_number=id_number + "10X98765432"[_check(id_number)]))
+        tokens = maker.tokens(person)
+        positions.add(tokens.index(maker.token("resident-id\x1f" + person.features["id_number"])))
+    assert positions == {0, 1, 2}
+
+
+def test_v2_tokens_are_keyed_apart_from_v1_and_come_only_from_unique_combinations():
+    person = _person()
+    v1 = set(BlockingTokens(b"secret-one-0123456789").tokens(person))
+    v2 = set(ShuffledBlockingTokens(b"secret-one-0123456789").tokens(person))
+    assert not v1 & v2
+    assert [v.split("\x1f")[0] for v in blocking_values_v2(person)] == ["resident-id", "pinyin-birth-date", "phone"]
+
+
+def _check(first17: str) -> int:
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return sum(int(d) * w for d, w in zip(first17, weights)) % 11

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def extracts(tmp_path_factory):
     return root, mca, nhsa
 
 
-def encode(root, name, capsys):
+def encode(root, name, capsys, schema=None):
     code = main(
         [
             "encode",
@@ -44,6 +45,7 @@ def encode(root, name, capsys):
             "--secret-file",
             str(root / "secret"),
             "--allow-unknown-columns",
+            *(["--schema", str(schema)] if schema else []),
         ]
     )
     return code, capsys.readouterr().err
@@ -126,7 +128,9 @@ def _anonlink_reference(a, b, threshold):
 
 def test_match_all_pairs_equals_anonlink_candidates(extracts, tmp_path, capsys):
     root, _, _ = extracts
-    assert encode(root, "mca", capsys)[0] == 0 and encode(root, "nhsa", capsys)[0] == 0
+    # The clkhash-compatible v3 schema: whole-vector Dice, as anonlink computes it.
+    v3 = resources.files("aidlink.gateway.encoding.schemas").joinpath("chinese-person-v3.json")
+    assert encode(root, "mca", capsys, v3)[0] == 0 and encode(root, "nhsa", capsys, v3)[0] == 0
     a = [base64.b64decode(c) for c in json.loads((root / "mca.json").read_text())["clks"]]
     b = [base64.b64decode(c) for c in json.loads((root / "nhsa.json").read_text())["clks"]]
     rng = np.random.default_rng(1)
@@ -209,3 +213,30 @@ def test_match_refuses_malformed_files(tmp_path, capsys, content, message):
         == 2
     )
     assert message in capsys.readouterr().err
+
+
+def test_match_without_a_threshold_uses_the_schemas_calibrated_default(extracts, tmp_path, capsys):
+    from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD
+
+    root, mca, nhsa = extracts
+    encode(root, "mca", capsys)
+    encode(root, "nhsa", capsys)
+    out = tmp_path / "links.csv"
+    assert main(["match", str(root / "mca.json"), str(root / "nhsa.json"), "-o", str(out)]) == 0
+    assert f"at threshold {V2_CALIBRATED_THRESHOLD:g} (the schema's calibrated default)" in capsys.readouterr().err
+    with open(out) as fh:
+        links = list(csv.DictReader(fh))
+    assert links and min(float(r["score"]) for r in links) >= V2_CALIBRATED_THRESHOLD
+    correct = sum(mca.truth[r["a_id"]] == nhsa.truth[r["b_id"]] for r in links)
+    assert correct >= 0.99 * len(links)
+
+
+def test_match_refuses_files_of_two_schemas(extracts, tmp_path, capsys):
+    root, _, _ = extracts
+    v3 = resources.files("aidlink.gateway.encoding.schemas").joinpath("chinese-person-v3.json")
+    encode(root, "mca", capsys)
+    code, _ = encode(root, "nhsa", capsys, v3)
+    assert code == 0
+    assert main(["match", str(root / "mca.json"), str(root / "nhsa.json"), "-o", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "encodings of different schemas are never compared" in err and "Traceback" not in err

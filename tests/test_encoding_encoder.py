@@ -38,13 +38,13 @@ def dice(a: bytes, b: bytes) -> float:
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    return Encoder(LinkageSchema.default_chinese(), SECRET)
+    return Encoder(LinkageSchema.chinese_v3(), SECRET)
 
 
 def test_clk_has_schema_length_and_is_deterministic(encoder: Encoder) -> None:
     clk = encoder.encode(PERSON)
     assert len(clk) == 128 == encoder.length_bytes
-    assert clk == Encoder(LinkageSchema.default_chinese(), SECRET).encode(dict(PERSON))
+    assert clk == Encoder(LinkageSchema.chinese_v3(), SECRET).encode(dict(PERSON))
     assert 0.2 < int.from_bytes(clk, "big").bit_count() / 1024 < 0.6
 
 
@@ -54,7 +54,7 @@ def test_mapping_and_sequence_agree(encoder: Encoder) -> None:
 
 
 def test_secret_changes_every_encoding(encoder: Encoder) -> None:
-    other = Encoder(LinkageSchema.default_chinese(), SECRET[::-1]).encode(PERSON)
+    other = Encoder(LinkageSchema.chinese_v3(), SECRET[::-1]).encode(PERSON)
     assert dice(other, encoder.encode(PERSON)) < 0.7
 
 
@@ -144,13 +144,13 @@ def test_non_record_rejected(encoder: Encoder, record: object) -> None:
 
 def test_empty_or_text_secret_rejected() -> None:
     with pytest.raises(ValueError, match="empty"):
-        Encoder(LinkageSchema.default_chinese(), b"")
+        Encoder(LinkageSchema.chinese_v3(), b"")
     with pytest.raises(TypeError, match="must be bytes"):
-        Encoder(LinkageSchema.default_chinese(), "secret")  # type: ignore[arg-type]
+        Encoder(LinkageSchema.chinese_v3(), "secret")  # type: ignore[arg-type]
 
 
 def test_xor_fold_is_halves_xored() -> None:
-    doc = LinkageSchema.default_chinese().to_json()
+    doc = LinkageSchema.chinese_v3().to_json()
     wide = copy.deepcopy(doc)
     wide["clkConfig"]["l"] = 2048
     folded = copy.deepcopy(doc)

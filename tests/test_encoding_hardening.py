@@ -23,7 +23,7 @@ PERSON = {
 
 
 def with_hardening(section: object, xor_folds: int | None = None) -> dict:
-    document = copy.deepcopy(LinkageSchema.default_chinese().to_json())
+    document = copy.deepcopy(LinkageSchema.chinese_v3().to_json())
     document["aidlinkHardening"] = section
     if xor_folds is not None:
         document["clkConfig"]["xor_folds"] = xor_folds
@@ -43,7 +43,7 @@ def dice(a: bytes, b: bytes) -> float:
     return 2 * (x & y).bit_count() / (x.bit_count() + y.bit_count())
 
 
-PLAIN = Encoder(LinkageSchema.default_chinese(), SECRET).encode(PERSON)
+PLAIN = Encoder(LinkageSchema.chinese_v3(), SECRET).encode(PERSON)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_invalid_hardening_sections_name_the_key(section, key, reason) -> None:
 
 
 def test_no_hardening_section_is_plain_clkhash() -> None:
-    schema = LinkageSchema.default_chinese()
+    schema = LinkageSchema.chinese_v3()
     assert not schema.hardening.enabled
     assert encode({}) == PLAIN  # an empty section changes nothing
 
@@ -123,7 +123,7 @@ def test_blip_is_reproducible_for_a_secret_and_flips_about_the_asked_share() -> 
     assert encode(blip) == flipped
     changed = (int.from_bytes(flipped, "big") ^ int.from_bytes(PLAIN, "big")).bit_count()
     assert 20 <= changed <= 90  # 5 % of 1024 bits is 51
-    other_secret = Encoder(LinkageSchema.default_chinese(), b"another secret").encode(PERSON)
+    other_secret = Encoder(LinkageSchema.chinese_v3(), b"another secret").encode(PERSON)
     assert encode(blip, secret=b"another secret") != other_secret
 
 

@@ -40,8 +40,8 @@ def with_change(path: list[Any], value: Any) -> dict[str, Any]:
     return doc
 
 
-def test_default_chinese_schema() -> None:
-    schema = LinkageSchema.default_chinese()
+def test_chinese_v3_schema() -> None:
+    schema = LinkageSchema.chinese_v3()
     assert schema.length_bits == 1024
     assert schema.field_identifiers == (
         "rec_id",

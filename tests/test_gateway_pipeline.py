@@ -16,6 +16,7 @@ from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.match_batches import RemoteMatchBatch, attribute_rows
 from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch
 from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline, RefusedRow, RowProblem
+from aidlink.gateway.refs import reference
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.matcher.similarity.blocking import NO_KEY, token_key
 from aidlink.v1 import bundle_pb2, common_pb2, gateway_pb2, matcher_pb2_grpc
@@ -179,10 +180,11 @@ def test_a_bad_row_names_row_and_field_and_the_good_rows_still_go():
     assert items[1].problems == (RowProblem(5, good[1]["rec_id"], "birth_date", items[1].problems[0].reason),)
     assert "2001-02-30" in items[1].problems[0].reason
     assert [(p.row, p.field, p.kept) for p in items[2].problems] == [(7, "name", False)]
-    # The good rows after the bad ones are prepared, referenced in order of the records sent.
+    # The good rows after the bad ones are prepared; their references carry the upload tag and a
+    # keyed token of their place among the records sent (gateway.refs), never the row number.
     assert [(r.row, r.record_id, r.ref) for r in (items[0], items[3])] == [
-        (2, good[0]["rec_id"], "t9.0"),
-        (11, good[3]["rec_id"], "t9.1"),
+        (2, good[0]["rec_id"], reference("t9", 0, pipeline.reference_key)),
+        (11, good[3]["rec_id"], reference("t9", 1, pipeline.reference_key)),
     ]
     assert items[3].attributes["category"] == good[3]["category"]
     assert items[3].attributes["school_age"] in ("yes", "no") and items[3].blocking_tokens

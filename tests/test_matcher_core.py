@@ -20,6 +20,7 @@ from tests.support.postgres import postgres_unreachable, scratch_schema
 
 SECRET = b"test-core-secret-0123456789abcdef"
 SCHEMA = LinkageSchema.default_chinese()
+V3 = LinkageSchema.chinese_v3()
 PURPOSE = "policy-delivery-check"  # nhsa -> mca, agreement art14-4b (no record filter)
 _UNREACHABLE = postgres_unreachable()
 
@@ -39,8 +40,18 @@ def database_url(request):
 @pytest.fixture(scope="module")
 def encoded():
     """Two departments' views of one population: (encoding, blocking tokens) per record."""
+    return encode_sides(SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def encoded_v3():
+    """The same under the v3 schema: whole-vector Dice, the join backend's kind of comparison."""
+    return encode_sides(V3)
+
+
+def encode_sides(schema: LinkageSchema):
     population = SyntheticPopulation.generate(800, seed=17)
-    node = RecordPipeline(SCHEMA, SECRET, 1, today=lambda: date(2025, 6, 30))
+    node = RecordPipeline(schema, SECRET, 1, today=lambda: date(2025, 6, 30))
     sides = []
     for seed in (1, 2):
         records = []
@@ -54,8 +65,8 @@ def encoded():
     return sides
 
 
-def upload(core: MatcherCore, department: str, name: str, entry: str, records) -> int:
-    writer = core.begin_upload(department, name, entry, "2023.1", EncodingSpec(1024, 1, schema_fingerprint(SCHEMA)), [])
+def upload(core: MatcherCore, department: str, name: str, entry: str, records, schema=SCHEMA) -> int:
+    writer = core.begin_upload(department, name, entry, "2023.1", EncodingSpec(1024, 1, schema_fingerprint(schema)), [])
     for i, (encoding, keys) in enumerate(records):
         assert core.add_record(writer, i, f"{name}-{i}", encoding, {}, keys) is None
     return writer.commit().version
@@ -107,13 +118,14 @@ def test_core_runs_every_use_case_keeps_its_state_and_closes(tmp_path, database_
     assert sessions(database_url, name) == 0
 
 
-def test_monitoring_and_flags_use_the_configured_join_backend(tmp_path, encoded):
+def test_monitoring_and_flags_use_the_configured_join_backend(tmp_path, encoded_v3):
     """Without blocking keys the exhaustive join runs on the join backend the settings name, for
-    the monitoring graph and a flag as for a compare: the backend's per-dataset metrics show it."""
-    mine, theirs = ([(encoding, []) for encoding, _ in side[:200]] for side in encoded)
+    the monitoring graph and a flag as for a compare: the backend's per-dataset metrics show it.
+    (A whole-vector schema: v2's missing-aware join runs in process, see matcher.join.)"""
+    mine, theirs = ([(encoding, []) for encoding, _ in side[:200]] for side in encoded_v3)
     with MatcherCore(MatcherSettings(data_dir=tmp_path / "matcher")) as core:
-        upload(core, "mca", "people", "mca.low-income", mine)
-        upload(core, "nhsa", "medical", "nhsa.medical", theirs)
+        upload(core, "mca", "people", "mca.low-income", mine, V3)
+        upload(core, "nhsa", "medical", "nhsa.medical", theirs, V3)
 
         def joined(dataset: str) -> float:
             value = core.registry.get_sample_value(

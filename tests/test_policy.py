@@ -26,10 +26,12 @@ from aidlink.matcher.policy import (
     VolumeLedger,
     allowed_records,
 )
+from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD, V3_SCHEMA_FINGERPRINT
 from tests.support.postgres import postgres_unreachable, scratch_schema
 
 SCHEMA = LinkageSchema.default_chinese()
 SPEC = EncodingSpec(1024, 1, DEFAULT_SCHEMA_FINGERPRINT)
+V3_SPEC = EncodingSpec(1024, 1, V3_SCHEMA_FINGERPRINT)
 OTHER_SPEC = EncodingSpec(1024, 1, "some-other-schema")
 TODAY = date(2025, 6, 30)
 _UNREACHABLE = postgres_unreachable()
@@ -86,8 +88,8 @@ def test_every_record_the_schema_produces_is_plausible_and_probes_are_not(gate):
     for probe, what in (
         (b"\xff" * 128, "all ones"),
         (bytes(128), "all zeros"),
-        (np.packbits(np.arange(1024) < 640).tobytes(), "640 of 1024 bits set"),
-        (np.packbits(np.arange(1024) < 30).tobytes(), "30 of 1024 bits set"),
+        (np.packbits(np.arange(1024) < 700).tobytes(), "700 of 1024 bits set"),
+        (np.packbits(np.arange(1024) < 120).tobytes(), "120 of 1024 bits set"),
     ):
         assert what in gate.implausible(SPEC, probe)
         assert gate.record_problem(SPEC, 3, "r3", probe).startswith("probe refused: record 3 (ref 'r3') is ")
@@ -107,12 +109,16 @@ def test_other_schemas_still_refuse_all_zeros_and_all_ones(gate):
 
 def test_the_default_is_the_calibrated_threshold_and_requests_below_the_floor_are_refused(gate):
     floor = SCHEMA_POLICIES[DEFAULT_SCHEMA_FINGERPRINT].threshold_floor
-    assert floor == 0.7 and DEFAULT_THRESHOLD == 0.8
-    assert gate.threshold(0, None, SPEC) == DEFAULT_THRESHOLD
-    assert gate.threshold(0.7, None, SPEC) == 0.7 and gate.threshold(0.95, None, SPEC) == 0.95
-    for low in (0.69, 0.01, 1e-9):
-        with pytest.raises(BelowThresholdFloor, match=r"^threshold floor: .* is below 0\.7 \(the linkage schema's"):
+    assert floor == 0.65 and V2_CALIBRATED_THRESHOLD == 0.72
+    assert gate.threshold(0, None, SPEC) == V2_CALIBRATED_THRESHOLD
+    assert gate.threshold(0.65, None, SPEC) == 0.65 and gate.threshold(0.95, None, SPEC) == 0.95
+    for low in (0.64, 0.01, 1e-9):
+        with pytest.raises(BelowThresholdFloor, match=r"^threshold floor: .* is below 0\.65 \(the linkage schema's"):
             gate.threshold(low, None, SPEC)
+    # The earlier default schema (v3) keeps its own calibration: 0.8, floor 0.7.
+    assert gate.threshold(0, None, V3_SPEC) == DEFAULT_THRESHOLD == 0.8
+    with pytest.raises(BelowThresholdFloor, match=r"is below 0\.7 "):
+        gate.threshold(0.69, None, V3_SPEC)
     with pytest.raises(InvalidInput, match="outside"):
         gate.threshold(1.5, None, SPEC)
 
@@ -124,14 +130,14 @@ def test_an_agreement_raises_the_floor_and_never_lowers_it(gate):
     with pytest.raises(BelowThresholdFloor, match="agreement art14-4b.nhsa-to-mca's min_threshold"):
         gate.threshold(0.85, stricter, SPEC)
     laxer = replace(agreement, min_threshold=0.3)
-    with pytest.raises(BelowThresholdFloor, match="below 0.7"):
+    with pytest.raises(BelowThresholdFloor, match="below 0.65"):
         gate.threshold(0.5, laxer, SPEC)
-    assert gate.threshold(0, laxer, SPEC) == DEFAULT_THRESHOLD
+    assert gate.threshold(0, laxer, SPEC) == V2_CALIBRATED_THRESHOLD
 
 
 def test_a_configured_default_below_the_floor_is_not_used():
     gate = PolicyGate(AgreementSet.load(), ledger=None, default_threshold=0.2)
-    assert gate.threshold(0, None, SPEC) == 0.7
+    assert gate.threshold(0, None, SPEC) == 0.65
 
 
 # -- agreements state their limits -------------------------------------------------------------------

@@ -157,14 +157,14 @@ def test_a_tiny_threshold_is_refused_naming_the_floor(world):
     info = deployment.nodes["mca"].server.node.encoding_info
     channel, stub = matcher_stub(deployment, "mca")
     with channel:
-        for threshold in (0.01, 1e-9, 0.69):
+        for threshold in (0.01, 1e-9, 0.64):
             err = refused(
                 lambda threshold=threshold: compare_events(
                     stub, "low-income", "nhsa/medical", common_pb2.RISK_MONITORING, threshold=threshold, all_pairs=True
                 )
             )
             assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert err.details().startswith(f"threshold floor: {threshold:g} is below 0.7")
+            assert err.details().startswith(f"threshold floor: {threshold:g} is below 0.65")  # schema v2's
             entry = last_entry(deployment, COMPARE, "mca")
             assert (entry.outcome, entry.status, entry.detail) == ("refused", "INVALID_ARGUMENT", err.details())
         one = matcher_pb2.StatusQuery(
@@ -175,20 +175,20 @@ def test_a_tiny_threshold_is_refused_naming_the_floor(world):
             threshold=0.01,
         )
         err = refused(lambda: stub.QueryStatus(one))
-        assert err.details().startswith("threshold floor: 0.01 is below 0.7")
+        assert err.details().startswith("threshold floor: 0.01 is below 0.65")
         assert last_entry(deployment, STATUS, "mca").detail == err.details()
 
 
 def test_the_densest_plausible_probe_finds_no_one_at_the_floor(world):
     deployment, _ = world
     info = deployment.nodes["mca"].server.node.encoding_info
-    rng = np.random.default_rng(1)  # 560 of 1024 bits set: just inside the plausible band (55%)
-    dense = np.packbits([rng.permutation(info.bits) < 560 for _ in range(20)], axis=1)
+    rng = np.random.default_rng(1)  # 660 of 1024 bits set: just inside schema v2's plausible band (65%)
+    dense = np.packbits([rng.permutation(info.bits) < 660 for _ in range(20)], axis=1)
     channel, stub = matcher_stub(deployment, "mca")
     with channel:
         assert upload_raw(stub, info, "dense-probe", [row.tobytes() for row in dense]).accepted == 20
         events = compare_events(
-            stub, "dense-probe", "nhsa/medical", common_pb2.RISK_MONITORING, threshold=0.7, all_pairs=True
+            stub, "dense-probe", "nhsa/medical", common_pb2.RISK_MONITORING, threshold=0.65, all_pairs=True
         )
     assert not [m for e in events for m in remote_matches(e)]
 

@@ -96,7 +96,21 @@ def test_febrl4_schema_reaches_the_target() -> None:
     from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as FEBRL_THRESHOLD
     from aidlink.bench.febrl import febrl4_schema, febrl4_task
 
-    evaluation = evaluate_task(febrl4_task(), febrl4_schema(), SECRET, SWEEP, febrl=True, baseline=False)[0]
+    sweep = thresholds(0.50, 0.95, 0.01)  # v2: unrelated records score about 0.5
+    evaluation = evaluate_task(febrl4_task(), febrl4_schema(), SECRET, sweep, febrl=True, baseline=False)[0]
     assert evaluation.true_pairs == 5000
     assert evaluation.at(FEBRL_THRESHOLD).f1 >= 0.995
     assert np.isclose(evaluation.at(FEBRL_THRESHOLD).precision, 1.0, atol=0.002)
+
+
+def test_blocked_join_report_on_the_hard_profile() -> None:
+    out = io.StringIO()
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["quality", "--n", "300", "--profile", "hard", "--blocked", "--no-baseline", "--plot", ""])
+    assert run(args, out) == 0
+    text = out.getvalue()
+    assert "profile=hard" in text and "rows differing from the truth after normalization" in text
+    assert "joins at 0.72" in text
+    for join in ("exhaustive", "tokens + LSH", "tokens only"):
+        assert f"  {join}" in text

@@ -42,3 +42,17 @@ def test_no_corruption_writes_identical_rows(population) -> None:
 def test_impossible_requests_are_refused(population, n, overlap, message) -> None:
     with pytest.raises(ValueError, match=message):
         linkage_pair(population, n, overlap=overlap, seed=1)
+
+
+def test_the_hard_profile_corrupts_over_a_third_of_rows_and_blanks_40_percent_of_bs_ids() -> None:
+    from aidlink.bench.quality.task import synthetic_task
+
+    task = synthetic_task(1500, seed=3, overlap=0.5, profile_name="hard")
+    assert task.corrupted is not None and min(task.corrupted) >= 0.35
+    blank_a = sum(not r["id_number"] for r in task.rows_a) / len(task.rows_a)
+    blank_b = sum(not r["id_number"] for r in task.rows_b) / len(task.rows_b)
+    assert blank_a < 0.1 and 0.36 <= blank_b <= 0.44  # 40% of B's, drawn per row
+    default = synthetic_task(1500, seed=3, overlap=0.5)
+    assert default.corrupted is not None and max(default.corrupted) < 0.2
+    with pytest.raises(ValueError, match="unknown corruption profile 'harsh'"):
+        synthetic_task(10, seed=3, overlap=0.5, profile_name="harsh")

@@ -23,6 +23,10 @@ each, unless --dask-scheduler names one). Each is run twice (the first Dask run
 also loads the shards onto the workers); both must return the same matches. Worker
 memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
+
+Encoded with schema v3 (``chinese-person-v3.json``): this bench measures the join machinery,
+and v2's missing-aware join runs in process only (never on the join backend; docs/encoding-v2.md).
+v2's blocked join at scale: ``aidlink bench quality --blocked``.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def _init_worker() -> None:
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
 
-    _PIPELINE = RecordPipeline(LinkageSchema.default_chinese(), _SECRET, 1, today=lambda: date(2025, 6, 30))
+    _PIPELINE = RecordPipeline(LinkageSchema.chinese_v3(), _SECRET, 1, today=lambda: date(2025, 6, 30))
 
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
@@ -174,7 +178,7 @@ def _upload(stub, department: str, dataset: str, entry: str, records, with_keys:
     from aidlink.v1 import common_pb2, matcher_pb2
 
     info = common_pb2.EncodingInfo(
-        bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese())
+        bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(LinkageSchema.chinese_v3())
     )
 
     # The provider's records carry the attributes the agreement returns, so the attribute join runs.

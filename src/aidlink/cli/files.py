@@ -46,7 +46,13 @@ def register(sub) -> None:
     m = sub.add_parser("match", help="match two encoding files locally (ours or clkhash JSON)")
     m.add_argument("a", type=Path)
     m.add_argument("b", type=Path)
-    m.add_argument("--threshold", "-t", type=float, required=True)
+    m.add_argument(
+        "--threshold",
+        "-t",
+        type=float,
+        default=None,
+        help="Dice threshold (default: the calibrated threshold of the files' linkage schema)",
+    )
     m.add_argument("--output", "-o", type=Path, required=True)
     m.add_argument("--all-pairs", action="store_true", help="every pair at or above the threshold")
     m.set_defaults(func=match_command)
@@ -132,8 +138,9 @@ def encode_command(args) -> int:
     return 0 if clks or not extract.rows else 1
 
 
-def read_encodings(path: Path) -> tuple[list[str], np.ndarray]:
-    """(ids, uint8 array) from our format or clkhash's {"clks": [...]} (ids = row index)."""
+def read_encodings(path: Path) -> tuple[list[str], np.ndarray, str | None]:
+    """(ids, uint8 array, schema fingerprint) from our format or clkhash's {"clks": [...]}
+    (ids = row index; no fingerprint)."""
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -163,20 +170,32 @@ def read_encodings(path: Path) -> tuple[list[str], np.ndarray]:
         if rows
         else np.zeros((0, 8), dtype=np.uint8)
     )
-    return [str(x) for x in ids], array
+    info = data.get("encoding")
+    fingerprint = info.get("schema_fingerprint") if isinstance(info, dict) else None
+    return [str(x) for x in ids], array, fingerprint if isinstance(fingerprint, str) and fingerprint else None
 
 
 def match_command(args) -> int:
     from aidlink.matcher.comparison import compare_encodings
+    from aidlink.matcher.datasets import EncodingSpec
+    from aidlink.matcher.missing_aware import missing_aware_match
+    from aidlink.matcher.schema_policies import schema_policy
 
-    if not 0 < args.threshold <= 1:
+    if args.threshold is not None and not 0 < args.threshold <= 1:
         print(f"aidlink match: --threshold {args.threshold} is outside (0, 1]", file=sys.stderr)
         return 2
     try:
-        ids_a, a = read_encodings(args.a)
-        ids_b, b = read_encodings(args.b)
+        ids_a, a, schema_a = read_encodings(args.a)
+        ids_b, b, schema_b = read_encodings(args.b)
     except EncodingFileError as exc:
         print(f"aidlink match: {exc}", file=sys.stderr)
+        return 2
+    if schema_a and schema_b and schema_a != schema_b:
+        print(
+            f"aidlink match: {args.a} was encoded under linkage schema {schema_a[:12]}, {args.b} under "
+            f"{schema_b[:12]}; encodings of different schemas are never compared (re-encode one side)",
+            file=sys.stderr,
+        )
         return 2
     if len(a) and len(b) and a.shape[1] != b.shape[1]:
         print(
@@ -184,18 +203,25 @@ def match_command(args) -> int:
             file=sys.stderr,
         )
         return 2
-    links = compare_encodings(
-        a,
-        b,
-        args.threshold,
-        all_pairs=args.all_pairs,
-        progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None,
-    )
+    # The schema's policy (calibrated threshold, missing-aware segments) when both files name it.
+    policy = schema_policy(EncodingSpec(a.shape[1] * 8, 0, schema_a) if schema_a and schema_a == schema_b else None)
+    threshold = args.threshold if args.threshold is not None else policy.calibrated_threshold
+    if policy.optional_segments.ranges:
+        links = missing_aware_match(a, b, threshold, policy.optional_segments, all_pairs=args.all_pairs).links
+    else:
+        links = compare_encodings(
+            a,
+            b,
+            threshold,
+            all_pairs=args.all_pairs,
+            progress=ProgressBar("matching", sys.stderr) if len(a) > 20000 else None,
+        )
     with open(args.output, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["a_id", "b_id", "score"])
         for link in links:
             writer.writerow([ids_a[link.mine], ids_b[link.other], repr(link.score)])
     kind = "pairs" if args.all_pairs else "1-to-1 links"
-    print(f"{len(links)} {kind} at threshold {args.threshold} -> {args.output}", file=sys.stderr)
+    how = "" if args.threshold is not None else " (the schema's calibrated default)"
+    print(f"{len(links)} {kind} at threshold {threshold:g}{how} -> {args.output}", file=sys.stderr)
     return 0

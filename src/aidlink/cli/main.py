@@ -16,6 +16,7 @@ BENCH_MODULES = (
     "aidlink.bench.scale",
     "aidlink.bench.quality",
     "aidlink.bench.dask",
+    "aidlink.bench.privacy",
 )
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "demo": ("run the whole system on loopback with synthetic data", ("aidlink.demo.run",)),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.witness.client import WitnessEndpoint
 from aidlink.witness.cosignature import read_witness_key
 
@@ -17,7 +16,12 @@ def add_core_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", type=Path)
     p.add_argument("--agreements", type=Path)
     p.add_argument("--risk-rules", type=Path, help="risk rule file (default: the embedded Art. 14-15 set)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="default Dice threshold of compares that ask for none (default: each schema's calibrated threshold)",
+    )
     p.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
     p.add_argument("--audit-key-passphrase-file", type=Path)
     p.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")

@@ -357,7 +357,7 @@ def export_dataset_bundle(
     tag = node.refs.new_tag()
     prepared = node.prepare(rows, catalog_entry, catalog_version, tag=tag, id_column=id_column, attributes=attributes)
     records = [encoded_record(r) for r in prepared]
-    node.refs.save(tag, f"{node.department}/{dataset}", 0, prepared.record_ids)
+    node.refs.save(tag, f"{node.department}/{dataset}", 0, prepared.record_ids, prepared.refs)
     upload = upload_header(dataset, catalog_entry, catalog_version, node.pipeline.parameters, attributes)
     payload = bundle_pb2.DatasetBundle(header=upload, records=records, compare=list(compare))
     blob = seal_bundle(

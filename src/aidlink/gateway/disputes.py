@@ -55,13 +55,16 @@ def ref_for_record(refs_db: Path, dataset: str, record_id: str) -> str:
     """The reference this node sent for `record_id` in its latest upload of `dataset` ("<dept>/<name>")."""
     with sqlite3.connect(f"file:{refs_db}?mode=ro", uri=True) as conn:
         row = conn.execute(
-            "SELECT r.tag, r.row FROM refs r JOIN uploads u ON u.tag = r.tag"
-            " WHERE u.dataset=? AND r.record_id=? ORDER BY u.version DESC, u.created_at DESC LIMIT 1",
-            (dataset, record_id),
+            "SELECT ref FROM (SELECT o.ref AS ref, u.version AS version, u.created_at AS created_at"
+            " FROM opaque_refs o JOIN uploads u ON u.tag = o.tag WHERE u.dataset=? AND o.record_id=?"
+            " UNION ALL SELECT r.tag || '.' || r.row, u.version, u.created_at"  # uploads before opaque refs
+            " FROM refs r JOIN uploads u ON u.tag = r.tag WHERE u.dataset=? AND r.record_id=?)"
+            " ORDER BY version DESC, created_at DESC LIMIT 1",
+            (dataset, record_id, dataset, record_id),
         ).fetchone()
     if row is None:
         raise UnknownRecord(f"record {record_id!r} was not uploaded by this node in dataset {dataset}")
-    return f"{row[0]}.{row[1]}"
+    return str(row[0])
 
 
 class NodeDisputes:

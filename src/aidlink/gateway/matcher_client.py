@@ -58,6 +58,7 @@ class CompareSummary:
     matches: int
     agreement: str
     notice: str
+    threshold: float = 0.0  # the threshold the matcher compared at
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class MatcherClient:
             elif kind == "summary":
                 s = event.summary
                 summary = CompareSummary(
-                    s.my_dataset, s.other_dataset, s.my_records, s.matches, s.agreement, s.notice.text
+                    s.my_dataset, s.other_dataset, s.my_records, s.matches, s.agreement, s.notice.text, s.threshold
                 )
                 yield summary
         if summary is None:

@@ -141,7 +141,7 @@ class GatewayNode:
             )
             s.set_attribute("aidlink.records", prepared.rows)
             s.set_attribute("aidlink.records_accepted", outcome.accepted)
-        self.refs.save(tag, outcome.dataset, outcome.version, prepared.record_ids)
+        self.refs.save(tag, outcome.dataset, outcome.version, prepared.record_ids, prepared.refs)
         problems = list(prepared.problems)
         for p in outcome.rejected:  # refused by the matcher after encoding (rare)
             problems.append(RowProblem(0, self._safe_resolve(p.ref), p.field, p.reason))

@@ -15,13 +15,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from aidlink.gateway.blocking import BlockingTokens
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from aidlink.gateway.blocking import BlockingTokens, ShuffledBlockingTokens
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
 from aidlink.gateway.pseudonyms import Pseudonyms
 from aidlink.gateway.refs import reference
 
+REFERENCE_INFO = b"aidlink record references"  # HKDF info of the key behind record references
 SCHOOL_AGE = range(3, 23)  # preschool to university, the ages education assistance covers
 
 
@@ -98,8 +102,14 @@ class RecordPipeline:
     ) -> None:
         self.schema = schema
         self.encoder = Encoder(schema, secret_key)
-        self.blocking = BlockingTokens(secret_key)
+        # A segmented (v2) schema gets v2 tokens: high-entropy only, constant count, shuffled.
+        self.blocking: BlockingTokens | ShuffledBlockingTokens = (
+            ShuffledBlockingTokens(secret_key) if schema.hardening.layout is not None else BlockingTokens(secret_key)
+        )
         self.pseudonyms = Pseudonyms(secret_key)
+        self.reference_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=REFERENCE_INFO).derive(
+            bytes(secret_key)
+        )
         self.parameters = EncodingParameters(self.encoder.length_bytes * 8, secret_version, schema_fingerprint(schema))
         self.today = today
 
@@ -168,8 +178,8 @@ class RecordPipeline:
         row_numbers: Sequence[int] | None = None,
         check_attribute: AttributeCheck | None = None,
     ) -> Iterator[PreparedRecord | RefusedRow]:
-        """Per row, in order: its PreparedRecord (referenced "<tag>.<i>", i counting prepared
-        records only) or a RefusedRow. A refused row never stops the rows after it."""
+        """Per row, in order: its PreparedRecord (referenced "<tag>.<keyed token of i>", i counting
+        prepared records only; see gateway.refs) or a RefusedRow. A refused row never stops the rows after it."""
         seen: set[str] = set()
         prepared = 0
         for i, row in enumerate(rows):
@@ -187,7 +197,7 @@ class RecordPipeline:
                     attributes=attributes,
                     number=number,
                     record_id=rid,
-                    ref=reference(tag, prepared),
+                    ref=reference(tag, prepared, self.reference_key),
                     check_attribute=check_attribute,
                 )
             except RowRefused as exc:
@@ -221,13 +231,14 @@ class RecordPipeline:
 
 class PreparedDataset:
     """A dataset going through the pipeline, read once and lazily: iterating yields the prepared
-    records; meanwhile `rows`, `record_ids` (index i is reference "<tag>.<i>") and `problems`
-    (refusals and flags, in row order) fill in."""
+    records; meanwhile `rows`, `record_ids` and `refs` (record_ids[i] is sent as refs[i]) and
+    `problems` (refusals and flags, in row order) fill in."""
 
     def __init__(self, items: Iterator[PreparedRecord | RefusedRow]) -> None:
         self._items = items
         self.rows = 0
         self.record_ids: list[str] = []
+        self.refs: list[str] = []
         self.problems: list[RowProblem] = []
 
     def __iter__(self) -> Iterator[PreparedRecord]:
@@ -238,4 +249,5 @@ class PreparedDataset:
                 continue
             self.problems.extend(item.flags)
             self.record_ids.append(item.record_id)
+            self.refs.append(item.ref)
             yield item

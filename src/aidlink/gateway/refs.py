@@ -1,12 +1,17 @@
 """The node's private map from the opaque references it sends to the matcher
 back to its own record ids. Lives only on the department's node.
 
-A reference is "<upload tag>.<row>", the tag random per upload, so it says
-nothing about the record and never collides across uploads.
+A reference is "<upload tag>.<token>": the tag random per upload (never collides across
+uploads), the token a keyed pseudorandom function of the tag and the record's place in the
+upload (HMAC-SHA256 under a key derived from the linkage secret), so it reveals neither the
+record nor the extract's row order; the node keeps the map. References of uploads made before
+tokens were introduced ("<tag>.<row>") still resolve.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import sqlite3
 import threading
@@ -20,12 +25,16 @@ CREATE TABLE IF NOT EXISTS uploads (tag TEXT PRIMARY KEY, dataset TEXT NOT NULL,
                                     created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE TABLE IF NOT EXISTS refs (tag TEXT NOT NULL, row INTEGER NOT NULL, record_id TEXT NOT NULL,
                                  PRIMARY KEY (tag, row));
+CREATE TABLE IF NOT EXISTS opaque_refs (ref TEXT PRIMARY KEY, tag TEXT NOT NULL, record_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS opaque_refs_tag ON opaque_refs (tag);
 """
+TOKEN_BYTES = 10
 
 
-def reference(tag: str, row: int) -> str:
-    """The reference of the `row`-th (0-based) record of upload `tag`."""
-    return f"{tag}.{row}"
+def reference(tag: str, row: int, key: bytes) -> str:
+    """The reference of the `row`-th (0-based) record of upload `tag`: the tag and a keyed token."""
+    token = hmac.new(key, f"{tag}.{row}".encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
+    return f"{tag}.{token.hex()}"
 
 
 class UnknownReference(LookupError):
@@ -38,34 +47,39 @@ class ReferenceMap:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
         self._lock = threading.Lock()
-        self._cache: dict[str, list[str]] = {}
+        self._cache: dict[str, dict[str, str]] = {}
 
     @staticmethod
     def new_tag() -> str:
         return secrets.token_hex(6)
 
-    def save(self, tag: str, dataset: str, version: int, record_ids: Sequence[str]) -> None:
-        """Record an upload the matcher accepted: row i of tag `tag` is record_ids[i]."""
+    def save(self, tag: str, dataset: str, version: int, record_ids: Sequence[str], refs: Sequence[str]) -> None:
+        """Record an upload the matcher accepted: reference refs[i] of tag `tag` is record_ids[i]."""
+        if len(refs) != len(record_ids):
+            raise ValueError(f"{len(refs)} references for {len(record_ids)} record ids")
         with self._lock, self._conn:
             self._conn.execute("INSERT INTO uploads (tag, dataset, version) VALUES (?,?,?)", (tag, dataset, version))
             self._conn.executemany(
-                "INSERT INTO refs (tag, row, record_id) VALUES (?,?,?)",
-                ((tag, i, rid) for i, rid in enumerate(record_ids)),
+                "INSERT INTO opaque_refs (ref, tag, record_id) VALUES (?,?,?)", zip(refs, [tag] * len(refs), record_ids)
             )
 
     def resolve(self, ref: str) -> str:
-        tag, _, row = ref.partition(".")
+        tag, _, _ = ref.partition(".")
         ids = self._cache.get(tag)
         if ids is None:
             with self._lock:
-                rows = self._conn.execute("SELECT record_id FROM refs WHERE tag=? ORDER BY row", (tag,)).fetchall()
+                rows = self._conn.execute("SELECT ref, record_id FROM opaque_refs WHERE tag=?", (tag,)).fetchall()
+                if not rows:  # an upload from before opaque references: "<tag>.<row>"
+                    rows = self._conn.execute(
+                        "SELECT tag || '.' || row, record_id FROM refs WHERE tag=?", (tag,)
+                    ).fetchall()
             if not rows:
                 raise UnknownReference(f"reference {ref!r} was not issued by this node")
-            ids = [r[0] for r in rows]
+            ids = dict(rows)
             self._cache = {tag: ids}
         try:
-            return ids[int(row)]
-        except (ValueError, IndexError):
+            return ids[ref]
+        except KeyError:
             raise UnknownReference(f"reference {ref!r} was not issued by this node") from None
 
     def close(self) -> None:

@@ -89,6 +89,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                             my_records=event.my_records,
                             agreement=event.agreement,
                             notice=common_pb2.ResultNotice(text=event.notice),
+                            threshold=event.threshold,
                         )
                     )
         except grpc.RpcError as exc:

@@ -32,7 +32,6 @@ from aidlink.matcher.bundle_import import BundleImporter
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_signing import CatalogSignature, CatalogSignatureError
 from aidlink.matcher.catalog_store import CatalogStore, PublishedVersion
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetStore, DatasetWriter, EncodingSpec
 from aidlink.matcher.disputes import Dispute, DisputeDesk
 from aidlink.matcher.distributed import JoinBackend, open_join_backend
@@ -58,7 +57,7 @@ class MatcherSettings:
     database_url: str | None = None  # sqlite:///… or postgresql://…; None: SQLite files in data_dir
     catalog: Path | None = None  # the catalog to publish if new (None: the embedded one)
     agreements: Path | None = None  # sharing agreements (None: the embedded Art. 14 set)
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # default threshold; None: each schema's calibrated one
     audit: bool = True  # False only for side-by-side benchmarks
     audit_key: Path | None = None  # Ed25519 audit signing key (aidlink keys init makes one)
     audit_key_passphrase: bytes | None = None

@@ -18,7 +18,7 @@ from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_store import CatalogStore
 from aidlink.matcher.compared_matches import ComparedMatches
-from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
+from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH
 from aidlink.matcher.datasets import (
     MAX_BLOCKING_KEYS,
     AttributeRows,
@@ -91,7 +91,7 @@ class Exchange:
     store: DatasetStore
     catalog: Catalog | CatalogStore  # the published versions (a fixed Catalog in unit tests)
     agreements: AgreementSet
-    default_threshold: float = DEFAULT_THRESHOLD
+    default_threshold: float | None = None  # None: each schema's calibrated threshold (matcher.schema_policies)
     today: Callable[[], date] = date.today
     # Blocking: used when both datasets carry keyed blocking tokens; False forces the
     # exhaustive join. `lsh` adds Hamming-LSH bands over the encodings (None: tokens only).

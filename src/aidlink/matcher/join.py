@@ -12,7 +12,9 @@ path), and the monitoring graph's pairwise links. It picks the join:
   one is loaded), or on the in-process kernel when there is no backend.
 
 Scores are the same exact Dice coefficient on every path; a blocked join finds a
-subset of the exhaustive join's pairs.
+subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2) the
+Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`);
+that join runs in process (blocked, or on the in-process kernel), never on the backend.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from aidlink.matcher.comparison import (
 from aidlink.matcher.datasets import DatasetVersion, LoadedDataset
 from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFailed
 from aidlink.matcher.errors import Refused
+from aidlink.matcher.missing_aware import OptionalSegments, missing_aware_match
+from aidlink.matcher.schema_policies import schema_policy
 from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
@@ -87,17 +91,31 @@ class DatasetJoin:
         """
         rows = np.arange(len(other.refs), dtype=np.int64) if admitted is None else np.asarray(admitted, dtype=np.int64)
         blocked = blocking and mine_blocking is not None and other.blocking is not None
+        segments = schema_policy(other.meta.encoding).optional_segments
+        kind = "blocked" if blocked else ("exhaustive" if self.backend is None else self.name)
         with span(
             "aidlink.join",
             **{
-                "aidlink.join.kind": "blocked" if blocked else ("exhaustive" if self.backend is None else self.name),
+                "aidlink.join.kind": f"missing-aware {kind}" if segments.ranges else kind,
                 "aidlink.join.rows_mine": len(mine),
                 "aidlink.join.rows_other": len(rows),
                 "aidlink.join.threshold": threshold,
             },
         ) as s:
-            outcome = self._match(mine, other, rows, threshold, all_pairs, mine_blocking, blocked, progress)
-            s.set_attribute("aidlink.join.links", len(outcome.links))
+            if segments.ranges:
+                outcome = self._missing_aware(
+                    np.asarray(mine),
+                    other,
+                    rows,
+                    threshold,
+                    segments,
+                    all_pairs=all_pairs,
+                    mine_blocking=mine_blocking if blocking else None,
+                    progress=progress,
+                )
+            else:
+                outcome = self._match(mine, other, rows, threshold, all_pairs, mine_blocking, blocked, progress)
+            s.set_attribute("aidlink.join.links", len(outcome.pairs.scores))
             s.set_attribute("aidlink.join.comparisons", outcome.comparisons)
             return outcome
 
@@ -136,6 +154,36 @@ class DatasetJoin:
         return self._on_backend(
             np.asarray(mine), other.meta, other.encodings, rows, threshold, all_pairs=all_pairs, progress=progress
         )
+
+    # -- missing-aware: scored on the segments both records have ------------------------------------
+    def _missing_aware(
+        self,
+        mine: np.ndarray,
+        other: LoadedDataset,
+        rows: np.ndarray,
+        threshold: float,
+        segments: OptionalSegments,
+        *,
+        all_pairs: bool,
+        mine_blocking: BlockingKeys | None,
+        progress: Progress | None,
+    ) -> MatchOutcome:
+        """In process: blocked when both sides carry tokens, else exhaustive on the kernel."""
+        other_keys = other.blocking.take(rows) if mine_blocking is not None and other.blocking is not None else None
+        outcome = missing_aware_match(
+            mine,
+            np.asarray(other.encodings[rows]),
+            threshold,
+            segments,
+            all_pairs=all_pairs,
+            mine_blocking=mine_blocking if other_keys is not None else None,
+            other_blocking=other_keys,
+            lsh=self.lsh,
+            chunk_rows=self.chunk_rows,
+        )
+        if progress:
+            progress(len(mine), len(mine))
+        return outcome
 
     # -- the exhaustive join on the backend --------------------------------------------------------
     def _on_backend(

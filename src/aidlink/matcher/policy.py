@@ -28,56 +28,23 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 
 from aidlink.matcher.agreements import Agreement, AgreementSet
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetVersion, EncodingSpec
 from aidlink.matcher.errors import BelowThresholdFloor, InvalidInput, ProbeRefused, PurposeRefused, VolumeLimitExceeded
 from aidlink.matcher.policy_schema import COMPONENT, MIGRATIONS
+from aidlink.matcher.schema_policies import (  # noqa: F401 (re-exported: the gate's tables)
+    DEFAULT_SCHEMA_FINGERPRINT,
+    OTHER_SCHEMAS,
+    SCHEMA_POLICIES,
+    V3_SCHEMA_FINGERPRINT,
+    SchemaPolicy,
+    schema_policy,
+)
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
-
-# The schema fingerprint of LinkageSchema.default_chinese() (gateway.pipeline.schema_fingerprint);
-# tests/test_policy.py fails when the schema changes, so its figures here are measured again.
-DEFAULT_SCHEMA_FINGERPRINT = "2c0965f2452fcaaa2263e240c1e7fe95cacda7b1e68348b15c63284e2b0e5773"
-
-
-@dataclass(frozen=True)
-class SchemaPolicy:
-    """What is plausible for the encodings of one linkage schema."""
-
-    calibrated_threshold: float  # the default threshold
-    threshold_floor: float  # no request below it, whatever the agreement
-    min_density: float  # set bits / bits of any record the schema produces ...
-    max_density: float  # ... lies in [min_density, max_density]
-
-    def describe_band(self) -> str:
-        return f"{self.min_density:.0%}-{self.max_density:.0%}"
-
-
-# The default schema (1024 bits), measured on aidlink.gateway.synthetic: SyntheticPopulation
-# (4000 persons, seed 7), department_extract of mca, edu, nhsa, hrss and cdpf, each row encoded by
-# RecordPipeline.encode_person under two secrets (16 064 records):
-# - density (set bits / 1024): min 0.169, p0.1 0.207, p1 0.245, median 0.314, p99 0.347,
-#   p99.9 0.405, max 0.433; records with only a name and a birth date (the least a row may
-#   hold): 0.095-0.248. Band with a margin: 5%-55%. All zeros and all ones are far outside.
-# - scores, mca (834) x nhsa (3872): the same person scores 0.750 at least (p1 0.846); other
-#   pairs reach 0.763 at most, 3112 pairs >= 0.6, 11 >= 0.7, none >= 0.8. Calibrated
-#   threshold 0.8; floor 0.7, below which pairs of different persons grow by hundreds.
-SCHEMA_POLICIES: dict[str, SchemaPolicy] = {
-    DEFAULT_SCHEMA_FINGERPRINT: SchemaPolicy(DEFAULT_THRESHOLD, 0.7, 0.05, 0.55),
-}
-# Any other schema (custom deployments, tests): the same floor, and a wide band that still
-# refuses all zeros, all ones and encodings nearly so.
-OTHER_SCHEMAS = SchemaPolicy(DEFAULT_THRESHOLD, 0.7, 0.02, 0.80)
 
 # Purposes that belong to a workflow of their own, not to compare or status queries.
 WORKFLOW_PURPOSES = {
     "referral": "the referral purpose is usable only inside the referral workflow, for a warning that exists",
 }
-
-
-def schema_policy(spec: EncodingSpec | None) -> SchemaPolicy:
-    if spec is None:
-        return OTHER_SCHEMAS
-    return SCHEMA_POLICIES.get(spec.schema_fingerprint, OTHER_SCHEMAS)
 
 
 def _utc_now() -> datetime:

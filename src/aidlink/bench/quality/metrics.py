@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aidlink.bench.quality.task import LinkageTask, pair_codes
-from aidlink.matcher.similarity import candidate_pairs, greedy_link_pairs, pack
+from aidlink.matcher.missing_aware import OptionalSegments, missing_aware_pairs
+from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, greedy_link_pairs, pack
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,24 @@ def evaluate(
     sweep: list[float],
     *,
     threads: int | None = None,
+    segments: OptionalSegments | None = None,
 ) -> Evaluation:
     """Candidates at the lowest threshold, one greedy solve, then every threshold as a prefix.
 
     Greedy takes pairs best-first, so its links at threshold t are exactly its links with
-    score >= t from the solve at the lowest threshold.
+    score >= t from the solve at the lowest threshold. With ``segments`` (a segmented schema)
+    pairs are scored missing-aware, as the matcher does (:mod:`matcher.missing_aware`).
     """
     n_b = len(enc_b)
-    candidates = candidate_pairs(pack(enc_a), pack(enc_b), min(sweep), threads=threads)
+    low = min(sweep)
+    if segments is not None and segments.ranges:
+
+        def find(a: np.ndarray, b: np.ndarray, _ra: np.ndarray, _rb: np.ndarray) -> CandidatePairs:
+            return candidate_pairs(pack(a), pack(b), low, threads=threads)
+
+        candidates, _ = missing_aware_pairs(enc_a, enc_b, segments, find)
+    else:
+        candidates = candidate_pairs(pack(enc_a), pack(enc_b), low, threads=threads)
     links = greedy_link_pairs(candidates)
     truth = np.sort(pair_codes(task.true_pairs, n_b))
     link_codes = links.a_index * n_b + links.b_index

@@ -9,7 +9,10 @@ from os import PathLike
 
 import numpy as np
 
+from aidlink.gateway.normalize.issues import RowRejected
+from aidlink.gateway.normalize.person import normalize_person
 from aidlink.gateway.synthetic import CorruptionProfile, SyntheticPopulation, linkage_pair
+from aidlink.gateway.synthetic.extracts import Extract, clean_fields
 
 SAME_NAME_AND_BIRTH = "same name and birth date"
 TWINS = "twins"
@@ -25,6 +28,8 @@ class LinkageTask:
     true_pairs: np.ndarray  # (k, 2) int64: row of A, row of B
     hard_negatives: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> (k, 2) int64
     reference_date: object = None  # "today" for normalization (synthetic data has a fixed one)
+    # Share of rows of A and of B whose normalized values differ from the truth's (synthetic only)
+    corrupted: tuple[float, float] | None = None
 
 
 def pair_codes(pairs: np.ndarray, n_b: int) -> np.ndarray:
@@ -36,12 +41,31 @@ def _pairs(items: list[tuple[int, int]]) -> np.ndarray:
     return np.asarray(sorted(items), dtype=np.int64).reshape(-1, 2)
 
 
-def synthetic_task(n: int, *, seed: int, overlap: float, corruption: CorruptionProfile | None = None) -> LinkageTask:
-    """``n`` vs ``n`` rows from the synthetic population, corrupted with the default profile."""
+PROFILES = ("default", "hard")
+
+
+def synthetic_task(
+    n: int,
+    *,
+    seed: int,
+    overlap: float,
+    corruption: CorruptionProfile | None = None,
+    profile_name: str = "default",
+) -> LinkageTask:
+    """``n`` vs ``n`` rows from the synthetic population, corrupted with ``corruption`` on both
+    sides, or else the named profile (``default``; ``hard``: the hard profile, with 40% of B's
+    ID numbers blank)."""
     shared = round(n * overlap)
     population = SyntheticPopulation.generate(2 * n - shared, seed=seed)
-    profile = CorruptionProfile.default() if corruption is None else corruption
-    a, b = linkage_pair(population, n, overlap=overlap, seed=seed, corruption=profile)
+    if corruption is not None:
+        profile_a = profile_b = corruption
+    elif profile_name == "hard":
+        profile_a, profile_b = CorruptionProfile.hard_pair()
+    elif profile_name == "default":
+        profile_a = profile_b = CorruptionProfile.default()
+    else:
+        raise ValueError(f"unknown corruption profile {profile_name!r}; expected one of {list(PROFILES)}")
+    a, b = linkage_pair(population, n, overlap=overlap, seed=seed, corruption=profile_a, corruption_b=profile_b)
     b_row = {population_id: i for i, population_id in enumerate(b.truth[r["rec_id"]] for r in b.rows)}
     a_ids = [a.truth[r["rec_id"]] for r in a.rows]
     b_ids = [b.truth[r["rec_id"]] for r in b.rows]
@@ -62,14 +86,36 @@ def synthetic_task(n: int, *, seed: int, overlap: float, corruption: CorruptionP
         for j in by_household_birth.get((person.household_id, person.birth_date), ()):
             if b_ids[j] != pid:
                 twins.append((i, j))
+    name = f"synthetic n={n} seed={seed} overlap={overlap}"
+    if corruption is None and profile_name != "default":
+        name += f" profile={profile_name}"
     return LinkageTask(
-        f"synthetic n={n} seed={seed} overlap={overlap}",
+        name,
         a.rows,
         b.rows,
         _pairs(true_pairs),
         {SAME_NAME_AND_BIRTH: _pairs(same), TWINS: _pairs(twins)},
         population.reference_date,
+        (_corrupted_share(a, population), _corrupted_share(b, population)),
     )
+
+
+def _corrupted_share(extract: Extract, population: SyntheticPopulation) -> float:
+    """Share of rows whose normalized values (or refusal) differ from the person's clean row."""
+    today = population.reference_date
+
+    def normalized(row: dict[str, str]) -> dict[str, str] | None:
+        try:
+            return dict(normalize_person(row, today=today).features)
+        except RowRejected:
+            return None
+
+    differing = sum(
+        1
+        for row in extract.rows
+        if normalized(row) != normalized(clean_fields(population.person(extract.truth[row["rec_id"]])))
+    )
+    return differing / len(extract.rows) if extract.rows else 0.0
 
 
 def read_rows(path: str | PathLike[str]) -> list[dict[str, str]]:

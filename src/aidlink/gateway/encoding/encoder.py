@@ -16,9 +16,10 @@ from functools import lru_cache
 from aidlink.gateway.encoding.bloom import TokenHasher, fold_xor, mask_bytes
 from aidlink.gateway.encoding.errors import FeatureValueError, RecordError
 from aidlink.gateway.encoding.features import Feature
-from aidlink.gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip
-from aidlink.gateway.encoding.keyderivation import derive_feature_keys
+from aidlink.gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip, derive_hardening_key
+from aidlink.gateway.encoding.keyderivation import derive_feature_keys, scoped_secret
 from aidlink.gateway.encoding.schema import LinkageSchema
+from aidlink.gateway.encoding.segments import Diffuser, diffusion_key_info, diffusion_taps
 
 VALUE_CACHE_SIZE = 2**14
 
@@ -37,6 +38,7 @@ class _FeatureEncoder:
         missing = feature.hashing.missing_value
         self.sentinel = missing.sentinel if missing is not None else None
         self.salted = False  # set by the Encoder when the schema salts this feature (aidlink extension)
+        self.shift = 0  # set by the Encoder for a segmented schema: the segment's place in the filter
         self._cached_mask = lru_cache(maxsize=VALUE_CACHE_SIZE)(self._mask)
 
     def _mask(self, value: str, salt: str = "") -> int:
@@ -45,7 +47,7 @@ class _FeatureEncoder:
             return 0
         if self.salted:
             tokens = [f"{salt}{SALT_SEPARATOR}{token}" for token in tokens]
-        return self.hasher.mask(tokens, self.strategy.bits_per_token(len(tokens)))
+        return self.hasher.mask(tokens, self.strategy.bits_per_token(len(tokens))) << self.shift
 
     def mask(self, value: object, salt: str = "") -> int:
         if value.__class__ is str:
@@ -58,20 +60,39 @@ class Encoder:
 
     ``secret`` is the raw linkage secret. clkhash also accepts a ``str`` secret and encodes it as
     UTF-8; pass ``secret.encode("utf-8")`` here to reproduce such encodings.
+
+    ``scope`` (aidlink extension, e.g. ``b"agreement A-17|2026"``): every key is derived from the
+    secret *and* the scope, so encodings made under different scopes share nothing and cannot be
+    pooled; empty (the default) keeps clkhash's derivation.
     """
 
-    def __init__(self, schema: LinkageSchema, secret: bytes) -> None:
+    def __init__(self, schema: LinkageSchema, secret: bytes, *, scope: bytes = b"") -> None:
         if isinstance(secret, (bytes, bytearray, memoryview)) and len(secret) == 0:
             raise ValueError("the linkage secret is empty")
         self.schema = schema
+        if scope:
+            secret = scoped_secret(bytes(secret), scope)
         keys = derive_feature_keys(secret, len(schema.features), schema.kdf)
         bits = schema.hashed_length_bits
-        self._slots: list[tuple[int, _FeatureEncoder]] = [
-            (index, _FeatureEncoder(feature, TokenHasher(feature.hashing.hash, keys[index], bits, feature.encoding)))
-            for index, feature in enumerate(schema.features)
-            if feature.hashing is not None
-        ]
         hardening = schema.hardening
+        layout = hardening.layout
+        self._slots: list[tuple[int, _FeatureEncoder]] = []
+        for index, feature in enumerate(schema.features):
+            if feature.hashing is None:
+                continue
+            segment = layout.segment_of(feature.identifier) if layout is not None else None
+            width = segment.bits if segment is not None else bits
+            slot = _FeatureEncoder(feature, TokenHasher(feature.hashing.hash, keys[index], width, feature.encoding))
+            if segment is not None:
+                slot.shift = bits - segment.start - segment.bits
+            self._slots.append((index, slot))
+        # Per segment: (shift of its bits in the filter, all-ones mask of its width, its diffusion)
+        self._segments: list[tuple[int, int, Diffuser]] = []
+        if layout is not None and layout.diffusion_t:
+            for segment in layout.segments:
+                key = derive_hardening_key(secret, schema.kdf, diffusion_key_info(segment))
+                taps = diffusion_taps(key, segment.bits, layout.diffusion_t)
+                self._segments.append((bits - segment.start - segment.bits, (1 << segment.bits) - 1, Diffuser(taps)))
         self._salt = hardening.salt
         self._salt_index = schema.field_identifiers.index(self._salt.feature) if self._salt else -1
         for _, slot in self._slots:
@@ -130,6 +151,11 @@ class Encoder:
         else:
             raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
         schema = self.schema
+        if self._segments:
+            diffused = 0
+            for shift, ones, diffuse in self._segments:
+                diffused |= diffuse((mask >> shift) & ones) << shift
+            mask = diffused
         if schema.xor_folds:
             mask = fold_xor(mask, schema.hashed_length_bits, schema.xor_folds)
         length = schema.length_bits

@@ -6,7 +6,8 @@ top-level key ``aidlinkHardening`` (clkhash does not read schemas that use it)::
     "aidlinkHardening": {
       "salt": {"feature": "birth_date", "length": 4, "features": ["name", "name_pinyin"]},
       "balance": true,
-      "blip": {"flipProbability": 0.02}
+      "blip": {"flipProbability": 0.02},
+      "segments": [...], "diffusion": {"t": 5}
     }
 
 - ``salt``: every token of the listed features (default: every hashed feature) is hashed
@@ -21,7 +22,13 @@ top-level key ``aidlinkHardening`` (clkhash does not read schemas that use it)::
   linkage secret and the record's filter, so the same record under the same secret always gets
   the same encoding.
 
-Order: tokens hashed (salted) → XOR-folded → balanced → BLIP.
+- ``segments`` and ``diffusion``: the filter laid out in segments, each diffused by a keyed
+  XOR layer (see :mod:`gateway.encoding.segments`); ``diffusion`` alone diffuses the whole
+  filter as one segment. Neither combines with balancing, BLIP or XOR folding (they would
+  turn an absent segment's zeros into noise, or mix segments).
+
+Order: tokens hashed (salted) → XOR-folded → balanced → BLIP; or tokens hashed (salted) into
+their segments → each segment diffused.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import numpy as np
 
 from aidlink.gateway.encoding.errors import SchemaError
 from aidlink.gateway.encoding.keyderivation import KdfConfig, hkdf
+from aidlink.gateway.encoding.segments import SegmentLayout, parse_segments
 
 EXTENSION_KEY = "aidlinkHardening"
 SALT_SEPARATOR = "\x1f"  # between the salt and a token; cannot occur in normalized values
@@ -63,21 +71,24 @@ class Hardening:
     salt: SaltSpec | None = None
     balance: bool = False
     flip_probability: float = 0.0
+    layout: SegmentLayout | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.salt is not None or self.balance or self.flip_probability > 0
+        return self.salt is not None or self.balance or self.flip_probability > 0 or self.layout is not None
 
     def output_bits(self, length_bits: int) -> int:
         """Encoding length after hardening (balancing doubles it)."""
         return 2 * length_bits if self.balance else length_bits
 
 
-def parse_hardening(obj: Any, hashed_features: tuple[str, ...], all_features: tuple[str, ...]) -> Hardening:
+def parse_hardening(
+    obj: Any, hashed_features: tuple[str, ...], all_features: tuple[str, ...], length_bits: int, xor_folds: int = 0
+) -> Hardening:
     """Read the ``aidlinkHardening`` section; raises :class:`SchemaError` naming the key at fault."""
     if not isinstance(obj, Mapping):
         raise SchemaError(f"expected a JSON object, got {type(obj).__name__}", key=EXTENSION_KEY)
-    _only(obj, ("salt", "balance", "blip", "description"), EXTENSION_KEY)
+    _only(obj, ("salt", "balance", "blip", "segments", "diffusion", "description"), EXTENSION_KEY)
     salt = _parse_salt(obj["salt"], hashed_features, all_features) if "salt" in obj else None
     balance = obj.get("balance", False)
     if not isinstance(balance, bool):
@@ -93,7 +104,16 @@ def parse_hardening(obj: Any, hashed_features: tuple[str, ...], all_features: tu
         if isinstance(given, bool) or not isinstance(given, (int, float)) or not 0 < given < 0.5:
             raise SchemaError(f"must be a number above 0 and below 0.5, got {given!r}", key=f"{where}.flipProbability")
         flip = float(given)
-    return Hardening(salt, balance, float(flip))
+    layout = None
+    if "segments" in obj or "diffusion" in obj:
+        clash = [name for name, on in (("balance", balance), ("blip", flip > 0), ("xor_folds", xor_folds > 0)) if on]
+        if clash:
+            raise SchemaError(f"segments and diffusion do not combine with {clash}", key=EXTENSION_KEY)
+        raw_segments = obj.get("segments")
+        if raw_segments is None:  # diffusion of the whole filter, as one segment
+            raw_segments = [{"name": "all", "bits": length_bits, "features": list(hashed_features)}]
+        layout = parse_segments(raw_segments, obj.get("diffusion"), hashed_features, length_bits, EXTENSION_KEY)
+    return Hardening(salt, balance, float(flip), layout)
 
 
 def _parse_salt(obj: Any, hashed: tuple[str, ...], every: tuple[str, ...]) -> SaltSpec:

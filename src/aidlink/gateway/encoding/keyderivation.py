@@ -50,3 +50,12 @@ def derive_feature_keys(secret: bytes, num_features: int, config: KdfConfig) -> 
     material = hkdf(bytes(secret), KEYS_PER_FEATURE * num_features * size, config)
     keys = [material[i * size : (i + 1) * size] for i in range(KEYS_PER_FEATURE * num_features)]
     return tuple((keys[2 * i], keys[2 * i + 1]) for i in range(num_features))
+
+
+SCOPE_INFO = b"aidlink key scope|"
+
+
+def scoped_secret(secret: bytes, scope: bytes) -> bytes:
+    """A 32-byte secret for one scope (e.g. an agreement and period): HKDF-SHA256 of the linkage
+    secret with the scope in its info, so keys of different scopes are unrelated."""
+    return hkdf(secret, 32, KdfConfig("SHA256", None, SCOPE_INFO + scope, 32))

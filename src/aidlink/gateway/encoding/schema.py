@@ -34,7 +34,10 @@ from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken, Stra
 from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer, Tokenizer
 
 SCHEMA_VERSION = 3
-DEFAULT_CHINESE_SCHEMA = "chinese-person-v3.json"
+# The default for new encodings: linkage schema v2 (segmented, diffused; docs/encoding-v2.md).
+# v3 (plain clkhash, the earlier default) stays readable; the matcher never compares across schemas.
+DEFAULT_CHINESE_SCHEMA = "chinese-person-v2.json"
+CHINESE_V3_SCHEMA = "chinese-person-v3.json"
 # blakeHash takes positions from 16-bit slices of the digest, so larger filters are never filled.
 BLAKE_MAX_FILTER_BITS = 2**16
 _TEXT_ENCODINGS = ("ascii", "utf-8", "utf-16", "utf-32")
@@ -98,10 +101,20 @@ class LinkageSchema:
             raise SchemaError(f"{os.fspath(path)}: {exc.reason}", feature=exc.feature, key=exc.key) from None
 
     @classmethod
-    def default_chinese(cls) -> LinkageSchema:
-        """The shipped schema for Chinese person records (``schemas/chinese-person-v3.json``)."""
-        text = resources.files("aidlink.gateway.encoding.schemas").joinpath(DEFAULT_CHINESE_SCHEMA).read_bytes()
+    def shipped(cls, name: str) -> LinkageSchema:
+        """A schema shipped in ``gateway/encoding/schemas`` by file name."""
+        text = resources.files("aidlink.gateway.encoding.schemas").joinpath(name).read_bytes()
         return cls.from_json(text)
+
+    @classmethod
+    def default_chinese(cls) -> LinkageSchema:
+        """The default schema for Chinese person records (``schemas/chinese-person-v2.json``)."""
+        return cls.shipped(DEFAULT_CHINESE_SCHEMA)
+
+    @classmethod
+    def chinese_v3(cls) -> LinkageSchema:
+        """The earlier default, plain clkhash v3 (``schemas/chinese-person-v3.json``); still readable."""
+        return cls.shipped(CHINESE_V3_SCHEMA)
 
 
 class _Section:
@@ -224,6 +237,8 @@ def _parse_schema(obj: Any) -> LinkageSchema:
             top.obj[EXTENSION_KEY],
             tuple(f.identifier for f in features if not f.ignored),
             tuple(f.identifier for f in features),
+            length,
+            xor_folds,
         )
     return LinkageSchema(length, tuple(features), kdf, xor_folds, hardening, copy.deepcopy(dict(obj)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from types import MappingProxyType
@@ -72,6 +72,42 @@ class CorruptionProfile:
             date_styles=_frozen({"compact": 0.4, "iso": 0.3, "slash": 0.15, "chinese": 0.15}),
             sex_styles=_frozen({"code": 0.5, "chinese": 0.4, "letter": 0.1}),
         )
+
+    @classmethod
+    def hard(cls) -> CorruptionProfile:
+        """A hard profile for linkage tests: well over a third of rows differ from the truth after
+        normalization (homophones, traditional characters, dropped characters, ID typos and legacy
+        IDs, missing fields). Pair it with :meth:`hard_blank_ids` on the other side (``hard_pair``)."""
+        return cls(
+            name_homophone=0.10,
+            name_traditional=0.08,
+            name_drop_character=0.03,
+            name_spaces=0.05,
+            minority_separator_variant=0.5,
+            fullwidth_digits=0.05,
+            legacy_id=0.08,
+            id_typo=0.05,
+            id_lowercase_x=0.4,
+            missing_id=0.05,
+            missing_birth_date=0.08,
+            missing_phone=0.20,
+            missing_address=0.15,
+            phone_international=0.10,
+            phone_dashes=0.10,
+            address_without_province=0.3,
+            date_styles=_frozen({"compact": 0.4, "iso": 0.3, "slash": 0.15, "chinese": 0.15}),
+            sex_styles=_frozen({"code": 0.5, "chinese": 0.4, "letter": 0.1}),
+        )
+
+    @classmethod
+    def hard_blank_ids(cls) -> CorruptionProfile:
+        """The hard profile with 40% of resident ID numbers blank (one side of ``hard_pair``)."""
+        return replace(cls.hard(), missing_id=0.40)
+
+    @classmethod
+    def hard_pair(cls) -> tuple[CorruptionProfile, CorruptionProfile]:
+        """(side A, side B) of the hard linkage task: B has 40% of its ID numbers blank."""
+        return cls.hard(), cls.hard_blank_ids()
 
     @classmethod
     def none(cls) -> CorruptionProfile:

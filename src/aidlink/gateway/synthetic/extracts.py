@@ -223,6 +223,12 @@ def _person_fields(person: Person, profile: C.CorruptionProfile, rng: random.Ran
     }
 
 
+def clean_fields(person: Person) -> dict[str, str]:
+    """A person's columns written exactly as the truth (no corruption), for measuring how many
+    rows of an extract a profile corrupted."""
+    return _person_fields(person, C.CorruptionProfile.none(), random.Random(0))
+
+
 def linkage_pair(
     population: SyntheticPopulation,
     n: int,
@@ -230,11 +236,13 @@ def linkage_pair(
     overlap: float,
     seed: int,
     corruption: C.CorruptionProfile | None = DEFAULT_CORRUPTION,
+    corruption_b: C.CorruptionProfile | None = None,
 ) -> tuple[Extract, Extract]:
     """Two extracts "a" and "b" of ``n`` persons each, ``round(n * overlap)`` of them in both.
 
     Persons are drawn at random (household members and twins land on either side, as in real
-    extracts); each side is corrupted independently with ``corruption``. Rows carry the person
+    extracts); each side is corrupted independently with ``corruption`` (side b with
+    ``corruption_b`` when given, e.g. the hard profile's blank IDs). Rows carry the person
     columns only. The population must hold at least ``2n - round(n * overlap)`` persons.
     """
     if not 0.0 <= overlap <= 1.0:
@@ -246,6 +254,7 @@ def linkage_pair(
             f"{n} per side with overlap {overlap} needs {needed} persons; the population has {len(population.persons)}"
         )
     profile = corruption or C.CorruptionProfile.none()
+    profiles = {"a": profile, "b": corruption_b or profile}
     rng = random.Random(f"{seed}:linkage-pair")
     persons = list(population.persons)
     rng.shuffle(persons)
@@ -257,7 +266,7 @@ def linkage_pair(
         extract = Extract(side, list(PERSON_COLUMNS))
         for index, person in enumerate(held, start=1):
             rec_id = f"{side.upper()}-{index:07d}"
-            extract.rows.append({"rec_id": rec_id, **_person_fields(person, profile, rng)})
+            extract.rows.append({"rec_id": rec_id, **_person_fields(person, profiles[side], rng)})
             extract.truth[rec_id] = person.person_id
         extracts.append(extract)
     return extracts[0], extracts[1]

@@ -23,10 +23,10 @@ from itertools import combinations
 
 import numpy as np
 
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetStore, DatasetVersion, LoadedDataset
 from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.store import MonitoringStore
+from aidlink.matcher.schema_policies import schema_policy
 
 HOUSEHOLD_ATTRIBUTE = "household"
 
@@ -80,19 +80,23 @@ class LinkageGraph:
         self,
         datasets: DatasetStore,
         store: MonitoringStore,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         joiner: DatasetJoin | None = None,
     ) -> None:
         self.dataset_store, self.store, self.threshold = datasets, store, threshold
         self.joiner = joiner if joiner is not None else DatasetJoin()
 
     def _pair(self, a: LoadedDataset, b: LoadedDataset) -> list[tuple[int, int, float]]:
-        cached = self.store.pair_links(a.meta.id, b.meta.id, self.threshold)
+        # None: the schema's calibrated threshold (both sides share the schema: build() checks)
+        threshold = (
+            self.threshold if self.threshold is not None else schema_policy(b.meta.encoding).calibrated_threshold
+        )
+        cached = self.store.pair_links(a.meta.id, b.meta.id, threshold)
         if cached is not None:
             return cached
-        outcome = self.joiner.match(a.encodings, b, None, self.threshold, all_pairs=False, mine_blocking=a.blocking)
+        outcome = self.joiner.match(a.encodings, b, None, threshold, all_pairs=False, mine_blocking=a.blocking)
         links = [(int(link.mine), int(link.other), float(link.score)) for link in outcome.links]
-        self.store.save_pair_links(a.meta.id, b.meta.id, self.threshold, links)
+        self.store.save_pair_links(a.meta.id, b.meta.id, threshold, links)
         return links
 
     def build(self) -> Graph:

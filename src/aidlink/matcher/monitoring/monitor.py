@@ -18,7 +18,6 @@ from pathlib import Path
 from aidlink.matcher.agreements import AgreementSet
 from aidlink.matcher.calls import Caller
 from aidlink.matcher.catalog import Catalog
-from aidlink.matcher.comparison import DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import DatasetNotFound, DatasetStore, DatasetVersion
 from aidlink.matcher.errors import NotFound, NotPermitted
 from aidlink.matcher.join import DatasetJoin
@@ -100,7 +99,7 @@ class Monitor:
         catalog: Catalog,
         agreements: AgreementSet,
         rules: RuleSet | None = None,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,  # None: each schema's calibrated threshold
         today: Callable[[], date] = date.today,
         database: StateTarget | None = None,
         joiner: DatasetJoin | None = None,
