@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD
@@ -43,6 +44,6 @@ def test_a_compare_without_a_threshold_uses_the_schemas_calibrated_one(tmp_path,
             )
         )
     summaries = [e.summary for e in events if e.WhichOneof("event") == "summary"]
-    matches = [e.match for e in events if e.WhichOneof("event") == "match"]
+    matches = [m for e in events if e.WhichOneof("event") == "matches" for m in local_matches(e)]
     assert len(summaries) == 1 and summaries[0].threshold == V2_CALIBRATED_THRESHOLD
     assert matches and min(m.score for m in matches) >= V2_CALIBRATED_THRESHOLD
