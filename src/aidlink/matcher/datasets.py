@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,11 @@ class DatasetStore:
             database if database is not None else self.root / "matcher.sqlite", COMPONENT, MIGRATIONS
         )
         self._cache: dict[int, LoadedDataset] = {}
+        self._committed: list[Callable[[DatasetVersion], None]] = []
+
+    def on_commit(self, listener: Callable[[DatasetVersion], None]) -> None:
+        """`listener(version)` runs after each new dataset version is committed (monitoring screens it)."""
+        self._committed.append(listener)
 
     def writer(
         self,
@@ -187,7 +192,10 @@ class DatasetStore:
             )
             vid = cur.fetchone()[0]
             self._insert_records(cur, vid, w._rows)
-        return self.meta_by_id(vid)
+        meta = self.meta_by_id(vid)
+        for listener in self._committed:
+            listener(meta)
+        return meta
 
     def _insert_records(self, cur, vid: int, rows: list[tuple[int, str, str]]) -> None:
         if self.database.dialect == "postgresql":  # COPY: one stream instead of a statement per record
