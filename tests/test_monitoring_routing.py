@@ -14,6 +14,7 @@ school age, household pseudonym and the registered division):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -27,7 +28,7 @@ from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.monitoring_relay import FolderRelay, MonitoringSubscriber
 from aidlink.gateway.normalize.person import normalize_person
-from aidlink.gateway.server import matcher_channel
+from aidlink.gateway.server import GatewayServer, matcher_channel
 from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
@@ -236,3 +237,33 @@ def test_one_subscription_per_department_a_newer_one_replaces_the_older(world):
             second.close()
     finally:
         first.close()
+
+
+def test_a_node_started_with_a_relay_folder_writes_each_new_warning_for_the_county_office(world, tmp_path):
+    """`aidlink gateway serve --relay-folder DIR` (GatewayConfig.relay_folder): civil affairs' node
+    subscribes on start and writes every warning as a JSON file the county's system can route."""
+    deployment, _, _ = world
+    everything = gateway(deployment, "mca").ListWarnings(pb.WarningQuery(limit=10000)).warnings
+    folder = tmp_path / "mca-system"
+    config = dataclasses.replace(
+        deployment.nodes["mca"].server.config, data_dir=tmp_path / "mca-node", socket=None, listen=None
+    )
+    config.relay_folder = folder
+    node = GatewayServer(config).start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(folder.glob("warning-*.json"))) < len(everything) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        files = {int(p.stem.split("-")[1]): p for p in folder.glob("warning-*.json")}
+        assert set(files) >= {w.warning.id for w in everything}
+        sample = next(w.warning for w in everything if w.warning.household)
+        document = json.loads(files[sample.id].read_text(encoding="utf-8"))
+        assert (document["kind"], document["region"], document["household"]) == (
+            "warning",
+            sample.region,
+            sample.household,
+        )
+        assert document["departments"] == list(sample.departments) and document["action"] == sample.action
+        assert document["rule_id"] == sample.rule_id and document["level"] == sample.level
+    finally:
+        node.stop(grace=1)

@@ -263,7 +263,7 @@ class AttributeType:
         )
 
     @classmethod
-    def _typed(cls, raw: dict, name: str, kind: str, at: str) -> AttributeType:
+    def _typed(cls, raw: dict[str, Any], name: str, kind: str, at: str) -> AttributeType:
         if kind == "enum":
             return cls(name, kind, values=_enum_values(raw.get("values"), at))
         if kind == "integer":

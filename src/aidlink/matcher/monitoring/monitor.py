@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ DIVISION_ATTRIBUTE = "division"  # the person's registered division code, derive
 HOUSEHOLD_ATTRIBUTE = "household"  # the household pseudonym, keyed on the nodes
 REGISTER_DEPARTMENT = "mca"  # whose register a person is "in" (Art. 11: found, not yet assisted)
 MATCHER_ACTOR = ("matcher", "matcher: graph rebuild")
+SCREEN_QUIET_S = 0.5  # screening waits for this pause in uploads ...
+SCREEN_DELAY_MAX_S = 10.0  # ... but no longer than this after the first
 log = logging.getLogger("aidlink.matcher.monitoring")
 
 
@@ -182,6 +185,15 @@ class Monitor:
     def _screening(self) -> None:
         while True:
             self._screen.wait()
+            # uploads in quick succession (a department's datasets, a bulk load) are screened
+            # together: wait until none came for SCREEN_QUIET_S (at most SCREEN_DELAY_MAX_S)
+            waited = 0.0
+            while not self._closing and waited < SCREEN_DELAY_MAX_S:
+                self._screen.clear()
+                time.sleep(SCREEN_QUIET_S)
+                waited += SCREEN_QUIET_S
+                if not self._screen.is_set():
+                    break
             if self._closing:
                 return
             self._screen.clear()
