@@ -41,6 +41,7 @@ REGISTER_DEPARTMENT = "mca"  # whose register a person is "in" (Art. 11: found, 
 MATCHER_ACTOR = ("matcher", "matcher: graph rebuild")
 SCREEN_QUIET_S = 0.5  # screening waits for this pause in uploads ...
 SCREEN_DELAY_MAX_S = 10.0  # ... but no longer than this after the first
+SCREEN_CLOSE_WAIT_S = 10.0  # how long closing waits for a screening in progress
 log = logging.getLogger("aidlink.matcher.monitoring")
 
 
@@ -155,12 +156,16 @@ class Monitor:
         self._screener_lock = threading.Lock()
         if screen_on_upload:
             datasets.on_commit(lambda _version: self.screen_soon())
+            if self.store.last_build() is not None and self.stale():
+                self.screen_soon()  # uploads the last run committed but did not screen
 
     def close(self) -> None:
         self._closing = True
         self._screen.set()
         if self._screener is not None:
-            self._screener.join()
+            # a screening in progress is not cut short; past this wait it fails on the closed
+            # store (logged) and the next start screens again (the graph is then stale)
+            self._screener.join(timeout=SCREEN_CLOSE_WAIT_S)
         with self._changed:
             self._generation += 1
             self._changed.notify_all()  # subscribers end
@@ -200,6 +205,8 @@ class Monitor:
             try:
                 self.ensure_current()
             except Exception:  # a failed screening is retried on the next upload or monitoring call
+                if self._closing:  # the store closed under it: the next start screens again
+                    return
                 log.exception("monitoring: screening after a dataset change failed")
 
     def _notify(self) -> None:
