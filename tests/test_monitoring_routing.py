@@ -77,11 +77,13 @@ class Subscription:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, matcher_database_url):
     population = SyntheticPopulation.generate(900, seed=SEED)
     extracts = {d: department_extract(population, d, seed=SEED) for d in DEPARTMENTS}
     catalog = Catalog.load()
-    with LoopbackDeployment(tmp_path_factory.mktemp("routing"), departments=tuple(DEPARTMENTS)) as deployment:
+    with LoopbackDeployment(
+        tmp_path_factory.mktemp("routing"), departments=tuple(DEPARTMENTS), database_url=matcher_database_url
+    ) as deployment:
         # civil affairs subscribes before anything is uploaded: warnings come to it, unasked
         mca_stream = Subscription(deployment, "mca")
         try:
@@ -267,3 +269,16 @@ def test_a_node_started_with_a_relay_folder_writes_each_new_warning_for_the_coun
         assert document["rule_id"] == sample.rule_id and document["level"] == sample.level
     finally:
         node.stop(grace=1)
+
+
+def test_a_subscription_with_an_impossible_cursor_is_refused_naming_it(world):
+    deployment, _, _ = world
+    with matcher_as(deployment, "union") as channel:
+        stub = monitoring_pb2_grpc.MonitoringStub(channel)
+        for request, field in (
+            (pb.SubscribeRequest(warnings_after=2**64 - 1), "warnings_after"),
+            (pb.SubscribeRequest(after=2**63), "after"),
+        ):
+            with pytest.raises(grpc.RpcError) as err:
+                next(iter(stub.Subscribe(request, timeout=30)))
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)

@@ -14,6 +14,7 @@ from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.store import ReferralRow, WarningRow
 from aidlink.matcher.monitoring.warnings import LEAD_DEPARTMENTS, STATUSES, check_lead
 from aidlink.matcher.purposes import purpose_name
+from aidlink.matcher.request_fields import stored_integer
 from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, monitoring_pb2_grpc
 from aidlink.v1 import monitoring_pb2 as pb
@@ -261,7 +262,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         department = call.verified_caller.department
         # validates the cursor and acknowledges what the node has stored (as FetchInbox does)
         self.monitor.referrals.fetch(department, request.after, 1)
-        after, warnings_after = request.after, request.warnings_after
+        after, warnings_after = request.after, stored_integer(request.warnings_after, "warnings_after")
         lead = department in LEAD_DEPARTMENTS
         token = self.subscriptions.take(department)
         self.monitor.wake()  # an older subscription of the department ends
