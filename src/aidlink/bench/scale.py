@@ -468,6 +468,7 @@ def run(args) -> int:
                     insecure_dev=True,
                     audit=False,
                     agreements=agreements,
+                    screen_on_upload=False,  # a matching benchmark: no monitoring graph behind its back
                     **settings,
                 )
             ).start()
