@@ -47,6 +47,17 @@ def matcher_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]
         yield url
 
 
+@pytest.fixture(scope="session")
+def audit_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audit signing key (unencrypted, tests only) for matchers the tests start: a matcher
+    refuses to start without one unless it is a development one (--insecure-dev)."""
+    from aidlink.keys.audit_key import AuditSigningKey
+
+    path = tmp_path_factory.mktemp("audit-key") / "audit-signing.key"
+    AuditSigningKey.create(path)
+    return path
+
+
 @pytest.fixture
 def stored_matcher_state() -> Callable[[object], dict[str, bytes]]:
     """What a deployment's matcher stores at rest: its data directory's files and, on

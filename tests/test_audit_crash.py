@@ -14,17 +14,23 @@ import grpc
 import pytest
 
 from aidlink.audit.sqlite_store import SQLiteAuditStore
+from aidlink.audit.verifier_key import read_verifier_key
 from aidlink.audit.verify import verify_log
+from aidlink.keys.audit_key import AuditSigningKey, public_key_path
 from aidlink.v1 import matcher_pb2, matcher_pb2_grpc
+from aidlink.witness.client import WitnessClient, WitnessEndpoint
+from aidlink.witness.cosignature import WitnessVerifier
+from tests.support.witness import make_witness, running_witness
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "x-aidlink-dev-department"
+ORIGIN = "aidlink.audit/crash"
 
 pytestmark = pytest.mark.slow
 
 
-def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
+def start_matcher(data_dir: Path, *witnessing: str) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "proto")]))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -37,6 +43,7 @@ def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
             "--listen",
             "127.0.0.1:0",
             "--insecure-dev",
+            *witnessing,
         ],
         cwd=ROOT,
         env=env,
@@ -56,7 +63,25 @@ def start_matcher(data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def test_sigkill_loses_no_answered_call(tmp_path):
-    proc, address = start_matcher(tmp_path)
+    """With a signing key and a witness configured: checkpoints are signed and cosigned while the
+    matcher is under load and killed; the log, its checkpoints and the witness's view still agree."""
+    key_path = tmp_path / "audit" / "audit-signing.key"
+    AuditSigningKey.create(key_path)
+    witness = make_witness(tmp_path / "witness")
+    with running_witness(witness, [f"{ORIGIN}={public_key_path(key_path)}"]) as server:
+        flags = ("--audit-key", str(key_path), "--audit-origin", ORIGIN, "--checkpoint-interval", "0.2")
+        flags += ("--witness", server.url, "--witness-key", witness.vkey)
+        _crash_and_restart(tmp_path / "data", flags, server.url, witness.vkey, key_path)
+
+
+def _crash_and_restart(tmp_path: Path, flags: tuple[str, ...], witness_url: str, witness_vkey: str, key_path: Path):
+    keys = [read_verifier_key(str(public_key_path(key_path)))]
+    witnesses = [WitnessVerifier.parse(witness_vkey)]
+
+    def witnessed_view() -> list[bytes]:
+        return [WitnessClient(WitnessEndpoint(witness_url, witnesses[0])).latest(ORIGIN)]
+
+    proc, address = start_matcher(tmp_path, *flags)
     answered: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -95,14 +120,14 @@ def test_sigkill_loses_no_answered_call(tmp_path):
 
     store = SQLiteAuditStore(tmp_path / "audit.sqlite", read_only=True)
     logged = {row.entry.department for row in store.scan()}
-    result = verify_log(store)
+    result = verify_log(store, keys, witness_keys=witnesses, cosigned_checkpoints=witnessed_view())
     store.close()
     missing = [c for c in answered if c not in logged]
     assert not missing, f"{len(missing)} answered calls are not in the audit log, e.g. {missing[:5]}"
     assert result.ok, result.problems
 
     # The matcher restarts over the log it left and keeps appending to it.
-    proc, address = start_matcher(tmp_path)
+    proc, address = start_matcher(tmp_path, *flags)
     try:
         with grpc.insecure_channel(address) as channel:
             matcher_pb2_grpc.MatcherStub(channel).ListDatasets(
@@ -115,6 +140,7 @@ def test_sigkill_loses_no_answered_call(tmp_path):
     try:
         rows = list(store.scan())
         assert rows[-1].entry.department == "after-restart"
-        assert verify_log(store).ok
+        final = verify_log(store, keys, witness_keys=witnesses, cosigned_checkpoints=witnessed_view())
+        assert final.ok, final.problems
     finally:
         store.close()

@@ -20,12 +20,15 @@ from aidlink.audit.merkle import hash_leaf
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.postgres_store import PostgresAuditStore, grant_writer
 from aidlink.audit.query import EntryFilter
+from aidlink.audit.schema import MIGRATIONS
 from aidlink.audit.sqlite_store import SQLiteAuditStore
 from aidlink.audit.store import AuditStoreError
 from aidlink.audit.verifier_key import VerifierKey
 from aidlink.audit.verify import verify_log
 from aidlink.database.url import parse_database_url, sqlite_url
 from tests.support.postgres import postgres_unreachable, scratch_schema
+
+LATEST = len(MIGRATIONS)  # the audit schema version this aidlink migrates to
 
 ORIGIN = "aidlink.audit/pg-test"
 _UNREACHABLE = postgres_unreachable()
@@ -295,7 +298,8 @@ def test_read_only_store_refuses_writes(url):
 
 def test_lost_server_connection_refuses_the_call_then_recovers(pg_url):
     store = PostgresAuditStore(pg_url, pool_size=1)
-    log = AuditLog(store, origin=ORIGIN, checkpoint_interval=None)
+    key = Ed25519PrivateKey.generate()  # signs the checkpoint on close: verify fails on a log without one
+    log = AuditLog(store, signing_key=key, origin=ORIGIN, checkpoint_interval=None)
     log.append(entry(0))
     with store._reading() as cur:
         cur.execute("SELECT pg_backend_pid()")
@@ -312,7 +316,7 @@ def test_lost_server_connection_refuses_the_call_then_recovers(pg_url):
     store = open_audit_store(pg_url, read_only=True)
     try:
         assert [(r.seq, r.entry.counts["i"]) for r in store.scan()] == [(0, 0), (1, 2)]
-        assert verify_log(store, []).ok
+        assert verify_log(store, [VerifierKey(key.public_key())]).ok
     finally:
         store.close()
 
@@ -350,7 +354,7 @@ def test_application_role_may_append_and_read_but_not_change_or_drop(pg_url):
 
 
 def test_read_only_store_needs_a_migrated_schema(pg_url):
-    with pytest.raises(AuditStoreError, match="audit schema .* is at version 0, this aidlink needs 1"):
+    with pytest.raises(AuditStoreError, match=f"audit schema .* is at version 0, this aidlink needs {LATEST}"):
         open_audit_store(pg_url, read_only=True)
 
 
@@ -380,15 +384,17 @@ def test_sqlite_audit_file_from_before_migrations_is_adopted_unchanged(tmp_path)
     assert log.append(entry(1)) == 1
     log.close()
     with Database(sqlite_url(path), read_only=True) as db:
-        assert schema_version(db, "audit") == 1
+        assert schema_version(db, "audit") == LATEST
 
 
 def test_sqlite_audit_file_from_a_newer_aidlink_is_refused(tmp_path):
     path = tmp_path / "audit.sqlite"
     SQLiteAuditStore(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_migrations VALUES ('audit', 2, 'future', 'x', '2030-01-01')")
+    conn.execute("INSERT INTO schema_migrations VALUES ('audit', ?, 'future', 'x', '2030-01-01')", (LATEST + 1,))
     conn.commit()
     conn.close()
-    with pytest.raises(AuditStoreError, match="at version 2, but this aidlink knows versions up to 1"):
+    with pytest.raises(
+        AuditStoreError, match=f"at version {LATEST + 1}, but this aidlink knows versions up to {LATEST}"
+    ):
         SQLiteAuditStore(path)

@@ -49,10 +49,15 @@ def audited_departments(url: str) -> list[str]:
         store.close()
 
 
-def test_matcher_config_database_url_puts_the_audit_log_in_postgresql(pg_url, tmp_path):
+def test_matcher_config_database_url_puts_the_audit_log_in_postgresql(pg_url, tmp_path, audit_key_file):
     server = MatcherServer(
         MatcherConfig(
-            data_dir=tmp_path, listen="127.0.0.1:0", insecure_dev=True, database_url=pg_url, checkpoint_interval=0
+            data_dir=tmp_path,
+            listen="127.0.0.1:0",
+            insecure_dev=True,
+            database_url=pg_url,
+            checkpoint_interval=0,
+            audit_key=audit_key_file,
         )
     ).start()
     try:
@@ -78,7 +83,7 @@ def test_serve_reports_an_unusable_database_url(tmp_path, capsys, monkeypatch):
 
 
 def start_matcher(data_dir: Path, env: dict[str, str], *flags: str) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]), **env)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "proto")]), **env)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -134,8 +139,9 @@ def call_until(address: str, prefix: str, answered: list[str], stop: threading.E
 
 
 @pytest.mark.slow
-def test_matcher_killed_and_restarted_on_the_same_database_loses_no_answered_call(pg_url, tmp_path):
-    proc, address = start_matcher(tmp_path / "first", {"AIDLINK_DATABASE_URL": pg_url})
+def test_matcher_killed_and_restarted_on_the_same_database_loses_no_answered_call(pg_url, tmp_path, audit_key_file):
+    key = ("--audit-key", str(audit_key_file))
+    proc, address = start_matcher(tmp_path / "first", {"AIDLINK_DATABASE_URL": pg_url}, *key)
     answered: list[str] = []
     stop = threading.Event()
     threads = call_until(address, "before", answered, stop)
@@ -151,7 +157,7 @@ def test_matcher_killed_and_restarted_on_the_same_database_loses_no_answered_cal
     killed_at = len(answered)
 
     # A new pod: empty data directory, same database, URL given by flag this time.
-    proc, address = start_matcher(tmp_path / "second", {}, "--database-url", pg_url)
+    proc, address = start_matcher(tmp_path / "second", {}, "--database-url", pg_url, *key)
     stop = threading.Event()
     threads = call_until(address, "after", answered, stop, clients=2)
     while len(answered) < killed_at + 50:

@@ -12,6 +12,7 @@ def test_the_demo_runs_and_deletes_its_private_keys(tmp_path, capsys):
     assert main(["demo", "--persons", "1500", "--workdir", str(workdir)]) == 0
     out = capsys.readouterr().out
     assert "the Merkle log verifies" in out and "Done in" in out
+    assert "cosigned by witness witness.loopback" in out  # a witness cosigned the last checkpoint
     assert list(workdir.rglob("*.key")) == []  # CA, matcher, nodes, systems, audit signing key: all gone
     assert "Deleted the demo's" in out and "private keys" in out
     assert list(workdir.rglob("*.crt")) and (workdir / "matcher" / "data" / "audit.sqlite").exists()

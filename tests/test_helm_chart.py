@@ -322,6 +322,7 @@ def test_secret_names_are_configurable(helm_binary):
     docs = _render(
         helm_binary,
         "matcher.tls.existingSecret=custodian-matcher",
+        "matcher.audit.existingSecret=custodian-audit-key",
         "gateways.departments[0].nodeSecret=mca-suzhou-node",
     )
     secrets = [
@@ -330,7 +331,7 @@ def test_secret_names_are_configurable(helm_binary):
         for v in w["spec"]["template"]["spec"]["volumes"]
         if "secret" in v
     ]
-    assert sorted(secrets) == ["custodian-matcher", "mca-suzhou-node"]
+    assert sorted(secrets) == ["custodian-audit-key", "custodian-matcher", "mca-suzhou-node"]
     default = _render(helm_binary)
     secrets = [
         v["secret"]["secretName"]
@@ -338,7 +339,7 @@ def test_secret_names_are_configurable(helm_binary):
         for v in w["spec"]["template"]["spec"]["volumes"]
         if "secret" in v
     ]
-    assert sorted(secrets) == ["aidlink-matcher-tls", "aidlink-node-mca-320900"]
+    assert sorted(secrets) == ["aidlink-matcher-audit-key", "aidlink-matcher-tls", "aidlink-node-mca-320900"]
 
 
 @pytest.mark.parametrize(
@@ -599,6 +600,8 @@ def test_notes_tell_the_custodian_how_to_make_each_secret_the_pods_mount(helm_bi
                 assert name in commands, f"NOTES.txt does not say how to create Secret {name}"
                 expected = (
                     {"ca.crt", "matcher.crt", "matcher.key", "crl.pem"}
+                    if workload["kind"] == "StatefulSet" and volume["name"] == "tls"
+                    else {"audit-signing.key", "passphrase"}
                     if workload["kind"] == "StatefulSet"
                     else node_files
                 )

@@ -18,6 +18,7 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
     """Sample name -> label names, for every metric the matcher, the gateways and the audit log
     define (histogram buckets also carry `le`)."""
     from aidlink.audit.metrics import AuditMetrics
+    from aidlink.audit.witnessing import WitnessMetrics
     from aidlink.matcher.service import MatcherServicer
     from aidlink.observability.metrics import RpcMetrics
 
@@ -25,6 +26,7 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
     owners = [
         RpcMetrics("matcher", registry),
         AuditMetrics(registry),
+        WitnessMetrics(registry),
         MatcherServicer(None, registry=registry),
     ]  # the servicer's exchange is never used here
     exposed: dict[str, frozenset[str]] = {}

@@ -30,6 +30,8 @@ from aidlink.audit.sqlite_store import SQLiteAuditStore
 from aidlink.audit.store import AuditStoreError, SQLAuditStore, StoredEntry
 from aidlink.audit.verifier_key import VerifierKeyError, read_verifier_key
 from aidlink.audit.verify import verify_log
+from aidlink.witness.client import WitnessClient, WitnessClientError, WitnessEndpoint
+from aidlink.witness.cosignature import WitnessVerifier, read_witness_key
 
 AUDIT_DB = "audit.sqlite"
 OK, FAILED, ERROR = 0, 1, 2
@@ -92,6 +94,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a signed checkpoint kept from an earlier review; repeatable",
     )
+    verify.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's verifier key (or a file with it): the log must match the largest checkpoint "
+        "it cosigned; repeatable",
+    )
+    verify.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="fetch the latest checkpoint a witness cosigned for this log (GET URL/checkpoint/<origin>); repeatable",
+    )
+    verify.add_argument(
+        "--cosigned",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a cosigned checkpoint kept by the officer (from a witness or an earlier review); repeatable",
+    )
+    verify.add_argument("--witness-ca", type=Path, help="CA certificate of https:// witnesses")
+    verify.add_argument("--origin", help="the log's origin, to fetch from --witness (default: its checkpoints')")
 
     checkpoint = command("checkpoint", _checkpoint, "print the newest signed checkpoint")
     checkpoint.add_argument("--key", help="check its signature with this audit public key first")
@@ -275,12 +302,36 @@ def _query(args: argparse.Namespace) -> int:
     return OK
 
 
+def _fetch_cosigned(args: argparse.Namespace, store: SQLAuditStore, witnesses: list[WitnessVerifier]) -> list[bytes]:
+    """The latest cosigned checkpoint from each --witness URL (any witness key may vouch for it)."""
+    if not args.witness:
+        return []
+    if not witnesses:
+        raise CommandError("--witness needs --witness-key (the witness's verifier key) to check what it answers")
+    origin = args.origin
+    if origin is None:
+        latest = store.latest_checkpoint()
+        if latest is None:
+            raise CommandError("the log has no checkpoint to take its origin from: give --origin")
+        origin = unverified_checkpoint(latest.note).origin
+    fetched = []
+    for url in args.witness:
+        client = WitnessClient(WitnessEndpoint(url, witnesses[0], args.witness_ca))
+        try:
+            fetched.append(client.latest(origin))
+        except WitnessClientError as exc:
+            raise CommandError(f"could not fetch the cosigned checkpoint of {origin} from {url}: {exc}") from None
+    return fetched
+
+
 def _verify(args: argparse.Namespace) -> int:
     keys = [read_verifier_key(k) for k in args.key]
     kept = [path.read_bytes() for path in args.checkpoint]
+    witnesses = [read_witness_key(k) for k in args.witness_key]
     store = _store(args)
     try:
-        result = verify_log(store, keys, kept)
+        cosigned = [path.read_bytes() for path in args.cosigned] + _fetch_cosigned(args, store, witnesses)
+        result = verify_log(store, keys, kept, witnesses, cosigned)
     finally:
         store.close()
     signed = (
@@ -292,8 +343,18 @@ def _verify(args: argparse.Namespace) -> int:
         f"audit log {store.location}: {result.entries} entries, {result.checkpoints} checkpoints "
         f"({signed}); {len(kept)} kept checkpoints"
     )
+    for name, size in sorted(result.witnessed.items()):
+        print(f"witness {escape_for_officer(name)}: cosigned a checkpoint of size {size}, which the log matches")
+    if result.unwitnessed is not None:
+        first_new, last_new = result.unwitnessed
+        print(
+            f"entries {first_new}..{last_new} are newer than the last checkpoint cosigned by every witness "
+            f"(size {result.witnessed_size}): not yet witnessed"
+        )
     if result.ok:
-        print("OK: every entry and checkpoint verifies")
+        print(
+            "OK: every entry and checkpoint verifies" + (" and matches the witnessed checkpoints" if witnesses else "")
+        )
         return OK
     first = result.first_bad_seq
     print(
@@ -309,6 +370,7 @@ def _checkpoint(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         latest = store.latest_checkpoint()
+        cosignatures = [c.line for c in store.cosignatures() if latest is not None and c.checkpoint == latest.number]
     finally:
         store.close()
     if latest is None:
@@ -321,7 +383,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
         except (NoteError, CheckpointError) as exc:
             print(f"checkpoint #{latest.number} does not verify with {key.source}: {exc}", file=sys.stderr)
             return FAILED
-    sys.stdout.write(latest.note.decode("utf-8"))
+    # The witnesses' cosignatures stored beside it are further signature lines of the same note.
+    sys.stdout.write(latest.note.decode("utf-8") + "".join(line + "\n" for line in cosignatures))
     return OK
 
 

@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -28,7 +29,9 @@ from aidlink.audit.merkle import MerkleTree
 from aidlink.audit.metrics import AuditMetrics
 from aidlink.audit.note import NoteError, NoteKey, NoteVerifier
 from aidlink.audit.store import SQLAuditStore, StoredCheckpoint, StoredEntry
+from aidlink.audit.witnessing import DEFAULT_RETRY_INTERVAL, WitnessSubmitter
 from aidlink.observability.tracing import span
+from aidlink.witness.client import WitnessEndpoint
 
 log = logging.getLogger("aidlink.audit")
 
@@ -109,6 +112,8 @@ class AuditLog:
         checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL,
         registry: CollectorRegistry | None = None,
         max_batch: int = MAX_BATCH,
+        witnesses: Sequence[WitnessEndpoint] = (),
+        witness_retry_interval: float = DEFAULT_RETRY_INTERVAL,
     ) -> None:
         self.store = store
         self.metrics = AuditMetrics(registry)
@@ -143,6 +148,21 @@ class AuditLog:
         self._checkpoint_lock = threading.Lock()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
+        self._witnessing: WitnessSubmitter | None = None
+        if witnesses:
+            if self._signer is None:
+                raise AuditError("witnesses cosign signed checkpoints: configure an audit signing key too")
+            self._witnessing = WitnessSubmitter(
+                store, self._consistency_proof, witnesses, self.metrics.registry, witness_retry_interval
+            )
+        if self._signer is not None and self._tree.size > 0:
+            # The log commits at once to entries written after its last checkpoint (before a crash).
+            try:
+                self.checkpoint()
+            except BaseException:
+                if self._witnessing is not None:
+                    self._witnessing.close()
+                raise
         if self._signer is not None and checkpoint_interval:
             self._timer = threading.Thread(
                 target=self._checkpoint_loop, args=(checkpoint_interval,), name="audit-checkpoints", daemon=True
@@ -325,6 +345,8 @@ class AuditLog:
                 raise
             self._latest = stored
             self.metrics.checkpoint_issued(size)
+            if self._witnessing is not None:
+                self._witnessing.submit(stored)
             return note
 
     def _checkpoint_loop(self, interval: float) -> None:
@@ -356,4 +378,6 @@ class AuditLog:
                 self.checkpoint()
             except Exception:
                 log.exception("final audit checkpoint failed")
+        if self._witnessing is not None:  # the final checkpoint is submitted at the next start
+            self._witnessing.close()
         self.store.close()

@@ -22,7 +22,7 @@ from aidlink.database.connection import Database, DatabaseUnavailable
 from aidlink.database.migrations import SchemaError, migrate, require_current
 from aidlink.database.url import DatabaseUrl
 
-AUDIT_TABLES = ("audit_entries", "audit_checkpoints")
+AUDIT_TABLES = ("audit_entries", "audit_checkpoints", "audit_cosignatures")
 _ROLE = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
 
 

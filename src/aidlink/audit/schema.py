@@ -77,6 +77,33 @@ CREATE TABLE audit_checkpoints (
 );
 """ + postgres_append_only("audit_append_only", "audit log is append-only", ["audit_entries", "audit_checkpoints"])
 
+# Migration 2: witnesses' cosignatures (C2SP tlog-cosignature lines), kept beside the checkpoint
+# they cosign, one per checkpoint and witness; append-only like the rest of the log.
+SQLITE_V2 = """
+CREATE TABLE IF NOT EXISTS audit_cosignatures (
+    checkpoint INTEGER NOT NULL,  -- audit_checkpoints.number (no foreign key: TRUNCATE must still hit the triggers)
+    witness    TEXT NOT NULL,
+    time       TEXT NOT NULL,
+    line       TEXT NOT NULL,
+    PRIMARY KEY (checkpoint, witness)
+);
+CREATE TRIGGER IF NOT EXISTS audit_cosignatures_no_update BEFORE UPDATE ON audit_cosignatures
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only: UPDATE of audit_cosignatures refused'); END;
+CREATE TRIGGER IF NOT EXISTS audit_cosignatures_no_delete BEFORE DELETE ON audit_cosignatures
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only: DELETE from audit_cosignatures refused'); END;
+"""
+
+POSTGRESQL_V2 = """
+CREATE TABLE audit_cosignatures (
+    checkpoint BIGINT NOT NULL,  -- audit_checkpoints.number
+    witness    TEXT NOT NULL,
+    time       TEXT NOT NULL,
+    line       TEXT NOT NULL,
+    PRIMARY KEY (checkpoint, witness)
+);
+""" + postgres_append_only("audit_cosignatures_append_only", "audit log is append-only", ["audit_cosignatures"])
+
 MIGRATIONS = (
     Migration(1, "entries, checkpoints, append-only triggers", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
+    Migration(2, "witness cosignatures of checkpoints", {"sqlite": SQLITE_V2, "postgresql": POSTGRESQL_V2}),
 )

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aidlink.audit.schema import COMPONENT, MIGRATIONS, SQLITE_V1
-from aidlink.audit.store import AuditStoreError, SQLAuditStore
+from aidlink.audit.store import AuditStoreError, SQLAuditStore, StoredCosignature
 from aidlink.database.connection import Database, DatabaseUnavailable
 from aidlink.database.migrations import SchemaError, migrate
 from aidlink.database.url import DatabaseUrl
@@ -70,6 +70,14 @@ class SQLiteAuditStore(SQLAuditStore):
                 f"{self.path} is not an audit store of this version ({exc}); "
                 "it was written by an older aidlink or is another file"
             ) from None
+
+    def cosignatures(self) -> list[StoredCosignature]:
+        try:
+            return super().cosignatures()
+        except sqlite3.OperationalError as exc:  # a file from before witnesses, read-only: none stored
+            if "no such table" in str(exc):
+                return []
+            raise
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Cursor]:

@@ -86,6 +86,16 @@ class StoredCheckpoint:
     note: bytes
 
 
+@dataclass(frozen=True)
+class StoredCosignature:
+    """A witness's cosignature line on the checkpoint numbered `checkpoint`, as stored."""
+
+    checkpoint: int
+    witness: str
+    time: str
+    line: str
+
+
 def _blob(value: object) -> bytes:
     # A column edited by hand may come back as text; verification then reports it.
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
@@ -170,6 +180,26 @@ class SQLAuditStore:
             )
         return StoredCheckpoint(number, time, size, bytes(root), bytes(note))
 
+    def append_cosignature(self, checkpoint: int, witness: str, time: str, line: str) -> None:
+        """Store a witness's cosignature line (without its newline) for a stored checkpoint; durable on return.
+        A second cosignature by the same witness on the same checkpoint is ignored."""
+        with self._writing() as cur:
+            cur.execute(
+                self._sql("SELECT 1 FROM audit_cosignatures WHERE checkpoint = ? AND witness = ?"),
+                (checkpoint, witness),
+            )
+            if cur.fetchone() is None:
+                cur.execute(
+                    self._sql("INSERT INTO audit_cosignatures (checkpoint, witness, time, line) VALUES (?, ?, ?, ?)"),
+                    (checkpoint, witness, time, line),
+                )
+
+    def cosignatures(self) -> list[StoredCosignature]:
+        """Every stored cosignature, by checkpoint number."""
+        with self._reading() as cur:
+            cur.execute("SELECT checkpoint, witness, time, line FROM audit_cosignatures ORDER BY checkpoint, witness")
+            return [StoredCosignature(int(n), w, t, line) for n, w, t, line in cur.fetchall()]
+
     def count(self) -> int:
         """Number of stored entries."""
         with self._reading() as cur:
@@ -208,6 +238,35 @@ class SQLAuditStore:
         )
         if limit is not None:
             statement += f" LIMIT {int(limit)}"
+        with self._reading() as cur:
+            cur.execute(statement, params)
+            return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]
+
+    def page(
+        self,
+        where: EntryFilter = EVERY_ENTRY,
+        limit: int = 50,
+        newest_first: bool = True,
+        after: tuple[str, int] | None = None,
+    ) -> list[StoredEntry]:
+        """One page of entries matching `where`, in (time, seq) order, newest or oldest first,
+        after the keyset `after` (the time and seq of the previous page's last entry).
+
+        Ordered by time so that the time index (or the (department, time) index when a
+        department is named) serves the order and a page reads about `limit` rows, however
+        large the log (keyset paging: no OFFSET).
+        """
+        condition, params = where.where(self.placeholder)
+        direction = "DESC" if newest_first else "ASC"
+        if after is not None:
+            time, seq = after
+            sign = "<" if newest_first else ">"
+            condition += self._sql(f" AND time {sign}= ? AND (time {sign} ? OR seq {sign} ?)")
+            params = [*params, time, time, seq]
+        statement = (
+            f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
+            f"ORDER BY time {direction}, seq {direction} LIMIT {int(limit)}"
+        )
         with self._reading() as cur:
             cur.execute(statement, params)
             return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aidlink.audit.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from aidlink.audit.log import unverified_checkpoint
@@ -19,6 +20,7 @@ from aidlink.audit.merkle import MerkleTree, ProofError, hash_leaf, verify_consi
 from aidlink.audit.note import NoteError
 from aidlink.audit.store import ENTRY_COLUMNS, SQLAuditStore
 from aidlink.audit.verifier_key import VerifierKey
+from aidlink.witness.cosignature import Cosignature, CosignatureError, WitnessVerifier, find_cosignature
 
 MAX_PROBLEMS = 50
 
@@ -43,6 +45,24 @@ class VerifyResult:
     signatures_checked: bool = False
     origin: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    witnessed: dict[str, int] = field(default_factory=dict)
+    """Witness name -> size of the largest checkpoint it cosigned that matches the stored log."""
+    witnesses_checked: bool = False
+
+    @property
+    def witnessed_size(self) -> int | None:
+        """Entries every witness given has vouched for (None without witness keys)."""
+        if not self.witnesses_checked:
+            return None
+        return min(self.witnessed.values(), default=0)
+
+    @property
+    def unwitnessed(self) -> tuple[int, int] | None:
+        """(first, last) entries newer than the last checkpoint every witness cosigned, if any."""
+        size = self.witnessed_size
+        if size is None or size >= self.entries:
+            return None
+        return size, self.entries - 1
 
     @property
     def ok(self) -> bool:
@@ -139,10 +159,23 @@ def _match_tree(cp: Checkpoint, tree: MerkleTree, what: str, good_size: int, res
 
 
 def verify_log(
-    store: SQLAuditStore, keys: Sequence[VerifierKey] = (), kept_checkpoints: Sequence[bytes] = ()
+    store: SQLAuditStore,
+    keys: Sequence[VerifierKey] = (),
+    kept_checkpoints: Sequence[bytes] = (),
+    witness_keys: Sequence[WitnessVerifier] = (),
+    cosigned_checkpoints: Sequence[bytes] = (),
 ) -> VerifyResult:
-    """Verify everything stored; `kept_checkpoints` are signed notes an officer saved earlier."""
-    result = VerifyResult(signatures_checked=bool(keys))
+    """Verify everything stored; `kept_checkpoints` are signed notes an officer saved earlier.
+
+    A log without any checkpoint fails: nothing signed commits to its entries. With
+    `witness_keys`, each witness must have cosigned a checkpoint (found among
+    `cosigned_checkpoints`, e.g. fetched from the witness, and the cosignatures stored
+    beside the log's checkpoints), and the largest one each cosigned must match the
+    stored entries: a log rolled back (truncated, newer checkpoints deleted) or rewritten
+    and re-signed with the real key does not. Entries newer than the last cosigned
+    checkpoint are reported in `result.unwitnessed` (not a failure).
+    """
+    result = VerifyResult(signatures_checked=bool(keys), witnesses_checked=bool(witness_keys))
     tree = _check_entries(store, result)
     good_size = 0
     previous: tuple[int, Checkpoint, bool] | None = None
@@ -192,7 +225,77 @@ def verify_log(
                     0,
                     cp.size - 1,
                 )
+    if result.checkpoints == 0:
+        result.add(
+            "the log has no checkpoint: nothing signed commits to its entries (a matcher started without an "
+            "audit signing key, or its checkpoints were deleted)"
+        )
+    if witness_keys:
+        _check_witnessed(store, tree, keys, witness_keys, cosigned_checkpoints, latest, result)
     return result
+
+
+def _stored_cosigned_notes(store: SQLAuditStore) -> list[bytes]:
+    """The stored checkpoints with the cosignatures stored beside them appended."""
+    notes = {c.number: c.note for c in store.checkpoints()}
+    return [notes[c.checkpoint] + c.line.encode("utf-8") + b"\n" for c in store.cosignatures() if c.checkpoint in notes]
+
+
+def _check_witnessed(
+    store: SQLAuditStore,
+    tree: MerkleTree,
+    keys: Sequence[VerifierKey],
+    witness_keys: Sequence[WitnessVerifier],
+    given: Sequence[bytes],
+    latest: Checkpoint | None,
+    result: VerifyResult,
+) -> None:
+    candidates = [*given, *_stored_cosigned_notes(store)]
+    for witness in witness_keys:
+        best: tuple[Checkpoint, Cosignature] | None = None
+        for note in candidates:
+            try:
+                cosignature = find_cosignature(note, witness)
+            except CosignatureError as exc:
+                if str(exc).startswith("invalid"):
+                    result.add(f"a checkpoint carries a forged cosignature: {exc}")
+                continue
+            cp = _open(note, keys, f"the checkpoint witness {witness.name} cosigned", result)
+            if cp is None:
+                continue
+            if result.origin is not None and cp.origin != result.origin:
+                continue  # a cosigned checkpoint of another log
+            if best is None or cp.size > best[0].size:
+                best = (cp, cosignature)
+        if best is None:
+            result.add(
+                f"no checkpoint cosigned by witness {witness.name}+{witness.key_id:08x} was found: "
+                "the log was never witnessed, or its witnessed checkpoints were removed (fetch it with --witness)"
+            )
+            continue
+        cp, cosignature = best
+        when = datetime.fromtimestamp(cosignature.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        what = f"witness {witness.name} cosigned size {cp.size} at {when}"
+        if cp.size > tree.size:
+            result.add(
+                f"{what}, but only {tree.size} entries are stored: the log was rolled back; "
+                f"entries {tree.size}..{cp.size - 1} are missing",
+                tree.size,
+            )
+            continue
+        if tree.root(cp.size) != cp.root:
+            result.add(
+                f"the first {cp.size} stored entries do not match the checkpoint {what}: "
+                "the history was rewritten (and re-signed)",
+                0,
+                cp.size - 1,
+            )
+            continue
+        if latest is not None and latest.size < cp.size:
+            result.add(
+                f"{what}, but the newest stored checkpoint is size {latest.size}: newer checkpoints were deleted"
+            )
+        result.witnessed[witness.name] = cp.size
 
 
 def _check_successive(

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "keys": ("key custody: CA, node certificates, linkage secret, audit key", ("aidlink.keys.cli",)),
     "audit": ("security officers' tools: query, verify, prove, export, report", ("aidlink.audit.cli",)),
+    "console": ("the security officers' review console (web, mTLS)", ("aidlink.console.cli",)),
+    "witness": ("an independent witness that cosigns audit checkpoints", ("aidlink.witness.cli",)),
     "catalog": ("the versioned data-resource catalog (Art. 5-7)", ("aidlink.cli.catalog_commands",)),
     "dispute": ("doubtful or wrong data: flag, answer, correct (Art. 20, 23)", ("aidlink.cli.dispute_commands",)),
     "bench": ("benchmarks and quality evaluations (never timed tests)", ()),

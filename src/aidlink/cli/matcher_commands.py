@@ -39,6 +39,17 @@ def register(sub) -> None:
         "--health-address",
         help="address the health port binds (default: the host of --listen; 0.0.0.0 in a pod)",
     )
+    s.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=10.0,
+        help="seconds between signed audit checkpoints while the log grows (default: %(default)s)",
+    )
+    s.add_argument(
+        "--console-listen",
+        help="also serve the officers' review console (HTTPS, officer certificates) on HOST:PORT; "
+        "needs --tls-dir and --audit-key",
+    )
     add_core_options(s)  # the matcher core's settings, shared with `matcher import-bundle`
     add_config_option(s)
     add_service_options(s)
@@ -132,6 +143,7 @@ def serve(args) -> int:
                 metrics_port=args.metrics_port,
                 metrics_address=args.metrics_address,
                 health_listen=health_listen(args.listen, args.health_address, args.health_port),
+                checkpoint_interval=args.checkpoint_interval,
                 **core_settings(args),
                 **service_settings(args),
             )
@@ -139,15 +151,28 @@ def serve(args) -> int:
     except (ValueError, OSError, AuditStoreError, DatabaseUnavailable, SchemaError) as exc:
         print(f"aidlink matcher serve: {exc}", file=sys.stderr)
         return 2
+    console = None
+    if getattr(args, "console_listen", None):
+        from aidlink.console.cli import start_matcher_console
+
+        try:
+            console = start_matcher_console(server.core.audit_log, args.tls_dir, args.console_listen)
+        except (ValueError, OSError) as exc:
+            server.stop(grace=1)
+            print(f"aidlink matcher serve: {exc}", file=sys.stderr)
+            return 2
     print(
         f"matcher listening on {server.address}"
-        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""),
+        + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else "")
+        + (f", review console on {console.url}" if console else ""),
         flush=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    if console is not None:
+        console.stop()
     server.stop(grace=10)
     return 0
 

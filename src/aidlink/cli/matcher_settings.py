@@ -8,6 +8,8 @@ import argparse
 from pathlib import Path
 
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
+from aidlink.witness.client import WitnessEndpoint
+from aidlink.witness.cosignature import read_witness_key
 
 
 def add_core_options(p: argparse.ArgumentParser) -> None:
@@ -19,6 +21,22 @@ def add_core_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audit-key", type=Path, help="Ed25519 audit signing key (signs checkpoints)")
     p.add_argument("--audit-key-passphrase-file", type=Path)
     p.add_argument("--audit-origin", help="checkpoint origin line (default: aidlink.audit/<host>)")
+    p.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a C2SP witness that cosigns each checkpoint (http(s)://host:port); repeatable, "
+        "each with its --witness-key in the same order",
+    )
+    p.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="the witness's verifier key (<name>+<key id>+<base64>, or a file with one; aidlink witness show)",
+    )
+    p.add_argument("--witness-ca", type=Path, help="CA certificate that https:// witnesses' certificates chain to")
     p.add_argument(
         "--database-url",
         help="where matcher state lives: postgresql://user@host:5432/db or sqlite:///file.sqlite "
@@ -51,6 +69,26 @@ def add_core_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _listed(value: object) -> list[str]:
+    """An append flag's values; from the environment (one string) split on commas and white space."""
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+def witness_endpoints(urls: object, keys: object, ca_file: Path | None) -> tuple[WitnessEndpoint, ...]:
+    """--witness URL and --witness-key VKEY, paired in order."""
+    url_list, key_list = _listed(urls), _listed(keys)
+    if len(url_list) != len(key_list):
+        raise ValueError(
+            f"{len(url_list)} --witness URL(s) but {len(key_list)} --witness-key(s): give each witness its key"
+        )
+    return tuple(
+        WitnessEndpoint(url, read_witness_key(key), Path(ca_file) if ca_file else None)
+        for url, key in zip(url_list, key_list)
+    )
+
+
 def core_settings(args: argparse.Namespace) -> dict:
     """The `MatcherSettings` (and `MatcherConfig`) fields the core options give."""
     return dict(
@@ -64,6 +102,7 @@ def core_settings(args: argparse.Namespace) -> dict:
             args.audit_key_passphrase_file.read_bytes().strip() if args.audit_key_passphrase_file else None
         ),
         audit_origin=args.audit_origin,
+        witnesses=witness_endpoints(args.witness, args.witness_key, args.witness_ca),
         database_url=args.database_url,
         join_backend=args.join_backend,
         dask_scheduler=args.dask_scheduler,

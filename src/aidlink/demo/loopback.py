@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.audit.note import NoteVerifier
 from aidlink.audit.open_store import open_audit_store
 from aidlink.audit.store import SQLAuditStore
 from aidlink.database.url import sqlite_url
@@ -24,6 +25,13 @@ from aidlink.keys.authority import CertificateAuthority
 from aidlink.keys.linkage_secret import LinkageSecret, open_sealed, seal
 from aidlink.matcher.server import MatcherConfig, MatcherServer, TlsFiles
 from aidlink.v1 import gateway_pb2_grpc
+from aidlink.witness.client import WitnessEndpoint
+from aidlink.witness.key import WitnessKey
+from aidlink.witness.server import WitnessServer
+from aidlink.witness.service import Witness
+from aidlink.witness.state import WitnessState
+
+AUDIT_ORIGIN = "aidlink.audit/loopback"
 
 # Department node -> (level, division code) for the demo: Jiangsu province level.
 PROVINCE = ("province", "320000")
@@ -55,7 +63,9 @@ class LoopbackDeployment:
     database_url: str | None = None  # the matcher's state (MatcherConfig.database_url); None: SQLite files
     node_api: str = "mtls"  # how the departments' systems call their nodes: "mtls" (TCP) or "socket"
     matcher_options: dict = field(default_factory=dict)  # further MatcherConfig fields (limits, reflection…)
+    witness: bool = False  # an in-process C2SP witness cosigns the audit checkpoints (docs/witness.md)
     matcher: MatcherServer = field(init=False)
+    witness_server: WitnessServer | None = field(init=False, default=None)
     nodes: dict[str, Node] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,7 +108,18 @@ class LoopbackDeployment:
             (node.directory / "crl.pem").write_bytes(crl)
 
     # -- servers ------------------------------------------------------------------------------
+    def start_witness(self) -> WitnessEndpoint:
+        """A witness (its own key and state under custody/witness) following this deployment's audit log."""
+        key = WitnessKey.create(self.custody / "witness", "witness.loopback", None)
+        log_key = NoteVerifier.from_public_key(AUDIT_ORIGIN, self.audit_key.public_key())
+        state = WitnessState(self.custody / "witness" / "witness.sqlite")
+        self.witness_server = WitnessServer(Witness(key, [log_key], state)).start()
+        return WitnessEndpoint(self.witness_server.url, key.verifier())
+
     def start(self) -> LoopbackDeployment:
+        options = dict(self.matcher_options)
+        if self.witness:
+            options.setdefault("witnesses", (self.start_witness(),))
         self.matcher = MatcherServer(
             MatcherConfig(
                 data_dir=self.root / "matcher" / "data",
@@ -106,9 +127,9 @@ class LoopbackDeployment:
                 tls=self.matcher_tls(),
                 metrics_port=0 if self.matcher_metrics else None,
                 audit_key=self.audit_key_path,
-                audit_origin="aidlink.audit/loopback",
+                audit_origin=AUDIT_ORIGIN,
                 database_url=self.database_url,
-                **self.matcher_options,
+                **options,
             )
         ).start()
         for dept in self.departments:
@@ -160,6 +181,8 @@ class LoopbackDeployment:
             node.channel.close()
             node.server.stop(grace=1)
         self.matcher.stop(grace=2)
+        if self.witness_server is not None:
+            self.witness_server.stop()
 
     def __enter__(self) -> LoopbackDeployment:
         return self.start()

@@ -66,6 +66,18 @@ def delete_private_keys(workdir: Path) -> list[Path]:
     return removed
 
 
+def _wait_for_cosignature(deployment, audit_log, timeout: float = 15.0) -> str:
+    """The witness's cosignature of the newest checkpoint (the matcher submits it in the background)."""
+    latest = audit_log.latest_checkpoint()
+    deadline = time.monotonic() + timeout
+    while latest is not None and time.monotonic() < deadline:
+        for cosignature in audit_log.store.cosignatures():
+            if cosignature.checkpoint == latest.number:
+                return f"cosigned by witness {cosignature.witness} (C2SP tlog-witness), stored beside the checkpoint"
+        time.sleep(0.05)
+    return "not yet cosigned by the witness (see docs/witness.md)"
+
+
 def _compare(stub, mine, other, purpose):
     events = list(
         stub.CompareDataset(gateway_pb2.GatewayCompareRequest(my_dataset=mine, other_dataset=other, purpose=purpose))
@@ -124,7 +136,7 @@ def run(args) -> int:
         f"department extracts written to {files['mca'].parent}"
     )
 
-    with LoopbackDeployment(workdir, departments=tuple(DATASETS)) as deployment:
+    with LoopbackDeployment(workdir, departments=tuple(DATASETS), witness=True) as deployment:
         say(
             f"matcher on {deployment.matcher.address} (mTLS); nodes (mTLS, each admitting only its own "
             "department's systems; and a private Unix socket): "
@@ -203,6 +215,7 @@ def run(args) -> int:
         mca_dir = deployment.nodes["mca"].directory
         checkpoint = audit_log.checkpoint().decode()
         public_key = deployment.audit_key_path.with_name("audit-signing.pub.pem")
+        witness_line = _wait_for_cosignature(deployment, audit_log)
 
     elapsed = time.perf_counter() - started
     from aidlink.audit.store import SQLiteAuditStore
@@ -210,7 +223,10 @@ def run(args) -> int:
 
     store = SQLiteAuditStore(audit_dir / "audit.sqlite", read_only=True)
     try:
-        verdict = "verifies" if verify_log(store).ok else "DOES NOT VERIFY"
+        from aidlink.witness.cosignature import read_witness_key
+
+        witnesses = [read_witness_key(str(deployment.custody / "witness" / "witness.vkey"))]
+        verdict = "verifies" if verify_log(store, witness_keys=witnesses).ok else "DOES NOT VERIFY"
     finally:
         store.close()
     say(
@@ -219,7 +235,9 @@ def run(args) -> int:
     )
     say("   " + checkpoint.rstrip().replace("\n", "\n   "))
     say(f"   inspect:  aidlink audit tail --data-dir {audit_dir}")
-    say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key}")
+    say(f"   {witness_line}")
+    witness_key = deployment.custody / "witness" / "witness.vkey"
+    say(f"   verify:   aidlink audit verify --data-dir {audit_dir} --key {public_key} --witness-key {witness_key}")
     say(
         f"Node call logs: {sum(node_calls.values())} calls to the ten nodes, each logged by its node with the "
         f"caller's certificate; e.g. aidlink gateway calls --node-dir {mca_dir}"

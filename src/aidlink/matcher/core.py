@@ -42,6 +42,7 @@ from aidlink.matcher.join import DatasetJoin
 from aidlink.matcher.monitoring.monitor import Monitor
 from aidlink.matcher.monitoring.referrals import ReferralDesk
 from aidlink.matcher.monitoring.rules import RuleSet
+from aidlink.witness.client import WitnessEndpoint
 
 log = logging.getLogger("aidlink.matcher")
 
@@ -63,6 +64,7 @@ class MatcherSettings:
     audit_key_passphrase: bytes | None = None
     audit_origin: str | None = None
     checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL  # None: checkpoints on close only
+    witnesses: tuple[WitnessEndpoint, ...] = ()  # C2SP witnesses that cosign each checkpoint (audit.witnessing)
     risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
     screen_on_upload: bool = True  # screen (graph + risk rules) in the background after each upload
     join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
@@ -73,6 +75,23 @@ class MatcherSettings:
     dask_connect_timeout: float = 30.0  # seconds to reach the scheduler at start-up
     dask_insecure_dev: bool = False  # DEVELOPMENT ONLY: allow a plaintext tcp:// scheduler (Dask unpickles)
     max_workers: int = 16  # concurrent callers at most: the database pool's size
+
+
+def check_audit_signing(settings: MatcherSettings, *, development: bool) -> None:
+    """A serving matcher signs its audit checkpoints: without a key nothing commits to the log, and
+    no witness can cosign it. Only a development matcher (--insecure-dev) may run without, warned."""
+    if not settings.audit or settings.audit_key is not None:
+        return
+    if development:
+        log.warning(
+            "DEVELOPMENT ONLY: no audit signing key (--audit-key): the audit log issues no signed checkpoints, "
+            "so nothing commits to it and `aidlink audit verify` fails on it"
+        )
+        return
+    raise ValueError(
+        "the matcher needs an audit signing key to sign its audit log's checkpoints: pass --audit-key "
+        "(aidlink keys init creates custody/audit/audit-signing.key), or --insecure-dev for development only"
+    )
 
 
 def check_dask_transport(settings: MatcherSettings) -> None:
@@ -186,6 +205,7 @@ class MatcherCore:
                     origin=s.audit_origin,
                     checkpoint_interval=s.checkpoint_interval,
                     registry=self.registry,
+                    witnesses=s.witnesses,
                 )
             )
         # Published catalog versions are immutable (Art. 7); the configured catalog is published if new.

@@ -22,7 +22,7 @@ from aidlink.matcher.catalog_service import CatalogPublisher, CatalogServicer
 from aidlink.matcher.catalog_signing import CatalogSignature
 from aidlink.matcher.catalog_store import PublishedVersion
 from aidlink.matcher.comparison import DEFAULT_THRESHOLD
-from aidlink.matcher.core import MatcherCore, MatcherSettings
+from aidlink.matcher.core import MatcherCore, MatcherSettings, check_audit_signing
 from aidlink.matcher.dispute_service import DisputesServicer
 from aidlink.matcher.interceptors import call_interceptors
 from aidlink.matcher.monitoring.service import add_to_server as add_monitoring_service
@@ -32,6 +32,7 @@ from aidlink.observability.metrics import MetricsInterceptor, RpcMetrics
 from aidlink.observability.tracing import server_interceptor as tracing_interceptor
 from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES, check_max_message_bytes, server_options
 from aidlink.v1 import catalog_pb2_grpc, disputes_pb2_grpc, matcher_pb2_grpc
+from aidlink.witness.client import WitnessEndpoint
 
 log = logging.getLogger("aidlink.matcher")
 SERVICE_NAME = "aidlink.v1.Matcher"
@@ -79,6 +80,7 @@ class MatcherConfig:
     audit_key_passphrase: bytes | None = None
     audit_origin: str | None = None
     checkpoint_interval: float = 10.0
+    witnesses: tuple[WitnessEndpoint, ...] = ()  # witnesses that cosign each checkpoint (docs/witness.md)
     health_listen: str | None = None  # plaintext grpc.health.v1 only, for Kubernetes probes
     # Fair service (matcher.admission): the worker pool, and the calls in progress it admits.
     max_workers: int = ServiceLimits.workers
@@ -150,6 +152,7 @@ class MatcherServer:
             except RevocationUnavailable as exc:  # it may be put in place later: calls are refused until then
                 log.error("%s (%s)", exc, cfg.tls.crl)
             authenticate = CertificateAuthenticator(cfg.tls.ca_cert.read_bytes(), crl)
+        check_audit_signing(cfg.settings(), development=cfg.insecure_dev)  # the witness work (docs/witness.md)
         self.metrics = RpcMetrics("matcher")
         # The matcher's state and use cases, assembled where every adapter assembles them.
         self.core = MatcherCore(cfg.settings(), registry=self.metrics.registry)

@@ -51,6 +51,10 @@ app.kubernetes.io/component: matcher
 {{- default (printf "%s-matcher-tls" (include "aidlink.fullname" .)) .Values.matcher.tls.existingSecret -}}
 {{- end -}}
 
+{{- define "aidlink.matcher.auditKeySecret" -}}
+{{- default (printf "%s-matcher-audit-key" (include "aidlink.fullname" .)) .Values.matcher.audit.existingSecret -}}
+{{- end -}}
+
 {{- define "aidlink.matcher.address" -}}
 {{- if .Values.gateways.matcherAddress -}}
 {{- .Values.gateways.matcherAddress -}}
