@@ -243,6 +243,11 @@ def test_one_subscription_per_department_a_newer_one_replaces_the_older(world):
             assert not first.thread.is_alive()  # the older stream ended, its stream slot given back
             ended = first.events.get_nowait()
             assert isinstance(ended, grpc.RpcError) and "replaced by a newer one" in ended.details()
+            # the live subscription is one of hrss's streaming calls, and only one
+            deadline = time.monotonic() + PUSH_TIMEOUT_S
+            while deployment.matcher.admission.in_progress().get("hrss") != (1, 1) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert deployment.matcher.admission.in_progress().get("hrss") == (1, 1)
         finally:
             second.close()
     finally:
