@@ -97,7 +97,7 @@ class Console:
 
     def __init__(self, root: Path, direct: bool) -> None:
         self.root, self.direct = root, direct
-        self.dep = LoopbackDeployment(root / "deployment").start()
+        self.dep = LoopbackDeployment(root / "deployment", witness=True).start()
         for department, n in CALLS.items():
             for _ in range(n):
                 _list_datasets(self.dep, department)
@@ -106,6 +106,8 @@ class Console:
         self.log.checkpoint()
         _list_datasets(self.dep, "edu")
         self.log.checkpoint()
+        self.witness_vkey = self.dep.matcher.config.witnesses[0].verifier.vkey()
+        self._wait_cosigned()
         self.tls_dir = root / "console-tls"
         self.dep.ca.issue_matcher().write(self.tls_dir, "console")
         (self.tls_dir / "ca.crt").write_bytes(self.dep.ca.cert_pem)
@@ -119,6 +121,7 @@ class Console:
             record=self.log.append,
             authenticate=OfficerAuthenticator(tls.ca_cert.read_bytes(), RevocationListFile(tls.crl)),
             verifier_key=self.key,
+            witnesses=(self.witness_vkey,),
         )
         self.server = ConsoleServer(context, tls, "127.0.0.1:0").start()
         self.officer_proxy = self.proxy(root / "officer", "officer")
@@ -135,6 +138,14 @@ class Console:
             )
         self.browser = _browser(self.downloads, self.officer_home)
         self.officer_url = self.server.url if direct else self.officer_proxy.url
+
+    def _wait_cosigned(self, timeout: float = 60.0) -> None:
+        """Until the witness has cosigned the newest checkpoint (it does so in the background)."""
+        deadline = time.monotonic() + timeout
+        latest = self.log.store.latest_checkpoint()
+        while not self.log.store.cosignatures_of(latest.number):
+            assert time.monotonic() < deadline, f"the witness did not cosign checkpoint {latest.number}"
+            time.sleep(0.1)
 
     def proxy(self, directory: Path, stem: str) -> ClientCertProxy:
         return ClientCertProxy(
@@ -517,6 +528,60 @@ def test_a_forged_inclusion_proof_fails_verification_naming_the_entry(console):
         assert failed[0].text.startswith("FAILED: entry 3: its inclusion proof does not lead to the root of checkpoint")
     finally:
         proxy.stop()
+
+
+def _status_through(console: Console, forge) -> tuple[str, str | None, list[str]]:
+    """The checkpoint status line, its witnessed flag and the entries' verification states, as the
+    browser shows them through a console that rewrites its answers with `forge`."""
+    proxy = _lying_console(console, forge)
+    try:
+        console.browser.get(proxy.url + "/log?sort=oldest&lang=en&until=2030-01-01")
+        _wait_verified(console.browser)
+        status = console.browser.find_element(By.ID, "checkpoint-status")
+        cells = console.browser.find_elements(By.CSS_SELECTOR, "#entries .verification")
+        return (
+            status.text,
+            status.get_attribute("data-witnessed"),
+            [c.get_attribute("data-verification") for c in cells],
+        )
+    finally:
+        proxy.stop()
+
+
+def test_the_witness_cosignature_is_verified_in_the_browser(console):
+    text, witnessed, states = _status_through(console, lambda path, body: body)
+    assert "cosigned by witness witness.loopback at 20" in text and witnessed == "all"
+    assert states and "failed" not in states
+
+
+def test_a_forged_cosignature_fails_naming_the_witness(console):
+    """A console (or host) serving a cosignature the witness never made: every entry fails."""
+
+    def forge(path: str, body: bytes) -> bytes:
+        if not path.startswith("/api/proofs"):
+            return body
+        data = json.loads(body)
+        name, encoded = data["checkpoint"]["cosignatures"][0][2:].split(" ")
+        raw = bytearray(base64.b64decode(encoded))
+        raw[-1] ^= 1  # one bit of the Ed25519 signature
+        data["checkpoint"]["cosignatures"][0] = f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}"
+        return json.dumps(data).encode()
+
+    text, _, states = _status_through(console, forge)
+    assert text.startswith("checkpoint does not verify: the cosignature by witness witness.loopback does not verify")
+    assert states and set(states) == {"failed"}
+
+
+def test_a_checkpoint_the_witness_did_not_cosign_is_flagged(console):
+    def strip(path: str, body: bytes) -> bytes:
+        if not path.startswith("/api/proofs"):
+            return body
+        data = json.loads(body)
+        data["checkpoint"]["cosignatures"] = []
+        return json.dumps(data).encode()
+
+    text, witnessed, _ = _status_through(console, strip)
+    assert "NOT cosigned by witness witness.loopback" in text and witnessed == "missing"
 
 
 def test_a_page_showing_other_than_the_verified_record_fails(console):

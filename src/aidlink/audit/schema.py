@@ -103,7 +103,19 @@ CREATE TABLE audit_cosignatures (
 );
 """ + postgres_append_only("audit_cosignatures_append_only", "audit log is append-only", ["audit_cosignatures"])
 
+# Migration 3: officers sort and page the log by any recorded field (the review console): one
+# (field, time, seq) index each, so keyset paging reads about a page of rows at any size. The
+# department index of migration 1 lacks seq; its replacement here covers the tie-break too.
+SORT_INDEXES = (
+    "\n".join(
+        f"CREATE INDEX IF NOT EXISTS audit_sort_{column} ON audit_entries({column}, time, seq);"
+        for column in ("department", "identity", "method", "purpose", "agreement", "datasets", "outcome")
+    )
+    + "\nCREATE INDEX IF NOT EXISTS audit_sort_time ON audit_entries(time, seq);\n"
+)
+
 MIGRATIONS = (
     Migration(1, "entries, checkpoints, append-only triggers", {"sqlite": SQLITE_V1, "postgresql": POSTGRESQL_V1}),
     Migration(2, "witness cosignatures of checkpoints", {"sqlite": SQLITE_V2, "postgresql": POSTGRESQL_V2}),
+    Migration(3, "an index per field officers sort by", {"sqlite": SORT_INDEXES, "postgresql": SORT_INDEXES}),
 )

@@ -43,6 +43,19 @@ class AuditStoreError(RuntimeError):
     """The audit store cannot be opened or does not hold what was expected."""
 
 
+# The recorded fields an officer may sort the log by -> their column (each indexed with time).
+SORT_FIELDS = {
+    "time": "time",
+    "department": "department",
+    "identity": "identity",
+    "method": "method",
+    "purpose": "purpose",
+    "agreement": "agreement",
+    "dataset": "datasets",
+    "outcome": "outcome",
+}
+
+
 @dataclass(frozen=True)
 class StoredEntry:
     """One stored entry: its position, canonical body and leaf hash as written."""
@@ -247,29 +260,46 @@ class SQLAuditStore:
         where: EntryFilter = EVERY_ENTRY,
         limit: int = 50,
         newest_first: bool = True,
-        after: tuple[str, int] | None = None,
+        after: tuple[str | int, ...] | None = None,
+        order_by: str = "time",
     ) -> list[StoredEntry]:
-        """One page of entries matching `where`, in (time, seq) order, newest or oldest first,
-        after the keyset `after` (the time and seq of the previous page's last entry).
+        """One page of entries matching `where`, ordered by `order_by` (a recorded field, see
+        SORT_FIELDS), then time, then seq, descending or ascending, after the keyset `after` (the
+        previous page's last entry's values of those columns: (time, seq) when ordered by time,
+        (field, time, seq) otherwise).
 
-        Ordered by time so that the time index (or the (department, time) index when a
-        department is named) serves the order and a page reads about `limit` rows, however
-        large the log (keyset paging: no OFFSET).
+        Each order is served by an index (audit schema migration 3), so a page reads about `limit`
+        rows however large the log (keyset paging: no OFFSET).
         """
+        if order_by not in SORT_FIELDS:
+            raise ValueError(f"order_by {order_by!r}: expected one of {', '.join(SORT_FIELDS)}")
+        columns = ("time", "seq") if order_by == "time" else (SORT_FIELDS[order_by], "time", "seq")
         condition, params = where.where(self.placeholder)
         direction = "DESC" if newest_first else "ASC"
         if after is not None:
-            time, seq = after
+            if len(after) != len(columns):
+                raise ValueError(f"after: expected values for {', '.join(columns)}")
             sign = "<" if newest_first else ">"
-            condition += self._sql(f" AND time {sign}= ? AND (time {sign} ? OR seq {sign} ?)")
-            params = [*params, time, time, seq]
+            marks = ", ".join("?" for _ in columns)
+            condition += self._sql(f" AND ({', '.join(columns)}) {sign} ({marks})")
+            params = [*params, *after]
+        order = ", ".join(f"{c} {direction}" for c in columns)
         statement = (
-            f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} "
-            f"ORDER BY time {direction}, seq {direction} LIMIT {int(limit)}"
+            f"SELECT seq, body, leaf_hash FROM audit_entries WHERE {condition} ORDER BY {order} LIMIT {int(limit)}"
         )
         with self._reading() as cur:
             cur.execute(statement, params)
             return [StoredEntry(seq, _blob(body), _blob(leaf)) for seq, body, leaf in cur.fetchall()]
+
+    def sort_keyset(self, seq: int, order_by: str = "time") -> tuple[str | int, ...] | None:
+        """The stored values of entry `seq` that `page(order_by=...)` pages after, or None."""
+        if order_by not in SORT_FIELDS:
+            raise ValueError(f"order_by {order_by!r}: expected one of {', '.join(SORT_FIELDS)}")
+        columns = ("time", "seq") if order_by == "time" else (SORT_FIELDS[order_by], "time", "seq")
+        with self._reading() as cur:
+            cur.execute(self._sql(f"SELECT {', '.join(columns)} FROM audit_entries WHERE seq = ?"), (seq,))
+            row = cur.fetchone()
+        return tuple(row) if row is not None else None
 
     def hourly_counts(self, since: str, until: str) -> list[tuple[str, str, str, str, int]]:
         """(department, purpose, outcome, UTC hour 'YYYY-MM-DDTHH', count) for entries in [since, until)."""
@@ -297,6 +327,37 @@ class SQLAuditStore:
             return None
         n, t, s, r, note = row
         return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
+
+    def latest_cosigned_checkpoint(self, witnesses: Sequence[str]) -> StoredCheckpoint | None:
+        """The newest checkpoint every one of `witnesses` (names) has a stored cosignature on."""
+        if not witnesses:
+            return self.latest_checkpoint()
+        names = sorted(set(witnesses))
+        marks = ", ".join("?" for _ in names)
+        statement = self._sql(
+            f"SELECT {', '.join('c.' + c for c in CHECKPOINT_COLUMNS)} FROM audit_checkpoints c "
+            f"WHERE (SELECT COUNT(DISTINCT w.witness) FROM audit_cosignatures w "
+            f"WHERE w.checkpoint = c.number AND w.witness IN ({marks})) = ? "
+            "ORDER BY c.number DESC LIMIT 1"
+        )
+        with self._reading() as cur:
+            cur.execute(statement, (*names, len(names)))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        n, t, s, r, note = row
+        return StoredCheckpoint(n, t, s, _blob(r), _blob(note))
+
+    def cosignatures_of(self, checkpoint: int) -> list[StoredCosignature]:
+        """The stored cosignatures of one checkpoint."""
+        with self._reading() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT checkpoint, witness, time, line FROM audit_cosignatures WHERE checkpoint = ? ORDER BY witness"
+                ),
+                (checkpoint,),
+            )
+            return [StoredCosignature(int(n), w, t, line) for n, w, t, line in cur.fetchall()]
 
     def checkpoint_of_size(self, size: int) -> StoredCheckpoint | None:
         """The latest checkpoint issued for exactly `size` entries, or None."""

@@ -115,7 +115,27 @@ def export_bundle(args) -> int:
     except ExtractError as exc:
         print(f"aidlink gateway export-bundle: {args.input}: {exc}", file=sys.stderr)
         return 2
-    key, version = _open_secret(args.node_dir)
+    from aidlink.gateway.node_setup import NodeSetupError, check_node_directory
+    from aidlink.keys.identity import load_certificate
+    from aidlink.keys.secret_file import SecretFileError
+
+    try:
+        check_node_directory(args.node_dir, args.department)
+        key, version = _open_secret(args.node_dir)
+    except (NodeSetupError, SecretFileError) as exc:
+        print(f"aidlink gateway export-bundle: {exc}", file=sys.stderr)
+        return 2
+    try:
+        matcher_cert_pem = args.matcher_cert.read_bytes()
+        load_certificate(matcher_cert_pem)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        print(
+            f"aidlink gateway export-bundle: --matcher-cert {args.matcher_cert}: {reason}; give the matcher's "
+            "certificate (PEM)",
+            file=sys.stderr,
+        )
+        return 2
     refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
     try:
         node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version), None, refs)
@@ -130,7 +150,7 @@ def export_bundle(args) -> int:
             compare=asks,
             key_pem=(args.node_dir / "node.key").read_bytes(),
             cert_pem=(args.node_dir / "node.crt").read_bytes(),
-            matcher_cert_pem=args.matcher_cert.read_bytes(),
+            matcher_cert_pem=matcher_cert_pem,
             lifetime=timedelta(days=args.expires_days),
         )
     except ValueError as exc:
@@ -194,16 +214,17 @@ def import_results(args) -> int:
     from aidlink.gateway.bundle import BundleError, BundleLedger, read_result_bundle
     from aidlink.gateway.refs import ReferenceMap
 
+    try:
+        blob = args.bundle.read_bytes()
+        key_pem, cert_pem, ca_cert_pem = ((args.node_dir / f).read_bytes() for f in ("node.key", "node.crt", "ca.crt"))
+    except OSError as exc:
+        print(f"aidlink gateway import-results: {exc.filename}: cannot read it ({exc.strerror})", file=sys.stderr)
+        return 2
     state = args.data_dir or args.node_dir / "state"
     refs, ledger = ReferenceMap(state / "references.sqlite"), BundleLedger(state / "bundles.sqlite")
     try:
         results = read_result_bundle(
-            args.bundle.read_bytes(),
-            refs=refs,
-            key_pem=(args.node_dir / "node.key").read_bytes(),
-            cert_pem=(args.node_dir / "node.crt").read_bytes(),
-            ca_cert_pem=(args.node_dir / "ca.crt").read_bytes(),
-            ledger=ledger,
+            blob, refs=refs, key_pem=key_pem, cert_pem=cert_pem, ca_cert_pem=ca_cert_pem, ledger=ledger
         )
     except BundleError as exc:
         print(f"aidlink gateway import-results: refused ({exc.problem}): {exc}", file=sys.stderr)

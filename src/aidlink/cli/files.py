@@ -24,8 +24,10 @@ class EncodingFileError(ValueError):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("encode", help="normalize and encode a CSV extract into Bloom-filter encodings")
-    p.add_argument("input", type=Path, help="CSV (UTF-8 or GBK/GB18030) with a header row")
+    p = sub.add_parser("encode", help="normalize and encode an extract into Bloom-filter encodings")
+    p.add_argument(
+        "input", type=Path, help="extract with a header row: CSV/TSV (UTF-8, GBK/GB18030, UTF-16 with BOM) or .xlsx"
+    )
     p.add_argument("--output", "-o", type=Path, required=True)
     p.add_argument("--schema", type=Path, help="linkage schema (clkhash v3 JSON); default: Chinese person")
     p.add_argument(
@@ -71,7 +73,12 @@ def encode_command(args) -> int:
     from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
     from aidlink.gateway.pipeline import RecordPipeline, RowRefused
 
-    schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+    try:
+        schema = LinkageSchema.load(args.schema) if args.schema else LinkageSchema.default_chinese()
+    except (OSError, ValueError) as exc:  # SchemaError is a ValueError naming the file and the key at fault
+        reason = f"{exc.filename}: cannot read it: {exc.strerror}" if isinstance(exc, OSError) else str(exc)
+        print(f"aidlink encode: --schema {reason}", file=sys.stderr)
+        return 2
     from aidlink.keys.secret_file import SecretFileError
 
     try:
@@ -79,7 +86,11 @@ def encode_command(args) -> int:
     except SecretFileError as exc:
         print(f"aidlink encode: --secret-file: {exc}", file=sys.stderr)
         return 2
-    mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    try:
+        mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    except ExtractError as exc:
+        print(f"aidlink encode: {exc}", file=sys.stderr)
+        return 2
     try:
         extract = read_extract(
             args.input, mapping=mapping, id_column=args.id_column, allow_unknown=args.allow_unknown_columns

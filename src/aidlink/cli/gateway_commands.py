@@ -89,8 +89,8 @@ def register(sub) -> None:
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
-    u = gsub.add_parser("submit", help="submit a CSV extract through a running node")
-    u.add_argument("input", type=Path)
+    u = gsub.add_parser("submit", help="submit an extract (CSV, TSV or .xlsx) through a running node")
+    u.add_argument("input", type=Path, help="CSV/TSV (UTF-8, GBK/GB18030, UTF-16 with BOM) or .xlsx, header row first")
     add_node_options(u)
     u.add_argument("--dataset", required=True)
     u.add_argument("--catalog-entry", required=True)
@@ -100,10 +100,11 @@ def register(sub) -> None:
         "--attribute",
         action="append",
         default=[],
-        help="attribute column to send (repeat; default: every attribute the catalog entry lists, derived ones computed on the node)",
+        help="attribute column to send (repeat; default: every attribute the catalog entry lists, "
+        "derived ones computed on the node)",
     )
-    u.add_argument("--mapping", type=Path)
-    u.add_argument("--allow-unknown-columns", action="store_true")
+    u.add_argument("--mapping", type=Path, help="column mapping (TOML/JSON: [columns] header = field)")
+    u.add_argument("--allow-unknown-columns", action="store_true", help="ignore unmapped columns")
     u.set_defaults(func=submit)
 
     c = gsub.add_parser("compare", help="which of my records match another department's dataset")
@@ -153,10 +154,20 @@ def serve(args) -> int:
         f for f in ("ca.crt", "node.crt", "node.key", "linkage-secret.sealed") if not (args.node_dir / f).exists()
     ]
     if missing:
-        print(f"aidlink gateway serve: {args.node_dir} lacks {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"aidlink gateway serve: {args.node_dir} lacks {', '.join(missing)}: lay out the custodian's files "
+            "with aidlink node init",
+            file=sys.stderr,
+        )
         return 2
+    from aidlink.gateway.node_setup import NodeSetupError, check_node_directory
     from aidlink.keys.secret_file import SecretFileError
 
+    try:  # the certificate is this department's node certificate and node.key its key, or no start
+        check_node_directory(args.node_dir, args.department)
+    except NodeSetupError as exc:
+        print(f"aidlink gateway serve: {exc}", file=sys.stderr)
+        return 2
     try:
         key, version = _open_secret(args.node_dir)
     except SecretFileError as exc:
@@ -217,9 +228,14 @@ def submit(args) -> int:
     from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
 
     try:
+        mapping = ColumnMapping.load(args.mapping) if args.mapping else None
+    except ExtractError as exc:
+        print(f"aidlink gateway submit: {exc}", file=sys.stderr)
+        return 2
+    try:
         extract = read_extract(
             args.input,
-            mapping=ColumnMapping.load(args.mapping) if args.mapping else None,
+            mapping=mapping,
             id_column=args.id_column,
             attributes=tuple(args.attribute) or entry_attributes(args.catalog_entry, args.catalog_version),
             allow_unknown=args.allow_unknown_columns,

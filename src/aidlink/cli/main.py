@@ -19,12 +19,13 @@ BENCH_MODULES = (
 )
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "demo": ("run the whole system on loopback with synthetic data", ("aidlink.demo.run",)),
-    "encode": ("normalize and encode a CSV extract into Bloom-filter encodings", ("aidlink.cli.files",)),
+    "encode": ("normalize and encode an extract into Bloom-filter encodings", ("aidlink.cli.files",)),
     "match": ("match two encoding files locally (ours or clkhash JSON)", ("aidlink.cli.files",)),
     "gateway": (
         "a department's gateway node",
         ("aidlink.cli.gateway_commands", "aidlink.cli.monitoring_commands", "aidlink.cli.bundle_commands"),
     ),
+    "node": ("set up a department's gateway node", ("aidlink.cli.node_commands",)),
     "matcher": ("the central matcher", ("aidlink.cli.matcher_commands", "aidlink.cli.bundle_commands")),
     "monitoring": (
         "risk warnings, referrals and feedback through a department's node",

@@ -156,7 +156,8 @@ def serve(args) -> int:
         from aidlink.console.cli import start_matcher_console
 
         try:
-            console = start_matcher_console(server.core.audit_log, args.tls_dir, args.console_listen)
+            witnesses = tuple(w.verifier.vkey() for w in server.config.witnesses)
+            console = start_matcher_console(server.core.audit_log, args.tls_dir, args.console_listen, witnesses)
         except (ValueError, OSError) as exc:
             server.stop(grace=1)
             print(f"aidlink matcher serve: {exc}", file=sys.stderr)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -26,7 +26,7 @@ from aidlink.audit.officer_text import escape_for_officer
 from aidlink.audit.query import LOCAL_OFFSET, EntryFilter, entry_time, parse_time, stored_time
 from aidlink.audit.reader import AuditReader, ProofRequestError
 from aidlink.audit.report import build_report
-from aidlink.audit.store import StoredCheckpoint, StoredEntry
+from aidlink.audit.store import SORT_FIELDS, StoredCheckpoint, StoredCosignature, StoredEntry
 from aidlink.audit.verifier_key import VerifierKey
 from aidlink.console.activity_chart import activity_chart
 from aidlink.console.messages import DEFAULT_LANGUAGE, LANGUAGES, script_messages, translate
@@ -53,6 +53,14 @@ class ConsoleContext:
     record: Record  # appends an entry to the audit log durably, or raises
     authenticate: OfficerAuthenticator
     verifier_key: VerifierKey  # the audit public key the pages give the browser, and exports check against
+    # Witness verifier keys (C2SP tlog-cosignature, docs/witness.md): the browser checks each one's
+    # cosignature on the checkpoint it verifies entries against, which is the newest they all cosigned.
+    witnesses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from aidlink.witness.cosignature import WitnessVerifier
+
+        self.witness_names = tuple(WitnessVerifier.parse(v).name for v in self.witnesses)
 
 
 def _language() -> str:
@@ -105,8 +113,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _checkpoint_json(cp: StoredCheckpoint) -> dict[str, object]:
-    return {"number": cp.number, "size": cp.size, "time": cp.time, "note": cp.note.decode("utf-8", "replace")}
+def _checkpoint_json(cp: StoredCheckpoint, cosignatures: Sequence[StoredCosignature] = ()) -> dict[str, object]:
+    return {
+        "number": cp.number,
+        "size": cp.size,
+        "time": cp.time,
+        "note": cp.note.decode("utf-8", "replace"),
+        "cosignatures": [c.line for c in cosignatures],
+    }
 
 
 class ConsoleApp:
@@ -183,6 +197,7 @@ class ConsoleApp:
             lang=language,
             officer=officer,
             verifier_vkey=self._vkey(),
+            witness_vkeys=self.context.witnesses,
             script_messages=Markup(json.dumps(script_messages(language), ensure_ascii=True)),
             **values,
         )
@@ -228,18 +243,23 @@ class ConsoleApp:
         def log_page() -> Any:
             where = entry_filter(request.args)
             newest_first = request.args.get("sort", "newest") != "oldest"
+            order_by = request.args.get("order", "time") or "time"
+            if order_by not in SORT_FIELDS:
+                raise BadRequest(f"order: {order_by!r} is not a field the log can be sorted by")
             after = _int_arg("after")  # keyset paging: the seq of the previous page's last entry
             keyset = None
             if after is not None:
                 last = ctx.reader.store.query(EntryFilter(from_seq=after, to_seq=after), limit=1)
                 if not last or _entry_or_none(last[0]) is None:
                     raise BadRequest(f"after: the log has no readable entry {after}")
-                keyset = (last[0].entry.time, after)
-            rows = ctx.reader.store.page(where, PAGE_SIZE + 1, newest_first, keyset)
+                keyset = ctx.reader.store.sort_keyset(after, order_by)
+            rows = ctx.reader.store.page(where, PAGE_SIZE + 1, newest_first, keyset, order_by)
             more = len(rows) > PAGE_SIZE
             rows = rows[:PAGE_SIZE]
             g.counts = {"entries": len(rows)}
-            keep: dict[str, Any] = {k: v for k, v in request.args.items() if k in (*FILTER_FIELDS, "sort") and v}
+            keep: dict[str, Any] = {
+                k: v for k, v in request.args.items() if k in (*FILTER_FIELDS, "sort", "order") and v
+            }
             next_url = url_for("log_page", **keep, after=rows[-1].seq) if more else None
             return self._render(
                 "log.html",
@@ -249,6 +269,8 @@ class ConsoleApp:
                 first_url=url_for("log_page", **keep) if after is not None else None,
                 export_query=request.query_string.decode("utf-8", "replace"),
                 newest_first=newest_first,
+                order_by=order_by,
+                sort_fields=tuple(SORT_FIELDS),
                 filter_fields=FILTER_FIELDS,
             )
 
@@ -317,7 +339,10 @@ class ConsoleApp:
                 if not text.isascii() or not text.isdigit() or len(text) > 18:
                     raise BadRequest(f"seq must be a non-negative whole number, got {escape_for_officer(text)[:40]!r}")
                 seqs.append(int(text))
-            latest = ctx.reader.latest_checkpoint()
+            # The newest checkpoint every configured witness cosigned (the newest one when none is
+            # configured, or none has cosigned yet: the browser then says it is not witnessed).
+            store = ctx.reader.store
+            latest = store.latest_cosigned_checkpoint(ctx.witness_names) or ctx.reader.latest_checkpoint()
             if latest is None:
                 return {"checkpoint": None, "entries": []}
             entries: list[dict[str, object]] = []
@@ -339,7 +364,8 @@ class ConsoleApp:
                     }
                 )
             g.counts = {"entries": len(entries)}
-            return {"verifier_key": self._vkey(), "checkpoint": _checkpoint_json(latest), "entries": entries}
+            checkpoint = _checkpoint_json(latest, store.cosignatures_of(latest.number))
+            return {"verifier_key": self._vkey(), "checkpoint": checkpoint, "entries": entries}
 
         @app.get("/api/consistency")
         @self.audited("api/consistency")

@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="the audit public key the officers' browsers check checkpoints against (verifier key string or file, or PEM)",
     )
+    s.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's verifier key (repeatable): the browser checks its cosignature on the checkpoint it verifies against",
+    )
     s.set_defaults(func=serve)
     from aidlink.console.paging_bench import register as register_bench
 
@@ -46,6 +53,7 @@ def serve(args: argparse.Namespace) -> int:
     from aidlink.audit.store import AuditStoreError
     from aidlink.audit.verifier_key import VerifierKeyError, read_verifier_key
     from aidlink.database.url import sqlite_url
+    from aidlink.witness.cosignature import read_witness_key
 
     try:
         if args.database_url:
@@ -55,12 +63,13 @@ def serve(args: argparse.Namespace) -> int:
         else:
             raise ValueError("--data-dir (or --database-url) is required")
         key = read_verifier_key(args.verifier_key)
+        witnesses = tuple(read_witness_key(k).vkey() for k in args.witness_key)
         log = AuditLog(open_audit_store(url), checkpoint_interval=None)
     except (ValueError, OSError, AuditStoreError, AuditError, VerifierKeyError) as exc:
         print(f"aidlink console serve: {exc}", file=sys.stderr)
         return 2
     try:
-        server = start_console(log, key, args.tls_dir, args.listen)
+        server = start_console(log, key, args.tls_dir, args.listen, witnesses=witnesses)
     except (ValueError, OSError) as exc:
         log.close()
         print(f"aidlink console serve: {exc}", file=sys.stderr)
@@ -75,7 +84,9 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_console(log, verifier_key, tls_dir: Path, listen: str, cert_name: str = "console"):
+def start_console(
+    log, verifier_key, tls_dir: Path, listen: str, cert_name: str = "console", witnesses: tuple[str, ...] = ()
+):
     """A started ConsoleServer over `log` (the AuditLog that records its views), with the server
     certificate ``<cert_name>.crt``/``.key`` and ca.crt and crl.pem from `tls_dir`."""
     from aidlink.audit.reader import AuditReader
@@ -93,11 +104,12 @@ def start_console(log, verifier_key, tls_dir: Path, listen: str, cert_name: str 
         record=log.append,
         authenticate=OfficerAuthenticator(tls.ca_cert.read_bytes(), RevocationListFile(tls.crl)),
         verifier_key=verifier_key,
+        witnesses=witnesses,
     )
     return ConsoleServer(context, tls, listen).start()
 
 
-def start_matcher_console(audit_log, tls_dir: Path | None, listen: str):
+def start_matcher_console(audit_log, tls_dir: Path | None, listen: str, witnesses: tuple[str, ...] = ()):
     """The console inside `aidlink matcher serve` (``--console-listen``): it records its views
     through the matcher's own log writer and serves with the matcher's certificate from --tls-dir."""
     from aidlink.audit.verifier_key import VerifierKey
@@ -108,4 +120,4 @@ def start_matcher_console(audit_log, tls_dir: Path | None, listen: str):
         raise ValueError("--console-listen needs --audit-key: the officers' browsers verify signed checkpoints")
     verifier = audit_log.verifier()
     key = VerifierKey(verifier.public_key, verifier.name, "the matcher's audit key")
-    return start_console(audit_log, key, tls_dir, listen, cert_name="matcher")
+    return start_console(audit_log, key, tls_dir, listen, cert_name="matcher", witnesses=witnesses)

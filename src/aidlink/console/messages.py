@@ -21,9 +21,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "outcome": {"zh": "结果", "en": "Outcome"},
     "since": {"zh": "起始时间", "en": "Since"},
     "until": {"zh": "截止时间", "en": "Until"},
-    "sort": {"zh": "排序", "en": "Sort"},
-    "newest": {"zh": "最新在前", "en": "Newest first"},
-    "oldest": {"zh": "最早在前", "en": "Oldest first"},
+    "order": {"zh": "排序字段", "en": "Sort by"},
+    "sort": {"zh": "顺序", "en": "Order"},
+    "newest": {"zh": "降序（时间最新在前）", "en": "Descending (newest first)"},
+    "oldest": {"zh": "升序（时间最早在前）", "en": "Ascending (oldest first)"},
     "any": {"zh": "全部", "en": "Any"},
     "filter": {"zh": "筛选", "en": "Filter"},
     "seq": {"zh": "序号", "en": "Seq"},
@@ -45,6 +46,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "verified": {
         "zh": "已校验：包含于检查点 #{number}（{size} 条）",
         "en": "verified against checkpoint #{number} ({size} entries)",
+    },
+    "cosigned": {
+        "zh": "见证方 {witness} 已于 {time} 副署该检查点",
+        "en": "cosigned by witness {witness} at {time}",
+    },
+    "not_cosigned": {
+        "zh": "注意：见证方 {witness} 尚未副署任何检查点（日志未经见证）",
+        "en": "NOT cosigned by witness {witness} (the log is not witnessed)",
+    },
+    "cosignature_bad": {
+        "zh": "见证方 {witness} 的副署签名校验失败",
+        "en": "the cosignature by witness {witness} does not verify",
     },
     "not_covered": {
         "zh": "记录 {seq} 晚于检查点 #{number}，等待下一个检查点",
@@ -124,6 +137,9 @@ def script_messages(language: str) -> dict[str, str]:
         "pending",
         "verified",
         "not_covered",
+        "cosigned",
+        "not_cosigned",
+        "cosignature_bad",
         "leaf_mismatch",
         "proof_mismatch",
         "seq_mismatch",

@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             "method=UploadDataset, purpose=referral": "/log?method=UploadDataset&purpose=referral",
             "identity contains serial=0x3e4": "/log?identity=serial%3D0x3e4",
             "deep page (after=500000)": "/log?after=500000",
+            "sorted by department (descending)": "/log?order=department",
+            "sorted by method, oldest first": "/log?order=method&sort=oldest",
+            "sorted by outcome, department=edu": "/log?order=outcome&department=edu",
+            "sorted by identity, deep page (after=500000)": "/log?order=identity&after=500000",
             "no entry matches (dataset=absent/x)": "/log?dataset=absent%2Fx",
             "no entry matches, one day": "/log?dataset=absent%2Fx&since=2026-01-05&until=2026-01-06",
         }

@@ -265,7 +265,15 @@ def _issue_node(args: argparse.Namespace) -> int:
         hosts=args.hosts or DEFAULT_HOSTS,
         validity_days=args.days,
     )
-    return _write_issued(args, ca, issued, f"{args.department}-{args.division_code}")
+    stem = f"{args.department}-{args.division_code}"
+    _write_issued(args, ca, issued, stem)
+    sealed = args.out / "linkage-secret.sealed"
+    print(f"next: aidlink keys seal-secret --cert {args.out / stem}.crt --out {sealed}; aidlink keys crl --out CRL")
+    print(
+        f"then the department: aidlink node init --department {args.department} --node-dir NODE_DIR "
+        f"--issued {args.out} --matcher HOST:PORT  (with the CRL in {args.out}; docs/department-guide.md)"
+    )
+    return 0
 
 
 def _issue_matcher(args: argparse.Namespace) -> int:

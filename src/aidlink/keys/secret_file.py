@@ -45,7 +45,7 @@ def read_secret_file(
         try:
             return open_sealed(raw, node_key_pem, node_cert_pem, key_passphrase=key_passphrase)
         except SealedSecretError as exc:
-            raise SecretFileError(f"{path}: {exc}") from None
+            raise SecretFileError(f"{path}: {exc}; open it with the key of the node it was sealed to") from None
     record = _json_object(raw)
     if sealed_only or record is None or record.get("format") != VERSION_FORMAT:
         raise SecretFileError(f"{path} is not a linkage secret file: {expected}")

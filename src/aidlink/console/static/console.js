@@ -134,6 +134,48 @@ export async function openCheckpoint(note, vkey) {
   throw new Error(`the note carries no signature by ${verifier.name}`);
 }
 
+// C2SP tlog-cosignature v1: a witness's line "— <name> base64(key ID || u64 time || Ed25519 signature)"
+// over "cosignature/v1\ntime <time>\n" + the checkpoint body; its verifier key is
+// <name>+<key ID hex>+base64(0x04 || public key), key ID = SHA-256(name || "\n" || 0x04 || key)[:4].
+async function parseWitnessKey(vkey) {
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(vkey);
+  if (!match) throw new Error(`malformed witness key ${escapeForOfficer(vkey)}`);
+  const [name, id, key64] = match.slice(1);
+  const raw = b64decode(key64);
+  if (raw.length !== 33 || raw[0] !== 4) throw new Error(`witness key of ${escapeForOfficer(name)} is not a cosignature/v1 key`);
+  const digest = await sha256(concat(encoder.encode(name + "\n"), raw));
+  if (uint32(digest) !== parseInt(id, 16)) throw new Error(`witness key ID of ${escapeForOfficer(name)} does not match its key`);
+  const key = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]);
+  return { name, id: uint32(digest), key };
+}
+
+// Each configured witness's cosignature on `note` among `lines`: {name, time} when it verifies;
+// throws naming the witness when a line claiming to be its cosignature does not verify; returns
+// {name, missing: true} when the witness has not cosigned this checkpoint.
+export async function checkCosignatures(note, lines, witnessKeys) {
+  const body = encoder.encode(note.slice(0, note.indexOf("\n\n") + 1));
+  const results = [];
+  for (const vkey of witnessKeys) {
+    const witness = await parseWitnessKey(vkey);
+    let found = null;
+    for (const line of lines) {
+      if (!line.startsWith("\u2014 ")) continue;
+      const [name, encoded] = line.slice(2).split(" ");
+      if (name !== witness.name) continue;
+      const raw = b64decode(encoded);
+      if (raw.length !== 76 || uint32(raw) !== witness.id) continue;
+      const time = new DataView(raw.buffer, raw.byteOffset + 4, 8).getBigUint64(0);
+      const message = concat(encoder.encode(`cosignature/v1\ntime ${time}\n`), body);
+      const ok = await crypto.subtle.verify({ name: "Ed25519" }, witness.key, raw.slice(12), message);
+      if (!ok) throw new Error(say("cosignature_bad", { witness: escapeForOfficer(witness.name) }));
+      found = { name: witness.name, time: new Date(Number(time) * 1000).toISOString().replace(".000Z", "Z") };
+    }
+    results.push(found ?? { name: witness.name, missing: true });
+  }
+  return results;
+}
+const witnessKeys = () => [...document.querySelectorAll('meta[name="aidlink-witness-key"]')].map((m) => m.content);
+
 async function getJSON(url) {
   const response = await fetch(url, { credentials: "same-origin" });
   const data = await response.json();
@@ -178,6 +220,7 @@ async function verifyShownEntries() {
     data = await getJSON(`/api/proofs?${query}`);
     if (!data.checkpoint) { status.textContent = say("no_checkpoint"); return; }
     checkpoint = await openCheckpoint(data.checkpoint.note, trustedKey());
+    checkpoint.witnessed = await checkCosignatures(data.checkpoint.note, data.checkpoint.cosignatures || [], witnessKeys());
   } catch (error) {
     status.classList.add("failed");
     status.textContent = say("checkpoint_failed", { error: escapeForOfficer(String(error.message || error)) });
@@ -186,7 +229,11 @@ async function verifyShownEntries() {
   }
   const number = data.checkpoint.number;
   status.dataset.checkpoint = String(number);
-  status.textContent = say("verified", { number, size: checkpoint.size });
+  const witnessed = checkpoint.witnessed.map((w) =>
+    w.missing ? say("not_cosigned", { witness: escapeForOfficer(w.name) }) : say("cosigned", { witness: escapeForOfficer(w.name), time: w.time }));
+  status.textContent = [say("verified", { number, size: checkpoint.size }), ...witnessed].join("; ");
+  status.dataset.witnessed = checkpoint.witnessed.every((w) => !w.missing) ? "all" : "missing";
+  if (status.dataset.witnessed === "missing") status.classList.add("unwitnessed");
   const bySeq = new Map(data.entries.map((e) => [String(e.seq), e]));
   for (const holder of holders) {
     const seq = Number(holder.dataset.seq);
