@@ -14,6 +14,7 @@ school age, household pseudonym and the registered division):
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import queue
@@ -24,6 +25,7 @@ from collections import Counter
 import grpc
 import pytest
 
+from aidlink.cli.main import main
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.monitoring_relay import FolderRelay, MonitoringSubscriber
@@ -295,3 +297,20 @@ def test_a_subscription_with_an_impossible_cursor_is_refused_naming_it(world):
             with pytest.raises(grpc.RpcError) as err:
                 next(iter(stub.Subscribe(request, timeout=30)))
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith(field)
+
+
+def test_the_county_listing_through_the_command_line(world, tmp_path):
+    """`aidlink monitoring warnings --region CODE -o FILE.csv`: what the county office downloads."""
+    deployment, _, _ = world
+    mca = gateway(deployment, "mca")
+    regions = Counter(w.warning.region for w in mca.ListWarnings(pb.WarningQuery(limit=10000)).warnings)
+    county = next(r for r, _ in regions.most_common() if not r.endswith("00"))
+    out = tmp_path / "county.csv"
+    node = deployment.nodes["mca"].server.address
+    assert main(["monitoring", "warnings", "--gateway", node, "--region", county, "-o", str(out)]) == 0
+    lines = out.read_text("utf-8-sig").splitlines()
+    rows = list(csv.DictReader(line for line in lines if line and not line.startswith("#")))
+    assert len(rows) == regions[county]
+    assert all(r["region"] == county and r["departments"] and r["action"] for r in rows)
+    assert {r["not_in_register"] for r in rows} <= {"yes", ""}
+    assert all(bool(r["record_ids"]) != (r["not_in_register"] == "yes") for r in rows)
