@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,6 +151,7 @@ class Monitor:
         # Screening on each dataset change: a background thread rebuilds after each commit.
         self._screen = threading.Event()
         self._closing = False
+        self._closed = threading.Event()
         self._screener: threading.Thread | None = None
         self._screener_lock = threading.Lock()
         if screen_on_upload:
@@ -161,6 +161,7 @@ class Monitor:
 
     def close(self) -> None:
         self._closing = True
+        self._closed.set()
         self._screen.set()
         if self._screener is not None:
             # a screening in progress is not cut short; past this wait it fails on the closed
@@ -195,7 +196,7 @@ class Monitor:
             waited = 0.0
             while not self._closing and waited < SCREEN_DELAY_MAX_S:
                 self._screen.clear()
-                time.sleep(SCREEN_QUIET_S)
+                self._closed.wait(SCREEN_QUIET_S)  # wakes at once when the monitor closes
                 waited += SCREEN_QUIET_S
                 if not self._screen.is_set():
                     break
