@@ -11,6 +11,7 @@ import pytest
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import BundleError, BundleLedger, export_dataset_bundle, read_result_bundle, seal_bundle
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.keys.authority import CertificateAuthority
@@ -98,11 +99,7 @@ def test_bundle_round_trip_equals_online_results(world):
             )
         )
     )
-    online = {
-        e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes))
-        for e in events
-        if e.WhichOneof("event") == "match"
-    }
+    online = {m.record_id: (round(m.score, 9), dict(m.attributes)) for e in events for m in local_matches(e)}
     assert online
 
     exported = export(d, extracts, "students-offline")

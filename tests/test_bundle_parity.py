@@ -16,6 +16,7 @@ from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import read_result_bundle
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.disputes import NodeDisputes
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
@@ -29,11 +30,7 @@ def online_compare(d, purpose) -> dict[str, tuple[float, dict, bool]]:
     events = d.nodes["edu"].stub.CompareDataset(
         gateway_pb2.GatewayCompareRequest(my_dataset="students", other_dataset="mca/low-income", purpose=purpose)
     )
-    return {
-        e.match.record_id: (round(e.match.score, 9), dict(e.match.attributes), e.match.disputed)
-        for e in events
-        if e.WhichOneof("event") == "match"
-    }
+    return {m.record_id: (round(m.score, 9), dict(m.attributes), m.disputed) for e in events for m in local_matches(e)}
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.disputes import NodeDisputes
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
@@ -60,7 +61,7 @@ def test_flag_is_refused_once_the_provider_withdraws_sharing(tmp_path, matcher_d
                 my_dataset="students", other_dataset="mca/low-income", purpose=ELIGIBILITY
             )
         )
-        matched = sorted(e.match.record_id for e in events if e.WhichOneof("event") == "match")
+        matched = sorted(m.record_id for e in events for m in local_matches(e))
         unmatched = sorted(set(extracts["edu"].truth) - set(matched))
         assert len(matched) >= 2 and unmatched
         edu, mca = desk(d, "edu"), desk(d, "mca")

@@ -12,6 +12,7 @@ import pytest
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.disputes import NodeDisputes, UnknownRecord
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.disputes import add_working_days
@@ -65,7 +66,7 @@ def edu_matches(d):
             )
         )
     )
-    return {e.match.record_id: e.match for e in events if e.WhichOneof("event") == "match"}
+    return {m.record_id: m for e in events for m in local_matches(e)}
 
 
 def test_disputes_walk_every_state_between_two_nodes(world):

@@ -17,6 +17,7 @@ distributed = pytest.importorskip("distributed")
 
 from aidlink.audit.store import SQLiteAuditStore  # noqa: E402
 from aidlink.bench.kernel import make_datasets  # noqa: E402
+from aidlink.gateway.match_batches import remote_matches  # noqa: E402
 from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend, LocalJoinBackend  # noqa: E402
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
@@ -112,11 +113,7 @@ class Matcher:
                 metadata=[(DEV_DEPARTMENT_HEADER, "hrss")],
             )
         )
-        matches = [
-            (e.match.my_ref, e.match.score, dict(e.match.attributes))
-            for e in events
-            if e.WhichOneof("event") == "match"
-        ]
+        matches = [(m.my_ref, m.score, dict(m.attributes)) for e in events for m in remote_matches(e)]
         [summary] = [e.summary for e in events if e.WhichOneof("event") == "summary"]
         progress = [e.progress for e in events if e.WhichOneof("event") == "progress"]
         return matches, (summary.comparisons, summary.matches, summary.agreement), progress

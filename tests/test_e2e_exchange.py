@@ -9,6 +9,7 @@ import pytest
 
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.v1 import common_pb2, gateway_pb2, matcher_pb2, matcher_pb2_grpc
@@ -42,7 +43,7 @@ def compare(deployment, dept, mine, other, purpose=common_pb2.ELIGIBILITY_CHECK,
         )
     )
     return (
-        [e.match for e in events if e.WhichOneof("event") == "match"],
+        [m for e in events for m in local_matches(e)],
         [e.summary for e in events if e.WhichOneof("event") == "summary"],
     )
 
@@ -291,4 +292,4 @@ def test_progress_is_relayed_before_the_answer(world):
         )
     ]
     assert kinds[0] == "progress" and kinds[-1] == "summary"
-    assert "progress" not in kinds[kinds.index("match") :]
+    assert "progress" not in kinds[kinds.index("matches") :]

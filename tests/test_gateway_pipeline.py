@@ -13,6 +13,7 @@ from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import export_dataset_bundle, open_bundle
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.match_batches import RemoteMatchBatch, attribute_rows
 from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch
 from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline, RefusedRow, RowProblem
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
@@ -158,9 +159,11 @@ def test_matcher_client_streams_batches_and_reads_answers_over_mtls(both_paths):
     summary = events[-1]
     assert isinstance(summary, CompareSummary) and summary.agreement == "art14-1a.mca-to-edu"
     assert any(isinstance(e, CompareProgress) for e in events)
-    matches = [e for e in events if isinstance(e, RemoteMatch)]
+    assert not [e for e in events if isinstance(e, RemoteMatch)]  # a batching matcher sends batches
+    batches = [e.message for e in events if isinstance(e, RemoteMatchBatch)]
+    matches = [(ref, attrs) for b in batches for ref, attrs in zip(b.my_refs, attribute_rows(b))]
     assert 0 < len(matches) == summary.matches and summary.my_records == outcome.accepted
-    assert all(m.my_ref.count(".") == 1 and m.attributes for m in matches)  # references, never record ids
+    assert all(ref.count(".") == 1 and attrs for ref, attrs in matches)  # references, never record ids
     record = next(r for r in pipeline.records(rows, tag="probe") if isinstance(r, PreparedRecord))
     answer = client.query_status("mca/low-income", record.encoding, common_pb2.ELIGIBILITY_CHECK)
     assert answer.agreement == "art14-1a.mca-to-edu" and 0.0 <= answer.score <= 1.0

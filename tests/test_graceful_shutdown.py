@@ -10,6 +10,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aidlink.audit.store import SQLiteAuditStore
+from aidlink.gateway.match_batches import remote_matches
 from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
 from aidlink.matcher.server import MatcherConfig, MatcherServer
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
@@ -71,7 +72,7 @@ def test_stop_lets_the_call_in_flight_finish(tmp_path):
             break
     assert status == health_pb2.HealthCheckResponse.NOT_SERVING
     rest = list(events)
-    matches = [e for e in [first, *rest] if e.WhichOneof("event") == "match"]
+    matches = [m for e in [first, *rest] for m in remote_matches(e)]
     assert len(matches) == 4000 and rest[-1].WhichOneof("event") == "summary"
     stopping.join(timeout=60)
     assert not stopping.is_alive()

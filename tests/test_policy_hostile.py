@@ -19,6 +19,7 @@ from aidlink.audit.report import build_report
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.bundle import BundleLedger, export_dataset_bundle, read_result_bundle
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches, remote_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.bundle_import import BundleImporter
@@ -100,7 +101,7 @@ def node_compare(deployment, dept, mine, other, purpose):
             gateway_pb2.GatewayCompareRequest(my_dataset=mine, other_dataset=other, purpose=purpose)
         )
     )
-    return [e.match for e in events if e.WhichOneof("event") == "match"]
+    return [m for e in events for m in local_matches(e)]
 
 
 def last_entry(deployment, method, department):
@@ -189,7 +190,7 @@ def test_the_densest_plausible_probe_finds_no_one_at_the_floor(world):
         events = compare_events(
             stub, "dense-probe", "nhsa/medical", common_pb2.RISK_MONITORING, threshold=0.7, all_pairs=True
         )
-    assert not [e for e in events if e.WhichOneof("event") == "match"]
+    assert not [m for e in events for m in remote_matches(e)]
 
 
 # -- purpose ------------------------------------------------------------------------------------------

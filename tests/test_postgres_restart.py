@@ -9,6 +9,7 @@ import pytest
 
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import DEPARTMENTS, department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog
@@ -47,7 +48,7 @@ def snapshot(d: LoopbackDeployment) -> dict:
             )
         )
     )
-    matches = sorted((e.match.record_id, round(e.match.score, 6)) for e in events if e.WhichOneof("event") == "match")
+    matches = sorted((m.record_id, round(m.score, 6)) for e in events for m in local_matches(e))
     return {"datasets": datasets, "warnings": warnings, "matches": matches}
 
 

@@ -221,3 +221,38 @@ def test_kernel_compiles_to_hardware_popcount() -> None:
     assert re.search(r"\bv?popcnt", asm)
     if "avx512_vpopcntdq" in flags:
         assert "vpopcntq" in asm
+
+
+@pytest.mark.parametrize("bits", [128, 192, 1024])
+def test_pairs_sharing_bits_only_past_the_first_half_are_found(bits: int) -> None:
+    """The half-word bound rules tiles out from the first half of the words; pairs whose
+    common bits all lie in the second half (or straddle it) must still come back, exactly."""
+    rng = np.random.default_rng(11)
+    n_bytes = bits // 8
+    half_bits = (bits // 64 // 2) * 64
+    a, b = [], []
+    for k in range(200):
+        upper = rng.choice(np.arange(half_bits, bits), size=(bits - half_bits) // 3, replace=False)
+        lower = rng.choice(np.arange(0, half_bits), size=k % 7, replace=False) if half_bits else []
+        a.append(bits_set(n_bytes, [*upper, *lower]))
+        drop = set(rng.choice(upper, size=k % 5, replace=False).tolist())
+        b.append(bits_set(n_bytes, [p for p in upper if p not in drop]))
+    b += rows(make_datasets(200, bits, 0.0, 5)[1])
+    for threshold in (0.7, 0.85, 0.95):
+        assert_identical(candidate_pairs(pack(a), pack(b), threshold), anonlink_result(a, b, threshold))
+
+
+def test_half_word_bound_compiles_to_hardware_popcount() -> None:
+    from numba import njit, types
+
+    from aidlink.matcher.similarity import dice
+
+    if "avx512_vpopcntdq" not in _cpu_flags():
+        pytest.skip("CPU without AVX-512 VPOPCNTDQ")
+    kernel = njit(nogil=True)(dice._best_bound_pair.py_func)
+    array = types.Array(types.uint64, 2, "C")
+    vector = types.Array(types.int64, 1, "C")
+    kernel.compile(
+        (array, types.int64, vector, array, vector, types.int64, types.int64, types.UniTuple(types.int64, 8))
+    )
+    assert "vpopcntq" in "\n".join(kernel.inspect_asm().values())

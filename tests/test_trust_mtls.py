@@ -10,6 +10,7 @@ import pytest
 
 from aidlink.demo.loopback import LoopbackDeployment
 from aidlink.gateway.client import submit_rows
+from aidlink.gateway.match_batches import local_matches
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.keys.authority import CertificateAuthority
@@ -180,9 +181,7 @@ def _compare(deployment, dept="edu"):
             )
         )
     )
-    return sorted(
-        (e.match.record_id, e.match.attributes["category"]) for e in events if e.WhichOneof("event") == "match"
-    )
+    return sorted((m.record_id, m.attributes["category"]) for e in events for m in local_matches(e))
 
 
 def test_rotation_never_compares_across_versions(world):

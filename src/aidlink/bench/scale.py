@@ -5,7 +5,11 @@ medical-insurance extracts of it (default corruption profile), N rows each, so
 nearly every record has a true match (the heaviest case for matching). Then:
 normalize + encode + blocking tokens at the node (worker processes, one Encoder
 each), upload over real gRPC on loopback to a dev-mode matcher (plaintext), and
-CompareDatasets (all pairs at the threshold) with progress events. Pair
+CompareDatasets (all pairs at the threshold) with progress events, the matches
+arriving in batches (MatchBatch, at most 1 MiB each). The path is the service's own:
+every call audited, the agreement's record filter evaluated on every provider record
+(the benchmark's filter admits them all), the attributes it returns joined to each
+match, the volume ledger updated. Pair
 completeness is the share of the exhaustive join's pairs the blocked join finds
 (on a sample of A rows above --exhaustive-limit). Memory is the peak resident
 set size of this process during each stage (matcher and bench share it; encoding
@@ -51,6 +55,8 @@ user = "mca"
 catalog_entries = ["hrss.employment"]
 purposes = ["policy-delivery-check"]
 returns = ["social_insurance", "registered_unemployed", "employment_assistance"]
+# Admits every benchmark record (each carries one of these), so the filter is evaluated on the path.
+record_filter = [{ social_insurance = ["receiving", "enrolled", "none"] }]
 max_share_per_call = 1.0
 max_share_per_period = 1.0
 valid_from = "2023-01-01"
@@ -151,6 +157,17 @@ def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] |
     return out
 
 
+_PROVIDER_ATTRIBUTES = ("social_insurance", "registered_unemployed", "employment_assistance")
+
+
+def _provider_attributes(row: int) -> dict[str, str]:
+    return {
+        "social_insurance": ("receiving", "enrolled", "none")[row % 3],
+        "registered_unemployed": str(row % 2),
+        "employment_assistance": str(row // 2 % 2),
+    }
+
+
 def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import schema_fingerprint
@@ -160,10 +177,13 @@ def _upload(stub, department: str, dataset: str, entry: str, records, with_keys:
         bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(LinkageSchema.default_chinese())
     )
 
+    # The provider's records carry the attributes the agreement returns, so the attribute join runs.
+    names = list(_PROVIDER_ATTRIBUTES) if department == "hrss" else []
+
     def chunks():
         yield matcher_pb2.UploadChunk(
             header=matcher_pb2.UploadHeader(
-                dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info
+                dataset=dataset, catalog_entry=entry, catalog_version="2023.1", encoding=info, attributes=names
             )
         )
         for start in range(0, len(records), 2000):
@@ -171,7 +191,10 @@ def _upload(stub, department: str, dataset: str, entry: str, records, with_keys:
                 batch=matcher_pb2.RecordBatch(
                     records=[
                         matcher_pb2.EncodedRecord(
-                            ref=f"r{start + i}", encoding=enc, blocking_keys=keys if with_keys else ()
+                            ref=f"r{start + i}",
+                            encoding=enc,
+                            blocking_keys=keys if with_keys else (),
+                            attributes=_provider_attributes(start + i) if names else {},
                         )
                         for i, (enc, keys) in enumerate(records[start : start + 2000])
                     ]
@@ -221,10 +244,12 @@ class _WorkerPeakRss:
 
 def _compare(stub, tag: str, threshold: float):
     """All pairs of mca/<tag> vs hrss/<tag> over gRPC: (matches, comparisons, progress events)."""
+    from aidlink.gateway.match_batches import attribute_rows
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
     from aidlink.v1 import common_pb2, matcher_pb2
 
-    matches, progress, comparisons = [], 0, 0
+    matches: list = []
+    progress = comparisons = 0
     for event in stub.CompareDatasets(
         matcher_pb2.CompareRequest(
             my_dataset=tag,
@@ -238,6 +263,9 @@ def _compare(stub, tag: str, threshold: float):
         kind = event.WhichOneof("event")
         if kind == "match":
             matches.append((event.match.my_ref, event.match.score, tuple(sorted(event.match.attributes.items()))))
+        elif kind == "matches":
+            b = event.matches
+            matches += [(r, s, tuple(sorted(a.items()))) for r, s, a in zip(b.my_refs, b.scores, attribute_rows(b))]
         elif kind == "progress":
             progress += 1
         else:
@@ -327,7 +355,7 @@ def run_size(n: int, args, pool, stub) -> dict:
 
     t = time.perf_counter()
     with _PeakRss() as mem:
-        matches = progress_events = comparisons = 0
+        matches = progress_events = comparisons = messages = 0
         for event in stub.CompareDatasets(
             matcher_pb2.CompareRequest(
                 my_dataset=tag,
@@ -339,14 +367,17 @@ def run_size(n: int, args, pool, stub) -> dict:
             metadata=[(DEV_DEPARTMENT_HEADER, "mca")],
         ):
             kind = event.WhichOneof("event")
+            messages += 1
             if kind == "match":
                 matches += 1
+            elif kind == "matches":
+                matches += len(event.matches.scores)
             elif kind == "progress":
                 progress_events += 1
             else:
                 comparisons = event.summary.comparisons
     row["match_s"], row["match_rss"] = time.perf_counter() - t, mem.peak
-    row.update(matches=matches, comparisons=comparisons, progress_events=progress_events)
+    row.update(matches=matches, comparisons=comparisons, progress_events=progress_events, messages=messages)
 
     # Completeness: the same blocked join the matcher ran, against the exhaustive join.
     a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
@@ -466,7 +497,7 @@ def run(args) -> int:
                     data_dir=Path(tmp) / backend,
                     listen="127.0.0.1:0",
                     insecure_dev=True,
-                    audit=False,
+                    audit=True,  # every call audited before it is answered, as in service
                     agreements=agreements,
                     screen_on_upload=False,  # a matching benchmark: no monitoring graph behind its back
                     **settings,
@@ -491,7 +522,7 @@ def run(args) -> int:
             print(
                 f"   comparisons {r['comparisons']:,} (exhaustive would be "
                 f"{r['records'][0] * r['records'][1]:,}); pairs >= {args.threshold}: {r['matches']:,}; "
-                f"progress events {r['progress_events']}",
+                f"progress events {r['progress_events']}; messages {r['messages']:,}",
                 flush=True,
             )
             print(

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.cli.downloads import COMMENT
 from aidlink.cli.node_options import add_node_options, open_node_channel
 from aidlink.cli.progress import ProgressBar
 from aidlink.cli.settings import add_config_option, message_bytes, seconds
 from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S
+from aidlink.gateway.match_batches import local_matches
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
 from aidlink.matcher.purposes import purpose_value
+from aidlink.result_notice import NOTICE
 from aidlink.transport import DEFAULT_MAX_MESSAGE_BYTES
 from aidlink.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -274,15 +277,67 @@ def submit(args) -> int:
     return 0
 
 
+class _MatchesCsv:
+    """Writes matches to ``record_id,score,<attributes>`` CSV as they arrive, into a ``.partial``
+    file renamed over the output once the summary came (nothing is left behind on failure).
+
+    Batches name their attribute columns (those the agreement returns), so rows are written
+    batch by batch; single-match events (a gateway from before batching) are held and
+    written at the end with the attributes they carry, as before."""
+
+    def __init__(self, output: str) -> None:
+        self.output = Path(output)
+        self.partial = self.output.with_name(self.output.name + ".partial")
+        self._fh = open(self.partial, "w", newline="", encoding="utf-8-sig")  # closed in finish/abandon
+        self._fh.write(f"{COMMENT}{NOTICE}\r\n")  # the Art. 26 notice opens every download (cli.downloads)
+        self._writer = csv.writer(self._fh)
+        self._names: list[str] | None = None
+        self._single: list[gateway_pb2.LocalMatch] = []
+
+    def _rows(self, matches) -> None:
+        names = self._names or []
+        self._writer.writerows(
+            [m.record_id, f"{m.score:.4f}", *(m.attributes.get(n, "") for n in names)] for m in matches
+        )
+
+    def add(self, event: gateway_pb2.GatewayCompareEvent) -> None:
+        kind = event.WhichOneof("event")
+        if kind == "match":
+            self._single.append(event.match)
+        elif kind == "matches":
+            if self._names is None:
+                self._names = sorted(column.name for column in event.matches.attributes)
+                self._writer.writerow(["record_id", "score", *self._names])
+            self._rows(local_matches(event))
+
+    def finish(self) -> None:
+        if self._names is None:
+            self._names = sorted({k for m in self._single for k in m.attributes})
+            self._writer.writerow(["record_id", "score", *self._names])
+        self._rows(self._single)
+        self._fh.close()
+        self.partial.replace(self.output)
+
+    def abandon(self) -> None:
+        self._fh.close()
+        self.partial.unlink(missing_ok=True)
+
+
 def compare(args) -> int:
+    try:
+        out = _MatchesCsv(args.output)
+    except OSError as exc:
+        print(f"aidlink gateway compare: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
     channel = open_node_channel(args, "gateway compare")
     if channel is None:
+        out.abandon()
         return 2
-    with channel:
-        stub = gateway_pb2_grpc.GatewayStub(channel)
-        bar = ProgressBar("matching", sys.stderr)
-        events = []
-        try:
+    summary = None
+    try:
+        with channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            bar = ProgressBar("matching", sys.stderr)
             for event in stub.CompareDataset(
                 gateway_pb2.GatewayCompareRequest(
                     my_dataset=args.my_dataset,
@@ -292,21 +347,25 @@ def compare(args) -> int:
                     all_pairs=args.all_pairs,
                 )
             ):
-                if event.WhichOneof("event") == "progress":
+                kind = event.WhichOneof("event")
+                if kind == "progress":
                     bar(event.progress.done, event.progress.total)
+                elif kind == "summary":
+                    summary = event.summary
                 else:
-                    events.append(event)
-        except grpc.RpcError as exc:
-            print(f"aidlink gateway compare: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
-    matches = [e.match for e in events if e.WhichOneof("event") == "match"]
-    summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
-    names = sorted({k for m in matches for k in m.attributes})
-    with open(args.output, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["record_id", "score", *names])
-        for m in matches:
-            writer.writerow([m.record_id, f"{m.score:.4f}", *(m.attributes.get(n, "") for n in names)])
+                    out.add(event)
+    except grpc.RpcError as exc:
+        out.abandon()
+        print(f"aidlink gateway compare: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    except BaseException:
+        out.abandon()
+        raise
+    if summary is None:
+        out.abandon()
+        print("aidlink gateway compare: the gateway ended the comparison without a summary", file=sys.stderr)
+        return 1
+    out.finish()
     print(
         f"{summary.matches} of {summary.my_records} records of {summary.my_dataset} match "
         f"{summary.other_dataset} (agreement {summary.agreement}) -> {args.output}"

@@ -11,6 +11,7 @@ import grpc
 
 from aidlink.cli.downloads import FORMATS, write_table
 from aidlink.cli.node_options import add_node_options, open_node_channel
+from aidlink.gateway.match_batches import local_matches
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.warnings import STATUSES
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
@@ -101,7 +102,7 @@ def _feedback_rows(answer) -> tuple[list[str], list[list]]:
 
 
 def _compare_rows(events) -> tuple[list[str], list[list]]:
-    matches = [e.match for e in events if e.WhichOneof("event") == "match"]
+    matches = [m for e in events for m in local_matches(e)]
     names = sorted({k for m in matches for k in m.attributes})
     return (
         ["record_id", "score", *names],

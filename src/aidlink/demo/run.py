@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 
+from aidlink.gateway.match_batches import local_matches
 from aidlink.v1 import common_pb2, gateway_pb2
 
 # department: (dataset name, catalog entry, file encoding of its extract). Edu's export is GBK.
@@ -83,7 +84,7 @@ def _compare(stub, mine, other, purpose):
         stub.CompareDataset(gateway_pb2.GatewayCompareRequest(my_dataset=mine, other_dataset=other, purpose=purpose))
     )
     return (
-        [e.match for e in events if e.WhichOneof("event") == "match"],
+        [m for e in events for m in local_matches(e)],
         next(e.summary for e in events if e.WhichOneof("event") == "summary"),
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from aidlink.gateway.match_batches import RemoteMatchBatch
 from aidlink.gateway.pipeline import EncodingParameters, PreparedRecord
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
@@ -148,9 +149,10 @@ class MatcherClient:
         purpose: common_pb2.Purpose,
         threshold: float = 0.0,
         all_pairs: bool = False,
-    ) -> Iterator[CompareProgress | RemoteMatch | CompareSummary]:
-        """The matcher's answer as it streams: progress, matches (by reference), then the summary;
-        RuntimeError if the stream ends without a summary."""
+    ) -> Iterator[CompareProgress | RemoteMatch | RemoteMatchBatch | CompareSummary]:
+        """The matcher's answer as it streams: progress, matches (by reference; in batches from a
+        batching matcher, one by one from an older one), then the summary; RuntimeError if the
+        stream ends without a summary, ValueError on a batch whose columns do not line up."""
         summary = None
         for event in self.stub.CompareDatasets(
             matcher_pb2.CompareRequest(
@@ -167,6 +169,8 @@ class MatcherClient:
             elif kind == "match":
                 m = event.match
                 yield RemoteMatch(m.my_ref, m.score, dict(m.attributes), m.disputed)
+            elif kind == "matches":
+                yield RemoteMatchBatch(event.matches)
             elif kind == "summary":
                 s = event.summary
                 summary = CompareSummary(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aidlink.gateway.catalog_lookup import NodeCatalog
+from aidlink.gateway.match_batches import LocalMatchBatch, RemoteMatchBatch, attribute_rows, disputed_flags
 from aidlink.gateway.matcher_client import CompareProgress, CompareSummary, MatcherClient, RemoteMatch, encoding_info
 from aidlink.gateway.pipeline import (
     SCHOOL_AGE,
@@ -208,11 +209,14 @@ class GatewayNode:
         purpose: common_pb2.Purpose,
         threshold: float = 0.0,
         all_pairs: bool = False,
-    ) -> Iterator[CompareProgress | LocalMatch | CompareSummary]:
-        """The matcher's answer as it streams: progress, then this node's own matches, then the summary."""
+    ) -> Iterator[CompareProgress | LocalMatch | LocalMatchBatch | CompareSummary]:
+        """The matcher's answer as it streams: progress, then this node's own matches (a batch
+        as the matcher sent it, resolved to record ids), then the summary."""
         for event in self.matcher.compare(my_dataset, other_dataset, purpose, threshold, all_pairs):
             if isinstance(event, RemoteMatch):
                 yield LocalMatch(self.refs.resolve(event.my_ref), event.score, event.attributes, event.disputed)
+            elif isinstance(event, RemoteMatchBatch):
+                yield from event.resolved(self.refs.resolve).pieces()
             else:
                 yield event
 
@@ -224,10 +228,18 @@ class GatewayNode:
         threshold: float = 0.0,
         all_pairs: bool = False,
     ) -> tuple[list[LocalMatch], CompareSummary]:
-        events = list(self.compare_events(my_dataset, other_dataset, purpose, threshold, all_pairs))
-        summary = events[-1]
-        assert isinstance(summary, CompareSummary)  # the matcher client ends every stream with one
-        return [e for e in events if isinstance(e, LocalMatch)], summary
+        matches: list[LocalMatch] = []
+        summary = None
+        for event in self.compare_events(my_dataset, other_dataset, purpose, threshold, all_pairs):
+            if isinstance(event, LocalMatch):
+                matches.append(event)
+            elif isinstance(event, LocalMatchBatch):
+                m = event.message
+                matches += map(LocalMatch, m.record_ids, m.scores, attribute_rows(m), disputed_flags(m))
+            elif isinstance(event, CompareSummary):
+                summary = event
+        assert summary is not None  # the matcher client ends every stream with one
+        return matches, summary
 
     # -- one person ----------------------------------------------------------------------------
     def check_person(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import grpc
 
+from aidlink.gateway.match_batches import LocalMatchBatch
 from aidlink.gateway.node import CompareProgress, GatewayNode, LocalMatch, RowRefused
 from aidlink.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, matcher_pb2
 
@@ -68,6 +69,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                     yield gateway_pb2.GatewayCompareEvent(
                         progress=matcher_pb2.CompareProgress(done=event.done, total=event.total, stage="compare")
                     )
+                elif isinstance(event, LocalMatchBatch):
+                    yield gateway_pb2.GatewayCompareEvent(matches=event.message)
                 elif isinstance(event, LocalMatch):
                     yield gateway_pb2.GatewayCompareEvent(
                         match=gateway_pb2.LocalMatch(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,9 +36,15 @@ class Link:
 
 @dataclass(frozen=True)
 class MatchOutcome:
-    links: list[Link]
+    pairs: CandidatePairs  # the links as arrays, in canonical order (score descending, mine, other)
     comparisons: int  # pairs examined: all pairs (exhaustive) or candidate pairs (blocked)
     blocked: bool
+
+    @cached_property
+    def links(self) -> list[Link]:
+        """The links one object each (small results: status queries, monitoring, tests)."""
+        p = self.pairs
+        return [Link(a, b, s) for a, b, s in zip(p.a_index.tolist(), p.b_index.tolist(), p.scores.tolist())]
 
 
 @dataclass(frozen=True)
@@ -87,18 +94,14 @@ def match_encodings(
     if len(mine) == 0 or len(other) == 0:
         if progress:
             progress(len(mine), len(mine))
-        return MatchOutcome([], 0, blocking is not None)
+        return MatchOutcome(CandidatePairs.empty(), 0, blocking is not None)
     chunks, comparisons = candidate_chunks(
         mine, other, threshold, blocking=blocking, chunk_rows=chunk_rows, progress=progress, threads=threads
     )
     candidates = CandidatePairs.concatenate(list(chunks))
     if not all_pairs:
         candidates = greedy_link_pairs(candidates)
-    links = [
-        Link(a, b, s)
-        for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(), candidates.scores.tolist())
-    ]
-    return MatchOutcome(links, comparisons(), blocking is not None and threshold > 0)
+    return MatchOutcome(candidates, comparisons(), blocking is not None and threshold > 0)
 
 
 def compare_encodings(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -58,12 +59,56 @@ class DatasetVersion:
         return f"{self.department}/{self.name}"
 
 
+class AttributeRows(Sequence[dict[str, str]]):
+    """Records' attributes, each parsed from its stored JSON when first read.
+
+    A compare reads the attributes of the other side's matched records (and, under an
+    agreement with a record filter, of all its records); parsing a million rows up front,
+    most never read, would cost seconds."""
+
+    def __init__(self, stored: list[str]) -> None:
+        self._stored = stored
+        self._parsed: list[dict[str, str] | None] = [None] * len(stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, str] | list[dict[str, str]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        parsed = self._parsed[index]
+        if parsed is None:
+            parsed = self._parsed[index] = json.loads(self._stored[index])
+        return parsed
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def rows_where(self, test: Callable[[dict[str, str]], bool]) -> np.ndarray:
+        """Rows whose attributes pass ``test``, asked once per distinct stored value: attribute
+        sets repeat (enumerations, flags), so a million rows take a few hundred tests."""
+        answers: dict[str, bool] = {}
+        rows = []
+        for i, stored in enumerate(self._stored):
+            ok = answers.get(stored)
+            if ok is None:
+                ok = answers[stored] = test(json.loads(stored))
+            if ok:
+                rows.append(i)
+        return np.asarray(rows, dtype=np.int64)
+
+
 @dataclass
 class LoadedDataset:
     meta: DatasetVersion
     encodings: np.ndarray  # (records, bits // 8) uint8, memory-mapped
     refs: list[str]
-    attributes: list[dict[str, str]]
+    attributes: Sequence[dict[str, str]]  # AttributeRows: parsed when read
     blocking: BlockingKeys | None = None  # per-record token keys, when the upload carried them
 
 
@@ -270,7 +315,7 @@ class DatasetStore:
             "SELECT ref, attributes FROM records WHERE dataset_version=? ORDER BY idx", (meta.id,)
         )
         loaded = LoadedDataset(
-            meta, enc, [r[0] for r in rows], [json.loads(r[1]) for r in rows], self._blocking_keys(meta, path)
+            meta, enc, [r[0] for r in rows], AttributeRows([r[1] for r in rows]), self._blocking_keys(meta, path)
         )
         self._cache = {meta.id: loaded, **{k: v for k, v in list(self._cache.items())[-7:]}}
         return loaded

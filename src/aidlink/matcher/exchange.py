@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from datetime import date
-from typing import NamedTuple
 
 import numpy as np
 
@@ -18,9 +17,11 @@ from aidlink.audit.officer_text import escape_for_officer, unsafe_characters
 from aidlink.matcher.agreements import Agreement, AgreementSet, Refusal
 from aidlink.matcher.catalog import Catalog, CatalogError
 from aidlink.matcher.catalog_store import CatalogStore
+from aidlink.matcher.compared_matches import ComparedMatches
 from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, DEFAULT_LSH, DEFAULT_THRESHOLD
 from aidlink.matcher.datasets import (
     MAX_BLOCKING_KEYS,
+    AttributeRows,
     DatasetNotFound,
     DatasetStore,
     DatasetVersion,
@@ -48,13 +49,6 @@ class UploadProblem:
     reason: str
 
 
-class MatchedRecord(NamedTuple):
-    ref: str  # the caller's own record reference
-    score: float
-    attributes: dict[str, str]  # the other side's attributes the agreement returns
-    disputed: bool = False  # the other side's record is under an open dispute (Art. 23)
-
-
 def no_disputes(dataset: str, version: int) -> set[str]:
     return set()
 
@@ -65,7 +59,7 @@ class Comparison:
     other: DatasetVersion
     agreement: Agreement
     threshold: float
-    matches: list[MatchedRecord]
+    matches: ComparedMatches  # columns; a MatchedRecord is built per match only when read
     comparisons: int
     other_admitted: int
     blocked: bool = False  # True: only pairs sharing a blocking key were scored
@@ -313,7 +307,6 @@ class Exchange:
         my_data, other_data = self.store.load(mine), self.store.load(other)
         admitted_rows = self._admitted(other, other_data.attributes, agreement)
         self._check_something_admitted(other, agreement, len(admitted_rows))
-        admitted = admitted_rows.tolist()
         outcome = self.join_path.match(
             my_data.encodings,
             other_data,
@@ -324,26 +317,18 @@ class Exchange:
             blocking=self.blocking,
             progress=progress,
         )
-        disputed = self.disputed_refs(other.qualified_name, other.version)
-        matches = []
-        for link in sorted(outcome.links, key=lambda l: (l.mine, -l.score)):
-            row = admitted[link.other]
-            attrs = other_data.attributes[row]
-            matches.append(
-                MatchedRecord(
-                    my_data.refs[link.mine],
-                    link.score,
-                    {k: attrs[k] for k in agreement.returns if k in attrs},
-                    other_data.refs[row] in disputed,
-                )
-            )
-        self.policy_gate.reveal(
-            department,
-            agreement,
-            other,
-            {other_data.refs[admitted[link.other]] for link in outcome.links},
-            len(admitted),
+        pairs = outcome.pairs
+        matches = ComparedMatches.in_answer_order(
+            pairs.a_index,
+            admitted_rows[pairs.b_index],
+            pairs.scores,
+            my_refs=my_data.refs,
+            other_refs=other_data.refs,
+            other_attributes=other_data.attributes,
+            returns=tuple(agreement.returns),
+            disputed_refs=frozenset(self.disputed_refs(other.qualified_name, other.version)),
         )
+        self.policy_gate.reveal(department, agreement, other, matches.revealed_refs(), len(admitted_rows))
         return Comparison(
             mine,
             other,
@@ -351,7 +336,7 @@ class Exchange:
             threshold,
             matches,
             comparisons=outcome.comparisons,
-            other_admitted=len(admitted),
+            other_admitted=len(admitted_rows),
             blocked=outcome.blocked,
         )
 
@@ -410,11 +395,18 @@ class Exchange:
                 f"({agreement.describe_filter()}): there is nothing this call may be matched against"
             )
 
-    def _admitted(self, meta: DatasetVersion, attributes: list[dict[str, str]], agreement: Agreement) -> np.ndarray:
+    def _admitted(
+        self, meta: DatasetVersion, attributes: Sequence[Mapping[str, str]], agreement: Agreement
+    ) -> np.ndarray:
         key = (meta.id, agreement.filter_key)
         rows = self._admitted_rows.get(key)
         if rows is None:
-            rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
+            if not any(a.record_filter for a in (agreement, *agreement.bound_with)):
+                rows = np.arange(len(attributes), dtype=np.int64)  # every record; none need be read
+            elif isinstance(attributes, AttributeRows):
+                rows = attributes.rows_where(agreement.admits)
+            else:
+                rows = np.asarray([i for i, attrs in enumerate(attributes) if agreement.admits(attrs)], dtype=np.int64)
             if len(self._admitted_rows) >= 64:
                 self._admitted_rows.clear()
             self._admitted_rows[key] = rows

@@ -25,7 +25,6 @@ from aidlink.matcher.comparison import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_LSH,
     Blocking,
-    Link,
     MatchOutcome,
     Progress,
     match_encodings,
@@ -156,7 +155,7 @@ class DatasetJoin:
         if len(mine) == 0 or len(admitted) == 0:
             if progress:
                 progress(len(mine), len(mine))
-            return MatchOutcome([], 0, False)
+            return MatchOutcome(CandidatePairs.empty(), 0, False)
         rows = None if len(admitted) == len(other_encodings) else admitted
         parts = []
         try:
@@ -175,11 +174,7 @@ class DatasetJoin:
         candidates = CandidatePairs.concatenate(parts)
         if not all_pairs:
             candidates = greedy_link_pairs(candidates)
-        links = [
-            Link(a, b, s)
-            for a, b, s in zip(candidates.a_index.tolist(), candidates.b_index.tolist(), candidates.scores.tolist())
-        ]
-        return MatchOutcome(links, len(mine) * len(admitted), False)
+        return MatchOutcome(candidates, len(mine) * len(admitted), False)
 
     def _join_chunk(
         self, chunk: np.ndarray, other: DatasetVersion, encodings: np.ndarray, threshold: float, rows: np.ndarray | None

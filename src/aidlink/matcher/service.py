@@ -20,7 +20,7 @@ from aidlink.matcher.errors import InvalidInput
 from aidlink.matcher.exchange import Exchange, UploadProblem
 from aidlink.matcher.purposes import purpose_name
 from aidlink.matcher.request_fields import dataset_name_problem
-from aidlink.matcher.result_messages import match_message, summary_message
+from aidlink.matcher.result_messages import MAX_BATCH_BYTES, match_batches, summary_message
 from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc
 
@@ -120,8 +120,9 @@ def _purpose(value: int) -> str:
 
 
 class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
-    def __init__(self, exchange: Exchange, registry=None) -> None:
+    def __init__(self, exchange: Exchange, registry=None, batch_bytes: int = MAX_BATCH_BYTES) -> None:
         self.exchange = exchange
+        self.batch_bytes = batch_bytes  # the most serialized bytes of matches one CompareEvent carries
         kwargs = {"registry": registry} if registry is not None else {}
         self.records_uploaded = Counter(
             "aidlink_records_uploaded", "Encoded records accepted", ["department"], **kwargs
@@ -200,8 +201,8 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):
         ]
         call.counts = result.audit_counts()
         self.pairs_compared.inc(result.comparisons)
-        for m in result.matches:
-            yield matcher_pb2.CompareEvent(match=match_message(m))
+        for batch in match_batches(result.matches, self.batch_bytes):
+            yield matcher_pb2.CompareEvent(matches=batch)
         yield matcher_pb2.CompareEvent(summary=summary_message(result))
 
     # -- single status query ----------------------------------------------------------------------

@@ -114,15 +114,29 @@ class LocalMatch(_message.Message):
     disputed: bool
     def __init__(self, record_id: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
+class LocalMatchBatch(_message.Message):
+    __slots__ = ("record_ids", "scores", "disputed", "attributes")
+    RECORD_IDS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    record_ids: _containers.RepeatedScalarFieldContainer[str]
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    disputed: _containers.RepeatedScalarFieldContainer[int]
+    attributes: _containers.RepeatedCompositeFieldContainer[_matcher_pb2.AttributeColumn]
+    def __init__(self, record_ids: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., disputed: _Optional[_Iterable[int]] = ..., attributes: _Optional[_Iterable[_Union[_matcher_pb2.AttributeColumn, _Mapping]]] = ...) -> None: ...
+
 class GatewayCompareEvent(_message.Message):
-    __slots__ = ("match", "summary", "progress")
+    __slots__ = ("match", "summary", "progress", "matches")
     MATCH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
     match: LocalMatch
     summary: GatewayCompareSummary
     progress: _matcher_pb2.CompareProgress
-    def __init__(self, match: _Optional[_Union[LocalMatch, _Mapping]] = ..., summary: _Optional[_Union[GatewayCompareSummary, _Mapping]] = ..., progress: _Optional[_Union[_matcher_pb2.CompareProgress, _Mapping]] = ...) -> None: ...
+    matches: LocalMatchBatch
+    def __init__(self, match: _Optional[_Union[LocalMatch, _Mapping]] = ..., summary: _Optional[_Union[GatewayCompareSummary, _Mapping]] = ..., progress: _Optional[_Union[_matcher_pb2.CompareProgress, _Mapping]] = ..., matches: _Optional[_Union[LocalMatchBatch, _Mapping]] = ...) -> None: ...
 
 class GatewayCompareSummary(_message.Message):
     __slots__ = ("my_dataset", "other_dataset", "matches", "my_records", "agreement", "notice")

@@ -125,6 +125,28 @@ class Match(_message.Message):
     disputed: bool
     def __init__(self, my_ref: _Optional[str] = ..., score: _Optional[float] = ..., attributes: _Optional[_Mapping[str, str]] = ..., disputed: _Optional[bool] = ...) -> None: ...
 
+class MatchBatch(_message.Message):
+    __slots__ = ("my_refs", "scores", "disputed", "attributes")
+    MY_REFS_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    my_refs: _containers.RepeatedScalarFieldContainer[str]
+    scores: _containers.RepeatedScalarFieldContainer[float]
+    disputed: _containers.RepeatedScalarFieldContainer[int]
+    attributes: _containers.RepeatedCompositeFieldContainer[AttributeColumn]
+    def __init__(self, my_refs: _Optional[_Iterable[str]] = ..., scores: _Optional[_Iterable[float]] = ..., disputed: _Optional[_Iterable[int]] = ..., attributes: _Optional[_Iterable[_Union[AttributeColumn, _Mapping]]] = ...) -> None: ...
+
+class AttributeColumn(_message.Message):
+    __slots__ = ("name", "values", "missing")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    missing: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., missing: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class CompareSummary(_message.Message):
     __slots__ = ("my_dataset", "my_version", "other_dataset", "other_version", "my_records", "matches", "comparisons", "threshold", "agreement", "notice")
     MY_DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -150,14 +172,16 @@ class CompareSummary(_message.Message):
     def __init__(self, my_dataset: _Optional[str] = ..., my_version: _Optional[int] = ..., other_dataset: _Optional[str] = ..., other_version: _Optional[int] = ..., my_records: _Optional[int] = ..., matches: _Optional[int] = ..., comparisons: _Optional[int] = ..., threshold: _Optional[float] = ..., agreement: _Optional[str] = ..., notice: _Optional[_Union[_common_pb2.ResultNotice, _Mapping]] = ...) -> None: ...
 
 class CompareEvent(_message.Message):
-    __slots__ = ("progress", "match", "summary")
+    __slots__ = ("progress", "match", "summary", "matches")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     MATCH_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
     progress: CompareProgress
     match: Match
     summary: CompareSummary
-    def __init__(self, progress: _Optional[_Union[CompareProgress, _Mapping]] = ..., match: _Optional[_Union[Match, _Mapping]] = ..., summary: _Optional[_Union[CompareSummary, _Mapping]] = ...) -> None: ...
+    matches: MatchBatch
+    def __init__(self, progress: _Optional[_Union[CompareProgress, _Mapping]] = ..., match: _Optional[_Union[Match, _Mapping]] = ..., summary: _Optional[_Union[CompareSummary, _Mapping]] = ..., matches: _Optional[_Union[MatchBatch, _Mapping]] = ...) -> None: ...
 
 class StatusQuery(_message.Message):
     __slots__ = ("dataset", "encoding", "encoding_info", "purpose", "threshold")

@@ -28,6 +28,7 @@ from aidlink.matcher.similarity.popcount import popcount64
 NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)  # padding in a key row; never a real key
 KEY_BYTES = 8
 _PARALLEL_LOCK = threading.Lock()
+_MATCHES_PER_ROW = 4  # room for passing pairs per A row in the first pass
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -94,75 +95,110 @@ class BlockingKeys:
 
 
 @njit(cache=True, nogil=True)
-def _first(sorted_keys, key):  # pragma: no cover - compiled
-    lo, hi = 0, sorted_keys.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_keys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def _key_ranges(needles, index_keys, lo_out, hi_out):  # pragma: no cover - compiled
+    """For each of the ascending ``needles``, the range of ``index_keys`` (ascending) equal to it.
+
+    One forward walk with galloping search from the previous needle's place: each lookup
+    costs the logarithm of the distance moved, and touches memory near the last one,
+    where a binary search over the whole index per key would miss the cache at every step.
+    """
+    n = index_keys.shape[0]
+    pos = 0
+    for t in range(needles.shape[0]):
+        key = needles[t]
+        if pos < n and index_keys[pos] < key:
+            prev = pos
+            step = 1
+            while pos + step < n and index_keys[pos + step] < key:
+                prev = pos + step
+                step <<= 1
+            lo = prev + 1
+            hi = min(pos + step, n)
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if index_keys[mid] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            pos = lo
+        stop = pos
+        while stop < n and index_keys[stop] == key:
+            stop += 1
+        lo_out[t] = pos
+        hi_out[t] = stop
 
 
 @njit(cache=True, nogil=True)
-def _smallest_shared_is(a_keys, i, b_keys, j, key):  # pragma: no cover - compiled
-    """Whether ``key`` is the smallest key rows ``a_keys[i]`` and ``b_keys[j]`` share."""
-    p = 0
-    q = 0
-    while True:
-        x = a_keys[i, p]
-        y = b_keys[j, q]
-        if x == y:
-            return x == key
-        if x < y:
-            p += 1
-        else:
-            q += 1
-
-
-@njit(cache=True, nogil=True)
-def _scan_row(
-    i, a_words, a_pop, a_keys, low, high, b_words, b_pop, b_keys, index_keys, index_rows, threshold, out_b, out_s, start
+def _scan_block(
+    rows,
+    r0,
+    r1,
+    a_words,
+    a_pop,
+    a_keys,
+    low,
+    high,
+    b_words,
+    b_pop,
+    key_lo,
+    key_hi,
+    index_rows,
+    index_pop,
+    threshold,
+    seen,
+    out_r,
+    out_b,
+    out_s,
 ):  # pragma: no cover - compiled
-    """Score row ``i``'s candidates; write passing pairs from ``start`` when ``out_b`` has room.
+    """Score the candidates of ``rows[r0:r1]``; returns (passing pairs, distinct candidate pairs).
 
-    Returns (passing pairs, candidate pairs).
+    ``key_lo[r, k]:key_hi[r, k]`` is the run of the B index holding A row ``rows[r]``'s key ``k``.
+    A candidate is a B row sharing at least one key with the A row; ``seen[j]`` holds the
+    last A row that met B row ``j``, so each pair is counted and scored once whatever number
+    of keys it shares. Passing pairs are written (position in ``rows``, B row, score) while
+    the outputs have room; past that they are only counted (the caller runs again).
     """
     no_key = np.uint64(0xFFFFFFFFFFFFFFFF)
     nwords = a_words.shape[1]
-    pa = a_pop[i]
+    cap = out_b.shape[0]
     found = 0
     candidates = 0
-    for k in range(a_keys.shape[1]):
-        key = a_keys[i, k]
-        if key == no_key:
-            break
-        p = _first(index_keys, key)
-        while p < index_keys.shape[0] and index_keys[p] == key:
-            j = index_rows[p]
-            p += 1
-            if not _smallest_shared_is(a_keys, i, b_keys, j, key):
-                continue
-            candidates += 1
-            pb = b_pop[j]
-            if pb < low[i] or pb > high[i]:
-                continue
-            common = 0
-            for w in range(nwords):
-                common += popcount64(a_words[i, w] & b_words[j, w])
-            score = np.float64(2 * common) / np.float64(pa + pb)
-            if score >= threshold:
-                if out_b.shape[0] > 0:
-                    out_b[start + found] = j
-                    out_s[start + found] = score
-                found += 1
+    for r in range(r0, r1):
+        i = rows[r]
+        pa = a_pop[i]
+        lo_pop = low[i]
+        hi_pop = high[i]
+        for k in range(a_keys.shape[1]):
+            if a_keys[i, k] == no_key:
+                break
+            for p in range(key_lo[r, k], key_hi[r, k]):
+                j = index_rows[p]
+                if seen[j] == i:
+                    continue
+                seen[j] = i
+                candidates += 1
+                pb = np.int64(index_pop[p])  # b_pop[j], read in index order rather than at random
+                if pb < lo_pop or pb > hi_pop:
+                    continue
+                common = 0
+                for w in range(nwords):
+                    common += popcount64(a_words[i, w] & b_words[j, w])
+                # anonlink: (2 * uv_popc) / (double) (u_popc + v_popc), compared with >=.
+                score = np.float64(2 * common) / np.float64(pa + pb)
+                if score >= threshold:
+                    if found < cap:
+                        out_r[found] = r
+                        out_b[found] = j
+                        out_s[found] = score
+                    found += 1
     return found, candidates
 
 
 @njit(cache=True, parallel=True)
-def _count(
+def _scan_blocks(
     rows,
+    block_starts,
+    blocks,
     a_words,
     a_pop,
     a_keys,
@@ -170,18 +206,25 @@ def _count(
     high,
     b_words,
     b_pop,
-    b_keys,
-    index_keys,
+    key_lo,
+    key_hi,
     index_rows,
+    index_pop,
     threshold,
+    out_r,
+    out_b,
+    out_s,
     found,
     candidates,
 ):  # pragma: no cover - compiled
-    empty_b = np.empty(0, dtype=np.int64)
-    empty_s = np.empty(0, dtype=np.float64)
-    for r in prange(rows.shape[0]):
-        f, c = _scan_row(
-            rows[r],
+    """:func:`_scan_block` for each block in ``blocks``, in parallel, each with its own outputs."""
+    for k in prange(blocks.shape[0]):
+        block = blocks[k]
+        seen = np.full(b_pop.shape[0], -1, dtype=np.int32)
+        f, c = _scan_block(
+            rows,
+            block_starts[block],
+            block_starts[block + 1],
             a_words,
             a_pop,
             a_keys,
@@ -189,54 +232,18 @@ def _count(
             high,
             b_words,
             b_pop,
-            b_keys,
-            index_keys,
+            key_lo,
+            key_hi,
             index_rows,
+            index_pop,
             threshold,
-            empty_b,
-            empty_s,
-            0,
+            seen,
+            out_r[k],
+            out_b[k],
+            out_s[k],
         )
-        found[r] = f
-        candidates[r] = c
-
-
-@njit(cache=True, parallel=True)
-def _fill(
-    rows,
-    a_words,
-    a_pop,
-    a_keys,
-    low,
-    high,
-    b_words,
-    b_pop,
-    b_keys,
-    index_keys,
-    index_rows,
-    threshold,
-    offsets,
-    out_b,
-    out_s,
-):  # pragma: no cover - compiled
-    for r in prange(rows.shape[0]):
-        _scan_row(
-            rows[r],
-            a_words,
-            a_pop,
-            a_keys,
-            low,
-            high,
-            b_words,
-            b_pop,
-            b_keys,
-            index_keys,
-            index_rows,
-            threshold,
-            out_b,
-            out_s,
-            offsets[r],
-        )
+        found[k] = f
+        candidates[k] = c
 
 
 class BlockedJoin:
@@ -275,9 +282,12 @@ class BlockedJoin:
             self.low, self.high = popcount_windows(self.a_pop, self.a.shape[1] * 64, self.threshold)
             flat = self.b_keys.ravel()
             present = np.flatnonzero(flat != NO_KEY)
-            order = np.argsort(flat[present], kind="stable")
+            order = np.argsort(flat[present])  # the order of rows within a key does not matter
             self.index_keys = np.ascontiguousarray(flat[present][order])
-            self.index_rows = (present[order] // self.b_keys.shape[1]).astype(np.int64)
+            # int32 rows and popcounts: at a million records and 21 keys each, the index is read
+            # once per candidate and its size matters (B popcounts beside the rows spare a random read).
+            self.index_rows = (present[order] // self.b_keys.shape[1]).astype(np.int32)
+            self.index_pop = self.b_pop[self.index_rows].astype(np.int32)
 
     def _run(self, kernel, *args) -> None:
         with _PARALLEL_LOCK:
@@ -288,13 +298,30 @@ class BlockedJoin:
             finally:
                 numba.set_num_threads(previous)
 
-    def rows(self, rows: np.ndarray) -> CandidatePairs:
-        """Passing pairs for A rows ``rows`` (original indices), in canonical order."""
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
-        if len(rows) == 0 or len(self.b) == 0:
-            return CandidatePairs.empty()
-        common = (
+    def _ranges(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per A row of ``rows`` and key, the run of the B index sharing it (``lo``, ``hi``)."""
+        keys = self.a_keys[rows]
+        flat = keys.ravel()
+        order = np.argsort(flat)
+        lo = np.empty(len(flat), dtype=np.int64)
+        hi = np.empty(len(flat), dtype=np.int64)
+        _key_ranges(flat[order], self.index_keys, lo, hi)
+        key_lo = np.empty(len(flat), dtype=np.int64)
+        key_hi = np.empty(len(flat), dtype=np.int64)
+        key_lo[order], key_hi[order] = lo, hi
+        return key_lo.reshape(keys.shape), key_hi.reshape(keys.shape)
+
+    def _scan(self, rows: np.ndarray, ranges, block_starts: np.ndarray, blocks: np.ndarray, capacity: int):
+        out_r = np.empty((len(blocks), capacity), dtype=np.int64)
+        out_b = np.empty((len(blocks), capacity), dtype=np.int64)
+        out_s = np.empty((len(blocks), capacity), dtype=np.float64)
+        found = np.zeros(len(blocks), dtype=np.int64)
+        candidates = np.zeros(len(blocks), dtype=np.int64)
+        self._run(
+            _scan_blocks,
             rows,
+            block_starts,
+            blocks,
             self.a,
             self.a_pop,
             self.a_keys,
@@ -302,21 +329,44 @@ class BlockedJoin:
             self.high,
             self.b,
             self.b_pop,
-            self.b_keys,
-            self.index_keys,
+            *ranges,
             self.index_rows,
+            self.index_pop,
             self.threshold,
+            out_r,
+            out_b,
+            out_s,
+            found,
+            candidates,
         )
-        found = np.zeros(len(rows), dtype=np.int64)
-        candidates = np.zeros(len(rows), dtype=np.int64)
-        self._run(_count, *common, found, candidates)
+        return out_r, out_b, out_s, found, candidates
+
+    def rows(self, rows: np.ndarray) -> CandidatePairs:
+        """Passing pairs for A rows ``rows`` (original indices), in canonical order.
+
+        One pass over the candidates: the rows are split into a few blocks per thread, each
+        writing its pairs into room for ``_MATCHES_PER_ROW`` a row; a block that needed more
+        is run again with room for all of them.
+        """
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if len(rows) == 0 or len(self.b) == 0:
+            return CandidatePairs.empty()
+        n_blocks = min(len(rows), 4 * self.threads)
+        block_starts = np.linspace(0, len(rows), n_blocks + 1).astype(np.int64)
+        blocks = np.arange(n_blocks, dtype=np.int64)
+        capacity = int(np.diff(block_starts).max()) * _MATCHES_PER_ROW
+        ranges = self._ranges(rows)
+        out_r, out_b, out_s, found, candidates = self._scan(rows, ranges, block_starts, blocks, capacity)
         self.candidates += int(candidates.sum())
-        offsets = np.cumsum(found) - found
-        out_b = np.empty(int(found.sum()), dtype=np.int64)
-        out_s = np.empty(len(out_b), dtype=np.float64)
-        if len(out_b):
-            self._run(_fill, *common, offsets, out_b, out_s)
-        out_a = np.repeat(rows, found)
+        parts = [(out_r[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(found.tolist()) if c <= capacity]
+        overflowed = np.flatnonzero(found > capacity)
+        if len(overflowed):
+            again = blocks[overflowed]
+            out_r, out_b, out_s, found, _ = self._scan(rows, ranges, block_starts, again, int(found[overflowed].max()))
+            parts += [(out_r[k, :c], out_b[k, :c], out_s[k, :c]) for k, c in enumerate(found.tolist())]
+        out_a = rows[np.concatenate([p[0] for p in parts])]
+        out_b = np.concatenate([p[1] for p in parts])
+        out_s = np.concatenate([p[2] for p in parts])
         order = canonical_order(out_s, out_a, out_b)
         return CandidatePairs(out_s[order], out_a[order], out_b[order])
 

@@ -27,7 +27,7 @@ from numba import njit, prange
 from aidlink.matcher.similarity.bounds import min_common_counts, popcount_windows
 from aidlink.matcher.similarity.candidates import CandidatePairs, canonical_order
 from aidlink.matcher.similarity.packing import Encodings, pack, popcounts
-from aidlink.matcher.similarity.popcount import popcount64
+from aidlink.matcher.similarity.popcount import popcount64, row_popcounts
 
 # A rows per work unit, and B rows per cache tile (512 x 128 bytes = 64 KiB at 1024 bits).
 _BLOCK_ROWS = 64
@@ -85,6 +85,51 @@ def _best_common_pair(a_words, i, b_cols, lo, hi, width):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
+def _best_bound(a_words, i, a_rest, b_cols, b_rest, lo, hi, half):  # pragma: no cover - compiled
+    """Largest upper bound on ``popcount(a[i] & b[j])`` over B columns ``lo <= j < hi``, from the
+    first ``len(half)`` words only: their exact intersection plus ``min`` of both rows' popcounts
+    in the remaining words (no more bits can be shared there).
+
+    For unrelated encodings the first half's intersection is small and the bound falls short
+    of the threshold, so most tiles are ruled out at half the popcount work; the exact
+    passes that follow decide every pair that is not.
+    """
+    nwords = len(half)
+    best = 0
+    row = np.uint64(i)
+    rest = a_rest[row]
+    for j in range(np.uint64(lo), np.uint64(hi)):
+        common = min(rest, b_rest[j])
+        for w in range(nwords):
+            common += popcount64(a_words[row, np.uint64(w)] & b_cols[np.uint64(w), j])
+        best = max(best, common)
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _best_bound_pair(a_words, i, a_rest, b_cols, b_rest, lo, hi, half):  # pragma: no cover - compiled
+    """:func:`_best_bound` for A rows ``i`` and ``i + 1`` at once (each B load used twice)."""
+    nwords = len(half)
+    best0 = 0
+    best1 = 0
+    row0 = np.uint64(i)
+    row1 = row0 + np.uint64(1)
+    rest0 = a_rest[row0]
+    rest1 = a_rest[row1]
+    for j in range(np.uint64(lo), np.uint64(hi)):
+        brest = b_rest[j]
+        common0 = min(rest0, brest)
+        common1 = min(rest1, brest)
+        for w in range(nwords):
+            word = b_cols[np.uint64(w), j]
+            common0 += popcount64(a_words[row0, np.uint64(w)] & word)
+            common1 += popcount64(a_words[row1, np.uint64(w)] & word)
+        best0 = max(best0, common0)
+        best1 = max(best1, common1)
+    return best0, best1
+
+
+@njit(cache=True, nogil=True)
 def _collect_row(
     a_words, a_pop, i, b_cols, b_pop, lo, hi, threshold, out_a, out_b, out_s, found
 ):  # pragma: no cover - compiled
@@ -112,14 +157,33 @@ def _collect_row(
 
 @njit(cache=True, nogil=True)
 def _join_block(
-    a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, r0, r1, b_tile, threshold, out_a, out_b, out_s, width
+    a_words,
+    a_pop,
+    a_rest,
+    row_lo,
+    row_hi,
+    b_cols,
+    b_pop,
+    b_rest,
+    min_common,
+    r0,
+    r1,
+    b_tile,
+    threshold,
+    out_a,
+    out_b,
+    out_s,
+    width,
+    half,
 ):  # pragma: no cover - compiled
     """All passing pairs for A rows ``r0 <= i < r1``; returns the match count.
 
-    B is walked in cache-sized tiles. Per row and tile a vectorised pass finds the best
-    intersection; only if it reaches ``min_common`` (the least intersection that can
-    score ``>= threshold`` at the tile's smallest popcount sum) is the row re-scored
-    exactly within its own popcount window.
+    B is walked in cache-sized tiles. Per row (two at a time) and tile, three passes, each
+    run only where the one before could not rule the tile out against ``min_common`` (the
+    least intersection that can score ``>= threshold`` at the tile's smallest popcount sum):
+    a vectorised bound from the first half of the words (:func:`_best_bound`), the
+    vectorised best exact intersection (:func:`_best_common`), then exact scores within
+    the row's own popcount window (:func:`_collect_row`). The first two only skip work.
     """
     b_start = b_pop.shape[0]
     b_stop = 0
@@ -139,23 +203,29 @@ def _join_block(
                 hi1 = min(row_hi[i + 1], tile_stop)
                 if lo0 < hi0 and lo1 < hi1:
                     lo = min(lo0, lo1)
-                    best0, best1 = _best_common_pair(a_words, i, b_cols, lo, max(hi0, hi1), width)
-                    if best0 >= min_common[a_pop[i] + b_pop[lo]]:
-                        found = _collect_row(
-                            a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
-                        )
-                    if best1 >= min_common[a_pop[i + 1] + b_pop[lo]]:
-                        found = _collect_row(
-                            a_words, a_pop, i + 1, b_cols, b_pop, lo1, hi1, threshold, out_a, out_b, out_s, found
-                        )
+                    hi = max(hi0, hi1)
+                    need0 = min_common[a_pop[i] + b_pop[lo]]
+                    need1 = min_common[a_pop[i + 1] + b_pop[lo]]
+                    bound0, bound1 = _best_bound_pair(a_words, i, a_rest, b_cols, b_rest, lo, hi, half)
+                    if bound0 >= need0 or bound1 >= need1:
+                        best0, best1 = _best_common_pair(a_words, i, b_cols, lo, hi, width)
+                        if bound0 >= need0 and best0 >= need0:
+                            found = _collect_row(
+                                a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
+                            )
+                        if bound1 >= need1 and best1 >= need1:
+                            found = _collect_row(
+                                a_words, a_pop, i + 1, b_cols, b_pop, lo1, hi1, threshold, out_a, out_b, out_s, found
+                            )
                     i += 2
                     continue
             if lo0 < hi0:
-                best0 = _best_common(a_words, i, b_cols, lo0, hi0, width)
-                if best0 >= min_common[a_pop[i] + b_pop[lo0]]:
-                    found = _collect_row(
-                        a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
-                    )
+                need0 = min_common[a_pop[i] + b_pop[lo0]]
+                if _best_bound(a_words, i, a_rest, b_cols, b_rest, lo0, hi0, half) >= need0:
+                    if _best_common(a_words, i, b_cols, lo0, hi0, width) >= need0:
+                        found = _collect_row(
+                            a_words, a_pop, i, b_cols, b_pop, lo0, hi0, threshold, out_a, out_b, out_s, found
+                        )
             i += 1
     return found
 
@@ -164,10 +234,12 @@ def _join_block(
 def _join_blocks_parallel(
     a_words,
     a_pop,
+    a_rest,
     row_lo,
     row_hi,
     b_cols,
     b_pop,
+    b_rest,
     min_common,
     block_starts,
     blocks,
@@ -178,16 +250,19 @@ def _join_blocks_parallel(
     out_s,
     counts,
     width,
+    half,
 ):  # pragma: no cover - compiled
     for k in prange(blocks.shape[0]):
         block = blocks[k]
         counts[k] = _join_block(
             a_words,
             a_pop,
+            a_rest,
             row_lo,
             row_hi,
             b_cols,
             b_pop,
+            b_rest,
             min_common,
             block_starts[block],
             block_starts[block + 1],
@@ -197,6 +272,7 @@ def _join_blocks_parallel(
             out_b[k],
             out_s[k],
             width,
+            half,
         )
 
 
@@ -204,10 +280,12 @@ def _join_blocks_parallel(
 def _join_blocks_serial(
     a_words,
     a_pop,
+    a_rest,
     row_lo,
     row_hi,
     b_cols,
     b_pop,
+    b_rest,
     min_common,
     block_starts,
     blocks,
@@ -218,16 +296,19 @@ def _join_blocks_serial(
     out_s,
     counts,
     width,
+    half,
 ):  # pragma: no cover - compiled
     for k in range(blocks.shape[0]):
         block = blocks[k]
         counts[k] = _join_block(
             a_words,
             a_pop,
+            a_rest,
             row_lo,
             row_hi,
             b_cols,
             b_pop,
+            b_rest,
             min_common,
             block_starts[block],
             block_starts[block + 1],
@@ -237,6 +318,7 @@ def _join_blocks_serial(
             out_b[k],
             out_s[k],
             width,
+            half,
         )
 
 
@@ -274,14 +356,16 @@ def _run_blocks(
     out_b = np.empty((len(blocks), capacity), dtype=np.int64)
     out_s = np.empty((len(blocks), capacity), dtype=np.float64)
     counts = np.zeros(len(blocks), dtype=np.int64)
-    a_words, a_pop, row_lo, row_hi, b_cols, b_pop, min_common, b_tile, threshold = args
+    a_words, a_pop, a_rest, row_lo, row_hi, b_cols, b_pop, b_rest, min_common, b_tile, threshold = args
     call_args = (
         a_words,
         a_pop,
+        a_rest,
         row_lo,
         row_hi,
         b_cols,
         b_pop,
+        b_rest,
         min_common,
         block_starts,
         blocks,
@@ -292,7 +376,8 @@ def _run_blocks(
         out_s,
         counts,
         (0,) * a_words.shape[1],
-    )  # the word count, as a type numba specialises on
+        (0,) * (a_words.shape[1] // 2),
+    )  # the word count and its half, as types numba specialises on
     if threads == 1:
         _join_blocks_serial(*call_args)
     else:
@@ -316,6 +401,7 @@ class _SortedSide:
         self.words = np.ascontiguousarray(words[self.order])
         self.pop = np.ascontiguousarray(pop[self.order])
         self._columns: np.ndarray | None = None
+        self._rest: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pop)
@@ -326,6 +412,13 @@ class _SortedSide:
         if self._columns is None:
             self._columns = np.ascontiguousarray(self.words.T)
         return self._columns
+
+    @property
+    def rest(self) -> np.ndarray:
+        """Per sorted row, the popcount of the words past the first half (see :func:`_best_bound`)."""
+        if self._rest is None:
+            self._rest = self.pop - row_popcounts(np.ascontiguousarray(self.words[:, : self.nwords // 2]))
+        return self._rest
 
     @property
     def nwords(self) -> int:
@@ -358,7 +451,8 @@ def _join(a: _SortedSide, a_rows: np.ndarray, b: _SortedSide, threshold: float, 
     n_blocks = len(block_starts) - 1
     b_tile = max(1, _TILE_BYTES // (a.nwords * 8))
     min_common = min_common_counts(2 * bits, threshold)
-    args = (a_words, a_pop, row_lo, row_hi, b.columns, b.pop, min_common, b_tile, threshold)
+    a_rest = a_pop - row_popcounts(np.ascontiguousarray(a_words[:, : a.nwords // 2]))
+    args = (a_words, a_pop, a_rest, row_lo, row_hi, b.columns, b.pop, b.rest, min_common, b_tile, threshold)
 
     blocks = _interleaved(n_blocks, threads)
     capacity = _BLOCK_ROWS * _FIRST_PASS_MATCHES_PER_ROW

@@ -9,11 +9,15 @@ from a public seed: the encodings are already keyed, so nothing here is secret.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
+# Parallel calls are serialised, as in the Dice kernels (numba's fallback "workqueue" threading
+# layer aborts on concurrent parallel calls).
+_PARALLEL_LOCK = threading.Lock()
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
@@ -26,10 +30,10 @@ def _mix(x):  # pragma: no cover - compiled
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, parallel=True)
 def _band_keys(words, positions, salts, out):  # pragma: no cover - compiled
     one = np.uint64(1)
-    for i in range(words.shape[0]):
+    for i in prange(words.shape[0]):
         for j in range(positions.shape[0]):
             value = np.uint64(0)
             for t in range(positions.shape[1]):
@@ -77,5 +81,6 @@ class BitSamplingLsh:
             .integers(0, 2**63, self.bands, dtype=np.int64, endpoint=False)
             .astype(np.uint64)
         )
-        _band_keys(np.ascontiguousarray(packed), positions, salts, out)
+        with _PARALLEL_LOCK:
+            _band_keys(np.ascontiguousarray(packed), positions, salts, out)
         return out
