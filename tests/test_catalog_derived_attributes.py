@@ -11,11 +11,14 @@ from datetime import date
 import pytest
 
 from aidlink.demo.loopback import LoopbackDeployment
+from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.client import submit_rows
 from aidlink.gateway.derived_attributes import RULES
 from aidlink.gateway.encoding import LinkageSchema
+from aidlink.gateway.node import GatewayNode
 from aidlink.gateway.normalize.person import normalize_person
 from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline
+from aidlink.gateway.refs import ReferenceMap
 from aidlink.gateway.synthetic.extracts import department_extract
 from aidlink.gateway.synthetic.population import SyntheticPopulation
 from aidlink.matcher.catalog import Catalog, CatalogError
@@ -133,3 +136,24 @@ def test_an_upload_naming_no_attribute_sends_its_entry_s_list_and_the_agreement_
         )
         events = list(deployment.nodes["edu"].stub.CompareDataset(request))
         assert events[-1].summary.matches > 0 and events[-1].summary.agreement == "art14-1a.mca-to-edu"
+
+
+def test_a_version_published_before_derivations_were_declared_derives_as_before(tmp_path):
+    """A matcher whose store already held a catalog version without `derived` declarations: the
+    node derives school age, household and division by name, as the embedded catalog does."""
+    embedded = Catalog.load()
+    legacy_doc = embedded.to_dict()
+    legacy_doc["version"] = "2022.9"
+    for entry in legacy_doc["entry"]:
+        for attribute in entry["attributes"]:
+            attribute.pop("derived", None)
+    legacy = Catalog.from_dict(legacy_doc)
+    assert not any(t.derived_rule for e in legacy.entries.values() for t in e.attribute_types)
+    population = SyntheticPopulation.generate(300, seed=9)
+    rows = department_extract(population, "mca", seed=9).rows
+    pipeline = RecordPipeline(LinkageSchema.default_chinese(), b"derived-test-secret-0123456789ab", 1, lambda: TODAY)
+    node = GatewayNode("mca", pipeline, None, ReferenceMap(tmp_path / "refs.sqlite"), NodeCatalog(known=[legacy]))
+    prepared = list(node.prepare(rows, "mca.low-income", "2022.9", tag="t"))
+    assert prepared and {r.attributes["school_age"] for r in prepared} == {"yes", "no"}
+    assert all(len(r.attributes["household"]) == 32 and len(r.attributes["division"]) == 6 for r in prepared)
+    node.refs.close()

@@ -184,6 +184,10 @@ class GatewayNode:
                 )
 
             derivations = {t.name: t for t in entry.attribute_types if t.derived_rule}
+            if not derivations:
+                # A version published before catalogs declared derivations: the embedded catalog's
+                # (by attribute name), as nodes derived them before, so school age is not lost.
+                derivations = None
 
         return self.pipeline.dataset(
             rows,
