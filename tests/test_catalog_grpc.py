@@ -68,7 +68,7 @@ def test_nodes_read_the_published_catalog(world):
     assert [v.version for v in versions] == ["2023.1"] and versions[0].approved_by == ["mca"]
     current = stub.GetCatalog(catalog_pb2.GetCatalogRequest())
     entry = next(e for e in current.entries if e.id == "mca.low-income")
-    assert (entry.provider, entry.sharing, list(entry.attributes)) == ("mca", "conditional", MCA_ATTRS)
+    assert (entry.provider, entry.sharing, list(entry.attributes)) == ("mca", "conditional", [*MCA_ATTRS, "division"])
     assert entry.security_class and entry.update_cycle and entry.source_system and entry.category
     with pytest.raises(grpc.RpcError) as err:
         stub.GetCatalog(catalog_pb2.GetCatalogRequest(version="1999"))

@@ -40,7 +40,13 @@ def test_default_catalog_describes_every_dataset_of_the_regulation():
         missing = [k for k in METADATA if not getattr(entry, k)]
         assert not missing, (entry.id, missing)
         assert entry.sharing in ("unconditional", "conditional", "not-shared")
-    assert catalog.entries["mca.low-income"].attributes == ("category", "dispersed", "school_age", "household")
+    assert catalog.entries["mca.low-income"].attributes == (
+        "category",
+        "dispersed",
+        "school_age",
+        "household",
+        "division",
+    )
 
 
 def test_unknown_metadata_key_is_refused_naming_it():
@@ -64,7 +70,7 @@ def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
         default,
         "2023.1",
         "edu.students",
-        attributes=("school_stage", "assistance", "assistance_type", "school_age", "home_income"),
+        attributes=("school_stage", "assistance", "assistance_type", "school_age", "division", "home_income"),
         attribute_types=default.entries["edu.students"].attribute_types + (home_income,),
     )
     with pytest.raises(CatalogImmutable, match="2023.1 is published and cannot be changed") as err:
@@ -93,6 +99,7 @@ def test_published_version_is_immutable_and_a_change_is_a_new_version(tmp_path):
         "assistance",
         "assistance_type",
         "school_age",
+        "division",
     )
     with pytest.raises(CatalogError, match=r"'1999' is not published \(published: 2023.1, 2024.1\)"):
         store.entry("edu.students", "1999")

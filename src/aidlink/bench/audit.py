@@ -219,6 +219,7 @@ def bench_matcher(
             listen="127.0.0.1:0",
             insecure_dev=True,
             audit=audited,
+            screen_on_upload=False,  # an audit benchmark: no monitoring graph behind its back
         )
         servers[audited] = MatcherServer(config).start()
     encodings = _status_dataset(records) if query == "status" else None

@@ -503,6 +503,7 @@ def run(args) -> int:
                     insecure_dev=True,
                     audit=True,  # every call audited before it is answered, as in service
                     agreements=agreements,
+                    screen_on_upload=False,  # a matching benchmark: no monitoring graph behind its back
                     **settings,
                 )
             ).start()

@@ -43,7 +43,12 @@ def register_gateway(gsub) -> None:
     e.add_argument("--catalog-entry", required=True)
     e.add_argument("--catalog-version", default="2023.1")
     e.add_argument("--id-column", default="rec_id")
-    e.add_argument("--attribute", action="append", default=[], help="attribute column to send (repeat)")
+    e.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        help="attribute column to send (repeat; default: every attribute the catalog entry lists, derived ones computed on the node)",
+    )
     e.add_argument(
         "--compare",
         action="append",
@@ -78,6 +83,7 @@ def register_matcher(msub) -> None:
 
 
 def export_bundle(args) -> int:
+    from aidlink.cli.catalog_defaults import entry_attributes
     from aidlink.cli.gateway_commands import _open_secret
     from aidlink.gateway.bundle import export_dataset_bundle
     from aidlink.gateway.encoding import LinkageSchema
@@ -103,7 +109,7 @@ def export_bundle(args) -> int:
         extract = read_extract(
             args.input,
             id_column=args.id_column,
-            attributes=tuple(args.attribute),
+            attributes=tuple(args.attribute) or entry_attributes(args.catalog_entry, args.catalog_version),
             allow_unknown=args.allow_unknown_columns,
         )
     except ExtractError as exc:

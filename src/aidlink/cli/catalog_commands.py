@@ -222,7 +222,8 @@ def show_version(args) -> int:
             print(f"    provider: {e.provider}    sharing: {e.sharing}")
             print(f"    information items: {', '.join(e.attributes)}")
             for t in e.attribute_types:
-                print(f"        {t.name}: {t.allowed()}")
+                derived = f"; derived on the node from {t.derived_from} ({t.derived_rule})" if t.derived_rule else ""
+                print(f"        {t.name}: {t.allowed()}{derived}")
             for key in METADATA:
                 if getattr(e, key):
                     print(f"    {key.replace('_', ' ')}: {getattr(e, key)}")

@@ -76,6 +76,19 @@ def register(sub) -> None:
         help="deadline of an upload or a comparison at the matcher, at most what the node's caller has left "
         "(default: %(default)s)",
     )
+    s.add_argument(
+        "--subscribe",
+        action="store_true",
+        help="keep a subscription to the matcher open: referrals (and, for civil affairs, new warnings) are "
+        "pushed to this node's inbox as they arise",
+    )
+    s.add_argument(
+        "--relay-folder",
+        type=Path,
+        metavar="DIR",
+        help="relay every pushed referral and warning to the department's system as a JSON file in DIR "
+        "(implies --subscribe)",
+    )
     add_config_option(s)
     s.set_defaults(func=serve, settings_parser=s)
 
@@ -86,7 +99,13 @@ def register(sub) -> None:
     u.add_argument("--catalog-entry", required=True)
     u.add_argument("--catalog-version", default="2023.1")
     u.add_argument("--id-column", default="rec_id")
-    u.add_argument("--attribute", action="append", default=[], help="attribute column to send (repeat)")
+    u.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        help="attribute column to send (repeat; default: every attribute the catalog entry lists, "
+        "derived ones computed on the node)",
+    )
     u.add_argument("--mapping", type=Path, help="column mapping (TOML/JSON: [columns] header = field)")
     u.add_argument("--allow-unknown-columns", action="store_true", help="ignore unmapped columns")
     u.set_defaults(func=submit)
@@ -189,6 +208,8 @@ def serve(args) -> int:
                 max_message_bytes=args.max_message_bytes,
                 matcher_deadline_s=args.matcher_deadline,
                 matcher_stream_deadline_s=args.matcher_stream_deadline,
+                subscribe=args.subscribe,
+                relay_folder=args.relay_folder,
             )
         ).start()
     except (ValueError, OSError, RuntimeError) as exc:
@@ -205,6 +226,7 @@ def serve(args) -> int:
 
 
 def submit(args) -> int:
+    from aidlink.cli.catalog_defaults import entry_attributes
     from aidlink.gateway.client import submit_rows
     from aidlink.gateway.extract import ColumnMapping, ExtractError, read_extract
 
@@ -218,7 +240,7 @@ def submit(args) -> int:
             args.input,
             mapping=mapping,
             id_column=args.id_column,
-            attributes=tuple(args.attribute),
+            attributes=tuple(args.attribute) or entry_attributes(args.catalog_entry, args.catalog_version),
             allow_unknown=args.allow_unknown_columns,
         )
     except ExtractError as exc:

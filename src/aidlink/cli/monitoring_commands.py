@@ -22,7 +22,21 @@ from aidlink.v1 import monitoring_pb2 as pb
 
 # -- tables -------------------------------------------------------------------------------------
 def _warning_rows(answer) -> tuple[list[str], list[list]]:
-    header = ["id", "level", "type", "rule_id", "status", "assignee", "region", "reason", "record_ids"]
+    header = [
+        "id",
+        "level",
+        "type",
+        "rule_id",
+        "status",
+        "assignee",
+        "region",
+        "departments",
+        "household",
+        "not_in_register",
+        "reason",
+        "action",
+        "record_ids",
+    ]
     return header, [
         [
             w.warning.id,
@@ -32,7 +46,11 @@ def _warning_rows(answer) -> tuple[list[str], list[list]]:
             w.warning.status,
             w.warning.assignee,
             w.warning.region,
+            ";".join(w.warning.departments),
+            w.warning.household,
+            "yes" if w.warning.not_in_register else "",
             w.warning.reason,
+            w.warning.action,
             ";".join(w.record_ids),
         ]
         for w in answer.warnings
@@ -109,14 +127,23 @@ def register(sub) -> None:
     w.add_argument("--level", action="append", default=[], choices=LEVELS)
     w.add_argument("--type", action="append", default=[], choices=TYPES)
     w.add_argument("--status", action="append", default=[], choices=STATUSES)
-    w.add_argument("--region", default="", help="division code, e.g. 320900 for all of Yancheng")
+    w.add_argument(
+        "--region",
+        default="",
+        help="division code of the person's registered county or city, e.g. 320902 (Tinghu) or 320900 (all of Yancheng)",
+    )
     w.add_argument("--output", "-o", type=Path, help="write CSV or XLSX instead of printing")
     c = command("change", "move a warning on: assigned, visited, admitted, closed", change)
     c.add_argument("warning_id", type=int)
     c.add_argument("--status", required=True, choices=STATUSES)
     c.add_argument("--assignee", default="")
     c.add_argument("--note", default="")
-    r = command("refer", "refer a visited warning to a department (Art. 17)", refer)
+    r = command(
+        "refer",
+        "refer a visited warning to a department (Art. 17); to your own department, at any open "
+        "status: ask the holding department for the identity of a person not in your register, to visit",
+        refer,
+    )
     r.add_argument("warning_id", type=int)
     r.add_argument("--to", required=True, dest="to_department")
     r.add_argument("--note", default="")

@@ -46,6 +46,40 @@ def _walk_to_visited(mca, warning_id: int) -> None:
     mca.ChangeWarning(pb.WarningChange(id=warning_id, status="visited", note="demo: home visit done"))
 
 
+def _show_routing(mca, say: Callable[..., None]) -> None:
+    """Warnings as the county caseworker gets them: by the person's registered division, with the
+    departments holding the person, the household and the suggested action."""
+    from aidlink.gateway.normalize.divisions import jiangsu_divisions
+
+    open_warnings = mca.ListWarnings(pb.WarningQuery(statuses=["new"], limit=10000)).warnings
+    if not open_warnings:
+        return
+    unregistered = sum(w.warning.not_in_register for w in open_warnings)
+    say(
+        f"   {unregistered} of {len(open_warnings)} new warnings are about people not in mca's register "
+        f"(Art. 11: found, not yet assisted); mca may ask the holder for the identity before the visit"
+    )
+    counties = Counter(w.warning.region for w in open_warnings if w.warning.region)
+    if not counties:
+        return
+    county, _ = counties.most_common(1)[0]
+    division = jiangsu_divisions().by_code.get(county)
+    listing = mca.ListWarnings(pb.WarningQuery(region=county, statuses=["new"], limit=10000)).warnings
+    say(
+        f"   routed by the person's registered division ({len(counties)} counties and cities); "
+        f"`aidlink monitoring warnings --region {county}` ({division.name if division else county}): "
+        f"{len(listing)} warnings, e.g."
+    )
+    for item in listing[:3]:
+        w = item.warning
+        who = "not in mca's register" if w.not_in_register else f"mca record {', '.join(item.record_ids)}"
+        say(
+            f"     #{w.id} [{LEVEL_NAMES[w.level]} {TYPE_NAMES[w.type]}] held by {', '.join(w.departments)}; "
+            f"{who}; household {w.household[:8] + '…' if w.household else '-'}"
+        )
+        say(f"        -> {w.action}")
+
+
 def run_monitoring_demo(deployment, population, seed: int, say: Callable[..., None] = print) -> None:
     """Needs a LoopbackDeployment whose ten nodes have uploaded their extracts
     (made with department_extract(population, dept, seed=seed))."""
@@ -64,6 +98,8 @@ def run_monitoring_demo(deployment, population, seed: int, say: Callable[..., No
     for t in types:
         label = f"{t} {TYPE_NAMES[t]}"
         say(f"   {label:{34 - len(TYPE_NAMES[t])}}" + "".join(f"{counts.get((t, l), 0):>8}" for l in LEVELS))
+
+    _show_routing(mca, say)
 
     # One referral with disclosure: a 低保/特困 person without medical insurance, referred to 医保,
     # which does not hold them; mca's node seals the identity to nhsa's node.

@@ -355,6 +355,7 @@ def export_dataset_bundle(
     from aidlink.gateway.matcher_client import encoded_record, upload_header
 
     tag = node.refs.new_tag()
+    attributes = node.attributes_for(catalog_entry, catalog_version, attributes)
     prepared = node.prepare(rows, catalog_entry, catalog_version, tag=tag, id_column=id_column, attributes=attributes)
     records = [encoded_record(r) for r in prepared]
     node.refs.save(tag, f"{node.department}/{dataset}", 0, prepared.record_ids, prepared.refs)

@@ -9,6 +9,7 @@ immutable once published, so each is fetched once.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 import grpc
 
@@ -17,10 +18,11 @@ from aidlink.v1 import catalog_pb2
 
 
 class NodeCatalog:
-    def __init__(self, stub=None) -> None:
-        """`stub`: a `catalog_pb2_grpc.CatalogStub` on the node's matcher channel, or None (offline)."""
+    def __init__(self, stub=None, known: Iterable[Catalog] = ()) -> None:
+        """`stub`: a `catalog_pb2_grpc.CatalogStub` on the node's matcher channel, or None (offline);
+        `known`: versions the node already holds (a catalog file it was given)."""
         self.stub = stub
-        self._versions: dict[str, Catalog] = {}
+        self._versions: dict[str, Catalog] = {c.version: c for c in known}
         self._lock = threading.Lock()
 
     def version(self, version: str) -> Catalog | None:

@@ -123,6 +123,18 @@ class ReferralInbox:
                         self._conn.execute("INSERT OR REPLACE INTO cursor VALUES (1, ?)", (item.seq,))
                     fetched += 1
 
+    def take(self, item: pb.ReferralInboxItem) -> InboxEntry | None:
+        """Stores one item pushed by the matcher (``Monitoring.Subscribe``) and moves the cursor;
+        None for an item already stored. A disclosure request waits for `answer_disclosure`."""
+        with self._lock:
+            if item.seq <= self.cursor:
+                return None
+            entry = self._receive(item)
+            with self._transaction():
+                self._store(entry)
+                self._conn.execute("INSERT OR REPLACE INTO cursor VALUES (1, ?)", (item.seq,))
+            return entry
+
     def _resolve(self, records) -> tuple[list[str], str]:
         ids, unknown = [], []
         for r in records:

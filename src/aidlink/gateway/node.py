@@ -119,6 +119,7 @@ class GatewayNode:
         row_numbers: Sequence[int] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> SubmitResult:
+        attributes = self.attributes_for(catalog_entry, catalog_version, attributes)
         tag = self.refs.new_tag()
         prepared = self.prepare(
             rows,
@@ -147,6 +148,14 @@ class GatewayNode:
             problems.append(RowProblem(0, self._safe_resolve(p.ref), p.field, p.reason))
         return SubmitResult(outcome.dataset, outcome.version, prepared.rows, outcome.accepted, problems)
 
+    def attributes_for(self, catalog_entry: str, catalog_version: str, attributes: Sequence[str]) -> tuple[str, ...]:
+        """The attributes an upload sends: those asked for, else every one its catalog entry lists
+        (an upload knows its entry, so a derived attribute an agreement filters on is not forgotten)."""
+        if attributes:
+            return tuple(attributes)
+        entry = self.catalog.entry(catalog_entry, catalog_version)
+        return entry.attributes if entry is not None else ()
+
     def prepare(
         self,
         rows: Iterable[Mapping[str, str]],
@@ -161,7 +170,9 @@ class GatewayNode:
         """The record pipeline with each attribute value held to its type in the catalog entry it is
         sent under (the matcher checks again). Online submit and bundle export both prepare here."""
         entry = self.catalog.entry(catalog_entry, catalog_version)
+        attributes = self.attributes_for(catalog_entry, catalog_version, attributes)
         check = None
+        derivations = None
         if entry is not None:  # unknown entry or version: the matcher refuses the whole upload itself
 
             def check(name: str, value: str) -> str | None:
@@ -172,8 +183,20 @@ class GatewayNode:
                     else (f"{reason} (catalog {catalog_entry} version {catalog_version}); row not uploaded")
                 )
 
+            derivations = {t.name: t for t in entry.attribute_types if t.derived_rule}
+            if not derivations:
+                # A version published before catalogs declared derivations: the embedded catalog's
+                # (by attribute name), as nodes derived them before, so school age is not lost.
+                derivations = None
+
         return self.pipeline.dataset(
-            rows, tag=tag, id_column=id_column, attributes=attributes, row_numbers=row_numbers, check_attribute=check
+            rows,
+            tag=tag,
+            id_column=id_column,
+            attributes=attributes,
+            row_numbers=row_numbers,
+            check_attribute=check,
+            derivations=derivations,
         )
 
     def _safe_resolve(self, ref: str) -> str:

@@ -19,14 +19,23 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from aidlink.gateway.blocking import BlockingTokens, ShuffledBlockingTokens
+from aidlink.gateway.derived_attributes import (
+    SCHOOL_AGE,
+    DerivationInput,
+    derived_value,
+    embedded_derivations,
+    school_age,
+)
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
 from aidlink.gateway.pseudonyms import Pseudonyms
 from aidlink.gateway.refs import reference
+from aidlink.matcher.catalog_attributes import AttributeType
 
 REFERENCE_INFO = b"aidlink record references"  # HKDF info of the key behind record references
-SCHOOL_AGE = range(3, 23)  # preschool to university, the ages education assistance covers
+__all__ = ["SCHOOL_AGE", "school_age"]  # re-exported: defined with the derivation rules
+Derivations = Mapping[str, AttributeType]  # attribute name -> its catalog declaration (derived ones)
 
 
 @dataclass(frozen=True)
@@ -82,15 +91,6 @@ def schema_fingerprint(schema: LinkageSchema) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def school_age(birth_date: str, today: date) -> str:
-    """'yes'/'no' from a normalized YYYYMMDD birth date, '' when unknown."""
-    if len(birth_date) != 8:
-        return ""
-    born = date(int(birth_date[:4]), int(birth_date[4:6]), int(birth_date[6:]))
-    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return "yes" if age in SCHOOL_AGE else "no"
-
-
 AttributeCheck = Callable[[str, str], str | None]  # (name, value) -> why it may not be sent, or None
 
 
@@ -126,16 +126,22 @@ class RecordPipeline:
             raise RowRefused([("record", str(exc))]) from None
         return encoding, person
 
-    def attributes(self, row: Mapping[str, str], birth_date: str, names: Sequence[str]) -> dict[str, str]:
-        """The catalog attribute values sent with a record, from its row and normalized birth date."""
+    def attributes(
+        self,
+        row: Mapping[str, str],
+        person: NormalizedPerson,
+        names: Sequence[str],
+        derivations: Derivations | None = None,
+    ) -> dict[str, str]:
+        """The catalog attribute values sent with a record: a derived attribute (declared so in the
+        catalog entry, `derivations`; default: the embedded catalog's) by its rule, any other from
+        the row's column of that name."""
+        declared = embedded_derivations() if derivations is None else derivations
+        inputs = DerivationInput(row, person, self.today(), self.pseudonyms)
         attrs = {}
         for name in names:
-            if name == "school_age" and not row.get(name):
-                attrs[name] = school_age(birth_date, self.today())
-            elif name == "household":  # the household id never travels raw: a keyed pseudonym does
-                attrs[name] = self.pseudonyms.household(row.get("household_id", ""))
-            else:
-                attrs[name] = row.get(name, "")
+            how = declared.get(name)
+            attrs[name] = derived_value(how, inputs) if how is not None and how.derived_rule else row.get(name, "")
         return attrs
 
     def prepare(
@@ -147,12 +153,13 @@ class RecordPipeline:
         record_id: str = "",
         ref: str = "",
         check_attribute: AttributeCheck | None = None,
+        derivations: Derivations | None = None,
     ) -> PreparedRecord:
         """One row's encoding, blocking tokens and attributes, or RowRefused naming each field at fault.
 
         ``check_attribute(name, value)``: why a value may not be sent (its catalog type), or None."""
         encoding, person = self.encode_person(row)
-        attrs = self.attributes(row, person.features.get("birth_date", ""), attributes)
+        attrs = self.attributes(row, person, attributes, derivations)
         if check_attribute is not None:
             refused = [
                 (f"attributes.{name}", reason)
@@ -177,6 +184,7 @@ class RecordPipeline:
         attributes: Sequence[str] = (),
         row_numbers: Sequence[int] | None = None,
         check_attribute: AttributeCheck | None = None,
+        derivations: Derivations | None = None,
     ) -> Iterator[PreparedRecord | RefusedRow]:
         """Per row, in order: its PreparedRecord (referenced "<tag>.<keyed token of i>", i counting
         prepared records only; see gateway.refs) or a RefusedRow. A refused row never stops the rows after it."""
@@ -199,6 +207,7 @@ class RecordPipeline:
                     record_id=rid,
                     ref=reference(tag, prepared, self.reference_key),
                     check_attribute=check_attribute,
+                    derivations=derivations,
                 )
             except RowRefused as exc:
                 yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
@@ -216,6 +225,7 @@ class RecordPipeline:
         attributes: Sequence[str] = (),
         row_numbers: Sequence[int] | None = None,
         check_attribute: AttributeCheck | None = None,
+        derivations: Derivations | None = None,
     ) -> PreparedDataset:
         return PreparedDataset(
             self.records(
@@ -225,6 +235,7 @@ class RecordPipeline:
                 attributes=attributes,
                 row_numbers=row_numbers,
                 check_attribute=check_attribute,
+                derivations=derivations,
             )
         )
 

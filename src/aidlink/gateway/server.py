@@ -23,6 +23,7 @@ from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.inbox import NodeKeys, ReferralInbox
 from aidlink.gateway.matcher_client import MatcherClient
+from aidlink.gateway.monitoring_relay import FolderRelay, MonitoringSubscriber
 from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
 from aidlink.gateway.node import GatewayNode
 from aidlink.gateway.node_access import (
@@ -78,6 +79,10 @@ class GatewayConfig:
     # Deadlines of calls to the matcher: these by default, never more than the node's own caller has left.
     matcher_deadline_s: float = DEFAULT_UNARY_DEADLINE_S
     matcher_stream_deadline_s: float = DEFAULT_STREAM_DEADLINE_S
+    # Keep a Monitoring.Subscribe stream open: pushed referrals (and, for civil affairs, new
+    # warnings) reach the inbox at once; with `relay_folder`, each is also written there as JSON.
+    subscribe: bool = False
+    relay_folder: Path | None = None
 
 
 class _DevDepartment(
@@ -183,6 +188,15 @@ class GatewayServer:
         monitoring_pb2_grpc.add_MonitoringGatewayServicer_to_server(
             MonitoringGatewayServicer(monitoring, self.inbox, self.refs), self.server
         )
+        self.subscriber: MonitoringSubscriber | None = None
+        if cfg.subscribe or cfg.relay_folder is not None:
+            self.subscriber = MonitoringSubscriber(
+                matcher_channel(cfg),
+                self.inbox,
+                self.refs,
+                cfg.data_dir,
+                FolderRelay(cfg.relay_folder) if cfg.relay_folder is not None else None,
+            )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = None
@@ -241,6 +255,8 @@ class GatewayServer:
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve_http(self.config.metrics_port, self.config.metrics_address)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        if self.subscriber is not None:
+            self.subscriber.start()
         log.info(
             "gateway %s listening on %s%s, matcher %s",
             self.config.department,
@@ -252,6 +268,8 @@ class GatewayServer:
 
     def stop(self, grace: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        if self.subscriber is not None:
+            self.subscriber.stop()
         self.server.stop(grace).wait()
         if self.health_server is not None:
             self.health_server.stop(0)

@@ -12,6 +12,12 @@ Types (in catalog.toml, an inline table per attribute, in the order they travel)
   { name = "event_date", type = "date", min = "2000-01-01", max = "2035-12-31" }
   { name = "since", type = "month", min = "2000-01", max = "2035-12" }
   { name = "household", type = "pseudonym" }   # the node's keyed household pseudonym
+  { name = "division", type = "division" }     # a 6-digit county (or city) division code
+
+An attribute may be *derived* on the node from a person field instead of read from a column:
+  { name = "school_age", type = "enum", values = ["yes", "no"], derived = { from = "birth_date", rule = "school-age" } }
+The rule is one of DERIVATION_RULES (the node implements each one,
+:mod:`aidlink.gateway.derived_attributes`); the source field never travels, only the derived value.
 
 A catalog version that lists a person identifier (name, ID number, phone, address,
 birth date ...) as an attribute is refused, whatever its type: identifiers travel only
@@ -25,7 +31,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-ATTRIBUTE_TYPES = ("enum", "boolean", "integer", "date", "month", "pseudonym")
+ATTRIBUTE_TYPES = ("enum", "boolean", "integer", "date", "month", "pseudonym", "division")
+# Named derivation rules: rule -> (the person fields it may be derived from, the types it yields).
+# Declared in catalog data (`derived = { from = ..., rule = ... }`), computed on the node.
+DERIVATION_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "school-age": (("birth_date",), ("enum",)),  # "yes"/"no": aged 3-22 today
+    "household-pseudonym": (("household_id",), ("pseudonym",)),  # the node's keyed pseudonym
+    "division": (("address",), ("division",)),  # the registered address's county, else the ID's region code
+}
+SCHOOL_AGE_VALUES = ("yes", "no")
 BOOLEAN_VALUES = ("1", "0")
 MAX_ENUM_VALUES = 64
 MAX_ENUM_VALUE_LENGTH = 64
@@ -33,6 +47,7 @@ MAX_ENUM_VALUE_LENGTH = 64
 # (11 digits, or an 8-digit landline) does not fit in any declared range.
 INTEGER_LIMIT = 1_000_000
 PSEUDONYM = re.compile(r"[0-9a-f]{32}")
+DIVISION = re.compile(r"[1-8]\d{5}")  # GB/T 2260: a 6-digit division code
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _DIGIT_RUN = re.compile(r"\d{7,}")
 
@@ -126,6 +141,8 @@ class AttributeType:
     values: tuple[str, ...] = ()  # enum: the allowed values
     min: str = ""  # integer: decimal text; date: YYYY-MM-DD; month: YYYY-MM
     max: str = ""
+    derived_from: str = ""  # the person field a derived attribute is computed from on the node
+    derived_rule: str = ""  # its rule (DERIVATION_RULES); "" for an attribute read from a column
 
     # -- values ---------------------------------------------------------------------------------
     def problem(self, value: str, *, echo: bool = True) -> str | None:
@@ -145,6 +162,8 @@ class AttributeType:
             ok = _MONTH.fullmatch(value) is not None and self.min <= value <= self.max
         elif self.type == "pseudonym":
             ok = PSEUDONYM.fullmatch(value) is not None
+        elif self.type == "division":
+            ok = DIVISION.fullmatch(value) is not None
         else:  # an untyped attribute of a version published before attribute types
             return (
                 "has no declared type in the catalog, so no value may travel (publish a catalog version that types it)"
@@ -170,6 +189,8 @@ class AttributeType:
             return f"a month (YYYY-MM) from {self.min} to {self.max}"
         if self.type == "pseudonym":
             return "a keyed pseudonym (32 lowercase hex characters, made by the gateway node)"
+        if self.type == "division":
+            return "a 6-digit division code (GB/T 2260)"
         return "typed"
 
     def __str__(self) -> str:
@@ -184,6 +205,8 @@ class AttributeType:
             out["min"], out["max"] = int(self.min), int(self.max)
         elif self.type in ("date", "month"):
             out["min"], out["max"] = self.min, self.max
+        if self.derived_rule:
+            out["derived"] = {"from": self.derived_from, "rule": self.derived_rule}
         return out
 
     @classmethod
@@ -214,7 +237,8 @@ class AttributeType:
                 f"{at}: type {kind!r} is not one of {', '.join(ATTRIBUTE_TYPES)}"
                 + (" (every attribute declares a type; free text is refused)" if kind is None else "")
             )
-        allowed_keys = {"name", "type"} | {
+        derived_from, derived_rule = _derivation(raw.get("derived"), kind, at)
+        allowed_keys = {"name", "type", "derived"} | {
             "enum": {"values"},
             "integer": {"min", "max"},
             "date": {"min", "max"},
@@ -223,6 +247,23 @@ class AttributeType:
         unknown = sorted(set(raw) - allowed_keys)
         if unknown:
             raise AttributeTypeError(f"{at}: key(s) {', '.join(unknown)} do not apply to type {kind}")
+        declared = cls._typed(raw, name, kind, at)
+        if derived_rule == "school-age" and set(declared.values) != set(SCHOOL_AGE_VALUES):
+            raise AttributeTypeError(
+                f"{at}: rule school-age yields {' or '.join(SCHOOL_AGE_VALUES)}; list exactly those"
+            )
+        return cls(
+            declared.name,
+            declared.type,
+            declared.values,
+            declared.min,
+            declared.max,
+            derived_from=derived_from,
+            derived_rule=derived_rule,
+        )
+
+    @classmethod
+    def _typed(cls, raw: dict[str, Any], name: str, kind: str, at: str) -> AttributeType:
         if kind == "enum":
             return cls(name, kind, values=_enum_values(raw.get("values"), at))
         if kind == "integer":
@@ -244,6 +285,24 @@ class AttributeType:
                 raise AttributeTypeError(f"{at}: min {low} is after max {high}")
             return cls(name, kind, min=low, max=high)
         return cls(name, kind)
+
+
+def _derivation(raw: object, kind: str, at: str) -> tuple[str, str]:
+    """(from, rule) of a `derived = { from = ..., rule = ... }` declaration, or ("", "")."""
+    if raw is None:
+        return "", ""
+    rules = ", ".join(DERIVATION_RULES)
+    if not isinstance(raw, dict) or set(raw) != {"from", "rule"}:
+        raise AttributeTypeError(f'{at}: derived must be {{ from = "<person field>", rule = "<{rules}>" }}')
+    source, rule = raw["from"], raw["rule"]
+    if rule not in DERIVATION_RULES:
+        raise AttributeTypeError(f"{at}: derivation rule {rule!r} is not one of {rules}")
+    sources, kinds = DERIVATION_RULES[rule]
+    if source not in sources:
+        raise AttributeTypeError(f"{at}: rule {rule} derives from {' or '.join(sources)}, not {source!r}")
+    if kind not in kinds:
+        raise AttributeTypeError(f"{at}: rule {rule} yields a {' or '.join(kinds)} value, not {kind}")
+    return source, rule
 
 
 def _enum_values(values: object, at: str) -> tuple[str, ...]:

@@ -33,7 +33,15 @@ def entry_message(e: CatalogEntry) -> catalog_pb2.CatalogEntry:
         source_system=e.source_system,
         security_class=e.security_class,
         attribute_types=[
-            catalog_pb2.AttributeType(name=t.name, type=t.type, values=list(t.values), min=t.min, max=t.max)
+            catalog_pb2.AttributeType(
+                name=t.name,
+                type=t.type,
+                values=list(t.values),
+                min=t.min,
+                max=t.max,
+                derived_from=t.derived_from,
+                derived_rule=t.derived_rule,
+            )
             for t in e.attribute_types
         ],
     )
@@ -55,7 +63,10 @@ def entry_from_message(m: catalog_pb2.CatalogEntry) -> CatalogEntry:
         method=m.method,
         source_system=m.source_system,
         security_class=m.security_class,
-        attribute_types=tuple(AttributeType(t.name, t.type, tuple(t.values), t.min, t.max) for t in m.attribute_types),
+        attribute_types=tuple(
+            AttributeType(t.name, t.type, tuple(t.values), t.min, t.max, t.derived_from, t.derived_rule)
+            for t in m.attribute_types
+        ),
     )
 
 

@@ -65,6 +65,7 @@ class MatcherSettings:
     checkpoint_interval: float | None = DEFAULT_CHECKPOINT_INTERVAL  # None: checkpoints on close only
     witnesses: tuple[WitnessEndpoint, ...] = ()  # C2SP witnesses that cosign each checkpoint (audit.witnessing)
     risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
+    screen_on_upload: bool = True  # screen (graph + risk rules) in the background after each upload
     join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
     dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
     dask_tls_ca: Path | None = None  # TLS to the Dask cluster: its own CA, and the matcher's
@@ -226,6 +227,7 @@ class MatcherCore:
                 threshold=s.threshold,
                 database=self.database,
                 joiner=self.joiner,
+                screen_on_upload=s.screen_on_upload,
             )
         )
 

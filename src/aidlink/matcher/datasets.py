@@ -180,6 +180,11 @@ class DatasetStore:
             database if database is not None else self.root / "matcher.sqlite", COMPONENT, MIGRATIONS
         )
         self._cache: dict[int, LoadedDataset] = {}
+        self._committed: list[Callable[[DatasetVersion], None]] = []
+
+    def on_commit(self, listener: Callable[[DatasetVersion], None]) -> None:
+        """`listener(version)` runs after each new dataset version is committed (monitoring screens it)."""
+        self._committed.append(listener)
 
     def writer(
         self,
@@ -232,7 +237,10 @@ class DatasetStore:
             )
             vid = cur.fetchone()[0]
             self._insert_records(cur, vid, w._rows)
-        return self.meta_by_id(vid)
+        meta = self.meta_by_id(vid)
+        for listener in self._committed:
+            listener(meta)
+        return meta
 
     def _insert_records(self, cur, vid: int, rows: list[tuple[int, str, str]]) -> None:
         if self.database.dialect == "postgresql":  # COPY: one stream instead of a statement per record

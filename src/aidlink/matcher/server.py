@@ -90,6 +90,7 @@ class MatcherConfig:
     reflection: bool = False  # gRPC server reflection (lists the services; off in production)
     database_url: str | None = None  # sqlite:///… or postgresql://…; None: SQLite files in data_dir
     risk_rules: Path | None = None  # risk-warning rules (TOML); None: the embedded default
+    screen_on_upload: bool = True  # screen (graph + risk rules) in the background after each upload
     join_backend: str = "local"  # the exhaustive similarity join: "local" (in process) or "dask"
     dask_scheduler: str | None = None  # tcp://host:8786 or tls://host:8786 (join_backend = "dask")
     dask_tls_ca: Path | None = None  # TLS to the Dask cluster: its own CA, and the matcher's

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/catalog.proto\x12\naidlink.v1\"K\n\x15PublishCatalogRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x12\n\nsignatures\x18\x02 \x03(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xb5\x02\n\x0c\x43\x61talogEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07sharing\x18\x04 \x01(\t\x12\x12\n\nattributes\x18\x05 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x07 \x01(\t\x12\x14\n\x0cupdate_cycle\x18\x08 \x01(\t\x12\x1a\n\x12sharing_conditions\x18\t \x01(\t\x12\r\n\x05scope\x18\n \x01(\t\x12\x0e\n\x06method\x18\x0b \x01(\t\x12\x15\n\rsource_system\x18\x0c \x01(\t\x12\x16\n\x0esecurity_class\x18\r \x01(\t\x12\x32\n\x0f\x61ttribute_types\x18\x0e \x03(\x0b\x32\x19.aidlink.v1.AttributeType\"U\n\rAttributeType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12\x0b\n\x03min\x18\x04 \x01(\t\x12\x0b\n\x03max\x18\x05 \x01(\t\"|\n\x12\x43\x61talogVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x14\n\x0cpublished_at\x18\x03 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x04 \x03(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\r\"\x1c\n\x1aListCatalogVersionsRequest\"O\n\x1bListCatalogVersionsResponse\x12\x30\n\x08versions\x18\x01 \x03(\x0b\x32\x1e.aidlink.v1.CatalogVersionInfo\"$\n\x11GetCatalogRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"i\n\x0e\x43\x61talogVersion\x12,\n\x04info\x18\x01 \x01(\x0b\x32\x1e.aidlink.v1.CatalogVersionInfo\x12)\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x18.aidlink.v1.CatalogEntry\">\n\x12\x44iffCatalogRequest\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\"I\n\x12\x43\x61talogFieldChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\"e\n\x12\x43\x61talogEntryChange\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12/\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1e.aidlink.v1.CatalogFieldChange\"v\n\x0b\x43\x61talogDiff\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\x12/\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1e.aidlink.v1.CatalogEntryChange\x12\x0c\n\x04text\x18\x04 \x01(\t2\xd1\x02\n\x07\x43\x61talog\x12_\n\x0cListVersions\x12&.aidlink.v1.ListCatalogVersionsRequest\x1a\'.aidlink.v1.ListCatalogVersionsResponse\x12G\n\nGetCatalog\x12\x1d.aidlink.v1.GetCatalogRequest\x1a\x1a.aidlink.v1.CatalogVersion\x12G\n\x0c\x44iffVersions\x12\x1e.aidlink.v1.DiffCatalogRequest\x1a\x17.aidlink.v1.CatalogDiff\x12S\n\x0ePublishCatalog\x12!.aidlink.v1.PublishCatalogRequest\x1a\x1e.aidlink.v1.CatalogVersionInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61idlink/v1/catalog.proto\x12\naidlink.v1\"K\n\x15PublishCatalogRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\x0c\x12\x12\n\nsignatures\x18\x02 \x03(\x0c\x12\x0c\n\x04note\x18\x03 \x01(\t\"\xb5\x02\n\x0c\x43\x61talogEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x0f\n\x07sharing\x18\x04 \x01(\t\x12\x12\n\nattributes\x18\x05 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x07 \x01(\t\x12\x14\n\x0cupdate_cycle\x18\x08 \x01(\t\x12\x1a\n\x12sharing_conditions\x18\t \x01(\t\x12\r\n\x05scope\x18\n \x01(\t\x12\x0e\n\x06method\x18\x0b \x01(\t\x12\x15\n\rsource_system\x18\x0c \x01(\t\x12\x16\n\x0esecurity_class\x18\r \x01(\t\x12\x32\n\x0f\x61ttribute_types\x18\x0e \x03(\x0b\x32\x19.aidlink.v1.AttributeType\"\x81\x01\n\rAttributeType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\t\x12\x0b\n\x03min\x18\x04 \x01(\t\x12\x0b\n\x03max\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x65rived_from\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65rived_rule\x18\x07 \x01(\t\"|\n\x12\x43\x61talogVersionInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\r\x12\x14\n\x0cpublished_at\x18\x03 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x04 \x03(\t\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x0f\n\x07\x65ntries\x18\x06 \x01(\r\"\x1c\n\x1aListCatalogVersionsRequest\"O\n\x1bListCatalogVersionsResponse\x12\x30\n\x08versions\x18\x01 \x03(\x0b\x32\x1e.aidlink.v1.CatalogVersionInfo\"$\n\x11GetCatalogRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"i\n\x0e\x43\x61talogVersion\x12,\n\x04info\x18\x01 \x01(\x0b\x32\x1e.aidlink.v1.CatalogVersionInfo\x12)\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x18.aidlink.v1.CatalogEntry\">\n\x12\x44iffCatalogRequest\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\"I\n\x12\x43\x61talogFieldChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x11\n\told_value\x18\x02 \x01(\t\x12\x11\n\tnew_value\x18\x03 \x01(\t\"e\n\x12\x43\x61talogEntryChange\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12/\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1e.aidlink.v1.CatalogFieldChange\"v\n\x0b\x43\x61talogDiff\x12\x13\n\x0bold_version\x18\x01 \x01(\t\x12\x13\n\x0bnew_version\x18\x02 \x01(\t\x12/\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x1e.aidlink.v1.CatalogEntryChange\x12\x0c\n\x04text\x18\x04 \x01(\t2\xd1\x02\n\x07\x43\x61talog\x12_\n\x0cListVersions\x12&.aidlink.v1.ListCatalogVersionsRequest\x1a\'.aidlink.v1.ListCatalogVersionsResponse\x12G\n\nGetCatalog\x12\x1d.aidlink.v1.GetCatalogRequest\x1a\x1a.aidlink.v1.CatalogVersion\x12G\n\x0c\x44iffVersions\x12\x1e.aidlink.v1.DiffCatalogRequest\x1a\x17.aidlink.v1.CatalogDiff\x12S\n\x0ePublishCatalog\x12!.aidlink.v1.PublishCatalogRequest\x1a\x1e.aidlink.v1.CatalogVersionInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,26 +35,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHCATALOGREQUEST']._serialized_end=115
   _globals['_CATALOGENTRY']._serialized_start=118
   _globals['_CATALOGENTRY']._serialized_end=427
-  _globals['_ATTRIBUTETYPE']._serialized_start=429
-  _globals['_ATTRIBUTETYPE']._serialized_end=514
-  _globals['_CATALOGVERSIONINFO']._serialized_start=516
-  _globals['_CATALOGVERSIONINFO']._serialized_end=640
-  _globals['_LISTCATALOGVERSIONSREQUEST']._serialized_start=642
-  _globals['_LISTCATALOGVERSIONSREQUEST']._serialized_end=670
-  _globals['_LISTCATALOGVERSIONSRESPONSE']._serialized_start=672
-  _globals['_LISTCATALOGVERSIONSRESPONSE']._serialized_end=751
-  _globals['_GETCATALOGREQUEST']._serialized_start=753
-  _globals['_GETCATALOGREQUEST']._serialized_end=789
-  _globals['_CATALOGVERSION']._serialized_start=791
-  _globals['_CATALOGVERSION']._serialized_end=896
-  _globals['_DIFFCATALOGREQUEST']._serialized_start=898
-  _globals['_DIFFCATALOGREQUEST']._serialized_end=960
-  _globals['_CATALOGFIELDCHANGE']._serialized_start=962
-  _globals['_CATALOGFIELDCHANGE']._serialized_end=1035
-  _globals['_CATALOGENTRYCHANGE']._serialized_start=1037
-  _globals['_CATALOGENTRYCHANGE']._serialized_end=1138
-  _globals['_CATALOGDIFF']._serialized_start=1140
-  _globals['_CATALOGDIFF']._serialized_end=1258
-  _globals['_CATALOG']._serialized_start=1261
-  _globals['_CATALOG']._serialized_end=1598
+  _globals['_ATTRIBUTETYPE']._serialized_start=430
+  _globals['_ATTRIBUTETYPE']._serialized_end=559
+  _globals['_CATALOGVERSIONINFO']._serialized_start=561
+  _globals['_CATALOGVERSIONINFO']._serialized_end=685
+  _globals['_LISTCATALOGVERSIONSREQUEST']._serialized_start=687
+  _globals['_LISTCATALOGVERSIONSREQUEST']._serialized_end=715
+  _globals['_LISTCATALOGVERSIONSRESPONSE']._serialized_start=717
+  _globals['_LISTCATALOGVERSIONSRESPONSE']._serialized_end=796
+  _globals['_GETCATALOGREQUEST']._serialized_start=798
+  _globals['_GETCATALOGREQUEST']._serialized_end=834
+  _globals['_CATALOGVERSION']._serialized_start=836
+  _globals['_CATALOGVERSION']._serialized_end=941
+  _globals['_DIFFCATALOGREQUEST']._serialized_start=943
+  _globals['_DIFFCATALOGREQUEST']._serialized_end=1005
+  _globals['_CATALOGFIELDCHANGE']._serialized_start=1007
+  _globals['_CATALOGFIELDCHANGE']._serialized_end=1080
+  _globals['_CATALOGENTRYCHANGE']._serialized_start=1082
+  _globals['_CATALOGENTRYCHANGE']._serialized_end=1183
+  _globals['_CATALOGDIFF']._serialized_start=1185
+  _globals['_CATALOGDIFF']._serialized_end=1303
+  _globals['_CATALOG']._serialized_start=1306
+  _globals['_CATALOG']._serialized_end=1643
 # @@protoc_insertion_point(module_scope)

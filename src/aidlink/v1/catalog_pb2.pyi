@@ -49,18 +49,22 @@ class CatalogEntry(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., provider: _Optional[str] = ..., sharing: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ..., format: _Optional[str] = ..., update_cycle: _Optional[str] = ..., sharing_conditions: _Optional[str] = ..., scope: _Optional[str] = ..., method: _Optional[str] = ..., source_system: _Optional[str] = ..., security_class: _Optional[str] = ..., attribute_types: _Optional[_Iterable[_Union[AttributeType, _Mapping]]] = ...) -> None: ...
 
 class AttributeType(_message.Message):
-    __slots__ = ("name", "type", "values", "min", "max")
+    __slots__ = ("name", "type", "values", "min", "max", "derived_from", "derived_rule")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    DERIVED_RULE_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     values: _containers.RepeatedScalarFieldContainer[str]
     min: str
     max: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., min: _Optional[str] = ..., max: _Optional[str] = ...) -> None: ...
+    derived_from: str
+    derived_rule: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., min: _Optional[str] = ..., max: _Optional[str] = ..., derived_from: _Optional[str] = ..., derived_rule: _Optional[str] = ...) -> None: ...
 
 class CatalogVersionInfo(_message.Message):
     __slots__ = ("version", "seq", "published_at", "approved_by", "note", "entries")

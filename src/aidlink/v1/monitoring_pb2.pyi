@@ -70,7 +70,7 @@ class RecordRef(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., ref: _Optional[str] = ...) -> None: ...
 
 class RiskWarning(_message.Message):
-    __slots__ = ("id", "rule_id", "rule_set", "type", "level", "reason", "cluster_id", "region", "subject_dataset", "status", "assignee", "created_at", "updated_at", "my_records")
+    __slots__ = ("id", "rule_id", "rule_set", "type", "level", "reason", "cluster_id", "region", "subject_dataset", "status", "assignee", "created_at", "updated_at", "my_records", "departments", "household", "action", "not_in_register")
     ID_FIELD_NUMBER: _ClassVar[int]
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_SET_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,10 @@ class RiskWarning(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     MY_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    DEPARTMENTS_FIELD_NUMBER: _ClassVar[int]
+    HOUSEHOLD_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NOT_IN_REGISTER_FIELD_NUMBER: _ClassVar[int]
     id: int
     rule_id: str
     rule_set: str
@@ -99,7 +103,11 @@ class RiskWarning(_message.Message):
     created_at: float
     updated_at: float
     my_records: _containers.RepeatedCompositeFieldContainer[RecordRef]
-    def __init__(self, id: _Optional[int] = ..., rule_id: _Optional[str] = ..., rule_set: _Optional[str] = ..., type: _Optional[str] = ..., level: _Optional[str] = ..., reason: _Optional[str] = ..., cluster_id: _Optional[str] = ..., region: _Optional[str] = ..., subject_dataset: _Optional[str] = ..., status: _Optional[str] = ..., assignee: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., my_records: _Optional[_Iterable[_Union[RecordRef, _Mapping]]] = ...) -> None: ...
+    departments: _containers.RepeatedScalarFieldContainer[str]
+    household: str
+    action: str
+    not_in_register: bool
+    def __init__(self, id: _Optional[int] = ..., rule_id: _Optional[str] = ..., rule_set: _Optional[str] = ..., type: _Optional[str] = ..., level: _Optional[str] = ..., reason: _Optional[str] = ..., cluster_id: _Optional[str] = ..., region: _Optional[str] = ..., subject_dataset: _Optional[str] = ..., status: _Optional[str] = ..., assignee: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., my_records: _Optional[_Iterable[_Union[RecordRef, _Mapping]]] = ..., departments: _Optional[_Iterable[str]] = ..., household: _Optional[str] = ..., action: _Optional[str] = ..., not_in_register: _Optional[bool] = ...) -> None: ...
 
 class WarningList(_message.Message):
     __slots__ = ("warnings", "notice")
@@ -234,6 +242,22 @@ class ReferralInboxItem(_message.Message):
     status: str
     outcome: str
     def __init__(self, seq: _Optional[int] = ..., kind: _Optional[str] = ..., referral_id: _Optional[int] = ..., warning_id: _Optional[int] = ..., rule_id: _Optional[str] = ..., type: _Optional[str] = ..., level: _Optional[str] = ..., reason: _Optional[str] = ..., from_department: _Optional[str] = ..., note: _Optional[str] = ..., agreement: _Optional[str] = ..., records: _Optional[_Iterable[_Union[RecordRef, _Mapping]]] = ..., sealed_identity: _Optional[bytes] = ..., disclosed_by: _Optional[str] = ..., recipient: _Optional[str] = ..., recipient_certificate: _Optional[bytes] = ..., status: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("after", "warnings_after")
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_AFTER_FIELD_NUMBER: _ClassVar[int]
+    after: int
+    warnings_after: int
+    def __init__(self, after: _Optional[int] = ..., warnings_after: _Optional[int] = ...) -> None: ...
+
+class MonitoringEvent(_message.Message):
+    __slots__ = ("item", "warning")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    item: ReferralInboxItem
+    warning: RiskWarning
+    def __init__(self, item: _Optional[_Union[ReferralInboxItem, _Mapping]] = ..., warning: _Optional[_Union[RiskWarning, _Mapping]] = ...) -> None: ...
 
 class ReferralInboxBatch(_message.Message):
     __slots__ = ("items", "acknowledged")

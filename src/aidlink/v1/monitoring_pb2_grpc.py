@@ -82,6 +82,11 @@ class MonitoringStub:
                 request_serializer=aidlink_dot_v1_dot_monitoring__pb2.FeedbackRequest.SerializeToString,
                 response_deserializer=aidlink_dot_v1_dot_monitoring__pb2.FeedbackList.FromString,
                 _registered_method=True)
+        self.Subscribe = channel.unary_stream(
+                '/aidlink.v1.Monitoring/Subscribe',
+                request_serializer=aidlink_dot_v1_dot_monitoring__pb2.SubscribeRequest.SerializeToString,
+                response_deserializer=aidlink_dot_v1_dot_monitoring__pb2.MonitoringEvent.FromString,
+                _registered_method=True)
 
 
 class MonitoringServicer:
@@ -156,6 +161,15 @@ class MonitoringServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Subscribe(self, request, context):
+        """Pushes the caller's inbox items (referrals, disclosure requests, outcomes) and, to civil
+        affairs, new warnings, as they arise: a long-lived stream, one per department (a newer
+        subscription ends the older one). Call it with no deadline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +217,11 @@ def add_MonitoringServicer_to_server(servicer, server):
                     servicer.GetFeedback,
                     request_deserializer=aidlink_dot_v1_dot_monitoring__pb2.FeedbackRequest.FromString,
                     response_serializer=aidlink_dot_v1_dot_monitoring__pb2.FeedbackList.SerializeToString,
+            ),
+            'Subscribe': grpc.unary_stream_rpc_method_handler(
+                    servicer.Subscribe,
+                    request_deserializer=aidlink_dot_v1_dot_monitoring__pb2.SubscribeRequest.FromString,
+                    response_serializer=aidlink_dot_v1_dot_monitoring__pb2.MonitoringEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +470,33 @@ class Monitoring:
             '/aidlink.v1.Monitoring/GetFeedback',
             aidlink_dot_v1_dot_monitoring__pb2.FeedbackRequest.SerializeToString,
             aidlink_dot_v1_dot_monitoring__pb2.FeedbackList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Subscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aidlink.v1.Monitoring/Subscribe',
+            aidlink_dot_v1_dot_monitoring__pb2.SubscribeRequest.SerializeToString,
+            aidlink_dot_v1_dot_monitoring__pb2.MonitoringEvent.FromString,
             options,
             channel_credentials,
             insecure,

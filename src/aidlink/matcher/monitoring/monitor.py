@@ -1,13 +1,15 @@
 """Dynamic monitoring (Art. 14-18) without gRPC: the linkage graph, rule
 evaluation into warnings, the warning lifecycle, referrals and feedback.
 
-The graph is rebuilt on demand and, lazily, whenever a monitoring call finds a
-dataset version newer than the last build (so an upload is picked up by the
-next call). State lives in <data dir>/monitoring.sqlite or the matcher's database (`database`).
+The graph is rebuilt on demand, after each new dataset version (screening runs on every
+upload, in the background: `screen_soon`), and lazily whenever a monitoring call finds a
+dataset version newer than the last build. New warnings and inbox items wake the
+subscribers (`wait_for_change`), which push them to the nodes. State lives in <data dir>/monitoring.sqlite or the matcher's database (`database`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -31,8 +33,27 @@ from aidlink.matcher.monitoring.warnings import WarningLifecycle, check_lead
 from aidlink.matcher.request_fields import stored_integer
 from aidlink.matcher.state_database import StateTarget
 
-DIVISION_ATTRIBUTE = "division"  # a county division code a record may carry
+DIVISION_ATTRIBUTE = "division"  # the person's registered division code, derived on the node
+HOUSEHOLD_ATTRIBUTE = "household"  # the household pseudonym, keyed on the nodes
+REGISTER_DEPARTMENT = "mca"  # whose register a person is "in" (Art. 11: found, not yet assisted)
 MATCHER_ACTOR = ("matcher", "matcher: graph rebuild")
+SCREEN_QUIET_S = 0.5  # screening waits for this pause in uploads ...
+SCREEN_DELAY_MAX_S = 10.0  # ... but no longer than this after the first
+SCREEN_CLOSE_WAIT_S = 10.0  # how long closing waits for a screening in progress
+log = logging.getLogger("aidlink.matcher.monitoring")
+
+
+@dataclass(frozen=True)
+class WarningContext:
+    """What a caseworker needs to route and act on a warning, from its cluster and rule: the
+    caller's own records, the departments holding the person, the household pseudonym, whether
+    the person is in civil affairs' register, and the rule's suggested action."""
+
+    own_refs: list[tuple[str, str]]
+    departments: list[str]
+    household: str
+    not_in_register: bool
+    action: str
 
 
 @dataclass(frozen=True)
@@ -83,11 +104,18 @@ def rule_findings(graph: Graph, rules: RuleSet, region_of: Callable[[str, dict],
                 next((d, i) for d, i in cluster.members if entry_of[d] in entries),
             )
             meta = graph.meta(d)
-            findings.append(
-                Finding(
-                    rule, cluster.id, meta.qualified_name, region_of(meta.department, graph.datasets[d].attributes[i])
+            # the person's registered division: the subject record's, else another record's
+            attributes = graph.datasets[d].attributes[i]
+            if not attributes.get(DIVISION_ATTRIBUTE):
+                attributes = next(
+                    (
+                        graph.datasets[m].attributes[j]
+                        for m, j in cluster.members
+                        if graph.datasets[m].attributes[j].get(DIVISION_ATTRIBUTE)
+                    ),
+                    attributes,
                 )
-            )
+            findings.append(Finding(rule, cluster.id, meta.qualified_name, region_of(meta.department, attributes)))
     return findings
 
 
@@ -103,6 +131,7 @@ class Monitor:
         today: Callable[[], date] = date.today,
         database: StateTarget | None = None,
         joiner: DatasetJoin | None = None,
+        screen_on_upload: bool = True,
     ) -> None:
         self.datasets, self.catalog, self.agreements = datasets, catalog, agreements
         self.rules = rules or RuleSet.load(catalog=catalog)
@@ -114,9 +143,91 @@ class Monitor:
         self.referrals = ReferralDesk(self.store, self.lifecycle, agreements, self.clusters, today)
         self.feedback_desk = FeedbackDesk(self.store, self.clusters, agreements, today)
         self._build_lock = threading.RLock()
+        # Subscribers wait on `_changed` for a new warning or inbox item (`wait_for_change`).
+        self._changed = threading.Condition()
+        self._generation = 0
+        self.store.on_change(self._notify)
+        # Screening on each dataset change: a background thread rebuilds after each commit.
+        self._screen = threading.Event()
+        self._closing = False
+        self._closed = threading.Event()
+        self._screener: threading.Thread | None = None
+        self._screener_lock = threading.Lock()
+        if screen_on_upload:
+            datasets.on_commit(lambda _version: self.screen_soon())
+            if self.store.last_build() is not None and self.stale():
+                self.screen_soon()  # uploads the last run committed but did not screen
 
     def close(self) -> None:
+        self._closing = True
+        self._closed.set()
+        self._screen.set()
+        if self._screener is not None:
+            # a screening in progress is not cut short; past this wait it fails on the closed
+            # store (logged) and the next start screens again (the graph is then stale)
+            self._screener.join(timeout=SCREEN_CLOSE_WAIT_S)
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()  # subscribers end
         self.store.close()
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # -- screening and pushing -------------------------------------------------------------------
+    def screen_soon(self) -> None:
+        """Screens the datasets (graph and rules) in the background, after a dataset changed.
+        Uploads in quick succession are screened together."""
+        if self._closing:
+            return
+        self._screen.set()
+        with self._screener_lock:
+            if self._screener is None:
+                self._screener = threading.Thread(target=self._screening, name="monitoring-screen", daemon=True)
+                self._screener.start()
+
+    def _screening(self) -> None:
+        while True:
+            self._screen.wait()
+            # uploads in quick succession (a department's datasets, a bulk load) are screened
+            # together: wait until none came for SCREEN_QUIET_S (at most SCREEN_DELAY_MAX_S)
+            waited = 0.0
+            while not self._closing and waited < SCREEN_DELAY_MAX_S:
+                self._screen.clear()
+                self._closed.wait(SCREEN_QUIET_S)  # wakes at once when the monitor closes
+                waited += SCREEN_QUIET_S
+                if not self._screen.is_set():
+                    break
+            if self._closing:
+                return
+            self._screen.clear()
+            try:
+                self.ensure_current()
+            except Exception:  # a failed screening is retried on the next upload or monitoring call
+                if self._closing:  # the store closed under it: the next start screens again
+                    return
+                log.exception("monitoring: screening after a dataset change failed")
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    @property
+    def generation(self) -> int:
+        """Counts the changes subscribers are woken for (read it before looking for news)."""
+        with self._changed:
+            return self._generation
+
+    def wait_for_change(self, generation: int, timeout: float) -> None:
+        """Returns when something changed after `generation` was read, or after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != generation, timeout)
+
+    def wake(self) -> None:
+        """Wakes every subscriber (one whose caller has gone away then ends)."""
+        self._notify()
 
     # -- nodes -----------------------------------------------------------------------------------
     def node_seen(self, caller: Caller, certificate_pem: str) -> None:
@@ -218,6 +329,25 @@ class Monitor:
             stored_integer(filters["after_id"], "after_id")
         self.ensure_current()
         return self.store.find_warnings(**filters)
+
+    def context(self, warning: WarningRow, department: str) -> WarningContext:
+        """The warning's routing context, for `department` (whose own records it lists)."""
+        records = self.clusters.records(warning.cluster_id)
+        subject = [r for r in records if r.dataset.qualified_name == warning.subject_dataset]
+        household = next(
+            (r.attributes[HOUSEHOLD_ATTRIBUTE] for r in subject + records if r.attributes.get(HOUSEHOLD_ATTRIBUTE)), ""
+        )
+        try:
+            action = self.rules.rule(warning.rule_id).action
+        except KeyError:  # a rule of an earlier rule set
+            action = ""
+        return WarningContext(
+            [(r.dataset.qualified_name, r.ref) for r in records if r.department == department],
+            sorted({r.department for r in records}),
+            household,
+            bool(records) and all(r.department != REGISTER_DEPARTMENT for r in records),
+            action,
+        )
 
     def own_refs(self, cluster_id: str, department: str) -> list[tuple[str, str]]:
         """(dataset, ref) of the department's own records in a cluster."""

@@ -19,7 +19,14 @@ from aidlink.matcher.calls import Caller
 from aidlink.matcher.errors import InvalidInput, NotFound, NotPermitted, Refused
 from aidlink.matcher.monitoring.records import ClusterIndex, ClusterRecord
 from aidlink.matcher.monitoring.store import MonitoringStore, ReferralRow, WarningMoved, WarningRow
-from aidlink.matcher.monitoring.warnings import TRANSITIONS, Conflict, InvalidTransition, WarningLifecycle, check_lead
+from aidlink.matcher.monitoring.warnings import (
+    OPEN,
+    TRANSITIONS,
+    Conflict,
+    InvalidTransition,
+    WarningLifecycle,
+    check_lead,
+)
 from aidlink.matcher.request_fields import stored_integer
 
 PURPOSE = "referral"
@@ -86,15 +93,29 @@ class ReferralDesk:
         if len(note) > 1000:
             raise InvalidInput("note: at most 1000 characters")
         warning = self.lifecycle.get(warning_id)
-        if "referred" not in TRANSITIONS[warning.status]:
+        # Civil affairs asking for the identity of a person it does not hold, to visit them
+        # (art15.risk-disclosure-to-mca: 入户核查) may do so before the visit: the visit needs it.
+        for_visit = to_department == caller.department
+        if for_visit and warning.status not in OPEN:
+            raise InvalidTransition(
+                f"warning {warning_id} is {warning.status!r}; the identity is asked for an open warning only"
+            )
+        if not for_visit and "referred" not in TRANSITIONS[warning.status]:
             raise InvalidTransition(
                 f"warning {warning_id} is {warning.status!r}; only a visited (or already "
-                f"referred) warning can be referred (Art. 16-17: visit first)"
+                f"referred) warning can be referred (Art. 16-17: visit first; to learn who the "
+                f"person is before the visit, refer it to {caller.department} itself)"
             )
         records = self.clusters.records(warning.cluster_id)
         if not records:
             raise ReferralRefused(f"warning {warning_id}: its cluster is no longer in the linkage graph")
         own = [r for r in records if r.department == to_department]
+        before_visit = for_visit and "referred" not in TRANSITIONS[warning.status]
+        if for_visit and own:
+            raise ReferralRefused(
+                f"warning {warning_id}: {caller.department} already holds the person's record "
+                f"(its record ids are listed with the warning); nothing to disclose"
+            )
         others = [r for r in records if r.department != to_department]
         agreement, holder = self._discloser(to_department, warning, others) if others else (None, None)
         refs = [[r.dataset.qualified_name, r.ref] for r in own]
@@ -141,9 +162,9 @@ class ReferralDesk:
                 refs,
                 warning_change=(
                     warning.status,
-                    "referred",
+                    "referred" if "referred" in TRANSITIONS[warning.status] else warning.status,
                     (caller.department, caller.identity),
-                    f"referred to {to_department}",
+                    f"referred to {to_department}" if not before_visit else "identity requested for a visit",
                 ),
                 enqueue=enqueue,
             )

@@ -26,7 +26,7 @@ TYPE_NAMES = {
 }
 LEVELS = ("red", "orange", "yellow")
 LEVEL_NAMES = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
-RULE_KEYS = {"id", "type", "level", "reason", "article", "subject", "in", "in_any", "household_in", "not_in"}
+RULE_KEYS = {"id", "type", "level", "reason", "action", "article", "subject", "in", "in_any", "household_in", "not_in"}
 CONDITION_KEYS = ("in", "in_any", "household_in", "not_in")
 
 
@@ -76,6 +76,7 @@ class Rule:
     any_in: tuple[tuple[EntryCondition, ...], ...]
     household_in: tuple[EntryCondition, ...]
     not_in: tuple[EntryCondition, ...]
+    action: str = ""  # the suggested action for whoever acts on the warning
 
     def holds(self, person: Records, household: Records) -> bool:
         """Whether the rule holds for a person (its records by entry) in a household (all members')."""
@@ -209,6 +210,7 @@ def _parse_rule(raw, where: str, catalog: Catalog | None) -> Rule:
         tuple(any_in),
         household,
         not_in,
+        _text(raw, "action", where) if "action" in raw else "",
     )
     subject = raw.get("subject", rule.positive_entries()[0])
     if subject not in rule.positive_entries():

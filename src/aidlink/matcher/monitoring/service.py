@@ -5,27 +5,33 @@ fills in purpose, agreement, datasets and counts, and raises the refusals."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import threading
 
 from aidlink.matcher.calls import current_call
-from aidlink.matcher.errors import InvalidInput
-from aidlink.matcher.monitoring.monitor import Monitor
+from aidlink.matcher.errors import InvalidInput, Refused
+from aidlink.matcher.monitoring.monitor import Monitor, WarningContext
 from aidlink.matcher.monitoring.rules import LEVELS, TYPES
 from aidlink.matcher.monitoring.store import ReferralRow, WarningRow
-from aidlink.matcher.monitoring.warnings import STATUSES, check_lead
+from aidlink.matcher.monitoring.warnings import LEAD_DEPARTMENTS, STATUSES, check_lead
 from aidlink.matcher.purposes import purpose_name
+from aidlink.matcher.request_fields import stored_integer
 from aidlink.result_notice import NOTICE
 from aidlink.v1 import common_pb2, monitoring_pb2_grpc
 from aidlink.v1 import monitoring_pb2 as pb
 
 MAX_WARNINGS = 10000
+# A subscriber also looks for news this often without being woken (an item stored by another
+# matcher replica, which cannot wake this process). Within one matcher, news is pushed at once.
+SUBSCRIPTION_RECHECK_S = 30.0
+SUBSCRIPTION_BATCH = 100
 
 
 def _notice() -> common_pb2.ResultNotice:
     return common_pb2.ResultNotice(text=NOTICE)
 
 
-def warning_message(w: WarningRow, mine: Sequence[tuple[str, str]] = ()) -> pb.RiskWarning:
+def warning_message(w: WarningRow, context: WarningContext | None = None) -> pb.RiskWarning:
+    c = context or WarningContext([], [], "", False, "")
     return pb.RiskWarning(
         id=w.id,
         rule_id=w.rule_id,
@@ -40,7 +46,11 @@ def warning_message(w: WarningRow, mine: Sequence[tuple[str, str]] = ()) -> pb.R
         assignee=w.assignee,
         created_at=w.created_at,
         updated_at=w.updated_at,
-        my_records=[pb.RecordRef(dataset=d, ref=r) for d, r in mine],
+        my_records=[pb.RecordRef(dataset=d, ref=r) for d, r in c.own_refs],
+        departments=c.departments,
+        household=c.household,
+        action=c.action,
+        not_in_register=c.not_in_register,
     )
 
 
@@ -98,9 +108,37 @@ def _region_prefix(code: str) -> str:
     return code
 
 
+class Subscriptions:
+    """One subscription per department: a newer one ends the older (a node that reconnects after
+    a dropped connection is not refused by its own dead stream, and holds one stream, not more)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: dict[str, object] = {}
+
+    def take(self, department: str) -> object:
+        token = object()
+        with self._lock:
+            self._current[department] = token
+        return token
+
+    def holds(self, department: str, token: object) -> bool:
+        with self._lock:
+            return self._current.get(department) is token
+
+    def release(self, department: str, token: object) -> None:
+        with self._lock:
+            if self._current.get(department) is token:
+                del self._current[department]
+
+
 class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
+        self.subscriptions = Subscriptions()
+
+    def _message(self, w: WarningRow, department: str) -> pb.RiskWarning:
+        return warning_message(w, self.monitor.context(w, department))
 
     def _begin(self, context, purpose: str):
         call = current_call()
@@ -153,9 +191,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         )
         call.counts = {"warnings": len(rows)}
         dept = call.verified_caller.department
-        return pb.WarningList(
-            warnings=[warning_message(w, self.monitor.own_refs(w.cluster_id, dept)) for w in rows], notice=_notice()
-        )
+        return pb.WarningList(warnings=[self._message(w, dept) for w in rows], notice=_notice())
 
     def GetWarning(self, request, context):
         call = self._begin(context, "risk-monitoring")
@@ -163,7 +199,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         call.counts = {"warning": w.id}
         store = self.monitor.store
         return pb.WarningDetail(
-            warning=warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department)),
+            warning=self._message(w, call.verified_caller.department),
             history=[
                 pb.WarningEventInfo(
                     at=e.at,
@@ -186,7 +222,7 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         w = self.monitor.lifecycle.change(
             request.id, request.status, call.verified_caller, assignee=request.assignee, note=request.note
         )
-        return warning_message(w, self.monitor.own_refs(w.cluster_id, call.verified_caller.department))
+        return self._message(w, call.verified_caller.department)
 
     def ReferWarning(self, request, context):
         call = self._begin(context, "referral")
@@ -218,6 +254,56 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServicer):
         call.counts = {"referral": request.referral_id}
         r = self.monitor.referrals.report(request.referral_id, call.verified_caller, request.outcome)
         return referral_message(r)
+
+    def Subscribe(self, request, context):
+        """Pushes the department's inbox items and (civil affairs) new warnings as they arise,
+        until the caller goes away, its deadline nears, or a newer subscription replaces this one."""
+        call = self._begin(context, "referral")
+        department = call.verified_caller.department
+        # validates the cursor and acknowledges what the node has stored (as FetchInbox does)
+        self.monitor.referrals.fetch(department, request.after, 1)
+        after, warnings_after = request.after, stored_integer(request.warnings_after, "warnings_after")
+        lead = department in LEAD_DEPARTMENTS
+        token = self.subscriptions.take(department)
+        self.monitor.wake()  # an older subscription of the department ends
+        context.add_callback(self.monitor.wake)  # a caller gone away ends its wait at once
+        counts = call.counts = {"after": after, "items": 0, "warnings": 0}
+
+        def live() -> bool:
+            remaining = context.time_remaining()
+            return (
+                context.is_active()
+                and not self.monitor.closing
+                and self.subscriptions.holds(department, token)
+                and (remaining is None or remaining > 1.0)  # end cleanly before the caller's deadline
+            )
+
+        try:
+            while live():
+                generation = self.monitor.generation
+                items = self.monitor.store.inbox(department, after, SUBSCRIPTION_BATCH)
+                for r in items:
+                    counts["items"] += 1
+                    yield pb.MonitoringEvent(item=inbox_message(r.seq, r.kind, r.referral_id, r.payload))
+                    after = r.seq
+                warnings = (
+                    self.monitor.store.find_warnings(after_id=warnings_after, limit=SUBSCRIPTION_BATCH) if lead else []
+                )
+                for w in warnings:
+                    counts["warnings"] += 1
+                    yield pb.MonitoringEvent(warning=self._message(w, department))
+                    warnings_after = w.id
+                if not items and not warnings:
+                    remaining = context.time_remaining()
+                    wait = SUBSCRIPTION_RECHECK_S if remaining is None else min(SUBSCRIPTION_RECHECK_S, remaining - 1.0)
+                    self.monitor.wait_for_change(generation, max(wait, 0.0))
+            if context.is_active() and not self.subscriptions.holds(department, token):
+                raise Refused(
+                    f"this subscription of {department} was replaced by a newer one (one per department); "
+                    f"the older stream ends"
+                )
+        finally:
+            self.subscriptions.release(department, token)
 
     def GetFeedback(self, request, context):
         try:

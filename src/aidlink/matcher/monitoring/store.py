@@ -10,8 +10,10 @@ disclosure, only the ciphertext the holding node sealed to the receiving node.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,14 +119,27 @@ class MonitoringStore:
 
     def __init__(self, database: StateTarget) -> None:
         self.database, self._owns_database = open_state_database(database, COMPONENT, MIGRATIONS)
+        self._listeners: list[Callable[[], None]] = []
+        self._local = threading.local()  # whether this thread's transaction added something to push
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs after each commit that added an inbox item or a warning (to wake subscribers)."""
+        self._listeners.append(listener)
 
     def close(self) -> None:
         """Close the database if this store opened it (a shared `Database` is closed by its owner)."""
         if self._owns_database:
             self.database.close()
 
-    def _tx(self):
-        return self.database.transaction()
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        self._local.changed = False
+        with self.database.transaction() as cur:
+            yield cur
+        if self._local.changed:  # committed: now a subscriber reading it finds it
+            self._local.changed = False
+            for listener in self._listeners:
+                listener()
 
     def _run(self, cur: Any, sql: str, params: Sequence = ()) -> Any:
         cur.execute(self.database.sql(sql), tuple(params))
@@ -265,6 +280,7 @@ class MonitoringStore:
                     ),
                 ).fetchone()
                 ids.append(wid)
+                self._local.changed = True
                 self._event(cur, wid, now, actor, "raised", "", "new", "", f"rule set {w.rule_set}")
         return ids
 
@@ -492,6 +508,7 @@ class MonitoringStore:
         # Inbox readers page by seq: seqs must become visible in order, so (PostgreSQL)
         # writers take the inbox lock before drawing a seq and hold it until commit.
         serialize_writers(cur, self.database, "monitoring inbox")
+        self._local.changed = True
         return self._run(
             cur,
             "INSERT INTO inbox (department, kind, referral_id, payload, created_at) VALUES (?,?,?,?,?) RETURNING seq",
