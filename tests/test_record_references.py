@@ -28,7 +28,8 @@ def test_references_carry_no_row_number_and_no_order(prepared):
     dataset, records = prepared
     refs = [r.ref for r in records]
     assert len(set(refs)) == len(refs) == len(dataset.record_ids)
-    assert all(re.fullmatch(r"a1b2c3\.[0-9a-f]{20}", ref) for ref in refs)
+    assert all(re.fullmatch(r"a1b2c3\.[a-p]{20}", ref) for ref in refs)  # letters: no digit runs to read as dates
+    assert all(re.fullmatch(r"[a-p]{12}", ReferenceMap.new_tag()) for _ in range(20))
     assert not any(ref.endswith(f".{i}") for i, ref in enumerate(refs))
     tokens = [ref.split(".")[1] for ref in refs]
     assert tokens != sorted(tokens) and tokens != sorted(tokens, reverse=True)  # order says nothing
