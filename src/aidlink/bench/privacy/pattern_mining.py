@@ -22,6 +22,13 @@ pattern*: positions all set together far more often than chance.
    surname is the held character most likely to be a surname (public surname/given-name
    shares); its full name adds the held given-name characters in their most frequent order.
    Birth date and ID number are not re-identified by this attack (a year is not a date).
+
+Hardening: BLIP lowers the closure threshold by the (public) flip probability. Balanced encodings
+need nothing special: the filter half keeps every token's positions, the complement half is
+either dense (left out with the ubiquitous positions) or never all-set among a token's holders.
+XOR-folding is *not* adapted to: a folded bit is the parity of two filter bits, so a token's
+positions are set in only ~70 % of its holders and the all-set patterns this miner looks for do
+not exist; a 0 % there is a limit of this attack, not evidence of protection.
 """
 
 from __future__ import annotations
