@@ -194,7 +194,7 @@ def test_node_state_is_private_whatever_the_umask(tmp_path):
         with LoopbackDeployment(tmp_path / "d", departments=("mca",), node_api="socket") as d:
             node = d.nodes["mca"]
             _sync_inbox(node.channel)
-            node.server.refs.save("t0", "mca/x", 1, ["r1"])
+            node.server.refs.save("t0", "mca/x", 1, ["r1"], ["t0.abcdefghijklmnopabcd"])
             state = node.server.config.data_dir
             names = {p.name for p in state.iterdir()}
             assert {"references.sqlite", "inbox.sqlite", CALL_LOG_FILE, "node.sock"} <= names
