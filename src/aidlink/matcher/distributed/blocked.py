@@ -1,0 +1,213 @@
+"""The blocked join (keyed tokens + Hamming LSH bands) on a Dask cluster, by key partition.
+
+Both sides' keys are cut into ``P`` partitions by key (:mod:`matcher.distributed.key_partitions`);
+each partition's records (uint8 encodings plus their uint64 keys in that partition, nothing
+else) are scattered to one worker, which runs the in-process blocked join on them
+(:func:`matcher.distributed.tasks.join_key_partition`). Answers come back as partitions finish;
+the matcher maps them to original rows and keeps each pair only from the partition that owns
+it (its smallest shared key's), so the union is exactly
+``matcher.similarity.blocking.blocked_candidate_pairs`` on the whole data: same pairs, same
+scores bit for bit, and, merged, the same canonical order.
+
+Worker loss: the matcher keeps the arrays the partitions were cut from. A partition whose
+worker or data was lost is cut and scattered again from them and runs once more; if that
+fails too, :class:`JoinFailed` names the dataset and the partition. A partition whose kernel
+refuses (bad input) fails at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from dataclasses import dataclass
+
+import numpy as np
+from distributed import Client, Future, KilledWorker, as_completed
+
+from aidlink.matcher.distributed.errors import JoinFailed
+from aidlink.matcher.distributed.key_partitions import KeyPartition, owning_partitions, plan_partitions
+from aidlink.matcher.distributed.metrics import JoinMetrics
+from aidlink.matcher.distributed.partitions import check_encodings
+from aidlink.matcher.distributed.tasks import BLOCKED_TASK_PREFIX, KeyPartitionAnswer, join_key_partition
+from aidlink.matcher.similarity import CandidatePairs
+from aidlink.matcher.similarity.blocking import BlockingKeys
+from aidlink.observability.tracing import carrier
+
+# Failures that mean "a worker or the data on it went away", worth one more try (a
+# cancelled future raises distributed.FutureCancelledError, a CancelledError).
+_LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class PartitionPairs:
+    """One key partition's answer: the pairs it owns (original rows, canonical order)."""
+
+    number: int
+    pairs: CandidatePairs
+    candidates: int  # pairs sharing one of its keys (a pair sharing keys in k partitions counts k times)
+    seconds: float  # kernel time on the worker
+
+
+@dataclass
+class BlockedJoinStats:
+    """What a blocked join on the cluster moved and did (filled in as partitions finish)."""
+
+    partitions: int = 0  # partitions where both sides have records
+    bytes_sent: int = 0  # encodings and keys scattered to workers (retries included)
+    records_sent: int = 0  # record copies scattered, both sides (retries included)
+    candidates: int = 0
+    retries: int = 0
+
+
+class DaskBlockedJoin:
+    """The blocked join of A against B on the workers of ``client``, by key partition."""
+
+    def __init__(
+        self,
+        client: Client,
+        dataset: str,
+        a: np.ndarray,
+        a_keys: BlockingKeys,
+        b: np.ndarray,
+        b_keys: BlockingKeys,
+        threshold: float,
+        *,
+        partitions: int,
+        metrics: JoinMetrics,
+        worker_threads: int = 1,
+        timeout: float = 600.0,
+    ) -> None:
+        check_encodings(a, f"blocked join against dataset {dataset!r}, A side")
+        check_encodings(b, f"blocked join against dataset {dataset!r}, B side")
+        if a.shape[1] != b.shape[1]:
+            raise ValueError(f"A has {a.shape[1] * 8}-bit and B {b.shape[1] * 8}-bit encodings")
+        if len(a_keys) != len(a) or len(b_keys) != len(b):
+            raise ValueError(
+                f"blocking keys for {len(a_keys)} and {len(b_keys)} records, "
+                f"but the datasets have {len(a)} and {len(b)}"
+            )
+        threshold = float(threshold)
+        if not threshold > 0:
+            raise ValueError(f"blocking needs a threshold above 0; got {threshold} (use the exhaustive join)")
+        self.client, self.dataset = client, dataset
+        self.a, self.b = a, b
+        self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
+        self.threshold, self.partitions = threshold, partitions
+        self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
+        self.plan = {p.number: p for p in plan_partitions(self.a_keys, self.b_keys, partitions)}
+        self.stats = BlockedJoinStats(partitions=len(self.plan))
+
+    # -- sending partitions -------------------------------------------------------------------
+
+    def _workers(self) -> list[str]:
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            raise OSError("the Dask cluster has no workers")
+        return workers
+
+    def _submit(self, numbers: list[int], trace_context, attempt: int) -> dict[Future, int]:
+        """Scatter partitions ``numbers`` (each whole to one worker) and start their joins."""
+        workers = self._workers()
+        by_worker: dict[str, list[int]] = {}
+        for i, k in enumerate(numbers):
+            by_worker.setdefault(workers[(i + attempt) % len(workers)], []).append(k)
+        tasks: dict[Future, int] = {}
+        for worker, ks in by_worker.items():
+            payloads = [self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions) for k in ks]
+            flat = [array for payload in payloads for array in payload]
+            self.stats.bytes_sent += sum(array.nbytes for array in flat)
+            self.stats.records_sent += sum(len(self.plan[k].a_rows) + len(self.plan[k].b_rows) for k in ks)
+            data = self.client.scatter(flat, workers=[worker], hash=False, timeout=self.timeout)
+            for j, k in enumerate(ks):
+                future = self.client.submit(
+                    join_key_partition,
+                    *data[4 * j : 4 * j + 4],
+                    self.threshold,
+                    self.worker_threads,
+                    trace_context,
+                    pure=False,
+                    key=f"{BLOCKED_TASK_PREFIX}{k}-{uuid.uuid4().hex}",
+                )
+                tasks[future] = k
+        return tasks
+
+    # -- answers as they finish ---------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[PartitionPairs]:
+        """Each partition's owned pairs as soon as it finishes (in no fixed partition order)."""
+        trace_context = carrier()  # each task's span continues the caller's trace on its worker
+        attempts = dict.fromkeys(self.plan, 0)
+        tasks: dict[Future, int] = {}
+        try:
+            tasks = self._send(sorted(self.plan), trace_context, attempts)
+            finished = as_completed(list(tasks), loop=self.client.loop, timeout=self.timeout)
+            while tasks:
+                try:
+                    future = next(finished)
+                except TimeoutError:
+                    k = min(tasks.values())
+                    raise JoinFailed(self.dataset, k, self.partitions, f"no answer within {self.timeout:g} s") from None
+                k = tasks.pop(future)
+                try:
+                    answer = future.result()
+                except Exception as exc:
+                    if not isinstance(exc, _LOST) or attempts[k] >= 1:
+                        suffix = "after one retry: " if attempts[k] else ""
+                        raise JoinFailed(self.dataset, k, self.partitions, suffix + _describe(exc)) from exc
+                    attempts[k] += 1
+                    self.stats.retries += 1
+                    self.metrics.retries.labels("dask", self.dataset).inc()
+                    again = self._send([k], trace_context, attempts)
+                    tasks.update(again)
+                    finished.update(list(again))
+                    continue
+                finally:
+                    future.release()
+                yield self._owned(k, answer)
+        finally:
+            if tasks:
+                self.client.cancel(list(tasks))
+
+    def _send(self, numbers: list[int], trace_context, attempts: dict[int, int]) -> dict[Future, int]:
+        """Scatter and start partitions ``numbers``; a failed send is retried once (fresh workers)."""
+        while True:
+            try:
+                return self._submit(numbers, trace_context, max(attempts[k] for k in numbers))
+            except Exception as exc:
+                first = all(attempts[k] == 0 for k in numbers)
+                if not (isinstance(exc, _LOST) and first):
+                    k = min(numbers)
+                    suffix = "" if first else "after one retry: "
+                    raise JoinFailed(
+                        self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed: {_describe(exc)}"
+                    ) from exc
+                for k in numbers:
+                    attempts[k] += 1
+                self.stats.retries += len(numbers)
+                time.sleep(0.5)  # let the scheduler notice the lost worker
+
+    def _owned(self, k: int, answer: KeyPartitionAnswer) -> PartitionPairs:
+        part: KeyPartition = self.plan[k]
+        expected = (len(part.a_rows), len(part.b_rows))
+        if tuple(answer.rows) != expected:
+            raise JoinFailed(
+                self.dataset, k, self.partitions, f"its worker held {answer.rows} rows, expected {expected}"
+            )
+        self.metrics.partition_seconds.labels("dask", self.dataset).observe(answer.seconds)
+        self.stats.candidates += answer.candidates
+        a_index, b_index = part.a_rows[answer.pairs.a_index], part.b_rows[answer.pairs.b_index]
+        owned = owning_partitions(self.a_keys[a_index], self.b_keys[b_index], self.partitions) == k
+        pairs = CandidatePairs(answer.pairs.scores[owned], a_index[owned], b_index[owned])
+        # Local canonical order (score, a, b) survives the monotone row mapping, and filtering.
+        return PartitionPairs(k, pairs, answer.candidates, answer.seconds)
+
+    def candidate_pairs(self) -> CandidatePairs:
+        """All partitions' pairs merged in canonical order: ``blocked_candidate_pairs``'s answer."""
+        return CandidatePairs.concatenate(p.pairs for p in self)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or "no message"
+    return f"{type(exc).__name__}: {text}"
