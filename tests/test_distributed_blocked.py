@@ -1,0 +1,348 @@
+"""The blocked join (keyed tokens + LSH bands) on a real multi-process LocalCluster, by key
+partition: exactly the in-process blocked join's pairs, scores and order; each pair from one
+partition; workers hold only encodings and keys; answers as partitions finish; a lost worker
+recovered once, else JoinFailed; and the matcher with join_backend = "dask" uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import grpc
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from aidlink.bench.kernel import make_linked_datasets  # noqa: E402
+from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
+from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
+from aidlink.matcher.distributed import DaskJoinBackend, JoinFailed  # noqa: E402
+from aidlink.matcher.distributed.key_partitions import (  # noqa: E402
+    key_partitions,
+    owning_partitions,
+    partition_keys,
+    rows_by_partition,
+)
+from aidlink.matcher.distributed.tasks import BLOCKED_TASK_PREFIX  # noqa: E402
+from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
+from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
+from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys, blocked_candidate_pairs  # noqa: E402
+from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
+from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
+
+WORKERS = 2
+BLOCK = np.uint64(0x9E3779B97F4A7C15)  # spreads small block numbers over the key space
+
+
+class RecordWorkerData(distributed.WorkerPlugin):
+    """Writes, when a blocked-join task starts, what the worker holds (type, dtype, shape)."""
+
+    name = "record-worker-data"
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+
+    def setup(self, worker) -> None:
+        self.worker = worker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish != "executing" or not str(key).startswith(BLOCKED_TASK_PREFIX):
+            return
+        held = [
+            [type(v).__name__, str(getattr(v, "dtype", "")), list(getattr(v, "shape", ()))]
+            for v in self.worker.data.values()
+        ]
+        with open(os.path.join(self.out_dir, f"{key}.json"), "w") as f:
+            json.dump(held, f)
+
+
+def tokens(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Three token keys per record: a unique one, and blocks of ~10 and ~60 records."""
+    out = np.empty((n, 3), dtype=np.uint64)
+    out[:, 0] = rng.integers(1, 2**62, n, dtype=np.int64).astype(np.uint64)
+    out[:, 1] = (rng.integers(0, max(n // 10, 1), n) + 1).astype(np.uint64) * BLOCK
+    out[:, 2] = (rng.integers(0, max(n // 60, 1), n) + 10**9).astype(np.uint64) * BLOCK
+    return out
+
+
+def linked(n: int, seed: int):
+    """A and B encodings (half of B noisy copies of A rows), tokens, and the full key sets:
+    a copy keeps its original's tokens except, for one in five, the unique one."""
+    a, b, source = make_linked_datasets(n, 1024, 0.5, seed)
+    rng = np.random.default_rng(seed)
+    ta, tb = tokens(rng, n), tokens(rng, n)
+    copies = np.flatnonzero(source >= 0)
+    tb[copies] = ta[source[copies]]
+    drop = copies[rng.random(len(copies)) < 0.2]
+    tb[drop, 0] = rng.integers(1, 2**62, len(drop), dtype=np.int64).astype(np.uint64)
+    a_tokens, b_tokens = BlockingKeys(ta), BlockingKeys(tb)
+    a_keys = a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a)))
+    b_keys = b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b)))
+    return a, b, a_tokens, b_tokens, a_keys, b_keys
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        distributed.LocalCluster(
+            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield cluster, client
+
+
+@pytest.fixture()
+def client(cluster):
+    _, client = cluster
+    client.wait_for_workers(WORKERS, timeout=60)
+    return client
+
+
+@pytest.fixture(scope="module")
+def data():
+    return linked(3000, seed=31)
+
+
+def assert_same(got: CandidatePairs, expected: CandidatePairs) -> None:
+    assert len(expected) > 0
+    assert np.array_equal(got.a_index, expected.a_index)
+    assert np.array_equal(got.b_index, expected.b_index)
+    assert got.scores.tobytes() == expected.scores.tobytes()  # bit for bit, same order
+
+
+# -- key partitions (no cluster) --------------------------------------------------------------
+
+
+def test_rows_go_to_the_partitions_of_their_keys_with_only_those_keys():
+    keys = np.array([[3, 4, NO_KEY], [5, NO_KEY, NO_KEY], [NO_KEY, NO_KEY, NO_KEY], [6, 9, 12]], dtype=np.uint64)
+    assert key_partitions(keys, 3).tolist() == [[0, 1, -1], [2, -1, -1], [-1, -1, -1], [0, 0, 0]]
+    assert [r.tolist() for r in rows_by_partition(keys, 3)] == [[0, 3], [0], [1]]
+    assert partition_keys(keys[[0, 3]], 0, 3).tolist() == [[3, NO_KEY, NO_KEY], [6, 9, 12]]
+    assert partition_keys(keys[[0]], 1, 3).tolist() == [[4]]  # no wider than the fullest row
+
+
+def test_a_pair_is_owned_by_the_partition_of_its_smallest_shared_key():
+    a = np.array([[4, 7, 9], [4, 7, 9], [1, 2, NO_KEY]], dtype=np.uint64)
+    b = np.array([[7, 9, NO_KEY], [3, 4, 9], [5, 6, NO_KEY]], dtype=np.uint64)
+    assert owning_partitions(a, b, 5).tolist() == [2, 4, -1]  # 7 % 5; 4 % 5; nothing shared
+
+
+# -- the join on the cluster -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0.8, 0.6])
+@pytest.mark.parametrize("partitions", [1, 2, 7])
+def test_dask_blocked_join_gives_exactly_the_in_process_blocked_pairs(client, data, threshold, partitions):
+    a, b, *_, a_keys, b_keys = data
+    expected = blocked_candidate_pairs(a, a_keys, b, b_keys, threshold)
+    with DaskJoinBackend(client) as backend:
+        join = backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, threshold, partitions=partitions)
+        assert_same(join.candidate_pairs(), expected)
+    assert join.stats.partitions == partitions
+    assert join.stats.bytes_sent > 0 and join.stats.retries == 0
+
+
+def test_each_pair_comes_from_exactly_one_partition_though_many_share_several(client, data):
+    a, b, *_, a_keys, b_keys = data
+    expected = blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8)
+    partitions = 5
+    with DaskJoinBackend(client) as backend:
+        parts = list(backend.blocked_join("d", a, a_keys, b, b_keys, 0.8, partitions=partitions))
+    assert sorted(p.number for p in parts) == list(range(partitions))  # one answer per partition
+    seen = [(int(i), int(j)) for p in parts for i, j in zip(p.pairs.a_index, p.pairs.b_index)]
+    assert len(seen) == len(set(seen)) == len(expected)
+    for p in parts:  # each partition's answer is already in canonical order
+        assert_same(p.pairs, CandidatePairs.concatenate([p.pairs])) if len(p.pairs) else None
+    # The dedup mattered: most matching pairs share keys in several partitions.
+    x, y = a_keys.keys[expected.a_index], b_keys.keys[expected.b_index]
+    shared = [
+        {int(k) % partitions for k in set(x[i].tolist()) & set(y[i].tolist()) if k != int(NO_KEY)}
+        for i in range(len(expected))
+    ]
+    assert sum(len(s) > 1 for s in shared) > len(expected) // 2
+
+
+def test_workers_hold_nothing_but_encodings_and_keys(client, data, tmp_path):
+    a, b, *_, a_keys, b_keys = data
+    client.register_plugin(RecordWorkerData(str(tmp_path)))
+    try:
+        with DaskJoinBackend(client) as backend:
+            backend.blocked_join("nhsa/insured@v3", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs()
+    finally:
+        client.unregister_worker_plugin(RecordWorkerData.name)
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert len(records) == 4  # every partition's task saw its inputs
+    held = {(kind, dtype, tuple(shape[1:])) for items in records for kind, dtype, shape in items}
+    inputs = {h for h in held if h[0] != "KeyPartitionAnswer"}  # answers of finished partitions
+    assert inputs <= {("ndarray", "uint8", (128,))} | {("ndarray", "uint64", (w,)) for w in range(1, 40)}
+    assert ("ndarray", "uint8", (128,)) in inputs
+
+
+def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    a, b, *_, a_keys, b_keys = data
+    expected = blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8)
+    registry = CollectorRegistry()
+    with DaskJoinBackend(client, registry=registry) as backend:
+        client.register_plugin(KillWorkerOnJoin(str(tmp_path), kills=1))
+        try:
+            join = backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4)
+            got = join.candidate_pairs()
+        finally:
+            client.unregister_worker_plugin(KillWorkerOnJoin.name)
+    assert (tmp_path / "kill-0").read_text().startswith(BLOCKED_TASK_PREFIX)  # a worker died mid-join
+    assert_same(got, expected)
+    assert join.stats.retries >= 1
+    assert (
+        registry.get_sample_value(
+            "aidlink_join_partition_retries_total", {"backend": "dask", "dataset": "mca/low-income@v1"}
+        )
+        >= 1
+    )
+
+
+def test_a_blocked_join_that_loses_a_worker_again_on_retry_fails_clearly(client, data, tmp_path):
+    a, b, *_, a_keys, b_keys = data
+    with DaskJoinBackend(client) as backend:
+        client.register_plugin(KillWorkerOnJoin(str(tmp_path), kills=50))  # every join task
+        try:
+            with pytest.raises(
+                JoinFailed,
+                match=r"dataset 'mca/low-income@v1' failed: partition \d of 4 gave no answer \(after one retry",
+            ) as failure:
+                backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs()
+        finally:
+            client.unregister_worker_plugin(KillWorkerOnJoin.name)
+        assert failure.value.dataset == "mca/low-income@v1" and 0 <= failure.value.partition < 4
+        client.wait_for_workers(WORKERS, timeout=60)
+        assert_same(
+            backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs(),
+            blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8),
+        )
+
+
+def test_bad_inputs_are_refused_with_the_dataset_named(client, data):
+    a, b, *_, a_keys, b_keys = data
+    with DaskJoinBackend(client) as backend:
+        with pytest.raises(ValueError, match="blocking needs a threshold above 0"):
+            backend.blocked_join("x", a, a_keys, b, b_keys, 0.0)
+        with pytest.raises(ValueError, match=r"dataset 'x', B side: encodings are 12 bytes"):
+            backend.blocked_join("x", a, a_keys, np.zeros((3, 12), np.uint8), b_keys, 0.8)
+        with pytest.raises(
+            ValueError, match="blocking keys for 3000 and 3000 records, but the datasets have 3000 and 10"
+        ):
+            backend.blocked_join("x", a, a_keys, b[:10], b_keys, 0.8)
+
+
+# -- in the matcher ----------------------------------------------------------------------------
+
+INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test-schema")
+
+
+def _upload(stub, department: str, name: str, entry: str, encodings, keys: BlockingKeys, attributes: dict) -> None:
+    def chunks():
+        yield matcher_pb2.UploadChunk(
+            header=matcher_pb2.UploadHeader(
+                dataset=name,
+                catalog_entry=entry,
+                catalog_version="2023.1",
+                encoding=INFO,
+                attributes=sorted(attributes),
+            )
+        )
+        yield matcher_pb2.UploadChunk(
+            batch=matcher_pb2.RecordBatch(
+                records=[
+                    matcher_pb2.EncodedRecord(
+                        ref=f"{department}-{i}",
+                        encoding=row.tobytes(),
+                        attributes=attributes,
+                        blocking_keys=[int(k).to_bytes(8, "little") for k in key_row if k != NO_KEY],
+                    )
+                    for i, (row, key_row) in enumerate(zip(encodings, keys.keys))
+                ]
+            )
+        )
+
+    summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
+    assert summary.accepted == len(encodings)
+
+
+def _compare(stub, all_pairs: bool):
+    events = list(
+        stub.CompareDatasets(
+            matcher_pb2.CompareRequest(
+                my_dataset="employment",
+                other_dataset="mca/low-income",
+                purpose=common_pb2.POLICY_DELIVERY_CHECK,
+                threshold=0.8,
+                all_pairs=all_pairs,
+            ),
+            metadata=[(DEV_DEPARTMENT_HEADER, "hrss")],
+        )
+    )
+    matches = [(e.match.my_ref, e.match.score) for e in events if e.WhichOneof("event") == "match"]
+    [summary] = [e.summary for e in events if e.WhichOneof("event") == "summary"]
+    progress = [e.progress for e in events if e.WhichOneof("event") == "progress"]
+    return matches, summary, progress
+
+
+@pytest.fixture(scope="module")
+def matchers(cluster, tmp_path_factory):
+    local_cluster, client = cluster
+    client.wait_for_workers(WORKERS, timeout=60)
+    a, b, a_tokens, b_tokens, *_ = linked(1500, seed=37)
+    servers, channels, stubs = [], [], []
+    try:
+        for name, settings in (
+            ("local", {}),
+            ("dask", {"join_backend": "dask", "dask_scheduler": local_cluster.scheduler_address}),
+        ):
+            server = MatcherServer(
+                MatcherConfig(
+                    data_dir=tmp_path_factory.mktemp(f"{name}-matcher"),
+                    listen="127.0.0.1:0",
+                    insecure_dev=True,
+                    dask_insecure_dev=bool(settings),  # the test cluster is plaintext on loopback
+                    metrics_port=0,
+                    checkpoint_interval=0.2,
+                    **settings,
+                )
+            ).start()
+            servers.append(server)
+            channels.append(grpc.insecure_channel(server.address))
+            stub = matcher_pb2_grpc.MatcherStub(channels[-1])
+            _upload(stub, "hrss", "employment", "hrss.employment", a, a_tokens, {})
+            _upload(stub, "mca", "low-income", "mca.low-income", b, b_tokens, {"category": "dibao"})
+            stubs.append(stub)
+        yield servers, stubs
+    finally:
+        for channel in channels:
+            channel.close()
+        for server in servers:
+            server.stop(0)
+
+
+@pytest.mark.parametrize("all_pairs", [True, False], ids=["all-pairs", "greedy"])
+def test_the_matcher_on_dask_runs_the_blocked_join_there_with_the_local_answer(matchers, all_pairs):
+    import urllib.request
+
+    (_, dask_server), (local, dask) = matchers
+    expected, expected_summary, _ = _compare(local, all_pairs)
+    got, summary, progress = _compare(dask, all_pairs)
+    assert got == expected and len(expected) > 100  # same refs and scores, same order
+    assert summary.matches == expected_summary.matches
+    # Candidate pairs, not N x N: the join was blocked on both.
+    assert 0 < expected_summary.comparisons <= summary.comparisons < 1500 * 1500 // 10
+    assert progress and progress[-1].done == progress[-1].total == 1500
+    with urllib.request.urlopen(f"http://127.0.0.1:{dask_server.metrics_port}/metrics") as response:
+        text = response.read().decode()
+    counts = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("aidlink_join_partition_seconds_count") and 'backend="dask"' in line
+    ]
+    assert counts and sum(counts) >= WORKERS  # key partitions ran on the workers
