@@ -14,7 +14,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from aidlink.bench.kernel import make_linked_datasets  # noqa: E402
+from aidlink.bench.dask import bench_dask, make_blocked_datasets  # noqa: E402
 from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend, JoinFailed  # noqa: E402
@@ -32,7 +32,6 @@ from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
 from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
 
 WORKERS = 2
-BLOCK = np.uint64(0x9E3779B97F4A7C15)  # spreads small block numbers over the key space
 
 
 class RecordWorkerData(distributed.WorkerPlugin):
@@ -57,26 +56,9 @@ class RecordWorkerData(distributed.WorkerPlugin):
             json.dump(held, f)
 
 
-def tokens(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Three token keys per record: a unique one, and blocks of ~10 and ~60 records."""
-    out = np.empty((n, 3), dtype=np.uint64)
-    out[:, 0] = rng.integers(1, 2**62, n, dtype=np.int64).astype(np.uint64)
-    out[:, 1] = (rng.integers(0, max(n // 10, 1), n) + 1).astype(np.uint64) * BLOCK
-    out[:, 2] = (rng.integers(0, max(n // 60, 1), n) + 10**9).astype(np.uint64) * BLOCK
-    return out
-
-
 def linked(n: int, seed: int):
-    """A and B encodings (half of B noisy copies of A rows), tokens, and the full key sets:
-    a copy keeps its original's tokens except, for one in five, the unique one."""
-    a, b, source = make_linked_datasets(n, 1024, 0.5, seed)
-    rng = np.random.default_rng(seed)
-    ta, tb = tokens(rng, n), tokens(rng, n)
-    copies = np.flatnonzero(source >= 0)
-    tb[copies] = ta[source[copies]]
-    drop = copies[rng.random(len(copies)) < 0.2]
-    tb[drop, 0] = rng.integers(1, 2**62, len(drop), dtype=np.int64).astype(np.uint64)
-    a_tokens, b_tokens = BlockingKeys(ta), BlockingKeys(tb)
+    """A and B (half of B noisy copies of A rows) with tokens, and the full key sets (+ LSH)."""
+    a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
     a_keys = a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a)))
     b_keys = b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b)))
     return a, b, a_tokens, b_tokens, a_keys, b_keys
@@ -346,3 +328,16 @@ def test_the_matcher_on_dask_runs_the_blocked_join_there_with_the_local_answer(m
         if line.startswith("aidlink_join_partition_seconds_count") and 'backend="dask"' in line
     ]
     assert counts and sum(counts) >= WORKERS  # key partitions ran on the workers
+
+
+def test_bench_dask_blocked_runs_both_joins_on_the_same_data(cluster):
+    import io
+
+    local_cluster, client = cluster
+    client.wait_for_workers(WORKERS, timeout=60)
+    out = io.StringIO()
+    [row] = bench_dask([800], WORKERS, scheduler=local_cluster.scheduler_address, blocked=True, out=out)
+    assert row["identical"] and row["pairs"] > 0 and row["completeness"] > 0.9
+    assert row["bytes_sent"] > 2 * 800 * 128 and row["replication"] >= 1
+    assert len(row["worker_peak_rss"]) == WORKERS and min(row["worker_peak_rss"]) > 0
+    assert "sent MiB" in out.getvalue()
