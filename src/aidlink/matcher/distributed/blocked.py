@@ -123,7 +123,7 @@ class DaskBlockedJoin:
             for j, k in enumerate(ks):
                 future = self.client.submit(
                     join_key_partition,
-                    *data[4 * j : 4 * j + 4],
+                    *data[6 * j : 6 * j + 6],
                     self.threshold,
                     self.worker_threads,
                     trace_context,

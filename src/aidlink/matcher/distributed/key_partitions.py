@@ -37,12 +37,11 @@ def rows_by_partition(keys: np.ndarray, partitions: int) -> list[np.ndarray]:
     return [codes[bounds[p] : bounds[p + 1]] - p * records for p in range(partitions)]
 
 
-def partition_keys(keys: np.ndarray, number: int, partitions: int) -> np.ndarray:
-    """``keys`` (already the partition's rows) with every key outside partition ``number``
-    dropped: rows sorted, padded with NO_KEY, no wider than the fullest row."""
+def partition_keys(keys: np.ndarray, number: int, partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of ``keys`` (already the partition's rows) that lie in partition ``number``,
+    ragged: per row their count (uint16), and all of them in row order (uint64)."""
     inside = key_partitions(keys, partitions) == number
-    width = max(int(inside.sum(axis=1).max()) if len(keys) else 0, 1)
-    return np.ascontiguousarray(np.sort(np.where(inside, keys, NO_KEY), axis=1)[:, :width])
+    return inside.sum(axis=1).astype(np.uint16), np.ascontiguousarray(keys[inside])
 
 
 def owning_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> np.ndarray:
@@ -68,12 +67,13 @@ class KeyPartition:
     def payload(
         self, a: np.ndarray, a_keys: np.ndarray, b: np.ndarray, b_keys: np.ndarray, partitions: int
     ) -> list[np.ndarray]:
-        """What its worker receives: both sides' uint8 encodings and their uint64 keys in it."""
+        """What its worker receives, per side: the uint8 encodings, and their keys in this
+        partition (uint16 count per row, uint64 keys): six arrays, nothing else."""
         return [
             np.ascontiguousarray(a[self.a_rows]),
-            partition_keys(a_keys[self.a_rows], self.number, partitions),
+            *partition_keys(a_keys[self.a_rows], self.number, partitions),
             np.ascontiguousarray(b[self.b_rows]),
-            partition_keys(b_keys[self.b_rows], self.number, partitions),
+            *partition_keys(b_keys[self.b_rows], self.number, partitions),
         ]
 
 

@@ -58,8 +58,10 @@ class KeyPartitionAnswer:
 
 def join_key_partition(
     a: np.ndarray,
+    a_key_counts: np.ndarray,
     a_keys: np.ndarray,
     b: np.ndarray,
+    b_key_counts: np.ndarray,
     b_keys: np.ndarray,
     threshold: float,
     threads: int,
@@ -67,9 +69,12 @@ def join_key_partition(
 ) -> KeyPartitionAnswer:
     """The blocked join of one key partition: pairs sharing one of its keys, Dice >= threshold.
 
-    A pair sharing several of the partition's keys is scored once (``BlockedJoin``'s rule)."""
+    Keys come ragged (a count per row, then the rows' keys in order). A pair sharing several
+    of the partition's keys is scored once (``BlockedJoin``'s rule)."""
     started = time.perf_counter()
     with span_from(trace_context, "aidlink.join.key_partition", "dask-worker", **{"aidlink.join.rows_query": len(a)}):
-        join = BlockedJoin(a, BlockingKeys(a_keys), b, BlockingKeys(b_keys), threshold, threads=threads)
+        a_blocking = BlockingKeys.from_ragged(a_key_counts, a_keys)
+        b_blocking = BlockingKeys.from_ragged(b_key_counts, b_keys)
+        join = BlockedJoin(a, a_blocking, b, b_blocking, threshold, threads=threads)
         pairs = join.all()
     return KeyPartitionAnswer((len(a), len(b)), pairs, join.candidates, time.perf_counter() - started)
