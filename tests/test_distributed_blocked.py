@@ -128,6 +128,14 @@ def test_dask_blocked_join_gives_exactly_the_in_process_blocked_pairs(client, da
     assert join.stats.bytes_sent > 0 and join.stats.retries == 0
 
 
+def test_partitions_sent_a_few_at_a_time_give_the_same_answer(client, data):
+    a, b, *_, a_keys, b_keys = data
+    with DaskJoinBackend(client) as backend:
+        join = backend.blocked_join("d", a, a_keys, b, b_keys, 0.8, partitions=9, in_flight=1)
+        assert_same(join.candidate_pairs(), blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8))
+    assert join.stats.partitions == 9 and join.stats.records_sent > len(a) + len(b)
+
+
 def test_each_pair_comes_from_exactly_one_partition_though_many_share_several(client, data):
     a, b, *_, a_keys, b_keys = data
     expected = blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8)

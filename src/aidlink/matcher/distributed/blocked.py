@@ -78,6 +78,7 @@ class DaskBlockedJoin:
         metrics: JoinMetrics,
         worker_threads: int = 1,
         timeout: float = 600.0,
+        in_flight: int | None = None,
     ) -> None:
         check_encodings(a, f"blocked join against dataset {dataset!r}, A side")
         check_encodings(b, f"blocked join against dataset {dataset!r}, B side")
@@ -96,6 +97,8 @@ class DaskBlockedJoin:
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
         self.threshold, self.partitions = threshold, partitions
         self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
+        self.in_flight = in_flight
+        self._sent = 0  # partitions sent so far (spreads them over the workers in turn)
         self.plan = {p.number: p for p in plan_partitions(self.a_keys, self.b_keys, partitions)}
         self.stats = BlockedJoinStats(partitions=len(self.plan))
 
@@ -108,40 +111,44 @@ class DaskBlockedJoin:
         return workers
 
     def _submit(self, numbers: list[int], trace_context, attempt: int) -> dict[Future, int]:
-        """Scatter partitions ``numbers`` (each whole to one worker) and start their joins."""
+        """Scatter partitions ``numbers`` (each whole to one worker, one at a time, so the
+        matcher holds one partition's payload at once) and start their joins."""
         workers = self._workers()
-        by_worker: dict[str, list[int]] = {}
-        for i, k in enumerate(numbers):
-            by_worker.setdefault(workers[(i + attempt) % len(workers)], []).append(k)
         tasks: dict[Future, int] = {}
-        for worker, ks in by_worker.items():
-            payloads = [self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions) for k in ks]
-            flat = [array for payload in payloads for array in payload]
-            self.stats.bytes_sent += sum(array.nbytes for array in flat)
-            self.stats.records_sent += sum(len(self.plan[k].a_rows) + len(self.plan[k].b_rows) for k in ks)
-            data = self.client.scatter(flat, workers=[worker], hash=False, timeout=self.timeout)
-            for j, k in enumerate(ks):
-                future = self.client.submit(
-                    join_key_partition,
-                    *data[6 * j : 6 * j + 6],
-                    self.threshold,
-                    self.worker_threads,
-                    trace_context,
-                    pure=False,
-                    key=f"{BLOCKED_TASK_PREFIX}{k}-{uuid.uuid4().hex}",
-                )
-                tasks[future] = k
+        for i, k in enumerate(numbers):
+            worker = workers[(self._sent + i + attempt) % len(workers)]
+            payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
+            self.stats.bytes_sent += sum(array.nbytes for array in payload)
+            self.stats.records_sent += len(self.plan[k].a_rows) + len(self.plan[k].b_rows)
+            data = self.client.scatter(payload, workers=[worker], hash=False, timeout=self.timeout)
+            future = self.client.submit(
+                join_key_partition,
+                *data,
+                self.threshold,
+                self.worker_threads,
+                trace_context,
+                pure=False,
+                key=f"{BLOCKED_TASK_PREFIX}{k}-{uuid.uuid4().hex}",
+            )
+            tasks[future] = k
+        self._sent += len(numbers)
         return tasks
 
     # -- answers as they finish ---------------------------------------------------------------
 
     def __iter__(self) -> Iterator[PartitionPairs]:
-        """Each partition's owned pairs as soon as it finishes (in no fixed partition order)."""
+        """Each partition's owned pairs as soon as it finishes (in no fixed partition order).
+
+        At most ``in_flight`` partitions are on the workers at once (default: two per worker),
+        so a worker holds a few partitions' records, not its share of all of them."""
         trace_context = carrier()  # each task's span continues the caller's trace on its worker
         attempts = dict.fromkeys(self.plan, 0)
+        waiting = sorted(self.plan)
+        limit = self.in_flight or 2 * len(self._workers())
         tasks: dict[Future, int] = {}
         try:
-            tasks = self._send(sorted(self.plan), trace_context, attempts)
+            tasks = self._send(waiting[:limit], trace_context, attempts)
+            waiting = waiting[limit:]
             finished = as_completed(list(tasks), loop=self.client.loop, timeout=self.timeout)
             while tasks:
                 try:
@@ -165,19 +172,26 @@ class DaskBlockedJoin:
                     continue
                 finally:
                     future.release()
+                if waiting:
+                    more = self._send(waiting[:1], trace_context, attempts)
+                    waiting = waiting[1:]
+                    tasks.update(more)
+                    finished.update(list(more))
                 yield self._owned(k, answer)
         finally:
             if tasks:
                 self.client.cancel(list(tasks))
 
     def _send(self, numbers: list[int], trace_context, attempts: dict[int, int]) -> dict[Future, int]:
-        """Scatter and start partitions ``numbers``; a failed send is retried once (fresh workers)."""
+        """Scatter and start partitions ``numbers``; a failed send is retried once, to the workers
+        there are then (sending fails when a worker goes away: a closed comm, or a KeyError for
+        a worker the scheduler has just removed)."""
         while True:
             try:
                 return self._submit(numbers, trace_context, max(attempts[k] for k in numbers))
             except Exception as exc:
                 first = all(attempts[k] == 0 for k in numbers)
-                if not (isinstance(exc, _LOST) and first):
+                if not first:
                     k = min(numbers)
                     suffix = "" if first else "after one retry: "
                     raise JoinFailed(
@@ -186,6 +200,7 @@ class DaskBlockedJoin:
                 for k in numbers:
                     attempts[k] += 1
                 self.stats.retries += len(numbers)
+                self.metrics.retries.labels("dask", self.dataset).inc(len(numbers))
                 time.sleep(0.5)  # let the scheduler notice the lost worker
 
     def _owned(self, k: int, answer: KeyPartitionAnswer) -> PartitionPairs:

@@ -170,11 +170,13 @@ class DaskJoinBackend:
         threshold: float,
         *,
         partitions: int | None = None,
+        in_flight: int | None = None,
     ) -> DaskBlockedJoin:
         """The blocked join of ``a`` against ``b`` (both given whole, keys including any LSH
         bands) on the cluster, cut into ``partitions`` key partitions (default: one per worker
         thread). Iterate it for each partition's pairs as it finishes, or call
-        ``candidate_pairs()`` for ``blocked_candidate_pairs``'s answer. ``dataset_key`` names
+        ``candidate_pairs()`` for ``blocked_candidate_pairs``'s answer. At most ``in_flight``
+        partitions (default: two per worker) are on the workers at once. ``dataset_key`` names
         the B side in errors and metrics; nothing is kept on the workers afterwards."""
         count = partitions or max(1, sum(self.client.nthreads().values()))
         return DaskBlockedJoin(
@@ -189,6 +191,7 @@ class DaskJoinBackend:
             metrics=self.metrics,
             worker_threads=self.worker_threads,
             timeout=self.timeout,
+            in_flight=in_flight,
         )
 
     # -- the join -----------------------------------------------------------------------------
