@@ -187,14 +187,16 @@ def _blocked_row(dask, client, workers: int, n: int, threshold: float, partition
 
     from aidlink.matcher.comparison import DEFAULT_LSH
     from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
-    from aidlink.matcher.similarity.blocking import blocked_candidate_pairs
+    from aidlink.matcher.similarity.blocking import BlockedJoin
 
     a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
     (a_keys, b_keys), keys_s = timed(
         lambda: (a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))), b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))))
     )
     with _PeakMemory() as local_mem:
-        expected, local_s = timed(partial(blocked_candidate_pairs, a, a_keys, b, b_keys, threshold))
+        local, local_s = timed(lambda: BlockedJoin(a, a_keys, b, b_keys, threshold))
+        expected, kernel_s = timed(local.all)
+        local_s += kernel_s
     join, plan_s = timed(partial(dask.blocked_join, "b", a, a_keys, b, b_keys, threshold, partitions=partitions))
     parts, first_s = [], None
     with _PeakMemory(client) as worker_mem, _PeakMemory() as matcher_mem:
@@ -223,6 +225,7 @@ def _blocked_row(dask, client, workers: int, n: int, threshold: float, partition
         "lsh_keys_s": keys_s,
         "local_s": local_s,
         "local_peak_rss": local_mem.peak["matcher"],
+        "local_candidates": local.candidates,
         "plan_s": plan_s,
         "dask_join_s": dask_s,
         "first_partition_s": first_s,
@@ -339,7 +342,7 @@ def _print_blocked(rows: list[dict], threshold: float, out: TextIO) -> None:
         low, high, total = r["partition_kernel_s"]
         print(
             f"  {r['size']}: {r['keys_per_record']:.1f} keys/record (LSH keys {r['lsh_keys_s']:.2f} s at the "
-            f"matcher), {r['candidates']:,} candidates over partitions, kernel per partition "
+            f"matcher), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "
             f"{low:.2f}-{high:.2f} s (sum {total:.2f} s), {r['bytes_sent'] / (2 * r['size']):.0f} B sent per "
             f"record, matcher peak {r['matcher_peak_rss'] / mib:.0f} MiB, completeness "
             f"{r['completeness_pairs'][0]}/{r['completeness_pairs'][1]} exhaustive pairs of "
