@@ -136,6 +136,18 @@ def test_partitions_sent_a_few_at_a_time_give_the_same_answer(client, data):
     assert join.stats.partitions == 9 and join.stats.records_sent > len(a) + len(b)
 
 
+def test_sides_sharing_no_key_give_no_pairs_and_send_nothing(client, data):
+    a, b, a_tokens, b_tokens, *_ = data
+    other = BlockingKeys(b_tokens.keys ^ np.uint64(1))  # every key changed: nothing shared
+    with DaskJoinBackend(client) as backend:
+        join = backend.blocked_join("d", a, a_tokens, b, other, 0.8, partitions=3)
+        assert len(join.candidate_pairs()) == 0
+        rows_without_keys = BlockingKeys(np.full((len(b), 1), NO_KEY, dtype=np.uint64))
+        empty = backend.blocked_join("d", a, a_tokens, b, rows_without_keys, 0.8, partitions=3)
+        assert len(empty.candidate_pairs()) == 0 and empty.stats.partitions == 0
+    assert join.stats.candidates == 0
+
+
 def test_each_pair_comes_from_exactly_one_partition_though_many_share_several(client, data):
     a, b, *_, a_keys, b_keys = data
     expected = blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8)

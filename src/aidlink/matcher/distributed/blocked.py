@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from aidlink.observability.tracing import carrier
 # Failures that mean "a worker or the data on it went away", worth one more try (a
 # cancelled future raises distributed.FutureCancelledError, a CancelledError).
 _LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
+_POLL_SECONDS = 0.02  # how often the matcher looks for finished partitions
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class DaskBlockedJoin:
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
         self.threshold, self.partitions = threshold, partitions
         self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
+        if in_flight is not None and (isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1):
+            raise ValueError(f"in_flight must be a positive integer; got {in_flight!r}")
         self.in_flight = in_flight
         self._sent = 0  # partitions sent so far (spreads them over the workers in turn)
         self.plan = {p.number: p for p in plan_partitions(self.a_keys, self.b_keys, partitions)}
@@ -140,7 +144,10 @@ class DaskBlockedJoin:
         """Each partition's owned pairs as soon as it finishes (in no fixed partition order).
 
         At most ``in_flight`` partitions are on the workers at once (default: two per worker),
-        so a worker holds a few partitions' records, not its share of all of them."""
+        so a worker holds a few partitions' records, not its share of all of them. ``timeout``
+        bounds the wait for the next partition to answer (not the whole join)."""
+        if not self.plan:
+            return
         trace_context = carrier()  # each task's span continues the caller's trace on its worker
         attempts = dict.fromkeys(self.plan, 0)
         waiting = sorted(self.plan)
@@ -149,13 +156,20 @@ class DaskBlockedJoin:
         try:
             tasks = self._send(waiting[:limit], trace_context, attempts)
             waiting = waiting[limit:]
-            finished = as_completed(list(tasks), loop=self.client.loop, timeout=self.timeout)
+            finished = as_completed(list(tasks), loop=self.client.loop)
+            ready: deque[Future] = deque()
+            deadline = time.monotonic() + self.timeout
             while tasks:
-                try:
-                    future = next(finished)
-                except TimeoutError:
-                    k = min(tasks.values())
-                    raise JoinFailed(self.dataset, k, self.partitions, f"no answer within {self.timeout:g} s") from None
+                if not ready:
+                    ready.extend(finished.next_batch(block=False))
+                if not ready:
+                    if time.monotonic() > deadline:
+                        k = min(tasks.values())
+                        raise JoinFailed(self.dataset, k, self.partitions, f"no answer within {self.timeout:g} s")
+                    time.sleep(_POLL_SECONDS)
+                    continue
+                deadline = time.monotonic() + self.timeout  # a partition answered: the clock restarts
+                future = ready.popleft()
                 k = tasks.pop(future)
                 try:
                     answer = future.result()

@@ -178,7 +178,7 @@ class DaskJoinBackend:
         ``candidate_pairs()`` for ``blocked_candidate_pairs``'s answer. At most ``in_flight``
         partitions (default: two per worker) are on the workers at once. ``dataset_key`` names
         the B side in errors and metrics; nothing is kept on the workers afterwards."""
-        count = partitions or max(1, sum(self.client.nthreads().values()))
+        count = partitions if partitions is not None else max(1, sum(self.client.nthreads().values()))
         return DaskBlockedJoin(
             self.client,
             dataset_key,
