@@ -56,6 +56,21 @@ class RecordWorkerData(distributed.WorkerPlugin):
             json.dump(held, f)
 
 
+def unregister(client, name: str) -> None:
+    """Remove a worker plugin once the workers are back (a worker that a plugin just ended is
+    restarting, and a broadcast to it fails)."""
+    for _ in range(50):
+        client.wait_for_workers(WORKERS, timeout=60)
+        try:
+            client.unregister_worker_plugin(name)
+            return
+        except ValueError:  # an earlier try removed it at the scheduler before its broadcast failed
+            return
+        except (OSError, distributed.comm.core.CommClosedError):
+            continue
+    raise AssertionError(f"could not remove worker plugin {name}")
+
+
 def linked(n: int, seed: int):
     """A and B (half of B noisy copies of A rows) with tokens, and the full key sets (+ LSH)."""
     a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
@@ -175,7 +190,7 @@ def test_workers_hold_nothing_but_encodings_and_keys(client, data, tmp_path):
         with DaskJoinBackend(client) as backend:
             backend.blocked_join("nhsa/insured@v3", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs()
     finally:
-        client.unregister_worker_plugin(RecordWorkerData.name)
+        unregister(client, RecordWorkerData.name)
     records = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
     assert len(records) == 4  # every partition's task saw its inputs
     held = {(kind, dtype, tuple(shape[1:])) for items in records for kind, dtype, shape in items}
@@ -196,7 +211,7 @@ def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp
             join = backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4)
             got = join.candidate_pairs()
         finally:
-            client.unregister_worker_plugin(KillWorkerOnJoin.name)
+            unregister(client, KillWorkerOnJoin.name)
     assert (tmp_path / "kill-0").read_text().startswith(BLOCKED_TASK_PREFIX)  # a worker died mid-join
     assert_same(got, expected)
     assert join.stats.retries >= 1
@@ -219,7 +234,7 @@ def test_a_blocked_join_that_loses_a_worker_again_on_retry_fails_clearly(client,
             ) as failure:
                 backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs()
         finally:
-            client.unregister_worker_plugin(KillWorkerOnJoin.name)
+            unregister(client, KillWorkerOnJoin.name)
         assert failure.value.dataset == "mca/low-income@v1" and 0 <= failure.value.partition < 4
         client.wait_for_workers(WORKERS, timeout=60)
         assert_same(

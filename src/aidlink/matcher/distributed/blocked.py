@@ -40,6 +40,7 @@ from aidlink.observability.tracing import carrier
 # cancelled future raises distributed.FutureCancelledError, a CancelledError).
 _LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
 _POLL_SECONDS = 0.02  # how often the matcher looks for finished partitions
+_LOST_WORKER_SECONDS = 0.5  # before sending again after a send failed
 
 
 @dataclass(frozen=True)
@@ -197,25 +198,35 @@ class DaskBlockedJoin:
                 self.client.cancel(list(tasks))
 
     def _send(self, numbers: list[int], trace_context, attempts: dict[int, int]) -> dict[Future, int]:
-        """Scatter and start partitions ``numbers``; a failed send is retried once, to the workers
-        there are then (sending fails when a worker goes away: a closed comm, or a KeyError for
-        a worker the scheduler has just removed)."""
-        while True:
+        """Scatter and start partitions ``numbers``, one by one. A send that fails (a worker went
+        away: a closed comm, or a KeyError for a worker the scheduler has just removed) is tried
+        once more when a worker is there; this does not use up the partition's one retry."""
+        tasks: dict[Future, int] = {}
+        for k in numbers:
             try:
-                return self._submit(numbers, trace_context, max(attempts[k] for k in numbers))
+                tasks.update(self._submit([k], trace_context, attempts[k]))
+                continue
+            except Exception:
+                self.stats.retries += 1
+                self.metrics.retries.labels("dask", self.dataset).inc()
+                self._await_workers()
+            try:
+                tasks.update(self._submit([k], trace_context, attempts[k] + 1))
             except Exception as exc:
-                first = all(attempts[k] == 0 for k in numbers)
-                if not first:
-                    k = min(numbers)
-                    suffix = "" if first else "after one retry: "
-                    raise JoinFailed(
-                        self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed: {_describe(exc)}"
-                    ) from exc
-                for k in numbers:
-                    attempts[k] += 1
-                self.stats.retries += len(numbers)
-                self.metrics.retries.labels("dask", self.dataset).inc(len(numbers))
-                time.sleep(0.5)  # let the scheduler notice the lost worker
+                self.client.cancel(list(tasks))
+                suffix = "after one retry: " if attempts[k] else ""
+                raise JoinFailed(
+                    self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed twice: {_describe(exc)}"
+                ) from exc
+        return tasks
+
+    def _await_workers(self) -> None:
+        """After a lost worker: give the scheduler a moment to drop it, then wait for one."""
+        time.sleep(_LOST_WORKER_SECONDS)
+        try:
+            self.client.wait_for_workers(1, timeout=min(self.timeout, 60.0))
+        except Exception:  # the second send then fails and says why
+            pass
 
     def _owned(self, k: int, answer: KeyPartitionAnswer) -> PartitionPairs:
         part: KeyPartition = self.plan[k]
