@@ -378,3 +378,15 @@ def test_bench_dask_blocked_runs_both_joins_on_the_same_data(cluster):
     assert row["bytes_sent"] > 2 * 800 * 128 and row["replication"] >= 1
     assert len(row["worker_peak_rss"]) == WORKERS and min(row["worker_peak_rss"]) > 0
     assert "sent MiB" in out.getvalue()
+
+
+def test_bench_partition_costs_cuts_and_joins_partitions_without_a_cluster():
+    import io
+
+    from aidlink.bench.dask import partition_costs
+
+    out = io.StringIO()
+    costs = partition_costs(3000, 8, out=out)
+    assert 1 < costs["copies"] <= 8 and len(costs["partitions"]) == 3
+    assert all(p["bytes"] > 0 and p["candidates"] > 0 for p in costs["partitions"])
+    assert "encoding copies per record" in out.getvalue()

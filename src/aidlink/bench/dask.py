@@ -66,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="the blocked join (tokens + LSH bands): in process vs by key partition on the workers",
     )
+    parser.add_argument(
+        "--partition-costs",
+        action="store_true",
+        help="no cluster: the blocked join's per-partition costs at --sizes with --partitions key "
+        "partitions (the scaling model's inputs)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -257,6 +263,54 @@ def _run_blocked(
         return [_blocked_row(dask, client, workers, n, threshold, partitions, seed) for n in sizes]
 
 
+def partition_costs(n: int, partitions: int, threshold: float = 0.8, seed: int = 7, out: TextIO = sys.stdout) -> dict:
+    """The blocked join's per-partition costs without Dask (the scaling model's inputs): LSH keys
+    and the plan at the matcher, then three partitions cut and joined on one thread each."""
+    import time
+
+    from aidlink.matcher.comparison import DEFAULT_LSH
+    from aidlink.matcher.distributed.key_partitions import plan_partitions
+    from aidlink.matcher.similarity import pack
+    from aidlink.matcher.similarity.blocking import BlockedJoin, BlockingKeys
+
+    a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
+    (a_keys, b_keys), lsh_s = timed(
+        lambda: (a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))), b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))))
+    )
+    plan, plan_s = timed(lambda: plan_partitions(a_keys.keys, b_keys.keys, partitions))
+    copies = sum(len(p.a_rows) + len(p.b_rows) for p in plan) / (2 * n)
+    print(
+        f"N={n} P={partitions}: LSH band keys {lsh_s / (2 * n) * 1e6:.2f} us/record, plan "
+        f"{plan_s / (2 * n) * 1e6:.2f} us/record, {copies:.2f} encoding copies per record, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        file=out,
+    )
+    measured = []
+    for part in plan[:: max(1, len(plan) // 3)][:3]:
+        payload, cut_s = timed(partial(part.payload, a, a_keys.keys, b, b_keys.keys, partitions))
+        started = time.perf_counter()
+        join = BlockedJoin(
+            payload[0],
+            BlockingKeys.from_ragged(payload[1], payload[2]),
+            payload[3],
+            BlockingKeys.from_ragged(payload[4], payload[5]),
+            threshold,
+            threads=1,
+        )
+        pairs = join.all()
+        kernel_s = time.perf_counter() - started
+        nbytes = sum(x.nbytes for x in payload)
+        measured.append({"rows": (len(part.a_rows), len(part.b_rows)), "bytes": nbytes, "cut_s": cut_s})
+        measured[-1].update(kernel_s=kernel_s, candidates=join.candidates, pairs=len(pairs))
+        print(
+            f"  partition {part.number}: {len(part.a_rows)} x {len(part.b_rows)} rows, "
+            f"{int(payload[1].sum()) / max(1, len(part.a_rows)):.2f} keys per A row, {nbytes / (1 << 20):.1f} MiB, "
+            f"cut {cut_s:.2f} s, kernel {kernel_s:.2f} s (one thread), {join.candidates} candidates, {len(pairs)} pairs",
+            file=out,
+        )
+    return {"lsh_s": lsh_s, "plan_s": plan_s, "copies": copies, "partitions": measured}
+
+
 def bench_dask(
     sizes: Sequence[int],
     workers: Sequence[int] | int,
@@ -355,6 +409,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if any(n < 1 for n in args.sizes) or any(w < 1 for w in args.workers):
         print("aidlink bench dask: --sizes and --workers must be positive", file=sys.stderr)
         return 2
+    if args.partition_costs:
+        if args.partitions is None or args.partitions < 1:
+            print("aidlink bench dask: --partition-costs needs --partitions (a positive number)", file=sys.stderr)
+            return 2
+        for n in args.sizes:
+            partition_costs(n, args.partitions, args.threshold, args.seed, out)
+        return 0
     rows = bench_dask(
         args.sizes,
         args.workers,
