@@ -59,8 +59,11 @@ class RecordWorkerData(distributed.WorkerPlugin):
 def unregister(client, name: str) -> None:
     """Remove a worker plugin once the workers are back (a worker that a plugin just ended is
     restarting, and a broadcast to it fails)."""
-    for _ in range(50):
-        client.wait_for_workers(WORKERS, timeout=60)
+    for _ in range(10):
+        try:  # a worker that a plugin ended may take long to restart on a loaded machine
+            client.wait_for_workers(WORKERS, timeout=60)
+        except (TimeoutError, distributed.exceptions.WorkerStartTimeoutError):
+            continue
         try:
             client.unregister_worker_plugin(name)
             return
