@@ -32,6 +32,7 @@ from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
 from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
 
 WORKERS = 2
+RESTART_SECONDS = 180  # a worker a test ended can take long to come back on a loaded machine
 
 
 class RecordWorkerData(distributed.WorkerPlugin):
@@ -59,9 +60,9 @@ class RecordWorkerData(distributed.WorkerPlugin):
 def unregister(client, name: str) -> None:
     """Remove a worker plugin once the workers are back (a worker that a plugin just ended is
     restarting, and a broadcast to it fails)."""
-    for _ in range(10):
+    for _ in range(5):
         try:  # a worker that a plugin ended may take long to restart on a loaded machine
-            client.wait_for_workers(WORKERS, timeout=60)
+            client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
         except (TimeoutError, distributed.exceptions.WorkerStartTimeoutError):
             continue
         try:
@@ -96,7 +97,7 @@ def cluster():
 @pytest.fixture()
 def client(cluster):
     _, client = cluster
-    client.wait_for_workers(WORKERS, timeout=60)
+    client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
     return client
 
 
@@ -239,7 +240,7 @@ def test_a_blocked_join_that_loses_a_worker_again_on_retry_fails_clearly(client,
         finally:
             unregister(client, KillWorkerOnJoin.name)
         assert failure.value.dataset == "mca/low-income@v1" and 0 <= failure.value.partition < 4
-        client.wait_for_workers(WORKERS, timeout=60)
+        client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
         assert_same(
             backend.blocked_join("mca/low-income@v1", a, a_keys, b, b_keys, 0.8, partitions=4).candidate_pairs(),
             blocked_candidate_pairs(a, a_keys, b, b_keys, 0.8),
@@ -315,7 +316,7 @@ def _compare(stub, all_pairs: bool):
 @pytest.fixture(scope="module")
 def matchers(cluster, tmp_path_factory):
     local_cluster, client = cluster
-    client.wait_for_workers(WORKERS, timeout=60)
+    client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
     a, b, a_tokens, b_tokens, *_ = linked(1500, seed=37)
     servers, channels, stubs = [], [], []
     try:
@@ -374,7 +375,7 @@ def test_bench_dask_blocked_runs_both_joins_on_the_same_data(cluster):
     import io
 
     local_cluster, client = cluster
-    client.wait_for_workers(WORKERS, timeout=60)
+    client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
     out = io.StringIO()
     [row] = bench_dask([800], WORKERS, scheduler=local_cluster.scheduler_address, blocked=True, out=out)
     assert row["identical"] and row["pairs"] > 0 and row["completeness"] > 0.9
@@ -398,7 +399,7 @@ def test_bench_partition_costs_cuts_and_joins_partitions_without_a_cluster():
 def test_a_blocked_compare_that_keeps_losing_workers_is_refused_unavailable(matchers, cluster, tmp_path):
     _, client = cluster
     (_, _), (local, dask) = matchers
-    client.wait_for_workers(WORKERS, timeout=60)
+    client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
     client.register_plugin(KillWorkerOnJoin(str(tmp_path), kills=50))
     try:
         with pytest.raises(grpc.RpcError) as failure:
