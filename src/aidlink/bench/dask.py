@@ -23,10 +23,12 @@ from typing import TextIO
 
 import numpy as np
 
-from aidlink.bench.kernel import make_datasets
+from aidlink.bench.kernel import make_datasets, make_linked_datasets
 from aidlink.bench.timing import timed
 
 _BITS = 1024
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # spreads small block numbers over the 64-bit key space
+_COMPLETENESS_SAMPLE = 2000  # A rows joined exhaustively to measure the blocked join's pair completeness
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,14 +51,54 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument(
-        "--partitions", type=int, default=None, help="shards per dataset (default: twice the workers' threads)"
+        "--partitions",
+        type=int,
+        default=None,
+        help="shards per dataset (default: twice the workers' threads); with --blocked, key partitions "
+        "(default: one per worker thread)",
     )
     parser.add_argument(
         "--scheduler", default=None, help="an existing Dask scheduler address instead of a LocalCluster"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--blocked",
+        action="store_true",
+        help="the blocked join (tokens + LSH bands): in process vs by key partition on the workers",
+    )
+    parser.add_argument(
+        "--partition-costs",
+        action="store_true",
+        help="no cluster: the blocked join's per-partition costs at --sizes with --partitions key "
+        "partitions (the scaling model's inputs)",
+    )
     parser.set_defaults(func=run)
     return parser
+
+
+def _token_keys(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Three token keys per record: a unique one (like a resident ID), and blocks of ~10 and
+    ~50 records (like birth date + county, name + birth year)."""
+    out = np.empty((n, 3), dtype=np.uint64)
+    out[:, 0] = rng.integers(1, 2**62, n, dtype=np.int64).astype(np.uint64)
+    out[:, 1] = (rng.integers(0, max(n // 10, 1), n) + 1).astype(np.uint64) * _SPREAD
+    out[:, 2] = (rng.integers(0, max(n // 50, 1), n) + 10**9).astype(np.uint64) * _SPREAD
+    return out
+
+
+def make_blocked_datasets(n: int, seed: int, planted: float = 0.5):
+    """``make_datasets``'s A and B with blocking tokens (``BlockingKeys`` per side): a noisy copy
+    keeps its original's tokens, except that one in five loses the unique one."""
+    from aidlink.matcher.similarity.blocking import BlockingKeys
+
+    a, b, source = make_linked_datasets(n, _BITS, planted, seed)
+    rng = np.random.default_rng(seed)
+    a_tokens, b_tokens = _token_keys(rng, n), _token_keys(rng, n)
+    copies = np.flatnonzero(source >= 0)
+    b_tokens[copies] = a_tokens[source[copies]]
+    drop = copies[rng.random(len(copies)) < 0.2]
+    b_tokens[drop, 0] = rng.integers(1, 2**62, len(drop), dtype=np.int64).astype(np.uint64)
+    return a, b, BlockingKeys(a_tokens), BlockingKeys(b_tokens)
 
 
 def _rss() -> int:
@@ -146,6 +188,129 @@ def _run_sizes(
     return rows
 
 
+def _blocked_row(dask, client, workers: int, n: int, threshold: float, partitions: int | None, seed: int) -> dict:
+    import time
+
+    from aidlink.matcher.comparison import DEFAULT_LSH
+    from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+    from aidlink.matcher.similarity.blocking import BlockedJoin
+
+    a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
+    (a_keys, b_keys), keys_s = timed(
+        lambda: (a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))), b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))))
+    )
+    with _PeakMemory() as local_mem:
+        local, local_s = timed(lambda: BlockedJoin(a, a_keys, b, b_keys, threshold))
+        expected, kernel_s = timed(local.all)
+        local_s += kernel_s
+    join, plan_s = timed(partial(dask.blocked_join, "b", a, a_keys, b, b_keys, threshold, partitions=partitions))
+    parts, first_s = [], None
+    with _PeakMemory(client) as worker_mem, _PeakMemory() as matcher_mem:
+        started = time.perf_counter()
+        for part in join:  # answers as partitions finish
+            parts.append(part)
+            first_s = first_s if first_s is not None else time.perf_counter() - started
+        dask_s = time.perf_counter() - started
+    got = CandidatePairs.concatenate(p.pairs for p in parts)
+    # Pair completeness of the blocked join: the share of the exhaustive join's pairs it finds,
+    # on a sample of A rows (the same for both: their pairs are identical or the run fails).
+    sample = np.sort(np.random.default_rng(seed).choice(n, min(n, _COMPLETENESS_SAMPLE), replace=False))
+    exhaustive = candidate_pairs(pack(a[sample]), pack(b), threshold)
+    blocked = set(zip(got.a_index.tolist(), got.b_index.tolist()))
+    found = sum((int(sample[i]), int(j)) in blocked for i, j in zip(exhaustive.a_index, exhaustive.b_index))
+    kernel = [p.seconds for p in parts]
+    return {
+        "size": n,
+        "workers": workers,
+        "partitions": join.stats.partitions,
+        "pairs": len(expected),
+        "identical": _same(got, expected),
+        "completeness": found / max(1, len(exhaustive)),
+        "completeness_pairs": (found, len(exhaustive)),
+        "keys_per_record": float((a_keys.keys != np.uint64(0xFFFFFFFFFFFFFFFF)).sum(axis=1).mean()),
+        "lsh_keys_s": keys_s,
+        "local_s": local_s,
+        "local_peak_rss": local_mem.peak["matcher"],
+        "local_candidates": local.candidates,
+        "plan_s": plan_s,
+        "dask_join_s": dask_s,
+        "first_partition_s": first_s,
+        "partition_kernel_s": (min(kernel), max(kernel), sum(kernel)) if kernel else (0, 0, 0),
+        "worker_peak_rss": sorted(worker_mem.peak.values()),
+        "matcher_peak_rss": matcher_mem.peak["matcher"],
+        "bytes_sent": join.stats.bytes_sent,
+        "records_sent": join.stats.records_sent,
+        "replication": join.stats.records_sent / (2 * n),
+        "candidates": join.stats.candidates,
+        "retries": join.stats.retries,
+    }
+
+
+def _run_blocked(
+    client, workers: int, sizes: Sequence[int], threshold: float, partitions: int | None, seed: int
+) -> list[dict]:
+    from aidlink.matcher.comparison import DEFAULT_LSH
+    from aidlink.matcher.distributed import DaskJoinBackend
+    from aidlink.matcher.similarity import pack
+    from aidlink.matcher.similarity.blocking import blocked_candidate_pairs
+
+    with DaskJoinBackend(client) as dask:
+        a, b, a_tokens, b_tokens = make_blocked_datasets(200, seed)  # numba's on-disk cache, once per process
+        a_keys = a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a)))
+        b_keys = b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b)))
+        blocked_candidate_pairs(a, a_keys, b, b_keys, threshold)
+        dask.blocked_join("warm-up", a, a_keys, b, b_keys, threshold, partitions=partitions).candidate_pairs()
+        return [_blocked_row(dask, client, workers, n, threshold, partitions, seed) for n in sizes]
+
+
+def partition_costs(n: int, partitions: int, threshold: float = 0.8, seed: int = 7, out: TextIO = sys.stdout) -> dict:
+    """The blocked join's per-partition costs without Dask (the scaling model's inputs): LSH keys
+    and the plan at the matcher, then three partitions cut and joined on one thread each."""
+    import time
+
+    from aidlink.matcher.comparison import DEFAULT_LSH
+    from aidlink.matcher.distributed.key_partitions import plan_partitions
+    from aidlink.matcher.similarity import pack
+    from aidlink.matcher.similarity.blocking import BlockedJoin, BlockingKeys
+
+    a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
+    (a_keys, b_keys), lsh_s = timed(
+        lambda: (a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))), b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))))
+    )
+    plan, plan_s = timed(lambda: plan_partitions(a_keys.keys, b_keys.keys, partitions))
+    copies = sum(len(p.a_rows) + len(p.b_rows) for p in plan) / (2 * n)
+    print(
+        f"N={n} P={partitions}: LSH band keys {lsh_s / (2 * n) * 1e6:.2f} us/record, plan "
+        f"{plan_s / (2 * n) * 1e6:.2f} us/record, {copies:.2f} encoding copies per record, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        file=out,
+    )
+    measured = []
+    for part in plan[:: max(1, len(plan) // 3)][:3]:
+        payload, cut_s = timed(partial(part.payload, a, a_keys.keys, b, b_keys.keys, partitions))
+        started = time.perf_counter()
+        join = BlockedJoin(
+            payload[0],
+            BlockingKeys.from_ragged(payload[1], payload[2]),
+            payload[3],
+            BlockingKeys.from_ragged(payload[4], payload[5]),
+            threshold,
+            threads=1,
+        )
+        pairs = join.all()
+        kernel_s = time.perf_counter() - started
+        nbytes = sum(x.nbytes for x in payload)
+        measured.append({"rows": (len(part.a_rows), len(part.b_rows)), "bytes": nbytes, "cut_s": cut_s})
+        measured[-1].update(kernel_s=kernel_s, candidates=join.candidates, pairs=len(pairs))
+        print(
+            f"  partition {part.number}: {len(part.a_rows)} x {len(part.b_rows)} rows, "
+            f"{int(payload[1].sum()) / max(1, len(part.a_rows)):.2f} keys per A row, {nbytes / (1 << 20):.1f} MiB, "
+            f"cut {cut_s:.2f} s, kernel {kernel_s:.2f} s (one thread), {join.candidates} candidates, {len(pairs)} pairs",
+            file=out,
+        )
+    return {"lsh_s": lsh_s, "plan_s": plan_s, "copies": copies, "partitions": measured}
+
+
 def bench_dask(
     sizes: Sequence[int],
     workers: Sequence[int] | int,
@@ -154,16 +319,21 @@ def bench_dask(
     partitions: int | None = None,
     scheduler: str | None = None,
     seed: int = 7,
+    blocked: bool = False,
     out: TextIO | None = None,
 ) -> list[dict]:
-    """Local vs Dask backend per size (and per worker count); one dict per run, printed to ``out``."""
+    """Local vs Dask backend per size (and per worker count); one dict per run, printed to ``out``.
+
+    ``blocked``: the blocked join (tokens + LSH bands; in process vs by key partition on Dask)
+    instead of the exhaustive one."""
+    run_sizes = _run_blocked if blocked else _run_sizes
     from distributed import Client, LocalCluster
 
     counts = [workers] if isinstance(workers, int) else list(workers)
     rows: list[dict] = []
     if scheduler is not None:
         with Client(scheduler, set_as_default=False) as client:
-            rows += _run_sizes(client, len(client.nthreads()), sizes, threshold, partitions, seed)
+            rows += run_sizes(client, len(client.nthreads()), sizes, threshold, partitions, seed)
     else:
         for count in counts:
             with (
@@ -172,9 +342,9 @@ def bench_dask(
                 ) as cluster,
                 Client(cluster, set_as_default=False) as client,
             ):
-                rows += _run_sizes(client, count, sizes, threshold, partitions, seed)
+                rows += run_sizes(client, count, sizes, threshold, partitions, seed)
     if out is not None:
-        _print(rows, threshold, out)
+        (_print_blocked if blocked else _print)(rows, threshold, out)
     return rows
 
 
@@ -200,10 +370,52 @@ def _print(rows: list[dict], threshold: float, out: TextIO) -> None:
         )
 
 
+def _print_blocked(rows: list[dict], threshold: float, out: TextIO) -> None:
+    mib = 1 << 20
+    print(
+        f"Blocked Dice join (3 tokens + 16 LSH bands of 32 bits per record), {_BITS}-bit encodings, "
+        f"threshold {threshold}, {os.cpu_count()} cores; local = in-process blocked join on all cores, "
+        f"dask = by key partition, one thread per worker",
+        file=out,
+    )
+    print(
+        f"{'size':>9}{'workers':>8}{'parts':>6}{'pairs':>9}{'complete':>9}{'local s':>9}{'local MiB':>10}"
+        f"{'plan s':>8}{'dask s':>8}{'1st s':>7}{'worker peak MiB':>17}{'sent MiB':>10}{'copies':>7}{'same':>6}",
+        file=out,
+    )
+    for r in rows:
+        peaks = "/".join(f"{p / mib:.0f}" for p in r["worker_peak_rss"])
+        print(
+            f"{r['size']:>9}{r['workers']:>8}{r['partitions']:>6}{r['pairs']:>9}{r['completeness']:>9.4f}"
+            f"{r['local_s']:>9.2f}{r['local_peak_rss'] / mib:>10.0f}{r['plan_s']:>8.2f}{r['dask_join_s']:>8.2f}"
+            f"{r['first_partition_s'] or 0:>7.2f}{peaks:>17}{r['bytes_sent'] / mib:>10.1f}{r['replication']:>7.2f}"
+            f"{'yes' if r['identical'] else 'NO':>6}",
+            file=out,
+        )
+    for r in rows:
+        low, high, total = r["partition_kernel_s"]
+        print(
+            f"  {r['size']}: {r['keys_per_record']:.1f} keys/record (LSH keys {r['lsh_keys_s']:.2f} s at the "
+            f"matcher), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "
+            f"{low:.2f}-{high:.2f} s (sum {total:.2f} s), {r['bytes_sent'] / (2 * r['size']):.0f} B sent per "
+            f"record, matcher peak {r['matcher_peak_rss'] / mib:.0f} MiB, completeness "
+            f"{r['completeness_pairs'][0]}/{r['completeness_pairs'][1]} exhaustive pairs of "
+            f"{min(r['size'], _COMPLETENESS_SAMPLE)} sampled A rows",
+            file=out,
+        )
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if any(n < 1 for n in args.sizes) or any(w < 1 for w in args.workers):
         print("aidlink bench dask: --sizes and --workers must be positive", file=sys.stderr)
         return 2
+    if args.partition_costs:
+        if args.partitions is None or args.partitions < 1:
+            print("aidlink bench dask: --partition-costs needs --partitions (a positive number)", file=sys.stderr)
+            return 2
+        for n in args.sizes:
+            partition_costs(n, args.partitions, args.threshold, args.seed, out)
+        return 0
     rows = bench_dask(
         args.sizes,
         args.workers,
@@ -211,6 +423,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         partitions=args.partitions,
         scheduler=args.scheduler,
         seed=args.seed,
+        blocked=args.blocked,
         out=out,
     )
     if not all(r["identical"] for r in rows):

@@ -115,12 +115,21 @@ def _near_duplicates(rng: np.random.Generator, originals: np.ndarray) -> np.ndar
 
 def make_datasets(n: int, bits: int, planted: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Datasets A and B (uint8 rows) where ``planted`` of B are noisy copies of A rows."""
+    a, b, _ = make_linked_datasets(n, bits, planted, seed)
+    return a, b
+
+
+def make_linked_datasets(n: int, bits: int, planted: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``make_datasets``'s A and B, and per B row the A row it copies (-1: none)."""
     rng = np.random.default_rng(seed)
     a = _bloom_filters(rng, n, bits)
     n_planted = int(round(n * planted))
-    copies = _near_duplicates(rng, a[rng.choice(n, size=n_planted, replace=False)])
+    originals = rng.choice(n, size=n_planted, replace=False)
+    copies = _near_duplicates(rng, a[originals])
     b = np.concatenate([copies, _bloom_filters(rng, n - n_planted, bits)])
-    return a, b[rng.permutation(n)]
+    source = np.concatenate([originals, np.full(n - n_planted, -1)]).astype(np.int64)
+    order = rng.permutation(n)
+    return a, b[order], source[order]
 
 
 def _identical(ours: CandidatePairs, theirs: tuple) -> bool:

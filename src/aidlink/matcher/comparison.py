@@ -55,6 +55,14 @@ class Blocking:
     other: BlockingKeys
     lsh: BitSamplingLsh | None = DEFAULT_LSH
 
+    def keys(self, mine_packed: np.ndarray, other_packed: np.ndarray) -> tuple[BlockingKeys, BlockingKeys]:
+        """Both sides' full key sets: the tokens, plus the LSH band keys of the packed encodings."""
+        if self.lsh is None:
+            return self.mine, self.other
+        return self.mine.with_keys(self.lsh.band_keys(mine_packed)), self.other.with_keys(
+            self.lsh.band_keys(other_packed)
+        )
+
 
 def candidate_chunks(
     mine: np.ndarray,
@@ -71,10 +79,7 @@ def candidate_chunks(
     if blocking is None or threshold <= 0:
         chunks = iter_candidate_chunks(a, b, threshold, chunk_rows=chunk_rows, threads=threads, progress=progress)
         return chunks, lambda: len(a) * len(b)
-    a_keys, b_keys = blocking.mine, blocking.other
-    if blocking.lsh is not None:
-        a_keys = a_keys.with_keys(blocking.lsh.band_keys(a))
-        b_keys = b_keys.with_keys(blocking.lsh.band_keys(b))
+    a_keys, b_keys = blocking.keys(a, b)
     join = BlockedJoin(a, a_keys, b, b_keys, threshold, threads=threads)
     return join.chunks(chunk_rows, progress), lambda: join.candidates
 

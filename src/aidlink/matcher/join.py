@@ -5,7 +5,8 @@ compare and a status query (``Exchange``), a dispute's flag (through the status
 path), and the monitoring graph's pairwise links. It picks the join:
 
 - **blocked** when both sides carry keyed blocking tokens (and blocking is on):
-  only pairs sharing a token or an LSH band are scored, in process;
+  only pairs sharing a token or an LSH band are scored, in process, or with
+  ``join_backend = "dask"`` on the cluster by key partition (same pairs and scores);
 - **exhaustive** otherwise, on the configured join backend (``local``: in
   process; ``dask``: on the cluster), where the B side stays loaded between calls
   under its version (an older version of the same dataset is evicted when a newer
@@ -36,7 +37,7 @@ from aidlink.matcher.distributed import DatasetNotLoaded, JoinBackend, JoinFaile
 from aidlink.matcher.errors import Refused
 from aidlink.matcher.missing_aware import OptionalSegments, missing_aware_match
 from aidlink.matcher.schema_policies import schema_policy
-from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
+from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs, pack
 from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import span
@@ -133,6 +134,16 @@ class DatasetJoin:
         if blocked:
             assert mine_blocking is not None and other.blocking is not None
             keys = Blocking(mine_blocking, other.blocking.take(rows), self.lsh)
+            if hasattr(self.backend, "blocked_join") and threshold > 0:  # the Dask backend
+                return self._blocked_on_dask(
+                    np.asarray(mine),
+                    other.meta,
+                    np.asarray(other.encodings[rows]),
+                    keys,
+                    threshold,
+                    all_pairs,
+                    progress,
+                )
             return match_encodings(
                 np.asarray(mine),
                 np.asarray(other.encodings[rows]),
@@ -184,6 +195,45 @@ class DatasetJoin:
         if progress:
             progress(len(mine), len(mine))
         return outcome
+
+    # -- the blocked join on the Dask backend ------------------------------------------------------
+    def _blocked_on_dask(
+        self,
+        mine: np.ndarray,
+        other: DatasetVersion,
+        other_rows: np.ndarray,
+        blocking: Blocking,
+        threshold: float,
+        all_pairs: bool,
+        progress: Progress | None,
+    ) -> MatchOutcome:
+        """The blocked join on the cluster, by key partition (``progress`` as partitions finish):
+        the in-process blocked join's pairs and scores; no partial result if it cannot finish."""
+        blocked_join = self.backend.blocked_join  # type: ignore[union-attr]
+        if len(mine) == 0 or len(other_rows) == 0:
+            if progress:
+                progress(len(mine), len(mine))
+            return MatchOutcome(CandidatePairs.empty(), 0, True)
+        mine_keys, other_keys = blocking.keys(pack(mine), pack(other_rows))
+        parts = []
+        try:
+            join = blocked_join(join_key(other), mine, mine_keys, other_rows, other_keys, threshold)
+            for part in join:
+                parts.append(part.pairs)
+                if progress:
+                    progress(len(mine) * len(parts) // join.stats.partitions, len(mine))
+        except (JoinFailed, OSError, TimeoutError) as exc:
+            raise JoinUnavailable(
+                f"comparison against {other.qualified_name} v{other.version} could not "
+                f"finish on the {self.name} join backend, and nothing of it was "
+                f"returned: {exc}"
+            ) from exc
+        if progress and not parts:
+            progress(len(mine), len(mine))
+        candidates = CandidatePairs.concatenate(parts)
+        if not all_pairs:
+            candidates = greedy_link_pairs(candidates)
+        return MatchOutcome(candidates, join.stats.candidates, True)
 
     # -- the exhaustive join on the backend --------------------------------------------------------
     def _on_backend(

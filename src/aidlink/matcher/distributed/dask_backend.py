@@ -27,11 +27,13 @@ from distributed import Client, Future, KilledWorker
 from distributed.security import Security
 from prometheus_client import CollectorRegistry
 
+from aidlink.matcher.distributed.blocked import DaskBlockedJoin
 from aidlink.matcher.distributed.errors import DatasetNotLoaded, JoinFailed
 from aidlink.matcher.distributed.metrics import join_metrics
 from aidlink.matcher.distributed.partitions import ShardLayout, check_encodings, row_popcounts, row_positions
 from aidlink.matcher.distributed.tasks import TASK_PREFIX, PartitionAnswer, join_partition
 from aidlink.matcher.similarity import CandidatePairs
+from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.observability.tracing import carrier
 
 Version = int | str | None
@@ -155,6 +157,42 @@ class DaskJoinBackend:
     def _scatter(self, loaded: _Loaded, numbers) -> list[Future]:
         arrays = [loaded.layout.shards[k].encodings(loaded.source) for k in numbers]
         return self.client.scatter(arrays, hash=False, broadcast=False, timeout=self.timeout)
+
+    # -- the blocked join, by key partition ---------------------------------------------------
+
+    def blocked_join(
+        self,
+        dataset_key: str,
+        a: np.ndarray,
+        a_keys: BlockingKeys,
+        b: np.ndarray,
+        b_keys: BlockingKeys,
+        threshold: float,
+        *,
+        partitions: int | None = None,
+        in_flight: int | None = None,
+    ) -> DaskBlockedJoin:
+        """The blocked join of ``a`` against ``b`` (both given whole, keys including any LSH
+        bands) on the cluster, cut into ``partitions`` key partitions (default: one per worker
+        thread). Iterate it for each partition's pairs as it finishes, or call
+        ``candidate_pairs()`` for ``blocked_candidate_pairs``'s answer. At most ``in_flight``
+        partitions (default: two per worker) are on the workers at once. ``dataset_key`` names
+        the B side in errors and metrics; nothing is kept on the workers afterwards."""
+        count = partitions if partitions is not None else max(1, sum(self.client.nthreads().values()))
+        return DaskBlockedJoin(
+            self.client,
+            dataset_key,
+            a,
+            a_keys,
+            b,
+            b_keys,
+            threshold,
+            partitions=count,
+            metrics=self.metrics,
+            worker_threads=self.worker_threads,
+            timeout=self.timeout,
+            in_flight=in_flight,
+        )
 
     # -- the join -----------------------------------------------------------------------------
 

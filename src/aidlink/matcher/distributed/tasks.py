@@ -1,8 +1,10 @@
-"""What runs on a Dask worker: the local Dice kernel on one shard.
+"""What runs on a Dask worker: the local Dice kernel on one shard, or the blocked join
+on one key partition.
 
 Workers receive uint8 encodings only (the shard, and the query rows that can pair in
-it); row positions of a filter, the threshold and a thread count come as arguments.
-Answers carry shard-local indices; the matcher maps them back.
+it; or a key partition's rows of both sides with their uint64 blocking keys in that
+partition); row positions of a filter, the threshold and a thread count come as
+arguments. Answers carry shard- or partition-local indices; the matcher maps them back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
+from aidlink.matcher.similarity.blocking import BlockedJoin, BlockingKeys
 from aidlink.observability.tracing import span_from
 
 TASK_PREFIX = "aidlink-join-"
+BLOCKED_TASK_PREFIX = f"{TASK_PREFIX}blocked-"
 
 
 @dataclass(frozen=True)
@@ -42,3 +46,35 @@ def join_partition(
         b = shard if keep is None else shard[keep]
         pairs = candidate_pairs(pack(query), pack(b), threshold, threads=threads)
     return PartitionAnswer(len(shard), pairs, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class KeyPartitionAnswer:
+    rows: tuple[int, int]  # A and B rows the worker held (checked against the plan)
+    pairs: CandidatePairs  # partition-local indices, canonical order
+    candidates: int  # distinct pairs sharing a key of this partition
+    seconds: float
+
+
+def join_key_partition(
+    a: np.ndarray,
+    a_key_counts: np.ndarray,
+    a_keys: np.ndarray,
+    b: np.ndarray,
+    b_key_counts: np.ndarray,
+    b_keys: np.ndarray,
+    threshold: float,
+    threads: int,
+    trace_context: Mapping[str, str] | None = None,
+) -> KeyPartitionAnswer:
+    """The blocked join of one key partition: pairs sharing one of its keys, Dice >= threshold.
+
+    Keys come ragged (a count per row, then the rows' keys in order). A pair sharing several
+    of the partition's keys is scored once (``BlockedJoin``'s rule)."""
+    started = time.perf_counter()
+    with span_from(trace_context, "aidlink.join.key_partition", "dask-worker", **{"aidlink.join.rows_query": len(a)}):
+        a_blocking = BlockingKeys.from_ragged(a_key_counts, a_keys)
+        b_blocking = BlockingKeys.from_ragged(b_key_counts, b_keys)
+        join = BlockedJoin(a, a_blocking, b, b_blocking, threshold, threads=threads)
+        pairs = join.all()
+    return KeyPartitionAnswer((len(a), len(b)), pairs, join.candidates, time.perf_counter() - started)
