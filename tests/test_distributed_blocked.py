@@ -15,6 +15,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from aidlink.bench.dask import bench_dask, make_blocked_datasets  # noqa: E402
+from aidlink.gateway.match_batches import remote_matches  # noqa: E402
 from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend, JoinFailed  # noqa: E402
@@ -307,7 +308,7 @@ def _compare(stub, all_pairs: bool):
             metadata=[(DEV_DEPARTMENT_HEADER, "hrss")],
         )
     )
-    matches = [(e.match.my_ref, e.match.score) for e in events if e.WhichOneof("event") == "match"]
+    matches = [(m.my_ref, m.score) for e in events for m in remote_matches(e)]
     [summary] = [e.summary for e in events if e.WhichOneof("event") == "summary"]
     progress = [e.progress for e in events if e.WhichOneof("event") == "progress"]
     return matches, summary, progress
