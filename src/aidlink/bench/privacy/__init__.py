@@ -33,7 +33,7 @@ from aidlink.bench.privacy.knowledge import PublicKnowledge
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.report import print_sweep, print_table, write_json
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve
-from aidlink.bench.privacy.scoring import Guesses, Score, score
+from aidlink.bench.privacy.scoring import Baseline, Guesses, Score, public_baselines, score
 from aidlink.bench.privacy.view import build_view
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.synthetic import SyntheticPopulation
@@ -57,6 +57,7 @@ class PrivacyResult:
     aux_seed: int
     by_size: dict[int, dict[str, dict[str, Score]]] = field(default_factory=dict)
     seconds: dict[int, dict[str, float]] = field(default_factory=dict)
+    baselines: dict[int, dict[str, Baseline]] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -72,6 +73,11 @@ class PrivacyResult:
         table = self.by_size[size if size is not None else self.records]
         return max(s.recall for attack in table.values() for s in attack.values())
 
+    def worst_excess(self, size: int | None = None) -> float:
+        """The highest recall above chance any attack reaches on any attribute."""
+        table = self.by_size[size if size is not None else self.records]
+        return max(s.excess for attack in table.values() for s in attack.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": self.label,
@@ -79,11 +85,14 @@ class PrivacyResult:
             "aux_seed": self.aux_seed,
             "sizes": {
                 str(size): {
-                    attack: {
-                        **{attribute: s.to_json() for attribute, s in table.items()},
-                        "seconds": round(self.seconds[size][attack], 1),
-                    }
-                    for attack, table in attacks.items()
+                    **{
+                        attack: {
+                            **{attribute: s.to_json() for attribute, s in table.items()},
+                            "seconds": round(self.seconds[size][attack], 1),
+                        }
+                        for attack, table in attacks.items()
+                    },
+                    "public baselines": {a: b.to_json() for a, b in self.baselines.get(size, {}).items()},
                 }
                 for size, attacks in sorted(self.by_size.items())
             },
@@ -123,6 +132,7 @@ def run_privacy_bench(
         view, truth, _ = build_view(choice.schema, size, seed=seed, population=subset)
         say(f"{choice.label}: view of {len(view)} records ({time.monotonic() - began:.0f} s)")
         persons = [subset.person(p) for p in truth.person_ids]
+        result.baselines[size] = public_baselines(knowledge.attribute_tables(), truth)
         attack_runs: list[tuple[str, Callable[[], Guesses]]] = []
         if "frequency" in attacks:
             attack_runs.append(("frequency: tokens", partial(token_frequency_attack, view, knowledge)))
@@ -145,7 +155,10 @@ def run_privacy_bench(
             result.by_size[size][name] = scores
             result.seconds[size][name] = elapsed = time.monotonic() - started
             best = max(scores.values(), key=lambda s: s.recall)
-            say(f"  {name}: best recall {100 * best.recall:.1f}% ({elapsed:.0f} s)")
+            say(
+                f"  {name}: best recall {100 * best.recall:.1f}% (chance {100 * best.chance_recall:.1f}%, "
+                f"excess {100 * best.excess:+.1f}%; {elapsed:.0f} s)"
+            )
     return result
 
 
@@ -237,7 +250,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         )
         results.append(result)
     for result in results:
-        print_table(result.label, result.records, result.scores, out)
+        print_table(result.label, result.records, result.scores, out, result.baselines.get(result.records))
     if len(sizes) > 1:
         print_sweep(results, out)
     if args.json:
