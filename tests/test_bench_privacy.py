@@ -185,6 +185,22 @@ def test_run_privacy_bench_measures_each_size() -> None:
     assert result.to_json()["sizes"]["30"]["frequency: tokens"]["surname"]["records"] == 30
 
 
+def test_noise_control_attacks_encodings_that_carry_nothing() -> None:
+    result = run_privacy_bench(
+        "chinese-person-v2",
+        200,
+        SEED,
+        AUX_SEED,
+        attacks=("graph",),
+        overlaps=(1.0,),
+        aux_records=500,
+        noise_control=True,
+    )
+    assert set(result.scores) == {"graph matching 100%", "control: graph 100% on random bits"}
+    control = result.scores["control: graph 100% on random bits"]
+    assert control["surname"].records == 200 and control["id_number"].correct <= 3
+
+
 def test_cli_runs_end_to_end_on_tiny_data(tmp_path, capsys) -> None:
     out = tmp_path / "privacy.json"
     code = main(

@@ -23,9 +23,11 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TextIO
+
+import numpy as np
 
 from aidlink.bench.privacy.frequency import encoding_frequency_attack, token_frequency_attack
 from aidlink.bench.privacy.graph_matching import auxiliary_dataset, graph_matching_attack
@@ -111,11 +113,14 @@ def run_privacy_bench(
     aux_records: int | None = None,
     knowledge: PublicKnowledge | None = None,
     log: Log | None = None,
+    noise_control: bool = False,
 ) -> PrivacyResult:
     """Attack the matcher's view of ``records`` synthetic records encoded with ``schema_spec``.
 
     ``sizes`` (default: just ``records``) repeats the whole measurement at each dataset size.
-    ``knowledge`` may be passed to share one auxiliary population between calls."""
+    ``knowledge`` may be passed to share one auxiliary population between calls.
+    ``noise_control`` adds, per overlap, graph matching on a copy of the view whose encodings are
+    uniform random bits (nothing of any record in them): what the attack gets from no signal."""
     unknown = sorted(set(attacks) - set(ATTACKS))
     if unknown:
         raise ValueError(f"unknown attack(s) {unknown}; attacks are {list(ATTACKS)}")
@@ -148,6 +153,14 @@ def run_privacy_bench(
                         partial(graph_matching_attack, view, plaintext, seed=aux_seed),
                     )
                 )
+                if noise_control:
+                    noise = replace(view, encodings=_random_bits(view.encodings.shape, seed))
+                    attack_runs.append(
+                        (
+                            f"control: graph {100 * overlap:g}% on random bits",
+                            partial(graph_matching_attack, noise, plaintext, seed=aux_seed),
+                        )
+                    )
         result.by_size[size], result.seconds[size] = {}, {}
         for name, attack in attack_runs:
             started = time.monotonic()
@@ -160,6 +173,11 @@ def run_privacy_bench(
                 f"excess {100 * best.excess:+.1f}%; {elapsed:.0f} s)"
             )
     return result
+
+
+def _random_bits(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Encodings that carry nothing: one independent uniform random vector per record."""
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 def _first(population: SyntheticPopulation, size: int, seed: int) -> SyntheticPopulation:
@@ -208,6 +226,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=list(DEFAULT_OVERLAPS),
         help="graph matching: shares of the encoded persons in the attacker's plaintext (default 0.05 0.25 1)",
     )
+    parser.add_argument(
+        "--noise-control",
+        action="store_true",
+        help="also run graph matching on random-bit encodings (no signal): the chance level of that attack",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(func=run)
     return parser
@@ -247,6 +270,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             sizes=sizes,
             knowledge=knowledge,
             log=log,
+            noise_control=args.noise_control,
         )
         results.append(result)
     for result in results:
