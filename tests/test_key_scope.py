@@ -187,3 +187,14 @@ def test_match_refuses_files_encoded_under_two_scopes(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "encodings of different scopes are never compared" in err and "Traceback" not in err
     assert scope_fingerprint("agreement A-17|2026-Q3") in err and scope_fingerprint("agreement A-17|2026-Q4") in err
+
+
+def test_encode_refuses_an_unknown_scope_placeholder_in_one_line(tmp_path, capsys) -> None:
+    population = SyntheticPopulation.generate(50, seed=4)
+    department_extract(population, "mca", seed=4).write_csv(tmp_path / "mca.csv")
+    custody_secret_file(tmp_path / "custody").rename(tmp_path / "secret")
+    args = ["encode", str(tmp_path / "mca.csv"), "-o", str(tmp_path / "a.json"), "--secret-file"]
+    code = main([*args, str(tmp_path / "secret"), "--allow-unknown-columns", "--key-scope", "A-17|{month}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "aidlink encode: key scope 'A-17|{month}'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
