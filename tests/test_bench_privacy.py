@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +18,7 @@ from aidlink.bench.privacy.graph_matching import auxiliary_dataset, graph_matchi
 from aidlink.bench.privacy.knowledge import PublicKnowledge
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve, shipped_schemas
-from aidlink.bench.privacy.scoring import score
+from aidlink.bench.privacy.scoring import Guesses, public_baselines, score
 from aidlink.bench.privacy.view import MatcherView, build_view
 from aidlink.cli.main import main
 from aidlink.gateway.encoding import Encoder, LinkageSchema
@@ -118,6 +119,7 @@ def test_pattern_mining_recovers_surnames_from_the_unhardened_v3_schema(populati
     scores = score(pattern_mining_attack(view, knowledge), truth)
     # Measured here: 60.9 % of surnames at 81.6 % precision; guessing 王 for all gets about 10 %.
     assert scores["surname"].recall >= 0.5 and scores["surname"].precision >= 0.7, scores["surname"]
+    assert scores["surname"].excess >= 0.45, scores["surname"]  # learned from the bits, not guessed
     assert scores["name"].recall > 0.05, scores["name"]
 
 
@@ -130,6 +132,29 @@ def test_graph_matching_reidentifies_people_far_above_chance(population, knowled
     # Guessing at random among 300 people gets one ID number in 300: this is six times that and more.
     assert scores["id_number"].recall >= 0.02, scores["id_number"]
     assert scores["id_number"].precision >= 0.05, scores["id_number"]
+
+
+def test_chance_is_what_the_same_guesses_get_on_random_records(population, knowledge) -> None:
+    view, toy, surnames = _surname_view(population, knowledge)
+    truth = _truth(view, surnames)
+    n = len(surnames)
+    # Guessing the most common surname for everyone: raw recall is its share, excess exactly 0.
+    mode = Counter(surnames.tolist()).most_common(1)[0][0]
+    blind = Guesses(n)
+    blind.set("surname", np.arange(n), np.array([mode] * n, dtype=object))
+    guessed = score(blind, truth)["surname"]
+    assert guessed.recall == pytest.approx(_majority_share(surnames)) and guessed.recall > 0.05
+    assert guessed.excess == pytest.approx(0.0)
+    # Knowing every surname: excess is recall less what the same answers shuffled would hit.
+    knowing = Guesses(n)
+    knowing.set("surname", np.arange(n), surnames)
+    known = score(knowing, truth)["surname"]
+    shares = np.array(list(Counter(surnames.tolist()).values())) / n
+    assert known.recall == 1.0 and known.excess == pytest.approx(1.0 - float((shares**2).sum()))
+    # The no-data baselines come from the attacker's public tables, not the view.
+    baselines = public_baselines(knowledge.attribute_tables(), truth)
+    assert baselines["surname"].most_frequent == knowledge.surnames.most_common(1)[0][0]
+    assert 0.02 < baselines["surname"].proportional_precision < baselines["surname"].most_frequent_recall
 
 
 def test_schema_specs_name_files_shipped_schemas_and_options(tmp_path) -> None:
@@ -161,6 +186,22 @@ def test_run_privacy_bench_measures_each_size() -> None:
     assert result.to_json()["sizes"]["30"]["frequency: tokens"]["surname"]["records"] == 30
 
 
+def test_noise_control_attacks_encodings_that_carry_nothing() -> None:
+    result = run_privacy_bench(
+        "chinese-person-v2",
+        200,
+        SEED,
+        AUX_SEED,
+        attacks=("graph",),
+        overlaps=(1.0,),
+        aux_records=500,
+        noise_control=True,
+    )
+    assert set(result.scores) == {"graph matching 100%", "control: graph 100% on random bits"}
+    control = result.scores["control: graph 100% on random bits"]
+    assert control["surname"].records == 200 and control["id_number"].correct <= 3
+
+
 def test_cli_runs_end_to_end_on_tiny_data(tmp_path, capsys) -> None:
     out = tmp_path / "privacy.json"
     code = main(
@@ -184,9 +225,13 @@ def test_cli_runs_end_to_end_on_tiny_data(tmp_path, capsys) -> None:
     assert "chinese-person-v3 — 80 records" in printed and "pattern mining" in printed
     document = json.loads(out.read_text())
     attacks = document["results"][0]["sizes"]["80"]
+    baselines = attacks.pop("public baselines")
     assert set(attacks) == {"frequency: tokens", "frequency: encodings", "pattern mining", "graph matching 100%"}
     for attack in attacks.values():
         assert set(attack) >= {"surname", "name", "birth_date", "id_number", "seconds"}
+        assert set(attack["surname"]) >= {"recall", "precision", "chance_recall", "excess"}
+    assert set(baselines) == {"surname", "name", "birth_date", "id_number"}
+    assert "excess over chance" in printed and "public: most frequent" in printed
 
 
 def test_cli_refuses_an_unknown_schema_in_one_line(capsys) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 
@@ -58,6 +58,12 @@ def register_gateway(gsub) -> None:
     )
     e.add_argument("--allow-unknown-columns", action="store_true", help="drop columns that are not declared")
     e.add_argument("--expires-days", type=int, default=14)
+    e.add_argument(
+        "--key-scope",
+        default="",
+        metavar="SCOPE",
+        help="the key scope of the agreement and period, as the online node's --key-scope ({quarter}, {year})",
+    )
     e.add_argument("--output", "-o", type=Path, required=True)
     e.set_defaults(func=export_bundle)
 
@@ -88,6 +94,7 @@ def export_bundle(args) -> int:
     from aidlink.gateway.bundle import export_dataset_bundle
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.extract import ExtractError, read_extract
+    from aidlink.gateway.key_scope import expand_scope
     from aidlink.gateway.node import GatewayNode
     from aidlink.gateway.pipeline import RecordPipeline
     from aidlink.gateway.refs import ReferenceMap
@@ -138,7 +145,9 @@ def export_bundle(args) -> int:
         return 2
     refs = ReferenceMap((args.data_dir or args.node_dir / "state") / "references.sqlite")
     try:
-        node = GatewayNode(args.department, RecordPipeline(LinkageSchema.default_chinese(), key, version), None, refs)
+        scope = expand_scope(args.key_scope, date.today())
+        pipeline = RecordPipeline(LinkageSchema.default_chinese(), key, version, scope=scope)
+        node = GatewayNode(args.department, pipeline, None, refs)
         exported = export_dataset_bundle(
             node,
             args.dataset,

@@ -7,6 +7,7 @@ import binascii
 import csv
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,13 @@ def register(sub) -> None:
     p.add_argument("--node-key", type=Path, help="this node's private key, to open a sealed secret")
     p.add_argument("--node-cert", type=Path, help="this node's certificate (checks the sealed recipient)")
     p.add_argument("--id-column", default="rec_id")
+    p.add_argument(
+        "--key-scope",
+        default="",
+        metavar="SCOPE",
+        help="encode under keys scoped to an agreement and period, e.g. 'agreement A-17|{quarter}' "
+        "({quarter} and {year} become today's); both files of a match need the same scope",
+    )
     p.add_argument("--mapping", type=Path, help="column mapping (TOML/JSON: [columns] header = field)")
     p.add_argument("--allow-unknown-columns", action="store_true", help="ignore unmapped columns")
     p.set_defaults(func=encode_command)
@@ -104,7 +112,14 @@ def encode_command(args) -> int:
     except ExtractError as exc:
         print(f"aidlink encode: {args.input}: {exc}", file=sys.stderr)
         return 2
-    pipeline = RecordPipeline(schema, key, version)
+    from aidlink.gateway.key_scope import KeyScopeError, expand_scope
+
+    try:
+        scope = expand_scope(args.key_scope, date.today())
+    except KeyScopeError as exc:
+        print(f"aidlink encode: {exc}", file=sys.stderr)
+        return 2
+    pipeline = RecordPipeline(schema, key, version, scope=scope)
     ids, clks, problems = [], [], list(extract.problems)
     for number, row in zip(extract.row_numbers, extract.rows):
         try:
@@ -191,6 +206,17 @@ def match_command(args) -> int:
         print(f"aidlink match: {exc}", file=sys.stderr)
         return 2
     if schema_a and schema_b and schema_a != schema_b:
+        from aidlink.gateway.key_scope import split_fingerprint
+
+        (plain_a, scope_a), (plain_b, scope_b) = split_fingerprint(schema_a), split_fingerprint(schema_b)
+        if plain_a == plain_b:
+            print(
+                f"aidlink match: {args.a} was encoded under key scope {scope_a or 'none'}, {args.b} under "
+                f"{scope_b or 'none'}; encodings of different scopes are never compared "
+                "(re-encode both with the same --key-scope)",
+                file=sys.stderr,
+            )
+            return 2
         print(
             f"aidlink match: {args.a} was encoded under linkage schema {schema_a[:12]}, {args.b} under "
             f"{schema_b[:12]}; encodings of different schemas are never compared (re-encode one side)",

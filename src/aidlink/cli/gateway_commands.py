@@ -53,6 +53,14 @@ def register(sub) -> None:
     s.add_argument("--health-port", type=int, help="serve plaintext grpc.health.v1 only on PORT, for probes")
     s.add_argument("--health-address", default="127.0.0.1", help="address the health port binds (0.0.0.0 in a pod)")
     s.add_argument("--schema", type=Path)
+    s.add_argument(
+        "--key-scope",
+        default="",
+        metavar="SCOPE",
+        help="derive encoding, token and pseudonym keys for one agreement and period, e.g. "
+        "'agreement A-17|{quarter}' ({quarter} -> 2026-Q4 and {year}, expanded at start); both sides "
+        "of an agreement set the same; the matcher never compares different scopes",
+    )
     s.add_argument("--metrics-port", type=int)
     s.add_argument("--metrics-address", default="127.0.0.1", help="address /metrics binds (0.0.0.0 in a pod)")
     s.add_argument(
@@ -210,6 +218,7 @@ def serve(args) -> int:
                 matcher_stream_deadline_s=args.matcher_stream_deadline,
                 subscribe=args.subscribe,
                 relay_folder=args.relay_folder,
+                key_scope=args.key_scope,
             )
         ).start()
     except (ValueError, OSError, RuntimeError) as exc:

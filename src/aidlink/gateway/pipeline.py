@@ -27,6 +27,8 @@ from aidlink.gateway.derived_attributes import (
     school_age,
 )
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
+from aidlink.gateway.encoding.keyderivation import scoped_secret
+from aidlink.gateway.key_scope import scoped_schema_fingerprint
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
 from aidlink.gateway.pseudonyms import Pseudonyms
@@ -98,9 +100,18 @@ class RecordPipeline:
     """Normalizes, encodes, tokenizes and derives attributes under one linkage secret and schema."""
 
     def __init__(
-        self, schema: LinkageSchema, secret_key: bytes, secret_version: int, today: Callable[[], date] = date.today
+        self,
+        schema: LinkageSchema,
+        secret_key: bytes,
+        secret_version: int,
+        today: Callable[[], date] = date.today,
+        *,
+        scope: str = "",
     ) -> None:
         self.schema = schema
+        self.scope = scope
+        if scope:  # every key below comes from the secret and the scope (gateway.key_scope)
+            secret_key = scoped_secret(bytes(secret_key), scope.encode())
         self.encoder = Encoder(schema, secret_key)
         # A segmented (v2) schema gets v2 tokens: high-entropy only, constant count, shuffled.
         self.blocking: BlockingTokens | ShuffledBlockingTokens = (
@@ -110,7 +121,9 @@ class RecordPipeline:
         self.reference_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=REFERENCE_INFO).derive(
             bytes(secret_key)
         )
-        self.parameters = EncodingParameters(self.encoder.length_bytes * 8, secret_version, schema_fingerprint(schema))
+        self.parameters = EncodingParameters(
+            self.encoder.length_bytes * 8, secret_version, scoped_schema_fingerprint(schema_fingerprint(schema), scope)
+        )
         self.today = today
 
     # -- one row -------------------------------------------------------------------------------

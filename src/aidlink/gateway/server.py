@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from concurrent import futures
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -22,6 +23,7 @@ from aidlink.gateway.call_log import CALL_LOG_FILE, CallLog
 from aidlink.gateway.catalog_lookup import NodeCatalog
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.inbox import NodeKeys, ReferralInbox
+from aidlink.gateway.key_scope import expand_scope
 from aidlink.gateway.matcher_client import MatcherClient
 from aidlink.gateway.monitoring_relay import FolderRelay, MonitoringSubscriber
 from aidlink.gateway.monitoring_service import MonitoringGatewayServicer
@@ -83,6 +85,9 @@ class GatewayConfig:
     # warnings) reach the inbox at once; with `relay_folder`, each is also written there as JSON.
     subscribe: bool = False
     relay_folder: Path | None = None
+    # Keys scoped to an agreement and period (gateway.key_scope), e.g. "agreement A-17|{quarter}":
+    # expanded when the node starts; "" encodes unscoped. Both sides of an agreement set the same.
+    key_scope: str = ""
 
 
 class _DevDepartment(
@@ -158,7 +163,9 @@ class GatewayServer:
         schema = LinkageSchema.load(cfg.schema) if cfg.schema else LinkageSchema.default_chinese()
         self.channel = matcher_channel(cfg)
         self.refs = ReferenceMap(cfg.data_dir / "references.sqlite")
-        pipeline = RecordPipeline(schema, cfg.secret_key, cfg.secret_version)
+        pipeline = RecordPipeline(
+            schema, cfg.secret_key, cfg.secret_version, scope=expand_scope(cfg.key_scope, date.today())
+        )
         self.node = GatewayNode(
             cfg.department,
             pipeline,

@@ -20,6 +20,7 @@ from typing import overload
 
 import numpy as np
 
+from aidlink.gateway.key_scope import split_fingerprint
 from aidlink.matcher.datasets_schema import COMPONENT, MIGRATIONS
 from aidlink.matcher.similarity.blocking import BlockingKeys, token_key
 from aidlink.matcher.state_database import StateTarget, open_state_database, serialize_writers
@@ -37,8 +38,19 @@ class EncodingSpec:
     secret_version: int
     schema_fingerprint: str
 
+    @property
+    def schema(self) -> str:
+        """The linkage schema's fingerprint (the declared one less any key scope)."""
+        return split_fingerprint(self.schema_fingerprint)[0]
+
+    @property
+    def scope(self) -> str:
+        """The key scope's fingerprint ("" when the encodings are unscoped; gateway.key_scope)."""
+        return split_fingerprint(self.schema_fingerprint)[1]
+
     def describe(self) -> str:
-        return f"{self.bits}-bit, secret version {self.secret_version}, schema {self.schema_fingerprint[:12]}"
+        scope = f", key scope {self.scope}" if self.scope else ", no key scope"
+        return f"{self.bits}-bit, secret version {self.secret_version}, schema {self.schema[:12]}{scope}"
 
 
 @dataclass(frozen=True)

@@ -276,6 +276,12 @@ class Exchange:
                 f"{a.secret_version} and {b.secret_version}; they are never compared. "
                 f"Re-encode and re-upload under the current version."
             )
+        if a.bits == b.bits and a.schema == b.schema and a.scope != b.scope:
+            raise Incompatible(
+                f"{what}: encodings were made under different key scopes "
+                f"({a.scope or 'none'} and {b.scope or 'none'}); they are never compared. "
+                f"Both sides of an agreement must encode under the same scope (aidlink gateway serve --key-scope)."
+            )
         if a.bits != b.bits or a.schema_fingerprint != b.schema_fingerprint:
             raise Incompatible(
                 f"{what}: encodings differ ({a.describe()} vs {b.describe()}); "

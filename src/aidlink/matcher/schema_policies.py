@@ -72,4 +72,4 @@ OTHER_SCHEMAS = SchemaPolicy(DEFAULT_THRESHOLD, 0.7, 0.02, 0.80)
 def schema_policy(spec: EncodingSpec | None) -> SchemaPolicy:
     if spec is None:
         return OTHER_SCHEMAS
-    return SCHEMA_POLICIES.get(spec.schema_fingerprint, OTHER_SCHEMAS)
+    return SCHEMA_POLICIES.get(spec.schema, OTHER_SCHEMAS)  # the schema part: any key scope has one policy

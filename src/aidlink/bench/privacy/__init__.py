@@ -23,9 +23,11 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TextIO
+
+import numpy as np
 
 from aidlink.bench.privacy.frequency import encoding_frequency_attack, token_frequency_attack
 from aidlink.bench.privacy.graph_matching import auxiliary_dataset, graph_matching_attack
@@ -33,7 +35,7 @@ from aidlink.bench.privacy.knowledge import PublicKnowledge
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.report import print_sweep, print_table, write_json
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve
-from aidlink.bench.privacy.scoring import Guesses, Score, score
+from aidlink.bench.privacy.scoring import Baseline, Guesses, Score, public_baselines, score
 from aidlink.bench.privacy.view import build_view
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.synthetic import SyntheticPopulation
@@ -57,6 +59,7 @@ class PrivacyResult:
     aux_seed: int
     by_size: dict[int, dict[str, dict[str, Score]]] = field(default_factory=dict)
     seconds: dict[int, dict[str, float]] = field(default_factory=dict)
+    baselines: dict[int, dict[str, Baseline]] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -72,6 +75,11 @@ class PrivacyResult:
         table = self.by_size[size if size is not None else self.records]
         return max(s.recall for attack in table.values() for s in attack.values())
 
+    def worst_excess(self, size: int | None = None) -> float:
+        """The highest recall above chance any attack reaches on any attribute."""
+        table = self.by_size[size if size is not None else self.records]
+        return max(s.excess for attack in table.values() for s in attack.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": self.label,
@@ -79,11 +87,14 @@ class PrivacyResult:
             "aux_seed": self.aux_seed,
             "sizes": {
                 str(size): {
-                    attack: {
-                        **{attribute: s.to_json() for attribute, s in table.items()},
-                        "seconds": round(self.seconds[size][attack], 1),
-                    }
-                    for attack, table in attacks.items()
+                    **{
+                        attack: {
+                            **{attribute: s.to_json() for attribute, s in table.items()},
+                            "seconds": round(self.seconds[size][attack], 1),
+                        }
+                        for attack, table in attacks.items()
+                    },
+                    "public baselines": {a: b.to_json() for a, b in self.baselines.get(size, {}).items()},
                 }
                 for size, attacks in sorted(self.by_size.items())
             },
@@ -102,11 +113,14 @@ def run_privacy_bench(
     aux_records: int | None = None,
     knowledge: PublicKnowledge | None = None,
     log: Log | None = None,
+    noise_control: bool = False,
 ) -> PrivacyResult:
     """Attack the matcher's view of ``records`` synthetic records encoded with ``schema_spec``.
 
     ``sizes`` (default: just ``records``) repeats the whole measurement at each dataset size.
-    ``knowledge`` may be passed to share one auxiliary population between calls."""
+    ``knowledge`` may be passed to share one auxiliary population between calls.
+    ``noise_control`` adds, per overlap, graph matching on a copy of the view whose encodings are
+    uniform random bits (nothing of any record in them): what the attack gets from no signal."""
     unknown = sorted(set(attacks) - set(ATTACKS))
     if unknown:
         raise ValueError(f"unknown attack(s) {unknown}; attacks are {list(ATTACKS)}")
@@ -123,6 +137,7 @@ def run_privacy_bench(
         view, truth, _ = build_view(choice.schema, size, seed=seed, population=subset)
         say(f"{choice.label}: view of {len(view)} records ({time.monotonic() - began:.0f} s)")
         persons = [subset.person(p) for p in truth.person_ids]
+        result.baselines[size] = public_baselines(knowledge.attribute_tables(), truth)
         attack_runs: list[tuple[str, Callable[[], Guesses]]] = []
         if "frequency" in attacks:
             attack_runs.append(("frequency: tokens", partial(token_frequency_attack, view, knowledge)))
@@ -138,6 +153,14 @@ def run_privacy_bench(
                         partial(graph_matching_attack, view, plaintext, seed=aux_seed),
                     )
                 )
+                if noise_control:
+                    noise = replace(view, encodings=_random_bits(view.encodings.shape, seed))
+                    attack_runs.append(
+                        (
+                            f"control: graph {100 * overlap:g}% on random bits",
+                            partial(graph_matching_attack, noise, plaintext, seed=aux_seed),
+                        )
+                    )
         result.by_size[size], result.seconds[size] = {}, {}
         for name, attack in attack_runs:
             started = time.monotonic()
@@ -145,8 +168,16 @@ def run_privacy_bench(
             result.by_size[size][name] = scores
             result.seconds[size][name] = elapsed = time.monotonic() - started
             best = max(scores.values(), key=lambda s: s.recall)
-            say(f"  {name}: best recall {100 * best.recall:.1f}% ({elapsed:.0f} s)")
+            say(
+                f"  {name}: best recall {100 * best.recall:.1f}% (chance {100 * best.chance_recall:.1f}%, "
+                f"excess {100 * best.excess:+.1f}%; {elapsed:.0f} s)"
+            )
     return result
+
+
+def _random_bits(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """Encodings that carry nothing: one independent uniform random vector per record."""
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 def _first(population: SyntheticPopulation, size: int, seed: int) -> SyntheticPopulation:
@@ -195,6 +226,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=list(DEFAULT_OVERLAPS),
         help="graph matching: shares of the encoded persons in the attacker's plaintext (default 0.05 0.25 1)",
     )
+    parser.add_argument(
+        "--noise-control",
+        action="store_true",
+        help="also run graph matching on random-bit encodings (no signal): the chance level of that attack",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.set_defaults(func=run)
     return parser
@@ -234,10 +270,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             sizes=sizes,
             knowledge=knowledge,
             log=log,
+            noise_control=args.noise_control,
         )
         results.append(result)
     for result in results:
-        print_table(result.label, result.records, result.scores, out)
+        print_table(result.label, result.records, result.scores, out, result.baselines.get(result.records))
     if len(sizes) > 1:
         print_sweep(results, out)
     if args.json:

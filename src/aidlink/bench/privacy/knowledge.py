@@ -55,6 +55,15 @@ class PublicKnowledge:
     def size(self) -> int:
         return len(self.persons)
 
+    def attribute_tables(self) -> dict[str, Counter[str]]:
+        """The public frequency table of each re-identified attribute (for the chance baselines)."""
+        return {
+            "surname": self.surnames,
+            "name": self.names,
+            "birth_date": Counter(p.birth_date.strftime("%Y%m%d") for p in self.persons),
+            "id_number": Counter(p.id_number for p in self.persons),
+        }
+
     @classmethod
     def from_population(cls, population: SyntheticPopulation) -> PublicKnowledge:
         persons = tuple(population.persons)
