@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import getpass
 import json
 import os
 import sys
@@ -39,6 +38,7 @@ from aidlink.keys.departments import DEPARTMENTS, LEVELS
 from aidlink.keys.identity import CertificatePolicy, CertificateRejected
 from aidlink.keys.key_files import KeyFileError, ensure_directory, read_file, write_private, write_public
 from aidlink.keys.linkage_secret import SealedSecretError
+from aidlink.keys.passphrase import key_passphrase
 from aidlink.keys.secret_store import STORE_FILE, UNPROTECTED, SecretStore, SecretStoreError
 
 DEFAULT_CUSTODY = Path("aidlink-custody")
@@ -175,31 +175,17 @@ def _passphrase(args: argparse.Namespace, *, creating: bool = False) -> bytes | 
     Opening a custody, None when none was given (an unprotected custody needs none; a protected
     one then refuses with "passphrase-protected"). Creating one, a passphrase is required.
     """
-    if args.passphrase_file is not None:
-        passphrase = read_file(args.passphrase_file, "passphrase file").rstrip(b"\r\n")
-        if not passphrase:
-            raise ValueError(f"passphrase file {args.passphrase_file} is empty")
-        return passphrase
-    from_environment = os.environ.get(PASSPHRASE_ENVIRONMENT)
-    if from_environment is not None:
-        if not from_environment:
-            raise ValueError(f"${PASSPHRASE_ENVIRONMENT} is set but empty")
-        return from_environment.encode("utf-8")
-    if not creating and not _custody_protected(args):
-        return None
-    if not sys.stdin.isatty():
-        if not creating:
-            return None
-        raise ValueError(
+    return key_passphrase(
+        args.passphrase_file,
+        PASSPHRASE_ENVIRONMENT,
+        prompt=f"passphrase for custody {args.custody}: ",
+        refusal=(
             f"custody keys are encrypted at rest: give a passphrase with --passphrase-file FILE, "
             f"${PASSPHRASE_ENVIRONMENT} or at the prompt (on a terminal); --unprotected stores them unencrypted"
-        )
-    entered = getpass.getpass(f"passphrase for custody {args.custody}: ").encode("utf-8")
-    if not entered:
-        raise ValueError("empty passphrase")
-    if creating and getpass.getpass("repeat the passphrase: ").encode("utf-8") != entered:
-        raise ValueError("the two passphrases differ")
-    return entered
+        ),
+        creating=creating,
+        needed=creating or _custody_protected(args),
+    )
 
 
 def _custody_protected(args: argparse.Namespace) -> bool:

@@ -9,7 +9,6 @@ consistent with that. Exit codes: 0 success, 2 the command could not run.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 from aidlink.audit.note import NoteVerifier
 from aidlink.audit.verifier_key import VerifierKeyError, read_verifier_key
 from aidlink.keys.key_files import KeyFileError, read_file
+from aidlink.keys.passphrase import key_passphrase
 from aidlink.witness.key import WitnessKey, WitnessKeyError
 from aidlink.witness.server import WitnessServer, WitnessTls
 from aidlink.witness.service import Witness
@@ -82,27 +82,16 @@ def _reporting(name: str, func):
 
 
 def _passphrase(args: argparse.Namespace, *, creating: bool) -> bytes | None:
-    if args.passphrase_file is not None:
-        passphrase = read_file(args.passphrase_file, "passphrase file").rstrip(b"\r\n")
-        if not passphrase:
-            raise ValueError(f"passphrase file {args.passphrase_file} is empty")
-        return passphrase
-    from_environment = os.environ.get(PASSPHRASE_ENVIRONMENT)
-    if from_environment:
-        return from_environment.encode("utf-8")
-    if not sys.stdin.isatty():
-        if creating:
-            raise ValueError(
-                f"the witness key is encrypted at rest: give a passphrase with --passphrase-file FILE, "
-                f"${PASSPHRASE_ENVIRONMENT} or at the prompt (on a terminal); --unprotected stores it unencrypted"
-            )
-        return None
-    entered = getpass.getpass(f"passphrase for the witness key in {args.dir}: ").encode("utf-8")
-    if not entered:
-        raise ValueError("empty passphrase")
-    if creating and getpass.getpass("repeat the passphrase: ").encode("utf-8") != entered:
-        raise ValueError("the two passphrases differ")
-    return entered
+    return key_passphrase(
+        args.passphrase_file,
+        PASSPHRASE_ENVIRONMENT,
+        prompt=f"passphrase for the witness key in {args.dir}: ",
+        refusal=(
+            f"the witness key is encrypted at rest: give a passphrase with --passphrase-file FILE, "
+            f"${PASSPHRASE_ENVIRONMENT} or at the prompt (on a terminal); --unprotected stores it unencrypted"
+        ),
+        creating=creating,
+    )
 
 
 def _keygen(args: argparse.Namespace) -> int:
