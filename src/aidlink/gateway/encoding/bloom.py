@@ -105,6 +105,13 @@ class BlakeTokenMasks:
         self._table = _bit_of_short(l)
 
     def __call__(self, token: bytes, k: int) -> int:
+        if 0 < k <= 32:  # one digest: the usual case
+            states = self._states
+            if not states:
+                states.append(blake2b(key=self._key, salt=b"0"))
+            h = states[0].copy()
+            h.update(token)
+            return reduce(or_, map(self._table.__getitem__, _SHORTS.unpack(h.digest())[:k]))
         digests = (k + 31) // 32
         states = self._states
         while len(states) < digests:

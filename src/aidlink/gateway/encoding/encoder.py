@@ -10,7 +10,7 @@ proven on vectors produced by clkhash itself (``tests/vectors/clkhash``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -58,16 +58,12 @@ class _FeatureEncoder:
             return self._cached_mask(value, salt)
         return self._mask(value, salt)  # type: ignore[arg-type]  # Feature.prepare rejects non-strings
 
-    def fast_mask(self, value: object, salt: str = "") -> int:
-        """The same mask as :meth:`mask`, from memoized token tables (salted features: :meth:`mask`)."""
-        if value.__class__ is str and not self.salted:
-            fast = self._fast
-            if fast is None:
-                fast = self._fast = FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift)
-            return fast.mask(value)  # type: ignore[arg-type]  # checked above: a str
-        return self.mask(value, salt)
-
-    _fast: FeatureMasks | None = None
+    def fast_mask(self) -> Callable[[object, str], int]:
+        """``(value, salt) -> mask``, the same as :meth:`mask`, from memoized token tables
+        (a salted feature: :meth:`mask` itself)."""
+        if self.salted:
+            return self.mask
+        return FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift).mask
 
 
 class Encoder:
@@ -151,9 +147,10 @@ class Encoder:
     def _filter_mask(self, record: Record, *, fast: bool) -> int:
         """The record's filter before any diffusion, folding or hardening."""
         mask = 0
+        masks = [f for *_, f in self._fast_masks()] if fast else [slot.mask for _, slot in self._slots]
         if isinstance(record, Mapping):
             salt = self._record_salt(record)
-            for _, slot in self._slots:
+            for (_, slot), slot_mask in zip(self._slots, masks):
                 value = record.get(slot.identifier)
                 if value is None:
                     if slot.sentinel is None:
@@ -163,7 +160,7 @@ class Encoder:
                             "no value given and the schema defines no missingValue for this feature",
                         )
                     value = slot.sentinel
-                mask |= slot.fast_mask(value, salt) if fast else slot.mask(value, salt)
+                mask |= slot_mask(value, salt)
         elif isinstance(record, (str, bytes, bytearray)):
             raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
         elif isinstance(record, Sequence):
@@ -174,11 +171,40 @@ class Encoder:
                     f"{list(self.schema.field_identifiers)}"
                 )
             salt = self._record_salt(record)
-            for index, slot in self._slots:
-                mask |= slot.fast_mask(record[index], salt) if fast else slot.mask(record[index], salt)
+            for (index, _), slot_mask in zip(self._slots, masks):
+                mask |= slot_mask(record[index], salt)
         else:
             raise RecordError(f"expected a mapping or a sequence of values, got {type(record).__name__}")
         return mask
+
+    def _fast_filter_mask(self, record: Record) -> int:
+        """:meth:`_filter_mask` on the fast path (memoized token tables), one frame per feature."""
+        slots = self._fast_slots or self._fast_masks()
+        if record.__class__ is not dict:
+            return self._filter_mask(record, fast=True)
+        salt = self._record_salt(record) if self._salt is not None else ""
+        get = record.get  # a dict, checked above
+        mask = 0
+        for _, identifier, sentinel, fast_mask in slots:
+            value = get(identifier)
+            if value is None:
+                if sentinel is None:
+                    raise FeatureValueError(
+                        identifier, None, "no value given and the schema defines no missingValue for this feature"
+                    )
+                value = sentinel
+            mask |= fast_mask(value, salt)
+        return mask
+
+    _fast_slots: list[tuple[int, str, str | None, Callable[[object, str], int]]] | None = None
+
+    def _fast_masks(self) -> list[tuple[int, str, str | None, Callable[[object, str], int]]]:
+        """Per hashed feature: (schema index, identifier, missing sentinel, fast mask function)."""
+        if self._fast_slots is None:
+            self._fast_slots = [
+                (index, slot.identifier, slot.sentinel, slot.fast_mask()) for index, slot in self._slots
+            ]
+        return self._fast_slots
 
     def _finish(self, mask: int) -> bytes:
         """Fold, balance and BLIP a (diffused) filter, then serialize it as clkhash does."""
@@ -221,10 +247,10 @@ class Encoder:
         out: list[bytes | RecordError] = []
         masks: list[int] = []
         places: list[int] = []
-        filter_mask = self._filter_mask
+        filter_mask = self._fast_filter_mask
         for record in records:
             try:
-                masks.append(filter_mask(record, fast=True))
+                masks.append(filter_mask(record))
             except RecordError as exc:
                 out.append(exc)
                 continue

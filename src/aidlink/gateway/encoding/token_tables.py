@@ -27,6 +27,34 @@ VALUE_LIMIT = 1 << 15  # value masks per feature (birth dates: ~36 500 a century
 MIN_VALUE_HITS = 0.25  # a feature whose values repeat less than this stops memoizing values
 
 
+def quick_prepare(feature: Feature) -> Callable[[str], str]:
+    """``Feature.prepare`` for a str, with fewer steps on the way: the sentinel compared first, the
+    text-encoding check skipped for ASCII (encodable in every allowed encoding), then the format's
+    own check. Anything that fails goes through ``Feature.prepare``, which raises its error."""
+    assert feature.hashing is not None and feature.format is not None
+    missing = feature.hashing.missing_value
+    sentinel = missing.sentinel if missing is not None else None
+    replacement = missing.replacement if missing is not None else ""
+    encoding = feature.encoding
+    canonical = feature.format.canonical
+    slow = feature.prepare
+
+    def prepare(value: str) -> str:
+        if value == sentinel:
+            return replacement
+        if not value.isascii():
+            try:
+                value.encode(encoding)
+            except UnicodeEncodeError:
+                return slow(value)
+        try:
+            return canonical(value)
+        except ValueError:
+            return slow(value)
+
+    return prepare
+
+
 class FeatureMasks:
     """value -> mask, for one unsalted feature; a bad value raises as ``Feature.tokens`` does."""
 
@@ -50,12 +78,16 @@ class FeatureMasks:
         self._values: dict[str, int] | None = {}
         self._lookups = 0
         self._hits = 0
+        self._prepare = quick_prepare(feature)
+        # The usual case, inlined in `mask`: plain n-grams, a fixed k, token masks memoized.
+        self._direct = self._n > 0 and self._k > 0 and self._memo_tokens
+        self._direct_table = self._table(self._k) if self._direct else {}
 
     def _tokens(self, value: str) -> list[str]:
         n = self._n
         if not n:
             return self.feature.tokens(value)
-        word = self.feature.prepare(value)
+        word = self._prepare(value)
         if not word:
             return []
         if n > 1:
@@ -88,8 +120,12 @@ class FeatureMasks:
                     table[token] = self._token_mask(token, k) << shift
             return reduce(or_, map(table.__getitem__, tokens), 0)
 
-    def mask(self, value: str) -> int:
-        """The mask of a value (a str): the OR of its tokens' masks, ``k`` bits each (strategy)."""
+    def mask(self, value: object, salt: str = "") -> int:
+        """The mask of a value: the OR of its tokens' masks, ``k`` bits each (strategy).
+
+        ``salt`` is ignored: salted features take the plain path (the signature is the plain one)."""
+        if value.__class__ is not str:
+            return self._token_free(value)
         values = self._values
         if values is not None:
             self._lookups += 1
@@ -97,6 +133,23 @@ class FeatureMasks:
             if cached is not None:
                 self._hits += 1
                 return cached
+        if self._direct:
+            mask = 0
+            word = self._prepare(value)
+            if word:
+                n = self._n
+                if n > 1:
+                    word = f"{self._pad}{word}{self._pad}"
+                count = len(word) - n + 1
+                slices = self._slices.get(count)
+                if slices is None:
+                    slices = self._slices[count] = [slice(i, i + n) for i in range(count)]
+                tokens = list(map(word.__getitem__, slices))
+                try:
+                    mask = reduce(or_, map(self._direct_table.__getitem__, tokens))
+                except KeyError:
+                    mask = self._or(tokens, self._k)
+            return self._remember(value, mask)
         tokens = self._tokens(value)
         if not tokens:
             mask = 0
@@ -111,6 +164,10 @@ class FeatureMasks:
             mask = 0
             for token, k in zip(tokens, self._strategy.bits_per_token(len(tokens))):
                 mask |= self._or([token], k)
+        return self._remember(value, mask)
+
+    def _remember(self, value: str, mask: int) -> int:
+        values = self._values
         if values is not None:
             if len(values) >= VALUE_LIMIT:
                 values.clear()
@@ -120,3 +177,7 @@ class FeatureMasks:
             else:
                 values[value] = mask
         return mask
+
+    def _token_free(self, value: object) -> int:
+        """A value that is not a str: ``Feature.tokens`` raises the error naming the feature."""
+        return self._or(self.feature.tokens(value), self._k or 1)  # type: ignore[arg-type]
