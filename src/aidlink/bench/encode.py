@@ -24,7 +24,6 @@ import argparse
 import base64
 import csv
 import json
-import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -123,40 +122,14 @@ def normalized_features(rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-# -- the node's whole path, raw row -> CLK, on worker processes (forked: rows inherited) ----------
-_ROWS: Sequence[dict[str, str]] = ()
-_PIPELINE: Any = None
-
-
-def _start_pipeline_worker(schema_name: str) -> None:
-    global _PIPELINE
+def pipeline_clks(rows: Sequence[dict[str, str]], schema_name: str, processes: int) -> bytes:
+    """Every encodable row's CLK, joined in row order, normalized and encoded on ``processes``."""
+    from aidlink.gateway.bulk_rows import encode_rows_in_processes
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
 
-    _PIPELINE = RecordPipeline(LinkageSchema.shipped(schema_name), SECRET, 1, today=lambda: TODAY)
-
-
-def _pipeline_range(bounds: tuple[int, int]) -> bytes:
-    start, stop = bounds
-    return b"".join(c for c in _PIPELINE.encode_rows(_ROWS[start:stop]) if isinstance(c, bytes))
-
-
-def pipeline_clks(rows: Sequence[dict[str, str]], schema_name: str, processes: int) -> bytes:
-    """Every encodable row's CLK, joined in row order, normalized and encoded on ``processes``."""
-    global _ROWS
-    _ROWS = rows
-    chunk = 4096
-    ranges = [(s, min(s + chunk, len(rows))) for s in range(0, len(rows), chunk)]
-    try:
-        if processes == 1:
-            _start_pipeline_worker(schema_name)
-            return b"".join(map(_pipeline_range, ranges))
-        with multiprocessing.get_context("fork").Pool(
-            processes, initializer=_start_pipeline_worker, initargs=(schema_name,)
-        ) as pool:
-            return b"".join(pool.imap(_pipeline_range, ranges))
-    finally:
-        _ROWS = ()
+    pipeline = RecordPipeline(LinkageSchema.shipped(schema_name), SECRET, 1, today=lambda: TODAY)
+    return b"".join(c for c in encode_rows_in_processes(pipeline, rows, processes) if isinstance(c, bytes))
 
 
 def run_clkhash(python: str, schema_json: dict, features: Sequence[dict[str, str]], workers: Sequence[int]) -> dict:
