@@ -24,6 +24,7 @@ import argparse
 import base64
 import csv
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ PLAIN_SAMPLE = 5000
 
 # Run by the clkhash interpreter: argv = directory with schema.json, records.csv, secret.hex, workers.
 CLKHASH_RUNNER = r"""
-import base64, csv, json, sys, time
+import base64, csv, json, resource, sys, time
 from pathlib import Path
 from clkhash import schema as clkschema
 from clkhash.clk import generate_clks
@@ -51,11 +52,14 @@ schema = clkschema.from_json_dict(json.loads((directory / "schema.json").read_te
 with open(directory / "records.csv", encoding="utf-8", newline="") as fh:
     rows = list(csv.reader(fh))[1:]
 secret = bytes.fromhex((directory / "secret.hex").read_text().strip())
+def cpu():
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 timings = {}
 for workers in [int(w) for w in sys.argv[2].split(",")]:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu()
     clks = generate_clks(rows, schema, secret, validate=True, max_workers=workers)
-    timings[workers] = time.perf_counter() - start
+    timings[workers] = (time.perf_counter() - start, cpu() - cpu_start)
     with open(directory / f"clks-{workers}.txt", "w") as out:
         out.write("\n".join(base64.b64encode(c.tobytes()).decode() for c in clks))
 print(json.dumps({"version": getattr(clkhash, "__version__", "?"), "seconds": timings}))
@@ -86,14 +90,27 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
-def _rate(count: int, seconds: float) -> str:
-    return f"{count / seconds:>9,.0f} records/s ({seconds:6.2f} s)" if seconds > 0 else "n/a"
+def _rate(count: int, seconds: float, cpu: float | None = None) -> str:
+    if seconds <= 0:
+        return "n/a"
+    text = f"{count / seconds:>9,.0f} records/s ({seconds:6.2f} s"
+    if cpu:
+        text += f"; {cpu:6.2f} CPU-s, {count / cpu:,.0f} records per CPU-second"
+    return text + ")"
 
 
-def _timed(work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have been waited for (pool workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(work: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process and its workers)."""
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     result = work(*args)
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, _cpu_seconds() - cpu
 
 
 def _plain(encoder: Any, records: Sequence[dict[str, str]]) -> list[bytes]:
@@ -157,7 +174,8 @@ def run_clkhash(python: str, schema_json: dict, features: Sequence[dict[str, str
         for w in workers:
             text = (directory / f"clks-{w}.txt").read_text()
             clks[w] = [base64.b64decode(line) for line in text.splitlines()]
-    return {"version": report["version"], "seconds": {int(k): v for k, v in report["seconds"].items()}, "clks": clks}
+    seconds = {int(k): tuple(v) for k, v in report["seconds"].items()}
+    return {"version": report["version"], "seconds": seconds, "clks": clks}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,19 +187,19 @@ def run(args: argparse.Namespace) -> int:
         print("aidlink bench encode: --records and --processes must be at least 1", file=sys.stderr)
         return 2
     ok = True
-    rows, seconds = _timed(generate_rows, args.records, args.seed)
+    rows, seconds, _ = _timed(generate_rows, args.records, args.seed)
     print(f"generated {len(rows):,} raw rows in {seconds:.1f} s (seed {args.seed})")
-    features, seconds = _timed(normalized_features, rows)
+    features, seconds, cpu = _timed(normalized_features, rows)
     n = len(features)
-    print(f"normalized (1 process): {n:,} encodable records, {_rate(len(rows), seconds)}")
+    print(f"normalized (1 process): {n:,} encodable records, {_rate(len(rows), seconds, cpu)}")
     for label, schema_name in (("v3", CHINESE_V3_SCHEMA), ("v2", DEFAULT_CHINESE_SCHEMA)):
         schema = LinkageSchema.shipped(schema_name)
         print(f"\n{label} ({schema_name}), {n:,} normalized records -> CLKs")
         reference = None
         for processes in args.processes:
-            out, seconds = _timed(encode_in_processes, schema, SECRET, features, processes)
+            out, seconds, cpu = _timed(encode_in_processes, schema, SECRET, features, processes)
             name = "process" if processes == 1 else "processes"
-            print(f"  aidlink encode_many, {processes} {name}:    {_rate(n, seconds)}")
+            print(f"  aidlink encode_many, {processes} {name}:    {_rate(n, seconds, cpu)}")
             if reference is None:
                 reference = out
             elif out != reference:
@@ -189,11 +207,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  MISMATCH: {processes} processes differ from {args.processes[0]}")
         assert reference is not None
         sample = features[:PLAIN_SAMPLE]
-        plain, seconds = _timed(_plain, Encoder(schema, SECRET), sample)
+        plain, seconds, cpu = _timed(_plain, Encoder(schema, SECRET), sample)
         same = plain == reference[: len(sample)]
         ok = ok and same
         print(
-            f"  aidlink plain encode() per record, 1 process, first {len(sample):,}: {_rate(len(sample), seconds)}"
+            f"  aidlink plain encode() per record, 1 process, first {len(sample):,}: {_rate(len(sample), seconds, cpu)}"
             f"; fast path equal: {'yes' if same else 'NO'}"
         )
         if label == "v3":
@@ -204,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
                     ok = False
                     print(f"  clkhash: could not run ({exc})")
                 else:
-                    for workers, secs in theirs["seconds"].items():
+                    for workers, (secs, _) in theirs["seconds"].items():
                         equal = theirs["clks"][workers] == reference
                         ok = ok and equal
                         print(
@@ -217,9 +235,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nnode path, raw rows -> CLKs (normalize + encode v2), {len(rows):,} rows")
         joined = None
         for processes in args.processes:
-            out, seconds = _timed(pipeline_clks, rows, DEFAULT_CHINESE_SCHEMA, processes)
+            out, seconds, cpu = _timed(pipeline_clks, rows, DEFAULT_CHINESE_SCHEMA, processes)
             name = "process" if processes == 1 else "processes"
-            print(f"  RecordPipeline.encode_rows, {processes} {name}: {_rate(len(rows), seconds)}")
+            print(f"  RecordPipeline.encode_rows, {processes} {name}: {_rate(len(rows), seconds, cpu)}")
             if joined is None:
                 joined = out
             elif out != joined:

@@ -2,7 +2,7 @@
 
 For bulk commands that hold their rows in memory and start no threads (``aidlink encode``,
 ``aidlink bench encode``): the pipeline and the rows reach the workers by ``fork`` (nothing
-pickled on the way in); each chunk comes back as its encodings joined into one ``bytes`` and the
+pickled on the way in), the pipeline after it encoded the first chunk here (warm tables); each chunk comes back as its encodings joined into one ``bytes`` and the
 problems of its refused rows, in order (``Pool.imap``). A process with threads (the gateway
 server) must not fork: it uses ``RecordPipeline.records``, batched in its own process.
 """
@@ -43,8 +43,8 @@ def encode_rows_in_processes(
         return pipeline.encode_rows(rows)
     global _JOB
     size = pipeline.encoder.length_bytes
-    ranges = [(start, min(start + chunk, len(rows))) for start in range(0, len(rows), chunk)]
-    out: list[bytes | RowRefused] = []
+    out = pipeline.encode_rows(rows[:chunk])
+    ranges = [(start, min(start + chunk, len(rows))) for start in range(chunk, len(rows), chunk)]
     _JOB = (pipeline, rows)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
