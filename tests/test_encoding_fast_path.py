@@ -193,3 +193,14 @@ def test_encoders_do_not_share_tables() -> None:
     assert first.encode_many([record]) == [first.encode(record)]
     other = Encoder(LinkageSchema.chinese_v3(), bytes(32))
     assert other.encode_many([copy.deepcopy(record)]) == [other.encode(record)] != first.encode_many([record])
+
+
+@pytest.mark.parametrize("l", [64, 1024, 4096])
+def test_fast_blake_token_masks_equal_the_plain_positions(l: int) -> None:
+    from aidlink.gateway.encoding.bloom import BlakeTokenMasks, blake_positions, positions_mask
+
+    key = bytes(range(64))
+    fast = BlakeTokenMasks(key, l)
+    for token in (b"", b"1", "王丽".encode(), b"32010219900101002X"):
+        for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
+            assert fast(token, k) == positions_mask(blake_positions(token, k, key, l), l), (token, k)

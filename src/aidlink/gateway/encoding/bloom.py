@@ -100,20 +100,24 @@ class BlakeTokenMasks:
     ORed from a table of single-bit masks in C (``reduce``/``map``) instead of a Python loop."""
 
     def __init__(self, key: bytes, l: int) -> None:
-        self._states: list[blake2b] = []
         self._key = key
+        self._states: list[blake2b] = [blake2b(key=key, salt=b"0"), blake2b(key=key, salt=b"1")]
         self._table = _bit_of_short(l)
 
     def __call__(self, token: bytes, k: int) -> int:
+        bit = self._table.__getitem__
         if 0 < k <= 32:  # one digest: the usual case
-            states = self._states
-            if not states:
-                states.append(blake2b(key=self._key, salt=b"0"))
-            h = states[0].copy()
+            h = self._states[0].copy()
             h.update(token)
-            return reduce(or_, map(self._table.__getitem__, _SHORTS.unpack(h.digest())[:k]))
-        digests = (k + 31) // 32
+            return reduce(or_, map(bit, _SHORTS.unpack(h.digest())[:k]))
+        if 32 < k <= 64:  # two digests
+            first, second = self._states[0].copy(), self._states[1].copy()
+            first.update(token)
+            second.update(token)
+            mask = reduce(or_, map(bit, _SHORTS.unpack(first.digest())))
+            return reduce(or_, map(bit, _SHORTS.unpack(second.digest())[: k - 32]), mask)
         states = self._states
+        digests = (k + 31) // 32
         while len(states) < digests:
             states.append(blake2b(key=self._key, salt=str(len(states)).encode()))
         shorts: tuple[int, ...] = ()
@@ -121,7 +125,7 @@ class BlakeTokenMasks:
             h = state.copy()
             h.update(token)
             shorts += _SHORTS.unpack(h.digest())
-        return reduce(or_, map(self._table.__getitem__, shorts[:k]), 0)
+        return reduce(or_, map(bit, shorts[:k]), 0)
 
 
 class TokenHasher:

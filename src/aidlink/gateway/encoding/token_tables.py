@@ -82,6 +82,8 @@ class FeatureMasks:
         # The usual case, inlined in `mask`: plain n-grams, a fixed k, token masks memoized.
         self._direct = self._n > 0 and self._k > 0 and self._memo_tokens
         self._direct_table = self._table(self._k) if self._direct else {}
+        # An exact comparison with a fixed k: the value's one token, hashed straight away.
+        self._exact_k = self._k if isinstance(tokenizer, ExactTokenizer) else 0
 
     def _tokens(self, value: str) -> list[str]:
         n = self._n
