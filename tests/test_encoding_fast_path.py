@@ -169,7 +169,7 @@ def _records_one_by_one(pipeline: RecordPipeline, rows, tag: str) -> list[Prepar
 
 
 def test_pipeline_batches_give_the_same_records_refusals_and_refs(rows, monkeypatch) -> None:
-    monkeypatch.setattr("aidlink.gateway.pipeline.BATCH_RECORDS", 400)
+    monkeypatch.setattr("aidlink.gateway.pipeline.BATCH_ROWS", 400)
     rows = [dict(r) for r in rows[:1500]]
     rows[10]["rec_id"] = ""
     rows[11]["rec_id"] = rows[12]["rec_id"]  # row 13 is the duplicate

@@ -28,7 +28,6 @@ from aidlink.gateway.derived_attributes import (
     school_age,
 )
 from aidlink.gateway.encoding import Encoder, LinkageSchema, RecordError
-from aidlink.gateway.encoding.encoder import BATCH_RECORDS
 from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import NormalizedPerson, normalize_person
 from aidlink.gateway.pseudonyms import Pseudonyms
@@ -36,6 +35,7 @@ from aidlink.gateway.refs import reference
 from aidlink.matcher.catalog_attributes import AttributeType
 
 REFERENCE_INFO = b"aidlink record references"  # HKDF info of the key behind record references
+BATCH_ROWS = 4096  # rows normalized, then encoded together on the encoder's fast path
 __all__ = ["SCHOOL_AGE", "school_age"]  # re-exported: defined with the derivation rules
 Derivations = Mapping[str, AttributeType]  # attribute name -> its catalog declaration (derived ones)
 
@@ -231,9 +231,9 @@ class RecordPipeline:
         seen: set[str] = set()
         prepared = 0
         numbered = enumerate(rows)
-        # Rows are normalized and encoded BATCH_RECORDS at a time (the encoder's fast path), then
+        # Rows are normalized and encoded BATCH_ROWS at a time (the encoder's fast path), then
         # completed one by one in order, exactly as `prepare` would (same refs, refusals, flags).
-        while chunk := list(itertools.islice(numbered, BATCH_RECORDS)):
+        while chunk := list(itertools.islice(numbered, BATCH_ROWS)):
             encoded = self.encode_persons([row for _, row in chunk])
             for (i, row), result in zip(chunk, encoded):
                 number = row_numbers[i] if row_numbers else i + 1
