@@ -204,3 +204,20 @@ def test_fast_blake_token_masks_equal_the_plain_positions(l: int) -> None:
     for token in (b"", b"1", "王丽".encode(), b"32010219900101002X"):
         for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
             assert fast(token, k) == positions_mask(blake_positions(token, k, key, l), l), (token, k)
+
+
+def test_one_encoder_shared_by_threads_gives_the_plain_bytes(features, monkeypatch) -> None:
+    """A gateway may encode two uploads at once with one pipeline: tables emptied by one thread
+    while another fills them must not lose a mask (tiny tables make that happen constantly)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.TABLE_LIMIT", 20)
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.VALUE_LIMIT", 30)
+    monkeypatch.setattr(encoder_module, "BATCH_RECORDS", 100)
+    schema = LinkageSchema.default_chinese()
+    reference = Encoder(schema, SECRET)
+    parts = [features[i : i + 500] for i in range(0, 2000, 500)]
+    shared = Encoder(schema, SECRET)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(shared.encode_many, parts))
+    assert results == [[reference.encode(r) for r in part] for part in parts]

@@ -117,10 +117,15 @@ class FeatureMasks:
             if len(table) + len(tokens) > TABLE_LIMIT:
                 table.clear()
             shift = self._shift
+            # The masks are kept here, not read back from the table: another thread encoding with
+            # this encoder (a gateway serving two uploads) may empty the table meanwhile.
+            masks = []
             for token in tokens:
-                if token not in table:
-                    table[token] = self._token_mask(token, k) << shift
-            return reduce(or_, map(table.__getitem__, tokens), 0)
+                mask = table.get(token)
+                if mask is None:
+                    mask = table[token] = self._token_mask(token, k) << shift
+                masks.append(mask)
+            return reduce(or_, masks, 0)
 
     def mask(self, value: object, salt: str = "") -> int:
         """The mask of a value: the OR of its tokens' masks, ``k`` bits each (strategy).
