@@ -17,6 +17,7 @@ BENCH_MODULES = (
     "aidlink.bench.quality",
     "aidlink.bench.dask",
     "aidlink.bench.privacy",
+    "aidlink.bench.encode",
 )
 COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "demo": ("run the whole system on loopback with synthetic data", ("aidlink.demo.run",)),

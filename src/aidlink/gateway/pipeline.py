@@ -10,6 +10,7 @@ its records into messages.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from aidlink.gateway.refs import reference
 from aidlink.matcher.catalog_attributes import AttributeType
 
 REFERENCE_INFO = b"aidlink record references"  # HKDF info of the key behind record references
+BATCH_ROWS = 4096  # rows normalized, then encoded together on the encoder's fast path
 __all__ = ["SCHOOL_AGE", "school_age"]  # re-exported: defined with the derivation rules
 Derivations = Mapping[str, AttributeType]  # attribute name -> its catalog declaration (derived ones)
 
@@ -139,6 +141,29 @@ class RecordPipeline:
             raise RowRefused([("record", str(exc))]) from None
         return encoding, person
 
+    def encode_persons(self, rows: Sequence[Mapping[str, str]]) -> list[tuple[bytes, NormalizedPerson] | RowRefused]:
+        """:meth:`encode_person` of each row, in order, on the encoder's fast path (same bytes,
+        same refusals); a refusal is returned in the row's place, not raised."""
+        out: list[tuple[bytes, NormalizedPerson] | RowRefused] = []
+        persons: list[NormalizedPerson] = []
+        places: list[int] = []
+        today = self.today()
+        for row in rows:
+            try:
+                persons.append(normalize_person(row, today=today))
+            except RowRejected as exc:
+                out.append(RowRefused([(i.field, f"{i.reason} (value {i.value!r})") for i in exc.issues]))
+                continue
+            places.append(len(out))
+            out.append(RowRefused([]))  # placeholder, replaced below
+        for place, person, clk in zip(places, persons, self.encoder.encode_each([p.features for p in persons])):
+            out[place] = RowRefused([("record", str(clk))]) if isinstance(clk, RecordError) else (clk, person)
+        return out
+
+    def encode_rows(self, rows: Sequence[Mapping[str, str]]) -> list[bytes | RowRefused]:
+        """Each row's encoding or its refusal, in order (bulk encoding without tokens or attributes)."""
+        return [r if isinstance(r, RowRefused) else r[0] for r in self.encode_persons(rows)]
+
     def attributes(
         self,
         row: Mapping[str, str],
@@ -172,6 +197,21 @@ class RecordPipeline:
 
         ``check_attribute(name, value)``: why a value may not be sent (its catalog type), or None."""
         encoding, person = self.encode_person(row)
+        return self._complete(row, encoding, person, attributes, number, record_id, ref, check_attribute, derivations)
+
+    def _complete(
+        self,
+        row: Mapping[str, str],
+        encoding: bytes,
+        person: NormalizedPerson,
+        attributes: Sequence[str],
+        number: int,
+        record_id: str,
+        ref: str,
+        check_attribute: AttributeCheck | None,
+        derivations: Derivations | None,
+    ) -> PreparedRecord:
+        """:meth:`prepare` after the encoding: attributes (checked), flags and blocking tokens."""
         attrs = self.attributes(row, person, attributes, derivations)
         if check_attribute is not None:
             refused = [
@@ -203,31 +243,40 @@ class RecordPipeline:
         prepared records only; see gateway.refs) or a RefusedRow. A refused row never stops the rows after it."""
         seen: set[str] = set()
         prepared = 0
-        for i, row in enumerate(rows):
-            number = row_numbers[i] if row_numbers else i + 1
-            rid = row.get(id_column, "").strip()
-            if not rid:
-                yield RefusedRow(number, "", (RowProblem(number, "", id_column, "the record id is empty"),))
-                continue
-            if rid in seen:
-                yield RefusedRow(number, rid, (RowProblem(number, rid, id_column, f"duplicate record id {rid!r}"),))
-                continue
-            try:
-                record = self.prepare(
-                    row,
-                    attributes=attributes,
-                    number=number,
-                    record_id=rid,
-                    ref=reference(tag, prepared, self.reference_key),
-                    check_attribute=check_attribute,
-                    derivations=derivations,
-                )
-            except RowRefused as exc:
-                yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
-                continue
-            seen.add(rid)
-            prepared += 1
-            yield record
+        numbered = enumerate(rows)
+        # Rows are normalized and encoded BATCH_ROWS at a time (the encoder's fast path), then
+        # completed one by one in order, exactly as `prepare` would (same refs, refusals, flags).
+        while chunk := list(itertools.islice(numbered, BATCH_ROWS)):
+            encoded = self.encode_persons([row for _, row in chunk])
+            for (i, row), result in zip(chunk, encoded):
+                number = row_numbers[i] if row_numbers else i + 1
+                rid = row.get(id_column, "").strip()
+                if not rid:
+                    yield RefusedRow(number, "", (RowProblem(number, "", id_column, "the record id is empty"),))
+                    continue
+                if rid in seen:
+                    problem = RowProblem(number, rid, id_column, f"duplicate record id {rid!r}")
+                    yield RefusedRow(number, rid, (problem,))
+                    continue
+                try:
+                    if isinstance(result, RowRefused):
+                        raise result
+                    record = self._complete(
+                        row,
+                        *result,
+                        attributes,
+                        number,
+                        rid,
+                        reference(tag, prepared, self.reference_key),
+                        check_attribute,
+                        derivations,
+                    )
+                except RowRefused as exc:
+                    yield RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems))
+                    continue
+                seen.add(rid)
+                prepared += 1
+                yield record
 
     def dataset(
         self,

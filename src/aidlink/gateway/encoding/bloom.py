@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from hashlib import blake2b, md5, sha1
@@ -83,6 +83,51 @@ def mask_bytes(mask: int, l: int) -> bytes:
     return mask.to_bytes(l // 8, "big")
 
 
+@lru_cache(maxsize=8)
+def _bit_of_short(l: int) -> list[int]:
+    """For each 16-bit digest slice ``s``, the filter mask of bit ``s % l`` (bit 0 most significant).
+
+    65 536 references to ``l`` shared ints: half a MiB per filter length."""
+    bits = [1 << (l - 1 - p) for p in range(l)]
+    return [bits[s % l] for s in range(1 << 16)]
+
+
+class BlakeTokenMasks:
+    """The fast path's blakeHash: the same mask as ``positions_mask(blake_positions(...))``.
+
+    Two things differ from the plain functions, not the result: the keyed BLAKE2b state of each
+    salt is made once and copied per token (keying costs a whole compression), and the mask is
+    ORed from a table of single-bit masks in C (``reduce``/``map``) instead of a Python loop."""
+
+    def __init__(self, key: bytes, l: int) -> None:
+        self._key = key
+        self._states: list[blake2b] = [blake2b(key=key, salt=b"0"), blake2b(key=key, salt=b"1")]
+        self._table = _bit_of_short(l)
+
+    def __call__(self, token: bytes, k: int) -> int:
+        bit = self._table.__getitem__
+        if 0 < k <= 32:  # one digest: the usual case
+            h = self._states[0].copy()
+            h.update(token)
+            return reduce(or_, map(bit, _SHORTS.unpack(h.digest())[:k]))
+        if 32 < k <= 64:  # two digests
+            first, second = self._states[0].copy(), self._states[1].copy()
+            first.update(token)
+            second.update(token)
+            mask = reduce(or_, map(bit, _SHORTS.unpack(first.digest())))
+            return reduce(or_, map(bit, _SHORTS.unpack(second.digest())[: k - 32]), mask)
+        states = self._states
+        digests = (k + 31) // 32
+        while len(states) < digests:
+            states.append(blake2b(key=self._key, salt=str(len(states)).encode()))
+        shorts: tuple[int, ...] = ()
+        for state in states[:digests]:
+            h = state.copy()
+            h.update(token)
+            shorts += _SHORTS.unpack(h.digest())
+        return reduce(or_, map(bit, shorts[:k]), 0)
+
+
 class TokenHasher:
     """Maps one feature's tokens to filter masks with that feature's key pair; caches per token."""
 
@@ -97,10 +142,14 @@ class TokenHasher:
 
             def positions(token: bytes, k: int) -> list[int]:
                 return blake_positions(token, k, key_first, l)
+
+            self._fast: Callable[[bytes, int], int] | None = BlakeTokenMasks(key_first, l)
         elif spec.type == DOUBLE_HASH:
 
             def positions(token: bytes, k: int) -> list[int]:
                 return double_hash_positions(token, k, key_first, key_second, l, spec.prevent_singularity)
+
+            self._fast = None
         else:
             raise ValueError(f"unsupported hash type {spec.type!r}")
         self._positions = positions
@@ -108,6 +157,12 @@ class TokenHasher:
 
     def _token_mask(self, token: str, k: int) -> int:
         return positions_mask(self._positions(token.encode(self.encoding), k), self.l)
+
+    def fast_token_mask(self, token: str, k: int) -> int:
+        """:meth:`token_mask` for the fast path, computed without the plain path's caches."""
+        if self._fast is None:
+            return self._token_mask(token, k)
+        return self._fast(token.encode(self.encoding), k)
 
     def mask(self, tokens: list[str], ks: tuple[int, ...]) -> int:
         """OR of the masks of ``tokens``, token ``i`` setting ``ks[i]`` bits."""

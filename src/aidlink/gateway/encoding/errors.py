@@ -37,6 +37,9 @@ class RecordError(ValueError):
         located = RecordError(self.reason, row=row)
         return located
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled whole across worker processes (bulk encoding)
+        return (_record_error, (self.reason, self.row))
+
 
 class FeatureValueError(RecordError):
     """A feature's value does not conform to the schema's format for it."""
@@ -52,3 +55,14 @@ class FeatureValueError(RecordError):
 
     def at_row(self, row: int) -> FeatureValueError:
         return FeatureValueError(self.feature, self.value, self.reason, row=row)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_feature_value_error, (self.feature, self.value, self.reason, self.row))
+
+
+def _record_error(reason: str, row: int | None) -> RecordError:
+    return RecordError(reason, row=row)
+
+
+def _feature_value_error(feature: str, value: Any, reason: str, row: int | None) -> FeatureValueError:
+    return FeatureValueError(feature, value, reason, row=row)

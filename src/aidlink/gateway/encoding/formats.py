@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 DATE_OUTPUT_FORMAT = "%Y%m%d"
+_EIGHT_DIGITS = re.compile("[0-9]{8}")
 
 
 class ValueFormat(Protocol):
@@ -76,6 +77,16 @@ class DateFormat:
     format: str
 
     def canonical(self, value: str) -> str:
+        if self.format == DATE_OUTPUT_FORMAT and _EIGHT_DIGITS.fullmatch(value) and value >= "1000":
+            # Fast path for the usual case, same result as below: for eight ASCII digits of a
+            # valid date (year >= 1000, so strftime's %Y gives four digits back) strptime's
+            # first alternatives take YYYY, MM and DD whole, and the value is its own canonical form.
+            try:
+                date(int(value[:4]), int(value[4:6]), int(value[6:]))
+            except ValueError:
+                pass  # not a valid date: strptime below gives the reason
+            else:
+                return value
         try:
             parsed = datetime.strptime(value, self.format)
         except ValueError as exc:

@@ -174,3 +174,15 @@ class Diffuser:
         bits = np.unpackbits(np.frombuffer(segment_mask.to_bytes(self.bits // 8, "big"), dtype=np.uint8))
         out = np.bitwise_xor.reduce(bits[self.taps], axis=1).astype(np.uint8)
         return int.from_bytes(np.packbits(out).tobytes(), "big")
+
+    def sliced(self, segment: np.ndarray) -> np.ndarray:
+        """The diffusion of many records' segments at once, bit-sliced: ``segment`` is
+        (bits, ceil(records / 8)) bytes, row ``i`` holding bit ``i`` of 8 records per byte.
+
+        Output row ``j`` is the XOR of the ``t`` rows ``taps[j]``: ``t`` vector XORs for all the
+        records together, equal to calling the diffuser on each (all-zero segments stay zero)."""
+        taps = self.taps
+        out = segment[taps[:, 0]]
+        for column in range(1, taps.shape[1]):
+            out ^= segment[taps[:, column]]
+        return out

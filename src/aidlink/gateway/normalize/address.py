@@ -179,11 +179,16 @@ def _lower_levels(text: str) -> tuple[str, str, str]:
 
 
 def _other_province(text: str) -> str | None:
+    if not text.startswith(_OTHER_PREFIXES):  # one C-level test for the usual (Jiangsu) address
+        return None
     for name in OTHER_PROVINCES:
         short = _SHORT_FORMS.get(name, name[:-1])
         if text.startswith(name) or text.startswith(short):
             return name
     return None
+
+
+_OTHER_PREFIXES = tuple(p for name in OTHER_PROVINCES for p in (name, _SHORT_FORMS.get(name, name[:-1])))
 
 
 def _parse_other(province: str, text: str) -> ParsedAddress:

@@ -75,11 +75,12 @@ def name_pinyin(name: str) -> str:
     return " ".join(syllables)
 
 
-def _syllables(text: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)  # given names repeat far more than full names do
+def _syllables(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for token in lazy_pinyin(text, style=Style.NORMAL, errors="default"):
         out.extend(token.lower().split())
-    return out
+    return tuple(out)
 
 
 def _is_han(ch: str) -> bool:

@@ -1,0 +1,223 @@
+"""The fast encoding path (token tables, batch diffusion, worker processes) gives exactly the plain
+per-record path's bytes, and its errors still name the row and the field."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from datetime import date
+
+import pytest
+
+from aidlink.gateway.encoding import Encoder, FeatureValueError, LinkageSchema, RecordError
+from aidlink.gateway.encoding import encoder as encoder_module
+from aidlink.gateway.encoding.bulk import encode_in_processes
+from aidlink.gateway.normalize.issues import RowRejected
+from aidlink.gateway.normalize.person import normalize_person
+from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline, RefusedRow, RowProblem, RowRefused
+from aidlink.gateway.refs import reference
+from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
+
+SECRET = bytes(range(32))
+TODAY = date(2025, 6, 30)
+RECORDS = 3000
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, str]]:
+    population = SyntheticPopulation.generate(RECORDS + 300, seed=4242)
+    return list(department_extract(population, "nhsa", seed=4243).rows[:RECORDS])
+
+
+@pytest.fixture(scope="module")
+def features(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for row in rows:
+        try:
+            out.append(normalize_person(row, today=TODAY).features)
+        except RowRejected:
+            continue
+    assert len(out) > RECORDS * 0.9
+    return out
+
+
+def hardened(document_change) -> LinkageSchema:
+    document = LinkageSchema.chinese_v3().to_json()
+    document_change(document)
+    return LinkageSchema.from_json(document)
+
+
+def _salt_balance_blip(doc: dict) -> None:
+    doc["aidlinkHardening"] = {
+        "salt": {"feature": "birth_date", "length": 4, "features": ["name", "name_pinyin"]},
+        "balance": True,
+        "blip": {"flipProbability": 0.02},
+    }
+
+
+def _folded(doc: dict) -> None:
+    doc["clkConfig"]["l"] = 512
+    doc["clkConfig"]["xor_folds"] = 1
+
+
+SCHEMAS = {
+    "v3": LinkageSchema.chinese_v3,
+    "v2": LinkageSchema.default_chinese,
+    "v3+salt+balance+blip": lambda: hardened(_salt_balance_blip),
+    "v3 xor-folded": lambda: hardened(_folded),
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEMAS))
+def test_fast_path_is_bit_identical_to_the_plain_path(name: str, features, monkeypatch) -> None:
+    schema = SCHEMAS[name]()
+    reference = Encoder(schema, SECRET)
+    plain = [reference.encode(record) for record in features]
+    # Small batches and tables, so batch edges and table refills happen inside these records.
+    monkeypatch.setattr(encoder_module, "BATCH_RECORDS", 700)
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.TABLE_LIMIT", 300)
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.VALUE_LIMIT", 500)
+    fast = Encoder(schema, SECRET)
+    assert fast.encode_many(features) == plain
+    assert fast.encode_many(features) == plain  # warm tables give the same bytes
+    assert fast.encode_each(features) == plain
+    as_rows = [[record.get(f, str(n)) for f in schema.field_identifiers] for n, record in enumerate(features)]
+    assert Encoder(schema, SECRET).encode_many(as_rows) == plain  # clkhash-style sequences too
+
+
+@pytest.mark.parametrize("name", ["v3", "v2"])
+def test_two_worker_processes_keep_order_and_bytes(name: str, features) -> None:
+    schema = SCHEMAS[name]()
+    reference = Encoder(schema, SECRET)
+    plain = [reference.encode(record) for record in features]
+    assert encode_in_processes(schema, SECRET, features, 2, chunk=256) == plain
+    assert encode_in_processes(schema, SECRET, features, 1) == plain
+
+
+def _with_faults(features: list[dict[str, str]]) -> list[dict[str, str]]:
+    records = [dict(r) for r in features[:2000]]
+    records[3]["id_number"] = "12345"
+    records[1500]["sex"] = "9"
+    del records[1999]["name"]
+    return records
+
+
+def test_row_errors_name_row_and_field(features, monkeypatch) -> None:
+    monkeypatch.setattr(encoder_module, "BATCH_RECORDS", 512)
+    encoder = Encoder(LinkageSchema.default_chinese(), SECRET)
+    records = _with_faults(features)
+    with pytest.raises(FeatureValueError) as caught:
+        encoder.encode_many(records[4:])  # the first fault is at row 1496 of these, in the third batch
+    assert caught.value.row == 1496 and caught.value.feature == "sex"
+    assert str(caught.value) == "row 1496, feature 'sex', value '9': not one of ['1', '2']"
+
+    each = encoder.encode_each(records)
+    failed = {i: e for i, e in enumerate(each) if isinstance(e, RecordError)}
+    assert sorted(failed) == [3, 1500, 1999]
+    assert str(failed[3]) == "feature 'id_number', value '12345': does not match the pattern '[0-9]{17}[0-9X]'"
+    assert "feature 'name'" in str(failed[1999]) and "no value given" in str(failed[1999])
+    plain = Encoder(LinkageSchema.default_chinese(), SECRET)
+    for i, got in enumerate(each):
+        if i not in failed:
+            assert got == plain.encode(records[i])
+
+
+def test_row_errors_come_back_from_worker_processes_located(features) -> None:
+    records = _with_faults(features)
+    out = encode_in_processes(LinkageSchema.chinese_v3(), SECRET, records, 2, chunk=300)
+    failed = {i: e for i, e in enumerate(out) if isinstance(e, RecordError)}
+    assert sorted(failed) == [3, 1500, 1999]
+    assert str(failed[3]) == ("row 3, feature 'id_number', value '12345': does not match the pattern '[0-9]{17}[0-9X]'")
+    assert isinstance(failed[1500], FeatureValueError) and failed[1500].feature == "sex" and failed[1500].row == 1500
+    error = pickle.loads(pickle.dumps(failed[1999]))
+    assert str(error) == str(failed[1999]) and error.row == 1999
+
+
+def test_a_value_of_the_wrong_type_fails_as_on_the_plain_path() -> None:
+    encoder = Encoder(LinkageSchema.chinese_v3(), SECRET)
+    record = dict(normalize_person({"name": "王丽", "id_number": "32010219900101002X"}, today=TODAY).features)
+    record["phone"] = 13912345678  # type: ignore[assignment]
+    with pytest.raises(FeatureValueError) as plain:
+        encoder.encode(record)
+    with pytest.raises(FeatureValueError) as fast:
+        encoder.encode_many([record])
+    assert str(fast.value) == f"row 0, {plain.value}"
+
+
+def _records_one_by_one(pipeline: RecordPipeline, rows, tag: str) -> list[PreparedRecord | RefusedRow]:
+    """What RecordPipeline.records yielded before batching: prepare() row by row."""
+    out: list[PreparedRecord | RefusedRow] = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        number, rid = i + 1, row.get("rec_id", "").strip()
+        if not rid:
+            out.append(RefusedRow(number, "", (RowProblem(number, "", "rec_id", "the record id is empty"),)))
+            continue
+        if rid in seen:
+            out.append(RefusedRow(number, rid, (RowProblem(number, rid, "rec_id", f"duplicate record id {rid!r}"),)))
+            continue
+        try:
+            record = pipeline.prepare(
+                row, number=number, record_id=rid, ref=reference(tag, len(seen), pipeline.reference_key)
+            )
+        except RowRefused as exc:
+            out.append(RefusedRow(number, rid, tuple(RowProblem(number, rid, f, r) for f, r in exc.problems)))
+            continue
+        seen.add(rid)
+        out.append(record)
+    return out
+
+
+def test_pipeline_batches_give_the_same_records_refusals_and_refs(rows, monkeypatch) -> None:
+    monkeypatch.setattr("aidlink.gateway.pipeline.BATCH_ROWS", 400)
+    rows = [dict(r) for r in rows[:1500]]
+    rows[10]["rec_id"] = ""
+    rows[11]["rec_id"] = rows[12]["rec_id"]  # row 13 is the duplicate
+    rows[500]["name"] = "王3丽"
+    rows[801]["id_number"] = "not a number"
+    pipeline = RecordPipeline(LinkageSchema.default_chinese(), SECRET, 1, today=lambda: TODAY)
+    expected = _records_one_by_one(pipeline, rows, "t")
+    got = list(pipeline.records(rows, tag="t"))
+    assert got == expected
+    refused = {r.row: r.problems for r in got if isinstance(r, RefusedRow)}
+    assert {11, 13, 501, 802} <= set(refused)
+    assert refused[501][0].field == "name" and "digits" in refused[501][0].reason
+    assert refused[802][0].field == "id_number"
+    assert pipeline.encode_rows(rows[:20])[:3] == [r.encoding for r in expected[:3]]  # type: ignore[union-attr]
+
+
+def test_encoders_do_not_share_tables() -> None:
+    """Each Encoder's tables are its own: another secret gives other bytes after a warm run."""
+    record = normalize_person({"name": "王丽", "id_number": "32010219900101002X"}, today=TODAY).features
+    first = Encoder(LinkageSchema.chinese_v3(), SECRET)
+    assert first.encode_many([record]) == [first.encode(record)]
+    other = Encoder(LinkageSchema.chinese_v3(), bytes(32))
+    assert other.encode_many([copy.deepcopy(record)]) == [other.encode(record)] != first.encode_many([record])
+
+
+@pytest.mark.parametrize("l", [64, 1024, 4096])
+def test_fast_blake_token_masks_equal_the_plain_positions(l: int) -> None:
+    from aidlink.gateway.encoding.bloom import BlakeTokenMasks, blake_positions, positions_mask
+
+    key = bytes(range(64))
+    fast = BlakeTokenMasks(key, l)
+    for token in (b"", b"1", "王丽".encode(), b"32010219900101002X"):
+        for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
+            assert fast(token, k) == positions_mask(blake_positions(token, k, key, l), l), (token, k)
+
+
+def test_one_encoder_shared_by_threads_gives_the_plain_bytes(features, monkeypatch) -> None:
+    """A gateway may encode two uploads at once with one pipeline: tables emptied by one thread
+    while another fills them must not lose a mask (tiny tables make that happen constantly)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.TABLE_LIMIT", 20)
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.VALUE_LIMIT", 30)
+    monkeypatch.setattr(encoder_module, "BATCH_RECORDS", 100)
+    schema = LinkageSchema.default_chinese()
+    reference = Encoder(schema, SECRET)
+    parts = [features[i : i + 500] for i in range(0, 2000, 500)]
+    shared = Encoder(schema, SECRET)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(shared.encode_many, parts))
+    assert results == [[reference.encode(r) for r in part] for part in parts]
