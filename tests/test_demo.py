@@ -9,11 +9,14 @@ from aidlink.cli.main import main
 
 def test_the_demo_runs_and_deletes_its_private_keys(tmp_path, capsys):
     workdir = tmp_path / "demo"
+    workdir.mkdir()
+    (workdir / "my-own.key").write_text("not the demo's")  # a file the demo did not write stays
     assert main(["demo", "--persons", "1500", "--workdir", str(workdir)]) == 0
     out = capsys.readouterr().out
     assert "the Merkle log verifies" in out and "Done in" in out
     assert "cosigned by witness witness.loopback" in out  # a witness cosigned the last checkpoint
-    assert list(workdir.rglob("*.key")) == []  # CA, matcher, nodes, systems, audit signing key: all gone
+    # CA, matcher, nodes, systems, audit signing key: all gone; the user's own file is left alone
+    assert list(workdir.rglob("*.key")) == [workdir / "my-own.key"]
     assert "Deleted the demo's" in out and "private keys" in out
     assert list(workdir.rglob("*.crt")) and (workdir / "matcher" / "data" / "audit.sqlite").exists()
     header, rows = read_table(workdir / "results" / "edu-students-in-low-income-households.csv")

@@ -60,10 +60,12 @@ def delete_private_keys(workdir: Path) -> list[Path]:
     signing key): they are unencrypted, made for one run, and must not outlive it. Certificates,
     public keys, sealed secrets, data and the audit log stay for inspection."""
     removed = []
-    for path in sorted(workdir.rglob("*.key")):
-        if path.is_file():
-            path.unlink()
-            removed.append(path)
+    # Only where the demo writes keys: a --workdir may hold the user's own files beside them.
+    for folder in ("custody", "nodes", "systems", "matcher"):
+        for path in sorted((workdir / folder).rglob("*.key")):
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
     return removed
 
 
