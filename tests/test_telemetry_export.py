@@ -185,3 +185,19 @@ def test_a_dask_task_continues_the_compares_trace():
     assert partition.context.trace_id == parent.get_span_context().trace_id
     assert partition.parent.span_id == parent.get_span_context().span_id
     assert partition.resource.attributes["service.name"] == "aidlink-dask-worker"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+)
+def test_a_service_with_unusable_otel_settings_stops_in_one_line(monkeypatch, capsys, variable, value):
+    from aidlink.cli.main import main
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4317")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as stopped:
+        main(["matcher", "serve", "--insecure-dev", "--listen", "127.0.0.1:0"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and variable in err and value in err

@@ -123,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings_parser = getattr(args, "settings_parser", None)
     if settings_parser is not None:  # a service: flags, else AIDLINK_* environment, else --config file
+        from aidlink.observability.tracing import TracingSettingsError, check_tracing_settings
+
         try:
             apply_settings(settings_parser, args.config)
-        except SettingsError as exc:
+            check_tracing_settings()
+        except (SettingsError, TracingSettingsError) as exc:
             parser.exit(2, f"aidlink: {exc}\n")
         args = parser.parse_args(argv)
     configure_logging(logging.INFO if args.verbose or settings_parser else logging.WARNING, args.log_format)

@@ -60,14 +60,24 @@ def exporter_names(environ: Mapping[str, str] = os.environ) -> list[str]:
     return [n for n in names if n != "none"]
 
 
+def check_tracing_settings(environ: Mapping[str, str] = os.environ) -> None:
+    """Raise TracingSettingsError, naming the variable, if the OTEL_* settings cannot be honoured
+    (services check this at start-up, before any span is made)."""
+    if "otlp" in exporter_names(environ):
+        _otlp_protocol(environ)
+
+
+def _otlp_protocol(environ: Mapping[str, str] = os.environ) -> str:
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    if protocol != "grpc":
+        raise TracingSettingsError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: aidlink exports OTLP over grpc only")
+    return protocol
+
+
 def _exporter(name: str) -> SpanExporter:
     if name == "console":
         return ConsoleSpanExporter()
-    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
-    )
-    if protocol != "grpc":
-        raise TracingSettingsError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: aidlink exports OTLP over grpc only")
+    _otlp_protocol()
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # reads the OTEL_EXPORTER_OTLP_* variables itself
