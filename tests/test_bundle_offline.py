@@ -160,7 +160,10 @@ def test_bad_bundles_are_refused_with_reason_and_audited(world, tmp_path):
 
     bad = {
         "tampered": good.blob[:200] + bytes([good.blob[200] ^ 1]) + good.blob[201:],
-        "tampered-payload": good.blob[: len(good.blob) // 2] + b"\x00" + good.blob[len(good.blob) // 2 + 1 :],
+        # flip every bit of one ciphertext byte (writing 0x00 left it unchanged when it was 0x00: 1 run in 256)
+        "tampered-payload": good.blob[: len(good.blob) // 2]
+        + bytes([good.blob[len(good.blob) // 2] ^ 0xFF])
+        + good.blob[len(good.blob) // 2 + 1 :],
         "truncated": good.blob[:-40],
         "misaddressed": seal_bundle(
             "dataset", payload, sender_key_pem=key, sender_cert_pem=cert, recipient_cert_pem=mca_cert
