@@ -363,6 +363,8 @@ def test_bench_scale_runs_the_exhaustive_join_on_both_backends(cluster, capsys):
             "dask",
             "--dask-scheduler",
             local_cluster.scheduler_address,
+            "--schema",
+            "v3",
         ]
     )
     assert args.func(args) == 0

@@ -24,9 +24,10 @@ also loads the shards onto the workers); both must return the same matches. Work
 memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
 
-Encoded with schema v3 (``chinese-person-v3.json``): this bench measures the join machinery,
-and v2's missing-aware join runs in process only (never on the join backend; docs/encoding-v2.md).
-v2's blocked join at scale: ``aidlink bench quality --blocked``.
+Encoded with ``--schema``: ``v2`` (the default schema, ``chinese-person-v2.json``; its
+comparison is missing-aware, docs/encoding-v2.md, and the threshold defaults to its calibrated
+0.72) or ``v3`` (the earlier default, plain clkhash CLKs; threshold 0.8). Completeness compares
+the matcher's pairs with the same join run here, blocked and exhaustive, missing-aware for v2.
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ valid_from = "2023-01-01"
 valid_until = "2099-12-31"
 """
 _PIPELINE = None
+SCHEMAS = {"v2": "chinese-person-v2.json", "v3": "chinese-person-v3.json"}
+
+
+def _schema(name: str):
+    from aidlink.gateway.encoding import LinkageSchema
+
+    return LinkageSchema.shipped(SCHEMAS[name])
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -80,7 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=[10_000, 100_000, 1_000_000],
         help="records per side (default: 10000 100000 1000000)",
     )
-    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument(
+        "--schema",
+        choices=tuple(SCHEMAS),
+        default="v2",
+        help="linkage schema the node encodes with (default: v2, the default schema; v3: the earlier one)",
+    )
+    parser.add_argument("--threshold", type=float, help="default: the schema's calibrated threshold (v2 0.72, v3 0.8)")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="encoding processes at the node (default: all cores)"
     )
@@ -137,12 +151,22 @@ class _PeakRss:
         self.peak = max(self.peak, self._rss())
 
 
-def _init_worker() -> None:
+def schema_policy_for(name: str):
+    """What the matcher applies to this schema's encodings (calibrated threshold, optional segments)."""
+    from aidlink.gateway.pipeline import schema_fingerprint
+    from aidlink.matcher.datasets import EncodingSpec
+    from aidlink.matcher.schema_policies import schema_policy
+
+    return schema_policy(
+        EncodingSpec(bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(_schema(name)))
+    )
+
+
+def _init_worker(schema: str) -> None:
     global _PIPELINE
-    from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
 
-    _PIPELINE = RecordPipeline(LinkageSchema.chinese_v3(), _SECRET, 1, today=lambda: date(2025, 6, 30))
+    _PIPELINE = RecordPipeline(_schema(schema), _SECRET, 1, today=lambda: date(2025, 6, 30))
 
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
@@ -171,14 +195,11 @@ def _provider_attributes(row: int) -> dict[str, str]:
     }
 
 
-def _upload(stub, department: str, dataset: str, entry: str, records, with_keys: bool = True) -> None:
-    from aidlink.gateway.encoding import LinkageSchema
+def _upload(stub, department: str, dataset: str, entry: str, records, schema: str, with_keys: bool = True) -> None:
     from aidlink.gateway.pipeline import schema_fingerprint
     from aidlink.v1 import common_pb2, matcher_pb2
 
-    info = common_pb2.EncodingInfo(
-        bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(LinkageSchema.chinese_v3())
-    )
+    info = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(_schema(schema)))
 
     # The provider's records carry the attributes the agreement returns, so the attribute join runs.
     names = list(_PROVIDER_ATTRIBUTES) if department == "hrss" else []
@@ -282,8 +303,8 @@ def run_exhaustive(n: int, encoded, args, stubs: dict, client) -> dict:
     row: dict = {"backends": {}}
     reference = None
     for backend, stub in stubs.items():
-        _upload(stub, "mca", tag, "mca.low-income", encoded[0], with_keys=False)
-        _upload(stub, "hrss", tag, "hrss.employment", encoded[1], with_keys=False)
+        _upload(stub, "mca", tag, "mca.low-income", encoded[0], args.schema, with_keys=False)
+        _upload(stub, "hrss", tag, "hrss.employment", encoded[1], args.schema, with_keys=False)
         runs = []
         workers = _WorkerPeakRss(client) if backend == "dask" else None
         with _PeakRss() as mem, workers or _Nothing():
@@ -327,6 +348,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
     from aidlink.matcher.comparison import DEFAULT_LSH, Blocking, candidate_chunks
+    from aidlink.matcher.missing_aware import missing_aware_match
     from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
     from aidlink.matcher.similarity.blocking import BlockingKeys
     from aidlink.v1 import common_pb2, matcher_pb2
@@ -352,8 +374,8 @@ def run_size(n: int, args, pool, stub) -> dict:
     t = time.perf_counter()
     with _PeakRss() as mem:
         tag = f"n{n}"
-        _upload(stub, "mca", tag, "mca.low-income", encoded[0])
-        _upload(stub, "hrss", tag, "hrss.employment", encoded[1])
+        _upload(stub, "mca", tag, "mca.low-income", encoded[0], args.schema)
+        _upload(stub, "hrss", tag, "hrss.employment", encoded[1], args.schema)
     row["upload_s"], row["upload_rss"] = time.perf_counter() - t, mem.peak
 
     t = time.perf_counter()
@@ -383,19 +405,35 @@ def run_size(n: int, args, pool, stub) -> dict:
     row.update(matches=matches, comparisons=comparisons, progress_events=progress_events, messages=messages)
 
     # Completeness: the same blocked join the matcher ran, against the exhaustive join.
-    a = pack(np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128))
-    b = pack(np.frombuffer(b"".join(e for e, _ in encoded[1]), np.uint8).reshape(-1, 128))
+    a = np.frombuffer(b"".join(e for e, _ in encoded[0]), np.uint8).reshape(-1, 128)
+    b = np.frombuffer(b"".join(e for e, _ in encoded[1]), np.uint8).reshape(-1, 128)
     keys = [BlockingKeys.from_tokens([k for _, k in side]) for side in encoded]
     encoded_copy = encoded if n <= args.exhaustive_limit else None  # for the exhaustive stage
     del encoded
     rows_sampled = np.arange(len(a))
     if len(a) > args.exhaustive_limit:
         rows_sampled = np.sort(np.random.default_rng(args.seed).choice(len(a), args.sample, replace=False))
+    segments = schema_policy_for(args.schema).optional_segments
     t = time.perf_counter()
-    exhaustive = candidate_pairs(a[rows_sampled], b, args.threshold)
-    row["exhaustive_sample_s"] = time.perf_counter() - t
-    chunks, _ = candidate_chunks(a, b, args.threshold, blocking=Blocking(keys[0], keys[1], DEFAULT_LSH))
-    blocked = CandidatePairs.concatenate(list(chunks))
+    if segments.ranges:  # v2: scored on the segments both records have, as the matcher does
+        exhaustive = missing_aware_match(a[rows_sampled], b, args.threshold, segments, all_pairs=True).pairs
+        row["exhaustive_sample_s"] = time.perf_counter() - t
+        blocked = missing_aware_match(
+            a,
+            b,
+            args.threshold,
+            segments,
+            all_pairs=True,
+            mine_blocking=keys[0],
+            other_blocking=keys[1],
+            lsh=DEFAULT_LSH,
+        ).pairs
+    else:
+        a, b = pack(a), pack(b)
+        exhaustive = candidate_pairs(a[rows_sampled], b, args.threshold)
+        row["exhaustive_sample_s"] = time.perf_counter() - t
+        chunks, _ = candidate_chunks(a, b, args.threshold, blocking=Blocking(keys[0], keys[1], DEFAULT_LSH))
+        blocked = CandidatePairs.concatenate(list(chunks))
     if len(blocked) != matches:
         raise RuntimeError(f"the matcher returned {matches} pairs but the local blocked join {len(blocked)}")
     blocked_set = dict(zip(zip(blocked.a_index.tolist(), blocked.b_index.tolist()), blocked.scores.tolist()))
@@ -477,11 +515,13 @@ def run(args) -> int:
     if args.dask_workers < 1:
         print("aidlink bench scale: --dask-workers must be at least 1", file=sys.stderr)
         return 2
+    if args.threshold is None:
+        args.threshold = schema_policy_for(args.schema).calibrated_threshold
     ctx = multiprocessing.get_context("fork")
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
     # The encoding workers fork before any gRPC thread (or Dask cluster) exists.
     with (
-        ctx.Pool(args.workers, initializer=_init_worker) as pool,
+        ctx.Pool(args.workers, initializer=_init_worker, initargs=(args.schema,)) as pool,
         tempfile.TemporaryDirectory(prefix="aidlink-bench-scale-") as tmp,
         contextlib.ExitStack() as stack,
     ):
@@ -516,7 +556,7 @@ def run(args) -> int:
             r = run_size(n, args, pool, stub)
             path_s = r["encode_s"] + r["upload_s"] + r["match_s"]
             print(
-                f"N={n:,}: records {r['records'][0]:,} x {r['records'][1]:,}; "
+                f"N={n:,} ({args.schema}, threshold {args.threshold}): records {r['records'][0]:,} x {r['records'][1]:,}; "
                 f"generate {r['generate_s']:.1f}s; encode (node, {args.workers} proc) {r['encode_s']:.1f}s; "
                 f"upload {r['upload_s']:.1f}s; compare over gRPC {r['match_s']:.1f}s; "
                 f"path total {path_s:.1f}s",
