@@ -56,3 +56,29 @@ def test_json_log_lines():
     data = json.loads(JsonFormatter().format(record))
     assert data["message"] == "listening on 127.0.0.1:1" and data["department"] == "edu"
     assert data["level"] == "info" and data["logger"] == "aidlink.matcher"
+
+
+def test_logs_follow_stderr_when_it_is_swapped_and_closed(monkeypatch):
+    """A command run in process (here: as tests run it) configures logging while stderr is one
+    stream; a thread it started logs after that stream was closed and replaced. The record goes
+    to the stderr of the moment, and no "--- Logging error ---" traceback is printed."""
+    import io
+    import logging
+
+    from aidlink.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        configure_logging(logging.INFO)
+        logging.getLogger("aidlink.test").info("while the first stream is open")
+        first.close()
+        monkeypatch.setattr("sys.stderr", second)
+        logging.getLogger("distributed.scheduler").info("after it was closed")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    written = second.getvalue()
+    assert "after it was closed" in written and "Logging error" not in written

@@ -24,8 +24,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to ``sys.stderr`` as it is when the record is written, not as it was
+    when logging was configured: a command run in process (tests, an embedding program) may
+    have had its stderr swapped and closed since, while threads it started (a Dask cluster's,
+    say) go on logging."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
