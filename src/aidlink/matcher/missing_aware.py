@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, Blocking, MatchOutcome, candidate_chunks
-from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs
-from aidlink.matcher.similarity.blocking import BlockingKeys
+from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs, pack
+from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 
 # (subset of A, subset of B, their rows in A, their rows in B) -> pairs indexed within the subsets
@@ -81,6 +81,61 @@ def missing_aware_pairs(
     return CandidatePairs.concatenate(parts), len(groups_a) * len(groups_b)
 
 
+class MaskedBandKeys:
+    """The LSH band keys of the masked subsets :func:`missing_aware_pairs` hands its finder, each
+    computed once per (side, presence group, segments kept): a group meets several groups of the
+    other side that leave it the same segments (one call of ``missing_aware_pairs`` only)."""
+
+    def __init__(self, segments: OptionalSegments, lsh: BitSamplingLsh) -> None:
+        self.segments, self.lsh = segments, lsh
+        self.found: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, side: int, sub: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), bands)`` band keys of ``sub`` (the masked rows ``rows`` of side 0 or 1)."""
+        kept = int(self.segments.presence(sub[:1])[0])  # a group's records all keep the same segments
+        key = (side, int(rows[0]), kept)  # groups are disjoint: the first row names one
+        if key not in self.found:
+            self.found[key] = (rows, self.lsh.band_keys(pack(sub)))
+        return self.found[key][1]
+
+
+def scored_band_keys(
+    a: np.ndarray, b: np.ndarray, segments: OptionalSegments, lsh: BitSamplingLsh
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of ``a`` and of ``b``, the LSH band keys of every masked version of it that
+    :func:`missing_aware_pairs` joins (one per other-side presence group it meets, fewer when
+    several leave it the same segments), NO_KEY-padded ``(records, bands * versions)`` uint64.
+
+    A blocked missing-aware join pairs two records when they share a token or a band key of
+    their versions masked to the segments both have; a key partition sent every record with one
+    of these keys or tokens in it holds every record that can pair there."""
+    bands = MaskedBandKeys(segments, lsh)
+
+    def collect(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
+        bands(0, sub_a, rows_a)
+        bands(1, sub_b, rows_b)
+        return CandidatePairs.empty()
+
+    if len(a) and len(b):
+        missing_aware_pairs(a, b, segments, collect)
+    return _stack(bands.found, 0, len(a), lsh.bands), _stack(bands.found, 1, len(b), lsh.bands)
+
+
+def _stack(found: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]], side: int, n: int, bands: int):
+    versions: dict[int, int] = {}  # group -> versions placed so far
+    for s, group, _ in found:
+        if s == side:
+            versions[group] = versions.get(group, 0) + 1
+    out = np.full((n, bands * max(versions.values(), default=0)), NO_KEY, dtype=np.uint64)
+    placed: dict[int, int] = {}
+    for (s, group, _), (rows, keys) in found.items():
+        if s == side:
+            column = bands * placed.get(group, 0)
+            out[rows, column : column + bands] = keys
+            placed[group] = placed.get(group, 0) + 1
+    return out
+
+
 def _groups(codes: np.ndarray) -> Sequence[tuple[int, np.ndarray]]:
     order = np.argsort(codes, kind="stable")
     values, starts = np.unique(codes[order], return_index=True)
@@ -105,12 +160,16 @@ def missing_aware_match(
     ``all_pairs`` False: greedy 1-to-1 links over the merged pairs."""
     blocked = mine_blocking is not None and other_blocking is not None and threshold > 0
     comparisons = 0
+    bands = MaskedBandKeys(segments, lsh) if lsh is not None else None
 
     def find(a: np.ndarray, b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
         nonlocal comparisons
         keys = None
         if blocked and mine_blocking is not None and other_blocking is not None:
-            keys = Blocking(mine_blocking.take(rows_a), other_blocking.take(rows_b), lsh)
+            keys_a, keys_b = mine_blocking.take(rows_a), other_blocking.take(rows_b)
+            if bands is not None:  # ``Blocking.keys``, each masked group's bands computed once
+                keys_a, keys_b = keys_a.with_keys(bands(0, a, rows_a)), keys_b.with_keys(bands(1, b, rows_b))
+            keys = Blocking(keys_a, keys_b, None)
         chunks, count = candidate_chunks(a, b, threshold, blocking=keys, chunk_rows=chunk_rows)
         found = CandidatePairs.concatenate(list(chunks))
         comparisons += count()

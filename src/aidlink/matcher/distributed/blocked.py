@@ -9,6 +9,15 @@ it (its smallest shared key's), so the union is exactly
 ``matcher.similarity.blocking.blocked_candidate_pairs`` on the whole data: same pairs, same
 scores bit for bit, and, merged, the same canonical order.
 
+Missing-aware (a segmented schema, ``segments`` given): the join the matcher runs in process is
+:func:`matcher.missing_aware.missing_aware_match`, whose keys for a pair are the tokens plus the
+LSH band keys of both records masked to the segments both have. Records are cut into partitions
+by their tokens and the band keys of each of their masked versions
+(:func:`matcher.missing_aware.scored_band_keys`); a worker gets its partition's encodings and
+all of their tokens, runs ``missing_aware_pairs`` with the in-process finder cut to its keys
+(:func:`matcher.distributed.tasks.join_key_partition_missing_aware`), and keeps the pairs whose
+smallest shared key is its own: again exactly the in-process pairs and scores, each once.
+
 Worker loss: the matcher keeps the arrays the partitions were cut from. A partition whose
 worker or data was lost is cut and scattered again from them and runs once more; if that
 fails too, :class:`JoinFailed` names the dataset and the partition. A partition whose kernel
@@ -20,7 +29,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 
@@ -31,9 +40,16 @@ from aidlink.matcher.distributed.errors import JoinFailed
 from aidlink.matcher.distributed.key_partitions import KeyPartition, owning_partitions, plan_partitions
 from aidlink.matcher.distributed.metrics import JoinMetrics
 from aidlink.matcher.distributed.partitions import check_encodings
-from aidlink.matcher.distributed.tasks import BLOCKED_TASK_PREFIX, KeyPartitionAnswer, join_key_partition
+from aidlink.matcher.distributed.tasks import (
+    BLOCKED_TASK_PREFIX,
+    KeyPartitionAnswer,
+    join_key_partition,
+    join_key_partition_missing_aware,
+)
+from aidlink.matcher.missing_aware import OptionalSegments, scored_band_keys
 from aidlink.matcher.similarity import CandidatePairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import carrier
 
 # Failures that mean "a worker or the data on it went away", worth one more try (a
@@ -65,7 +81,10 @@ class BlockedJoinStats:
 
 
 class DaskBlockedJoin:
-    """The blocked join of A against B on the workers of ``client``, by key partition."""
+    """The blocked join of A against B on the workers of ``client``, by key partition.
+
+    ``a_keys``/``b_keys``: every key (tokens and LSH bands); with ``segments`` (missing-aware),
+    the tokens only, and ``lsh`` gives the band keys of each masked version (None: tokens only)."""
 
     def __init__(
         self,
@@ -82,6 +101,8 @@ class DaskBlockedJoin:
         worker_threads: int = 1,
         timeout: float = 600.0,
         in_flight: int | None = None,
+        segments: OptionalSegments | None = None,
+        lsh: BitSamplingLsh | None = None,
     ) -> None:
         check_encodings(a, f"blocked join against dataset {dataset!r}, A side")
         check_encodings(b, f"blocked join against dataset {dataset!r}, B side")
@@ -98,6 +119,12 @@ class DaskBlockedJoin:
         self.client, self.dataset = client, dataset
         self.a, self.b = a, b
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
+        self.segments, self.lsh = segments, lsh
+        if segments is not None:  # route by tokens and every masked version's band keys
+            self.tokens = (self.a_keys, self.b_keys)
+            if lsh is not None:
+                a_bands, b_bands = scored_band_keys(a, b, segments, lsh)
+                self.a_keys, self.b_keys = a_keys.with_keys(a_bands).keys, b_keys.with_keys(b_bands).keys
         self.threshold, self.partitions = threshold, partitions
         self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
         if in_flight is not None and (isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1):
@@ -122,15 +149,23 @@ class DaskBlockedJoin:
         tasks: dict[Future, int] = {}
         for i, k in enumerate(numbers):
             worker = workers[(self._sent + i + attempt) % len(workers)]
-            payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
+            task: Callable[..., KeyPartitionAnswer] = join_key_partition
+            extra: tuple[object, ...] = ()
+            if self.segments is None:
+                payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
+            else:
+                payload = self.plan[k].tokens_payload(self.a, self.tokens[0], self.b, self.tokens[1])
+                task = join_key_partition_missing_aware
+                extra = (self.segments, self.lsh, k, self.partitions)
             self.stats.bytes_sent += sum(array.nbytes for array in payload)
             self.stats.records_sent += len(self.plan[k].a_rows) + len(self.plan[k].b_rows)
             data = self.client.scatter(payload, workers=[worker], hash=False, timeout=self.timeout)
             future = self.client.submit(
-                join_key_partition,
+                task,
                 *data,
                 self.threshold,
                 self.worker_threads,
+                *extra,
                 trace_context,
                 pure=False,
                 key=f"{BLOCKED_TASK_PREFIX}{k}-{uuid.uuid4().hex}",
@@ -238,6 +273,9 @@ class DaskBlockedJoin:
         self.metrics.partition_seconds.labels("dask", self.dataset).observe(answer.seconds)
         self.stats.candidates += answer.candidates
         a_index, b_index = part.a_rows[answer.pairs.a_index], part.b_rows[answer.pairs.b_index]
+        if self.segments is not None:  # the worker kept only the pairs this partition owns
+            pairs = CandidatePairs(answer.pairs.scores, a_index, b_index)
+            return PartitionPairs(k, pairs, answer.candidates, answer.seconds)
         owned = owning_partitions(self.a_keys[a_index], self.b_keys[b_index], self.partitions) == k
         pairs = CandidatePairs(answer.pairs.scores[owned], a_index[owned], b_index[owned])
         # Local canonical order (score, a, b) survives the monotone row mapping, and filtering.

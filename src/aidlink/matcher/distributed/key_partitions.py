@@ -46,6 +46,11 @@ def partition_keys(keys: np.ndarray, number: int, partitions: int) -> tuple[np.n
     return inside.sum(axis=1).astype(np.uint16), np.ascontiguousarray(keys[inside])
 
 
+def keys_in_partition(keys: np.ndarray, number: int, partitions: int) -> np.ndarray:
+    """``keys`` (``(records, width)`` uint64) with every key outside partition ``number`` replaced by NO_KEY."""
+    return np.where(key_partitions(keys, partitions) == number, keys, NO_KEY)
+
+
 def owning_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> np.ndarray:
     """Per pair (row ``i`` of ``a_keys`` with row ``i`` of ``b_keys``), the partition of the
     smallest key both rows hold (-1: none shared)."""
@@ -77,6 +82,24 @@ class KeyPartition:
             np.ascontiguousarray(b[self.b_rows]),
             *partition_keys(b_keys[self.b_rows], self.number, partitions),
         ]
+
+    def tokens_payload(
+        self, a: np.ndarray, a_tokens: np.ndarray, b: np.ndarray, b_tokens: np.ndarray
+    ) -> list[np.ndarray]:
+        """A missing-aware partition's payload: per side the uint8 encodings and *all* the rows'
+        tokens (uint16 count per row, uint64 tokens; the worker derives the LSH band keys of each
+        masked version itself, and needs every key of a pair to tell whether this partition owns it)."""
+        return [
+            np.ascontiguousarray(a[self.a_rows]),
+            *_ragged(a_tokens[self.a_rows]),
+            np.ascontiguousarray(b[self.b_rows]),
+            *_ragged(b_tokens[self.b_rows]),
+        ]
+
+
+def _ragged(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    real = keys != NO_KEY
+    return real.sum(axis=1).astype(np.uint16), np.ascontiguousarray(keys[real])
 
 
 def plan_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> list[KeyPartition]:

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aidlink.matcher.distributed.key_partitions import keys_in_partition, owning_partitions
+from aidlink.matcher.missing_aware import MaskedBandKeys, OptionalSegments, missing_aware_pairs
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
 from aidlink.matcher.similarity.blocking import BlockedJoin, BlockingKeys
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import span_from
 
 TASK_PREFIX = "aidlink-join-"
@@ -78,3 +81,54 @@ def join_key_partition(
         join = BlockedJoin(a, a_blocking, b, b_blocking, threshold, threads=threads)
         pairs = join.all()
     return KeyPartitionAnswer((len(a), len(b)), pairs, join.candidates, time.perf_counter() - started)
+
+
+def join_key_partition_missing_aware(
+    a: np.ndarray,
+    a_token_counts: np.ndarray,
+    a_tokens: np.ndarray,
+    b: np.ndarray,
+    b_token_counts: np.ndarray,
+    b_tokens: np.ndarray,
+    threshold: float,
+    threads: int,
+    segments: OptionalSegments,
+    lsh: BitSamplingLsh | None,
+    number: int,
+    partitions: int,
+    trace_context: Mapping[str, str] | None = None,
+) -> KeyPartitionAnswer:
+    """The missing-aware blocked join of key partition ``number``: the pairs it owns.
+
+    ``matcher.missing_aware.missing_aware_pairs`` on the partition's records, with the in-process
+    finder's keys (the rows' tokens plus the LSH band keys of each masked subset) cut to this
+    partition's: a pair sharing one of them is scored on the segments both records have, and kept
+    when the smallest key it shares (over all its keys, as the in-process join keys it) lies here."""
+    started = time.perf_counter()
+    candidates = 0
+    tokens_a = BlockingKeys.from_ragged(a_token_counts, a_tokens)
+    tokens_b = BlockingKeys.from_ragged(b_token_counts, b_tokens)
+    bands = MaskedBandKeys(segments, lsh) if lsh is not None else None
+
+    def find(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
+        nonlocal candidates
+        # the in-process finder's keys (``Blocking.keys``): the tokens plus the masked subsets' bands
+        keys_a, keys_b = tokens_a.take(rows_a), tokens_b.take(rows_b)
+        if bands is not None:
+            keys_a, keys_b = keys_a.with_keys(bands(0, sub_a, rows_a)), keys_b.with_keys(bands(1, sub_b, rows_b))
+        join = BlockedJoin(
+            sub_a,
+            BlockingKeys(keys_in_partition(keys_a.keys, number, partitions)),
+            sub_b,
+            BlockingKeys(keys_in_partition(keys_b.keys, number, partitions)),
+            threshold,
+            threads=threads,
+        )
+        pairs = join.all()
+        candidates += join.candidates
+        owned = owning_partitions(keys_a.keys[pairs.a_index], keys_b.keys[pairs.b_index], partitions) == number
+        return CandidatePairs(pairs.scores[owned], pairs.a_index[owned], pairs.b_index[owned])
+
+    with span_from(trace_context, "aidlink.join.key_partition", "dask-worker", **{"aidlink.join.rows_query": len(a)}):
+        pairs, _ = missing_aware_pairs(a, b, segments, find)
+    return KeyPartitionAnswer((len(a), len(b)), pairs, candidates, time.perf_counter() - started)
