@@ -113,8 +113,7 @@ def test_the_data_exercises_every_presence_group_and_the_masking(data):
     assert len(whole) < len(expected)
 
 
-@pytest.mark.parametrize("threshold", [0.72, 0.6])
-@pytest.mark.parametrize("partitions", [1, 2, 7])
+@pytest.mark.parametrize(("threshold", "partitions"), [(0.72, 1), (0.72, 2), (0.6, 7)])
 def test_missing_aware_blocked_join_on_dask_is_exactly_the_in_process_one(client, data, threshold, partitions):
     a, b, a_tokens, b_tokens = data
     expected = in_process(a, b, a_tokens, b_tokens, threshold)

@@ -137,12 +137,12 @@ class _PeakRss:
         self.peak = max(self.peak, self._rss())
 
 
-def _init_worker() -> None:
+def _init_worker(schema: str = "chinese-person-v3.json") -> None:
     global _PIPELINE
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
 
-    _PIPELINE = RecordPipeline(LinkageSchema.chinese_v3(), _SECRET, 1, today=lambda: date(2025, 6, 30))
+    _PIPELINE = RecordPipeline(LinkageSchema.shipped(schema), _SECRET, 1, today=lambda: date(2025, 6, 30))
 
 
 def _encode_rows(rows: list[dict[str, str]]) -> list[tuple[bytes, list[bytes]] | None]:
