@@ -23,7 +23,7 @@ from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
 from aidlink.matcher.datasets import DatasetVersion, EncodingSpec, LoadedDataset  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend  # noqa: E402
 from aidlink.matcher.join import DatasetJoin  # noqa: E402
-from aidlink.matcher.missing_aware import missing_aware_match, scored_band_keys  # noqa: E402
+from aidlink.matcher.missing_aware import ANY_VERSION, missing_aware_match, version_keys  # noqa: E402
 from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS, V2_SCHEMA_FINGERPRINT  # noqa: E402
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
@@ -151,24 +151,26 @@ def test_tokens_only_missing_aware_join_on_dask(client, data):
     assert_same(got, expected)
 
 
-def test_routing_keys_hold_each_masked_version_of_a_record():
+def test_version_keys_hold_each_masked_version_of_a_record_tagged():
     a = np.zeros((3, 128), dtype=np.uint8)
     a[:, :64] = 0xF0  # core
     a[0, 64:96] = 0x0F  # an ID
     a[1, 96:112] = 0x3C  # a phone
     b = a[[0, 2]].copy()  # B groups: ID only (0b001) and nothing optional (0b000)
-    a_bands, b_bands = scored_band_keys(a, b, SEGMENTS, DEFAULT_LSH)
+    tokens = np.array([[11, 12], [13, NO_KEY], [14, 15]], dtype=np.uint64)
+    a_keys, b_keys = version_keys(a, tokens, b, tokens[[0, 2]], SEGMENTS, DEFAULT_LSH)
     bands = DEFAULT_LSH.bands
-    versions = [(row != NO_KEY).sum() // bands for row in a_bands]
+    versions = [sorted(set(row[row != ANY_VERSION].tolist())) for row in a_keys.kept]
     # A0 (ID) meets B's ID group whole and B's empty group without its ID: two versions.
-    # A1 (phone) loses the phone against both B groups: one version. A2 has nothing to lose: one.
-    assert versions == [2, 1, 1]
-    masked = a.copy()
-    masked[0, 64:96] = 0
-    assert set(a_bands[0].tolist()) == set(DEFAULT_LSH.band_keys(pack(a[:1]))[0].tolist()) | set(
-        DEFAULT_LSH.band_keys(pack(masked[:1]))[0].tolist()
-    )
-    assert [(row != NO_KEY).sum() // bands for row in b_bands] == [2, 1]  # B0: whole (vs A0) and ID-less
+    # A1 (phone) loses the phone against both B groups: one version (nothing kept). A2: one.
+    assert versions == [[0, 1], [0], [0]]
+    assert [sorted(set(row[row != ANY_VERSION].tolist())) for row in b_keys.kept] == [[0, 1], [0]]
+    without_id = a[:1].copy()
+    without_id[0, 64:96] = 0
+    whole, masked = DEFAULT_LSH.band_keys(pack(a[:1]))[0], DEFAULT_LSH.band_keys(pack(without_id))[0]
+    assert set(a_keys.of(np.array([0]), 1)[0].tolist()) == {11, 12, int(NO_KEY)} | set(whole.tolist())
+    assert set(a_keys.of(np.array([0]), 0)[0].tolist()) == {11, 12, int(NO_KEY)} | set(masked.tolist())
+    assert (a_keys.keys != NO_KEY).sum(axis=1).tolist() == [2 + 2 * bands, 1 + bands, 2 + bands]
 
 
 def test_a_segment_missing_from_every_record(client, data):
@@ -202,7 +204,7 @@ def test_partitions_without_b_rows_and_sides_sharing_no_key(client, data):
         assert len(none.candidate_pairs()) == 0 and none.stats.candidates == 0
 
 
-def test_workers_hold_nothing_but_encodings_and_tokens(client, data, tmp_path):
+def test_workers_hold_nothing_but_encodings_and_tagged_keys(client, data, tmp_path):
     a, b, a_tokens, b_tokens = data
     client.register_plugin(RecordWorkerData(str(tmp_path)))
     try:
@@ -216,7 +218,13 @@ def test_workers_hold_nothing_but_encodings_and_tokens(client, data, tmp_path):
     assert len(records) == 3
     held = {(kind, dtype, tuple(shape[1:])) for items in records for kind, dtype, shape in items}
     inputs = {h for h in held if h[0] != "KeyPartitionAnswer"}
-    assert inputs == {("ndarray", "uint8", (128,)), ("ndarray", "uint16", ()), ("ndarray", "uint64", ())}
+    # Encoding rows; keys with their counts per row, and each key's version tag (uint8).
+    assert inputs == {
+        ("ndarray", "uint8", (128,)),
+        ("ndarray", "uint16", ()),
+        ("ndarray", "uint64", ()),
+        ("ndarray", "uint8", ()),
+    }
 
 
 # -- through the matcher's join (DatasetJoin) ----------------------------------------------------

@@ -99,41 +99,76 @@ class MaskedBandKeys:
         return self.found[key][1]
 
 
-def scored_band_keys(
-    a: np.ndarray, b: np.ndarray, segments: OptionalSegments, lsh: BitSamplingLsh
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per record of ``a`` and of ``b``, the LSH band keys of every masked version of it that
-    :func:`missing_aware_pairs` joins (one per other-side presence group it meets, fewer when
-    several leave it the same segments), NO_KEY-padded ``(records, bands * versions)`` uint64.
+ANY_VERSION = 255  # the version tag of a key every version of a record holds (a token)
 
-    A blocked missing-aware join pairs two records when they share a token or a band key of
-    their versions masked to the segments both have; a key partition sent every record with one
-    of these keys or tokens in it holds every record that can pair there."""
-    bands = MaskedBandKeys(segments, lsh)
 
-    def collect(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
-        bands(0, sub_a, rows_a)
-        bands(1, sub_b, rows_b)
-        return CandidatePairs.empty()
+@dataclass(frozen=True)
+class VersionKeys:
+    """Per record, its tokens and the band keys of each masked version of it, NO_KEY-padded
+    ``(records, width)`` uint64, with per key the segments its version keeps (a presence code,
+    uint8; ``ANY_VERSION`` for tokens and padding)."""
 
-    if len(a) and len(b):
+    keys: np.ndarray
+    kept: np.ndarray
+
+    def of(self, rows: np.ndarray, kept: np.ndarray | int) -> np.ndarray:
+        """The keys of ``rows`` in the version keeping segments ``kept`` (one code, or one per
+        row), the others' NO_KEY: the keys the in-process missing-aware join gives them there."""
+        tags = self.kept[rows]
+        mine = (tags == ANY_VERSION) | (tags == np.asarray(kept, dtype=np.int64).reshape(-1, 1))
+        return np.where(mine, self.keys[rows], NO_KEY)
+
+
+def version_keys(
+    a: np.ndarray,
+    a_tokens: np.ndarray,
+    b: np.ndarray,
+    b_tokens: np.ndarray,
+    segments: OptionalSegments,
+    lsh: BitSamplingLsh | None,
+) -> tuple[VersionKeys, VersionKeys]:
+    """Each side's tokens (``(records, k)`` uint64) and the LSH band keys of every masked version
+    of its records that :func:`missing_aware_pairs` joins (one per other-side presence group it
+    meets, fewer when several leave it the same segments); ``lsh`` None: the tokens only.
+
+    A blocked missing-aware join pairs two records when they share a key of their versions masked
+    to the segments both have (tokens belong to every version), and scores the pair under the
+    smallest such key."""
+    if len(segments.ranges) >= 8:
+        raise ValueError(f"{len(segments.ranges)} optional segments; version tags hold at most 7")
+    found: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+    if lsh is not None and len(a) and len(b):
+        bands = MaskedBandKeys(segments, lsh)
+
+        def collect(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
+            bands(0, sub_a, rows_a)
+            bands(1, sub_b, rows_b)
+            return CandidatePairs.empty()
+
         missing_aware_pairs(a, b, segments, collect)
-    return _stack(bands.found, 0, len(a), lsh.bands), _stack(bands.found, 1, len(b), lsh.bands)
+        found = bands.found
+    width = lsh.bands if lsh is not None else 0
+    return _stack(found, 0, a_tokens, width), _stack(found, 1, b_tokens, width)
 
 
-def _stack(found: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]], side: int, n: int, bands: int):
-    versions: dict[int, int] = {}  # group -> versions placed so far
+def _stack(found: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]], side: int, tokens: np.ndarray, bands: int):
+    versions: dict[int, int] = {}  # group (its first row) -> versions
     for s, group, _ in found:
         if s == side:
             versions[group] = versions.get(group, 0) + 1
-    out = np.full((n, bands * max(versions.values(), default=0)), NO_KEY, dtype=np.uint64)
+    n, columns = len(tokens), tokens.shape[1]
+    width = columns + bands * max(versions.values(), default=0)
+    keys = np.full((n, width), NO_KEY, dtype=np.uint64)
+    kept = np.full((n, width), ANY_VERSION, dtype=np.uint8)
+    keys[:, :columns] = tokens
     placed: dict[int, int] = {}
-    for (s, group, _), (rows, keys) in found.items():
+    for (s, group, code), (rows, band_keys) in found.items():
         if s == side:
-            column = bands * placed.get(group, 0)
-            out[rows, column : column + bands] = keys
+            column = columns + bands * placed.get(group, 0)
+            keys[rows, column : column + bands] = band_keys
+            kept[rows, column : column + bands] = code
             placed[group] = placed.get(group, 0) + 1
-    return out
+    return VersionKeys(keys, kept)
 
 
 def _groups(codes: np.ndarray) -> Sequence[tuple[int, np.ndarray]]:

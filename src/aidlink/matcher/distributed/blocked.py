@@ -10,13 +10,15 @@ it (its smallest shared key's), so the union is exactly
 scores bit for bit, and, merged, the same canonical order.
 
 Missing-aware (a segmented schema, ``segments`` given): the join the matcher runs in process is
-:func:`matcher.missing_aware.missing_aware_match`, whose keys for a pair are the tokens plus the
-LSH band keys of both records masked to the segments both have. Records are cut into partitions
-by their tokens and the band keys of each of their masked versions
-(:func:`matcher.missing_aware.scored_band_keys`); a worker gets its partition's encodings and
-all of their tokens, runs ``missing_aware_pairs`` with the in-process finder cut to its keys
-(:func:`matcher.distributed.tasks.join_key_partition_missing_aware`), and keeps the pairs whose
-smallest shared key is its own: again exactly the in-process pairs and scores, each once.
+:func:`matcher.missing_aware.missing_aware_match`, where a pair's keys are the tokens plus the
+LSH band keys of both records masked to the segments both have. The matcher computes every such
+masked version's band keys once (:func:`matcher.missing_aware.version_keys`) and cuts records
+into partitions by all their keys as above; a worker gets its partition's encodings and keys,
+each key tagged with the version it belongs to, and runs ``missing_aware_pairs`` with the
+in-process finder given each presence-group pair's version of the keys
+(:func:`matcher.distributed.tasks.join_key_partition_missing_aware`). The matcher keeps a pair
+from the partition of the smallest key the two records share in that version: again exactly the
+in-process pairs and scores, each once.
 
 Worker loss: the matcher keeps the arrays the partitions were cut from. A partition whose
 worker or data was lost is cut and scattered again from them and runs once more; if that
@@ -46,7 +48,7 @@ from aidlink.matcher.distributed.tasks import (
     join_key_partition,
     join_key_partition_missing_aware,
 )
-from aidlink.matcher.missing_aware import OptionalSegments, scored_band_keys
+from aidlink.matcher.missing_aware import OptionalSegments, VersionKeys, version_keys
 from aidlink.matcher.similarity import CandidatePairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
@@ -119,12 +121,12 @@ class DaskBlockedJoin:
         self.client, self.dataset = client, dataset
         self.a, self.b = a, b
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
-        self.segments, self.lsh = segments, lsh
+        self.segments = segments
+        self.versions: tuple[VersionKeys, VersionKeys] | None = None
         if segments is not None:  # route by tokens and every masked version's band keys
-            self.tokens = (self.a_keys, self.b_keys)
-            if lsh is not None:
-                a_bands, b_bands = scored_band_keys(a, b, segments, lsh)
-                self.a_keys, self.b_keys = a_keys.with_keys(a_bands).keys, b_keys.with_keys(b_bands).keys
+            self.versions = version_keys(a, self.a_keys, b, self.b_keys, segments, lsh)
+            self.a_keys, self.b_keys = self.versions[0].keys, self.versions[1].keys
+            self.codes = (segments.presence(a), segments.presence(b))
         self.threshold, self.partitions = threshold, partitions
         self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
         if in_flight is not None and (isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1):
@@ -151,12 +153,14 @@ class DaskBlockedJoin:
             worker = workers[(self._sent + i + attempt) % len(workers)]
             task: Callable[..., KeyPartitionAnswer] = join_key_partition
             extra: tuple[object, ...] = ()
-            if self.segments is None:
+            if self.versions is None:
                 payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
             else:
-                payload = self.plan[k].tokens_payload(self.a, self.tokens[0], self.b, self.tokens[1])
-                task = join_key_partition_missing_aware
-                extra = (self.segments, self.lsh, k, self.partitions)
+                a_keys, b_keys = self.versions
+                payload = self.plan[k].tagged_payload(
+                    self.a, a_keys.keys, a_keys.kept, self.b, b_keys.keys, b_keys.kept, self.partitions
+                )
+                task, extra = join_key_partition_missing_aware, (self.segments,)
             self.stats.bytes_sent += sum(array.nbytes for array in payload)
             self.stats.records_sent += len(self.plan[k].a_rows) + len(self.plan[k].b_rows)
             data = self.client.scatter(payload, workers=[worker], hash=False, timeout=self.timeout)
@@ -273,10 +277,12 @@ class DaskBlockedJoin:
         self.metrics.partition_seconds.labels("dask", self.dataset).observe(answer.seconds)
         self.stats.candidates += answer.candidates
         a_index, b_index = part.a_rows[answer.pairs.a_index], part.b_rows[answer.pairs.b_index]
-        if self.segments is not None:  # the worker kept only the pairs this partition owns
-            pairs = CandidatePairs(answer.pairs.scores, a_index, b_index)
-            return PartitionPairs(k, pairs, answer.candidates, answer.seconds)
-        owned = owning_partitions(self.a_keys[a_index], self.b_keys[b_index], self.partitions) == k
+        if self.versions is None:
+            a_keys, b_keys = self.a_keys[a_index], self.b_keys[b_index]
+        else:  # the keys of the version the pair was scored in: masked to the segments both have
+            kept = self.codes[0][a_index] & self.codes[1][b_index]
+            a_keys, b_keys = self.versions[0].of(a_index, kept), self.versions[1].of(b_index, kept)
+        owned = owning_partitions(a_keys, b_keys, self.partitions) == k
         pairs = CandidatePairs(answer.pairs.scores[owned], a_index[owned], b_index[owned])
         # Local canonical order (score, a, b) survives the monotone row mapping, and filtering.
         return PartitionPairs(k, pairs, answer.candidates, answer.seconds)

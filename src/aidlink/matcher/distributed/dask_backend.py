@@ -185,7 +185,7 @@ class DaskJoinBackend:
 
         ``segments`` (a segmented schema's optional segments): the missing-aware blocked join,
         ``missing_aware_match``'s answer; ``a_keys``/``b_keys`` are then the tokens only, and the
-        band keys come from ``lsh`` on each masked version (None: tokens only)."""
+        band keys come from ``lsh`` on each masked version at the matcher (None: tokens only)."""
         count = partitions if partitions is not None else max(1, sum(self.client.nthreads().values()))
         return DaskBlockedJoin(
             self.client,

@@ -46,11 +46,6 @@ def partition_keys(keys: np.ndarray, number: int, partitions: int) -> tuple[np.n
     return inside.sum(axis=1).astype(np.uint16), np.ascontiguousarray(keys[inside])
 
 
-def keys_in_partition(keys: np.ndarray, number: int, partitions: int) -> np.ndarray:
-    """``keys`` (``(records, width)`` uint64) with every key outside partition ``number`` replaced by NO_KEY."""
-    return np.where(key_partitions(keys, partitions) == number, keys, NO_KEY)
-
-
 def owning_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> np.ndarray:
     """Per pair (row ``i`` of ``a_keys`` with row ``i`` of ``b_keys``), the partition of the
     smallest key both rows hold (-1: none shared)."""
@@ -83,23 +78,43 @@ class KeyPartition:
             *partition_keys(b_keys[self.b_rows], self.number, partitions),
         ]
 
-    def tokens_payload(
-        self, a: np.ndarray, a_tokens: np.ndarray, b: np.ndarray, b_tokens: np.ndarray
+    def tagged_payload(
+        self,
+        a: np.ndarray,
+        a_keys: np.ndarray,
+        a_kept: np.ndarray,
+        b: np.ndarray,
+        b_keys: np.ndarray,
+        b_kept: np.ndarray,
+        partitions: int,
     ) -> list[np.ndarray]:
-        """A missing-aware partition's payload: per side the uint8 encodings and *all* the rows'
-        tokens (uint16 count per row, uint64 tokens; the worker derives the LSH band keys of each
-        masked version itself, and needs every key of a pair to tell whether this partition owns it)."""
-        return [
-            np.ascontiguousarray(a[self.a_rows]),
-            *_ragged(a_tokens[self.a_rows]),
-            np.ascontiguousarray(b[self.b_rows]),
-            *_ragged(b_tokens[self.b_rows]),
-        ]
+        """A missing-aware partition's payload (``matcher.missing_aware.VersionKeys`` per side):
+        per side the uint8 encodings, their keys in this partition (uint16 count per row, uint64
+        keys) and each key's version tag (uint8): eight arrays."""
+        out: list[np.ndarray] = []
+        for x, keys, kept, rows in ((a, a_keys, a_kept, self.a_rows), (b, b_keys, b_kept, self.b_rows)):
+            inside = key_partitions(keys[rows], partitions) == self.number
+            out += [
+                np.ascontiguousarray(x[rows]),
+                inside.sum(axis=1).astype(np.uint16),
+                np.ascontiguousarray(keys[rows][inside]),
+                np.ascontiguousarray(kept[rows][inside]),
+            ]
+        return out
 
 
-def _ragged(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    real = keys != NO_KEY
-    return real.sum(axis=1).astype(np.uint16), np.ascontiguousarray(keys[real])
+def dense(counts: np.ndarray, values: np.ndarray, fill) -> np.ndarray:
+    """Ragged values (a count per row, then the rows' values in order) as a padded
+    ``(rows, max count)`` array, each row's values first, in order."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if int(counts.sum()) != len(values):
+        raise ValueError(f"counts add up to {int(counts.sum())} but {len(values)} values were given")
+    out = np.full((len(counts), max(int(counts.max()) if len(counts) else 0, 1)), fill, dtype=values.dtype)
+    if len(values):
+        rows = np.repeat(np.arange(len(counts)), counts)
+        starts = np.cumsum(counts) - counts
+        out[rows, np.arange(len(values)) - np.repeat(starts, counts)] = values
+    return out
 
 
 def plan_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> list[KeyPartition]:

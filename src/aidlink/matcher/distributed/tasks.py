@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aidlink.matcher.distributed.key_partitions import keys_in_partition, owning_partitions
-from aidlink.matcher.missing_aware import MaskedBandKeys, OptionalSegments, missing_aware_pairs
+from aidlink.matcher.distributed.key_partitions import dense
+from aidlink.matcher.missing_aware import ANY_VERSION, OptionalSegments, VersionKeys, missing_aware_pairs
 from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
-from aidlink.matcher.similarity.blocking import BlockedJoin, BlockingKeys
-from aidlink.matcher.similarity.lsh import BitSamplingLsh
+from aidlink.matcher.similarity.blocking import NO_KEY, BlockedJoin, BlockingKeys
 from aidlink.observability.tracing import span_from
 
 TASK_PREFIX = "aidlink-join-"
@@ -85,49 +84,44 @@ def join_key_partition(
 
 def join_key_partition_missing_aware(
     a: np.ndarray,
-    a_token_counts: np.ndarray,
-    a_tokens: np.ndarray,
+    a_key_counts: np.ndarray,
+    a_keys: np.ndarray,
+    a_kept: np.ndarray,
     b: np.ndarray,
-    b_token_counts: np.ndarray,
-    b_tokens: np.ndarray,
+    b_key_counts: np.ndarray,
+    b_keys: np.ndarray,
+    b_kept: np.ndarray,
     threshold: float,
     threads: int,
     segments: OptionalSegments,
-    lsh: BitSamplingLsh | None,
-    number: int,
-    partitions: int,
     trace_context: Mapping[str, str] | None = None,
 ) -> KeyPartitionAnswer:
-    """The missing-aware blocked join of key partition ``number``: the pairs it owns.
+    """The missing-aware blocked join of one key partition: pairs sharing one of its keys in the
+    version of both records masked to the segments both have, scored on those segments.
 
     ``matcher.missing_aware.missing_aware_pairs`` on the partition's records, with the in-process
-    finder's keys (the rows' tokens plus the LSH band keys of each masked subset) cut to this
-    partition's: a pair sharing one of them is scored on the segments both records have, and kept
-    when the smallest key it shares (over all its keys, as the in-process join keys it) lies here."""
+    finder's blocked join (``BlockedJoin``) on each presence-group pair, given the records' keys
+    of that pair's version in this partition. Keys come ragged (a count per row, then the rows'
+    keys in order), each with its version tag (``VersionKeys.kept``)."""
     started = time.perf_counter()
     candidates = 0
-    tokens_a = BlockingKeys.from_ragged(a_token_counts, a_tokens)
-    tokens_b = BlockingKeys.from_ragged(b_token_counts, b_tokens)
-    bands = MaskedBandKeys(segments, lsh) if lsh is not None else None
+    keys_a = VersionKeys(dense(a_key_counts, a_keys, NO_KEY), dense(a_key_counts, a_kept, ANY_VERSION))
+    keys_b = VersionKeys(dense(b_key_counts, b_keys, NO_KEY), dense(b_key_counts, b_kept, ANY_VERSION))
 
     def find(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
         nonlocal candidates
-        # the in-process finder's keys (``Blocking.keys``): the tokens plus the masked subsets' bands
-        keys_a, keys_b = tokens_a.take(rows_a), tokens_b.take(rows_b)
-        if bands is not None:
-            keys_a, keys_b = keys_a.with_keys(bands(0, sub_a, rows_a)), keys_b.with_keys(bands(1, sub_b, rows_b))
+        kept = int(segments.presence(sub_a[:1])[0])  # both subsets keep the segments both groups have
         join = BlockedJoin(
             sub_a,
-            BlockingKeys(keys_in_partition(keys_a.keys, number, partitions)),
+            BlockingKeys(keys_a.of(rows_a, kept)),
             sub_b,
-            BlockingKeys(keys_in_partition(keys_b.keys, number, partitions)),
+            BlockingKeys(keys_b.of(rows_b, kept)),
             threshold,
             threads=threads,
         )
         pairs = join.all()
         candidates += join.candidates
-        owned = owning_partitions(keys_a.keys[pairs.a_index], keys_b.keys[pairs.b_index], partitions) == number
-        return CandidatePairs(pairs.scores[owned], pairs.a_index[owned], pairs.b_index[owned])
+        return pairs
 
     with span_from(trace_context, "aidlink.join.key_partition", "dask-worker", **{"aidlink.join.rows_query": len(a)}):
         pairs, _ = missing_aware_pairs(a, b, segments, find)
