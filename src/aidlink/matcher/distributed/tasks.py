@@ -108,14 +108,21 @@ def join_key_partition_missing_aware(
     keys_a = VersionKeys(dense(a_key_counts, a_keys, NO_KEY), dense(a_key_counts, a_kept, ANY_VERSION))
     keys_b = VersionKeys(dense(b_key_counts, b_keys, NO_KEY), dense(b_key_counts, b_kept, ANY_VERSION))
 
+    versions: dict[tuple[int, int], np.ndarray] = {}  # (side, kept) -> that version's keys, every row
+
+    def version(side: int, kept: int) -> np.ndarray:
+        if (side, kept) not in versions:
+            versions[side, kept] = (keys_a, keys_b)[side].only(kept)
+        return versions[side, kept]
+
     def find(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
         nonlocal candidates
         kept = int(segments.presence(sub_a[:1])[0])  # both subsets keep the segments both groups have
         join = BlockedJoin(
             sub_a,
-            BlockingKeys(keys_a.of(rows_a, kept)),
+            BlockingKeys(version(0, kept)[rows_a]),
             sub_b,
-            BlockingKeys(keys_b.of(rows_b, kept)),
+            BlockingKeys(version(1, kept)[rows_b]),
             threshold,
             threads=threads,
         )
