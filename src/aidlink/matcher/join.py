@@ -13,9 +13,12 @@ path), and the monitoring graph's pairwise links. It picks the join:
   one is loaded), or on the in-process kernel when there is no backend.
 
 Scores are the same exact Dice coefficient on every path; a blocked join finds a
-subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2) the
-Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`);
-that join runs in process (blocked, or on the in-process kernel), never on the backend.
+subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2, the default)
+the Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`):
+blocked, that join runs with ``join_backend = "dask"`` on the cluster by key partition (the
+in-process missing-aware join's pairs, scores and order; :mod:`matcher.distributed.blocked`),
+else in process; exhaustive, it always runs on the in-process kernel, never on the backend
+(whose workers hold B's whole vectors, not the masked versions a missing-aware pair is scored on).
 """
 
 from __future__ import annotations

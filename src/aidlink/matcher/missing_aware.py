@@ -118,12 +118,13 @@ class VersionKeys:
         mine = (tags == ANY_VERSION) | (tags == np.asarray(kept, dtype=np.int64).reshape(-1, 1))
         return np.where(mine, self.keys[rows], NO_KEY)
 
-    def only(self, kept: int) -> np.ndarray:
-        """Every record's keys in the version keeping segments ``kept``: rows sorted, NO_KEY-padded,
-        no wider than the most any record has (a narrow array to take group rows from)."""
-        mine = (self.kept == ANY_VERSION) | (self.kept == kept)
-        keys = np.sort(np.where(mine, self.keys, NO_KEY), axis=1)
-        return keys[:, : max(int(mine.sum(axis=1).max(initial=0)), 1)]
+    def only(self, rows: np.ndarray, kept: int) -> np.ndarray:
+        """The keys of ``rows`` in the version keeping segments ``kept``: rows sorted, NO_KEY-padded,
+        no wider than the most any of them has."""
+        keys, tags = self.keys[rows], self.kept[rows]
+        mine = ((tags == ANY_VERSION) | (tags == kept)) & (keys != NO_KEY)
+        keys = np.sort(np.where(mine, keys, NO_KEY), axis=1)
+        return np.ascontiguousarray(keys[:, : max(int(mine.sum(axis=1).max(initial=0)), 1)])  # not a view
 
 
 def version_keys(

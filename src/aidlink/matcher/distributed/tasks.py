@@ -108,21 +108,24 @@ def join_key_partition_missing_aware(
     keys_a = VersionKeys(dense(a_key_counts, a_keys, NO_KEY), dense(a_key_counts, a_kept, ANY_VERSION))
     keys_b = VersionKeys(dense(b_key_counts, b_keys, NO_KEY), dense(b_key_counts, b_kept, ANY_VERSION))
 
-    versions: dict[tuple[int, int], np.ndarray] = {}  # (side, kept) -> that version's keys, every row
+    versions: dict[tuple[int, int, int], np.ndarray] = {}  # (side, group's first row, kept) -> keys
 
-    def version(side: int, kept: int) -> np.ndarray:
-        if (side, kept) not in versions:
-            versions[side, kept] = (keys_a, keys_b)[side].only(kept)
-        return versions[side, kept]
+    def version(side: int, rows: np.ndarray, kept: int) -> np.ndarray:
+        """A presence group's keys in one version (a group meets several of the other side's
+        that leave it the same segments)."""
+        key = (side, int(rows[0]), kept)
+        if key not in versions:
+            versions[key] = (keys_a, keys_b)[side].only(rows, kept)
+        return versions[key]
 
     def find(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
         nonlocal candidates
         kept = int(segments.presence(sub_a[:1])[0])  # both subsets keep the segments both groups have
         join = BlockedJoin(
             sub_a,
-            BlockingKeys(version(0, kept)[rows_a]),
+            BlockingKeys(version(0, rows_a, kept)),
             sub_b,
-            BlockingKeys(version(1, kept)[rows_b]),
+            BlockingKeys(version(1, rows_b, kept)),
             threshold,
             threads=threads,
         )
