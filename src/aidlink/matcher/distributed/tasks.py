@@ -121,18 +121,37 @@ def join_key_partition_missing_aware(
     def find(sub_a: np.ndarray, sub_b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
         nonlocal candidates
         kept = int(segments.presence(sub_a[:1])[0])  # both subsets keep the segments both groups have
+        keys_a, keys_b = version(0, rows_a, kept), version(1, rows_b, kept)
+        # Only rows sharing a key with the other side can pair: most of a partition's rows hold
+        # none of this version's keys here, or none the other (often small) group has.
+        a_rows, b_rows = _sharing(keys_a, keys_b), _sharing(keys_b, keys_a)
+        if not len(a_rows) or not len(b_rows):
+            return CandidatePairs.empty()
         join = BlockedJoin(
-            sub_a,
-            BlockingKeys(version(0, rows_a, kept)),
-            sub_b,
-            BlockingKeys(version(1, rows_b, kept)),
+            sub_a[a_rows],
+            BlockingKeys(keys_a[a_rows]),
+            sub_b[b_rows],
+            BlockingKeys(keys_b[b_rows]),
             threshold,
             threads=threads,
         )
-        pairs = join.all()
+        pairs = join.all()  # canonical order, kept by the ascending row maps
         candidates += join.candidates
-        return pairs
+        return CandidatePairs(pairs.scores, a_rows[pairs.a_index], b_rows[pairs.b_index])
 
     with span_from(trace_context, "aidlink.join.key_partition", "dask-worker", **{"aidlink.join.rows_query": len(a)}):
         pairs, _ = missing_aware_pairs(a, b, segments, find)
     return KeyPartitionAnswer((len(a), len(b)), pairs, candidates, time.perf_counter() - started)
+
+
+def _sharing(keys: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The rows (ascending) of ``keys`` (rows sorted) that can pair with a row of ``other``: those
+    holding a key, and when ``other`` is much the smaller side, one of its keys (cheap then)."""
+    holding = keys[:, 0] != NO_KEY  # NO_KEY sorts last: a row holds a key when its first is one
+    if len(other) * 4 < len(keys):
+        real = np.unique(other[other != NO_KEY])
+        if not len(real):
+            return np.empty(0, dtype=np.int64)
+        found = real[np.minimum(np.searchsorted(real, keys), len(real) - 1)] == keys
+        holding &= (found & (keys != NO_KEY)).any(axis=1)
+    return np.flatnonzero(holding)
