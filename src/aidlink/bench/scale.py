@@ -24,9 +24,10 @@ also loads the shards onto the workers); both must return the same matches. Work
 memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
 
-Encoded with schema v3 (``chinese-person-v3.json``): this bench measures the join machinery,
-and v2's missing-aware join runs in process only (never on the join backend; docs/encoding-v2.md).
-v2's blocked join at scale: ``aidlink bench quality --blocked``.
+Encoded with schema v3 (``chinese-person-v3.json``): this bench measures the exhaustive join on
+the backend, and v2's missing-aware exhaustive join runs in process only (docs/encoding-v2.md).
+v2's blocked join: ``aidlink bench quality --blocked``, and on Dask ``aidlink bench dask --blocked
+--schema chinese-person-v2``.
 """
 
 from __future__ import annotations
