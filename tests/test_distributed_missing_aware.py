@@ -407,3 +407,31 @@ def test_the_matcher_on_dask_joins_the_default_schema_there_with_the_local_answe
         if line.startswith("aidlink_join_partition_seconds_count") and 'backend="dask"' in line
     ]
     assert counts and sum(counts) >= WORKERS  # key partitions ran on the workers
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("schema", ["chinese-person-v2", "chinese-person-v3"])
+def test_bench_dask_blocked_runs_on_a_schemas_encodings(cluster, schema):
+    import io
+
+    from aidlink.bench.dask import bench_dask
+
+    local_cluster, client = cluster
+    client.wait_for_workers(WORKERS, timeout=RESTART_SECONDS)
+    out = io.StringIO()
+    [row] = bench_dask([600], WORKERS, scheduler=local_cluster.scheduler_address, blocked=True, schema=schema, out=out)
+    assert row["identical"] and row["pairs"] > 300 and row["completeness"] > 0.9
+    assert min(row["records"]) > 500 and row["partitions"] == WORKERS
+    text = out.getvalue()
+    assert f"{schema} encodings" in text and ("missing-aware" in text) == (schema == "chinese-person-v2")
+    assert ("threshold 0.72" in text) == (schema == "chinese-person-v2")
+
+
+def test_bench_dask_schema_needs_the_blocked_join(capsys):
+    from aidlink.bench.dask import main
+
+    assert main(["--schema", "chinese-person-v2", "--sizes", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--schema needs --blocked" in err

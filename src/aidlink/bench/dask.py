@@ -133,15 +133,20 @@ def make_schema_datasets(n: int, schema: str, seed: int, processes: int | None =
 
     population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=seed)
     sides = [department_extract(population, "nhsa", seed=seed + k).rows[:n] for k in (1, 2)]
+    slices = [[rows[i : i + 5000] for i in range(0, len(rows), 5000)] for rows in sides]
+    if n <= 5000:  # one slice a side: encoded here, no worker processes (nor a fork)
+        _init_worker(f"{schema}.json")
+        parts = [[_encode_rows(part) for part in side] for side in slices]
+    else:
+        with multiprocessing.get_context("fork").Pool(
+            processes or os.cpu_count() or 1, initializer=_init_worker, initargs=(f"{schema}.json",)
+        ) as pool:
+            parts = [pool.map(_encode_rows, side) for side in slices]
     out = []
-    with multiprocessing.get_context("fork").Pool(
-        processes or os.cpu_count() or 1, initializer=_init_worker, initargs=(f"{schema}.json",)
-    ) as pool:
-        for rows in sides:
-            slices = [rows[i : i + 5000] for i in range(0, len(rows), 5000)]
-            encoded = [r for part in pool.map(_encode_rows, slices) for r in part if r is not None]
-            encodings = np.frombuffer(b"".join(e for e, _ in encoded), dtype=np.uint8).reshape(len(encoded), -1)
-            out += [encodings, BlockingKeys.from_tokens([t for _, t in encoded])]
+    for side in parts:
+        encoded = [r for part in side for r in part if r is not None]
+        encodings = np.frombuffer(b"".join(e for e, _ in encoded), dtype=np.uint8).reshape(len(encoded), -1)
+        out += [encodings, BlockingKeys.from_tokens([t for _, t in encoded])]
     a, a_tokens, b, b_tokens = out
     return a, b, a_tokens, b_tokens
 
