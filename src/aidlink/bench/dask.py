@@ -9,6 +9,13 @@ peak resident set size, sampled every 100 ms: of this process for the local run,
 of each worker process (via the scheduler) for the Dask run. JIT warm-up is excluded.
 Timings on a shared machine are noisy; at two cores a Dask cluster cannot beat the
 in-process kernel — the point is the shape (load, join, memory per worker).
+
+With --blocked --schema chinese-person-v2 (the default linkage schema) or chinese-person-v3,
+A and B are instead two department extracts (medical insurance, independently corrupted) of one
+synthetic population, N rows each, encoded with that schema at this machine (worker processes)
+with its blocking tokens. On v2 both joins are missing-aware (a pair scored on the segments
+both records have): in process ``missing_aware_match``, the join the matcher runs without a
+backend, against ``blocked_join(..., segments=...)`` on the cluster.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from aidlink.bench.timing import timed
 _BITS = 1024
 _SPREAD = np.uint64(0x9E3779B97F4A7C15)  # spreads small block numbers over the 64-bit key space
 _COMPLETENESS_SAMPLE = 2000  # A rows joined exhaustively to measure the blocked join's pair completeness
+SCHEMAS = ("chinese-person-v2", "chinese-person-v3")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=[2],
         help="Dask worker processes to start, one run per count (default: 2)",
     )
-    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="default 0.8; with --schema, the schema's calibrated threshold (0.72 for chinese-person-v2)",
+    )
     parser.add_argument(
         "--partitions",
         type=int,
@@ -65,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--blocked",
         action="store_true",
         help="the blocked join (tokens + LSH bands): in process vs by key partition on the workers",
+    )
+    parser.add_argument(
+        "--schema",
+        choices=SCHEMAS,
+        default=None,
+        help="with --blocked: encode two synthetic department extracts with this shipped schema "
+        "(chinese-person-v2, the default schema, joins missing-aware) instead of random vectors",
     )
     parser.add_argument(
         "--partition-costs",
@@ -99,6 +119,36 @@ def make_blocked_datasets(n: int, seed: int, planted: float = 0.5):
     drop = copies[rng.random(len(copies)) < 0.2]
     b_tokens[drop, 0] = rng.integers(1, 2**62, len(drop), dtype=np.int64).astype(np.uint64)
     return a, b, BlockingKeys(a_tokens), BlockingKeys(b_tokens)
+
+
+def make_schema_datasets(n: int, schema: str, seed: int, processes: int | None = None):
+    """Two medical-insurance extracts (independently corrupted) of one synthetic population, ``n``
+    rows each, encoded with the shipped ``schema`` and its blocking tokens: A, B (uint8 rows; rows
+    the pipeline refuses are left out) and their tokens (``BlockingKeys``)."""
+    import multiprocessing
+
+    from aidlink.bench.scale import _encode_rows, _init_worker
+    from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
+    from aidlink.matcher.similarity.blocking import BlockingKeys
+
+    population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=seed)
+    sides = [department_extract(population, "nhsa", seed=seed + k).rows[:n] for k in (1, 2)]
+    slices = [[rows[i : i + 5000] for i in range(0, len(rows), 5000)] for rows in sides]
+    if n <= 5000:  # one slice a side: encoded here, no worker processes (nor a fork)
+        _init_worker(f"{schema}.json")
+        parts = [[_encode_rows(part) for part in side] for side in slices]
+    else:
+        with multiprocessing.get_context("fork").Pool(
+            processes or os.cpu_count() or 1, initializer=_init_worker, initargs=(f"{schema}.json",)
+        ) as pool:
+            parts = [pool.map(_encode_rows, side) for side in slices]
+    out = []
+    for side in parts:
+        encoded = [r for part in side for r in part if r is not None]
+        encodings = np.frombuffer(b"".join(e for e, _ in encoded), dtype=np.uint8).reshape(len(encoded), -1)
+        out += [encodings, BlockingKeys.from_tokens([t for _, t in encoded])]
+    a, a_tokens, b, b_tokens = out
+    return a, b, a_tokens, b_tokens
 
 
 def _rss() -> int:
@@ -188,22 +238,61 @@ def _run_sizes(
     return rows
 
 
-def _blocked_row(dask, client, workers: int, n: int, threshold: float, partitions: int | None, seed: int) -> dict:
+def _blocked_row(dask, client, workers: int, n: int, threshold: float, partitions: int | None, seed: int, data) -> dict:
+    """One size: the in-process blocked join and the Dask one on ``data`` (A, B, their tokens, and
+    the optional segments of a segmented schema, None: whole vectors), side by side."""
     import time
 
     from aidlink.matcher.comparison import DEFAULT_LSH
+    from aidlink.matcher.missing_aware import missing_aware_match
     from aidlink.matcher.similarity import CandidatePairs, candidate_pairs, pack
     from aidlink.matcher.similarity.blocking import BlockedJoin
 
-    a, b, a_tokens, b_tokens = make_blocked_datasets(n, seed)
-    (a_keys, b_keys), keys_s = timed(
-        lambda: (a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))), b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))))
-    )
-    with _PeakMemory() as local_mem:
-        local, local_s = timed(lambda: BlockedJoin(a, a_keys, b, b_keys, threshold))
-        expected, kernel_s = timed(local.all)
-        local_s += kernel_s
-    join, plan_s = timed(partial(dask.blocked_join, "b", a, a_keys, b, b_keys, threshold, partitions=partitions))
+    a, b, a_tokens, b_tokens, segments = data
+    if segments is None:
+        (a_keys, b_keys), keys_s = timed(
+            lambda: (
+                a_tokens.with_keys(DEFAULT_LSH.band_keys(pack(a))),
+                b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b))),
+            )
+        )
+        with _PeakMemory() as local_mem:
+            local, local_s = timed(lambda: BlockedJoin(a, a_keys, b, b_keys, threshold))
+            expected, kernel_s = timed(local.all)
+            local_s += kernel_s
+        local_candidates = local.candidates
+        join, plan_s = timed(partial(dask.blocked_join, "b", a, a_keys, b, b_keys, threshold, partitions=partitions))
+    else:  # missing-aware: the band keys of each masked version are computed in the plan
+        keys_s = 0.0
+        with _PeakMemory() as local_mem:
+            outcome, local_s = timed(
+                lambda: missing_aware_match(
+                    a,
+                    b,
+                    threshold,
+                    segments,
+                    all_pairs=True,
+                    mine_blocking=a_tokens,
+                    other_blocking=b_tokens,
+                    lsh=DEFAULT_LSH,
+                )
+            )
+        expected, local_candidates = outcome.pairs, outcome.comparisons
+        join, plan_s = timed(
+            partial(
+                dask.blocked_join,
+                "b",
+                a,
+                a_tokens,
+                b,
+                b_tokens,
+                threshold,
+                partitions=partitions,
+                segments=segments,
+                lsh=DEFAULT_LSH,
+            )
+        )
+        a_keys = join.a_keys
     parts, first_s = [], None
     with _PeakMemory(client) as worker_mem, _PeakMemory() as matcher_mem:
         started = time.perf_counter()
@@ -214,24 +303,29 @@ def _blocked_row(dask, client, workers: int, n: int, threshold: float, partition
     got = CandidatePairs.concatenate(p.pairs for p in parts)
     # Pair completeness of the blocked join: the share of the exhaustive join's pairs it finds,
     # on a sample of A rows (the same for both: their pairs are identical or the run fails).
-    sample = np.sort(np.random.default_rng(seed).choice(n, min(n, _COMPLETENESS_SAMPLE), replace=False))
-    exhaustive = candidate_pairs(pack(a[sample]), pack(b), threshold)
+    sample = np.sort(np.random.default_rng(seed).choice(len(a), min(len(a), _COMPLETENESS_SAMPLE), replace=False))
+    if segments is None:
+        exhaustive = candidate_pairs(pack(a[sample]), pack(b), threshold)
+    else:
+        exhaustive = missing_aware_match(a[sample], b, threshold, segments, all_pairs=True).pairs
     blocked = set(zip(got.a_index.tolist(), got.b_index.tolist()))
     found = sum((int(sample[i]), int(j)) in blocked for i, j in zip(exhaustive.a_index, exhaustive.b_index))
     kernel = [p.seconds for p in parts]
+    keys = a_keys if isinstance(a_keys, np.ndarray) else a_keys.keys
     return {
         "size": n,
+        "records": (len(a), len(b)),
         "workers": workers,
         "partitions": join.stats.partitions,
         "pairs": len(expected),
         "identical": _same(got, expected),
         "completeness": found / max(1, len(exhaustive)),
         "completeness_pairs": (found, len(exhaustive)),
-        "keys_per_record": float((a_keys.keys != np.uint64(0xFFFFFFFFFFFFFFFF)).sum(axis=1).mean()),
+        "keys_per_record": float((keys != np.uint64(0xFFFFFFFFFFFFFFFF)).sum(axis=1).mean()),
         "lsh_keys_s": keys_s,
         "local_s": local_s,
         "local_peak_rss": local_mem.peak["matcher"],
-        "local_candidates": local.candidates,
+        "local_candidates": local_candidates,
         "plan_s": plan_s,
         "dask_join_s": dask_s,
         "first_partition_s": first_s,
@@ -240,17 +334,27 @@ def _blocked_row(dask, client, workers: int, n: int, threshold: float, partition
         "matcher_peak_rss": matcher_mem.peak["matcher"],
         "bytes_sent": join.stats.bytes_sent,
         "records_sent": join.stats.records_sent,
-        "replication": join.stats.records_sent / (2 * n),
+        "replication": join.stats.records_sent / (len(a) + len(b)),
         "candidates": join.stats.candidates,
         "retries": join.stats.retries,
     }
 
 
 def _run_blocked(
-    client, workers: int, sizes: Sequence[int], threshold: float, partitions: int | None, seed: int
+    client,
+    workers: int,
+    sizes: Sequence[int],
+    threshold: float,
+    partitions: int | None,
+    seed: int,
+    datasets: dict | None = None,
 ) -> list[dict]:
+    """``datasets``: per size, (A, B, tokens, tokens, optional segments) of a schema's encodings;
+    None: the random vectors of ``make_blocked_datasets``."""
     from aidlink.matcher.comparison import DEFAULT_LSH
     from aidlink.matcher.distributed import DaskJoinBackend
+    from aidlink.matcher.missing_aware import missing_aware_match
+    from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS
     from aidlink.matcher.similarity import pack
     from aidlink.matcher.similarity.blocking import blocked_candidate_pairs
 
@@ -260,7 +364,18 @@ def _run_blocked(
         b_keys = b_tokens.with_keys(DEFAULT_LSH.band_keys(pack(b)))
         blocked_candidate_pairs(a, a_keys, b, b_keys, threshold)
         dask.blocked_join("warm-up", a, a_keys, b, b_keys, threshold, partitions=partitions).candidate_pairs()
-        return [_blocked_row(dask, client, workers, n, threshold, partitions, seed) for n in sizes]
+        if datasets is not None:  # and the missing-aware steps
+            missing_aware_match(
+                a, b, threshold, V2_OPTIONAL_SEGMENTS, all_pairs=True, mine_blocking=a_tokens, other_blocking=b_tokens
+            )
+            dask.blocked_join(
+                "warm-up", a, a_tokens, b, b_tokens, threshold, segments=V2_OPTIONAL_SEGMENTS, lsh=DEFAULT_LSH
+            ).candidate_pairs()
+        rows = []
+        for n in sizes:
+            data = datasets[n] if datasets is not None else (*make_blocked_datasets(n, seed), None)
+            rows.append(_blocked_row(dask, client, workers, n, threshold, partitions, seed, data))
+        return rows
 
 
 def partition_costs(n: int, partitions: int, threshold: float = 0.8, seed: int = 7, out: TextIO = sys.stdout) -> dict:
@@ -315,19 +430,36 @@ def bench_dask(
     sizes: Sequence[int],
     workers: Sequence[int] | int,
     *,
-    threshold: float = 0.8,
+    threshold: float | None = None,
     partitions: int | None = None,
     scheduler: str | None = None,
     seed: int = 7,
     blocked: bool = False,
+    schema: str | None = None,
     out: TextIO | None = None,
 ) -> list[dict]:
     """Local vs Dask backend per size (and per worker count); one dict per run, printed to ``out``.
 
     ``blocked``: the blocked join (tokens + LSH bands; in process vs by key partition on Dask)
-    instead of the exhaustive one."""
-    run_sizes = _run_blocked if blocked else _run_sizes
+    instead of the exhaustive one. ``schema`` (blocked only): encodings of that shipped schema
+    (``SCHEMAS``) instead of random vectors; chinese-person-v2 joins missing-aware. ``threshold``
+    defaults to 0.8, or to v2's calibrated threshold on chinese-person-v2."""
     from distributed import Client, LocalCluster
+
+    from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD
+
+    if threshold is None:
+        threshold = V2_CALIBRATED_THRESHOLD if schema == "chinese-person-v2" else 0.8
+
+    run_sizes = _run_blocked if blocked else _run_sizes
+    if schema is not None:
+        from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS
+
+        if not blocked:
+            raise ValueError("a schema's encodings are benchmarked on the blocked join only (--blocked)")
+        segments = V2_OPTIONAL_SEGMENTS if schema == "chinese-person-v2" else None
+        datasets = {n: (*make_schema_datasets(n, schema, seed), segments) for n in sizes}  # before any cluster
+        run_sizes = partial(_run_blocked, datasets=datasets)
 
     counts = [workers] if isinstance(workers, int) else list(workers)
     rows: list[dict] = []
@@ -344,7 +476,10 @@ def bench_dask(
             ):
                 rows += run_sizes(client, count, sizes, threshold, partitions, seed)
     if out is not None:
-        (_print_blocked if blocked else _print)(rows, threshold, out)
+        if blocked:
+            _print_blocked(rows, threshold, out, schema)
+        else:
+            _print(rows, threshold, out)
     return rows
 
 
@@ -370,12 +505,17 @@ def _print(rows: list[dict], threshold: float, out: TextIO) -> None:
         )
 
 
-def _print_blocked(rows: list[dict], threshold: float, out: TextIO) -> None:
+def _print_blocked(rows: list[dict], threshold: float, out: TextIO, schema: str | None = None) -> None:
     mib = 1 << 20
+    if schema is None:
+        data = f"3 tokens + 16 LSH bands of 32 bits per record, random {_BITS}-bit encodings"
+    else:
+        data = f"{schema} encodings and tokens of two synthetic extracts, + 16 LSH bands of 32 bits"
+        if schema == "chinese-person-v2":
+            data += " (of each masked version), missing-aware"
     print(
-        f"Blocked Dice join (3 tokens + 16 LSH bands of 32 bits per record), {_BITS}-bit encodings, "
-        f"threshold {threshold}, {os.cpu_count()} cores; local = in-process blocked join on all cores, "
-        f"dask = by key partition, one thread per worker",
+        f"Blocked Dice join ({data}), threshold {threshold}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}; local = in-process blocked join, dask = by key partition, one thread per worker",
         file=out,
     )
     print(
@@ -394,13 +534,16 @@ def _print_blocked(rows: list[dict], threshold: float, out: TextIO) -> None:
         )
     for r in rows:
         low, high, total = r["partition_kernel_s"]
+        lsh = f"LSH keys {r['lsh_keys_s']:.2f} s at the matcher"
+        if schema == "chinese-person-v2":
+            lsh = "each masked version's band keys computed at the matcher in the plan"
         print(
-            f"  {r['size']}: {r['keys_per_record']:.1f} keys/record (LSH keys {r['lsh_keys_s']:.2f} s at the "
-            f"matcher), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "
-            f"{low:.2f}-{high:.2f} s (sum {total:.2f} s), {r['bytes_sent'] / (2 * r['size']):.0f} B sent per "
-            f"record, matcher peak {r['matcher_peak_rss'] / mib:.0f} MiB, completeness "
+            f"  {r['size']}: {r['keys_per_record']:.1f} keys/record ({lsh}), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "
+            f"{low:.2f}-{high:.2f} s (sum {total:.2f} s), {r['bytes_sent'] / sum(r['records']):.0f} B sent per "
+            f"record, matcher peak {r['matcher_peak_rss'] / mib:.0f} MiB, records {r['records'][0]} x "
+            f"{r['records'][1]}, completeness "
             f"{r['completeness_pairs'][0]}/{r['completeness_pairs'][1]} exhaustive pairs of "
-            f"{min(r['size'], _COMPLETENESS_SAMPLE)} sampled A rows",
+            f"{min(r['records'][0], _COMPLETENESS_SAMPLE)} sampled A rows",
             file=out,
         )
 
@@ -409,12 +552,18 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if any(n < 1 for n in args.sizes) or any(w < 1 for w in args.workers):
         print("aidlink bench dask: --sizes and --workers must be positive", file=sys.stderr)
         return 2
+    if args.schema is not None and not args.blocked:
+        print(
+            "aidlink bench dask: --schema needs --blocked (a schema's encodings run on the blocked join)",
+            file=sys.stderr,
+        )
+        return 2
     if args.partition_costs:
         if args.partitions is None or args.partitions < 1:
             print("aidlink bench dask: --partition-costs needs --partitions (a positive number)", file=sys.stderr)
             return 2
         for n in args.sizes:
-            partition_costs(n, args.partitions, args.threshold, args.seed, out)
+            partition_costs(n, args.partitions, 0.8 if args.threshold is None else args.threshold, args.seed, out)
         return 0
     rows = bench_dask(
         args.sizes,
@@ -424,6 +573,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         scheduler=args.scheduler,
         seed=args.seed,
         blocked=args.blocked,
+        schema=args.schema,
         out=out,
     )
     if not all(r["identical"] for r in rows):

@@ -28,6 +28,9 @@ Encoded with ``--schema``: ``v2`` (the default schema, ``chinese-person-v2.json`
 comparison is missing-aware, docs/encoding-v2.md, and the threshold defaults to its calibrated
 0.72) or ``v3`` (the earlier default, plain clkhash CLKs; threshold 0.8). Completeness compares
 the matcher's pairs with the same join run here, blocked and exhaustive, missing-aware for v2.
+The exhaustive stage's v2 join runs in process even with ``--backend dask`` (a missing-aware
+pair is scored on masked vectors the exhaustive backend does not hold; docs/encoding-v2.md);
+v2's blocked join on Dask: ``aidlink bench dask --blocked --schema chinese-person-v2``.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ SCHEMAS = {"v2": "chinese-person-v2.json", "v3": "chinese-person-v3.json"}
 def _schema(name: str):
     from aidlink.gateway.encoding import LinkageSchema
 
-    return LinkageSchema.shipped(SCHEMAS[name])
+    return LinkageSchema.shipped(SCHEMAS.get(name, name))  # v2 / v3, or a shipped file name
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

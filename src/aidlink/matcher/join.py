@@ -13,9 +13,12 @@ path), and the monitoring graph's pairwise links. It picks the join:
   one is loaded), or on the in-process kernel when there is no backend.
 
 Scores are the same exact Dice coefficient on every path; a blocked join finds a
-subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2) the
-Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`);
-that join runs in process (blocked, or on the in-process kernel), never on the backend.
+subset of the exhaustive join's pairs. For a segmented schema (linkage schema v2, the default)
+the Dice coefficient is taken over the segments both records have (:mod:`matcher.missing_aware`):
+blocked, that join runs with ``join_backend = "dask"`` on the cluster by key partition (the
+in-process missing-aware join's pairs, scores and order; :mod:`matcher.distributed.blocked`),
+else in process; exhaustive, it always runs on the in-process kernel, never on the backend
+(whose workers hold B's whole vectors, not the masked versions a missing-aware pair is scored on).
 """
 
 from __future__ import annotations
@@ -135,11 +138,14 @@ class DatasetJoin:
             assert mine_blocking is not None and other.blocking is not None
             keys = Blocking(mine_blocking, other.blocking.take(rows), self.lsh)
             if hasattr(self.backend, "blocked_join") and threshold > 0:  # the Dask backend
+                mine, other_rows = np.asarray(mine), np.asarray(other.encodings[rows])
+                if len(mine) == 0 or len(other_rows) == 0:
+                    return self._blocked_on_dask(mine, other.meta, other_rows, None, threshold, all_pairs, progress)
                 return self._blocked_on_dask(
-                    np.asarray(mine),
+                    mine,
                     other.meta,
-                    np.asarray(other.encodings[rows]),
-                    keys,
+                    other_rows,
+                    keys.keys(pack(mine), pack(other_rows)),
                     threshold,
                     all_pairs,
                     progress,
@@ -179,8 +185,21 @@ class DatasetJoin:
         mine_blocking: BlockingKeys | None,
         progress: Progress | None,
     ) -> MatchOutcome:
-        """In process: blocked when both sides carry tokens, else exhaustive on the kernel."""
+        """Blocked when both sides carry tokens (by key partition on the Dask backend if there is
+        one, else in process), else exhaustive on the in-process kernel."""
         other_keys = other.blocking.take(rows) if mine_blocking is not None and other.blocking is not None else None
+        if other_keys is not None and hasattr(self.backend, "blocked_join") and threshold > 0:  # the Dask backend
+            assert mine_blocking is not None
+            return self._blocked_on_dask(
+                mine,
+                other.meta,
+                np.asarray(other.encodings[rows]),
+                (mine_blocking, other_keys),
+                threshold,
+                all_pairs,
+                progress,
+                segments=segments,
+            )
         outcome = missing_aware_match(
             mine,
             np.asarray(other.encodings[rows]),
@@ -202,22 +221,28 @@ class DatasetJoin:
         mine: np.ndarray,
         other: DatasetVersion,
         other_rows: np.ndarray,
-        blocking: Blocking,
+        keys: tuple[BlockingKeys, BlockingKeys] | None,
         threshold: float,
         all_pairs: bool,
         progress: Progress | None,
+        *,
+        segments: OptionalSegments | None = None,
     ) -> MatchOutcome:
         """The blocked join on the cluster, by key partition (``progress`` as partitions finish):
-        the in-process blocked join's pairs and scores; no partial result if it cannot finish."""
+        the in-process blocked join's pairs and scores; no partial result if it cannot finish.
+
+        ``keys``: both sides' keys with the LSH bands; with ``segments`` (missing-aware: the
+        in-process ``missing_aware_match``'s answer), the tokens only."""
         blocked_join = self.backend.blocked_join  # type: ignore[union-attr]
-        if len(mine) == 0 or len(other_rows) == 0:
+        if len(mine) == 0 or len(other_rows) == 0 or keys is None:
             if progress:
                 progress(len(mine), len(mine))
             return MatchOutcome(CandidatePairs.empty(), 0, True)
-        mine_keys, other_keys = blocking.keys(pack(mine), pack(other_rows))
+        mine_keys, other_keys = keys
+        extra = {} if segments is None else {"segments": segments, "lsh": self.lsh}
         parts = []
         try:
-            join = blocked_join(join_key(other), mine, mine_keys, other_rows, other_keys, threshold)
+            join = blocked_join(join_key(other), mine, mine_keys, other_rows, other_keys, threshold, **extra)
             for part in join:
                 parts.append(part.pairs)
                 if progress:

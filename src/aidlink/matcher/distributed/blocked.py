@@ -9,6 +9,17 @@ it (its smallest shared key's), so the union is exactly
 ``matcher.similarity.blocking.blocked_candidate_pairs`` on the whole data: same pairs, same
 scores bit for bit, and, merged, the same canonical order.
 
+Missing-aware (a segmented schema, ``segments`` given): the join the matcher runs in process is
+:func:`matcher.missing_aware.missing_aware_match`, where a pair's keys are the tokens plus the
+LSH band keys of both records masked to the segments both have. The matcher computes every such
+masked version's band keys once (:func:`matcher.missing_aware.version_keys`) and cuts records
+into partitions by all their keys as above; a worker gets its partition's encodings and keys,
+each key tagged with the version it belongs to, and runs ``missing_aware_pairs`` with the
+in-process finder given each presence-group pair's version of the keys
+(:func:`matcher.distributed.tasks.join_key_partition_missing_aware`). The matcher keeps a pair
+from the partition of the smallest key the two records share in that version: again exactly the
+in-process pairs and scores, each once.
+
 Worker loss: the matcher keeps the arrays the partitions were cut from. A partition whose
 worker or data was lost is cut and scattered again from them and runs once more; if that
 fails too, :class:`JoinFailed` names the dataset and the partition. A partition whose kernel
@@ -20,7 +31,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 
@@ -31,9 +42,16 @@ from aidlink.matcher.distributed.errors import JoinFailed
 from aidlink.matcher.distributed.key_partitions import KeyPartition, owning_partitions, plan_partitions
 from aidlink.matcher.distributed.metrics import JoinMetrics
 from aidlink.matcher.distributed.partitions import check_encodings
-from aidlink.matcher.distributed.tasks import BLOCKED_TASK_PREFIX, KeyPartitionAnswer, join_key_partition
+from aidlink.matcher.distributed.tasks import (
+    BLOCKED_TASK_PREFIX,
+    KeyPartitionAnswer,
+    join_key_partition,
+    join_key_partition_missing_aware,
+)
+from aidlink.matcher.missing_aware import OptionalSegments, VersionKeys, version_keys
 from aidlink.matcher.similarity import CandidatePairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import carrier
 
 # Failures that mean "a worker or the data on it went away", worth one more try (a
@@ -65,7 +83,10 @@ class BlockedJoinStats:
 
 
 class DaskBlockedJoin:
-    """The blocked join of A against B on the workers of ``client``, by key partition."""
+    """The blocked join of A against B on the workers of ``client``, by key partition.
+
+    ``a_keys``/``b_keys``: every key (tokens and LSH bands); with ``segments`` (missing-aware),
+    the tokens only, and ``lsh`` gives the band keys of each masked version (None: tokens only)."""
 
     def __init__(
         self,
@@ -82,6 +103,8 @@ class DaskBlockedJoin:
         worker_threads: int = 1,
         timeout: float = 600.0,
         in_flight: int | None = None,
+        segments: OptionalSegments | None = None,
+        lsh: BitSamplingLsh | None = None,
     ) -> None:
         check_encodings(a, f"blocked join against dataset {dataset!r}, A side")
         check_encodings(b, f"blocked join against dataset {dataset!r}, B side")
@@ -98,6 +121,12 @@ class DaskBlockedJoin:
         self.client, self.dataset = client, dataset
         self.a, self.b = a, b
         self.a_keys, self.b_keys = a_keys.keys, b_keys.keys
+        self.segments = segments
+        self.versions: tuple[VersionKeys, VersionKeys] | None = None
+        if segments is not None:  # route by tokens and every masked version's band keys
+            self.versions = version_keys(a, self.a_keys, b, self.b_keys, segments, lsh)
+            self.a_keys, self.b_keys = self.versions[0].keys, self.versions[1].keys
+            self.codes = (segments.presence(a), segments.presence(b))
         self.threshold, self.partitions = threshold, partitions
         self.metrics, self.worker_threads, self.timeout = metrics, worker_threads, timeout
         if in_flight is not None and (isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1):
@@ -122,15 +151,25 @@ class DaskBlockedJoin:
         tasks: dict[Future, int] = {}
         for i, k in enumerate(numbers):
             worker = workers[(self._sent + i + attempt) % len(workers)]
-            payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
+            task: Callable[..., KeyPartitionAnswer] = join_key_partition
+            extra: tuple[object, ...] = ()
+            if self.versions is None:
+                payload = self.plan[k].payload(self.a, self.a_keys, self.b, self.b_keys, self.partitions)
+            else:
+                a_keys, b_keys = self.versions
+                payload = self.plan[k].tagged_payload(
+                    self.a, a_keys.keys, a_keys.kept, self.b, b_keys.keys, b_keys.kept, self.partitions
+                )
+                task, extra = join_key_partition_missing_aware, (self.segments,)
             self.stats.bytes_sent += sum(array.nbytes for array in payload)
             self.stats.records_sent += len(self.plan[k].a_rows) + len(self.plan[k].b_rows)
             data = self.client.scatter(payload, workers=[worker], hash=False, timeout=self.timeout)
             future = self.client.submit(
-                join_key_partition,
+                task,
                 *data,
                 self.threshold,
                 self.worker_threads,
+                *extra,
                 trace_context,
                 pure=False,
                 key=f"{BLOCKED_TASK_PREFIX}{k}-{uuid.uuid4().hex}",
@@ -238,7 +277,12 @@ class DaskBlockedJoin:
         self.metrics.partition_seconds.labels("dask", self.dataset).observe(answer.seconds)
         self.stats.candidates += answer.candidates
         a_index, b_index = part.a_rows[answer.pairs.a_index], part.b_rows[answer.pairs.b_index]
-        owned = owning_partitions(self.a_keys[a_index], self.b_keys[b_index], self.partitions) == k
+        if self.versions is None:
+            a_keys, b_keys = self.a_keys[a_index], self.b_keys[b_index]
+        else:  # the keys of the version the pair was scored in: masked to the segments both have
+            kept = self.codes[0][a_index] & self.codes[1][b_index]
+            a_keys, b_keys = self.versions[0].of(a_index, kept), self.versions[1].of(b_index, kept)
+        owned = owning_partitions(a_keys, b_keys, self.partitions) == k
         pairs = CandidatePairs(answer.pairs.scores[owned], a_index[owned], b_index[owned])
         # Local canonical order (score, a, b) survives the monotone row mapping, and filtering.
         return PartitionPairs(k, pairs, answer.candidates, answer.seconds)

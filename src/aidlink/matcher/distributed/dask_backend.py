@@ -32,8 +32,10 @@ from aidlink.matcher.distributed.errors import DatasetNotLoaded, JoinFailed
 from aidlink.matcher.distributed.metrics import join_metrics
 from aidlink.matcher.distributed.partitions import ShardLayout, check_encodings, row_popcounts, row_positions
 from aidlink.matcher.distributed.tasks import TASK_PREFIX, PartitionAnswer, join_partition
+from aidlink.matcher.missing_aware import OptionalSegments
 from aidlink.matcher.similarity import CandidatePairs
 from aidlink.matcher.similarity.blocking import BlockingKeys
+from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import carrier
 
 Version = int | str | None
@@ -171,13 +173,19 @@ class DaskJoinBackend:
         *,
         partitions: int | None = None,
         in_flight: int | None = None,
+        segments: OptionalSegments | None = None,
+        lsh: BitSamplingLsh | None = None,
     ) -> DaskBlockedJoin:
         """The blocked join of ``a`` against ``b`` (both given whole, keys including any LSH
         bands) on the cluster, cut into ``partitions`` key partitions (default: one per worker
         thread). Iterate it for each partition's pairs as it finishes, or call
         ``candidate_pairs()`` for ``blocked_candidate_pairs``'s answer. At most ``in_flight``
         partitions (default: two per worker) are on the workers at once. ``dataset_key`` names
-        the B side in errors and metrics; nothing is kept on the workers afterwards."""
+        the B side in errors and metrics; nothing is kept on the workers afterwards.
+
+        ``segments`` (a segmented schema's optional segments): the missing-aware blocked join,
+        ``missing_aware_match``'s answer; ``a_keys``/``b_keys`` are then the tokens only, and the
+        band keys come from ``lsh`` on each masked version at the matcher (None: tokens only)."""
         count = partitions if partitions is not None else max(1, sum(self.client.nthreads().values()))
         return DaskBlockedJoin(
             self.client,
@@ -192,6 +200,8 @@ class DaskJoinBackend:
             worker_threads=self.worker_threads,
             timeout=self.timeout,
             in_flight=in_flight,
+            segments=segments,
+            lsh=lsh,
         )
 
     # -- the join -----------------------------------------------------------------------------

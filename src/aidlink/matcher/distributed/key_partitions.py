@@ -78,6 +78,44 @@ class KeyPartition:
             *partition_keys(b_keys[self.b_rows], self.number, partitions),
         ]
 
+    def tagged_payload(
+        self,
+        a: np.ndarray,
+        a_keys: np.ndarray,
+        a_kept: np.ndarray,
+        b: np.ndarray,
+        b_keys: np.ndarray,
+        b_kept: np.ndarray,
+        partitions: int,
+    ) -> list[np.ndarray]:
+        """A missing-aware partition's payload (``matcher.missing_aware.VersionKeys`` per side):
+        per side the uint8 encodings, their keys in this partition (uint16 count per row, uint64
+        keys) and each key's version tag (uint8): eight arrays."""
+        out: list[np.ndarray] = []
+        for x, keys, kept, rows in ((a, a_keys, a_kept, self.a_rows), (b, b_keys, b_kept, self.b_rows)):
+            inside = key_partitions(keys[rows], partitions) == self.number
+            out += [
+                np.ascontiguousarray(x[rows]),
+                inside.sum(axis=1).astype(np.uint16),
+                np.ascontiguousarray(keys[rows][inside]),
+                np.ascontiguousarray(kept[rows][inside]),
+            ]
+        return out
+
+
+def dense(counts: np.ndarray, values: np.ndarray, fill) -> np.ndarray:
+    """Ragged values (a count per row, then the rows' values in order) as a padded
+    ``(rows, max count)`` array, each row's values first, in order."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if int(counts.sum()) != len(values):
+        raise ValueError(f"counts add up to {int(counts.sum())} but {len(values)} values were given")
+    out = np.full((len(counts), max(int(counts.max()) if len(counts) else 0, 1)), fill, dtype=values.dtype)
+    if len(values):
+        rows = np.repeat(np.arange(len(counts)), counts)
+        starts = np.cumsum(counts) - counts
+        out[rows, np.arange(len(values)) - np.repeat(starts, counts)] = values
+    return out
+
 
 def plan_partitions(a_keys: np.ndarray, b_keys: np.ndarray, partitions: int) -> list[KeyPartition]:
     """The partitions where both sides have records (the others cannot yield a pair)."""
