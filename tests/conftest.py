@@ -10,6 +10,7 @@ matcher's data directory. Asking for PostgreSQL when the server is down fails
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"matcher database: {config.getoption('--database')}"
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Each test leaves the root logger as it found it. A command run in process configures
+    logging (handlers, level INFO for services); left in place, the next test would get the log
+    lines of threads still running from earlier tests (a module's Dask scheduler, say) in its
+    captured stderr, and a one-line-error assertion there would fail for nothing it did."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
