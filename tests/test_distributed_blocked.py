@@ -30,7 +30,7 @@ from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
 from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys, blocked_candidate_pairs  # noqa: E402
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
-from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
+from tests.test_distributed_join import KillWorkerOnJoin, worker_killing_cluster  # noqa: E402
 
 WORKERS = 2
 RESTART_SECONDS = 180  # a worker a test ended can take long to come back on a loaded machine
@@ -86,12 +86,7 @@ def linked(n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
+    with worker_killing_cluster() as (cluster, client):
         yield cluster, client
 
 

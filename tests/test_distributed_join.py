@@ -3,13 +3,16 @@ local kernel, only encodings on the workers, per-partition metrics, worker loss.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402  (installed with distributed)
 
 from aidlink.bench.kernel import make_datasets  # noqa: E402
 from aidlink.matcher.distributed import (  # noqa: E402
@@ -47,13 +50,35 @@ class KillWorkerOnJoin(distributed.WorkerPlugin):
             os._exit(1)
 
 
+# A LocalCluster closes the nanny of a worker that has not come back within this long after it
+# was lost (distributed.deploy.lost-worker-timeout, 15 s by default), and never starts it again.
+# These tests kill workers on purpose; on a loaded machine a restart can take longer than 15 s,
+# and with both nannies closed the next wait for workers waits for ever (seen in the suite loop).
+LOST_WORKER_TIMEOUT = "10 minutes"
+
+
+@contextlib.contextmanager
+def worker_killing_cluster(dashboard_address: str | None = None) -> Iterator[tuple[object, object]]:
+    """A LocalCluster of WORKERS one-thread worker processes, and a client, whose nannies
+    restart the workers these tests kill however long the restart takes."""
+    with (
+        dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT}),
+        distributed.LocalCluster(
+            n_workers=WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=dashboard_address,
+            host="127.0.0.1",
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield cluster, client
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-    ) as cluster:
-        with distributed.Client(cluster, set_as_default=False) as client:
-            yield cluster, client
+    with worker_killing_cluster() as (cluster, client):
+        yield cluster, client
 
 
 @pytest.fixture()

@@ -22,7 +22,7 @@ from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend, LocalJoinBackend  # noqa: E402
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
-from tests.test_distributed_join import KillWorkerOnJoin  # noqa: E402
+from tests.test_distributed_join import KillWorkerOnJoin, worker_killing_cluster  # noqa: E402
 
 WORKERS = 2
 INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test-schema")
@@ -33,12 +33,7 @@ JOIN_KEY = f"{PROVIDER}@v1"  # its name on the join backend and in metrics
 
 @pytest.fixture(scope="module")
 def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
+    with worker_killing_cluster(dashboard_address=":0") as (cluster, client):
         yield cluster, client
 
 
