@@ -29,6 +29,23 @@ ORIGIN = "aidlink.audit/crash"
 pytestmark = pytest.mark.slow
 
 
+OUTPUT: dict[int, list[str]] = {}  # what each matcher started here printed, by pid
+STOP_SECONDS = 60  # a graceful stop takes about a second; a loaded 2-core machine once took over 30
+
+
+def stop_matcher(proc: subprocess.Popen) -> None:
+    """SIGTERM, as an orchestrator stops it; a matcher that does not stop is killed (never left
+    listening) and the test fails with the end of what it printed."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        tail = "".join(OUTPUT.get(proc.pid, [])[-40:])
+        pytest.fail(f"the matcher did not stop within {STOP_SECONDS} s of SIGTERM; it printed:\n{tail}")
+
+
 def start_matcher(data_dir: Path, *witnessing: str) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "proto")]))
     proc = subprocess.Popen(
@@ -56,7 +73,9 @@ def start_matcher(data_dir: Path, *witnessing: str) -> tuple[subprocess.Popen, s
         lines.append(line)
         if line.startswith("matcher listening on "):
             address = line.split()[3].rstrip(",")
-            threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining
+            # keep draining (a full pipe would block its logging), and keep what it says for a failure
+            threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+            OUTPUT[proc.pid] = lines
             return proc, address
     proc.wait()
     pytest.fail("matcher did not start:\n" + "".join(lines))
@@ -134,8 +153,7 @@ def _crash_and_restart(tmp_path: Path, flags: tuple[str, ...], witness_url: str,
                 matcher_pb2.ListDatasetsRequest(), metadata=[(HEADER, "after-restart")], timeout=10
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_matcher(proc)
     store = SQLiteAuditStore(tmp_path / "audit.sqlite", read_only=True)
     try:
         rows = list(store.scan())
