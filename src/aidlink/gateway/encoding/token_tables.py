@@ -136,10 +136,31 @@ class FeatureMasks:
         values = self._values
         if values is not None:
             self._lookups += 1
-            cached = values.get(value)
+            cached = values.get(value)  # a str, checked above
             if cached is not None:
                 self._hits += 1
                 return cached
+        return self._compute(value)
+
+    def masks(self, column: list[object]) -> list[int]:
+        """:meth:`mask` of each value, the memoized ones looked up in C (``map``)."""
+        values = self._values
+        if values is None:
+            return list(map(self.mask, column))
+        got = list(map(values.get, column))  # type: ignore[arg-type]  # a non-str misses, then raises
+        misses = got.count(None)
+        self._lookups += len(got)
+        self._hits += len(got) - misses
+        if not misses:
+            return got  # type: ignore[return-value]  # no None in it
+        compute = self._compute
+        return [compute(value) if mask is None else mask for mask, value in zip(got, column)]
+
+    def _compute(self, value: object) -> int:
+        """The mask of a value not memoized (remembered for next time)."""
+        if value.__class__ is not str:
+            return self._token_free(value)
+        assert isinstance(value, str)
         if self._direct:
             mask = 0
             word = self._prepare(value)
@@ -156,6 +177,10 @@ class FeatureMasks:
                     mask = reduce(or_, map(self._direct_table.__getitem__, tokens))
                 except KeyError:
                     mask = self._or(tokens, self._k)
+            return self._remember(value, mask)
+        if self._exact_k:  # the value itself is the one token, not kept in a token table
+            word = self._prepare(value)
+            mask = self._token_mask(word, self._exact_k) << self._shift if word else 0
             return self._remember(value, mask)
         tokens = self._tokens(value)
         if not tokens:
