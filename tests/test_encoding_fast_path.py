@@ -336,3 +336,16 @@ def test_run_chunks_in_one_process_and_argument_checks() -> None:
     assert run_chunks(lambda a, b: (a, b), 0, 2) == []
     with pytest.raises(ValueError, match="workers must be at least 1"):
         run_chunks(lambda a, b: 0, 5, 0)
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 1001])
+def test_bit_slicing_is_packbits_along_the_records_and_back(count: int) -> None:
+    import numpy as np
+
+    from aidlink.gateway.encoding.segments import slice_bits, unslice_bits
+
+    rows = np.random.default_rng(count).integers(0, 2, size=(count, 64), dtype=np.uint8)
+    sliced = slice_bits(rows)
+    assert sliced.shape == (64, (count + 7) // 8)
+    assert np.array_equal(sliced, np.packbits(rows.T, axis=1))
+    assert np.array_equal(unslice_bits(sliced, count), rows)

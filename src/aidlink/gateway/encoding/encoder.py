@@ -24,7 +24,7 @@ from aidlink.gateway.encoding.features import Feature
 from aidlink.gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip, derive_hardening_key
 from aidlink.gateway.encoding.keyderivation import derive_feature_keys, scoped_secret
 from aidlink.gateway.encoding.schema import LinkageSchema
-from aidlink.gateway.encoding.segments import Diffuser, diffusion_key_info, diffusion_taps
+from aidlink.gateway.encoding.segments import Diffuser, diffusion_key_info, diffusion_taps, slice_bits, unslice_bits
 from aidlink.gateway.encoding.token_tables import FeatureMasks
 
 VALUE_CACHE_SIZE = 2**14
@@ -271,14 +271,14 @@ class Encoder:
         size = bits // 8
         count = len(masks)
         joined = b"".join(map(_to_bytes, masks, repeat(size), repeat("big")))
-        filters = np.frombuffer(joined, dtype=np.uint8)
+        filters = np.frombuffer(joined, dtype=np.uint8).reshape(count, size)
         # Bit-sliced: row i holds filter bit i of every record, 8 records to a byte.
-        sliced = np.packbits(np.unpackbits(filters.reshape(count, size), axis=1).T, axis=1)
+        sliced = slice_bits(np.unpackbits(filters, axis=1))
         out = np.zeros_like(sliced)
         for shift, _, diffuse in self._segments:
             start = bits - shift - diffuse.bits
             out[start : start + diffuse.bits] = diffuse.sliced(sliced[start : start + diffuse.bits])
-        return np.packbits(np.unpackbits(out, axis=1, count=count).T, axis=1).tobytes()
+        return np.packbits(unslice_bits(out, count), axis=1).tobytes()
 
     def encode_blob(self, records: Sequence[Record]) -> tuple[bytes, list[tuple[int, RecordError]]]:
         """Every record's CLK joined in order, :attr:`length_bytes` each (zero bytes for a record
