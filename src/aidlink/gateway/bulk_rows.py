@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aidlink.gateway.encoding.bulk import CHUNK_RECORDS, run_chunks
+from aidlink.gateway.encoding.bulk import CHUNK_RECORDS, ProcessShare, run_chunks
 from aidlink.gateway.pipeline import RecordPipeline, RowRefused
 
 _JOB: tuple[RecordPipeline, Sequence[Mapping[str, str]]] | None = None  # set before the fork, inherited
@@ -32,19 +32,21 @@ def _encode_range(start: int, stop: int) -> tuple[bytes, list[tuple[int, list[tu
 
 
 def encode_rows_in_processes(
-    pipeline: RecordPipeline, rows: Sequence[Mapping[str, str]], workers: int, *, chunk: int = CHUNK_RECORDS
+    pipeline: RecordPipeline,
+    rows: Sequence[Mapping[str, str]],
+    workers: int,
+    *,
+    chunk: int = CHUNK_RECORDS,
+    shares: list[ProcessShare] | None = None,
 ) -> list[bytes | RowRefused]:
     """``pipeline.encode_rows(rows)`` on ``workers`` processes in all (1: in this process): per
-    row, in order, its encoding or its :class:`RowRefused` with every (field, reason)."""
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1:
-        return pipeline.encode_rows(rows)
+    row, in order, its encoding or its :class:`RowRefused` with every (field, reason). ``shares``:
+    see :func:`gateway.encoding.bulk.run_chunks`."""
     global _JOB
     size = pipeline.encoder.length_bytes
     _JOB = (pipeline, rows)
     try:
-        parts = run_chunks(_encode_range, len(rows), workers, chunk)
+        parts = run_chunks(_encode_range, len(rows), workers, chunk, shares=shares)
     finally:
         _JOB = None
     out: list[bytes | RowRefused] = []

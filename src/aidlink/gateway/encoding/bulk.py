@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -30,6 +31,16 @@ from aidlink.gateway.encoding.schema import LinkageSchema
 CHUNK_RECORDS = 8192  # rows a process takes at a time: ~0.3 s of encoding, few enough to balance a loaded core
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProcessShare:
+    """What one process did in :func:`run_chunks`: its rows, chunks and CPU seconds (user + system)."""
+
+    parent: bool
+    rows: int
+    chunks: int
+    cpu_seconds: float
 
 
 @dataclass(frozen=True)
@@ -77,17 +88,21 @@ class _Shared(Generic[T]):
             self._next.value = index + 1
         return index
 
-    def drain(self) -> list[tuple[int, T]]:
-        """Encode chunks until none is left: (chunk index, result) of each done here."""
+    def drain(self, parent: bool) -> tuple[list[tuple[int, T]], ProcessShare]:
+        """Encode chunks until none is left: (chunk index, result) of each done here, and the share."""
+        cpu = time.process_time()
         done = []
+        rows = 0
         while (index := self.claim()) < len(self.bounds):
-            done.append((index, self.work(*self.bounds[index])))
-        return done
+            start, stop = self.bounds[index]
+            done.append((index, self.work(start, stop)))
+            rows += stop - start
+        return done, ProcessShare(parent, rows, len(done), time.process_time() - cpu)
 
     def child(self, sender: Connection) -> None:
         """A forked child's whole life: drain, send the results once, exit."""
         try:
-            message: tuple[str, Any] = ("ok", self.drain())
+            message: tuple[str, Any] = ("ok", self.drain(parent=False))
         except BaseException as exc:
             message = ("error", exc)
         try:
@@ -97,19 +112,30 @@ class _Shared(Generic[T]):
         sender.close()
 
 
-def run_chunks(work: Callable[[int, int], T], total: int, workers: int, chunk: int = CHUNK_RECORDS) -> list[T]:
+def run_chunks(
+    work: Callable[[int, int], T],
+    total: int,
+    workers: int,
+    chunk: int = CHUNK_RECORDS,
+    *,
+    shares: list[ProcessShare] | None = None,
+) -> list[T]:
     """``[work(start, stop) for each chunk of range(total)]`` on ``workers`` processes, this one
     included (1: here, no fork). ``work`` runs in forked children and must return a picklable
-    result; an exception it raises in a child is raised here."""
+    result; an exception it raises in a child is raised here. ``shares``, if given, receives what
+    each process did (this one first), for benchmarks."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
     children_wanted = min(workers, len(bounds)) - 1
-    if children_wanted < 1:
-        return [work(start, stop) for start, stop in bounds]
     shared = _Shared(work, bounds)
+    if children_wanted < 1:
+        done, share = shared.drain(parent=True)
+        if shares is not None:
+            shares.append(share)
+        return [result for _, result in done]
     children: list[tuple[Any, Connection]] = []
     results: dict[int, T] = {}
     gc.freeze()  # inherited objects stay out of the children's collections (no copy-on-write by GC)
@@ -120,7 +146,9 @@ def run_chunks(work: Callable[[int, int], T], total: int, workers: int, chunk: i
             process.start()
             sender.close()
             children.append((process, receiver))
-        results.update(shared.drain())
+        done, share = shared.drain(parent=True)
+        results.update(done)
+        received = [share]
         for process, receiver in children:
             try:
                 status, payload = receiver.recv()
@@ -129,7 +157,11 @@ def run_chunks(work: Callable[[int, int], T], total: int, workers: int, chunk: i
                 raise RuntimeError(f"an encoding worker process died (exit code {process.exitcode})") from None
             if status != "ok":
                 raise payload
-            results.update(payload)
+            done, share = payload
+            results.update(done)
+            received.append(share)
+        if shares is not None:
+            shares.extend(received)
     finally:
         gc.unfreeze()
         for process, receiver in children:
@@ -159,14 +191,16 @@ def encode_blob_in_processes(
     *,
     scope: bytes = b"",
     chunk: int = CHUNK_RECORDS,
+    shares: list[ProcessShare] | None = None,
 ) -> EncodedRecords:
     """Every record's CLK in one blob, in order, and the errors located at their 0-based rows,
-    encoded on ``workers`` processes in all (this one included; 1: no fork)."""
+    encoded on ``workers`` processes in all (this one included; 1: no fork). ``shares``: see
+    :func:`run_chunks`."""
     global _JOB
     encoder = Encoder(schema, secret, scope=scope)
     _JOB = (encoder, records)
     try:
-        parts = run_chunks(_encode_range, len(records), workers, chunk)
+        parts = run_chunks(_encode_range, len(records), workers, chunk, shares=shares)
     finally:
         _JOB = None
     errors = {row: error.at_row(row) for _, located in parts for row, error in located}
