@@ -196,15 +196,17 @@ def test_encoders_do_not_share_tables() -> None:
     assert other.encode_many([copy.deepcopy(record)]) == [other.encode(record)] != first.encode_many([record])
 
 
-@pytest.mark.parametrize("l", [64, 1024, 4096])
+@pytest.mark.parametrize("l", [64, 1024, 4096, 1 << 17])
 def test_fast_blake_token_masks_equal_the_plain_positions(l: int) -> None:
     from aidlink.gateway.encoding.bloom import BlakeTokenMasks, blake_positions, positions_mask
 
     key = bytes(range(64))
     fast = BlakeTokenMasks(key, l)
-    for token in (b"", b"1", "王丽".encode(), b"32010219900101002X"):
-        for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
-            assert fast(token, k) == positions_mask(blake_positions(token, k, key, l), l), (token, k)
+    tokens = [b"", b"1", "王丽".encode(), b"32010219900101002X"] + [str(i).encode() for i in range(50)]
+    for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
+        plain = [positions_mask(blake_positions(token, k, key, l), l) for token in tokens]
+        assert [fast(token, k) for token in tokens] == plain, k
+        assert fast.many(tokens, k) == plain, k  # all the tokens hashed together
 
 
 def test_one_encoder_shared_by_threads_gives_the_plain_bytes(features, monkeypatch) -> None:

@@ -70,7 +70,7 @@ class _FeatureEncoder:
         time; None for a salted feature (its masks depend on the record: :meth:`mask` itself)."""
         if self.salted:
             return None
-        return FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift)
+        return FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift, self.hasher.fast_token_masks)
 
 
 class Encoder:

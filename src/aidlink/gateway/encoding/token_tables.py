@@ -24,6 +24,7 @@ from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer
 
 TABLE_LIMIT = 1 << 15  # token masks per (feature, k); ~200 bytes each at l = 1024
 VALUE_LIMIT = 1 << 15  # value masks per feature (birth dates: ~36 500 a century)
+EXACT_BATCH = 16  # an exact feature's values not memoized, hashed together from this many on
 MIN_VALUE_HITS = 0.25  # a feature whose values repeat less than this stops memoizing values
 
 
@@ -58,10 +59,17 @@ def quick_prepare(feature: Feature) -> Callable[[str], str]:
 class FeatureMasks:
     """value -> mask, for one unsalted feature; a bad value raises as ``Feature.tokens`` does."""
 
-    def __init__(self, feature: Feature, token_mask: Callable[[str, int], int], shift: int) -> None:
+    def __init__(
+        self,
+        feature: Feature,
+        token_mask: Callable[[str, int], int],
+        shift: int,
+        token_masks: Callable[[list[str], int], list[int]] | None = None,
+    ) -> None:
         assert feature.hashing is not None
         self.feature = feature
         self._token_mask = token_mask
+        self._token_masks = token_masks
         self._shift = shift
         tokenizer = feature.hashing.tokenizer
         strategy = feature.hashing.strategy
@@ -143,9 +151,13 @@ class FeatureMasks:
         return self._compute(value)
 
     def masks(self, column: list[object]) -> list[int]:
-        """:meth:`mask` of each value, the memoized ones looked up in C (``map``)."""
+        """:meth:`mask` of each value, the memoized ones looked up in C (``map``); an exact
+        feature's values not memoized hashed together (:meth:`_exact_masks`)."""
         values = self._values
+        many = self._exact_k and self._token_masks is not None
         if values is None:
+            if many and len(column) >= EXACT_BATCH:
+                return self._exact_masks(column)
             return list(map(self.mask, column))
         got = list(map(values.get, column))  # type: ignore[arg-type]  # a non-str misses, then raises
         misses = got.count(None)
@@ -153,8 +165,25 @@ class FeatureMasks:
         self._hits += len(got) - misses
         if not misses:
             return got  # type: ignore[return-value]  # no None in it
+        if many and misses >= EXACT_BATCH:
+            places = [i for i, mask in enumerate(got) if mask is None]
+            computed = self._exact_masks([column[i] for i in places])
+            remember = self._remember
+            for i, mask in zip(places, computed):
+                got[i] = remember(column[i], mask)  # type: ignore[arg-type]  # str, or _exact_masks raised
+            return got  # type: ignore[return-value]  # every None replaced
         compute = self._compute
         return [compute(value) if mask is None else mask for mask, value in zip(got, column)]
+
+    def _exact_masks(self, column: list[object]) -> list[int]:
+        """The masks of an exact feature's values (fixed ``k``), their tokens hashed in one go."""
+        if set(map(type, column)) != {str}:
+            return [self._compute(value) for value in column]  # raises the error of a non-str
+        words = list(map(self._prepare, column))  # type: ignore[arg-type]  # all str, checked
+        assert self._token_masks is not None
+        hashed = iter(self._token_masks([word for word in words if word], self._exact_k))
+        shift = self._shift
+        return [next(hashed) << shift if word else 0 for word in words]
 
     def _compute(self, value: object) -> int:
         """The mask of a value not memoized (remembered for next time)."""
