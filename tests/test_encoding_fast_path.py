@@ -351,3 +351,19 @@ def test_bit_slicing_is_packbits_along_the_records_and_back(count: int) -> None:
     assert sliced.shape == (64, (count + 7) // 8)
     assert np.array_equal(sliced, np.packbits(rows.T, axis=1))
     assert np.array_equal(unslice_bits(sliced, count), rows)
+
+
+def test_windows_that_seldom_repeat_are_given_up_with_the_same_bytes(features, monkeypatch) -> None:
+    """Addresses of random characters: almost every 4-character window is new, so the feature goes
+    back to one lookup per bigram; digits keep their windows. Bytes equal the plain path throughout."""
+    import random
+
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.TABLE_LIMIT", 4000)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    rng = random.Random(7)
+    records = [dict(r, address="".join(rng.choices(chars, k=12))) for r in features[:1500]]
+    schema = LinkageSchema.default_chinese()
+    fast = Encoder(schema, SECRET)
+    assert fast.encode_many(records) == [Encoder(schema, SECRET).encode(r) for r in records]
+    tables = {identifier: column.__self__ for _, identifier, _, _, column in fast._fast_masks() if column}
+    assert tables["address"]._window == 0 and tables["id_number"]._window > 0

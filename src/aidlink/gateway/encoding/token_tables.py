@@ -6,6 +6,12 @@ token masks sit in plain dicts (one per bit count ``k``), already shifted into t
 segment, and a value's mask is one ``reduce(or_, map(table.__getitem__, tokens))``: the loop
 over tokens runs in C. n-grams are cut with precomputed ``slice`` objects, also in C.
 
+Three more shortcuts, none changing a bit: values are memoized per feature, and a column of
+values (:meth:`FeatureMasks.masks`) is looked up in C; n-grams (n >= 2, fixed ``k``) are looked
+up ``WINDOW_TOKENS`` at a time, by the substring that holds them (its mask is the OR of its
+n-grams: fewer lookups and big-int ORs per value); an exact feature's values that are not
+memoized (ID numbers) are hashed together and their bits set with numpy.
+
 Output is bit-identical to the plain path (tested on thousands of synthetic records, v3 and
 v2, and on clkhash's own vectors). Memory is bounded: a table that reaches ``TABLE_LIMIT``
 entries is emptied and refills (a dict, not an LRU: eviction bookkeeping per token would cost
@@ -24,6 +30,8 @@ from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer
 
 TABLE_LIMIT = 1 << 15  # token masks per (feature, k); ~200 bytes each at l = 1024
 VALUE_LIMIT = 1 << 15  # value masks per feature (birth dates: ~36 500 a century)
+WINDOW_TOKENS = 3  # n-grams per memoized window (4 characters of bigrams: 10**4 digit windows)
+MAX_WINDOW_MISSES = 0.5  # values with a window not memoized, above which a feature stops using windows
 EXACT_BATCH = 16  # an exact feature's values not memoized, hashed together from this many on
 MIN_VALUE_HITS = 0.25  # a feature whose values repeat less than this stops memoizing values
 
@@ -90,6 +98,14 @@ class FeatureMasks:
         # The usual case, inlined in `mask`: plain n-grams, a fixed k, token masks memoized.
         self._direct = self._n > 0 and self._k > 0 and self._memo_tokens
         self._direct_table = self._table(self._k) if self._direct else {}
+        # Windows: n-gram features (n >= 2) look up the mask of WINDOW_TOKENS tokens at once, memoized
+        # by the substring that holds them (its mask: the OR of its n-grams), so fewer lookups and
+        # ORs per value; given up if the windows repeat too little (a large alphabet, say).
+        self._window = WINDOW_TOKENS if self._direct and self._n >= 2 else 0
+        self._window_slices: dict[int, list[slice]] = {}
+        self._windows: dict[str, int] = {}
+        self._window_lookups = 0
+        self._window_misses = 0
         # An exact comparison with a fixed k: the value's one token, hashed straight away.
         self._exact_k = self._k if isinstance(tokenizer, ExactTokenizer) else 0
 
@@ -190,6 +206,22 @@ class FeatureMasks:
         if value.__class__ is not str:
             return self._token_free(value)
         assert isinstance(value, str)
+        if self._window:
+            mask = 0
+            word = self._prepare(value)
+            if word:
+                word = f"{self._pad}{word}{self._pad}"
+                count = len(word) - self._n + 1
+                slices = self._window_slices.get(count)
+                if slices is None:
+                    slices = self._window_slices[count] = self._windows_of(count)
+                windows = list(map(word.__getitem__, slices))
+                try:
+                    mask = reduce(or_, map(self._windows.__getitem__, windows))
+                    self._window_lookups += 1
+                except KeyError:
+                    mask = self._window_miss(windows)
+            return self._remember(value, mask)
         if self._direct:
             mask = 0
             word = self._prepare(value)
@@ -226,6 +258,32 @@ class FeatureMasks:
             for token, k in zip(tokens, self._strategy.bits_per_token(len(tokens))):
                 mask |= self._or([token], k)
         return self._remember(value, mask)
+
+    def _windows_of(self, count: int) -> list[slice]:
+        """Slices of a padded word with ``count`` n-grams: windows of WINDOW_TOKENS n-grams each
+        (the last may hold fewer), together every n-gram once."""
+        step, n = self._window, self._n
+        return [slice(first, min(first + step, count) + n - 1) for first in range(0, count, step)]
+
+    def _window_miss(self, windows: list[str]) -> int:
+        """The OR of windows' masks, the ones not memoized made from their n-grams' masks."""
+        table = self._windows
+        self._window_lookups += 1
+        self._window_misses += 1
+        if len(table) + len(windows) > TABLE_LIMIT:
+            if self._window_misses > MAX_WINDOW_MISSES * self._window_lookups:
+                self._window = 0  # too few repeats: back to one lookup per n-gram
+            table.clear()
+            self._window_lookups = self._window_misses = 0
+        n, k = self._n, self._k
+        masks = []
+        for window in windows:
+            mask = table.get(window)
+            if mask is None:
+                tokens = [window[i : i + n] for i in range(len(window) - n + 1)]
+                mask = table[window] = self._or(tokens, k)
+            masks.append(mask)
+        return reduce(or_, masks)
 
     def _remember(self, value: str, mask: int) -> int:
         values = self._values
