@@ -98,12 +98,12 @@ class FeatureMasks:
         # The usual case, inlined in `mask`: plain n-grams, a fixed k, token masks memoized.
         self._direct = self._n > 0 and self._k > 0 and self._memo_tokens
         self._direct_table = self._table(self._k) if self._direct else {}
-        # Windows: n-gram features (n >= 2) look up the mask of WINDOW_TOKENS tokens at once, memoized
+        # Windows: n-gram features (n >= 2) look up the mask of WINDOW_TOKENS n-grams at once, memoized
         # by the substring that holds them (its mask: the OR of its n-grams), so fewer lookups and
         # ORs per value; given up if the windows repeat too little (a large alphabet, say).
-        self._window = WINDOW_TOKENS if self._direct and self._n >= 2 else 0
-        self._window_slices: dict[int, list[slice]] = {}
-        self._windows: dict[str, int] = {}
+        self._windowed = self._n >= 2 and self._memo_tokens and (self._k > 0 or self._total > 0)
+        self._plans: dict[int, list[tuple[dict[str, int], int, list[slice]]]] = {}
+        self._window_tables: dict[int, dict[str, int]] = {}
         self._window_lookups = 0
         self._window_misses = 0
         # An exact comparison with a fixed k: the value's one token, hashed straight away.
@@ -206,21 +206,22 @@ class FeatureMasks:
         if value.__class__ is not str:
             return self._token_free(value)
         assert isinstance(value, str)
-        if self._window:
+        if self._windowed:
             mask = 0
             word = self._prepare(value)
             if word:
                 word = f"{self._pad}{word}{self._pad}"
                 count = len(word) - self._n + 1
-                slices = self._window_slices.get(count)
-                if slices is None:
-                    slices = self._window_slices[count] = self._windows_of(count)
-                windows = list(map(word.__getitem__, slices))
-                try:
-                    mask = reduce(or_, map(self._windows.__getitem__, windows))
-                    self._window_lookups += 1
-                except KeyError:
-                    mask = self._window_miss(windows)
+                plan = self._plans.get(count)
+                if plan is None:
+                    plan = self._plans[count] = self._plan(count)
+                self._window_lookups += 1
+                for table, k, cuts in plan:
+                    windows = list(map(word.__getitem__, cuts))
+                    try:
+                        mask |= reduce(or_, map(table.__getitem__, windows))
+                    except KeyError:
+                        mask |= self._window_miss(windows, k, table)
             return self._remember(value, mask)
         if self._direct:
             mask = 0
@@ -259,23 +260,37 @@ class FeatureMasks:
                 mask |= self._or([token], k)
         return self._remember(value, mask)
 
-    def _windows_of(self, count: int) -> list[slice]:
-        """Slices of a padded word with ``count`` n-grams: windows of WINDOW_TOKENS n-grams each
-        (the last may hold fewer), together every n-gram once."""
-        step, n = self._window, self._n
-        return [slice(first, min(first + step, count) + n - 1) for first in range(0, count, step)]
+    def _plan(self, count: int) -> list[tuple[dict[str, int], int, list[slice]]]:
+        """For a padded word of ``count`` n-grams: per bit count ``k`` (one; two for bitsPerFeature,
+        the first ``residue`` n-grams taking one bit more, as ``_compute``'s plain branch), the
+        window table and the slices of windows of WINDOW_TOKENS n-grams (the last may hold fewer)
+        that hold those n-grams, each once."""
+        n, step = self._n, WINDOW_TOKENS
+        if self._k:
+            groups = [(self._k, 0, count)]
+        else:
+            k, residue = divmod(self._total, count)
+            groups = [(k + 1, 0, residue)] if residue else []
+            if k:
+                groups.append((k, residue, count))
+        plan = []
+        for k, first, end in groups:
+            table = self._window_tables.get(k)
+            if table is None:
+                table = self._window_tables[k] = {}
+            plan.append((table, k, [slice(i, min(i + step, end) + n - 1) for i in range(first, end, step)]))
+        return plan
 
-    def _window_miss(self, windows: list[str]) -> int:
-        """The OR of windows' masks, the ones not memoized made from their n-grams' masks."""
-        table = self._windows
-        self._window_lookups += 1
+    def _window_miss(self, windows: list[str], k: int, table: dict[str, int]) -> int:
+        """The OR of windows' masks (``k`` bits per n-gram), the ones not memoized made from their
+        n-grams' masks and kept in ``table``."""
         self._window_misses += 1
         if len(table) + len(windows) > TABLE_LIMIT:
             if self._window_misses > MAX_WINDOW_MISSES * self._window_lookups:
-                self._window = 0  # too few repeats: back to one lookup per n-gram
+                self._windowed = False  # too few repeats: back to one lookup per n-gram
             table.clear()
             self._window_lookups = self._window_misses = 0
-        n, k = self._n, self._k
+        n = self._n
         masks = []
         for window in windows:
             mask = table.get(window)
