@@ -61,11 +61,18 @@ def _folded(doc: dict) -> None:
     doc["clkConfig"]["xor_folds"] = 1
 
 
+def _positional_bigrams(doc: dict) -> None:
+    for feature in doc["features"]:
+        if feature["identifier"] in ("name_pinyin", "phone"):
+            feature["hashing"]["comparison"] = {"type": "ngram", "n": 2, "positional": True}
+
+
 SCHEMAS = {
     "v3": LinkageSchema.chinese_v3,
     "v2": LinkageSchema.default_chinese,
     "v3+salt+balance+blip": lambda: hardened(_salt_balance_blip),
     "v3 xor-folded": lambda: hardened(_folded),
+    "v3 positional bigrams": lambda: hardened(_positional_bigrams),
 }
 
 

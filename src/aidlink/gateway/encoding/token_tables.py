@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import reduce
-from operator import or_
+from operator import add, or_
 
 from aidlink.gateway.encoding.features import Feature
 from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken
@@ -82,7 +82,10 @@ class FeatureMasks:
         tokenizer = feature.hashing.tokenizer
         strategy = feature.hashing.strategy
         # Plain n-grams are cut with cached slices (C); positional ones and other comparisons use the tokenizer.
-        self._n = tokenizer.n if isinstance(tokenizer, NgramTokenizer) and not tokenizer.positional else 0
+        self._n = tokenizer.n if isinstance(tokenizer, NgramTokenizer) else 0
+        # Positional n-grams: each n-gram prefixed with "<1-based position> " (cached prefixes, C).
+        self._positional = isinstance(tokenizer, NgramTokenizer) and tokenizer.positional
+        self._prefixes: list[str] = []
         self._pad = " " * (self._n - 1) if self._n > 1 else ""
         self._slices: dict[int, list[slice]] = {}
         self._k = strategy.k if isinstance(strategy, BitsPerToken) else 0
@@ -101,7 +104,9 @@ class FeatureMasks:
         # Windows: n-gram features (n >= 2) look up the mask of WINDOW_TOKENS n-grams at once, memoized
         # by the substring that holds them (its mask: the OR of its n-grams), so fewer lookups and
         # ORs per value; given up if the windows repeat too little (a large alphabet, say).
-        self._windowed = self._n >= 2 and self._memo_tokens and (self._k > 0 or self._total > 0)
+        self._windowed = (
+            self._n >= 2 and not self._positional and self._memo_tokens and (self._k > 0 or self._total > 0)
+        )
         self._plans: dict[int, list[tuple[dict[str, int], int, list[slice]]]] = {}
         self._window_tables: dict[int, dict[str, int]] = {}
         self._window_lookups = 0
@@ -122,7 +127,16 @@ class FeatureMasks:
         slices = self._slices.get(count)
         if slices is None:
             slices = self._slices[count] = [slice(i, i + n) for i in range(count)]
-        return list(map(word.__getitem__, slices))
+        tokens = list(map(word.__getitem__, slices))
+        return list(map(add, self._prefix(count), tokens)) if self._positional else tokens
+
+    def _prefix(self, count: int) -> list[str]:
+        """Position prefixes of positional n-grams, ``"1 "``, ``"2 "``, ..., at least ``count`` of them
+        (``map`` stops at the shorter list)."""
+        prefixes = self._prefixes
+        if len(prefixes) < count:
+            prefixes.extend(f"{i + 1} " for i in range(len(prefixes), count))
+        return prefixes
 
     def _table(self, k: int) -> dict[str, int]:
         table = self._tables.get(k)
@@ -235,6 +249,8 @@ class FeatureMasks:
                 if slices is None:
                     slices = self._slices[count] = [slice(i, i + n) for i in range(count)]
                 tokens = list(map(word.__getitem__, slices))
+                if self._positional:
+                    tokens = list(map(add, self._prefix(count), tokens))
                 try:
                     mask = reduce(or_, map(self._direct_table.__getitem__, tokens))
                 except KeyError:
