@@ -4,6 +4,7 @@ per-record path's bytes, and its errors still name the row and the field."""
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 from datetime import date
 
@@ -60,11 +61,18 @@ def _folded(doc: dict) -> None:
     doc["clkConfig"]["xor_folds"] = 1
 
 
+def _positional_bigrams(doc: dict) -> None:
+    for feature in doc["features"]:
+        if feature["identifier"] in ("name_pinyin", "phone"):
+            feature["hashing"]["comparison"] = {"type": "ngram", "n": 2, "positional": True}
+
+
 SCHEMAS = {
     "v3": LinkageSchema.chinese_v3,
     "v2": LinkageSchema.default_chinese,
     "v3+salt+balance+blip": lambda: hardened(_salt_balance_blip),
     "v3 xor-folded": lambda: hardened(_folded),
+    "v3 positional bigrams": lambda: hardened(_positional_bigrams),
 }
 
 
@@ -195,15 +203,17 @@ def test_encoders_do_not_share_tables() -> None:
     assert other.encode_many([copy.deepcopy(record)]) == [other.encode(record)] != first.encode_many([record])
 
 
-@pytest.mark.parametrize("l", [64, 1024, 4096])
+@pytest.mark.parametrize("l", [64, 1024, 4096, 1 << 17])
 def test_fast_blake_token_masks_equal_the_plain_positions(l: int) -> None:
     from aidlink.gateway.encoding.bloom import BlakeTokenMasks, blake_positions, positions_mask
 
     key = bytes(range(64))
     fast = BlakeTokenMasks(key, l)
-    for token in (b"", b"1", "王丽".encode(), b"32010219900101002X"):
-        for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
-            assert fast(token, k) == positions_mask(blake_positions(token, k, key, l), l), (token, k)
+    tokens = [b"", b"1", "王丽".encode(), b"32010219900101002X"] + [str(i).encode() for i in range(50)]
+    for k in (1, 7, 31, 32, 33, 40, 64, 65, 100):
+        plain = [positions_mask(blake_positions(token, k, key, l), l) for token in tokens]
+        assert [fast(token, k) for token in tokens] == plain, k
+        assert fast.many(tokens, k) == plain, k  # all the tokens hashed together
 
 
 def test_one_encoder_shared_by_threads_gives_the_plain_bytes(features, monkeypatch) -> None:
@@ -221,3 +231,146 @@ def test_one_encoder_shared_by_threads_gives_the_plain_bytes(features, monkeypat
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(shared.encode_many, parts))
     assert results == [[reference.encode(r) for r in part] for part in parts]
+
+
+def _hostile_records(features: list[dict[str, str]]) -> tuple[list, dict[int, str]]:
+    """A few thousand records with faults of every kind at known rows: row -> what the error names."""
+    records: list = [dict(r) for r in features[:2500]]
+    records[0]["sex"] = "3"  # the very first row
+    records[700]["id_number"] = "12345"
+    records[701]["name"] = None  # no value, and name has no missingValue
+    records[1234]["phone"] = 13912345678  # not a str
+    records[1235]["address"] = ["unhashable"]  # not a str, not hashable either
+    records[1800] = ["too", "short"]  # a sequence with the wrong number of values
+    records[1801] = "not a record"
+    records[-1]["birth_date"] = "20251399"  # the very last row
+    expected = {
+        0: "feature 'sex'",
+        700: "feature 'id_number'",
+        701: "feature 'name'",
+        1234: "feature 'phone'",
+        1235: "feature 'address'",
+        1800: "values but the schema has",
+        1801: "expected a mapping or a sequence",
+        len(records) - 1: "feature 'birth_date'",
+    }
+    return records, expected
+
+
+@pytest.mark.parametrize("name", ["v3", "v2", "v3+salt+balance+blip"])
+def test_several_processes_give_the_single_process_blob_and_errors(name: str, features) -> None:
+    from aidlink.gateway.encoding.bulk import encode_blob_in_processes
+
+    schema = SCHEMAS[name]()
+    records, expected = _hostile_records(features)
+    single = encode_blob_in_processes(schema, SECRET, records, 1)
+    assert sorted(single.errors) == sorted(expected)
+    for row, needle in expected.items():
+        error = single.errors[row]
+        assert error.row == row and str(error).startswith((f"row {row}, ", f"row {row}: ")) and needle in str(error), (
+            str(error)
+        )
+    plain = Encoder(schema, SECRET)
+    as_list = single.as_list()
+    assert len(single) == len(as_list) == len(records)
+    for row, clk in enumerate(as_list):
+        if row in expected:
+            assert clk is single.errors[row] and single.blob[row * single.size : (row + 1) * single.size] == bytes(
+                single.size
+            )
+        else:
+            assert clk == plain.encode(records[row]) == single.clk(row)
+    # Chunks small enough that every process takes many, including ones with errors at their edges.
+    for workers, chunk in ((2, 700), (3, 333), (2, 5000)):
+        several = encode_blob_in_processes(schema, SECRET, records, workers, chunk=chunk)
+        assert several.blob == single.blob
+        assert {row: str(e) for row, e in several.errors.items()} == {row: str(e) for row, e in single.errors.items()}
+        assert all(e.row == row for row, e in several.errors.items())
+
+    def shown(out: list) -> list:
+        return [str(c) if isinstance(c, RecordError) else c for c in out]
+
+    assert shown(encode_in_processes(schema, SECRET, records, 2, chunk=400)) == shown(as_list)
+
+
+def test_encode_rows_in_processes_equals_one_process(rows) -> None:
+    from aidlink.gateway.bulk_rows import encode_rows_in_processes
+
+    rows = [dict(r) for r in rows[:2000]]
+    rows[5]["id_number"] = "not a number"
+    rows[999]["name"] = "王3丽"
+    pipeline = RecordPipeline(LinkageSchema.default_chinese(), SECRET, 1, today=lambda: TODAY)
+    one = pipeline.encode_rows(rows)
+    refused = [i for i, r in enumerate(one) if isinstance(r, RowRefused)]
+    assert {5, 999} <= set(refused)
+    two = encode_rows_in_processes(pipeline, rows, 2, chunk=300)
+    assert [r if isinstance(r, bytes) else r.problems for r in two] == [
+        r if isinstance(r, bytes) else r.problems for r in one
+    ]
+
+
+_PARENT = os.getpid()
+
+
+def _fail_in_the_child(event, how: str):
+    def work(start: int, stop: int) -> int:
+        if os.getpid() == _PARENT:
+            assert event.wait(60), "no child took a chunk"
+            return start
+        event.set()
+        if how == "raise":
+            raise FeatureValueError("sex", "9", "raised in a worker")
+        os._exit(3)
+
+    return work
+
+
+@pytest.mark.parametrize("how", ["raise", "die"])
+def test_a_failing_worker_process_fails_the_whole_run(how: str) -> None:
+    import multiprocessing
+
+    from aidlink.gateway.encoding.bulk import run_chunks
+
+    event = multiprocessing.get_context("fork").Event()
+    expected = (FeatureValueError, "raised in a worker") if how == "raise" else (RuntimeError, "died")
+    with pytest.raises(expected[0], match=expected[1]):
+        run_chunks(_fail_in_the_child(event, how), 100, 2, chunk=10)
+
+
+def test_run_chunks_in_one_process_and_argument_checks() -> None:
+    from aidlink.gateway.encoding.bulk import run_chunks
+
+    assert run_chunks(lambda a, b: (a, b), 25, 1, chunk=10) == [(0, 10), (10, 20), (20, 25)]
+    assert run_chunks(lambda a, b: (a, b), 25, 4, chunk=10) == [(0, 10), (10, 20), (20, 25)]
+    assert run_chunks(lambda a, b: (a, b), 0, 2) == []
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        run_chunks(lambda a, b: 0, 5, 0)
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 1001])
+def test_bit_slicing_is_packbits_along_the_records_and_back(count: int) -> None:
+    import numpy as np
+
+    from aidlink.gateway.encoding.segments import slice_bits, unslice_bits
+
+    rows = np.random.default_rng(count).integers(0, 2, size=(count, 64), dtype=np.uint8)
+    sliced = slice_bits(rows)
+    assert sliced.shape == (64, (count + 7) // 8)
+    assert np.array_equal(sliced, np.packbits(rows.T, axis=1))
+    assert np.array_equal(unslice_bits(sliced, count), rows)
+
+
+def test_windows_that_seldom_repeat_are_given_up_with_the_same_bytes(features, monkeypatch) -> None:
+    """Addresses of random characters: almost every 4-character window is new, so the feature goes
+    back to one lookup per bigram; digits keep their windows. Bytes equal the plain path throughout."""
+    import random
+
+    monkeypatch.setattr("aidlink.gateway.encoding.token_tables.TABLE_LIMIT", 4000)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    rng = random.Random(7)
+    records = [dict(r, address="".join(rng.choices(chars, k=12))) for r in features[:1500]]
+    schema = LinkageSchema.default_chinese()
+    fast = Encoder(schema, SECRET)
+    assert fast.encode_many(records) == [Encoder(schema, SECRET).encode(r) for r in records]
+    tables = {identifier: column.__self__ for _, identifier, _, _, column in fast._fast_masks() if column}
+    assert not tables["address"]._windowed and tables["id_number"]._windowed

@@ -3,9 +3,11 @@
 One run, one set of records: a synthetic population's medical-insurance extract (default
 corruption), normalized once (timed apart). Then, on the same normalized records:
 
-- aidlink's fast path (``Encoder.encode_many``; ``encode_in_processes`` for 2+ processes),
+- aidlink's fast path (``encode_blob_in_processes``: N processes in all, this one included),
   for the clkhash-compatible v3 schema (``LinkageSchema.chinese_v3()``) and the default v2
-  schema (segmented, keyed diffusion);
+  schema (segmented, keyed diffusion), with each process's rows and CPU seconds: records per
+  CPU-second per process and this (parent) process's share of the CPU tell how well the
+  processes scale even on a loaded machine, where records/s depends on what else runs;
 - clkhash 0.18.3's ``generate_clks`` on the v3 schema with 1 and 2 workers, and every CLK
   compared with aidlink's. clkhash pins ``cryptography<41`` (see ``gateway.encoding.encoder``),
   so it cannot live in aidlink's environment: it runs in the interpreter given by
@@ -14,7 +16,8 @@ corruption), normalized once (timed apart). Then, on the same normalized records
 - the plain per-record path (``Encoder.encode``) on a sample, compared with the fast path;
 - the node's whole path from raw rows (normalize + encode v2) on 1 and 2 processes.
 
-Exits 1 if any output differs (aidlink fast vs plain, 1 vs 2 processes, aidlink vs clkhash).
+The load average is printed at the start and the end: records/s are comparable only between
+runs on an equally loaded machine. Exits 1 if any output differs (aidlink fast vs plain, 1 vs 2 processes, aidlink vs clkhash).
 Encoders start cold in every timing (fresh token and value tables).
 """
 
@@ -24,6 +27,7 @@ import argparse
 import base64
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -85,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the raw rows -> CLK (normalize + encode) figure"
     )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="rows a process takes at a time (default: aidlink.gateway.encoding.bulk.CHUNK_RECORDS)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the synthetic population")
     parser.set_defaults(func=run)
     return parser
@@ -105,12 +115,33 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _timed(work: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+def _timed(work: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
     """(result, wall seconds, CPU seconds of this process and its workers)."""
     cpu = _cpu_seconds()
     start = time.perf_counter()
-    result = work(*args)
+    result = work(*args, **kwargs)
     return result, time.perf_counter() - start, _cpu_seconds() - cpu
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def _shares(shares: Sequence[Any], cpu: float) -> str:
+    """Per process: rows, CPU seconds and records per CPU-second; the parent's share of all the CPU."""
+    parts = []
+    parent_cpu = 0.0
+    for number, share in enumerate(shares):
+        name = "parent" if share.parent else f"child {number}"
+        rate = f"{share.rows / share.cpu_seconds:,.0f}/CPU-s" if share.cpu_seconds > 0 else "n/a"
+        parts.append(f"{name} {share.rows:,} rows in {share.cpu_seconds:.2f} CPU-s ({rate})")
+        if share.parent:
+            parent_cpu = share.cpu_seconds
+    text = "; ".join(parts)
+    if cpu > 0:
+        text += f"; parent's CPU share {parent_cpu / cpu:.0%} of {cpu:.2f} CPU-s"
+    return text
 
 
 def _plain(encoder: Any, records: Sequence[dict[str, str]]) -> list[bytes]:
@@ -139,14 +170,26 @@ def normalized_features(rows: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
-def pipeline_clks(rows: Sequence[dict[str, str]], schema_name: str, processes: int) -> bytes:
+def pipeline_clks(
+    rows: Sequence[dict[str, str]],
+    schema_name: str,
+    processes: int,
+    shares: list[Any] | None = None,
+    chunk: int | None = None,
+) -> bytes:
     """Every encodable row's CLK, joined in row order, normalized and encoded on ``processes``."""
     from aidlink.gateway.bulk_rows import encode_rows_in_processes
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline
 
     pipeline = RecordPipeline(LinkageSchema.shipped(schema_name), SECRET, 1, today=lambda: TODAY)
-    return b"".join(c for c in encode_rows_in_processes(pipeline, rows, processes) if isinstance(c, bytes))
+    return b"".join(
+        c
+        for c in encode_rows_in_processes(
+            pipeline, rows, processes, shares=shares, **({} if chunk is None else {"chunk": chunk})
+        )
+        if isinstance(c, bytes)
+    )
 
 
 def run_clkhash(python: str, schema_json: dict, features: Sequence[dict[str, str]], workers: Sequence[int]) -> dict:
@@ -180,13 +223,15 @@ def run_clkhash(python: str, schema_json: dict, features: Sequence[dict[str, str
 
 def run(args: argparse.Namespace) -> int:
     from aidlink.gateway.encoding import Encoder, LinkageSchema
-    from aidlink.gateway.encoding.bulk import encode_in_processes
+    from aidlink.gateway.encoding.bulk import encode_blob_in_processes
     from aidlink.gateway.encoding.schema import CHINESE_V3_SCHEMA, DEFAULT_CHINESE_SCHEMA
 
-    if args.records < 1 or any(p < 1 for p in args.processes):
-        print("aidlink bench encode: --records and --processes must be at least 1", file=sys.stderr)
+    if args.records < 1 or any(p < 1 for p in args.processes) or (args.chunk is not None and args.chunk < 1):
+        print("aidlink bench encode: --records, --processes and --chunk must be at least 1", file=sys.stderr)
         return 2
+    chunk = {} if args.chunk is None else {"chunk": args.chunk}
     ok = True
+    print(f"start: {_load()}")
     rows, seconds, _ = _timed(generate_rows, args.records, args.seed)
     print(f"generated {len(rows):,} raw rows in {seconds:.1f} s (seed {args.seed})")
     features, seconds, cpu = _timed(normalized_features, rows)
@@ -197,18 +242,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{label} ({schema_name}), {n:,} normalized records -> CLKs")
         reference = None
         for processes in args.processes:
-            out, seconds, cpu = _timed(encode_in_processes, schema, SECRET, features, processes)
+            shares: list[Any] = []
+            out, seconds, cpu = _timed(
+                encode_blob_in_processes, schema, SECRET, features, processes, shares=shares, **chunk
+            )
             name = "process" if processes == 1 else "processes"
-            print(f"  aidlink encode_many, {processes} {name}:    {_rate(n, seconds, cpu)}")
+            print(f"  aidlink fast path, {processes} {name}:    {_rate(n, seconds, cpu)}")
+            print(f"    per process: {_shares(shares, cpu)}")
             if reference is None:
                 reference = out
-            elif out != reference:
+            elif out.blob != reference.blob or {r: str(e) for r, e in out.errors.items()} != {
+                r: str(e) for r, e in reference.errors.items()
+            }:
                 ok = False
                 print(f"  MISMATCH: {processes} processes differ from {args.processes[0]}")
         assert reference is not None
+        listed = reference.as_list()
         sample = features[:PLAIN_SAMPLE]
         plain, seconds, cpu = _timed(_plain, Encoder(schema, SECRET), sample)
-        same = plain == reference[: len(sample)]
+        same = plain == listed[: len(sample)]
         ok = ok and same
         print(
             f"  aidlink plain encode() per record, 1 process, first {len(sample):,}: {_rate(len(sample), seconds, cpu)}"
@@ -223,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  clkhash: could not run ({exc})")
                 else:
                     for workers, (secs, _) in theirs["seconds"].items():
-                        equal = theirs["clks"][workers] == reference
+                        equal = theirs["clks"][workers] == listed
                         ok = ok and equal
                         print(
                             f"  clkhash {theirs['version']} generate_clks, max_workers={workers}: {_rate(n, secs)}"
@@ -235,13 +287,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nnode path, raw rows -> CLKs (normalize + encode v2), {len(rows):,} rows")
         joined = None
         for processes in args.processes:
-            out, seconds, cpu = _timed(pipeline_clks, rows, DEFAULT_CHINESE_SCHEMA, processes)
+            shares = []
+            out, seconds, cpu = _timed(pipeline_clks, rows, DEFAULT_CHINESE_SCHEMA, processes, shares, args.chunk)
             name = "process" if processes == 1 else "processes"
             print(f"  RecordPipeline.encode_rows, {processes} {name}: {_rate(len(rows), seconds, cpu)}")
+            print(f"    per process: {_shares(shares, cpu)}")
             if joined is None:
                 joined = out
             elif out != joined:
                 ok = False
                 print(f"  MISMATCH: {processes} processes differ from {args.processes[0]}")
+    print(f"\nend: {_load()}")
     print("\nall outputs equal" if ok else "\nOUTPUTS DIFFER")
     return 0 if ok else 1

@@ -1,63 +1,67 @@
-"""Normalizing and encoding many raw rows on several worker processes, in order, refusals per row.
+"""Normalizing and encoding many raw rows on several processes, in order, refusals per row.
 
 For bulk commands that hold their rows in memory and start no threads (``aidlink encode``,
-``aidlink bench encode``): the pipeline and the rows reach the workers by ``fork`` (nothing
-pickled on the way in), the pipeline after it encoded the first chunk here (warm tables); each chunk comes back as its encodings joined into one ``bytes`` and the
-problems of its refused rows, in order (``Pool.imap``). A process with threads (the gateway
-server) must not fork: it uses ``RecordPipeline.records``, batched in its own process.
+``aidlink bench encode``): ``workers`` processes in all, this one included, take chunks of rows
+from a shared counter (:func:`gateway.encoding.bulk.run_chunks`); the pipeline and the rows reach
+the forked children by ``fork`` (nothing pickled on the way in), and each chunk comes back as its
+encodings joined into one ``bytes`` and the problems of its refused rows. A process with threads
+(the gateway server) must not fork: it uses ``RecordPipeline.records``, batched in its own process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Mapping, Sequence
 
-from aidlink.gateway.encoding.encoder import BATCH_RECORDS
+from aidlink.gateway.encoding.bulk import CHUNK_RECORDS, ProcessShare, run_chunks
 from aidlink.gateway.pipeline import RecordPipeline, RowRefused
 
-_JOB: tuple[RecordPipeline, Sequence[Mapping[str, str]]] | None = None  # set in the parent, inherited by fork
+_JOB: tuple[RecordPipeline, Sequence[Mapping[str, str]]] | None = None  # set before the fork, inherited
 
 
-def _encode_range(bounds: tuple[int, int]) -> tuple[bytes, list[tuple[int, list[tuple[str, str]]]]]:
-    assert _JOB is not None, "set before the pool forks"
+def _encode_range(start: int, stop: int) -> tuple[bytes, list[tuple[int, list[tuple[str, str]]]]]:
+    assert _JOB is not None, "set before the fork"
     pipeline, rows = _JOB
-    start, stop = bounds
     clks: list[bytes] = []
     refused: list[tuple[int, list[tuple[str, str]]]] = []
     for offset, result in enumerate(pipeline.encode_rows(rows[start:stop])):
         if isinstance(result, RowRefused):
-            refused.append((start + offset, result.problems))
+            refused.append((offset, result.problems))
         else:
             clks.append(result)
     return b"".join(clks), refused
 
 
 def encode_rows_in_processes(
-    pipeline: RecordPipeline, rows: Sequence[Mapping[str, str]], workers: int, *, chunk: int = BATCH_RECORDS
+    pipeline: RecordPipeline,
+    rows: Sequence[Mapping[str, str]],
+    workers: int,
+    *,
+    chunk: int = CHUNK_RECORDS,
+    shares: list[ProcessShare] | None = None,
 ) -> list[bytes | RowRefused]:
-    """``pipeline.encode_rows(rows)`` on ``workers`` processes (1: in this process): per row, in
-    order, its encoding or its :class:`RowRefused` with every (field, reason)."""
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1 or len(rows) <= chunk:
-        return pipeline.encode_rows(rows)
+    """``pipeline.encode_rows(rows)`` on ``workers`` processes in all (1: in this process): per
+    row, in order, its encoding or its :class:`RowRefused` with every (field, reason). ``shares``:
+    see :func:`gateway.encoding.bulk.run_chunks`."""
     global _JOB
     size = pipeline.encoder.length_bytes
-    out = pipeline.encode_rows(rows[:chunk])
-    ranges = [(start, min(start + chunk, len(rows))) for start in range(chunk, len(rows), chunk)]
     _JOB = (pipeline, rows)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for (start, stop), (blob, refused) in zip(ranges, pool.imap(_encode_range, ranges)):
-                problems = dict(refused)
-                position = 0
-                for row in range(start, stop):
-                    faults = problems.get(row)
-                    if faults is not None:
-                        out.append(RowRefused(faults))
-                    else:
-                        out.append(blob[position : position + size])
-                        position += size
+        parts = run_chunks(_encode_range, len(rows), workers, chunk, shares=shares)
     finally:
         _JOB = None
+    out: list[bytes | RowRefused] = []
+    for blob, refused in parts:
+        clks = [blob[i : i + size] for i in range(0, len(blob), size)]
+        if not refused:
+            out.extend(clks)
+            continue
+        part: list[bytes | RowRefused] = []
+        taken = 0
+        for offset, problems in refused:
+            while len(part) < offset:
+                part.append(clks[taken])
+                taken += 1
+            part.append(RowRefused(problems))
+        part.extend(clks[taken:])
+        out.extend(part)
     return out

@@ -16,6 +16,8 @@ from hashlib import blake2b, md5, sha1
 from operator import or_
 from typing import Literal
 
+import numpy as np
+
 HashKind = Literal["blakeHash", "doubleHash"]
 BLAKE_HASH: HashKind = "blakeHash"
 DOUBLE_HASH: HashKind = "doubleHash"
@@ -103,6 +105,31 @@ class BlakeTokenMasks:
         self._key = key
         self._states: list[blake2b] = [blake2b(key=key, salt=b"0"), blake2b(key=key, salt=b"1")]
         self._table = _bit_of_short(l)
+        self._l = l
+
+    def many(self, tokens: list[bytes], k: int) -> list[int]:
+        """``[self(token, k) for token in tokens]``, the bits set for all the tokens at once (numpy)
+        instead of ``k`` big-int ORs per token: for values that do not repeat (ID numbers)."""
+        if not tokens or k < 1:
+            return [self(token, k) for token in tokens]
+        digests = (k + 31) // 32
+        states = self._states
+        while len(states) < digests:
+            states.append(blake2b(key=self._key, salt=str(len(states)).encode()))
+        parts = []
+        for token in tokens:
+            for state in states[:digests]:
+                h = state.copy()
+                h.update(token)
+                parts.append(h.digest())
+        count, l = len(tokens), self._l
+        shorts = np.frombuffer(b"".join(parts), dtype="<u2").reshape(count, digests * 32)[:, :k]
+        bits = np.zeros((count, l), dtype=np.uint8)
+        positions = shorts if l > 0xFFFF else shorts % l  # a filter longer than 2**16 bits: no wrap
+        bits[np.arange(count)[:, None], positions] = 1  # position p: bit p from the top, as positions_mask
+        packed = np.packbits(bits, axis=1).tobytes()
+        size = l // 8
+        return [int.from_bytes(packed[i : i + size], "big") for i in range(0, len(packed), size)]
 
     def __call__(self, token: bytes, k: int) -> int:
         bit = self._table.__getitem__
@@ -163,6 +190,13 @@ class TokenHasher:
         if self._fast is None:
             return self._token_mask(token, k)
         return self._fast(token.encode(self.encoding), k)
+
+    def fast_token_masks(self, tokens: list[str], k: int) -> list[int]:
+        """:meth:`fast_token_mask` of many tokens with the same ``k``."""
+        if not isinstance(self._fast, BlakeTokenMasks):
+            return [self.fast_token_mask(token, k) for token in tokens]
+        encoding = self.encoding
+        return self._fast.many([token.encode(encoding) for token in tokens], k)
 
     def mask(self, tokens: list[str], ks: tuple[int, ...]) -> int:
         """OR of the masks of ``tokens``, token ``i`` setting ``ks[i]`` bits."""

@@ -10,8 +10,11 @@ proven on vectors produced by clkhash itself (``tests/vectors/clkhash``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
+from itertools import islice, repeat
+from operator import or_
+from typing import Any
 
 import numpy as np
 
@@ -21,13 +24,17 @@ from aidlink.gateway.encoding.features import Feature
 from aidlink.gateway.encoding.hardening import SALT_SEPARATOR, Balancer, Blip, derive_hardening_key
 from aidlink.gateway.encoding.keyderivation import derive_feature_keys, scoped_secret
 from aidlink.gateway.encoding.schema import LinkageSchema
-from aidlink.gateway.encoding.segments import Diffuser, diffusion_key_info, diffusion_taps
+from aidlink.gateway.encoding.segments import Diffuser, diffusion_key_info, diffusion_taps, slice_bits, unslice_bits
 from aidlink.gateway.encoding.token_tables import FeatureMasks
 
 VALUE_CACHE_SIZE = 2**14
-BATCH_RECORDS = 4096  # records whose filters are diffused/serialized together on the fast path
+BATCH_RECORDS = 4096  # records encode_each/encode_many hand to encode_blob at a time
+COLUMN_RECORDS = 1024  # records encoded a feature at a time (one bad value: these go record by record)
 
 Record = Sequence[str] | Mapping[str, str | None]
+# Per hashed feature: schema index, identifier, missing sentinel, mask of (value, salt), masks of a column or None
+_FastSlot = tuple[int, str, str | None, Callable[[object, str], int], Callable[[list[Any]], list[int]] | None]
+_to_bytes: Callable[[int, int, str], bytes] = int.to_bytes  # type: ignore[assignment]
 
 
 class _FeatureEncoder:
@@ -58,12 +65,12 @@ class _FeatureEncoder:
             return self._cached_mask(value, salt)
         return self._mask(value, salt)  # type: ignore[arg-type]  # Feature.prepare rejects non-strings
 
-    def fast_mask(self) -> Callable[[object, str], int]:
-        """``(value, salt) -> mask``, the same as :meth:`mask`, from memoized token tables
-        (a salted feature: :meth:`mask` itself)."""
+    def fast_masks(self) -> FeatureMasks | None:
+        """The same masks as :meth:`mask` from memoized token tables, one value or a column at a
+        time; None for a salted feature (its masks depend on the record: :meth:`mask` itself)."""
         if self.salted:
-            return self.mask
-        return FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift).mask
+            return None
+        return FeatureMasks(self.feature, self.hasher.fast_token_mask, self.shift, self.hasher.fast_token_masks)
 
 
 class Encoder:
@@ -147,7 +154,7 @@ class Encoder:
     def _filter_mask(self, record: Record, *, fast: bool) -> int:
         """The record's filter before any diffusion, folding or hardening."""
         mask = 0
-        masks = [f for *_, f in self._fast_masks()] if fast else [slot.mask for _, slot in self._slots]
+        masks = [s[3] for s in self._fast_masks()] if fast else [slot.mask for _, slot in self._slots]
         if isinstance(record, Mapping):
             salt = self._record_salt(record)
             for (_, slot), slot_mask in zip(self._slots, masks):
@@ -185,7 +192,7 @@ class Encoder:
         salt = self._record_salt(record) if self._salt is not None else ""
         get = record.get  # a dict, checked above
         mask = 0
-        for _, identifier, sentinel, fast_mask in slots:
+        for _, identifier, sentinel, fast_mask, _ in slots:
             value = get(identifier)
             if value is None:
                 if sentinel is None:
@@ -196,14 +203,46 @@ class Encoder:
             mask |= fast_mask(value, salt)
         return mask
 
-    _fast_slots: list[tuple[int, str, str | None, Callable[[object, str], int]]] | None = None
+    def _column_filter_masks(self, records: Sequence[Record]) -> list[int] | None:
+        """The filters of ``records`` (all dicts) computed a feature at a time over all of them:
+        the loops over records run in C (``map``), values memoized per feature. None if a record
+        is not a dict, lacks a value its feature has no missingValue for, or holds a bad value:
+        the caller then goes record by record (:meth:`_fast_filter_mask`), which names the error."""
+        if not records or set(map(type, records)) != {dict}:
+            return None
+        slots = self._fast_slots or self._fast_masks()
+        salts = list(map(self._record_salt, records)) if self._salt is not None else None
+        total: list[int] | None = None
+        try:
+            for _, identifier, sentinel, fast_mask, column_masks in slots:
+                column: list[Any] = list(map(dict.get, records, repeat(identifier)))  # type: ignore[arg-type]
+                if None in column:
+                    if sentinel is None:
+                        return None
+                    column = [sentinel if value is None else value for value in column]
+                if column_masks is not None:
+                    masks = column_masks(column)
+                else:
+                    masks = list(map(fast_mask, column, salts or repeat("")))
+                total = masks if total is None else list(map(or_, total, masks))
+        except (RecordError, TypeError):  # TypeError: an unhashable value (the record path raises its error)
+            return None
+        return total
 
-    def _fast_masks(self) -> list[tuple[int, str, str | None, Callable[[object, str], int]]]:
-        """Per hashed feature: (schema index, identifier, missing sentinel, fast mask function)."""
+    _fast_slots: list[_FastSlot] | None = None
+
+    def _fast_masks(self) -> list[_FastSlot]:
+        """Per hashed feature: (schema index, identifier, missing sentinel, fast mask function,
+        column function ``values -> masks`` or None for a salted feature)."""
         if self._fast_slots is None:
-            self._fast_slots = [
-                (index, slot.identifier, slot.sentinel, slot.fast_mask()) for index, slot in self._slots
-            ]
+            slots: list[_FastSlot] = []
+            for index, slot in self._slots:
+                fast = slot.fast_masks()
+                if fast is None:
+                    slots.append((index, slot.identifier, slot.sentinel, slot.mask, None))
+                else:
+                    slots.append((index, slot.identifier, slot.sentinel, fast.mask, fast.masks))
+            self._fast_slots = slots
         return self._fast_slots
 
     def _finish(self, mask: int) -> bytes:
@@ -219,65 +258,89 @@ class Encoder:
             mask = self._blip(mask, length)
         return mask_bytes(mask, length)
 
-    def _finish_many(self, masks: list[int]) -> list[bytes]:
-        """:meth:`_finish` of many filters; a segmented schema's diffusion runs on all at once."""
-        if not self._segments:
-            finish = self._finish
-            return [finish(mask) for mask in masks]
+    def _finish_blob(self, masks: list[int]) -> bytes:
+        """:meth:`_finish` of many filters, joined; a segmented schema's diffusion runs on all at once."""
         if not masks:
-            return []
-        bits = self.schema.hashed_length_bits  # segments exclude folding, balancing and BLIP
+            return b""
+        schema = self.schema
+        if not self._segments:
+            if schema.xor_folds or self._balance is not None or self._blip is not None:
+                return b"".join(map(self._finish, masks))
+            return b"".join(map(_to_bytes, masks, repeat(schema.length_bits // 8), repeat("big")))
+        bits = schema.hashed_length_bits  # segments exclude folding, balancing and BLIP
         size = bits // 8
         count = len(masks)
-        filters = np.frombuffer(b"".join([mask.to_bytes(size, "big") for mask in masks]), dtype=np.uint8)
+        joined = b"".join(map(_to_bytes, masks, repeat(size), repeat("big")))
+        filters = np.frombuffer(joined, dtype=np.uint8).reshape(count, size)
         # Bit-sliced: row i holds filter bit i of every record, 8 records to a byte.
-        sliced = np.packbits(np.unpackbits(filters.reshape(count, size), axis=1).T, axis=1)
+        sliced = slice_bits(np.unpackbits(filters, axis=1))
         out = np.zeros_like(sliced)
         for shift, _, diffuse in self._segments:
             start = bits - shift - diffuse.bits
             out[start : start + diffuse.bits] = diffuse.sliced(sliced[start : start + diffuse.bits])
-        packed = np.packbits(np.unpackbits(out, axis=1, count=count).T, axis=1).tobytes()
-        return [packed[i : i + size] for i in range(0, len(packed), size)]
+        return np.packbits(unslice_bits(out, count), axis=1).tobytes()
+
+    def encode_blob(self, records: Sequence[Record]) -> tuple[bytes, list[tuple[int, RecordError]]]:
+        """Every record's CLK joined in order, :attr:`length_bytes` each (zero bytes for a record
+        that failed), and (0-based offset, error, row not set) of each record that failed.
+
+        The fast path (bit-identical to :meth:`encode`, tests): features a column at a time over
+        ``COLUMN_RECORDS`` records, memoized token tables, a segmented schema's diffusion over all
+        the records at once, and no ``bytes`` object per record."""
+        masks: list[int] = []
+        errors: list[tuple[int, RecordError]] = []
+        for start in range(0, len(records), COLUMN_RECORDS):
+            part = records[start : start + COLUMN_RECORDS]
+            column = self._column_filter_masks(part)
+            if column is not None:
+                masks.extend(column)
+                continue
+            filter_mask = self._fast_filter_mask
+            for offset, record in enumerate(part, start):
+                try:
+                    masks.append(filter_mask(record))
+                except RecordError as exc:
+                    errors.append((offset, exc))
+        blob = self._finish_blob(masks)
+        if errors:
+            size = self.length_bytes
+            pieces, position, done = [], 0, 0
+            for offset, _ in errors:
+                end = position + (offset - done) * size
+                pieces += [blob[position:end], bytes(size)]
+                position, done = end, offset + 1
+            pieces.append(blob[position:])
+            blob = b"".join(pieces)
+        return blob, errors
+
+    def _batches(self, records: Iterable[Record]) -> Iterator[tuple[list[bytes | RecordError], int]]:
+        """Per ``BATCH_RECORDS`` records: each one's CLK or error (row not set), and the batch's first row."""
+        iterator = iter(records)
+        size = self.length_bytes
+        done = 0
+        while batch := list(islice(iterator, BATCH_RECORDS)):
+            blob, errors = self.encode_blob(batch)
+            part: list[bytes | RecordError] = [blob[i : i + size] for i in range(0, len(blob), size)]
+            for offset, error in errors:
+                part[offset] = error
+            yield part, done
+            done += len(batch)
 
     def encode_each(self, records: Iterable[Record]) -> list[bytes | RecordError]:
         """Per record, in order, its CLK or the :class:`RecordError` it raised (row not set).
 
-        The fast path: bit-identical to :meth:`encode` (tests), from memoized token tables, with
-        the diffusion of a segmented schema done ``BATCH_RECORDS`` records at a time."""
+        The fast path (:meth:`encode_blob`), ``BATCH_RECORDS`` records at a time."""
         out: list[bytes | RecordError] = []
-        masks: list[int] = []
-        places: list[int] = []
-        filter_mask = self._fast_filter_mask
-        for record in records:
-            try:
-                masks.append(filter_mask(record))
-            except RecordError as exc:
-                out.append(exc)
-                continue
-            places.append(len(out))
-            out.append(b"")
-            if len(masks) == BATCH_RECORDS:
-                for place, clk in zip(places, self._finish_many(masks)):
-                    out[place] = clk
-                masks, places = [], []
-        for place, clk in zip(places, self._finish_many(masks)):
-            out[place] = clk
+        for part, _ in self._batches(records):
+            out.extend(part)
         return out
 
     def encode_many(self, records: Iterable[Record]) -> list[bytes]:
         """CLKs of ``records`` in order (the fast path); an error names the 0-based row at fault."""
         out: list[bytes] = []
-        chunk: list[Record] = []
-        for record in records:
-            chunk.append(record)
-            if len(chunk) == BATCH_RECORDS:
-                self._extend(out, chunk)
-                chunk = []
-        self._extend(out, chunk)
+        for part, first in self._batches(records):
+            for offset, clk in enumerate(part):
+                if isinstance(clk, RecordError):
+                    raise clk.at_row(first + offset) from None
+            out.extend(part)  # type: ignore[arg-type]  # no errors in this part
         return out
-
-    def _extend(self, out: list[bytes], chunk: list[Record]) -> None:
-        for clk in self.encode_each(chunk):
-            if isinstance(clk, RecordError):
-                raise clk.at_row(len(out)) from None
-            out.append(clk)

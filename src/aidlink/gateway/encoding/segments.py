@@ -186,3 +186,28 @@ class Diffuser:
         for column in range(1, taps.shape[1]):
             out ^= segment[taps[:, column]]
         return out
+
+
+def slice_bits(rows: np.ndarray) -> np.ndarray:
+    """Bit-slice filters: ``rows`` is (records, bits) of 0/1; the result is (bits, ceil(records / 8))
+    bytes, row ``i`` holding bit ``i`` of 8 records per byte, the first record in the high bit
+    (as ``np.packbits`` along the records would give, without its slow strided loop)."""
+    count, bits = rows.shape
+    bytes_per_bit = -(-count // 8)
+    if count % 8:
+        rows = np.concatenate([rows, np.zeros((bytes_per_bit * 8 - count, bits), np.uint8)])
+    eights = rows.reshape(bytes_per_bit, 8, bits)
+    packed = eights[:, 0, :] << 7
+    for k in range(1, 8):
+        packed |= eights[:, k, :] << (7 - k)
+    return np.ascontiguousarray(packed.T)
+
+
+def unslice_bits(sliced: np.ndarray, count: int) -> np.ndarray:
+    """The inverse of :func:`slice_bits`: (records, bits) of 0/1 for the first ``count`` records."""
+    bits, bytes_per_bit = sliced.shape
+    packed = np.ascontiguousarray(sliced.T)
+    eights = np.empty((bytes_per_bit, 8, bits), np.uint8)
+    for k in range(8):
+        np.bitwise_and(packed >> (7 - k), 1, out=eights[:, k, :])
+    return eights.reshape(bytes_per_bit * 8, bits)[:count]
