@@ -76,7 +76,7 @@ def test_logs_follow_stderr_when_it_is_swapped_and_closed(monkeypatch):
         logging.getLogger("aidlink.test").info("while the first stream is open")
         first.close()
         monkeypatch.setattr("sys.stderr", second)
-        logging.getLogger("distributed.scheduler").info("after it was closed")
+        logging.getLogger("aidlink.test.background").info("after it was closed")
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
