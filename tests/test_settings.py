@@ -73,10 +73,10 @@ def test_logs_follow_stderr_when_it_is_swapped_and_closed(monkeypatch):
     try:
         monkeypatch.setattr("sys.stderr", first)
         configure_logging(logging.INFO)
-        logging.getLogger("aidlink.test").info("while the first stream is open")
+        root.info("while the first stream is open")
         first.close()
         monkeypatch.setattr("sys.stderr", second)
-        logging.getLogger("aidlink.test.background").info("after it was closed")
+        root.info("after it was closed")  # the root logger: no other level or handler in the way
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
