@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import grpc
@@ -14,6 +12,7 @@ from aidlink.cli.downloads import COMMENT
 from aidlink.cli.node_options import add_node_options, open_node_channel
 from aidlink.cli.progress import ProgressBar
 from aidlink.cli.settings import add_config_option, message_bytes, seconds
+from aidlink.cli.termination import TerminationSignal
 from aidlink.deadlines import DEFAULT_STREAM_DEADLINE_S, DEFAULT_UNARY_DEADLINE_S
 from aidlink.gateway.match_batches import local_matches
 from aidlink.matcher.purposes import BY_NAME as PURPOSES
@@ -225,11 +224,9 @@ def serve(args) -> int:
         print(f"aidlink gateway serve: {exc}", file=sys.stderr)
         return 2
     where = server.address + (f" and {server.tcp_address}" if server.tcp_address else "")
+    termination = TerminationSignal()
     print(f"gateway {args.department} listening on {where}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    termination.wait()
     server.stop()
     return 0
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from aidlink.cli.matcher_settings import add_core_options, core_settings
 from aidlink.cli.settings import add_config_option
+from aidlink.cli.termination import TerminationSignal
 
 
 def register(sub) -> None:
@@ -162,16 +161,14 @@ def serve(args) -> int:
             server.stop(grace=1)
             print(f"aidlink matcher serve: {exc}", file=sys.stderr)
             return 2
+    termination = TerminationSignal()
     print(
         f"matcher listening on {server.address}"
         + (f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else "")
         + (f", review console on {console.url}" if console else ""),
         flush=True,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    termination.wait()
     if console is not None:
         console.stop()
     server.stop(grace=10)

@@ -9,10 +9,10 @@ database, an archived copy), or host it in the matcher's own process (`aidlink m
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
+
+from aidlink.cli.termination import TerminationSignal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,11 +74,9 @@ def serve(args: argparse.Namespace) -> int:
         log.close()
         print(f"aidlink console serve: {exc}", file=sys.stderr)
         return 2
+    termination = TerminationSignal()
     print(f"console listening on {server.url}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    termination.wait()
     server.stop()
     log.close()
     return 0

@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from aidlink.audit.note import NoteVerifier
 from aidlink.audit.verifier_key import VerifierKeyError, read_verifier_key
+from aidlink.cli.termination import TerminationSignal
 from aidlink.keys.key_files import KeyFileError, read_file
 from aidlink.keys.passphrase import key_passphrase
 from aidlink.witness.key import WitnessKey, WitnessKeyError
@@ -144,12 +143,10 @@ def _serve(args: argparse.Namespace) -> int:
     except BaseException:
         state.close()
         raise
+    termination = TerminationSignal()
     print(f"witness {key.name} listening on {server.url}", flush=True)
     for verifier in logs:
         print(f"  following log {verifier.name}", flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    termination.wait()
     server.stop()
     return 0
