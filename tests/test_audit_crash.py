@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 
 OUTPUT: dict[int, list[str]] = {}  # what each matcher started here printed, by pid
-STOP_SECONDS = 60  # a graceful stop takes about a second; a loaded 2-core machine once took over 30
+STOP_SECONDS = 30  # a graceful stop takes about a second (one that never came: aidlink.cli.termination)
 
 
 def stop_matcher(proc: subprocess.Popen) -> None:
