@@ -15,8 +15,6 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from aidlink.bench.dask import bench_dask, make_blocked_datasets  # noqa: E402
-from aidlink.gateway.match_batches import remote_matches  # noqa: E402
-from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend, JoinFailed  # noqa: E402
 from aidlink.matcher.distributed.key_partitions import (  # noqa: E402
@@ -29,7 +27,8 @@ from aidlink.matcher.distributed.tasks import BLOCKED_TASK_PREFIX  # noqa: E402
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
 from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys, blocked_candidate_pairs  # noqa: E402
-from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
+from aidlink.v1 import matcher_pb2_grpc  # noqa: E402
+from tests.support.dev_matcher_calls import compare_datasets, upload_dataset  # noqa: E402
 from tests.test_distributed_join import KillWorkerOnJoin, worker_killing_cluster  # noqa: E402
 
 WORKERS = 2
@@ -258,55 +257,23 @@ def test_bad_inputs_are_refused_with_the_dataset_named(client, data):
 
 # -- in the matcher ----------------------------------------------------------------------------
 
-INFO = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint="test-schema")
-
 
 def _upload(stub, department: str, name: str, entry: str, encodings, keys: BlockingKeys, attributes: dict) -> None:
-    def chunks():
-        yield matcher_pb2.UploadChunk(
-            header=matcher_pb2.UploadHeader(
-                dataset=name,
-                catalog_entry=entry,
-                catalog_version="2023.1",
-                encoding=INFO,
-                attributes=sorted(attributes),
-            )
-        )
-        yield matcher_pb2.UploadChunk(
-            batch=matcher_pb2.RecordBatch(
-                records=[
-                    matcher_pb2.EncodedRecord(
-                        ref=f"{department}-{i}",
-                        encoding=row.tobytes(),
-                        attributes=attributes,
-                        blocking_keys=[int(k).to_bytes(8, "little") for k in key_row if k != NO_KEY],
-                    )
-                    for i, (row, key_row) in enumerate(zip(encodings, keys.keys))
-                ]
-            )
-        )
-
-    summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
-    assert summary.accepted == len(encodings)
+    rows = [[int(k).to_bytes(8, "little") for k in key_row if k != NO_KEY] for key_row in keys.keys]
+    upload_dataset(
+        stub,
+        department,
+        name,
+        entry,
+        encodings,
+        schema_fingerprint="test-schema",
+        blocking_keys=rows,
+        attributes=attributes,
+    )
 
 
 def _compare(stub, all_pairs: bool):
-    events = list(
-        stub.CompareDatasets(
-            matcher_pb2.CompareRequest(
-                my_dataset="employment",
-                other_dataset="mca/low-income",
-                purpose=common_pb2.POLICY_DELIVERY_CHECK,
-                threshold=0.8,
-                all_pairs=all_pairs,
-            ),
-            metadata=[(DEV_DEPARTMENT_HEADER, "hrss")],
-        )
-    )
-    matches = [(m.my_ref, m.score) for e in events for m in remote_matches(e)]
-    [summary] = [e.summary for e in events if e.WhichOneof("event") == "summary"]
-    progress = [e.progress for e in events if e.WhichOneof("event") == "progress"]
-    return matches, summary, progress
+    return compare_datasets(stub, "hrss", "employment", "mca/low-income", 0.8, all_pairs)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,6 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from aidlink.bench.dask import make_blocked_datasets  # noqa: E402
-from aidlink.gateway.match_batches import remote_matches  # noqa: E402
-from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER  # noqa: E402
 from aidlink.matcher.comparison import DEFAULT_LSH  # noqa: E402
 from aidlink.matcher.datasets import DatasetVersion, EncodingSpec, LoadedDataset  # noqa: E402
 from aidlink.matcher.distributed import DaskJoinBackend  # noqa: E402
@@ -28,8 +26,10 @@ from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS, V2_SCHEMA_FING
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
 from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys, blocked_candidate_pairs  # noqa: E402
-from aidlink.v1 import common_pb2, matcher_pb2, matcher_pb2_grpc  # noqa: E402
+from aidlink.v1 import matcher_pb2_grpc  # noqa: E402
+from tests.support.dev_matcher_calls import compare_datasets, upload_dataset  # noqa: E402
 from tests.test_distributed_blocked import RecordWorkerData, unregister  # noqa: E402
+from tests.test_distributed_join import worker_killing_cluster  # noqa: E402
 
 WORKERS = 2
 RESTART_SECONDS = 180
@@ -54,12 +54,7 @@ def v2_like(n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with (
-        distributed.LocalCluster(
-            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
+    with worker_killing_cluster() as (cluster, client):
         yield cluster, client
 
 
@@ -306,48 +301,20 @@ def encode_extracts():
 
 
 def _upload(stub, department: str, name: str, entry: str, encodings, tokens, attributes: dict) -> None:
-    info = common_pb2.EncodingInfo(bits=1024, secret_version=1, schema_fingerprint=V2_SCHEMA_FINGERPRINT)
-
-    def chunks():
-        yield matcher_pb2.UploadChunk(
-            header=matcher_pb2.UploadHeader(
-                dataset=name,
-                catalog_entry=entry,
-                catalog_version="2023.1",
-                encoding=info,
-                attributes=sorted(attributes),
-            )
-        )
-        yield matcher_pb2.UploadChunk(
-            batch=matcher_pb2.RecordBatch(
-                records=[
-                    matcher_pb2.EncodedRecord(
-                        ref=f"{department}-{i}", encoding=row.tobytes(), attributes=attributes, blocking_keys=keys
-                    )
-                    for i, (row, keys) in enumerate(zip(encodings, tokens))
-                ]
-            )
-        )
-
-    summary = stub.UploadDataset(chunks(), metadata=[(DEV_DEPARTMENT_HEADER, department)])
-    assert summary.accepted == len(encodings)
+    upload_dataset(
+        stub,
+        department,
+        name,
+        entry,
+        encodings,
+        schema_fingerprint=V2_SCHEMA_FINGERPRINT,
+        blocking_keys=tokens,
+        attributes=attributes,
+    )
 
 
 def _compare(stub, all_pairs: bool):
-    events = list(
-        stub.CompareDatasets(
-            matcher_pb2.CompareRequest(
-                my_dataset="employment",
-                other_dataset="mca/low-income",
-                purpose=common_pb2.POLICY_DELIVERY_CHECK,
-                threshold=0.72,
-                all_pairs=all_pairs,
-            ),
-            metadata=[(DEV_DEPARTMENT_HEADER, "hrss")],
-        )
-    )
-    matches = [(m.my_ref, m.score) for e in events for m in remote_matches(e)]
-    [summary] = [e.summary for e in events if e.WhichOneof("event") == "summary"]
+    matches, summary, _ = compare_datasets(stub, "hrss", "employment", "mca/low-income", 0.72, all_pairs)
     return matches, summary
 
 
