@@ -154,3 +154,21 @@ def test_v3_datasets_are_compared_on_the_whole_vector():
         np.frombuffer(mine, dtype=np.uint8).reshape(1, -1), loaded([theirs], v3), None, 0.3, all_pairs=True
     )
     assert outcome.links[0].score == pytest.approx(dice(mine, theirs), abs=1e-12)
+
+
+def test_the_join_reports_progress_as_each_presence_group_pair_finishes():
+    """A department's long compare on the default schema says how far it is, not only at the end:
+    one report per presence-group pair, never going back, ending at every row."""
+    from aidlink.matcher.missing_aware import missing_aware_match
+
+    segments = OptionalSegments(((64, 64),))
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (60, 16), dtype=np.uint8)
+    b = rng.integers(0, 256, (40, 16), dtype=np.uint8)
+    a[:20, 8:] = 0  # a third of A and half of B lack the optional segment: 2 x 2 group pairs
+    b[:20, 8:] = 0
+    reports: list[tuple[int, int]] = []
+    missing_aware_match(a, b, 0.9, segments, all_pairs=True, progress=lambda done, total: reports.append((done, total)))
+    assert len(reports) == 4
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+    assert reports[0][0] < 60 and reports[-1] == (60, 60) and {total for _, total in reports} == {60}

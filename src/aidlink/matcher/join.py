@@ -210,9 +210,8 @@ class DatasetJoin:
             other_blocking=other_keys,
             lsh=self.lsh,
             chunk_rows=self.chunk_rows,
+            progress=progress,
         )
-        if progress:
-            progress(len(mine), len(mine))
         return outcome
 
     # -- the blocked join on the Dask backend ------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, Blocking, MatchOutcome, candidate_chunks
+from aidlink.matcher.comparison import DEFAULT_CHUNK_ROWS, Blocking, MatchOutcome, Progress, candidate_chunks
 from aidlink.matcher.similarity import CandidatePairs, greedy_link_pairs, pack
 from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
@@ -197,12 +197,15 @@ def missing_aware_match(
     other_blocking: BlockingKeys | None = None,
     lsh: BitSamplingLsh | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
 ) -> MatchOutcome:
     """Links between rows of ``mine`` and ``other``, each pair scored on the segments both have;
     blocked (tokens, plus ``lsh`` bands) when both sides' blocking keys are given, else exhaustive.
-    ``all_pairs`` False: greedy 1-to-1 links over the merged pairs."""
+    ``all_pairs`` False: greedy 1-to-1 links over the merged pairs. ``progress(done, total)`` in
+    rows of ``mine`` after each presence-group pair, by its share of ``mine`` x ``other``."""
     blocked = mine_blocking is not None and other_blocking is not None and threshold > 0
     comparisons = 0
+    covered, area = 0, len(mine) * len(other)
     bands = MaskedBandKeys(segments, lsh) if lsh is not None else None
 
     def find(a: np.ndarray, b: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray) -> CandidatePairs:
@@ -216,9 +219,15 @@ def missing_aware_match(
         chunks, count = candidate_chunks(a, b, threshold, blocking=keys, chunk_rows=chunk_rows)
         found = CandidatePairs.concatenate(list(chunks))
         comparisons += count()
+        if progress:
+            nonlocal covered
+            covered += len(a) * len(b)
+            progress(len(mine) * covered // area, len(mine))
         return found
 
     if len(mine) == 0 or len(other) == 0:
+        if progress:
+            progress(len(mine), len(mine))
         return MatchOutcome(CandidatePairs.empty(), 0, blocked)
     candidates, _ = missing_aware_pairs(np.asarray(mine), np.asarray(other), segments, find)
     if not all_pairs:
