@@ -10,10 +10,10 @@ from datetime import date
 
 import pytest
 
+from aidlink.bench.encode import normalized_features
 from aidlink.gateway.encoding import Encoder, FeatureValueError, LinkageSchema, RecordError
 from aidlink.gateway.encoding import encoder as encoder_module
 from aidlink.gateway.encoding.bulk import encode_in_processes
-from aidlink.gateway.normalize.issues import RowRejected
 from aidlink.gateway.normalize.person import normalize_person
 from aidlink.gateway.pipeline import PreparedRecord, RecordPipeline, RefusedRow, RowProblem, RowRefused
 from aidlink.gateway.refs import reference
@@ -32,12 +32,7 @@ def rows() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def features(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    out = []
-    for row in rows:
-        try:
-            out.append(normalize_person(row, today=TODAY).features)
-        except RowRejected:
-            continue
+    out = normalized_features(rows)  # the bench's normalization (its TODAY is this module's)
     assert len(out) > RECORDS * 0.9
     return out
 

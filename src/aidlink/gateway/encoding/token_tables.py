@@ -119,8 +119,12 @@ class FeatureMasks:
         if not n:
             return self.feature.tokens(value)
         word = self._prepare(value)
-        if not word:
-            return []
+        return self._ngrams(word) if word else []
+
+    def _ngrams(self, word: str) -> list[str]:
+        """The n-grams of a prepared, non-empty value, cut with cached slices (padded for n > 1,
+        position-prefixed for a positional tokenizer)."""
+        n = self._n
         if n > 1:
             word = f"{self._pad}{word}{self._pad}"
         count = len(word) - n + 1
@@ -241,16 +245,7 @@ class FeatureMasks:
             mask = 0
             word = self._prepare(value)
             if word:
-                n = self._n
-                if n > 1:
-                    word = f"{self._pad}{word}{self._pad}"
-                count = len(word) - n + 1
-                slices = self._slices.get(count)
-                if slices is None:
-                    slices = self._slices[count] = [slice(i, i + n) for i in range(count)]
-                tokens = list(map(word.__getitem__, slices))
-                if self._positional:
-                    tokens = list(map(add, self._prefix(count), tokens))
+                tokens = self._ngrams(word)
                 try:
                     mask = reduce(or_, map(self._direct_table.__getitem__, tokens))
                 except KeyError:
