@@ -130,7 +130,8 @@ def test_missing_aware_blocked_join_on_dask_is_exactly_the_in_process_one(client
     seen = [(int(i), int(j)) for p in parts for i, j in zip(p.pairs.a_index, p.pairs.b_index)]
     assert len(seen) == len(set(seen))  # each pair from exactly one partition
     assert_same(CandidatePairs.concatenate(p.pairs for p in parts), expected)
-    assert join.stats.partitions == partitions and join.stats.retries == 0
+    assert join.stats.partitions == partitions
+    assert join.stats.retries == 0, join.stats.retry_causes
 
 
 def test_tokens_only_missing_aware_join_on_dask(client, data):

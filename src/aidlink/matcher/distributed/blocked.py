@@ -28,12 +28,13 @@ refuses (bad input) fails at once.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from distributed import Client, Future, KilledWorker, as_completed
@@ -56,6 +57,7 @@ from aidlink.observability.tracing import carrier
 
 # Failures that mean "a worker or the data on it went away", worth one more try (a
 # cancelled future raises distributed.FutureCancelledError, a CancelledError).
+logger = logging.getLogger(__name__)
 _LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
 _POLL_SECONDS = 0.02  # how often the matcher looks for finished partitions
 _LOST_WORKER_SECONDS = 0.5  # before sending again after a send failed
@@ -80,6 +82,7 @@ class BlockedJoinStats:
     records_sent: int = 0  # record copies scattered, both sides (retries included)
     candidates: int = 0
     retries: int = 0
+    retry_causes: list[str] = field(default_factory=list)  # one line per retry: partition and why
 
 
 class DaskBlockedJoin:
@@ -218,8 +221,7 @@ class DaskBlockedJoin:
                         suffix = "after one retry: " if attempts[k] else ""
                         raise JoinFailed(self.dataset, k, self.partitions, suffix + _describe(exc)) from exc
                     attempts[k] += 1
-                    self.stats.retries += 1
-                    self.metrics.retries.labels("dask", self.dataset).inc()
+                    self._count_retry(k, "its worker was lost", exc)
                     again = self._send([k], trace_context, attempts)
                     tasks.update(again)
                     finished.update(list(again))
@@ -245,9 +247,8 @@ class DaskBlockedJoin:
             try:
                 tasks.update(self._submit([k], trace_context, attempts[k]))
                 continue
-            except Exception:
-                self.stats.retries += 1
-                self.metrics.retries.labels("dask", self.dataset).inc()
+            except Exception as exc:
+                self._count_retry(k, "sending it to a worker failed", exc)
                 self._await_workers()
             try:
                 tasks.update(self._submit([k], trace_context, attempts[k] + 1))
@@ -258,6 +259,13 @@ class DaskBlockedJoin:
                     self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed twice: {_describe(exc)}"
                 ) from exc
         return tasks
+
+    def _count_retry(self, k: int, what: str, exc: BaseException) -> None:
+        cause = f"partition {k} of {self.partitions}: {what} ({_describe(exc)}); trying once more"
+        self.stats.retries += 1
+        self.stats.retry_causes.append(cause)
+        self.metrics.retries.labels("dask", self.dataset).inc()
+        logger.warning("blocked join of %s: %s", self.dataset, cause)
 
     def _await_workers(self) -> None:
         """After a lost worker: give the scheduler a moment to drop it, then wait for one."""
