@@ -31,12 +31,12 @@ from typing import TextIO
 import numpy as np
 
 from aidlink.bench.kernel import make_datasets, make_linked_datasets
+from aidlink.bench.schema_datasets import SCHEMAS, make_schema_datasets
 from aidlink.bench.timing import timed
 
 _BITS = 1024
 _SPREAD = np.uint64(0x9E3779B97F4A7C15)  # spreads small block numbers over the 64-bit key space
 _COMPLETENESS_SAMPLE = 2000  # A rows joined exhaustively to measure the blocked join's pair completeness
-SCHEMAS = ("chinese-person-v2", "chinese-person-v3")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -119,36 +119,6 @@ def make_blocked_datasets(n: int, seed: int, planted: float = 0.5):
     drop = copies[rng.random(len(copies)) < 0.2]
     b_tokens[drop, 0] = rng.integers(1, 2**62, len(drop), dtype=np.int64).astype(np.uint64)
     return a, b, BlockingKeys(a_tokens), BlockingKeys(b_tokens)
-
-
-def make_schema_datasets(n: int, schema: str, seed: int, processes: int | None = None):
-    """Two medical-insurance extracts (independently corrupted) of one synthetic population, ``n``
-    rows each, encoded with the shipped ``schema`` and its blocking tokens: A, B (uint8 rows; rows
-    the pipeline refuses are left out) and their tokens (``BlockingKeys``)."""
-    import multiprocessing
-
-    from aidlink.bench.scale import _encode_rows, _init_worker
-    from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
-    from aidlink.matcher.similarity.blocking import BlockingKeys
-
-    population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=seed)
-    sides = [department_extract(population, "nhsa", seed=seed + k).rows[:n] for k in (1, 2)]
-    slices = [[rows[i : i + 5000] for i in range(0, len(rows), 5000)] for rows in sides]
-    if n <= 5000:  # one slice a side: encoded here, no worker processes (nor a fork)
-        _init_worker(f"{schema}.json")
-        parts = [[_encode_rows(part) for part in side] for side in slices]
-    else:
-        with multiprocessing.get_context("fork").Pool(
-            processes or os.cpu_count() or 1, initializer=_init_worker, initargs=(f"{schema}.json",)
-        ) as pool:
-            parts = [pool.map(_encode_rows, side) for side in slices]
-    out = []
-    for side in parts:
-        encoded = [r for part in side for r in part if r is not None]
-        encodings = np.frombuffer(b"".join(e for e, _ in encoded), dtype=np.uint8).reshape(len(encoded), -1)
-        out += [encodings, BlockingKeys.from_tokens([t for _, t in encoded])]
-    a, a_tokens, b, b_tokens = out
-    return a, b, a_tokens, b_tokens
 
 
 def _rss() -> int:
