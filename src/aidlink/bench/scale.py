@@ -347,6 +347,27 @@ def _wilson_lower(found: int, total: int, z: float = 2.576) -> float:
     return (centre - margin) / (1 + z * z / total)
 
 
+def _against_truth(persons: list[list[str]], rows_sampled, exhaustive: dict, blocked: dict) -> dict:
+    """The sampled A rows' pairs judged by the generator's truth (which rows are one person):
+    how many same-person pairs there are, how many reach the threshold (the exhaustive join) and
+    how many the blocked join finds; and of the pairs the blocked join misses, how many are one
+    person (a true match lost) rather than two people scoring high by coincidence."""
+    b_rows: dict[str, list[int]] = {}
+    for j, person in enumerate(persons[1]):
+        b_rows.setdefault(person, []).append(j)
+    a_persons, b_persons = persons
+    true_pairs = sum(len(b_rows.get(a_persons[i], ())) for i in rows_sampled.tolist())
+    same = {k for k in exhaustive if a_persons[k[0]] == b_persons[k[1]]}
+    missed = [k for k, score in exhaustive.items() if blocked.get(k) != score]
+    return {
+        "true_pairs": true_pairs,  # same-person pairs among the sampled rows (any score)
+        "true_above_threshold": len(same),  # of them, scoring >= the threshold
+        "true_found": sum(1 for k in same if blocked.get(k) == exhaustive[k]),
+        "missed": len(missed),
+        "missed_true": sum(1 for k in missed if k in same),
+    }
+
+
 def run_size(n: int, args, pool, stub) -> dict:
     from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
     from aidlink.matcher.authentication import DEV_DEPARTMENT_HEADER
@@ -360,16 +381,20 @@ def run_size(n: int, args, pool, stub) -> dict:
     t = time.perf_counter()
     with _PeakRss() as mem:
         population = SyntheticPopulation.generate(int(n / 0.95) + 100, seed=args.seed)
-        sides = [department_extract(population, "nhsa", seed=args.seed + k).rows[:n] for k in (1, 2)]
-        del population
+        extracts = [department_extract(population, "nhsa", seed=args.seed + k) for k in (1, 2)]
+        sides = [extract.rows[:n] for extract in extracts]
+        persons = [[extract.truth[r["rec_id"]] for r in rows] for extract, rows in zip(extracts, sides)]
+        del population, extracts
     row["generate_s"], row["generate_rss"] = time.perf_counter() - t, mem.peak
 
     t = time.perf_counter()
     with _PeakRss() as mem:
         encoded = []
-        for rows in sides:
+        for k, rows in enumerate(sides):
             slices = [rows[i : i + 5000] for i in range(0, len(rows), 5000)]
-            encoded.append([r for part in pool.map(_encode_rows, slices) for r in part if r is not None])
+            results = [r for part in pool.map(_encode_rows, slices) for r in part]
+            encoded.append([r for r in results if r is not None])
+            persons[k] = [p for p, r in zip(persons[k], results) if r is not None]  # the truth, row for row
         del sides
     row["encode_s"], row["encode_rss"] = time.perf_counter() - t, mem.peak
     row["records"] = [len(e) for e in encoded]
@@ -448,6 +473,7 @@ def run_size(n: int, args, pool, stub) -> dict:
     extra = [k for k in blocked_set if k[0] in sampled and k not in exhaustive_pairs]
     if extra:
         raise RuntimeError(f"{len(extra)} blocked pairs are not in the exhaustive join, e.g. {extra[0]}")
+    row.update(_against_truth(persons, rows_sampled, exhaustive_pairs, blocked_set))
     row.update(
         exhaustive_pairs=len(exhaustive_pairs),
         found=found,
@@ -575,6 +601,15 @@ def run(args) -> int:
                 f"   completeness {r['found']:,}/{r['exhaustive_pairs']:,} = {r['completeness']:.4%} "
                 f"(99% lower bound {r['completeness_lower99']:.4%}; {r['sampled_rows']:,} A rows vs all B; "
                 f"exhaustive on them {r['exhaustive_sample_s']:.1f}s)",
+                flush=True,
+            )
+            print(
+                f"   against the truth (same person), the same rows: {r['true_pairs']:,} same-person pairs; "
+                f"{r['true_above_threshold']:,} score >= {args.threshold} (exhaustive recall "
+                f"{r['true_above_threshold'] / max(1, r['true_pairs']):.4%}); the blocked join finds {r['true_found']:,} "
+                f"(recall {r['true_found'] / max(1, r['true_pairs']):.4%}); of the {r['missed']:,} pairs it misses, "
+                f"{r['missed_true']:,} are one person and {r['missed'] - r['missed_true']:,} two people scoring "
+                "high by coincidence",
                 flush=True,
             )
             print(
