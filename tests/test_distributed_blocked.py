@@ -199,7 +199,7 @@ def test_workers_hold_nothing_but_encodings_and_keys(client, data, tmp_path):
     assert inputs == {("ndarray", "uint8", (128,)), ("ndarray", "uint16", ()), ("ndarray", "uint64", ())}
 
 
-def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp_path):
+def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp_path, caplog):
     from prometheus_client import CollectorRegistry
 
     a, b, *_, a_keys, b_keys = data
@@ -215,6 +215,13 @@ def test_a_worker_killed_mid_join_is_recovered_from_the_source(client, data, tmp
     assert (tmp_path / "kill-0").read_text().startswith(BLOCKED_TASK_PREFIX)  # a worker died mid-join
     assert_same(got, expected)
     assert join.stats.retries >= 1
+    # each retry says which partition and why, in the stats and in the matcher's log
+    assert len(join.stats.retry_causes) == join.stats.retries
+    assert all(c.startswith("partition ") and " of 4: " in c for c in join.stats.retry_causes)
+    logged = [r.getMessage() for r in caplog.records if r.name == "aidlink.matcher.distributed.blocked"]
+    assert [m for m in logged if "trying once more" in m] == [
+        f"blocked join of mca/low-income@v1: {cause}" for cause in join.stats.retry_causes
+    ]
     assert (
         registry.get_sample_value(
             "aidlink_join_partition_retries_total", {"backend": "dask", "dataset": "mca/low-income@v1"}

@@ -55,9 +55,10 @@ from aidlink.matcher.similarity.blocking import BlockingKeys
 from aidlink.matcher.similarity.lsh import BitSamplingLsh
 from aidlink.observability.tracing import carrier
 
+logger = logging.getLogger(__name__)
+
 # Failures that mean "a worker or the data on it went away", worth one more try (a
 # cancelled future raises distributed.FutureCancelledError, a CancelledError).
-logger = logging.getLogger(__name__)
 _LOST = (CancelledError, KilledWorker, OSError, TimeoutError)
 _POLL_SECONDS = 0.02  # how often the matcher looks for finished partitions
 _LOST_WORKER_SECONDS = 0.5  # before sending again after a send failed
