@@ -14,7 +14,13 @@ import pytest
 
 from aidlink.bench.privacy import run_privacy_bench
 from aidlink.bench.privacy.frequency import SEPARATOR, TOKEN_KINDS, encoding_frequency_attack, token_frequency_attack
-from aidlink.bench.privacy.graph_matching import auxiliary_dataset, graph_matching_attack
+from aidlink.bench.privacy.graph_matching import (
+    auxiliary_dataset,
+    degree_threshold,
+    graph_matching_attack,
+    mutual_nearest,
+    similarity_graph,
+)
 from aidlink.bench.privacy.knowledge import PublicKnowledge
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve, shipped_schemas
@@ -238,3 +244,42 @@ def test_cli_refuses_an_unknown_schema_in_one_line(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bench", "privacy", "--schema", "no-such-schema", "--records", "50"])
     assert "aidlink bench privacy: no schema 'no-such-schema'" in str(exc.value)
+
+
+def test_the_graph_is_every_pair_above_the_threshold_each_pair_once() -> None:
+    """The upper-triangular self-join (blocks of rows against themselves and the rows after
+    them) finds exactly the pairs a plain all-against-all comparison finds, once each."""
+    rng = np.random.default_rng(SEED)
+    encodings = (rng.random((61, 32)) < 0.5).astype(np.uint8) * 255  # 61 rows of 256 bits
+    encodings[7] = encodings[3]  # a duplicate: Dice 1.0, must appear once as (3, 7)
+    bits = np.unpackbits(encodings, axis=1).astype(np.int64)
+    common = bits @ bits.T
+    counts = bits.sum(axis=1)
+    dice = 2 * common / (counts[:, None] + counts[None, :])
+    threshold = float(np.quantile(dice[np.triu_indices(61, 1)], 0.9))
+    expected = {(i, j) for i in range(61) for j in range(i + 1, 61) if dice[i, j] >= threshold}
+    for block in (5, 61, 1000):
+        a, b, sims = similarity_graph(encodings, threshold, block=block)
+        found = list(zip(a.tolist(), b.tolist(), strict=True))
+        assert len(found) == len(set(found)), f"block {block}: a pair twice"
+        assert set(found) == expected, f"block {block}"
+        assert (3, 7) in set(found)
+        assert np.allclose(sims, dice[a, b])
+
+
+def test_mutual_nearest_is_the_exact_nearest_both_ways() -> None:
+    rng = np.random.default_rng(SEED)
+    left, right = rng.normal(size=(300, 24)), rng.normal(size=(250, 24))
+    squared = ((left[:, None, :] - right[None, :, :]) ** 2).sum(axis=2)
+    nearest, distance, back = mutual_nearest(left, right)
+    assert (nearest == squared.argmin(axis=1)).all()
+    assert np.allclose(distance, np.sqrt(squared.min(axis=1)), atol=1e-4)
+    assert (back == squared.argmin(axis=0)).all()
+
+
+def test_the_degree_threshold_gives_the_degree_asked_for(population) -> None:
+    view, _, _ = build_view(LinkageSchema.default_chinese(), 3000, seed=SEED, population=population)
+    for degree in (5.0, 20.0):
+        threshold = degree_threshold(view.encodings, degree, seed=AUX_SEED)
+        a, _, _ = similarity_graph(view.encodings, threshold)
+        assert 0.7 * degree <= 2 * len(a) / len(view.encodings) <= 1.4 * degree, (degree, len(a))

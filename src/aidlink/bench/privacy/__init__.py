@@ -150,7 +150,7 @@ def run_privacy_bench(
                 attack_runs.append(
                     (
                         f"graph matching {100 * overlap:g}%",
-                        partial(graph_matching_attack, view, plaintext, seed=aux_seed),
+                        partial(graph_matching_attack, view, plaintext, seed=aux_seed, log=log),
                     )
                 )
                 if noise_control:
