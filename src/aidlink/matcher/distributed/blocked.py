@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from distributed import Client, Future, KilledWorker, as_completed
 
-from aidlink.matcher.distributed.errors import JoinFailed
+from aidlink.matcher.distributed.errors import JoinFailed, describe
 from aidlink.matcher.distributed.key_partitions import KeyPartition, owning_partitions, plan_partitions
 from aidlink.matcher.distributed.metrics import JoinMetrics
 from aidlink.matcher.distributed.partitions import check_encodings
@@ -220,7 +220,7 @@ class DaskBlockedJoin:
                 except Exception as exc:
                     if not isinstance(exc, _LOST) or attempts[k] >= 1:
                         suffix = "after one retry: " if attempts[k] else ""
-                        raise JoinFailed(self.dataset, k, self.partitions, suffix + _describe(exc)) from exc
+                        raise JoinFailed(self.dataset, k, self.partitions, suffix + describe(exc)) from exc
                     attempts[k] += 1
                     self._count_retry(k, "its worker was lost", exc)
                     again = self._send([k], trace_context, attempts)
@@ -257,12 +257,12 @@ class DaskBlockedJoin:
                 self.client.cancel(list(tasks))
                 suffix = "after one retry: " if attempts[k] else ""
                 raise JoinFailed(
-                    self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed twice: {_describe(exc)}"
+                    self.dataset, k, self.partitions, f"{suffix}sending it to a worker failed twice: {describe(exc)}"
                 ) from exc
         return tasks
 
     def _count_retry(self, k: int, what: str, exc: BaseException) -> None:
-        cause = f"partition {k} of {self.partitions}: {what} ({_describe(exc)}); trying once more"
+        cause = f"partition {k} of {self.partitions}: {what} ({describe(exc)}); trying once more"
         self.stats.retries += 1
         self.stats.retry_causes.append(cause)
         self.metrics.retries.labels("dask", self.dataset).inc()
@@ -299,8 +299,3 @@ class DaskBlockedJoin:
     def candidate_pairs(self) -> CandidatePairs:
         """All partitions' pairs merged in canonical order: ``blocked_candidate_pairs``'s answer."""
         return CandidatePairs.concatenate(p.pairs for p in self)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or "no message"
-    return f"{type(exc).__name__}: {text}"

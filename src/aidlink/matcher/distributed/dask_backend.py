@@ -28,7 +28,7 @@ from distributed.security import Security
 from prometheus_client import CollectorRegistry
 
 from aidlink.matcher.distributed.blocked import DaskBlockedJoin
-from aidlink.matcher.distributed.errors import DatasetNotLoaded, JoinFailed
+from aidlink.matcher.distributed.errors import DatasetNotLoaded, JoinFailed, describe
 from aidlink.matcher.distributed.metrics import join_metrics
 from aidlink.matcher.distributed.partitions import ShardLayout, check_encodings, row_popcounts, row_positions
 from aidlink.matcher.distributed.tasks import TASK_PREFIX, PartitionAnswer, join_partition
@@ -306,9 +306,9 @@ class DaskJoinBackend:
                 if not task.done():
                     failures[k] = _Failure(f"no answer within {self.timeout:g} s", False)
                 elif isinstance(exc, _LOST):
-                    failures[k] = _Failure(_describe(exc), True)
+                    failures[k] = _Failure(describe(exc), True)
                 else:  # the kernel refused: running it again would not help
-                    failures[k] = _Failure(_describe(exc), False)
+                    failures[k] = _Failure(describe(exc), False)
         self.client.cancel(list(tasks.values()))
         return answers, failures
 
@@ -355,11 +355,6 @@ class DaskJoinBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or "no message"
-    return f"{type(exc).__name__}: {text}"
 
 
 def _client_tls(security: Security | None):

@@ -26,3 +26,9 @@ class JoinFailed(RuntimeError):
         self.partition = partition
         self.partitions = partitions
         self.reason = reason
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception a worker or the scheduler raised, for a JoinFailed reason."""
+    text = str(exc) or "no message"
+    return f"{type(exc).__name__}: {text}"
