@@ -9,7 +9,10 @@ population of another seed (:mod:`.knowledge`):
 - ``pattern mining`` — frequent bit patterns → name characters → surnames and names, in the style
   of Christen et al. (:mod:`.pattern_mining`);
 - ``graph matching NN%`` — similarity-graph matching against a plaintext dataset sharing NN % of
-  the persons (Vidanage et al. 2020; :mod:`.graph_matching`).
+  the persons (Vidanage et al. 2020; :mod:`.graph_matching`);
+- ``known pairs K, NN%`` — the same plaintext, and the person behind K of the matcher's records
+  known (an insider's leak): every record matched by its similarity to the K known ones
+  (:mod:`.known_pairs`).
 
 For each attack and each of surname, full name, birth date and ID number: recall (the share of
 records whose value is correctly re-identified) and precision (the share of guesses that are
@@ -32,6 +35,7 @@ import numpy as np
 from aidlink.bench.privacy.frequency import encoding_frequency_attack, token_frequency_attack
 from aidlink.bench.privacy.graph_matching import auxiliary_dataset, graph_matching_attack
 from aidlink.bench.privacy.knowledge import PublicKnowledge
+from aidlink.bench.privacy.known_pairs import known_pairs_attack
 from aidlink.bench.privacy.pattern_mining import pattern_mining_attack
 from aidlink.bench.privacy.report import print_sweep, print_table, write_json
 from aidlink.bench.privacy.schemas import OPTIONS, SchemaSpecError, default_specs, resolve
@@ -40,8 +44,9 @@ from aidlink.bench.privacy.view import build_view
 from aidlink.gateway.encoding import LinkageSchema
 from aidlink.gateway.synthetic import SyntheticPopulation
 
-ATTACKS = ("frequency", "pattern", "graph")
+ATTACKS = ("frequency", "pattern", "graph", "known")
 DEFAULT_OVERLAPS = (0.05, 0.25, 1.0)
+DEFAULT_KNOWN_PAIRS = (10, 100, 1000)
 DEFAULT_SEED = 20261127
 DEFAULT_AUX_SEED = 77
 DEFAULT_RECORDS = 2000
@@ -109,6 +114,7 @@ def run_privacy_bench(
     *,
     attacks: Sequence[str] = ATTACKS,
     overlaps: Sequence[float] = DEFAULT_OVERLAPS,
+    known_pairs: Sequence[int] = DEFAULT_KNOWN_PAIRS,
     sizes: Sequence[int] | None = None,
     aux_records: int | None = None,
     knowledge: PublicKnowledge | None = None,
@@ -118,6 +124,8 @@ def run_privacy_bench(
     """Attack the matcher's view of ``records`` synthetic records encoded with ``schema_spec``.
 
     ``sizes`` (default: just ``records``) repeats the whole measurement at each dataset size.
+    ``known_pairs``: how many records' persons the matcher knows, one ``known`` attack per count
+    and overlap.
     ``knowledge`` may be passed to share one auxiliary population between calls.
     ``noise_control`` adds, per overlap, graph matching on a copy of the view whose encodings are
     uniform random bits (nothing of any record in them): what the attack gets from no signal."""
@@ -144,9 +152,9 @@ def run_privacy_bench(
             attack_runs.append(("frequency: encodings", partial(encoding_frequency_attack, view, knowledge)))
         if "pattern" in attacks:
             attack_runs.append(("pattern mining", partial(pattern_mining_attack, view, knowledge)))
-        if "graph" in attacks:
-            for overlap in overlaps:
-                plaintext = auxiliary_dataset(persons, overlap, aux_seed=aux_seed, knowledge=knowledge)
+        for overlap in overlaps if {"graph", "known"} & set(attacks) else ():
+            plaintext = auxiliary_dataset(persons, overlap, aux_seed=aux_seed, knowledge=knowledge)
+            if "graph" in attacks:
                 attack_runs.append(
                     (
                         f"graph matching {100 * overlap:g}%",
@@ -161,6 +169,13 @@ def run_privacy_bench(
                             partial(graph_matching_attack, noise, plaintext, seed=aux_seed),
                         )
                     )
+            for known in known_pairs if "known" in attacks else ():
+                attack_runs.append(
+                    (
+                        f"known pairs {known}, {100 * overlap:g}%",
+                        partial(known_pairs_attack, view, plaintext, persons, known=known, seed=aux_seed),
+                    )
+                )
         result.by_size[size], result.seconds[size] = {}, {}
         for name, attack in attack_runs:
             started = time.monotonic()
@@ -192,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``privacy`` to the ``bench`` subparsers; its handler is :func:`run`."""
     parser = subparsers.add_parser(
         "privacy",
-        help="re-identification by a curious matcher: frequency, pattern-mining and graph attacks",
+        help="re-identification by a curious matcher: frequency, pattern-mining, graph and known-pair attacks",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -224,7 +239,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=float,
         nargs="+",
         default=list(DEFAULT_OVERLAPS),
-        help="graph matching: shares of the encoded persons in the attacker's plaintext (default 0.05 0.25 1)",
+        help="graph matching and known pairs: shares of the encoded persons in the attacker's plaintext "
+        "(default 0.05 0.25 1)",
+    )
+    parser.add_argument(
+        "--known-pairs",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_KNOWN_PAIRS),
+        metavar="K",
+        help="known pairs: how many of the matcher's records it knows the person of, one row per K "
+        "(default 10 100 1000)",
     )
     parser.add_argument(
         "--noise-control",
@@ -244,6 +269,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             raise SystemExit(f"aidlink bench privacy: {name} must be at least 10")
     if any(not 0 < o <= 1 for o in args.overlaps):
         raise SystemExit("aidlink bench privacy: --overlaps must be in (0, 1]")
+    if any(k < 1 for k in args.known_pairs):
+        raise SystemExit("aidlink bench privacy: --known-pairs must be at least 1")
     try:
         for spec in specs:
             resolve(spec)
@@ -267,6 +294,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             args.aux_seed,
             attacks=args.attacks,
             overlaps=args.overlaps,
+            known_pairs=args.known_pairs,
             sizes=sizes,
             knowledge=knowledge,
             log=log,
