@@ -22,7 +22,7 @@ from aidlink.matcher.datasets import DatasetVersion, EncodingSpec, LoadedDataset
 from aidlink.matcher.distributed import DaskJoinBackend  # noqa: E402
 from aidlink.matcher.join import DatasetJoin  # noqa: E402
 from aidlink.matcher.missing_aware import ANY_VERSION, missing_aware_match, version_keys  # noqa: E402
-from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS, V2_SCHEMA_FINGERPRINT  # noqa: E402
+from aidlink.matcher.schema_policies import DEFAULT_SCHEMA_FINGERPRINT, V2_OPTIONAL_SEGMENTS  # noqa: E402
 from aidlink.matcher.server import MatcherConfig, MatcherServer  # noqa: E402
 from aidlink.matcher.similarity import CandidatePairs, pack  # noqa: E402
 from aidlink.matcher.similarity.blocking import NO_KEY, BlockingKeys, blocked_candidate_pairs  # noqa: E402
@@ -83,7 +83,7 @@ def assert_same(got: CandidatePairs, expected: CandidatePairs) -> None:
 
 
 def v2_dataset(encodings: np.ndarray, tokens: BlockingKeys | None) -> LoadedDataset:
-    spec = EncodingSpec(1024, 1, V2_SCHEMA_FINGERPRINT)
+    spec = EncodingSpec(1024, 1, DEFAULT_SCHEMA_FINGERPRINT)
     meta = DatasetVersion(1, "nhsa", "insured", 1, "nhsa.insured", "2023.1", spec, (), len(encodings))
     return LoadedDataset(meta, encodings, [f"r{i}" for i in range(len(encodings))], [{}] * len(encodings), tokens)
 
@@ -282,14 +282,14 @@ SECRET = b"aidlink-dask-missing-aware-secret"
 
 
 def encode_extracts():
-    """Two department extracts of one synthetic population, encoded with the default schema (v2),
+    """Two department extracts of one synthetic population, encoded with the default schema (v2.1),
     with their tokens; some records lack an ID, a phone or an address."""
     from aidlink.gateway.encoding import LinkageSchema
     from aidlink.gateway.pipeline import RecordPipeline, RowRefused, schema_fingerprint
     from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 
     schema = LinkageSchema.default_chinese()
-    assert schema_fingerprint(schema) == V2_SCHEMA_FINGERPRINT
+    assert schema_fingerprint(schema) == DEFAULT_SCHEMA_FINGERPRINT
     pipeline = RecordPipeline(schema, SECRET, 1, today=lambda: date(2025, 6, 30))
     population = SyntheticPopulation.generate(1000, seed=11)
     sides = []
@@ -308,7 +308,7 @@ def _upload(stub, department: str, name: str, entry: str, encodings, tokens, att
         name,
         entry,
         encodings,
-        schema_fingerprint=V2_SCHEMA_FINGERPRINT,
+        schema_fingerprint=DEFAULT_SCHEMA_FINGERPRINT,
         blocking_keys=tokens,
         attributes=attributes,
     )
@@ -380,7 +380,7 @@ def test_the_matcher_on_dask_joins_the_default_schema_there_with_the_local_answe
 # -- the benchmark ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("schema", ["chinese-person-v2", "chinese-person-v3"])
+@pytest.mark.parametrize("schema", ["chinese-person-v2.1", "chinese-person-v3"])
 def test_bench_dask_blocked_runs_on_a_schemas_encodings(cluster, schema):
     import io
 
@@ -393,8 +393,9 @@ def test_bench_dask_blocked_runs_on_a_schemas_encodings(cluster, schema):
     assert row["identical"] and row["pairs"] > 300 and row["completeness"] > 0.9
     assert min(row["records"]) > 500 and row["partitions"] == WORKERS
     text = out.getvalue()
-    assert f"{schema} encodings" in text and ("missing-aware" in text) == (schema == "chinese-person-v2")
-    assert ("threshold 0.72" in text) == (schema == "chinese-person-v2")
+    segmented = schema == "chinese-person-v2.1"  # the default: optional segments, compared missing-aware
+    assert f"{schema} encodings" in text and ("missing-aware" in text) == segmented
+    assert ("threshold 0.72" in text) == segmented
 
 
 def test_bench_dask_schema_needs_the_blocked_join(capsys):

@@ -13,6 +13,7 @@ from aidlink.gateway.pipeline import schema_fingerprint
 from aidlink.matcher.schema_policies import (
     DEFAULT_SCHEMA_FINGERPRINT,
     SCHEMA_POLICIES,
+    V2_1_SCHEMA_FINGERPRINT,
     V2_SCHEMA_FINGERPRINT,
     V3_SCHEMA_FINGERPRINT,
 )
@@ -40,7 +41,7 @@ def segment(encoding: bytes, name: str) -> np.ndarray:
     return bits(encoding)[seg.start : seg.start + seg.bits]
 
 
-def test_v2_is_the_default_and_v3_stays_readable():
+def test_v2_1_is_the_default_and_v2_and_v3_stay_readable():
     assert V2.hardening.layout is not None and V2.hardening.layout.diffusion_t == 10
     assert [(s.name, s.bits, s.optional) for s in V2.hardening.layout.segments] == [
         ("core", 512, False),
@@ -48,13 +49,33 @@ def test_v2_is_the_default_and_v3_stays_readable():
         ("phone", 128, True),
         ("address", 128, True),
     ]
+    assert V2.hardening.salt is not None and V2.hardening.salt.features == ("phone", "address")
     v3 = LinkageSchema.chinese_v3()
     assert v3.hardening.layout is None
-    assert schema_fingerprint(V2) == V2_SCHEMA_FINGERPRINT == DEFAULT_SCHEMA_FINGERPRINT
+    v2 = LinkageSchema.shipped("chinese-person-v2.json")
+    assert schema_fingerprint(V2) == V2_1_SCHEMA_FINGERPRINT == DEFAULT_SCHEMA_FINGERPRINT
+    assert schema_fingerprint(v2) == V2_SCHEMA_FINGERPRINT
     assert schema_fingerprint(v3) == V3_SCHEMA_FINGERPRINT
-    # The matcher's table pins the segments the shipped schema declares.
-    declared = tuple((start, width) for _, start, width in V2.hardening.layout.describe())
-    assert SCHEMA_POLICIES[V2_SCHEMA_FINGERPRINT].optional_segments.ranges == declared
+    # The matcher's table pins the segments the shipped schemas declare (v2.1 keeps v2's layout).
+    for schema, fingerprint in ((V2, V2_1_SCHEMA_FINGERPRINT), (v2, V2_SCHEMA_FINGERPRINT)):
+        declared = tuple((start, width) for _, start, width in schema.hardening.layout.describe())
+        assert SCHEMA_POLICIES[fingerprint].optional_segments.ranges == declared
+
+
+def test_a_household_shares_no_segment_under_the_default_but_did_under_v2():
+    """A matcher that knows one person must not find the household through a shared address or
+    phone segment (docs/privacy.md, known pairs); the same person still matches them exactly."""
+    spouse = dict(PERSON, name="李强", name_pinyin="li qiang", id_number="", id_number_exact="", birth_date="19500302")
+    spouse["sex"] = "1"
+    v2 = LinkageSchema.shipped("chinese-person-v2.json")
+    for name in ("phone", "address"):
+        before = [segment(Encoder(v2, SECRET).encode(p), name) for p in (PERSON, spouse)]
+        assert np.array_equal(*before), name  # v2: one household, one segment
+        after = [segment(Encoder(V2, SECRET).encode(p), name) for p in (PERSON, spouse)]
+        agree = float((after[0] == after[1]).mean())
+        assert 0.3 < agree < 0.7, (name, agree)  # v2.1: as unrelated as two random halves
+        again = segment(Encoder(V2, SECRET).encode(dict(PERSON, name="王莉")), name)
+        assert np.array_equal(after[0], again), name  # same person, same birth date: identical
 
 
 def test_v2_encodings_are_deterministic_under_one_secret():

@@ -18,7 +18,7 @@ from aidlink.gateway.server import GatewayConfig, GatewayServer
 from aidlink.gateway.synthetic import SyntheticPopulation, department_extract
 from aidlink.keys.linkage_secret import LinkageSecret
 from aidlink.matcher.datasets import EncodingSpec
-from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD, V2_SCHEMA_FINGERPRINT, schema_policy
+from aidlink.matcher.schema_policies import DEFAULT_SCHEMA_FINGERPRINT, V2_CALIBRATED_THRESHOLD, schema_policy
 from aidlink.matcher.server import MatcherConfig, MatcherServer
 from aidlink.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from tests.test_cli_files import custody_secret_file
@@ -66,7 +66,7 @@ def test_the_same_records_under_two_scopes_share_no_token_and_no_similarity(rows
     # far under the matcher's floor: a pooled corpus gains no second sighting of anyone.
     same_person = [_dice(a, b) for a, b in zip(q3_encodings, q4_encodings, strict=True)]
     unrelated = [_dice(a, b) for a, b in zip(q3_encodings, q3_encodings[1:], strict=False)]
-    floor = schema_policy(EncodingSpec(1024, 1, V2_SCHEMA_FINGERPRINT)).threshold_floor
+    floor = schema_policy(EncodingSpec(1024, 1, DEFAULT_SCHEMA_FINGERPRINT)).threshold_floor
     assert max(same_person) < floor
     assert abs(np.mean(same_person) - np.mean(unrelated)) < 0.02
     # The pipeline's keys are the encoder's scoped keys: one definition of a scope.
@@ -80,7 +80,7 @@ def test_a_scoped_upload_declares_its_scope_and_keeps_its_schemas_policy() -> No
     plain = RecordPipeline(SCHEMA, SECRET, 1).parameters.schema_fingerprint
     q3 = RecordPipeline(SCHEMA, SECRET, 1, scope=Q3).parameters.schema_fingerprint
     q4 = RecordPipeline(SCHEMA, SECRET, 1, scope=Q4).parameters.schema_fingerprint
-    assert plain == schema_fingerprint(SCHEMA) == V2_SCHEMA_FINGERPRINT
+    assert plain == schema_fingerprint(SCHEMA) == DEFAULT_SCHEMA_FINGERPRINT
     assert split_fingerprint(q3) == (plain, scope_fingerprint(Q3)) and q3 != q4
     assert Q3 not in q3  # the scope's fingerprint travels, not its text
     spec = EncodingSpec(1024, 1, q3)

@@ -10,7 +10,7 @@ import pytest
 from aidlink.bench import scale
 
 
-@pytest.mark.parametrize(("schema", "threshold"), [("v2", "0.72"), ("v3", "0.8")])
+@pytest.mark.parametrize(("schema", "threshold"), [("v2.1", "0.72"), ("v2", "0.72"), ("v3", "0.8")])
 def test_bench_scale_runs_the_whole_path_and_reports_completeness(capsys, schema, threshold):
     """Each schema at its calibrated threshold; v2's completeness is against the missing-aware join."""
     parser = argparse.ArgumentParser()

@@ -10,10 +10,10 @@ of each worker process (via the scheduler) for the Dask run. JIT warm-up is excl
 Timings on a shared machine are noisy; at two cores a Dask cluster cannot beat the
 in-process kernel — the point is the shape (load, join, memory per worker).
 
-With --blocked --schema chinese-person-v2 (the default linkage schema) or chinese-person-v3,
+With --blocked --schema chinese-person-v2.1 (the default linkage schema), chinese-person-v2 or -v3,
 A and B are instead two department extracts (medical insurance, independently corrupted) of one
 synthetic population, N rows each, encoded with that schema at this machine (worker processes)
-with its blocking tokens. On v2 both joins are missing-aware (a pair scored on the segments
+with its blocking tokens. On v2 and v2.1 both joins are missing-aware (a pair scored on the segments
 both records have): in process ``missing_aware_match``, the join the matcher runs without a
 backend, against ``blocked_join(..., segments=...)`` on the cluster.
 """
@@ -31,7 +31,7 @@ from typing import TextIO
 import numpy as np
 
 from aidlink.bench.kernel import make_datasets, make_linked_datasets
-from aidlink.bench.schema_datasets import SCHEMAS, make_schema_datasets
+from aidlink.bench.schema_datasets import SCHEMAS, make_schema_datasets, missing_aware, schema_policy_of
 from aidlink.bench.timing import timed
 
 _BITS = 1024
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         default=None,
-        help="default 0.8; with --schema, the schema's calibrated threshold (0.72 for chinese-person-v2)",
+        help="default 0.8; with --schema, the schema's calibrated threshold (0.72 for chinese-person-v2.1 and v2)",
     )
     parser.add_argument(
         "--partitions",
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         choices=SCHEMAS,
         default=None,
         help="with --blocked: encode two synthetic department extracts with this shipped schema "
-        "(chinese-person-v2, the default schema, joins missing-aware) instead of random vectors",
+        "(chinese-person-v2.1, the default schema, and v2 join missing-aware) instead of random vectors",
     )
     parser.add_argument(
         "--partition-costs",
@@ -412,22 +412,18 @@ def bench_dask(
 
     ``blocked``: the blocked join (tokens + LSH bands; in process vs by key partition on Dask)
     instead of the exhaustive one. ``schema`` (blocked only): encodings of that shipped schema
-    (``SCHEMAS``) instead of random vectors; chinese-person-v2 joins missing-aware. ``threshold``
-    defaults to 0.8, or to v2's calibrated threshold on chinese-person-v2."""
+    (``SCHEMAS``) instead of random vectors; a schema with optional segments (v2.1, v2) joins
+    missing-aware. ``threshold`` defaults to 0.8, or to the schema's calibrated threshold."""
     from distributed import Client, LocalCluster
 
-    from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD
-
     if threshold is None:
-        threshold = V2_CALIBRATED_THRESHOLD if schema == "chinese-person-v2" else 0.8
+        threshold = schema_policy_of(schema).calibrated_threshold if schema is not None else 0.8
 
     run_sizes = _run_blocked if blocked else _run_sizes
     if schema is not None:
-        from aidlink.matcher.schema_policies import V2_OPTIONAL_SEGMENTS
-
         if not blocked:
             raise ValueError("a schema's encodings are benchmarked on the blocked join only (--blocked)")
-        segments = V2_OPTIONAL_SEGMENTS if schema == "chinese-person-v2" else None
+        segments = schema_policy_of(schema).optional_segments if missing_aware(schema) else None
         datasets = {n: (*make_schema_datasets(n, schema, seed), segments) for n in sizes}  # before any cluster
         run_sizes = partial(_run_blocked, datasets=datasets)
 
@@ -481,7 +477,7 @@ def _print_blocked(rows: list[dict], threshold: float, out: TextIO, schema: str 
         data = f"3 tokens + 16 LSH bands of 32 bits per record, random {_BITS}-bit encodings"
     else:
         data = f"{schema} encodings and tokens of two synthetic extracts, + 16 LSH bands of 32 bits"
-        if schema == "chinese-person-v2":
+        if missing_aware(schema):
             data += " (of each masked version), missing-aware"
     print(
         f"Blocked Dice join ({data}), threshold {threshold}, {os.cpu_count()} cores, load average "
@@ -505,7 +501,7 @@ def _print_blocked(rows: list[dict], threshold: float, out: TextIO, schema: str 
     for r in rows:
         low, high, total = r["partition_kernel_s"]
         lsh = f"LSH keys {r['lsh_keys_s']:.2f} s at the matcher"
-        if schema == "chinese-person-v2":
+        if missing_aware(schema):
             lsh = "each masked version's band keys computed at the matcher in the plan"
         print(
             f"  {r['size']}: {r['keys_per_record']:.1f} keys/record ({lsh}), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "

@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         default=None,
-        help="Dice threshold; pairs need score >= threshold (default 0.8; with --schema chinese-person-v2, "
-        "its calibrated 0.72)",
+        help="Dice threshold; pairs need score >= threshold (default 0.8; with --schema, the schema's "
+        "calibrated threshold: 0.72 for chinese-person-v2.1 and v2)",
     )
     parser.add_argument(
         "--schema",
@@ -163,9 +163,9 @@ def _resolve(args: argparse.Namespace) -> None:
     if args.schema is not None:
         args.bits = 1024
     if args.threshold is None:
-        from aidlink.matcher.schema_policies import V2_CALIBRATED_THRESHOLD
+        from aidlink.bench.schema_datasets import schema_policy_of
 
-        args.threshold = V2_CALIBRATED_THRESHOLD if args.schema == "chinese-person-v2" else 0.8
+        args.threshold = schema_policy_of(args.schema).calibrated_threshold if args.schema is not None else 0.8
 
 
 def _validate(args: argparse.Namespace) -> str | None:

@@ -24,13 +24,14 @@ also loads the shards onto the workers); both must return the same matches. Work
 memory is each Dask worker process's peak resident set size, sampled every 100 ms.
 Timings on a shared machine are noisy.
 
-Encoded with ``--schema``: ``v2`` (the default schema, ``chinese-person-v2.json``; its
-comparison is missing-aware, docs/encoding-v2.md, and the threshold defaults to its calibrated
-0.72) or ``v3`` (the earlier default, plain clkhash CLKs; threshold 0.8). Completeness compares
-the matcher's pairs with the same join run here, blocked and exhaustive, missing-aware for v2.
-The exhaustive stage's v2 join runs in process even with ``--backend dask`` (a missing-aware
+Encoded with ``--schema``: ``v2.1`` (the default schema, ``chinese-person-v2.1.json``: v2 with its
+phone and address salted by the birth date), ``v2`` (``chinese-person-v2.json``; for both the
+comparison is missing-aware, docs/encoding-v2.md, and the threshold defaults to the calibrated
+0.72) or ``v3`` (the earliest default, plain clkhash CLKs; threshold 0.8). Completeness compares
+the matcher's pairs with the same join run here, blocked and exhaustive, missing-aware for v2.x.
+The exhaustive stage's v2.x join runs in process even with ``--backend dask`` (a missing-aware
 pair is scored on masked vectors the exhaustive backend does not hold; docs/encoding-v2.md);
-v2's blocked join on Dask: ``aidlink bench dask --blocked --schema chinese-person-v2``.
+the blocked join on Dask: ``aidlink bench dask --blocked --schema chinese-person-v2.1``.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ valid_from = "2023-01-01"
 valid_until = "2099-12-31"
 """
 _PIPELINE = None
-SCHEMAS = {"v2": "chinese-person-v2.json", "v3": "chinese-person-v3.json"}
+SCHEMAS = {"v2.1": "chinese-person-v2.1.json", "v2": "chinese-person-v2.json", "v3": "chinese-person-v3.json"}
 
 
 def _schema(name: str):
     from aidlink.gateway.encoding import LinkageSchema
 
-    return LinkageSchema.shipped(SCHEMAS.get(name, name))  # v2 / v3, or a shipped file name
+    return LinkageSchema.shipped(SCHEMAS.get(name, name))  # v2.1 / v2 / v3, or a shipped file name
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -94,8 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--schema",
         choices=tuple(SCHEMAS),
-        default="v2",
-        help="linkage schema the node encodes with (default: v2, the default schema; v3: the earlier one)",
+        default="v2.1",
+        help="linkage schema the node encodes with (default: v2.1, the default schema; v2 and v3: the earlier ones)",
     )
     parser.add_argument("--threshold", type=float, help="default: the schema's calibrated threshold (v2 0.72, v3 0.8)")
     parser.add_argument(

@@ -8,7 +8,24 @@ import os
 
 import numpy as np
 
-SCHEMAS = ("chinese-person-v2", "chinese-person-v3")
+SCHEMAS = ("chinese-person-v2.1", "chinese-person-v2", "chinese-person-v3")
+
+
+def schema_policy_of(schema: str):
+    """What the matcher applies to the shipped ``schema``'s encodings (calibrated threshold,
+    optional segments): looked up by fingerprint, as the matcher does, never by name."""
+    from aidlink.gateway.encoding import LinkageSchema
+    from aidlink.gateway.pipeline import schema_fingerprint
+    from aidlink.matcher.datasets import EncodingSpec
+    from aidlink.matcher.schema_policies import schema_policy
+
+    fingerprint = schema_fingerprint(LinkageSchema.shipped(f"{schema}.json"))
+    return schema_policy(EncodingSpec(bits=1024, secret_version=1, schema_fingerprint=fingerprint))
+
+
+def missing_aware(schema: str | None) -> bool:
+    """Whether the matcher compares this shipped schema's encodings missing-aware."""
+    return schema is not None and bool(schema_policy_of(schema).optional_segments.ranges)
 
 
 def make_schema_datasets(n: int, schema: str, seed: int, processes: int | None = None):

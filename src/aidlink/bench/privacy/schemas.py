@@ -75,7 +75,7 @@ def resolve(spec: str | LinkageSchema) -> SchemaChoice:
 
 
 def default_specs() -> list[str]:
-    """The headline table: the default schema (v2), then the earlier default (v3, plain clkhash)
+    """The headline table: the default schema (v2.1), then the earliest default (v3, plain clkhash)
     plain and with each option (they apply to a schema without segments or diffusion), then
     every other shipped schema."""
     default = DEFAULT_CHINESE_SCHEMA.removesuffix(".json")

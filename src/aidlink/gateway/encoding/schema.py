@@ -34,9 +34,11 @@ from aidlink.gateway.encoding.strategy import BitsPerFeature, BitsPerToken, Stra
 from aidlink.gateway.encoding.tokens import ExactTokenizer, NgramTokenizer, NumericTokenizer, Tokenizer
 
 SCHEMA_VERSION = 3
-# The default for new encodings: linkage schema v2 (segmented, diffused; docs/encoding-v2.md).
-# v3 (plain clkhash, the earlier default) stays readable; the matcher never compares across schemas.
-DEFAULT_CHINESE_SCHEMA = "chinese-person-v2.json"
+# The default for new encodings: linkage schema v2.1 (v2, segmented and diffused, docs/encoding-v2.md,
+# with phone and address salted by the birth date, docs/privacy.md "Known pairs").
+# v2 and v3 (plain clkhash) stay readable; the matcher never compares across schemas.
+DEFAULT_CHINESE_SCHEMA = "chinese-person-v2.1.json"
+CHINESE_V2_SCHEMA = "chinese-person-v2.json"
 CHINESE_V3_SCHEMA = "chinese-person-v3.json"
 # blakeHash takes positions from 16-bit slices of the digest, so larger filters are never filled.
 BLAKE_MAX_FILTER_BITS = 2**16
@@ -108,7 +110,7 @@ class LinkageSchema:
 
     @classmethod
     def default_chinese(cls) -> LinkageSchema:
-        """The default schema for Chinese person records (``schemas/chinese-person-v2.json``)."""
+        """The default schema for Chinese person records (``schemas/chinese-person-v2.1.json``)."""
         return cls.shipped(DEFAULT_CHINESE_SCHEMA)
 
     @classmethod
