@@ -224,7 +224,7 @@ def run_clkhash(python: str, schema_json: dict, features: Sequence[dict[str, str
 def run(args: argparse.Namespace) -> int:
     from aidlink.gateway.encoding import Encoder, LinkageSchema
     from aidlink.gateway.encoding.bulk import encode_blob_in_processes
-    from aidlink.gateway.encoding.schema import CHINESE_V3_SCHEMA, DEFAULT_CHINESE_SCHEMA
+    from aidlink.gateway.encoding.schema import CHINESE_V2_SCHEMA, CHINESE_V3_SCHEMA, DEFAULT_CHINESE_SCHEMA
 
     if args.records < 1 or any(p < 1 for p in args.processes) or (args.chunk is not None and args.chunk < 1):
         print("aidlink bench encode: --records, --processes and --chunk must be at least 1", file=sys.stderr)
@@ -237,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
     features, seconds, cpu = _timed(normalized_features, rows)
     n = len(features)
     print(f"normalized (1 process): {n:,} encodable records, {_rate(len(rows), seconds, cpu)}")
-    for label, schema_name in (("v3", CHINESE_V3_SCHEMA), ("v2", DEFAULT_CHINESE_SCHEMA)):
+    schemas = (("v3", CHINESE_V3_SCHEMA), ("v2", CHINESE_V2_SCHEMA), ("v2.1, the default", DEFAULT_CHINESE_SCHEMA))
+    for label, schema_name in schemas:
         schema = LinkageSchema.shipped(schema_name)
         print(f"\n{label} ({schema_name}), {n:,} normalized records -> CLKs")
         reference = None
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print("  clkhash: skipped (pass --clkhash-python, an interpreter with clkhash==0.18.3)")
     if not args.no_pipeline:
-        print(f"\nnode path, raw rows -> CLKs (normalize + encode v2), {len(rows):,} rows")
+        print(f"\nnode path, raw rows -> CLKs (normalize + encode {DEFAULT_CHINESE_SCHEMA}), {len(rows):,} rows")
         joined = None
         for processes in args.processes:
             shares = []
