@@ -21,8 +21,9 @@ graph attack.
    re-identifies every attribute of the plaintext record. The known records themselves are
    neither guessed nor offered as answers: the attacker knew them already.
 
-No encoding that lets the matcher link records can remove the signal; what limits it is how
-noisy a Dice under a different key is, and how many persons share a similarity profile.
+What defeats it is an encoding that keeps no similarity between *different* persons (v2's
+diffusion: two records agree above chance only when nearly identical) and no segment that two
+persons can share whole (v2.1's salted phone and address); plain Bloom filters (v3) keep both.
 """
 
 from __future__ import annotations
