@@ -340,3 +340,21 @@ def test_the_degree_threshold_gives_the_degree_asked_for(population) -> None:
         threshold = degree_threshold(view.encodings, degree, seed=AUX_SEED)
         a, _, _ = similarity_graph(view.encodings, threshold)
         assert 0.7 * degree <= 2 * len(a) / len(view.encodings) <= 1.4 * degree, (degree, len(a))
+
+
+def test_a_known_pairs_row_that_would_know_everyone_shared_is_skipped_and_said() -> None:
+    """No silent zero: with 20 persons shared, 500 known would leave nothing to find."""
+    said: list[str] = []
+    result = run_privacy_bench(
+        "chinese-person-v2.1",
+        200,
+        SEED,
+        AUX_SEED,
+        attacks=("known",),
+        overlaps=(0.1,),
+        known_pairs=(5, 500),
+        aux_records=500,
+        log=said.append,
+    )
+    assert set(result.scores) == {"known pairs 5, 10%"}
+    assert any("known pairs 500, 10%: skipped, only 20 persons are shared" in line for line in said), said

@@ -170,6 +170,10 @@ def run_privacy_bench(
                         )
                     )
             for known in known_pairs if "known" in attacks else ():
+                shared = round(size * overlap)
+                if known >= shared:  # every shared person known: nothing left to find, a vacuous 0 %
+                    say(f"  known pairs {known}, {100 * overlap:g}%: skipped, only {shared} persons are shared")
+                    continue
                 attack_runs.append(
                     (
                         f"known pairs {known}, {100 * overlap:g}%",
