@@ -64,7 +64,8 @@ def _positional_bigrams(doc: dict) -> None:
 
 SCHEMAS = {
     "v3": LinkageSchema.chinese_v3,
-    "v2": LinkageSchema.default_chinese,
+    "v2.1 (default: salted phone and address)": LinkageSchema.default_chinese,
+    "v2": lambda: LinkageSchema.shipped("chinese-person-v2.json"),
     "v3+salt+balance+blip": lambda: hardened(_salt_balance_blip),
     "v3 xor-folded": lambda: hardened(_folded),
     "v3 positional bigrams": lambda: hardened(_positional_bigrams),
@@ -252,7 +253,7 @@ def _hostile_records(features: list[dict[str, str]]) -> tuple[list, dict[int, st
     return records, expected
 
 
-@pytest.mark.parametrize("name", ["v3", "v2", "v3+salt+balance+blip"])
+@pytest.mark.parametrize("name", ["v3", "v2", "v2.1 (default: salted phone and address)", "v3+salt+balance+blip"])
 def test_several_processes_give_the_single_process_blob_and_errors(name: str, features) -> None:
     from aidlink.gateway.encoding.bulk import encode_blob_in_processes
 
