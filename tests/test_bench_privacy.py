@@ -358,3 +358,9 @@ def test_a_known_pairs_row_that_would_know_everyone_shared_is_skipped_and_said()
     )
     assert set(result.scores) == {"known pairs 5, 10%"}
     assert any("known pairs 500, 10%: skipped, only 20 persons are shared" in line for line in said), said
+
+
+def test_cli_refuses_a_known_pairs_count_below_one_in_one_line() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "privacy", "--schema", "chinese-person-v2.1", "--records", "50", "--known-pairs", "10", "0"])
+    assert str(exc.value) == "aidlink bench privacy: --known-pairs must be at least 1"

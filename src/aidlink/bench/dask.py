@@ -473,11 +473,12 @@ def _print(rows: list[dict], threshold: float, out: TextIO) -> None:
 
 def _print_blocked(rows: list[dict], threshold: float, out: TextIO, schema: str | None = None) -> None:
     mib = 1 << 20
+    segmented = missing_aware(schema)
     if schema is None:
         data = f"3 tokens + 16 LSH bands of 32 bits per record, random {_BITS}-bit encodings"
     else:
         data = f"{schema} encodings and tokens of two synthetic extracts, + 16 LSH bands of 32 bits"
-        if missing_aware(schema):
+        if segmented:
             data += " (of each masked version), missing-aware"
     print(
         f"Blocked Dice join ({data}), threshold {threshold}, {os.cpu_count()} cores, load average "
@@ -501,7 +502,7 @@ def _print_blocked(rows: list[dict], threshold: float, out: TextIO, schema: str 
     for r in rows:
         low, high, total = r["partition_kernel_s"]
         lsh = f"LSH keys {r['lsh_keys_s']:.2f} s at the matcher"
-        if missing_aware(schema):
+        if segmented:
             lsh = "each masked version's band keys computed at the matcher in the plan"
         print(
             f"  {r['size']}: {r['keys_per_record']:.1f} keys/record ({lsh}), {r['candidates']:,} candidates over partitions ({r['local_candidates']:,} in process), kernel per partition "

@@ -98,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="v2.1",
         help="linkage schema the node encodes with (default: v2.1, the default schema; v2 and v3: the earlier ones)",
     )
-    parser.add_argument("--threshold", type=float, help="default: the schema's calibrated threshold (v2 0.72, v3 0.8)")
+    parser.add_argument(
+        "--threshold", type=float, help="default: the schema's calibrated threshold (v2.1 and v2 0.72, v3 0.8)"
+    )
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="encoding processes at the node (default: all cores)"
     )
@@ -157,13 +159,9 @@ class _PeakRss:
 
 def schema_policy_for(name: str):
     """What the matcher applies to this schema's encodings (calibrated threshold, optional segments)."""
-    from aidlink.gateway.pipeline import schema_fingerprint
-    from aidlink.matcher.datasets import EncodingSpec
-    from aidlink.matcher.schema_policies import schema_policy
+    from aidlink.bench.schema_datasets import policy_of
 
-    return schema_policy(
-        EncodingSpec(bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(_schema(name)))
-    )
+    return policy_of(_schema(name))
 
 
 def _init_worker(schema: str) -> None:

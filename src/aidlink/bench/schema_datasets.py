@@ -11,16 +11,21 @@ import numpy as np
 SCHEMAS = ("chinese-person-v2.1", "chinese-person-v2", "chinese-person-v3")
 
 
-def schema_policy_of(schema: str):
-    """What the matcher applies to the shipped ``schema``'s encodings (calibrated threshold,
-    optional segments): looked up by fingerprint, as the matcher does, never by name."""
-    from aidlink.gateway.encoding import LinkageSchema
+def policy_of(schema):
+    """What the matcher applies to ``schema``'s encodings (a ``LinkageSchema``; calibrated
+    threshold, optional segments): looked up by fingerprint, as the matcher does, never by name."""
     from aidlink.gateway.pipeline import schema_fingerprint
     from aidlink.matcher.datasets import EncodingSpec
     from aidlink.matcher.schema_policies import schema_policy
 
-    fingerprint = schema_fingerprint(LinkageSchema.shipped(f"{schema}.json"))
-    return schema_policy(EncodingSpec(bits=1024, secret_version=1, schema_fingerprint=fingerprint))
+    return schema_policy(EncodingSpec(bits=1024, secret_version=1, schema_fingerprint=schema_fingerprint(schema)))
+
+
+def schema_policy_of(schema: str):
+    """:func:`policy_of` the shipped schema named ``schema`` (a file stem of ``SCHEMAS``)."""
+    from aidlink.gateway.encoding import LinkageSchema
+
+    return policy_of(LinkageSchema.shipped(f"{schema}.json"))
 
 
 def missing_aware(schema: str | None) -> bool:
